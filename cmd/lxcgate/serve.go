@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/lxcgate/lxcgate/internal/argv"
+	"github.com/lxcgate/lxcgate/internal/audit"
+	"github.com/lxcgate/lxcgate/internal/auth"
+	"github.com/lxcgate/lxcgate/internal/server"
+	"github.com/lxcgate/lxcgate/internal/shell"
+	"github.com/lxcgate/lxcgate/internal/throttle"
+	"github.com/lxcgate/lxcgate/internal/users"
+)
+
+func (a *app) serve(args []string) error {
+	fs := argv.NewFlagSet("serve")
+	listen := fs.String("listen", "", "")
+	if pos, err := argv.Parse(fs, args); err != nil || len(pos) > 0 {
+		return usagef("usage: lxcgate serve [--listen ADDR]")
+	}
+	if *listen != "" {
+		a.cfg.SSH.Listen = *listen
+	}
+	log := newLogger(a.cfg.Log, a.stderr)
+	db, err := a.open()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ctx := context.Background()
+	st := users.New(db)
+	if err := a.bootstrapAdmin(ctx, st); err != nil {
+		return err
+	}
+	lobby := ""
+	if a.cfg.Lobby.Enabled {
+		lobby = a.cfg.Lobby.Name
+		if _, err := st.Get(ctx, lobby); err == nil {
+			return fmt.Errorf("lobby.name %q is also a user's name; rename the lobby or the user", lobby)
+		}
+	}
+	hostKey, err := server.LoadHostKey(filepath.Join(a.cfg.Data, "ssh_host_ed25519_key"))
+	if err != nil {
+		return err
+	}
+
+	th := throttle.New(throttle.Limits{
+		PerAccount: a.cfg.Auth.MaxFailures, PerAddress: a.cfg.Auth.MaxFailuresPerAddress,
+		Window: a.cfg.Auth.FailureWindow.D(), Lockout: a.cfg.Auth.Lockout.D(),
+	})
+	authn := auth.New(st, th)
+	al := audit.New(db, log)
+	sh := shell.New(authn, al, log, a.cfg.Hostname)
+	srv := server.New(server.Options{
+		HostKey: hostKey, Auth: authn, Shell: sh, Audit: al, Log: log,
+		Lobby:              lobby,
+		HandshakeTimeout:   a.cfg.SSH.HandshakeTimeout.D(),
+		IdleTimeout:        a.cfg.SSH.IdleTimeout.D(),
+		MaxSessions:        a.cfg.SSH.MaxSessions,
+		MaxSessionsPerUser: a.cfg.SSH.MaxSessionsPerUser,
+		MaxConnections:     a.cfg.SSH.MaxConnections,
+	})
+
+	ln, err := net.Listen("tcp", a.cfg.SSH.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another gateway running? set --listen)", a.cfg.SSH.Listen, err)
+	}
+	log.Info("lxcgate listening", "addr", ln.Addr().String(), "version", buildVersion(), "data", a.cfg.Data, "lobby", lobby)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case sig := <-sigs:
+		log.Info("draining", "signal", sig.String(), "timeout", a.cfg.SSH.DrainTimeout.D())
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.SSH.DrainTimeout.D())
+		defer cancel()
+		err := srv.Shutdown(ctx)
+		<-done
+		log.Info("stopped")
+		return err
+	}
+}
+
+// bootstrapAdmin makes sure a newcomer is never locked out: with no admin in
+// the database, an "admin" account is created from the configured keys, or
+// with a random password printed once on stderr (never logged).
+func (a *app) bootstrapAdmin(ctx context.Context, st *users.Store) error {
+	has, err := st.HasAdmin(ctx)
+	if err != nil || has {
+		return err
+	}
+	const name = "admin"
+	if len(a.cfg.Auth.AdminKeys) > 0 {
+		if _, err := st.AddWithKeys(ctx, name, users.RoleAdmin, []byte(strings.Join(a.cfg.Auth.AdminKeys, "\n"))); err != nil {
+			return fmt.Errorf("create the first admin from auth.admin_keys: %w", err)
+		}
+		fmt.Fprintf(a.stderr, "lxcgate: created admin account %q with the keys in auth.admin_keys\n", name)
+		return nil
+	}
+	pw := users.RandomPassword(20)
+	if _, err := st.Add(ctx, name, users.RoleAdmin, pw); err != nil {
+		if errors.Is(err, users.ErrExists) {
+			return fmt.Errorf("no admin exists and the name %q is taken by a user; run 'lxcgate user add NAME --admin'", name)
+		}
+		return err
+	}
+	fmt.Fprintf(a.stderr, "lxcgate: created admin account %q with password %s\n"+
+		"lxcgate: it is shown only now; log in and run 'passwd' to change it\n", name, pw)
+	return nil
+}

@@ -1,0 +1,324 @@
+// Package e2e drives the real lxcgate binary with the real OpenSSH client
+// (and, where a test needs it, the real LXD lab). Every test starts its own
+// gateway on a free loopback port with a temporary data directory.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lxcgate-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "lxcgate")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/lxcgate")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building lxcgate failed:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// need fails the test in CI, and skips it elsewhere, when a tool is missing.
+func need(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is missing; run scripts/lab.sh up", tool)
+			}
+			t.Skipf("%s is missing; run scripts/lab.sh up", tool)
+		}
+	}
+}
+
+// gw is one running gateway.
+type gw struct {
+	t         *testing.T
+	dir       string // data dir and client files
+	port      string
+	cmd       *exec.Cmd
+	logMu     sync.Mutex
+	log       bytes.Buffer
+	logWriter logWriter
+	known     string // known_hosts for the gateway's host key
+	exited    chan error
+	envVars   []string
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// newGW prepares a data directory; start runs the gateway.
+func newGW(t *testing.T, env ...string) *gw {
+	t.Helper()
+	need(t, "ssh", "ssh-keygen", "sshpass")
+	g := &gw{t: t, dir: t.TempDir(), port: freePort(t), envVars: env}
+	return g
+}
+
+// lxcgate runs a host command against this gateway's data directory.
+func (g *gw) lxcgate(stdin string, args ...string) (string, string, error) {
+	cmd := exec.Command(binary, append([]string{"--data", filepath.Join(g.dir, "data")}, args...)...)
+	cmd.Env = append(os.Environ(), g.envVars...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errw bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errw
+	err := cmd.Run()
+	return out.String(), errw.String(), err
+}
+
+func (g *gw) mustLxcgate(stdin string, args ...string) string {
+	g.t.Helper()
+	out, errw, err := g.lxcgate(stdin, args...)
+	if err != nil {
+		g.t.Fatalf("lxcgate %s: %v\n%s", strings.Join(args, " "), err, errw)
+	}
+	return out
+}
+
+// addUser adds a user with a password and a fresh key; it returns the key file.
+func (g *gw) addUser(name, password string, admin bool) string {
+	g.t.Helper()
+	args := []string{"user", "add", name, "--password-stdin"}
+	if admin {
+		args = append(args, "--admin")
+	}
+	g.mustLxcgate(password+"\n", args...)
+	key := g.newKey(name)
+	pub, _ := os.ReadFile(key + ".pub")
+	g.mustLxcgate(string(pub), "user", "key", "add", name)
+	return key
+}
+
+// newKey writes an ed25519 key pair in OpenSSH format, as ssh-keygen would.
+func (g *gw) newKey(name string) string {
+	g.t.Helper()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, err := gossh.MarshalPrivateKey(priv, name)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	path := filepath.Join(g.dir, "key-"+name)
+	os.WriteFile(path, pem.EncodeToMemory(block), 0o600)
+	signer, _ := gossh.NewSignerFromKey(priv)
+	os.WriteFile(path+".pub", gossh.MarshalAuthorizedKey(signer.PublicKey()), 0o644)
+	return path
+}
+
+func (g *gw) start(args ...string) {
+	g.t.Helper()
+	g.cmd = exec.Command(binary, append([]string{"--data", filepath.Join(g.dir, "data"), "serve", "--listen", "127.0.0.1:" + g.port}, args...)...)
+	g.cmd.Env = append(os.Environ(), g.envVars...)
+	g.cmd.Stdout = &g.logWriter
+	g.cmd.Stderr = &g.logWriter
+	g.logWriter.g = g
+	if err := g.cmd.Start(); err != nil {
+		g.t.Fatal(err)
+	}
+	cmd, exited, waited := g.cmd, make(chan error, 1), make(chan struct{})
+	g.exited = exited
+	go func() { err := cmd.Wait(); close(waited); exited <- err }()
+	g.t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-waited
+		if g.t.Failed() {
+			g.t.Logf("gateway log:\n%s", g.logs())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", "127.0.0.1:"+g.port)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("gateway did not listen: %s", g.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// known_hosts from the host key on disk: every connection checks it.
+	pub, err := exec.Command("ssh-keygen", "-y", "-f", filepath.Join(g.dir, "data", "ssh_host_ed25519_key")).Output()
+	if err != nil {
+		g.t.Fatalf("reading the host key: %v", err)
+	}
+	g.known = filepath.Join(g.dir, "known_hosts")
+	os.WriteFile(g.known, []byte(fmt.Sprintf("[127.0.0.1]:%s %s", g.port, pub)), 0o644)
+}
+
+// logWriter collects the gateway's output for failure reports.
+type logWriter struct{ g *gw }
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.g.logMu.Lock()
+	defer w.g.logMu.Unlock()
+	return w.g.log.Write(p)
+}
+
+func (g *gw) logs() string {
+	g.logMu.Lock()
+	defer g.logMu.Unlock()
+	return g.log.String()
+}
+
+// sshArgs are the OpenSSH options every test uses: no user config, no agent,
+// strict host key checking against the gateway's own key.
+func (g *gw) sshArgs(user string, opts ...string) []string {
+	base := []string{"-F", "/dev/null", "-p", g.port,
+		"-o", "UserKnownHostsFile=" + g.known, "-o", "StrictHostKeyChecking=yes",
+		"-o", "IdentityAgent=none", "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR",
+		"-o", "ConnectTimeout=10"}
+	base = append(base, opts...)
+	return append(base, user+"@127.0.0.1")
+}
+
+type result struct {
+	out, err string
+	code     int
+}
+
+func runCmd(t *testing.T, stdin string, name string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errw bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errw
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return result{out.String(), errw.String(), code}
+}
+
+// sshKey runs a command with key authentication.
+func (g *gw) sshKey(user, key, stdin string, command ...string) result {
+	g.t.Helper()
+	args := g.sshArgs(user, "-i", key, "-o", "BatchMode=yes", "-o", "PreferredAuthentications=publickey")
+	return runCmd(g.t, stdin, "ssh", append(args, command...)...)
+}
+
+// sshPassword runs a command with password authentication through sshpass.
+func (g *gw) sshPassword(user, password, method string, command ...string) result {
+	g.t.Helper()
+	args := append([]string{"-p", password, "ssh"}, g.sshArgs(user, "-o", "PreferredAuthentications="+method,
+		"-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1")...)
+	return runCmd(g.t, "", "sshpass", append(args, command...)...)
+}
+
+// tty is an interactive session: ssh -tt gives the gateway a PTY while the
+// test writes keystrokes and reads the screen through pipes.
+type tty struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	mu    sync.Mutex
+	out   bytes.Buffer
+	done  chan error
+	start time.Time
+}
+
+func (g *gw) tty(user string, auth ...string) *tty {
+	g.t.Helper()
+	args := g.sshArgs(user, append([]string{"-tt"}, auth...)...)
+	cmd := exec.Command("ssh", args...)
+	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=", "TERM=xterm")
+	in, _ := cmd.StdinPipe()
+	t := &tty{t: g.t, cmd: cmd, in: in, done: make(chan error, 1), start: time.Now()}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	go func() {
+		r := bufio.NewReader(pr)
+		buf := make([]byte, 4096)
+		for {
+			n, err := r.Read(buf)
+			t.mu.Lock()
+			t.out.Write(buf[:n])
+			t.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	if err := cmd.Start(); err != nil {
+		g.t.Fatal(err)
+	}
+	go func() { err := cmd.Wait(); pw.Close(); t.done <- err }()
+	g.t.Cleanup(func() { cmd.Process.Kill() })
+	return t
+}
+
+func (t *tty) screen() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.out.String()
+}
+
+func (t *tty) send(s string) { io.WriteString(t.in, s) }
+
+func (t *tty) expect(s string) {
+	t.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(t.screen(), s) {
+		if time.Now().After(deadline) {
+			t.t.Fatalf("waiting for %q on the terminal; screen:\n%s", s, t.screen())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (t *tty) wait() int {
+	t.t.Helper()
+	select {
+	case err := <-t.done:
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		return 0
+	case <-time.After(10 * time.Second):
+		t.t.Fatalf("ssh did not end; screen:\n%s", t.screen())
+		return -1
+	}
+}
+
+// signal sends sig to the gateway.
+func (g *gw) signal(sig syscall.Signal) { g.cmd.Process.Signal(sig) }

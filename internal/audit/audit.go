@@ -1,0 +1,60 @@
+// Package audit records logins, commands and refusals, both in the audit
+// table and in the structured log. It never records secrets: callers pass
+// argv, never what was typed at a password prompt.
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"time"
+)
+
+// Kinds of audit records.
+const (
+	KindLogin   = "login"
+	KindCommand = "command"
+	KindRefusal = "refusal"
+)
+
+// Event is one audit record.
+type Event struct {
+	Kind   string
+	User   string
+	Remote string
+	Method string // authentication method, or the refused request type
+	Detail string // argv of a command, or why something was refused
+	OK     bool
+}
+
+// Log writes audit events.
+type Log struct {
+	db  *sql.DB
+	log *slog.Logger
+}
+
+// New returns a Log writing to db (may be nil in tests) and logger.
+func New(db *sql.DB, logger *slog.Logger) *Log {
+	return &Log{db: db, log: logger.With("component", "audit")}
+}
+
+// Record writes e. A failure to write the table is logged, never returned:
+// the audit trail must not turn a good command into a failed one.
+func (l *Log) Record(ctx context.Context, e Event) {
+	level := slog.LevelInfo
+	if !e.OK {
+		level = slog.LevelWarn
+	}
+	l.log.Log(ctx, level, e.Kind, "user", e.User, "remote", e.Remote, "method", e.Method, "detail", e.Detail, "ok", e.OK)
+	if l.db == nil {
+		return
+	}
+	// Detached from ctx: a dropped session must still leave its record.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err := l.db.ExecContext(wctx, `INSERT INTO audit (at, kind, user, remote, method, detail, ok) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		time.Now().Unix(), e.Kind, e.User, e.Remote, e.Method, e.Detail, e.OK)
+	if err != nil {
+		l.log.Error("audit write failed", "err", err)
+	}
+}

@@ -1,0 +1,284 @@
+// Package config loads lxcgate's configuration: defaults, then one TOML
+// file, then LXCGATE_* environment variables, then flags; validated once.
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration. Field tags name the TOML keys; the
+// environment variable for a key is LXCGATE_<SECTION>_<KEY> in upper case.
+type Config struct {
+	// Data is the directory of the database and the host key. It is set by
+	// --data or LXCGATE_DATA, not by the file, so that the file may live
+	// anywhere without moving the data.
+	Data string `toml:"-"`
+
+	Hostname string `toml:"hostname"`
+	SSH      SSH    `toml:"ssh"`
+	Auth     Auth   `toml:"auth"`
+	Lobby    Lobby  `toml:"lobby"`
+	Log      Log    `toml:"log"`
+}
+
+// SSH configures the embedded SSH server.
+type SSH struct {
+	Listen             string   `toml:"listen"`
+	HandshakeTimeout   Duration `toml:"handshake_timeout"`
+	IdleTimeout        Duration `toml:"idle_timeout"`
+	MaxSessions        int      `toml:"max_sessions"`
+	MaxSessionsPerUser int      `toml:"max_sessions_per_user"`
+	MaxConnections     int      `toml:"max_connections"`
+	DrainTimeout       Duration `toml:"drain_timeout"`
+}
+
+// Auth configures authentication and its brute-force defence.
+type Auth struct {
+	MaxFailures           int      `toml:"max_failures"`
+	MaxFailuresPerAddress int      `toml:"max_failures_per_address"`
+	FailureWindow         Duration `toml:"failure_window"`
+	Lockout               Duration `toml:"lockout"`
+	AdminKeys             []string `toml:"admin_keys"`
+}
+
+// Lobby configures the shared account that may only run login.
+type Lobby struct {
+	Enabled bool   `toml:"enabled"`
+	Name    string `toml:"name"`
+}
+
+// Log configures the structured log on stderr.
+type Log struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"`
+}
+
+// Duration is a time.Duration written as "30s" or "10m".
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (say \"30s\" or \"10m\")", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as Go prints it.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "lxcgate"
+	}
+	return Config{
+		Data:     "./data",
+		Hostname: host,
+		SSH: SSH{
+			Listen:             ":2222",
+			HandshakeTimeout:   Duration(20 * time.Second),
+			IdleTimeout:        Duration(30 * time.Minute),
+			MaxSessions:        200,
+			MaxSessionsPerUser: 10,
+			MaxConnections:     400,
+			DrainTimeout:       Duration(30 * time.Second),
+		},
+		Auth: Auth{
+			MaxFailures:           5,
+			MaxFailuresPerAddress: 20,
+			FailureWindow:         Duration(10 * time.Minute),
+			Lockout:               Duration(5 * time.Minute),
+			AdminKeys:             []string{},
+		},
+		Lobby: Lobby{Enabled: false, Name: "lab"},
+		Log:   Log{Level: "info", Format: "text"},
+	}
+}
+
+//go:embed default.toml
+var defaultFile string
+
+// DefaultFile is a commented configuration file holding the defaults.
+func DefaultFile() string { return defaultFile }
+
+// Load builds the configuration from file (may be empty: no file) and the
+// environment. Flags are applied by the caller, then Validate.
+func Load(file string, env func(string) string) (Config, error) {
+	c := Default()
+	if file != "" {
+		md, err := toml.DecodeFile(file, &c)
+		if err != nil {
+			return c, fmt.Errorf("config %s: %w", file, oneLine(err))
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			return c, fmt.Errorf("config %s: unknown key %q; see 'lxcgate config --default'", file, und[0].String())
+		}
+	}
+	if err := applyEnv(reflect.ValueOf(&c).Elem(), "LXCGATE", env); err != nil {
+		return c, err
+	}
+	if v := env("LXCGATE_DATA"); v != "" {
+		c.Data = v
+	}
+	return c, nil
+}
+
+func oneLine(err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+	}
+	return errors.New(strings.SplitN(err.Error(), "\n", 2)[0])
+}
+
+var durationType = reflect.TypeOf(Duration(0))
+
+// applyEnv walks the struct by its toml tags, so that every key in the file
+// has its variable without a list to keep in step.
+func applyEnv(v reflect.Value, prefix string, env func(string) string) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		tag := t.Field(i).Tag.Get("toml")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(tag)
+		f := v.Field(i)
+		if f.Kind() == reflect.Struct {
+			if err := applyEnv(f, name, env); err != nil {
+				return err
+			}
+			continue
+		}
+		s := env(name)
+		if s == "" {
+			continue
+		}
+		var err error
+		switch {
+		case f.Type() == durationType:
+			var d Duration
+			if err = d.UnmarshalText([]byte(s)); err == nil {
+				f.Set(reflect.ValueOf(d))
+			}
+		case f.Kind() == reflect.String:
+			f.SetString(s)
+		case f.Kind() == reflect.Int:
+			var n int
+			if n, err = strconv.Atoi(s); err == nil {
+				f.SetInt(int64(n))
+			} else {
+				err = fmt.Errorf("%q is not a whole number", s)
+			}
+		case f.Kind() == reflect.Bool:
+			var b bool
+			if b, err = strconv.ParseBool(s); err == nil {
+				f.SetBool(b)
+			} else {
+				err = fmt.Errorf("%q is not true or false", s)
+			}
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+			parts := strings.Split(s, ",")
+			for i := range parts {
+				parts[i] = strings.TrimSpace(parts[i])
+			}
+			f.Set(reflect.ValueOf(parts))
+		default:
+			err = fmt.Errorf("cannot be set from the environment")
+		}
+		if err != nil {
+			return fmt.Errorf("environment %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks the whole configuration and returns the first problem as
+// one line naming the key.
+func (c *Config) Validate() error {
+	if c.Data == "" {
+		return errors.New("data directory is empty; set --data or LXCGATE_DATA")
+	}
+	if c.Hostname == "" || strings.ContainsAny(c.Hostname, " \t\n/") {
+		return fmt.Errorf("hostname %q: give a host name or address", c.Hostname)
+	}
+	if _, port, err := net.SplitHostPort(c.SSH.Listen); err != nil || port == "" {
+		return fmt.Errorf("ssh.listen %q: want HOST:PORT or :PORT", c.SSH.Listen)
+	}
+	for key, d := range map[string]Duration{
+		"ssh.handshake_timeout": c.SSH.HandshakeTimeout, "ssh.drain_timeout": c.SSH.DrainTimeout,
+		"auth.failure_window": c.Auth.FailureWindow, "auth.lockout": c.Auth.Lockout,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("%s must be positive", key)
+		}
+	}
+	if c.SSH.IdleTimeout < 0 {
+		return errors.New("ssh.idle_timeout must be 0 (none) or positive")
+	}
+	for key, n := range map[string]int{
+		"ssh.max_sessions": c.SSH.MaxSessions, "ssh.max_sessions_per_user": c.SSH.MaxSessionsPerUser,
+		"ssh.max_connections": c.SSH.MaxConnections, "auth.max_failures": c.Auth.MaxFailures,
+		"auth.max_failures_per_address": c.Auth.MaxFailuresPerAddress,
+	} {
+		if n <= 0 {
+			return fmt.Errorf("%s must be at least 1", key)
+		}
+	}
+	if c.Lobby.Enabled && !validUserName(c.Lobby.Name) {
+		return fmt.Errorf("lobby.name %q: use a unix user name", c.Lobby.Name)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level %q: use debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log.format %q: use text or json", c.Log.Format)
+	}
+	return nil
+}
+
+// validUserName mirrors users.ValidName without importing it: config is
+// loaded before anything else exists.
+func validUserName(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r == '_':
+		case i > 0 && (r >= '0' && r <= '9' || r == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Encode writes c as TOML.
+func (c Config) Encode() (string, error) {
+	var b strings.Builder
+	b.WriteString("# effective configuration (data directory: " + c.Data + ")\n")
+	err := toml.NewEncoder(&b).Encode(c)
+	return b.String(), err
+}

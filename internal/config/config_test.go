@@ -1,0 +1,86 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func noEnv(string) string { return "" }
+
+func TestDefaultFileMatchesDefault(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "c.toml")
+	os.WriteFile(f, []byte(DefaultFile()), 0o600)
+	c, err := Load(f, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Fatalf("default file gives\n%+v\nwant\n%+v", c, Default())
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFileThenEnv(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "c.toml")
+	os.WriteFile(f, []byte("hostname = \"gpu1\"\n[ssh]\nlisten = \"127.0.0.1:2300\"\nidle_timeout = \"5m\"\n"), 0o600)
+	env := map[string]string{
+		"LXCGATE_SSH_LISTEN":      ":2400",
+		"LXCGATE_LOBBY_ENABLED":   "true",
+		"LXCGATE_AUTH_ADMIN_KEYS": "ssh-ed25519 AAAA a, ssh-ed25519 BBBB b",
+		"LXCGATE_DATA":            "/srv/lxcgate",
+	}
+	c, err := Load(f, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Hostname != "gpu1" || c.SSH.Listen != ":2400" || c.SSH.IdleTimeout.D() != 5*time.Minute ||
+		!c.Lobby.Enabled || len(c.Auth.AdminKeys) != 2 || c.Data != "/srv/lxcgate" {
+		t.Fatalf("got %+v", c)
+	}
+}
+
+func TestErrorsAreOneLine(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ file, env, want string }{
+		{"[ssh]\nlisen = \":1\"\n", "", `unknown key "ssh.lisen"`},
+		{"[ssh]\nidle_timeout = \"soon\"\n", "", "not a duration"},
+		{"[ssh\n", "", "line 2"},
+		{"", "LXCGATE_SSH_MAX_SESSIONS=many", "LXCGATE_SSH_MAX_SESSIONS"},
+	} {
+		f := filepath.Join(dir, "c.toml")
+		os.WriteFile(f, []byte(tc.file), 0o600)
+		k, v, _ := strings.Cut(tc.env, "=")
+		_, err := Load(f, func(s string) string {
+			if s == k {
+				return v
+			}
+			return ""
+		})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("file %q env %q: %v (want %q, one line)", tc.file, tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, mut := range []func(*Config){
+		func(c *Config) { c.SSH.Listen = "2222" },
+		func(c *Config) { c.SSH.MaxSessions = 0 },
+		func(c *Config) { c.Lobby.Enabled = true; c.Lobby.Name = "Lab Room" },
+		func(c *Config) { c.Log.Level = "loud" },
+		func(c *Config) { c.Auth.Lockout = 0 },
+		func(c *Config) { c.Data = "" },
+	} {
+		c := Default()
+		mut(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("accepted %+v", c)
+		}
+	}
+}

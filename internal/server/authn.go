@@ -1,0 +1,142 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"github.com/gliderlabs/ssh"
+	"github.com/lxcgate/lxcgate/internal/audit"
+	"github.com/lxcgate/lxcgate/internal/users"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// Permission extensions carrying the identity a callback accepted. x/crypto
+// keeps, for the connection, the Permissions returned by the callback whose
+// attempt succeeded, so these name the user of the method that really
+// succeeded, never merely an offered key.
+const (
+	extUser   = "lxcgate-user"
+	extMethod = "lxcgate-method"
+	extLobby  = "lxcgate-lobby"
+)
+
+func stateOf(ctx ssh.Context) *connState {
+	st, _ := ctx.Value(keyConnState).(*connState)
+	if st == nil {
+		st = &connState{remote: ctx.RemoteAddr().String()}
+	}
+	return st
+}
+
+// serverConfig adds what gliderlabs has no option for. gliderlabs'
+// PublicKeyHandler returns one shared Permissions for every key and keeps
+// the last key *offered* in the context (its issue #242, the CVE-2024-45337
+// family); the callback here instead returns fresh Permissions per key, so a
+// key that was only offered, or failed its signature, cannot become the
+// session's identity.
+func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
+	st := stateOf(ctx)
+	cfg := &gossh.ServerConfig{MaxAuthTries: 6}
+	cfg.PublicKeyCallback = func(meta gossh.ConnMetadata, key gossh.PublicKey) (*gossh.Permissions, error) {
+		u, err := s.opt.Auth.Key(ctx, meta.User(), key)
+		if err != nil {
+			return nil, err
+		}
+		return &gossh.Permissions{Extensions: map[string]string{
+			extUser: u.Name, extMethod: "publickey",
+		}}, nil
+	}
+	if s.opt.Lobby != "" {
+		// The lobby needs no credentials: "none" succeeds for its name only.
+		cfg.NoClientAuth = true
+		cfg.NoClientAuthCallback = func(meta gossh.ConnMetadata) (*gossh.Permissions, error) {
+			if meta.User() != s.opt.Lobby {
+				return nil, errors.New("no")
+			}
+			return lobbyPermissions(s.opt.Lobby, "none"), nil
+		}
+	}
+	cfg.AuthLogCallback = func(meta gossh.ConnMetadata, method string, err error) {
+		if err == nil {
+			st.authDone.Store(true)
+			s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindLogin, User: meta.User(), Remote: st.remote, Method: method, Detail: "ok", OK: true})
+			return
+		}
+		if method == "none" {
+			return // every client tries "none" first; it is not an attempt
+		}
+		detail := "unknown key or key of another user"
+		if method != "publickey" {
+			detail = st.reason
+		}
+		s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindLogin, User: meta.User(), Remote: st.remote, Method: method, Detail: detail})
+	}
+	return cfg
+}
+
+func lobbyPermissions(name, method string) *gossh.Permissions {
+	return &gossh.Permissions{Extensions: map[string]string{extUser: name, extMethod: method, extLobby: "1"}}
+}
+
+// password answers yes or no; identity is read later from the Permissions.
+func (s *Server) password(ctx ssh.Context, password string) bool {
+	return s.checkPassword(ctx, password, "password")
+}
+
+// keyboardInteractive serves clients that only offer keyboard-interactive:
+// one question, the password, without echo.
+func (s *Server) keyboardInteractive(ctx ssh.Context, challenge gossh.KeyboardInteractiveChallenge) bool {
+	if s.opt.Lobby != "" && ctx.User() == s.opt.Lobby {
+		return s.checkPassword(ctx, "", "keyboard-interactive")
+	}
+	answers, err := challenge("", "", []string{"Password: "}, []bool{false})
+	if err != nil || len(answers) != 1 {
+		return false
+	}
+	return s.checkPassword(ctx, answers[0], "keyboard-interactive")
+}
+
+func (s *Server) checkPassword(ctx ssh.Context, password, method string) bool {
+	st := stateOf(ctx)
+	perms := ctx.Permissions()
+	if s.opt.Lobby != "" && ctx.User() == s.opt.Lobby {
+		// Clients that insist on a password still get into the lobby.
+		perms.Extensions = lobbyPermissions(s.opt.Lobby, method).Extensions
+		return true
+	}
+	u, err := s.opt.Auth.Password(ctx, ctx.User(), password, st.remote)
+	if err != nil {
+		st.reason = err.Error()
+		if !errors.Is(err, users.ErrAuth) {
+			s.log.Info("password refused", "user", ctx.User(), "remote", st.remote, "reason", err)
+		}
+		return false
+	}
+	perms.Extensions = map[string]string{extUser: u.Name, extMethod: method}
+	return true
+}
+
+// identityOf reads the identity fixed at authentication.
+func (s *Server) identityOf(ctx context.Context, sctx ssh.Context) (Identity, error) {
+	conn, ok := sctx.Value(ssh.ContextKeyConn).(*gossh.ServerConn)
+	if !ok || conn.Permissions == nil {
+		return Identity{}, errors.New("no authenticated connection")
+	}
+	ext := conn.Permissions.Extensions
+	name, method := ext[extUser], ext[extMethod]
+	if name == "" || name != conn.User() {
+		return Identity{}, errors.New("connection carries no identity")
+	}
+	if ext[extLobby] == "1" {
+		return Identity{User: users.User{Name: name, Role: users.RoleUser}, Method: method, Lobby: true}, nil
+	}
+	// Re-read the user: an account disabled since login gets no new session.
+	u, err := s.opt.Auth.User(ctx, name)
+	if err != nil {
+		return Identity{}, err
+	}
+	if u.Disabled {
+		return Identity{}, users.ErrDisabled
+	}
+	return Identity{User: u, Method: method}, nil
+}

@@ -1,0 +1,177 @@
+package server
+
+import (
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/gliderlabs/ssh"
+	"github.com/lxcgate/lxcgate/internal/audit"
+	"github.com/lxcgate/lxcgate/internal/shell"
+	"github.com/lxcgate/lxcgate/internal/users"
+)
+
+// Middleware wraps a session handler.
+type Middleware func(ssh.Handler) ssh.Handler
+
+// chain applies middleware so that the first listed is the outermost.
+func chain(mw ...Middleware) func(ssh.Handler) ssh.Handler {
+	return func(h ssh.Handler) ssh.Handler {
+		for i := len(mw) - 1; i >= 0; i-- {
+			h = mw[i](h)
+		}
+		return h
+	}
+}
+
+// recoverPanics keeps one session's panic from stopping the server.
+func (s *Server) recoverPanics(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("session panicked", "user", sess.User(), "remote", sess.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+				fmt.Fprintln(sess.Stderr(), "error: internal error; the gateway logged it")
+				sess.Exit(1)
+			}
+		}()
+		next(sess)
+	}
+}
+
+// logSession writes one line per session when it ends.
+func (s *Server) logSession(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		start := time.Now()
+		_, _, pty := sess.Pty()
+		next(sess)
+		s.log.Info("session", "user", sess.User(), "remote", sess.RemoteAddr().String(), "pty", pty,
+			"command", len(sess.RawCommand()) > 0, "duration", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// identify fixes the session's identity from the successful method.
+func (s *Server) identify(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		id, err := s.identityOf(sess.Context(), sess.Context())
+		if err != nil {
+			s.refuse(sess, "identity", err.Error())
+			fmt.Fprintln(sess.Stderr(), "error: this account cannot log in now; ask a lab admin")
+			sess.Exit(1)
+			return
+		}
+		sess.Context().SetValue(keyIdentity, id)
+		next(sess)
+	}
+}
+
+func identity(sess ssh.Session) Identity {
+	id, _ := sess.Context().Value(keyIdentity).(Identity)
+	return id
+}
+
+// limitSessions caps open sessions per user and in total.
+func (s *Server) limitSessions(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		id := identity(sess)
+		if err := s.sess.acquire(id.User.Name); err != nil {
+			s.refuse(sess, "session", err.Error())
+			fmt.Fprintf(sess.Stderr(), "error: %v; close another session and retry\n", err)
+			sess.Exit(1)
+			return
+		}
+		held := &slot{name: id.User.Name}
+		sess.Context().SetValue(keySlot, held)
+		defer func() { s.sess.release(held.name) }()
+		next(sess)
+	}
+}
+
+// slot is the session's place in the counter; login moves it to another name.
+type slot struct{ name string }
+
+// dispatch hands the session to the shell. Shell versus exec is decided by
+// whether a command was given, not by whether a PTY was asked for.
+func (s *Server) dispatch(sess ssh.Session) {
+	id := identity(sess)
+	ptyReq, winCh, isPty := sess.Pty()
+	sio := shell.IO{
+		Stdin: sess, Stdout: sess, Stderr: sess.Stderr(),
+		PTY: isPty, Remote: sess.RemoteAddr().String(), Method: id.Method,
+		Close: func() { sess.Exit(0) },
+	}
+	if held, ok := sess.Context().Value(keySlot).(*slot); ok {
+		sio.Relogin = func(u users.User) error {
+			// The new identity needs a slot of its own under its own limit.
+			if err := s.sess.acquire(u.Name); err != nil {
+				return err
+			}
+			s.sess.release(held.name)
+			held.name = u.Name
+			return nil
+		}
+	}
+	if isPty {
+		sio.Window = shell.Window{Width: ptyReq.Window.Width, Height: ptyReq.Window.Height}
+		resize := make(chan shell.Window, 1)
+		go func() {
+			defer close(resize)
+			for w := range winCh {
+				select {
+				case resize <- shell.Window{Width: w.Width, Height: w.Height}:
+				default: // a newer size will follow
+				}
+			}
+		}()
+		sio.Resize = resize
+	}
+	raw := sess.RawCommand()
+	code := s.opt.Shell.Run(sess.Context(), sio, id.User, id.Lobby, raw, raw != "")
+	sess.Exit(code)
+}
+
+func (s *Server) refuse(sess ssh.Session, what, why string) {
+	s.opt.Audit.Record(sess.Context(), audit.Event{Kind: audit.KindRefusal, User: sess.User(),
+		Remote: sess.RemoteAddr().String(), Method: what, Detail: why})
+}
+
+// sessionCounter counts open sessions.
+type sessionCounter struct {
+	max, perUser int
+	mu           sync.Mutex
+	all          int
+	by           map[string]int
+}
+
+func newSessionCounter(max, perUser int) *sessionCounter {
+	return &sessionCounter{max: max, perUser: perUser, by: map[string]int{}}
+}
+
+func (c *sessionCounter) acquire(user string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.all >= c.max {
+		return fmt.Errorf("the gateway is at its limit of %d sessions", c.max)
+	}
+	if c.by[user] >= c.perUser {
+		return fmt.Errorf("%s already has %d sessions open (the limit)", user, c.perUser)
+	}
+	c.all++
+	c.by[user]++
+	return nil
+}
+
+func (c *sessionCounter) release(user string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.all--
+	if c.by[user]--; c.by[user] <= 0 {
+		delete(c.by, user)
+	}
+}
+
+func (c *sessionCounter) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.all
+}

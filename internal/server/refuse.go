@@ -1,0 +1,81 @@
+package server
+
+import (
+	"log/slog"
+
+	"github.com/gliderlabs/ssh"
+	"github.com/lxcgate/lxcgate/internal/audit"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// sessionRequests are the only requests a session channel serves.
+var sessionRequests = map[string]bool{
+	"shell": true, "exec": true, "pty-req": true, "window-change": true, "signal": true, "break": true,
+}
+
+// session serves a "session" channel through gliderlabs' handler, with
+// every request outside sessionRequests refused and logged first.
+// gliderlabs itself would accept "env" and agent forwarding requests.
+func (s *Server) session(srv *ssh.Server, conn *gossh.ServerConn, ch gossh.NewChannel, ctx ssh.Context) {
+	ssh.DefaultSessionHandler(srv, conn, filteredChannel{NewChannel: ch, s: s, ctx: ctx}, ctx)
+}
+
+type filteredChannel struct {
+	gossh.NewChannel
+	s   *Server
+	ctx ssh.Context
+}
+
+func (f filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) {
+	ch, reqs, err := f.NewChannel.Accept()
+	if err != nil {
+		return ch, reqs, err
+	}
+	out := make(chan *gossh.Request)
+	go func() {
+		defer close(out)
+		for req := range reqs {
+			if sessionRequests[req.Type] {
+				out <- req
+				continue
+			}
+			f.s.refuseRequest(f.ctx, "session request", req)
+		}
+	}()
+	return ch, out, nil
+}
+
+// refuseChannel refuses every channel type but "session": direct-tcpip
+// (ssh -L, -J, -D), direct-streamlocal (unix sockets), x11 and the rest.
+func (s *Server) refuseChannel(_ *ssh.Server, _ *gossh.ServerConn, ch gossh.NewChannel, ctx ssh.Context) {
+	s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindRefusal, User: ctx.User(), Remote: ctx.RemoteAddr().String(),
+		Method: "channel " + ch.ChannelType(), Detail: "channel type not allowed"})
+	ch.Reject(gossh.Prohibited, "lxcgate does not allow "+ch.ChannelType()+" channels")
+}
+
+// refuseGlobal refuses global requests: remote forwarding (ssh -R) and
+// its unix-socket form. Keepalives are answered false without a record:
+// OpenSSH counts any answer as alive.
+func (s *Server) refuseGlobal(ctx ssh.Context, _ *ssh.Server, req *gossh.Request) (bool, []byte) {
+	s.refuseRequest(ctx, "global request", req)
+	return false, nil
+}
+
+// quiet requests are refused with a log line but no audit record: clients
+// send them unasked on every connection (keepalives, hints, and the
+// SendEnv LANG LC_* of Debian's ssh_config).
+var quiet = map[string]slog.Level{
+	"keepalive@openssh.com": slog.LevelDebug, "no-more-sessions@openssh.com": slog.LevelDebug, "env": slog.LevelInfo,
+}
+
+func (s *Server) refuseRequest(ctx ssh.Context, kind string, req *gossh.Request) {
+	if req.WantReply {
+		req.Reply(false, nil)
+	}
+	if level, ok := quiet[req.Type]; ok {
+		s.log.Log(ctx, level, "refused "+kind, "type", req.Type, "user", ctx.User(), "remote", ctx.RemoteAddr().String())
+		return
+	}
+	s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindRefusal, User: ctx.User(), Remote: ctx.RemoteAddr().String(),
+		Method: kind + " " + req.Type, Detail: "request type not allowed"})
+}

@@ -1,0 +1,80 @@
+package shell
+
+import "strings"
+
+// complete extends the command name being typed: to the whole name when one
+// matches, else to the longest common prefix of those that do.
+func (s *Session) complete(line string) (string, bool) {
+	if strings.ContainsAny(line, " \t") {
+		return "", false // arguments: later issues complete container names here
+	}
+	var match []string
+	for _, c := range s.visible() {
+		for _, n := range append([]string{c.Name}, c.Aliases...) {
+			if strings.HasPrefix(n, line) {
+				match = append(match, n)
+			}
+		}
+	}
+	switch len(match) {
+	case 0:
+		return "", false
+	case 1:
+		return match[0] + " ", true
+	}
+	p := match[0]
+	for _, m := range match[1:] {
+		for !strings.HasPrefix(m, p) {
+			p = p[:len(p)-1]
+		}
+	}
+	if len(p) > len(line) {
+		return p, true
+	}
+	return "", false
+}
+
+// closest returns the visible command nearest to name, or "" when none is
+// near enough to be a typo.
+func (s *Session) closest(name string) string {
+	best, bestD := "", 3
+	for _, c := range s.visible() {
+		for _, n := range append([]string{c.Name}, c.Aliases...) {
+			d := distance(name, n)
+			if strings.HasPrefix(n, name) && len(name) >= 2 {
+				d = 1
+			}
+			if d < bestD {
+				best, bestD = c.Name, d
+			}
+		}
+	}
+	return best
+}
+
+// distance is the Levenshtein edit distance, with transpositions counted as
+// one edit (so "lsit" is one away from "list").
+func distance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev2 := make([]int, len(rb)+1)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(rb)]
+}

@@ -1,0 +1,266 @@
+package shell
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+
+	"golang.org/x/term"
+)
+
+// errInterrupt is returned by a console read cut short by Ctrl-C.
+var errInterrupt = errors.New("interrupted")
+
+// console reads lines and passwords from the user.
+type console interface {
+	ReadLine(prompt string) (string, error)
+	ReadPassword(prompt string) (string, error)
+	// commandContext returns the context a command runs under; on a
+	// terminal, Ctrl-C cancels it.
+	commandContext(parent context.Context) (context.Context, context.CancelFunc)
+}
+
+// termConsole is a terminal: x/term gives line editing, history and Tab
+// completion, and turns \n into \r\n for everything written through it, so
+// errors written here come out right on a PTY.
+type termConsole struct {
+	t *term.Terminal
+
+	mu         sync.Mutex
+	interrupts int                // Ctrl-C bytes handed to the terminal, not yet seen by a read
+	cancel     context.CancelFunc // of the running command, if any
+	busy       bool
+	closing    bool
+	done       chan struct{}
+}
+
+func newTermConsole(sio IO, prompt string) *termConsole {
+	pr, pw := io.Pipe()
+	c := &termConsole{done: make(chan struct{})}
+	c.t = term.NewTerminal(struct {
+		io.Reader
+		io.Writer
+	}{pr, sio.Stdout}, prompt)
+	c.t.History = &history{}
+	if sio.Window.Width > 0 && sio.Window.Height > 0 {
+		c.t.SetSize(sio.Window.Width, sio.Window.Height)
+	}
+	// The pump sees every byte before the terminal does. x/term answers
+	// Ctrl-C (and Ctrl-D) with io.EOF and keeps the key in its buffer, so
+	// that every later read ends the same way; the pump therefore never
+	// hands it a Ctrl-C: it cancels the running command and sends "clear
+	// the line, then Enter" instead, and the read that returns is marked
+	// as interrupted. Ctrl-D at a command's own prompt counts as Ctrl-C;
+	// at the shell prompt it passes through and logs out.
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := sio.Stdin.Read(buf)
+			if n > 0 {
+				if werr := c.feed(pw, buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+		}
+	}()
+	if sio.Resize != nil {
+		go func() {
+			for {
+				select {
+				case w, ok := <-sio.Resize:
+					if !ok {
+						return
+					}
+					// A client without a real terminal (ssh -tt < pipe)
+					// reports 0x0; x/term cannot draw in that.
+					if w.Width > 0 && w.Height > 0 {
+						c.t.SetSize(w.Width, w.Height)
+					}
+				case <-c.done:
+					return
+				}
+			}
+		}()
+	}
+	return c
+}
+
+// clearAndEnter is Ctrl-A (start of line), Ctrl-K (delete to end), Enter.
+var clearAndEnter = []byte{1, 11, '\r'}
+
+func (c *termConsole) feed(w io.Writer, p []byte) error {
+	for len(p) > 0 {
+		i := bytes.IndexFunc(p, func(r rune) bool { return r == 3 || r == 4 })
+		if i < 0 {
+			_, err := w.Write(p)
+			return err
+		}
+		// An io.Pipe write of nothing still waits for a reader: skip it.
+		if i > 0 {
+			if _, err := w.Write(p[:i]); err != nil {
+				return err
+			}
+		}
+		key := p[i]
+		p = p[i+1:]
+		c.mu.Lock()
+		interrupt := key == 3 || c.busy
+		if interrupt {
+			c.interrupts++
+			if c.cancel != nil {
+				c.cancel()
+			}
+		}
+		c.mu.Unlock()
+		out := []byte{key}
+		if interrupt {
+			out = clearAndEnter
+		}
+		if _, err := w.Write(out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *termConsole) stop() { close(c.done) }
+
+func (c *termConsole) Write(p []byte) (int, error) { return c.t.Write(p) }
+
+func (c *termConsole) setPrompt(p string) { c.t.SetPrompt(p) }
+
+func (c *termConsole) setCompleter(f func(line string) (string, bool)) {
+	c.t.AutoCompleteCallback = func(line string, pos int, key rune) (string, int, bool) {
+		if key != '\t' || pos != len(line) {
+			return "", 0, false
+		}
+		if out, ok := f(line); ok {
+			return out, len(out), true
+		}
+		return "", 0, false
+	}
+}
+
+// interrupted reports a read ended by the pump's stand-in for Ctrl-C.
+func (c *termConsole) interrupted(err error) error {
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.interrupts > 0 {
+		c.interrupts--
+		c.t.Write([]byte("^C\n"))
+		return errInterrupt
+	}
+	return nil
+}
+
+func (c *termConsole) ReadLine(prompt string) (string, error) {
+	if prompt != "" {
+		c.t.SetPrompt(prompt)
+	}
+	line, err := c.t.ReadLine()
+	if errors.Is(err, term.ErrPasteIndicator) {
+		err = nil
+	}
+	return line, c.interrupted(err)
+}
+
+func (c *termConsole) ReadPassword(prompt string) (string, error) {
+	line, err := c.t.ReadPassword(prompt)
+	return line, c.interrupted(err)
+}
+
+func (c *termConsole) commandContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	c.mu.Lock()
+	c.cancel = cancel
+	c.mu.Unlock()
+	return ctx, func() {
+		c.mu.Lock()
+		c.cancel = nil
+		c.mu.Unlock()
+		cancel()
+	}
+}
+
+func (c *termConsole) setBusy(b bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.busy = b
+}
+
+// closeIfIdle writes msg and reports true when no command runs; a busy
+// session ends by itself after its command.
+func (c *termConsole) closeIfIdle(msg string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.busy || c.closing {
+		return false
+	}
+	c.closing = true
+	c.t.Write([]byte(msg))
+	return true
+}
+
+// pipeConsole reads from a pipe: no echo to turn off, prompts go to stderr.
+type pipeConsole struct {
+	r      *bufio.Reader
+	prompt io.Writer
+}
+
+func newPipeConsole(in io.Reader, prompt io.Writer) *pipeConsole {
+	return &pipeConsole{r: bufio.NewReader(in), prompt: prompt}
+}
+
+func (p *pipeConsole) ReadLine(prompt string) (string, error) {
+	if prompt != "" {
+		io.WriteString(p.prompt, prompt)
+	}
+	line, err := p.r.ReadString('\n')
+	if err != nil && (line == "" || !errors.Is(err, io.EOF)) {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func (p *pipeConsole) ReadPassword(prompt string) (string, error) {
+	line, err := p.ReadLine(prompt)
+	if prompt != "" {
+		io.WriteString(p.prompt, "\n")
+	}
+	return line, err
+}
+
+func (p *pipeConsole) commandContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithCancel(parent)
+}
+
+// history keeps the last lines typed at the shell prompt, newest first,
+// skipping empty lines (Ctrl-C leaves one) and repeats.
+type history struct{ lines []string }
+
+const historySize = 200
+
+func (h *history) Add(line string) {
+	if strings.TrimSpace(line) == "" || (len(h.lines) > 0 && h.lines[0] == line) {
+		return
+	}
+	h.lines = append([]string{line}, h.lines...)
+	if len(h.lines) > historySize {
+		h.lines = h.lines[:historySize]
+	}
+}
+
+func (h *history) Len() int { return len(h.lines) }
+
+func (h *history) At(i int) string { return h.lines[i] }

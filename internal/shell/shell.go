@@ -1,0 +1,348 @@
+// Package shell is lxcgate's restricted command shell. One command table
+// serves the interactive shell on a PTY, exec mode (ssh gw CMD) and commands
+// piped without a PTY (ssh -T gw < script). Nothing here can reach a host
+// shell: every command is a Go function in the table.
+package shell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/lxcgate/lxcgate/internal/argv"
+	"github.com/lxcgate/lxcgate/internal/audit"
+	"github.com/lxcgate/lxcgate/internal/users"
+)
+
+// Users is what the shell needs of authentication: login and passwd check
+// passwords through the same throttle as SSH logins.
+type Users interface {
+	Password(ctx context.Context, name, password, remote string) (users.User, error)
+	ChangePassword(ctx context.Context, name, old, password, remote string) error
+}
+
+// Auditor records audit events.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Event)
+}
+
+// Shell holds what every session shares. Create it once.
+type Shell struct {
+	Users    Users
+	Audit    Auditor
+	Log      *slog.Logger
+	Host     string        // shown in the prompt
+	Draining chan struct{} // closed when the gateway shuts down
+
+	cmds []*Command
+}
+
+// New returns a Shell with the built-in command table.
+func New(u Users, a Auditor, log *slog.Logger, host string) *Shell {
+	sh := &Shell{Users: u, Audit: a, Log: log.With("component", "shell"), Host: host, Draining: make(chan struct{})}
+	sh.cmds = builtins()
+	return sh
+}
+
+// Add adds commands to the table; later issues' packages plug in here.
+func (sh *Shell) Add(cmds ...*Command) { sh.cmds = append(sh.cmds, cmds...) }
+
+// Drain tells interactive sessions to end once their running command ends.
+func (sh *Shell) Drain() {
+	select {
+	case <-sh.Draining:
+	default:
+		close(sh.Draining)
+	}
+}
+
+// Window is a terminal size.
+type Window struct{ Width, Height int }
+
+// IO is one SSH session as the shell sees it.
+type IO struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+
+	PTY     bool          // the client asked for a terminal
+	Window  Window        // its size at start
+	Resize  <-chan Window // size changes; may be nil
+	Close   func()        // ends the session (used when draining)
+	Remote  string        // client address, for audit
+	Method  string        // how the user authenticated
+	Relogin func(users.User) error
+}
+
+// Session is one user's run of the shell.
+type Session struct {
+	sh     *Shell
+	io     IO
+	user   users.User
+	lobby  bool
+	method string
+
+	ctx  context.Context
+	con  console
+	out  io.Writer // data
+	errw io.Writer // messages
+
+	mu   sync.Mutex
+	exit bool
+}
+
+// Run serves one SSH session and returns its exit status. With command set
+// (exec mode) it runs that one line; otherwise it reads commands from a
+// terminal (PTY) or from stdin.
+func (sh *Shell) Run(ctx context.Context, sio IO, u users.User, lobby bool, command string, hasCommand bool) int {
+	s := &Session{sh: sh, io: sio, user: u, lobby: lobby, method: sio.Method, ctx: ctx}
+	if sio.PTY {
+		t := newTermConsole(sio, s.prompt())
+		defer t.stop()
+		s.con, s.out, s.errw = t, t, t
+		if !hasCommand {
+			return s.interactive(t)
+		}
+	} else {
+		p := newPipeConsole(sio.Stdin, sio.Stderr)
+		s.con, s.out, s.errw = p, sio.Stdout, sio.Stderr
+		if !hasCommand {
+			return s.script(p)
+		}
+	}
+	return s.line(command)
+}
+
+func (s *Session) prompt() string { return s.user.Name + "@" + s.sh.Host + "> " }
+
+// script runs lines from a pipe, like sh: each line runs, the status is the
+// last command's, and exit stops.
+func (s *Session) script(p *pipeConsole) int {
+	status := 0
+	for !s.exited() {
+		line, err := p.ReadLine("")
+		if err != nil {
+			return status
+		}
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		status = s.line(line)
+	}
+	return status
+}
+
+func (s *Session) interactive(t *termConsole) int {
+	if s.lobby {
+		fmt.Fprintf(t, "Welcome to lxcgate on %s. This is the lobby: type 'login' to sign in.\n", s.sh.Host)
+	} else {
+		fmt.Fprintf(t, "Welcome to lxcgate on %s, %s. Type 'help' for commands.\n", s.sh.Host, s.user.Name)
+	}
+	t.setCompleter(s.complete)
+	stop := s.watchDrain(t)
+	defer stop()
+	status := 0
+	for !s.exited() {
+		t.setPrompt(s.prompt())
+		line, err := t.ReadLine("")
+		if errors.Is(err, errInterrupt) {
+			continue
+		}
+		if err != nil { // Ctrl-D on an empty line, or the connection went away
+			fmt.Fprintln(t, "logout")
+			return status
+		}
+		if strings.TrimSpace(line) == "" {
+			continue // an empty line does nothing, never repeats
+		}
+		t.setBusy(true)
+		status = s.line(line)
+		t.setBusy(false)
+		select {
+		case <-s.sh.Draining:
+			fmt.Fprintln(t, "lxcgate is restarting; reconnect in a moment.")
+			return status
+		default:
+		}
+	}
+	return status
+}
+
+// watchDrain ends an idle interactive session when the gateway drains.
+func (s *Session) watchDrain(t *termConsole) func() {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+		case <-s.sh.Draining:
+			if t.closeIfIdle("\nlxcgate is restarting; reconnect in a moment.\n") && s.io.Close != nil {
+				s.io.Close()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func (s *Session) exited() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.exit
+}
+
+// line runs one command line and returns its exit status.
+func (s *Session) line(line string) int {
+	args, err := argv.Split(line)
+	if err != nil {
+		fmt.Fprintf(s.errw, "error: %v; nothing was run\n", err)
+		s.record(strings.Fields(line), false, "quoting error")
+		return exitUsage
+	}
+	if len(args) == 0 {
+		return 0
+	}
+	return s.run(args)
+}
+
+// Exit statuses, as a POSIX shell uses them.
+const (
+	exitOK      = 0
+	exitFail    = 1
+	exitUsage   = 2
+	exitUnknown = 127
+)
+
+func (s *Session) run(args []string) int {
+	cmd := s.lookup(args[0])
+	if cmd == nil {
+		msg := fmt.Sprintf("unknown command %q", args[0])
+		if near := s.closest(args[0]); near != "" {
+			msg += fmt.Sprintf("; did you mean %q?", near)
+		}
+		fmt.Fprintf(s.errw, "error: %s (type 'help' for the list)\n", msg)
+		s.record(args, false, "unknown command")
+		return exitUnknown
+	}
+	if !s.allowed(cmd) {
+		// Same answer as for an unknown command would hide that it exists;
+		// saying why is kinder and reveals nothing secret.
+		why := "needs the admin role"
+		if s.lobby {
+			why = "is not available in the lobby; type 'login' first"
+		}
+		fmt.Fprintf(s.errw, "error: %s %s\n", cmd.Name, why)
+		s.record(args, false, "refused: "+why)
+		return exitFail
+	}
+	ctx, cancel := s.con.commandContext(s.ctx)
+	defer cancel()
+	c := &Ctx{ctx: ctx, s: s, Out: s.out, Err: s.errw, User: s.user, Interactive: s.io.PTY}
+	err := s.call(cmd, c, args[1:])
+	if err == nil {
+		s.record(redact(cmd, args), true, "ok")
+		return exitOK
+	}
+	code := exitFail
+	var ue usageError
+	if errors.As(err, &ue) {
+		code = exitUsage
+		fmt.Fprintf(s.errw, "error: %s: %v (see 'help %s')\n", cmd.Name, err, cmd.Name)
+	} else {
+		fmt.Fprintf(s.errw, "error: %v\n", err)
+	}
+	s.record(redact(cmd, args), false, err.Error())
+	return code
+}
+
+// call runs a command, turning a panic into an error: one broken command
+// must not end the session, let alone the server.
+func (s *Session) call(cmd *Command, c *Ctx, args []string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.sh.Log.Error("command panicked", "cmd", cmd.Name, "user", s.user.Name, "panic", r)
+			err = fmt.Errorf("%s failed unexpectedly; the error was logged", cmd.Name)
+		}
+	}()
+	return cmd.Run(c, args)
+}
+
+// redact keeps the flags of a Secret command and hides its other arguments:
+// a password typed on the command line by mistake must not be recorded.
+func redact(cmd *Command, args []string) []string {
+	if !cmd.Secret {
+		return args
+	}
+	out := []string{args[0]}
+	for _, a := range args[1:] {
+		if !strings.HasPrefix(a, "-") {
+			a = "[redacted]"
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func (s *Session) record(args []string, ok bool, result string) {
+	s.sh.Audit.Record(s.ctx, audit.Event{
+		Kind: audit.KindCommand, User: s.user.Name, Remote: s.io.Remote,
+		Method: s.method, Detail: quote(args) + " => " + result, OK: ok,
+	})
+}
+
+// quote joins args so that the audit line splits back into the same words.
+func quote(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
+}
+
+func (s *Session) lookup(name string) *Command {
+	for _, c := range s.sh.cmds {
+		if c.Name == name {
+			return c
+		}
+		for _, a := range c.Aliases {
+			if a == name {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Session) allowed(c *Command) bool {
+	if s.lobby {
+		return c.Lobby
+	}
+	return !c.Admin || s.user.IsAdmin()
+}
+
+// visible lists the commands this session may run, in table order.
+func (s *Session) visible() []*Command {
+	var out []*Command
+	for _, c := range s.sh.cmds {
+		if s.allowed(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// become switches the session to u after a successful login.
+func (s *Session) become(u users.User) error {
+	if s.io.Relogin != nil {
+		if err := s.io.Relogin(u); err != nil {
+			return err
+		}
+	}
+	s.user, s.lobby, s.method = u, false, "login"
+	return nil
+}
