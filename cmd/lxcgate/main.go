@@ -33,6 +33,8 @@ commands:
   user key add NAME                           add authorized_keys lines read from stdin
   user key list NAME [--json]                 list a user's keys
   user key del NAME FINGERPRINT               remove a key (SHA256:...)
+  user quota NAME [--containers N] [--cpu N] [--memory SIZE] [--disk SIZE] [--gpus N]
+                                              show or set a user's container quota
   migrate                                     apply pending migrations, print the schema version
   config [--default]                          print the effective (or a commented default) configuration
   version                                     print the version

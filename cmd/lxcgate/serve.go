@@ -2,18 +2,23 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/lxcgate/lxcgate/internal/argv"
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/auth"
+	"github.com/lxcgate/lxcgate/internal/containers"
+	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/server"
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/throttle"
@@ -59,6 +64,11 @@ func (a *app) serve(args []string) error {
 	authn := auth.New(st, th)
 	al := audit.New(db, log)
 	sh := shell.New(authn, al, log, a.cfg.Hostname)
+	cs := a.containerService(db, log)
+	sh.AddContainers(cs)
+	// LXD may be down at start: the gateway serves anyway and reconciles
+	// as soon as LXD answers.
+	go settle(log, cs)
 	srv := server.New(server.Options{
 		HostKey: hostKey, Auth: authn, Shell: sh, Audit: al, Log: log,
 		Lobby:              lobby,
@@ -92,6 +102,37 @@ func (a *app) serve(args []string) error {
 		log.Info("stopped")
 		return err
 	}
+}
+
+// settle brings LXD's shared state in line and reconciles ownership,
+// retrying until LXD answers.
+func settle(log *slog.Logger, cs *containers.Service) {
+	for delay := time.Second; ; delay = min(delay*2, 30*time.Second) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		err := cs.Prepare(ctx)
+		if err == nil {
+			err = cs.Reconcile(ctx)
+		}
+		cancel()
+		if err == nil {
+			log.Info("containers reconciled with LXD")
+			return
+		}
+		log.Warn("LXD not ready; retrying", "err", err, "in", delay)
+		time.Sleep(delay)
+	}
+}
+
+func (a *app) containerService(db *sql.DB, log *slog.Logger) *containers.Service {
+	c := a.cfg
+	return containers.New(db, lxd.New(c.Containers.LXDSocket, log), containers.Config{
+		DefaultImage: c.Containers.DefaultImage, Images: c.Containers.Images,
+		CPU: c.Containers.CPU, Memory: int64(c.Containers.Memory), Disk: int64(c.Containers.Disk),
+		Prefix: c.Containers.ProjectPrefix,
+		GPU:    lxd.GPUProfile{Name: c.GPU.Profile, NvidiaRuntime: c.GPU.NvidiaRuntime, DriverCapabilities: c.GPU.DriverCapabilities},
+		Quota: containers.Quota{Containers: c.Quota.Containers, CPU: c.Quota.CPU, Memory: int64(c.Quota.Memory),
+			Disk: int64(c.Quota.Disk), GPUs: c.Quota.GPUs},
+	}, log)
 }
 
 // bootstrapAdmin makes sure a newcomer is never locked out: with no admin in

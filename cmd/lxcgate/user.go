@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/lxcgate/lxcgate/internal/argv"
+	"github.com/lxcgate/lxcgate/internal/containers"
+	"github.com/lxcgate/lxcgate/internal/shell"
+	"github.com/lxcgate/lxcgate/internal/units"
 	"github.com/lxcgate/lxcgate/internal/users"
 	"golang.org/x/term"
 )
@@ -33,6 +37,8 @@ func (a *app) user(args []string) error {
 	admin := fs.Bool("admin", false, "")
 	pwStdin := fs.Bool("password-stdin", false, "")
 	asJSON := fs.Bool("json", false, "")
+	qn, qcpu, qgpus := fs.Int("containers", -1, ""), fs.Int("cpu", -1, ""), fs.Int("gpus", -1, "")
+	qmem, qdisk := fs.String("memory", "", ""), fs.String("disk", "", "")
 	pos, err := argv.Parse(fs, args)
 	if err != nil {
 		return usageError{err}
@@ -124,6 +130,46 @@ func (a *app) user(args []string) error {
 		fmt.Fprintf(a.stderr, "%sd %s\n", sub, pos[0])
 	case "key":
 		return a.userKey(ctx, st, pos, *asJSON)
+	case "quota":
+		if err := want(1, "quota NAME [--containers N] [--cpu N] [--memory SIZE] [--disk SIZE] [--gpus N]"); err != nil {
+			return err
+		}
+		var ch containers.QuotaChange
+		set := false
+		fs.Visit(func(f *flag.Flag) {
+			set = true
+			switch f.Name {
+			case "containers":
+				ch.Containers = qn
+			case "cpu":
+				ch.CPU = qcpu
+			case "gpus":
+				ch.GPUs = qgpus
+			}
+		})
+		for _, sz := range []struct {
+			s   string
+			dst **int64
+		}{{*qmem, &ch.Memory}, {*qdisk, &ch.Disk}} {
+			if sz.s != "" {
+				n, err := units.ParseSize(sz.s)
+				if err != nil {
+					return usageError{err}
+				}
+				*sz.dst = &n
+			}
+		}
+		cs := a.containerService(db, newLogger(a.cfg.Log, a.stderr))
+		if set {
+			if _, err := cs.SetQuota(ctx, pos[0], ch); err != nil {
+				return err
+			}
+		}
+		q, use, err := cs.Quota(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return shell.PrintQuota(a.stdout, pos[0], q, use)
 	default:
 		return usagef("unknown user command %q; see 'lxcgate help'", sub)
 	}

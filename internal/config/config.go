@@ -4,6 +4,7 @@ package config
 
 import (
 	_ "embed"
+	"encoding"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/lxcgate/lxcgate/internal/units"
 )
 
 // Config is the whole configuration. Field tags name the TOML keys; the
@@ -24,12 +26,58 @@ type Config struct {
 	// anywhere without moving the data.
 	Data string `toml:"-"`
 
-	Hostname string `toml:"hostname"`
-	SSH      SSH    `toml:"ssh"`
-	Auth     Auth   `toml:"auth"`
-	Lobby    Lobby  `toml:"lobby"`
-	Log      Log    `toml:"log"`
+	Hostname   string     `toml:"hostname"`
+	SSH        SSH        `toml:"ssh"`
+	Auth       Auth       `toml:"auth"`
+	Lobby      Lobby      `toml:"lobby"`
+	Log        Log        `toml:"log"`
+	Containers Containers `toml:"containers"`
+	Quota      Quota      `toml:"quota"`
+	GPU        GPU        `toml:"gpu"`
 }
+
+// Containers configures what a new container gets.
+type Containers struct {
+	DefaultImage  string   `toml:"default_image"`
+	Images        []string `toml:"images"` // allowlist; empty: every image in LXD's store
+	CPU           int      `toml:"cpu"`
+	Memory        Size     `toml:"memory"`
+	Disk          Size     `toml:"disk"`
+	ProjectPrefix string   `toml:"project_prefix"`
+	LXDSocket     string   `toml:"lxd_socket"`
+}
+
+// Quota is the default per-user quota; admins change it per user.
+type Quota struct {
+	Containers int  `toml:"containers"`
+	CPU        int  `toml:"cpu"`
+	Memory     Size `toml:"memory"`
+	Disk       Size `toml:"disk"`
+	GPUs       int  `toml:"gpus"`
+}
+
+// GPU configures the GPU profile lxcgate keeps in LXD.
+type GPU struct {
+	Profile            string `toml:"profile"`
+	NvidiaRuntime      bool   `toml:"nvidia_runtime"`
+	DriverCapabilities string `toml:"driver_capabilities"`
+}
+
+// Size is a byte count written as "2GiB".
+type Size int64
+
+// UnmarshalText parses a size such as 512MiB or 2GiB.
+func (s *Size) UnmarshalText(b []byte) error {
+	n, err := units.ParseSize(string(b))
+	if err != nil {
+		return err
+	}
+	*s = Size(n)
+	return nil
+}
+
+// MarshalText writes the size as LXD would.
+func (s Size) MarshalText() ([]byte, error) { return []byte(units.FormatSize(int64(s))), nil }
 
 // SSH configures the embedded SSH server.
 type SSH struct {
@@ -109,6 +157,12 @@ func Default() Config {
 		},
 		Lobby: Lobby{Enabled: false, Name: "lab"},
 		Log:   Log{Level: "info", Format: "text"},
+		Containers: Containers{
+			DefaultImage: "lxcgate-debian", Images: []string{}, CPU: 2, Memory: Size(2 << 30), Disk: Size(10 << 30),
+			ProjectPrefix: "lxcgate-",
+		},
+		Quota: Quota{Containers: 3, CPU: 8, Memory: Size(16 << 30), Disk: Size(50 << 30), GPUs: 1},
+		GPU:   GPU{Profile: "lxcgate-nvidia"},
 	}
 }
 
@@ -148,8 +202,6 @@ func oneLine(err error) error {
 	return errors.New(strings.SplitN(err.Error(), "\n", 2)[0])
 }
 
-var durationType = reflect.TypeOf(Duration(0))
-
 // applyEnv walks the struct by its toml tags, so that every key in the file
 // has its variable without a list to keep in step.
 func applyEnv(v reflect.Value, prefix string, env func(string) string) error {
@@ -172,12 +224,10 @@ func applyEnv(v reflect.Value, prefix string, env func(string) string) error {
 			continue
 		}
 		var err error
+		tu, isText := f.Addr().Interface().(encoding.TextUnmarshaler)
 		switch {
-		case f.Type() == durationType:
-			var d Duration
-			if err = d.UnmarshalText([]byte(s)); err == nil {
-				f.Set(reflect.ValueOf(d))
-			}
+		case isText:
+			err = tu.UnmarshalText([]byte(s))
 		case f.Kind() == reflect.String:
 			f.SetString(s)
 		case f.Kind() == reflect.Int:
@@ -244,6 +294,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Lobby.Enabled && !validUserName(c.Lobby.Name) {
 		return fmt.Errorf("lobby.name %q: use a unix user name", c.Lobby.Name)
+	}
+	if c.Containers.DefaultImage == "" || c.Containers.ProjectPrefix == "" || c.GPU.Profile == "" {
+		return errors.New("containers.default_image, containers.project_prefix and gpu.profile must not be empty")
+	}
+	if c.Containers.CPU <= 0 || c.Containers.Memory <= 0 || c.Containers.Disk <= 0 {
+		return errors.New("containers.cpu, containers.memory and containers.disk must be positive")
+	}
+	if c.Quota.Containers < 0 || c.Quota.CPU < 0 || c.Quota.Memory < 0 || c.Quota.Disk < 0 || c.Quota.GPUs < 0 {
+		return errors.New("quota values must not be negative (0 means none allowed)")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -1,15 +1,18 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gliderlabs/ssh"
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/users"
+	gossh "golang.org/x/crypto/ssh"
 )
 
 // Middleware wraps a session handler.
@@ -125,6 +128,16 @@ func (s *Server) dispatch(sess ssh.Session) {
 		}()
 		sio.Resize = resize
 	}
+	// gliderlabs' idle timeout counts only traffic; a long command that
+	// prints nothing (an image unpack) must not be cut, so keepalives flow
+	// while a command runs. An idle prompt still times out.
+	if s.opt.IdleTimeout > 0 {
+		var busy atomic.Bool
+		sio.Busy = busy.Store
+		if conn, ok := sess.Context().Value(ssh.ContextKeyConn).(gossh.Conn); ok {
+			go keepAlive(sess.Context(), conn, &busy, max(s.opt.IdleTimeout/3, time.Second))
+		}
+	}
 	raw := sess.RawCommand()
 	code := s.opt.Shell.Run(sess.Context(), sio, id.User, id.Lobby, raw, raw != "")
 	sess.Exit(code)
@@ -174,4 +187,19 @@ func (c *sessionCounter) total() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.all
+}
+
+func keepAlive(ctx context.Context, conn gossh.Conn, busy *atomic.Bool, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if busy.Load() {
+				conn.SendRequest("keepalive@openssh.com", true, nil)
+			}
+		}
+	}
 }

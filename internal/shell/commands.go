@@ -27,6 +27,8 @@ type Command struct {
 	Admin   bool   // admins only; checked at the one gate in Session.run
 	Secret  bool   // arguments are kept out of the audit trail
 	Run     func(c *Ctx, args []string) error
+	// Complete lists candidates for the command's arguments (Tab).
+	Complete func(c *Ctx) []string
 }
 
 // Usage is the command's usage line.

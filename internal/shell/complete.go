@@ -5,22 +5,34 @@ import "strings"
 // complete extends the command name being typed: to the whole name when one
 // matches, else to the longest common prefix of those that do.
 func (s *Session) complete(line string) (string, bool) {
-	if strings.ContainsAny(line, " \t") {
-		return "", false // arguments: later issues complete container names here
+	var cands []string
+	head, word := "", line
+	if i := strings.LastIndexAny(line, " \t"); i >= 0 {
+		// An argument: ask the command for candidates.
+		head, word = line[:i+1], line[i+1:]
+		fields := strings.Fields(line)
+		cmd := s.lookup(fields[0])
+		if cmd == nil || cmd.Complete == nil || !s.allowed(cmd) || strings.HasPrefix(word, "-") {
+			return "", false
+		}
+		cands = cmd.Complete(&Ctx{ctx: s.ctx, s: s, User: s.user})
+	} else {
+		for _, c := range s.visible() {
+			cands = append(cands, c.Name)
+			cands = append(cands, c.Aliases...)
+		}
 	}
 	var match []string
-	for _, c := range s.visible() {
-		for _, n := range append([]string{c.Name}, c.Aliases...) {
-			if strings.HasPrefix(n, line) {
-				match = append(match, n)
-			}
+	for _, n := range cands {
+		if strings.HasPrefix(n, word) {
+			match = append(match, n)
 		}
 	}
 	switch len(match) {
 	case 0:
 		return "", false
 	case 1:
-		return match[0] + " ", true
+		return head + match[0] + " ", true
 	}
 	p := match[0]
 	for _, m := range match[1:] {
@@ -28,8 +40,8 @@ func (s *Session) complete(line string) (string, bool) {
 			p = p[:len(p)-1]
 		}
 	}
-	if len(p) > len(line) {
-		return p, true
+	if len(p) > len(word) {
+		return head + p, true
 	}
 	return "", false
 }

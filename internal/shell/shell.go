@@ -39,6 +39,7 @@ type Shell struct {
 	Draining chan struct{} // closed when the gateway shuts down
 
 	cmds []*Command
+	cs   Containers // nil until AddContainers
 }
 
 // New returns a Shell with the built-in command table.
@@ -76,6 +77,7 @@ type IO struct {
 	Remote  string        // client address, for audit
 	Method  string        // how the user authenticated
 	Relogin func(users.User) error
+	Busy    func(bool) // told when a command starts and ends; may be nil
 }
 
 // Session is one user's run of the shell.
@@ -239,6 +241,10 @@ func (s *Session) run(args []string) int {
 	}
 	ctx, cancel := s.con.commandContext(s.ctx)
 	defer cancel()
+	if s.io.Busy != nil {
+		s.io.Busy(true)
+		defer s.io.Busy(false)
+	}
 	c := &Ctx{ctx: ctx, s: s, Out: s.out, Err: s.errw, User: s.user, Interactive: s.io.PTY}
 	err := s.call(cmd, c, args[1:])
 	if err == nil {

@@ -28,15 +28,16 @@ const (
 
 // Errors callers match with errors.Is.
 var (
-	ErrNotFound    = errors.New("no such user")
-	ErrExists      = errors.New("user already exists")
-	ErrBadName     = errors.New("invalid user name")
-	ErrAuth        = errors.New("authentication failed")
-	ErrDisabled    = errors.New("user is disabled")
-	ErrKeyExists   = errors.New("key already registered")
-	ErrKeyNotFound = errors.New("no such key")
-	ErrBadKey      = errors.New("invalid public key")
-	ErrLastAdmin   = errors.New("cannot remove the last enabled admin")
+	ErrNotFound       = errors.New("no such user")
+	ErrExists         = errors.New("user already exists")
+	ErrBadName        = errors.New("invalid user name")
+	ErrAuth           = errors.New("authentication failed")
+	ErrDisabled       = errors.New("user is disabled")
+	ErrKeyExists      = errors.New("key already registered")
+	ErrKeyNotFound    = errors.New("no such key")
+	ErrBadKey         = errors.New("invalid public key")
+	ErrLastAdmin      = errors.New("cannot remove the last enabled admin")
+	ErrOwnsContainers = errors.New("user owns containers")
 )
 
 // User is a lab member known to the gateway.
@@ -157,6 +158,13 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if err := guardLastAdmin(ctx, tx, name); err != nil {
 			return err
+		}
+		var owned int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM containers c JOIN users u ON u.id = c.user_id WHERE u.name = ?`, name).Scan(&owned); err != nil {
+			return fmt.Errorf("delete user %s: %w", name, err)
+		}
+		if owned > 0 {
+			return fmt.Errorf("%w: %s still owns %d container(s); delete them first", ErrOwnsContainers, name, owned)
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE name = ?`, name)
 		if err != nil {

@@ -1,0 +1,777 @@
+// Package containers owns users' containers: who owns which (SQLite), what
+// they may have (quotas), and keeping LXD and the database in step. Each
+// user's containers live in their own LXD project, so alice and bob may both
+// own "dev", and LXD enforces the project limits as a second line.
+package containers
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/units"
+)
+
+// Errors callers match with errors.Is.
+var (
+	// ErrNoSuch is the one answer for a container that does not exist and
+	// for one that belongs to someone else.
+	ErrNoSuch  = errors.New("no such container")
+	ErrBadName = errors.New("invalid container name")
+	ErrQuota   = errors.New("quota exceeded")
+	ErrExists  = errors.New("container already exists")
+)
+
+// LXD is the subset of the LXD adapter the service uses; lxd.Client and
+// lxdtest.Fake satisfy it.
+type LXD interface {
+	EnsureProject(ctx context.Context, name string, l lxd.Limits) error
+	Create(ctx context.Context, project string, spec lxd.Spec, progress func(string)) error
+	Start(ctx context.Context, project, name string) error
+	Stop(ctx context.Context, project, name string, force bool) error
+	Restart(ctx context.Context, project, name string) error
+	Delete(ctx context.Context, project, name string, force bool) error
+	Get(ctx context.Context, project, name string) (lxd.Instance, error)
+	List(ctx context.Context, project string) ([]lxd.Instance, error)
+	Images(ctx context.Context) ([]lxd.Image, error)
+	GPUs(ctx context.Context) ([]lxd.GPU, error)
+	EnsureGPUProfile(ctx context.Context, p lxd.GPUProfile) error
+}
+
+// Config is what the service needs from the configuration.
+type Config struct {
+	DefaultImage string
+	Images       []string // allowlist; empty allows every image
+	CPU          int
+	Memory       int64
+	Disk         int64
+	Prefix       string // LXD project = Prefix + user name
+	GPU          lxd.GPUProfile
+	Quota        Quota // default per-user quota
+}
+
+// Quota is a user's limits, totals over all their containers.
+type Quota struct {
+	Containers int   `json:"containers"`
+	CPU        int   `json:"cpu"`
+	Memory     int64 `json:"memory"`
+	Disk       int64 `json:"disk"`
+	GPUs       int   `json:"gpus"`
+}
+
+// Port is a published port (filled by the port-mapping work).
+type Port struct {
+	Service       string `json:"service"`
+	ContainerPort int    `json:"container_port"`
+	HostPort      int    `json:"host_port"`
+}
+
+// Container is what list and details show. The JSON keys are stable.
+type Container struct {
+	Name      string    `json:"name"`
+	Owner     string    `json:"owner"`
+	State     string    `json:"state"`
+	IPv4      string    `json:"ipv4"`
+	Image     string    `json:"image"`
+	Created   time.Time `json:"created"`
+	CPU       int       `json:"cpu"`
+	Memory    int64     `json:"memory"`
+	Disk      int64     `json:"disk"`
+	GPUs      []string  `json:"gpus"`
+	Ports     []Port    `json:"ports"`
+	Snapshots int       `json:"snapshots"`
+}
+
+// CreateRequest asks for a new container; zero values take the defaults.
+type CreateRequest struct {
+	Name     string
+	Image    string
+	CPU      int
+	Memory   int64
+	Disk     int64
+	GPU      string // "", "all", or a comma list of ids, UUIDs or PCI addresses
+	Start    bool
+	Progress func(string)
+}
+
+// Service manages containers.
+type Service struct {
+	db  *sql.DB
+	lxd LXD
+	cfg Config
+	log *slog.Logger
+
+	users keyed // serialises quota checks and reservations per user
+	boxes keyed // serialises operations per container
+}
+
+// New returns a Service.
+func New(db *sql.DB, l LXD, cfg Config, log *slog.Logger) *Service {
+	return &Service{db: db, lxd: l, cfg: cfg, log: log.With("component", "containers")}
+}
+
+// Project is the LXD project holding user's containers.
+func (s *Service) Project(user string) string { return s.cfg.Prefix + user }
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
+
+// ValidName checks LXD's host-name rules, saying why a name is refused.
+func ValidName(name string) error {
+	switch {
+	case strings.Contains(name, "_"):
+		return fmt.Errorf("%w %q: '_' is not allowed, since the name becomes the container's host name; use '-'", ErrBadName, name)
+	case !nameRE.MatchString(name):
+		return fmt.Errorf("%w %q: use 1-63 letters, digits and '-', starting with a letter and not ending with '-'", ErrBadName, name)
+	}
+	return nil
+}
+
+func (s *Service) userID(ctx context.Context, user string) (int64, error) {
+	var id int64
+	err := s.db.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, user).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("no such user %s", user)
+	}
+	return id, err
+}
+
+type row struct {
+	id            int64
+	owner, name   string
+	image, gpus   string
+	cpu, gpuCount int
+	memory, disk  int64
+	state         string
+	created       time.Time
+}
+
+const rowCols = `c.id, u.name, c.name, c.image, c.gpus, c.cpu, c.gpu_count, c.memory, c.disk, c.state, c.created_at`
+
+func scanRow(sc interface{ Scan(...any) error }) (row, error) {
+	var r row
+	var at int64
+	err := sc.Scan(&r.id, &r.owner, &r.name, &r.image, &r.gpus, &r.cpu, &r.gpuCount, &r.memory, &r.disk, &r.state, &at)
+	r.created = time.Unix(at, 0).UTC()
+	return r, err
+}
+
+// lookup finds user's container; another user's gets ErrNoSuch as well.
+func (s *Service) lookup(ctx context.Context, user, name string) (row, error) {
+	r, err := scanRow(s.db.QueryRowContext(ctx, `SELECT `+rowCols+` FROM containers c JOIN users u ON u.id = c.user_id
+		WHERE u.name = ? AND c.name = ? AND c.state != 'deleting'`, user, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return row{}, fmt.Errorf("%w %q (see 'list')", ErrNoSuch, name)
+	}
+	return r, err
+}
+
+func (s *Service) rows(ctx context.Context, user string) ([]row, error) {
+	q := `SELECT ` + rowCols + ` FROM containers c JOIN users u ON u.id = c.user_id`
+	var args []any
+	if user != "" {
+		q += ` WHERE u.name = ?`
+		args = append(args, user)
+	}
+	rs, err := s.db.QueryContext(ctx, q+` ORDER BY u.name, c.name`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []row
+	for rs.Next() {
+		r, err := scanRow(rs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rs.Err()
+}
+
+// Images lists the images users may launch.
+func (s *Service) Images(ctx context.Context) ([]lxd.Image, error) {
+	all, err := s.lxd.Images(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.cfg.Images) == 0 {
+		return all, nil
+	}
+	var out []lxd.Image
+	for _, im := range all {
+		if slices.Contains(s.cfg.Images, im.Alias) {
+			out = append(out, im)
+		}
+	}
+	return out, nil
+}
+
+// Create reserves the container in the database under the user's quota,
+// then creates it in LXD; a failure undoes the reservation, and a kill in
+// between is settled by Reconcile.
+func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (Container, error) {
+	if err := ValidName(req.Name); err != nil {
+		return Container{}, err
+	}
+	if req.Image == "" {
+		req.Image = s.cfg.DefaultImage
+	}
+	if req.CPU == 0 {
+		req.CPU = s.cfg.CPU
+	}
+	if req.Memory == 0 {
+		req.Memory = s.cfg.Memory
+	}
+	if req.Disk == 0 {
+		req.Disk = s.cfg.Disk
+	}
+	if req.CPU < 0 || req.Memory < 0 || req.Disk < 0 {
+		return Container{}, errors.New("cpu, memory and disk must be positive")
+	}
+	if err := s.checkImage(ctx, req.Image); err != nil {
+		return Container{}, err
+	}
+	spec := lxd.Spec{Name: req.Name, Image: req.Image, CPU: req.CPU, Memory: req.Memory, Disk: req.Disk, Start: req.Start}
+	gpuCount, err := s.pickGPUs(ctx, req.GPU, &spec)
+	if err != nil {
+		return Container{}, err
+	}
+	quota, err := s.reserve(ctx, user, req, gpuCount)
+	if err != nil {
+		return Container{}, err
+	}
+	unlock := s.boxes.lock(user + "/" + req.Name)
+	defer unlock()
+	project := s.Project(user)
+	if err := s.lxd.EnsureProject(ctx, project, limitsOf(quota)); err != nil {
+		s.unreserve(user, req.Name)
+		return Container{}, fmt.Errorf("create %s: %w", req.Name, err)
+	}
+	if err := s.lxd.Create(ctx, project, spec, req.Progress); err != nil {
+		s.unreserve(user, req.Name)
+		if errors.Is(err, lxd.ErrExists) {
+			return Container{}, fmt.Errorf("%w: you already have %q", ErrExists, req.Name)
+		}
+		if errors.Is(err, lxd.ErrLimit) {
+			return Container{}, fmt.Errorf("create %s: %w (LXD project limit); see 'quota'", req.Name, ErrQuota)
+		}
+		if errors.Is(err, context.Canceled) {
+			return Container{}, fmt.Errorf("create %s: cancelled; nothing was kept", req.Name)
+		}
+		return Container{}, fmt.Errorf("create %s: %w", req.Name, err)
+	}
+	if _, err := s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE containers SET state = 'ready'
+		WHERE name = ? AND user_id = (SELECT id FROM users WHERE name = ?)`, req.Name, user); err != nil {
+		// LXD has it; Reconcile adopts it at the next start.
+		s.log.Error("mark ready failed", "user", user, "name", req.Name, "err", err)
+	}
+	return s.Get(context.WithoutCancel(ctx), user, req.Name)
+}
+
+func (s *Service) checkImage(ctx context.Context, image string) error {
+	imgs, err := s.Images(ctx)
+	if err != nil {
+		return err
+	}
+	for _, im := range imgs {
+		if im.Alias == image {
+			return nil
+		}
+	}
+	return fmt.Errorf("no image %q that you may use; see 'images'", image)
+}
+
+// pickGPUs resolves --gpu against the host's GPUs before anything exists.
+func (s *Service) pickGPUs(ctx context.Context, want string, spec *lxd.Spec) (int, error) {
+	if want == "" {
+		return 0, nil
+	}
+	host, err := s.lxd.GPUs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if len(host) == 0 {
+		return 0, errors.New("this host has no GPUs; create the container without --gpu")
+	}
+	if want == "all" {
+		spec.Profiles = append(spec.Profiles, s.cfg.GPU.Name)
+		return len(host), nil
+	}
+	spec.GPUs = map[string]string{}
+	for _, tok := range strings.Split(want, ",") {
+		tok = strings.TrimSpace(tok)
+		var found *lxd.GPU
+		for i, g := range host {
+			if tok != "" && (tok == g.ID || strings.EqualFold(tok, g.UUID) || strings.EqualFold(tok, g.PCI) ||
+				strings.EqualFold("0000:"+tok, g.PCI)) {
+				found = &host[i]
+			}
+		}
+		if found == nil {
+			return 0, fmt.Errorf("no GPU %q on this host; see 'gpus' for ids, UUIDs and PCI addresses", tok)
+		}
+		dev := "gpu-" + strings.NewReplacer(":", "-", ".", "-").Replace(found.PCI)
+		if found.PCI == "" {
+			dev = "gpu" + found.ID
+		}
+		if _, dup := spec.GPUs[dev]; dup {
+			return 0, fmt.Errorf("GPU %q is listed twice", tok)
+		}
+		if found.PCI != "" {
+			spec.GPUs[dev] = found.PCI
+		} else {
+			spec.GPUs[dev] = found.ID
+		}
+	}
+	return len(spec.GPUs), nil
+}
+
+// reserve checks the quota and records the container as "creating", under
+// the user's lock so that two sessions cannot both take the last slot.
+func (s *Service) reserve(ctx context.Context, user string, req CreateRequest, gpus int) (Quota, error) {
+	unlock := s.users.lock(user)
+	defer unlock()
+	uid, err := s.userID(ctx, user)
+	if err != nil {
+		return Quota{}, err
+	}
+	var dup int
+	s.db.QueryRowContext(ctx, `SELECT count(*) FROM containers WHERE user_id = ? AND name = ?`, uid, req.Name).Scan(&dup)
+	if dup > 0 {
+		return Quota{}, fmt.Errorf("%w: you already have %q", ErrExists, req.Name)
+	}
+	q, use, err := s.Quota(ctx, user)
+	if err != nil {
+		return Quota{}, err
+	}
+	check := func(what string, have, add, limit int64, format func(int64) string) error {
+		if have+add > limit {
+			return fmt.Errorf("%w: %s would be %s, your limit is %s (in use: %s); ask an admin or free some", ErrQuota,
+				what, format(have+add), format(limit), format(have))
+		}
+		return nil
+	}
+	num := func(n int64) string { return fmt.Sprint(n) }
+	for _, err := range []error{
+		check("containers", int64(use.Containers), 1, int64(q.Containers), num),
+		check("cpu", int64(use.CPU), int64(req.CPU), int64(q.CPU), num),
+		check("memory", use.Memory, req.Memory, q.Memory, units.FormatSize),
+		check("disk", use.Disk, req.Disk, q.Disk, units.FormatSize),
+		check("gpus", int64(use.GPUs), int64(gpus), int64(q.GPUs), num),
+	} {
+		if err != nil {
+			return Quota{}, err
+		}
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO containers (user_id, name, image, cpu, memory, disk, gpus, gpu_count, state, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'creating', ?)`, uid, req.Name, req.Image, req.CPU, req.Memory, req.Disk, req.GPU, gpus, time.Now().Unix())
+	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+		return Quota{}, fmt.Errorf("%w: you already have %q", ErrExists, req.Name)
+	}
+	return q, err
+}
+
+func (s *Service) unreserve(user, name string) {
+	_, err := s.db.Exec(`DELETE FROM containers WHERE name = ? AND state = 'creating'
+		AND user_id = (SELECT id FROM users WHERE name = ?)`, name, user)
+	if err != nil {
+		s.log.Error("drop reservation failed; reconcile will", "user", user, "name", name, "err", err)
+	}
+}
+
+func limitsOf(q Quota) lxd.Limits {
+	return lxd.Limits{Instances: q.Containers, CPU: q.CPU, Memory: q.Memory, Disk: q.Disk}
+}
+
+// Start starts user's container.
+func (s *Service) Start(ctx context.Context, user, name string) error {
+	return s.act(ctx, user, name, "start", func(p string) error {
+		err := s.lxd.Start(ctx, p, name)
+		if errors.Is(err, lxd.ErrRunning) {
+			return fmt.Errorf("%s is already running", name)
+		}
+		return err
+	})
+}
+
+// Stop stops user's container, cleanly unless force.
+func (s *Service) Stop(ctx context.Context, user, name string, force bool) error {
+	return s.act(ctx, user, name, "stop", func(p string) error {
+		err := s.lxd.Stop(ctx, p, name, force)
+		if errors.Is(err, lxd.ErrNotRunning) {
+			return fmt.Errorf("%s is not running", name)
+		}
+		return err
+	})
+}
+
+// Restart restarts user's running container.
+func (s *Service) Restart(ctx context.Context, user, name string) error {
+	return s.act(ctx, user, name, "restart", func(p string) error {
+		err := s.lxd.Restart(ctx, p, name)
+		if errors.Is(err, lxd.ErrNotRunning) {
+			return fmt.Errorf("%s is not running; use 'start %s'", name, name)
+		}
+		return err
+	})
+}
+
+func (s *Service) act(ctx context.Context, user, name, verb string, f func(project string) error) error {
+	unlock := s.boxes.lock(user + "/" + name)
+	defer unlock()
+	r, err := s.lookup(ctx, user, name)
+	if err != nil {
+		return err
+	}
+	if r.state == "creating" {
+		return fmt.Errorf("%s is still being created; try again in a moment", name)
+	}
+	if err := f(s.Project(user)); err != nil {
+		if errors.Is(err, lxd.ErrNotFound) {
+			return fmt.Errorf("%w %q (see 'list')", ErrNoSuch, name)
+		}
+		return fmt.Errorf("%s %s: %w", verb, name, err)
+	}
+	return nil
+}
+
+// Delete deletes user's container; a running one needs force.
+func (s *Service) Delete(ctx context.Context, user, name string, force bool) error {
+	unlock := s.boxes.lock(user + "/" + name)
+	defer unlock()
+	r, err := s.lookup(ctx, user, name)
+	if err != nil {
+		return err
+	}
+	if r.state == "creating" {
+		return fmt.Errorf("%s is still being created; try again in a moment", name)
+	}
+	in, err := s.lxd.Get(ctx, s.Project(user), name)
+	exists := err == nil
+	switch {
+	case errors.Is(err, lxd.ErrNotFound):
+		// Gone behind our back: only the row is left to drop.
+	case err != nil:
+		return fmt.Errorf("delete %s: %w", name, err)
+	case in.Running && !force:
+		return fmt.Errorf("%s is running; stop it first or use --force", name)
+	}
+	// Mark first: a kill between the two steps is finished by Reconcile.
+	if _, err := s.db.ExecContext(ctx, `UPDATE containers SET state = 'deleting' WHERE id = ?`, r.id); err != nil {
+		return fmt.Errorf("delete %s: %w", name, err)
+	}
+	if exists {
+		if derr := s.lxd.Delete(context.WithoutCancel(ctx), s.Project(user), name, force); derr != nil && !errors.Is(derr, lxd.ErrNotFound) {
+			s.db.Exec(`UPDATE containers SET state = 'ready' WHERE id = ?`, r.id)
+			if errors.Is(derr, lxd.ErrRunning) {
+				return fmt.Errorf("%s is running; stop it first or use --force", name)
+			}
+			return fmt.Errorf("delete %s: %w", name, derr)
+		}
+	}
+	_, err = s.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM containers WHERE id = ?`, r.id)
+	return err
+}
+
+// Get returns user's container.
+func (s *Service) Get(ctx context.Context, user, name string) (Container, error) {
+	r, err := s.lookup(ctx, user, name)
+	if err != nil {
+		return Container{}, err
+	}
+	in, err := s.lxd.Get(ctx, s.Project(user), name)
+	if err != nil && !errors.Is(err, lxd.ErrNotFound) {
+		return Container{}, err
+	}
+	return merge(r, in, err == nil), nil
+}
+
+// List returns user's containers, or everyone's with all.
+func (s *Service) List(ctx context.Context, user string, all bool) ([]Container, error) {
+	who := user
+	if all {
+		who = ""
+	}
+	rs, err := s.rows(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	project := s.Project(user)
+	if all {
+		project = ""
+	}
+	ins, err := s.lxd.List(ctx, project)
+	if err != nil && !errors.Is(err, lxd.ErrProjectMissing) {
+		return nil, err
+	}
+	byKey := map[string]lxd.Instance{}
+	for _, in := range ins {
+		byKey[in.Project+"/"+in.Name] = in
+	}
+	out := []Container{}
+	for _, r := range rs {
+		if r.state == "deleting" {
+			continue
+		}
+		in, ok := byKey[s.Project(r.owner)+"/"+r.name]
+		out = append(out, merge(r, in, ok))
+	}
+	return out, nil
+}
+
+// Names lists user's container names, for completion.
+func (s *Service) Names(ctx context.Context, user string) []string {
+	rs, _ := s.rows(ctx, user)
+	var out []string
+	for _, r := range rs {
+		if r.state == "ready" {
+			out = append(out, r.name)
+		}
+	}
+	return out
+}
+
+func merge(r row, in lxd.Instance, found bool) Container {
+	c := Container{Name: r.name, Owner: r.owner, Image: r.image, Created: r.created, CPU: r.cpu, Memory: r.memory,
+		Disk: r.disk, GPUs: []string{}, Ports: []Port{}, State: "missing"}
+	if r.state == "creating" {
+		c.State = "creating"
+	}
+	if r.gpus != "" {
+		c.GPUs = strings.Split(r.gpus, ",")
+	}
+	if found {
+		c.State = strings.ToLower(in.Status)
+		c.IPv4, c.Snapshots = in.IPv4, in.Snapshots
+		if in.CPU > 0 {
+			c.CPU = in.CPU
+		}
+		if in.Memory > 0 {
+			c.Memory = in.Memory
+		}
+	}
+	return c
+}
+
+// GPUInfo is a host GPU and the containers that hold it.
+type GPUInfo struct {
+	lxd.GPU
+	Holders []string `json:"holders"`
+}
+
+// GPUs lists the host's GPUs and who holds each ("all" holders hold every one).
+func (s *Service) GPUs(ctx context.Context) ([]GPUInfo, error) {
+	host, err := s.lxd.GPUs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := s.rows(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]GPUInfo, 0, len(host))
+	for _, g := range host {
+		info := GPUInfo{GPU: g, Holders: []string{}}
+		for _, r := range rs {
+			if r.gpus == "" || r.state == "deleting" {
+				continue
+			}
+			for _, tok := range strings.Split(r.gpus, ",") {
+				tok = strings.TrimSpace(tok)
+				if tok == "all" || tok == g.ID || strings.EqualFold(tok, g.UUID) || strings.EqualFold(tok, g.PCI) {
+					info.Holders = append(info.Holders, r.owner+"/"+r.name)
+					break
+				}
+			}
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Usage is what a user's containers take now.
+type Usage = Quota
+
+// Quota returns user's quota and current use.
+func (s *Service) Quota(ctx context.Context, user string) (Quota, Usage, error) {
+	q := s.cfg.Quota
+	var c, cpu, mem, disk, gpus sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT q.containers, q.cpu, q.memory, q.disk, q.gpus FROM quotas q
+		JOIN users u ON u.id = q.user_id WHERE u.name = ?`, user).Scan(&c, &cpu, &mem, &disk, &gpus)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return q, Usage{}, err
+	}
+	if c.Valid {
+		q.Containers = int(c.Int64)
+	}
+	if cpu.Valid {
+		q.CPU = int(cpu.Int64)
+	}
+	if mem.Valid {
+		q.Memory = mem.Int64
+	}
+	if disk.Valid {
+		q.Disk = disk.Int64
+	}
+	if gpus.Valid {
+		q.GPUs = int(gpus.Int64)
+	}
+	var u Usage
+	err = s.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(c.cpu), 0), coalesce(sum(c.memory), 0),
+		coalesce(sum(c.disk), 0), coalesce(sum(c.gpu_count), 0) FROM containers c JOIN users u ON u.id = c.user_id
+		WHERE u.name = ?`, user).Scan(&u.Containers, &u.CPU, &u.Memory, &u.Disk, &u.GPUs)
+	return q, u, err
+}
+
+// QuotaChange sets the given (non-nil) fields of a user's quota.
+type QuotaChange struct {
+	Containers, CPU, GPUs *int
+	Memory, Disk          *int64
+}
+
+// SetQuota changes user's quota and, when LXD answers, the project limits.
+func (s *Service) SetQuota(ctx context.Context, user string, ch QuotaChange) (Quota, error) {
+	uid, err := s.userID(ctx, user)
+	if err != nil {
+		return Quota{}, err
+	}
+	for _, v := range []*int{ch.Containers, ch.CPU, ch.GPUs} {
+		if v != nil && *v < 0 {
+			return Quota{}, errors.New("quota values must not be negative")
+		}
+	}
+	for _, v := range []*int64{ch.Memory, ch.Disk} {
+		if v != nil && *v < 0 {
+			return Quota{}, errors.New("quota values must not be negative")
+		}
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO quotas (user_id, containers, cpu, memory, disk, gpus) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (user_id) DO UPDATE SET containers = coalesce(excluded.containers, containers),
+		cpu = coalesce(excluded.cpu, cpu), memory = coalesce(excluded.memory, memory),
+		disk = coalesce(excluded.disk, disk), gpus = coalesce(excluded.gpus, gpus)`,
+		uid, ch.Containers, ch.CPU, ch.Memory, ch.Disk, ch.GPUs)
+	if err != nil {
+		return Quota{}, fmt.Errorf("set quota of %s: %w", user, err)
+	}
+	q, _, err := s.Quota(ctx, user)
+	if err != nil {
+		return q, err
+	}
+	if rs, _ := s.rows(ctx, user); len(rs) > 0 {
+		// The project exists only once the user has containers; a new one
+		// gets these limits when it is made.
+		if err := s.lxd.EnsureProject(ctx, s.Project(user), limitsOf(q)); err != nil {
+			s.log.Warn("project limits not updated; they will be at the next create", "user", user, "err", err)
+		}
+	}
+	return q, nil
+}
+
+// Prepare brings LXD's shared state (the GPU profile) to what the
+// configuration describes.
+func (s *Service) Prepare(ctx context.Context) error {
+	return s.lxd.EnsureGPUProfile(ctx, s.cfg.GPU)
+}
+
+// Reconcile makes the database and LXD agree after a crash or changes made
+// behind the gateway's back: an instance in a user's project without a row
+// is adopted, an interrupted create is kept, an interrupted delete is
+// finished, and a row without an instance is dropped.
+func (s *Service) Reconcile(ctx context.Context) error {
+	ins, err := s.lxd.List(ctx, "")
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	rs, err := s.rows(ctx, "")
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	byKey := map[string]row{}
+	for _, r := range rs {
+		byKey[s.Project(r.owner)+"/"+r.name] = r
+	}
+	seen := map[string]bool{}
+	for _, in := range ins {
+		if !strings.HasPrefix(in.Project, s.cfg.Prefix) {
+			continue
+		}
+		key := in.Project + "/" + in.Name
+		seen[key] = true
+		owner := strings.TrimPrefix(in.Project, s.cfg.Prefix)
+		r, ok := byKey[key]
+		switch {
+		case !ok:
+			uid, err := s.userID(ctx, owner)
+			if err != nil {
+				s.log.Warn("reconcile: instance of an unknown user left alone", "project", in.Project, "name", in.Name)
+				continue
+			}
+			gpus := strings.Join(in.GPUs, ",")
+			_, err = s.db.ExecContext(ctx, `INSERT INTO containers (user_id, name, image, cpu, memory, disk, gpus, gpu_count, state, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'ready', ?)`, uid, in.Name, in.Image, in.CPU, in.Memory, in.Disk, gpus, len(in.GPUs), in.Created.Unix())
+			if err != nil {
+				return fmt.Errorf("reconcile: adopt %s: %w", key, err)
+			}
+			s.log.Info("reconcile: adopted an instance without a row", "owner", owner, "name", in.Name)
+		case r.state == "creating":
+			s.db.ExecContext(ctx, `UPDATE containers SET state = 'ready' WHERE id = ?`, r.id)
+			s.log.Info("reconcile: kept a container whose create was interrupted", "owner", owner, "name", in.Name)
+		case r.state == "deleting":
+			if err := s.lxd.Delete(ctx, in.Project, in.Name, true); err != nil && !errors.Is(err, lxd.ErrNotFound) {
+				s.log.Error("reconcile: finishing a delete failed", "owner", owner, "name", in.Name, "err", err)
+				continue
+			}
+			s.db.ExecContext(ctx, `DELETE FROM containers WHERE id = ?`, r.id)
+			s.log.Info("reconcile: finished an interrupted delete", "owner", owner, "name", in.Name)
+		}
+	}
+	for key, r := range byKey {
+		if !seen[key] {
+			s.db.ExecContext(ctx, `DELETE FROM containers WHERE id = ?`, r.id)
+			s.log.Warn("reconcile: dropped a row whose instance is gone", "owner", r.owner, "name", r.name, "state", r.state)
+		}
+	}
+	return nil
+}
+
+// keyed is a set of mutexes by key, created on use and dropped when free.
+type keyed struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyed) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedEntry{}
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}

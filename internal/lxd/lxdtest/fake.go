@@ -1,0 +1,253 @@
+// Package lxdtest provides an in-memory LXD for tests of the packages above
+// the adapter. It keeps the adapter's contract: the same sentinel errors,
+// projects that must exist, project instance limits enforced.
+package lxdtest
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/lxcgate/lxcgate/internal/lxd"
+)
+
+// Fake is an in-memory LXD. The exported fields may be set before use.
+type Fake struct {
+	mu        sync.Mutex
+	Projects  map[string]lxd.Limits
+	Instances map[string]*lxd.Instance // by project/name
+	ImageList []lxd.Image
+	HostGPUs  []lxd.GPU
+	Profile   *lxd.GPUProfile
+
+	// FailStart, when set, makes Start (and the start of a launch) fail.
+	FailStart error
+	// Down makes every call fail as if the daemon were away.
+	Down bool
+
+	nextIP int
+}
+
+// New returns a Fake with the lab's two images and no GPUs.
+func New() *Fake {
+	return &Fake{
+		Projects:  map[string]lxd.Limits{},
+		Instances: map[string]*lxd.Instance{},
+		ImageList: []lxd.Image{
+			{Alias: "lxcgate-busybox", Description: "BusyBox", Size: 1 << 20},
+			{Alias: "lxcgate-debian", Description: "Debian 12", Size: 100 << 20},
+		},
+	}
+}
+
+func (f *Fake) up() error {
+	if f.Down {
+		return lxd.ErrUnavailable
+	}
+	return nil
+}
+
+func key(project, name string) string { return project + "/" + name }
+
+// EnsureProject creates or updates a project.
+func (f *Fake) EnsureProject(_ context.Context, name string, l lxd.Limits) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.up(); err != nil {
+		return err
+	}
+	f.Projects[name] = l
+	return nil
+}
+
+// Create creates (and maybe starts) an instance.
+func (f *Fake) Create(ctx context.Context, project string, spec lxd.Spec, progress func(string)) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.up(); err != nil {
+		return err
+	}
+	l, ok := f.Projects[project]
+	if !ok {
+		return fmt.Errorf("create %s: %w", spec.Name, lxd.ErrProjectMissing)
+	}
+	if _, ok := f.Instances[key(project, spec.Name)]; ok {
+		return fmt.Errorf("create %s: %w", spec.Name, lxd.ErrExists)
+	}
+	n := 0
+	for _, in := range f.Instances {
+		if in.Project == project {
+			n++
+		}
+	}
+	if l.Instances > 0 && n >= l.Instances {
+		return fmt.Errorf("create %s: %w", spec.Name, lxd.ErrLimit)
+	}
+	found := false
+	for _, im := range f.ImageList {
+		found = found || im.Alias == spec.Image
+	}
+	if !found {
+		return fmt.Errorf("create %s: %w", spec.Name, lxd.ErrImageNotFound)
+	}
+	if progress != nil {
+		progress("Unpack: 100%")
+	}
+	in := &lxd.Instance{Name: spec.Name, Project: project, Status: "Stopped", Created: time.Now().UTC(),
+		CPU: spec.CPU, Memory: spec.Memory, Disk: spec.Disk, Image: spec.Image}
+	for _, p := range spec.Profiles {
+		if f.Profile != nil && p == f.Profile.Name {
+			in.GPUs = append(in.GPUs, "all")
+		}
+	}
+	for _, id := range spec.GPUs {
+		in.GPUs = append(in.GPUs, id)
+	}
+	sort.Strings(in.GPUs)
+	f.Instances[key(project, spec.Name)] = in
+	if spec.Start {
+		if f.FailStart != nil {
+			delete(f.Instances, key(project, spec.Name)) // the adapter undoes the create
+			return f.FailStart
+		}
+		f.start(in)
+	}
+	return ctx.Err()
+}
+
+func (f *Fake) start(in *lxd.Instance) {
+	f.nextIP++
+	in.Running, in.Status, in.IPv4 = true, "Running", fmt.Sprintf("10.166.0.%d", 10+f.nextIP%200)
+}
+
+func (f *Fake) get(project, name string) (*lxd.Instance, error) {
+	if err := f.up(); err != nil {
+		return nil, err
+	}
+	in, ok := f.Instances[key(project, name)]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", name, lxd.ErrNotFound)
+	}
+	return in, nil
+}
+
+// Start starts an instance.
+func (f *Fake) Start(_ context.Context, project, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, err := f.get(project, name)
+	if err != nil {
+		return err
+	}
+	if in.Running {
+		return fmt.Errorf("start %s: %w", name, lxd.ErrRunning)
+	}
+	if f.FailStart != nil {
+		return f.FailStart
+	}
+	f.start(in)
+	return nil
+}
+
+// Stop stops an instance.
+func (f *Fake) Stop(_ context.Context, project, name string, _ bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, err := f.get(project, name)
+	if err != nil {
+		return err
+	}
+	if !in.Running {
+		return fmt.Errorf("stop %s: %w", name, lxd.ErrNotRunning)
+	}
+	in.Running, in.Status, in.IPv4 = false, "Stopped", ""
+	return nil
+}
+
+// Restart restarts a running instance.
+func (f *Fake) Restart(_ context.Context, project, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, err := f.get(project, name)
+	if err != nil {
+		return err
+	}
+	if !in.Running {
+		return fmt.Errorf("restart %s: %w", name, lxd.ErrNotRunning)
+	}
+	return nil
+}
+
+// Delete deletes an instance; a running one needs force.
+func (f *Fake) Delete(_ context.Context, project, name string, force bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, err := f.get(project, name)
+	if err != nil {
+		return err
+	}
+	if in.Running && !force {
+		return fmt.Errorf("delete %s: %w", name, lxd.ErrRunning)
+	}
+	delete(f.Instances, key(project, name))
+	return nil
+}
+
+// Get returns one instance.
+func (f *Fake) Get(_ context.Context, project, name string) (lxd.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, err := f.get(project, name)
+	if err != nil {
+		return lxd.Instance{}, err
+	}
+	return *in, nil
+}
+
+// List returns the instances of a project, or of all with "".
+func (f *Fake) List(_ context.Context, project string) ([]lxd.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.up(); err != nil {
+		return nil, err
+	}
+	out := []lxd.Instance{}
+	for _, in := range f.Instances {
+		if project == "" || in.Project == project {
+			out = append(out, *in)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return key(out[i].Project, out[i].Name) < key(out[j].Project, out[j].Name) })
+	return out, nil
+}
+
+// Images lists the images.
+func (f *Fake) Images(context.Context) ([]lxd.Image, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]lxd.Image(nil), f.ImageList...), f.up()
+}
+
+// GPUs lists the host GPUs.
+func (f *Fake) GPUs(context.Context) ([]lxd.GPU, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]lxd.GPU(nil), f.HostGPUs...), f.up()
+}
+
+// EnsureGPUProfile records the profile.
+func (f *Fake) EnsureGPUProfile(_ context.Context, p lxd.GPUProfile) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Profile = &p
+	return f.up()
+}
+
+// Count returns the number of instances in all projects.
+func (f *Fake) Count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.Instances)
+}
