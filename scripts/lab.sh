@@ -66,11 +66,16 @@ setup_storage() {
 setup_network() {
 	if ! lxc network show "$BRIDGE" >/dev/null 2>&1; then
 		say "creating bridge $BRIDGE without NAT"
-		lxc network create "$BRIDGE" ipv4.address="$BRIDGE_ADDR" ipv4.nat=false ipv6.address=none >/dev/null
+		lxc network create "$BRIDGE" ipv4.address="$BRIDGE_ADDR" ipv4.nat=false ipv6.address=none dns.mode=none >/dev/null
 		made bridge
 	fi
 	# The lab must never route containers to the outside.
 	[ "$(lxc network get "$BRIDGE" ipv4.nat)" = "false" ] || die "$BRIDGE has NAT on; the lab needs ipv4.nat=false"
+	# Without DNS records, two users may each run a container called "dev":
+	# LXD refuses a second instance of one DNS name on a bridge with DNS.
+	if [ "$(lxc network get "$BRIDGE" dns.mode)" != "none" ]; then
+		lxc network set "$BRIDGE" dns.mode=none
+	fi
 }
 
 setup_profile() {

@@ -31,6 +31,10 @@ var (
 	ErrLimit          = errors.New("LXD refused: a project limit was reached")
 	ErrImageNotFound  = errors.New("no such image")
 	ErrProjectMissing = errors.New("no such project")
+	// ErrDNSName: LXD refuses two running instances of one name on a bridge
+	// that publishes DNS records, even in different projects.
+	ErrDNSName = errors.New("another user's running container has this name on the shared bridge; " +
+		"the admin can allow it with 'lxc network set BRIDGE dns.mode=none'")
 )
 
 // Instance is a container as lxcgate shows it.
@@ -151,6 +155,9 @@ func (c *Client) check(what string, err error) error {
 			return fmt.Errorf("%s: %w", what, ErrProjectMissing)
 		}
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	case strings.Contains(msg, "DNS name"):
+		c.log.Warn(what, "err", err)
+		return fmt.Errorf("%s: %w", what, ErrDNSName)
 	case strings.Contains(msg, "already exists"):
 		return fmt.Errorf("%s: %w", what, ErrExists)
 	case strings.Contains(msg, "already running"):

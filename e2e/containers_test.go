@@ -1,0 +1,292 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// labGW starts a gateway whose LXD projects carry a prefix of this test's
+// own, so that tests never see each other's containers; everything under
+// the prefix is removed at the end.
+func labGW(t *testing.T, env ...string) (*gw, string) {
+	t.Helper()
+	needLab(t)
+	prefix := fmt.Sprintf("e2e%d-", time.Now().UnixNano()%1e6)
+	env = append([]string{
+		"LXCGATE_CONTAINERS_PROJECT_PREFIX=" + prefix,
+		"LXCGATE_CONTAINERS_DEFAULT_IMAGE=lxcgate-busybox",
+		"LXCGATE_CONTAINERS_MEMORY=256MiB", "LXCGATE_CONTAINERS_DISK=1GiB", "LXCGATE_CONTAINERS_CPU=1",
+	}, env...)
+	g := newGW(t, env...)
+	t.Cleanup(func() { removeProjects(prefix) })
+	return g, prefix
+}
+
+func removeProjects(prefix string) {
+	out, _ := exec.Command("lxc", "project", "list", "--format", "csv", "-c", "n").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		p := strings.Fields(strings.TrimSuffix(strings.TrimSpace(line), " (current)"))
+		if len(p) == 0 || !strings.HasPrefix(p[0], prefix) {
+			continue
+		}
+		names, _ := exec.Command("lxc", "list", "--project", p[0], "--format", "csv", "-c", "n").Output()
+		for _, n := range strings.Fields(string(names)) {
+			exec.Command("lxc", "delete", "--force", "--project", p[0], n).Run()
+		}
+		exec.Command("lxc", "project", "delete", p[0]).Run()
+	}
+}
+
+// lxdNames lists the instances LXD holds in a project.
+func lxdNames(t *testing.T, project string) []string {
+	t.Helper()
+	out, err := exec.Command("lxc", "list", "--project", project, "--format", "csv", "-c", "n").CombinedOutput()
+	if err != nil {
+		if strings.Contains(string(out), "not found") {
+			return nil
+		}
+		t.Fatalf("lxc list %s: %v %s", project, err, out)
+	}
+	names := strings.Fields(string(out))
+	sort.Strings(names)
+	return names
+}
+
+type container struct {
+	Name  string   `json:"name"`
+	Owner string   `json:"owner"`
+	State string   `json:"state"`
+	IPv4  string   `json:"ipv4"`
+	Ports []any    `json:"ports"`
+	GPUs  []string `json:"gpus"`
+}
+
+func (g *gw) listJSON(user, key string) []container {
+	g.t.Helper()
+	r := g.sshKey(user, key, "", "list", "--json")
+	if r.code != 0 {
+		g.t.Fatalf("list --json: %+v", r)
+	}
+	var cs []container
+	if err := json.Unmarshal([]byte(r.out), &cs); err != nil {
+		g.t.Fatalf("list --json: %v\n%s", err, r.out)
+	}
+	return cs
+}
+
+func TestContainerLifecycle(t *testing.T) {
+	g, prefix := labGW(t)
+	alice := g.addUser("alice", "alice-password", false)
+	bob := g.addUser("bob", "bob-password", false)
+	g.start()
+
+	r := g.sshKey("alice", alice, "", "launch", "dev")
+	if r.code != 0 || !strings.Contains(r.err, "Creating dev") || !strings.Contains(r.err, "Launched dev") {
+		t.Fatalf("launch: %+v", r)
+	}
+	if got := lxdNames(t, prefix+"alice"); strings.Join(got, ",") != "dev" {
+		t.Fatalf("LXD holds %v", got)
+	}
+	// The address comes by DHCP shortly after the start.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		cs := g.listJSON("alice", alice)
+		if len(cs) == 1 && cs[0].State == "running" && strings.HasPrefix(cs[0].IPv4, "10.166.0.") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dev never got an address: %+v", cs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r = g.sshKey("alice", alice, "", "details", "dev", "--json")
+	for _, k := range []string{`"name"`, `"owner": "alice"`, `"state"`, `"ipv4"`, `"image": "lxcgate-busybox"`, `"created"`, `"cpu": 1`, `"memory"`, `"gpus": []`, `"ports": []`, `"snapshots": 0`} {
+		if !strings.Contains(r.out, k) {
+			t.Errorf("details --json lacks %s: %s", k, r.out)
+		}
+	}
+
+	// bob has his own dev and cannot see or touch alice's containers.
+	g.sshKey("alice", alice, "", "create", "secret")
+	if r := g.sshKey("bob", bob, "", "launch", "dev"); r.code != 0 {
+		t.Fatalf("bob launch: %+v", r)
+	}
+	for _, cmd := range [][]string{{"details", "secret"}, {"stop", "secret"}, {"start", "secret"}, {"delete", "secret", "--yes", "--force"}} {
+		r := g.sshKey("bob", bob, "", cmd...)
+		if r.code != 1 || !strings.Contains(r.err, `no such container "secret"`) {
+			t.Errorf("bob %v: %+v", cmd, r)
+		}
+	}
+	if cs := g.listJSON("bob", bob); len(cs) != 1 || cs[0].Owner != "bob" {
+		t.Fatalf("bob sees %+v", cs)
+	}
+
+	// Refused requests create nothing.
+	before := lxdNames(t, prefix+"alice")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"launch", "my_box"}, "'_' is not allowed"},
+		{[]string{"launch", "9lives"}, "invalid container name"},
+		{[]string{"launch", "x", "--image", "ubuntu-noble"}, `no image "ubuntu-noble"`},
+		{[]string{"launch", "x", "--cpu", "64"}, "cpu would be"},
+		{[]string{"launch", "x", "--gpu", "all"}, "this host has no GPUs"},
+		{[]string{"launch", "dev"}, `you already have "dev"`},
+	} {
+		r := g.sshKey("alice", alice, "", tc.args...)
+		if r.code == 0 || !strings.Contains(r.err, tc.want) || strings.Count(r.err, "error:") != 1 {
+			t.Errorf("%v: %+v (want %q)", tc.args, r, tc.want)
+		}
+	}
+	g.mustLxcgate("", "user", "quota", "alice", "--containers", "2")
+	if r := g.sshKey("alice", alice, "", "create", "third"); r.code != 1 || !strings.Contains(r.err, "containers would be 3, your limit is 2") {
+		t.Fatalf("quota: %+v", r)
+	}
+	if after := lxdNames(t, prefix+"alice"); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatalf("refusals changed LXD: %v -> %v", before, after)
+	}
+
+	// Stop, start, restart, delete.
+	for _, step := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"stop", "dev"}, 0, "Stopped dev."},
+		{[]string{"stop", "dev"}, 1, "dev is not running"},
+		{[]string{"start", "dev"}, 0, "Started dev."},
+		{[]string{"restart", "dev"}, 0, "Restarted dev."},
+		{[]string{"delete", "dev"}, 1, "add --yes"},
+		{[]string{"delete", "dev", "--yes"}, 1, "--force"},
+		{[]string{"delete", "dev", "--yes", "--force"}, 0, "Deleted dev."},
+		{[]string{"delete", "secret", "--yes"}, 0, "Deleted secret."},
+	} {
+		r := g.sshKey("alice", alice, "", step.args...)
+		if r.code != step.code || !strings.Contains(r.err, step.want) {
+			t.Fatalf("%v: %+v", step.args, r)
+		}
+	}
+	if got := lxdNames(t, prefix+"alice"); len(got) != 0 {
+		t.Fatalf("LXD still holds %v", got)
+	}
+	if got := lxdNames(t, prefix+"bob"); strings.Join(got, ",") != "dev" {
+		t.Fatalf("bob's dev: %v", got)
+	}
+}
+
+// A gateway killed with SIGKILL in the middle of a launch leaves LXD and the
+// database in a state the next start reconciles: afterwards every row has
+// its instance and every instance its row.
+func TestKilledDuringLaunch(t *testing.T) {
+	g, prefix := labGW(t)
+	alice := g.addUser("alice", "alice-password", false)
+	g.start()
+	done := make(chan result, 1)
+	go func() {
+		done <- runCmd(t, "", "ssh", append(g.sshArgs("alice", "-i", alice, "-o", "BatchMode=yes"), "launch", "half", "--image", "lxcgate-debian")...)
+	}()
+	// Kill once LXD has the instance, while the launch is still under way.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(lxdNames(t, prefix+"alice")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the launch never reached LXD")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	g.signal(syscall.SIGKILL)
+	<-g.exited
+	<-done
+	g.start()
+	// Reconcile runs in the background at start; give it a moment.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		var names []string
+		for _, c := range g.listJSON("alice", alice) {
+			if c.State != "creating" {
+				names = append(names, c.Name)
+			}
+		}
+		sort.Strings(names)
+		lxdHas := lxdNames(t, prefix+"alice")
+		if strings.Join(names, ",") == strings.Join(lxdHas, ",") && strings.Contains(g.logs(), "reconciled") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway lists %v, LXD holds %v", names, lxdHas)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Whatever survived is alice's to use.
+	if cs := g.listJSON("alice", alice); len(cs) == 1 {
+		if r := g.sshKey("alice", alice, "", "delete", "half", "--yes", "--force"); r.code != 0 {
+			t.Fatalf("delete the survivor: %+v", r)
+		}
+	}
+}
+
+func TestConcurrentLaunches(t *testing.T) {
+	g, prefix := labGW(t)
+	const n = 20
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = g.addUser(fmt.Sprintf("user%02d", i), "password-12345", false)
+	}
+	g.start()
+	var wg sync.WaitGroup
+	results := make([]result, n)
+	for i := range keys {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			results[i] = runCmd(t, "", "ssh", append(g.sshArgs(fmt.Sprintf("user%02d", i), "-i", keys[i], "-o", "BatchMode=yes"), "launch", "box")...)
+		}(i)
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.code != 0 {
+			t.Errorf("user%02d: %+v", i, r)
+		}
+		if got := lxdNames(t, fmt.Sprintf("%suser%02d", prefix, i)); strings.Join(got, ",") != "box" {
+			t.Errorf("user%02d holds %v", i, got)
+		}
+	}
+}
+
+// LXD restarting under the gateway: commands fail with a clear message
+// meanwhile, and work again without restarting the gateway.
+func TestLXDRestart(t *testing.T) {
+	g, _ := labGW(t)
+	alice := g.addUser("alice", "alice-password", false)
+	g.start()
+	if r := g.sshKey("alice", alice, "", "list"); r.code != 0 {
+		t.Fatalf("list: %+v", r)
+	}
+	if out, err := exec.Command("lxd", "shutdown", "--timeout", "60").CombinedOutput(); err != nil {
+		t.Fatalf("lxd shutdown: %v %s", err, out)
+	}
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			exec.Command("../scripts/lab.sh", "up").Run()
+		}
+	})
+	r := g.sshKey("alice", alice, "", "images")
+	if r.code != 1 || !strings.Contains(r.err, "LXD is not reachable right now") || strings.Count(r.err, "\n") != 1 {
+		t.Fatalf("during the outage: %+v", r)
+	}
+	if out, err := exec.Command("../scripts/lab.sh", "up").CombinedOutput(); err != nil {
+		t.Fatalf("lab up: %v %s", err, out)
+	}
+	restarted = true
+	if r := g.sshKey("alice", alice, "", "launch", "back"); r.code != 0 {
+		t.Fatalf("after the restart: %+v", r)
+	}
+}

@@ -1,0 +1,128 @@
+package shell
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lxcgate/lxcgate/internal/containers"
+	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/lxd/lxdtest"
+	"github.com/lxcgate/lxcgate/internal/store"
+	"github.com/lxcgate/lxcgate/internal/users"
+)
+
+func newContainerShell(t *testing.T) (*Shell, *lxdtest.Fake) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(filepath.Join(t.TempDir(), "db.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store.Migrate(ctx, db)
+	us := users.New(db)
+	for _, n := range []string{"alice", "bob", "root1"} {
+		us.Add(ctx, n, users.RoleUser, "")
+	}
+	fake := lxdtest.New()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cs := containers.New(db, fake, containers.Config{
+		DefaultImage: "lxcgate-busybox", CPU: 1, Memory: 256 << 20, Disk: 1 << 30, Prefix: "lxcgate-",
+		GPU: lxd.GPUProfile{Name: "lxcgate-nvidia"}, Quota: containers.Quota{Containers: 2, CPU: 4, Memory: 1 << 30, Disk: 10 << 30, GPUs: 1},
+	}, log)
+	sh, _, _ := newShell()
+	sh.AddContainers(cs)
+	return sh, fake
+}
+
+var bob = users.User{Name: "bob", Role: users.RoleUser}
+
+func TestContainerCommands(t *testing.T) {
+	sh, fake := newContainerShell(t)
+	for _, tc := range []struct {
+		user     users.User
+		line     string
+		code     int
+		out, err string
+	}{
+		{alice, "images", 0, "lxcgate-busybox", ""},
+		{alice, "launch dev", 0, "", "Launched dev"},
+		{alice, "launch dev", 1, "", `you already have "dev"`},
+		{alice, "create my_box", 1, "", "'_' is not allowed"},
+		{alice, "create box --image nope", 1, "", `no image "nope"`},
+		{alice, "create box --memory lots", 2, "", `"lots" is not a size`},
+		{alice, "create box --cpu 9", 1, "", "cpu would be 10, your limit is 4"},
+		{alice, "create", 2, "", "missing arguments"},
+		{alice, "list", 0, "dev", ""},
+		{alice, "list --all", 1, "", "needs the admin role"},
+		{bob, "details dev", 1, "", `no such container "dev"`},
+		{bob, "stop dev", 1, "", `no such container "dev"`},
+		{bob, "delete dev --yes --force", 1, "", `no such container "dev"`},
+		{bob, "list", 0, "", "No containers yet"},
+		{alice, "delete dev", 1, "", "add --yes to confirm"},
+		{alice, "delete dev --yes", 1, "", "running; stop it first or use --force"},
+		{alice, "stop dev", 0, "", "Stopped dev."},
+		{alice, "restart dev", 1, "", "not running; use 'start dev'"},
+		{alice, "start dev", 0, "", "Started dev."},
+		{alice, "gpus", 0, "", "no GPUs"},
+		{alice, "launch g --gpu all", 1, "", "this host has no GPUs"},
+		{alice, "quota alice", 1, "", "needs the admin role"},
+		{root, "quota alice --containers 5 --memory 4GiB", 0, "containers  1 / 5", ""},
+		{alice, "delete dev --yes --force", 0, "", "Deleted dev."},
+	} {
+		code, out, errw := exec(sh, tc.user, false, tc.line, "")
+		if code != tc.code || !strings.Contains(out, tc.out) || !strings.Contains(errw, tc.err) {
+			t.Errorf("%s as %s: code %d out %q err %q; want %d %q %q", tc.line, tc.user.Name, code, out, errw, tc.code, tc.out, tc.err)
+		}
+	}
+	if fake.Count() != 0 {
+		t.Fatalf("%d instances left", fake.Count())
+	}
+}
+
+func TestDetailsJSONKeys(t *testing.T) {
+	sh, _ := newContainerShell(t)
+	exec(sh, alice, false, "launch dev", "")
+	_, out, _ := exec(sh, alice, false, "details dev --json", "")
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"name", "owner", "state", "ipv4", "image", "created", "cpu", "memory", "gpus", "ports", "snapshots"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("details --json lacks %q: %s", k, out)
+		}
+	}
+	_, out, _ = exec(sh, alice, false, "list --json", "")
+	var arr []map[string]any
+	if err := json.Unmarshal([]byte(out), &arr); err != nil || len(arr) != 1 || arr[0]["name"] != "dev" {
+		t.Fatalf("list --json: %s %v", out, err)
+	}
+}
+
+func TestInteractiveDeleteAndCompletion(t *testing.T) {
+	sh, fake := newContainerShell(t)
+	exec(sh, alice, false, "create devbox", "")
+	term := startTerminal(sh, alice, false)
+	term.waitFor(t, "alice@gpu1> ")
+	io.WriteString(term.in, "delete dev\t")
+	term.waitFor(t, "delete devbox ")
+	io.WriteString(term.in, "\r")
+	term.waitFor(t, "Type its name to confirm: ")
+	io.WriteString(term.in, "wrong\r")
+	term.waitFor(t, "did not match; nothing was deleted")
+	io.WriteString(term.in, "delete devbox\r")
+	term.waitFor(t, "Type its name")
+	io.WriteString(term.in, "devbox\r")
+	term.waitFor(t, "Deleted devbox.")
+	io.WriteString(term.in, "exit\r")
+	<-term.done
+	if fake.Count() != 0 {
+		t.Fatal("not deleted")
+	}
+}
