@@ -20,3 +20,4 @@ run:
 
 bench:
 	bench/login.sh
+	bench/containers.sh

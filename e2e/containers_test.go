@@ -30,9 +30,10 @@ func labGW(t *testing.T, env ...string) (*gw, string) {
 }
 
 func removeProjects(prefix string) {
-	out, _ := exec.Command("lxc", "project", "list", "--format", "csv", "-c", "n").Output()
+	out, _ := exec.Command("lxc", "project", "list", "--format", "csv").Output()
 	for _, line := range strings.Split(string(out), "\n") {
-		p := strings.Fields(strings.TrimSuffix(strings.TrimSpace(line), " (current)"))
+		name, _, _ := strings.Cut(line, ",")
+		p := strings.Fields(strings.TrimSuffix(name, " (current)"))
 		if len(p) == 0 || !strings.HasPrefix(p[0], prefix) {
 			continue
 		}
@@ -288,5 +289,35 @@ func TestLXDRestart(t *testing.T) {
 	restarted = true
 	if r := g.sshKey("alice", alice, "", "launch", "back"); r.code != 0 {
 		t.Fatalf("after the restart: %+v", r)
+	}
+}
+
+// The lab has no GPU: the GPU profile is checked in LXD's own config, and
+// --gpu is refused before anything is made (see TestContainerLifecycle).
+func TestGPUProfile(t *testing.T) {
+	profile := fmt.Sprintf("e2e-gpu-%d", time.Now().UnixNano()%1e6)
+	g, _ := labGW(t, "LXCGATE_GPU_PROFILE="+profile, "LXCGATE_GPU_NVIDIA_RUNTIME=true",
+		"LXCGATE_GPU_DRIVER_CAPABILITIES=compute,utility")
+	alice := g.addUser("alice", "alice-password", false)
+	g.start()
+	t.Cleanup(func() { exec.Command("lxc", "profile", "delete", profile).Run() })
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(g.logs(), "reconciled") {
+		if time.Now().After(deadline) {
+			t.Fatalf("never settled:\n%s", g.logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out, err := exec.Command("lxc", "profile", "show", profile).CombinedOutput()
+	if err != nil {
+		t.Fatalf("profile: %v %s", err, out)
+	}
+	for _, want := range []string{"nvidia.runtime: \"true\"", "nvidia.driver.capabilities: compute,utility", "gputype: physical", "type: gpu"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("profile lacks %q:\n%s", want, out)
+		}
+	}
+	if r := g.sshKey("alice", alice, "", "gpus", "--json"); r.code != 0 || strings.TrimSpace(r.out) != "[]" {
+		t.Fatalf("gpus --json on a host without GPUs: %+v", r)
 	}
 }

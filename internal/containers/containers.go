@@ -111,6 +111,9 @@ type Service struct {
 
 	users keyed // serialises quota checks and reservations per user
 	boxes keyed // serialises operations per container
+
+	projMu   sync.Mutex
+	projects map[string]lxd.Limits // projects made sure of, with their limits
 }
 
 // New returns a Service.
@@ -236,7 +239,7 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 	if req.CPU < 0 || req.Memory < 0 || req.Disk < 0 {
 		return Container{}, errors.New("cpu, memory and disk must be positive")
 	}
-	if err := s.checkImage(ctx, req.Image); err != nil {
+	if err := s.checkImage(req.Image); err != nil {
 		return Container{}, err
 	}
 	spec := lxd.Spec{Name: req.Name, Image: req.Image, CPU: req.CPU, Memory: req.Memory, Disk: req.Disk, Start: req.Start}
@@ -251,14 +254,25 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 	unlock := s.boxes.lock(user + "/" + req.Name)
 	defer unlock()
 	project := s.Project(user)
-	if err := s.lxd.EnsureProject(ctx, project, limitsOf(quota)); err != nil {
+	if err := s.ensureProject(ctx, project, limitsOf(quota)); err != nil {
 		s.unreserve(user, req.Name)
 		return Container{}, fmt.Errorf("create %s: %w", req.Name, err)
 	}
-	if err := s.lxd.Create(ctx, project, spec, req.Progress); err != nil {
+	err = s.lxd.Create(ctx, project, spec, req.Progress)
+	if errors.Is(err, lxd.ErrProjectMissing) {
+		// Deleted behind our back since we last made sure of it.
+		s.forgetProject(project)
+		if err = s.ensureProject(ctx, project, limitsOf(quota)); err == nil {
+			err = s.lxd.Create(ctx, project, spec, req.Progress)
+		}
+	}
+	if err != nil {
 		s.unreserve(user, req.Name)
 		if errors.Is(err, lxd.ErrExists) {
 			return Container{}, fmt.Errorf("%w: you already have %q", ErrExists, req.Name)
+		}
+		if errors.Is(err, lxd.ErrImageNotFound) {
+			return Container{}, fmt.Errorf("no image %q that you may use; see 'images'", req.Image)
 		}
 		if errors.Is(err, lxd.ErrLimit) {
 			return Container{}, fmt.Errorf("create %s: %w (LXD project limit); see 'quota'", req.Name, ErrQuota)
@@ -273,20 +287,54 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 		// LXD has it; Reconcile adopts it at the next start.
 		s.log.Error("mark ready failed", "user", user, "name", req.Name, "err", err)
 	}
-	return s.Get(context.WithoutCancel(ctx), user, req.Name)
+	// Built from what was asked rather than read back: the address comes
+	// by DHCP after the start anyway, and a launch saves a round trip.
+	state := "stopped"
+	if req.Start {
+		state = "running"
+	}
+	c := Container{Name: req.Name, Owner: user, State: state, Image: req.Image, Created: time.Now().UTC(), CPU: req.CPU,
+		Memory: req.Memory, Disk: req.Disk, GPUs: []string{}, Ports: []Port{}}
+	if req.GPU != "" {
+		c.GPUs = strings.Split(req.GPU, ",")
+	}
+	return c, nil
 }
 
-func (s *Service) checkImage(ctx context.Context, image string) error {
-	imgs, err := s.Images(ctx)
-	if err != nil {
+// ensureProject makes sure of a project's limits once per process and
+// value; later creates skip the round trips.
+func (s *Service) ensureProject(ctx context.Context, project string, l lxd.Limits) error {
+	s.projMu.Lock()
+	known, ok := s.projects[project]
+	s.projMu.Unlock()
+	if ok && known == l {
+		return nil
+	}
+	if err := s.lxd.EnsureProject(ctx, project, l); err != nil {
 		return err
 	}
-	for _, im := range imgs {
-		if im.Alias == image {
-			return nil
-		}
+	s.projMu.Lock()
+	if s.projects == nil {
+		s.projects = map[string]lxd.Limits{}
 	}
-	return fmt.Errorf("no image %q that you may use; see 'images'", image)
+	s.projects[project] = l
+	s.projMu.Unlock()
+	return nil
+}
+
+func (s *Service) forgetProject(project string) {
+	s.projMu.Lock()
+	delete(s.projects, project)
+	s.projMu.Unlock()
+}
+
+// checkImage applies the allowlist; whether the image exists LXD answers
+// at create, before it makes anything (saving a round trip per launch).
+func (s *Service) checkImage(image string) error {
+	if len(s.cfg.Images) > 0 && !slices.Contains(s.cfg.Images, image) {
+		return fmt.Errorf("no image %q that you may use; see 'images'", image)
+	}
+	return nil
 }
 
 // pickGPUs resolves --gpu against the host's GPUs before anything exists.
@@ -668,7 +716,7 @@ func (s *Service) SetQuota(ctx context.Context, user string, ch QuotaChange) (Qu
 	if rs, _ := s.rows(ctx, user); len(rs) > 0 {
 		// The project exists only once the user has containers; a new one
 		// gets these limits when it is made.
-		if err := s.lxd.EnsureProject(ctx, s.Project(user), limitsOf(q)); err != nil {
+		if err := s.ensureProject(ctx, s.Project(user), limitsOf(q)); err != nil {
 			s.log.Warn("project limits not updated; they will be at the next create", "user", user, "err", err)
 		}
 	}

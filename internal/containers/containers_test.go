@@ -69,8 +69,11 @@ func TestLifecycleAndTenancy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.State != "running" || c.Owner != "alice" || c.IPv4 == "" || len(progress) == 0 {
+	if c.State != "running" || c.Owner != "alice" || len(progress) == 0 {
 		t.Fatalf("created %+v, progress %v", c, progress)
+	}
+	if c, _ := s.Get(ctx, "alice", "dev"); c.IPv4 == "" || c.State != "running" {
+		t.Fatalf("get: %+v", c)
 	}
 	// bob has his own dev, and cannot see or touch alice's.
 	if _, err := s.Create(ctx, "bob", CreateRequest{Name: "dev"}); err != nil {

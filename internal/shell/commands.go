@@ -34,6 +34,31 @@ type Command struct {
 // Usage is the command's usage line.
 func (cmd *Command) Usage() string { return strings.TrimSpace(cmd.Name + " " + cmd.Args) }
 
+// shortUsage keeps the positional arguments and folds the flags into
+// "[flags]", so that the help list fits a terminal.
+func (cmd *Command) shortUsage() string {
+	var keep []string
+	folded := false
+	depth, group := 0, ""
+	for _, a := range strings.Fields(cmd.Args) {
+		group = strings.TrimSpace(group + " " + a)
+		depth += strings.Count(a, "[") - strings.Count(a, "]")
+		if depth > 0 {
+			continue // a bracket group goes on
+		}
+		if strings.HasPrefix(group, "[-") {
+			folded = true
+		} else {
+			keep = append(keep, group)
+		}
+		group = ""
+	}
+	if folded {
+		keep = append(keep, "[flags]")
+	}
+	return strings.TrimSpace(cmd.Name + " " + strings.Join(keep, " "))
+}
+
 // Ctx is what a running command sees.
 type Ctx struct {
 	ctx         context.Context
@@ -158,7 +183,7 @@ func runHelp(c *Ctx, args []string) error {
 	fmt.Fprintln(c.Out, "Commands:")
 	tw := c.Table()
 	for _, cmd := range c.s.visible() {
-		fmt.Fprintf(tw, "  %s\t%s\n", cmd.Usage(), cmd.Summary)
+		fmt.Fprintf(tw, "  %s\t%s\n", cmd.shortUsage(), cmd.Summary)
 	}
 	tw.Flush()
 	fmt.Fprintln(c.Out, "\nType 'help COMMAND' for more. The same commands run as 'ssh -p PORT USER@HOST COMMAND'.")

@@ -38,7 +38,7 @@ func (sh *Shell) AddContainers(cs Containers) {
 	sh.cs = cs
 	names := func(c *Ctx) []string { return cs.Names(c.ctx, c.User.Name) }
 	createFlags := "[--image IMG] [--cpu N] [--memory SIZE] [--disk SIZE] [--gpu all|LIST]"
-	sh.Add(
+	sh.insertAfter("help",
 		&Command{Name: "images", Args: "[--json]", Summary: "list the images you may launch", Run: runImages},
 		&Command{Name: "create", Args: "NAME " + createFlags, Summary: "create a container (stopped)", Run: runCreate(false),
 			Help: "NAME: 1-63 letters, digits and '-', starting with a letter. SIZE: e.g. 512MiB, 4GiB.\n" +

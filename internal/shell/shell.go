@@ -52,6 +52,18 @@ func New(u Users, a Auditor, log *slog.Logger, host string) *Shell {
 // Add adds commands to the table; later issues' packages plug in here.
 func (sh *Shell) Add(cmds ...*Command) { sh.cmds = append(sh.cmds, cmds...) }
 
+// insertAfter puts cmds right after the named command, so that help lists
+// related commands together.
+func (sh *Shell) insertAfter(name string, cmds ...*Command) {
+	for i, c := range sh.cmds {
+		if c.Name == name {
+			sh.cmds = append(sh.cmds[:i+1], append(cmds, sh.cmds[i+1:]...)...)
+			return
+		}
+	}
+	sh.cmds = append(sh.cmds, cmds...)
+}
+
 // Drain tells interactive sessions to end once their running command ends.
 func (sh *Shell) Drain() {
 	select {

@@ -102,7 +102,7 @@ func TestExec(t *testing.T) {
 		{line: "lsit", user: alice, code: 127, err: `unknown command "lsit"`},
 		{line: "whomai", user: alice, code: 127, err: `did you mean "whoami"?`},
 		{line: `whoami "`, user: alice, code: 2, err: "nothing was run"},
-		{line: "help", user: alice, out: "passwd [--stdin]"},
+		{line: "help", user: alice, out: "passwd [flags]"},
 		{line: "help whoami", user: alice, out: "usage: whoami [--json]"},
 		{line: "help nope", user: alice, code: 1, err: `no command "nope"`},
 		{line: "secretadmin", user: alice, code: 1, err: "needs the admin role"},
