@@ -114,6 +114,10 @@ type Service struct {
 
 	projMu   sync.Mutex
 	projects map[string]lxd.Limits // projects made sure of, with their limits
+
+	// busy is held shared by every operation and exclusively by Reconcile,
+	// so that a reconcile never mistakes a create in flight for a leftover.
+	busy sync.RWMutex
 }
 
 // New returns a Service.
@@ -247,6 +251,8 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 	if err != nil {
 		return Container{}, err
 	}
+	s.busy.RLock()
+	defer s.busy.RUnlock()
 	quota, err := s.reserve(ctx, user, req, gpuCount)
 	if err != nil {
 		return Container{}, err
@@ -473,6 +479,8 @@ func (s *Service) Restart(ctx context.Context, user, name string) error {
 }
 
 func (s *Service) act(ctx context.Context, user, name, verb string, f func(project string) error) error {
+	s.busy.RLock()
+	defer s.busy.RUnlock()
 	unlock := s.boxes.lock(user + "/" + name)
 	defer unlock()
 	r, err := s.lookup(ctx, user, name)
@@ -493,6 +501,8 @@ func (s *Service) act(ctx context.Context, user, name, verb string, f func(proje
 
 // Delete deletes user's container; a running one needs force.
 func (s *Service) Delete(ctx context.Context, user, name string, force bool) error {
+	s.busy.RLock()
+	defer s.busy.RUnlock()
 	unlock := s.boxes.lock(user + "/" + name)
 	defer unlock()
 	r, err := s.lookup(ctx, user, name)
@@ -734,6 +744,8 @@ func (s *Service) Prepare(ctx context.Context) error {
 // is adopted, an interrupted create is kept, an interrupted delete is
 // finished, and a row without an instance is dropped.
 func (s *Service) Reconcile(ctx context.Context) error {
+	s.busy.Lock()
+	defer s.busy.Unlock()
 	ins, err := s.lxd.List(ctx, "")
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)

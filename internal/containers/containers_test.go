@@ -273,3 +273,38 @@ func TestLXDDown(t *testing.T) {
 		t.Fatalf("a failed create left %v", n)
 	}
 }
+
+// Regression: a reconcile at start ran beside an early launch, saw the
+// launch's reservation before LXD had the instance, and dropped it.
+func TestReconcileWaitsForCreatesInFlight(t *testing.T) {
+	ctx := context.Background()
+	s, fake, _ := newService(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	s.lxd = slowCreate{Fake: fake, started: started, release: release}
+	done := make(chan error, 1)
+	go func() { _, err := s.Create(ctx, "alice", CreateRequest{Name: "dev"}); done <- err }()
+	<-started
+	recon := make(chan error, 1)
+	go func() { recon <- s.Reconcile(ctx) }()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-recon; err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Names(ctx, "alice"); len(n) != 1 {
+		t.Fatalf("after reconcile: %v", n)
+	}
+}
+
+type slowCreate struct {
+	*lxdtest.Fake
+	started, release chan struct{}
+}
+
+func (f slowCreate) Create(ctx context.Context, project string, spec lxd.Spec, progress func(string)) error {
+	close(f.started)
+	<-f.release
+	return f.Fake.Create(ctx, project, spec, progress)
+}
