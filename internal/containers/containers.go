@@ -478,18 +478,29 @@ func (s *Service) Restart(ctx context.Context, user, name string) error {
 	})
 }
 
-func (s *Service) act(ctx context.Context, user, name, verb string, f func(project string) error) error {
+// hold looks up user's container and holds it for one operation; release
+// must be called.
+func (s *Service) hold(ctx context.Context, user, name string) (row, func(), error) {
 	s.busy.RLock()
-	defer s.busy.RUnlock()
 	unlock := s.boxes.lock(user + "/" + name)
-	defer unlock()
+	release := func() { unlock(); s.busy.RUnlock() }
 	r, err := s.lookup(ctx, user, name)
+	if err == nil && r.state == "creating" {
+		err = fmt.Errorf("%s is still being created; try again in a moment", name)
+	}
+	if err != nil {
+		release()
+		return row{}, nil, err
+	}
+	return r, release, nil
+}
+
+func (s *Service) act(ctx context.Context, user, name, verb string, f func(project string) error) error {
+	_, release, err := s.hold(ctx, user, name)
 	if err != nil {
 		return err
 	}
-	if r.state == "creating" {
-		return fmt.Errorf("%s is still being created; try again in a moment", name)
-	}
+	defer release()
 	if err := f(s.Project(user)); err != nil {
 		if errors.Is(err, lxd.ErrNotFound) {
 			return fmt.Errorf("%w %q (see 'list')", ErrNoSuch, name)
@@ -501,17 +512,11 @@ func (s *Service) act(ctx context.Context, user, name, verb string, f func(proje
 
 // Delete deletes user's container; a running one needs force.
 func (s *Service) Delete(ctx context.Context, user, name string, force bool) error {
-	s.busy.RLock()
-	defer s.busy.RUnlock()
-	unlock := s.boxes.lock(user + "/" + name)
-	defer unlock()
-	r, err := s.lookup(ctx, user, name)
+	r, release, err := s.hold(ctx, user, name)
 	if err != nil {
 		return err
 	}
-	if r.state == "creating" {
-		return fmt.Errorf("%s is still being created; try again in a moment", name)
-	}
+	defer release()
 	in, err := s.lxd.Get(ctx, s.Project(user), name)
 	exists := err == nil
 	switch {

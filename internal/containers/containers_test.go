@@ -6,28 +6,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/lxd/lxdtest"
-	"github.com/lxcgate/lxcgate/internal/store"
+	"github.com/lxcgate/lxcgate/internal/store/storetest"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
 func newService(t *testing.T) (*Service, *lxdtest.Fake, *users.Store) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(filepath.Join(t.TempDir(), "db.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := store.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t)
 	us := users.New(db)
 	for _, n := range []string{"alice", "bob"} {
 		if _, err := us.Add(ctx, n, users.RoleUser, ""); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	lxdclient "github.com/canonical/lxd/client"
 	"github.com/canonical/lxd/shared/api"
+	"github.com/lxcgate/lxcgate/internal/units"
 )
 
 // Errors callers match with errors.Is.
@@ -491,22 +492,9 @@ func convert(in *api.InstanceFull) Instance {
 	return out
 }
 
-// parseBytes reads the sizes lxcgate writes ("123B") and common LXD forms.
+// parseBytes reads the sizes lxcgate writes ("123B") and LXD's forms.
 func parseBytes(s string) int64 {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0
-	}
-	for _, u := range []struct {
-		s string
-		n int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"kB", 1e3}, {"B", 1}} {
-		if strings.HasSuffix(s, u.s) {
-			f, _ := strconv.ParseFloat(strings.TrimSuffix(s, u.s), 64)
-			return int64(f * float64(u.n))
-		}
-	}
-	n, _ := strconv.ParseInt(s, 10, 64)
+	n, _ := units.ParseSize(s)
 	return n
 }
 

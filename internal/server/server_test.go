@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/auth"
 	"github.com/lxcgate/lxcgate/internal/shell"
-	"github.com/lxcgate/lxcgate/internal/store"
+	"github.com/lxcgate/lxcgate/internal/store/storetest"
 	"github.com/lxcgate/lxcgate/internal/throttle"
 	"github.com/lxcgate/lxcgate/internal/users"
 	gossh "golang.org/x/crypto/ssh"
@@ -48,14 +47,7 @@ func newSigner(t *testing.T) gossh.Signer {
 func startGateway(t *testing.T, mod func(*Options)) *gateway {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(filepath.Join(t.TempDir(), "db.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := store.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t)
 	us := users.New(db)
 	g := &gateway{users: us, db: db, aliceK: newSigner(t), bobK: newSigner(t), stopped: make(chan error, 1)}
 	us.Add(ctx, "alice", users.RoleUser, "alice-password")

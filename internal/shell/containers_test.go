@@ -5,26 +5,20 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/lxd/lxdtest"
-	"github.com/lxcgate/lxcgate/internal/store"
+	"github.com/lxcgate/lxcgate/internal/store/storetest"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
 func newContainerShell(t *testing.T) (*Shell, *lxdtest.Fake) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(filepath.Join(t.TempDir(), "db.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store.Migrate(ctx, db)
+	db := storetest.Open(t)
 	us := users.New(db)
 	for _, n := range []string{"alice", "bob", "root1"} {
 		us.Add(ctx, n, users.RoleUser, "")

@@ -5,24 +5,16 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/lxcgate/lxcgate/internal/store"
+	"github.com/lxcgate/lxcgate/internal/store/storetest"
 	gossh "golang.org/x/crypto/ssh"
 )
 
 func newStore(t *testing.T) *Store {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "db.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := store.Migrate(context.Background(), db); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t)
 	return New(db)
 }
 
