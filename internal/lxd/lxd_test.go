@@ -41,7 +41,7 @@ func TestCheckMapsErrors(t *testing.T) {
 func TestConvert(t *testing.T) {
 	in := &api.InstanceFull{
 		Instance: api.Instance{Name: "dev", Project: "lxcgate-alice", Status: "Running", StatusCode: api.Running,
-			CreatedAt: time.Unix(100, 0),
+			CreatedAt:      time.Unix(100, 0),
 			ExpandedConfig: map[string]string{"limits.cpu": "2", "limits.memory": "536870912B", "user.lxcgate.image": "lxcgate-debian"},
 			ExpandedDevices: map[string]map[string]string{
 				"root": {"type": "disk", "size": "10GiB"},
