@@ -35,6 +35,8 @@ commands:
   user key del NAME FINGERPRINT               remove a key (SHA256:...)
   user quota NAME [--containers N] [--cpu N] [--memory SIZE] [--disk SIZE] [--gpus N]
                                               show or set a user's container quota
+  portmap status                              print desired versus actual port mappings
+  portmap flush                               remove lxcgate's iptables chains (for an uninstall)
   migrate                                     apply pending migrations, print the schema version
   config [--default]                          print the effective (or a commented default) configuration
   version                                     print the version
@@ -108,6 +110,8 @@ func (a *app) dispatch(cmd string, args []string) error {
 		return a.user(args)
 	case "migrate":
 		return a.migrate(args)
+	case "portmap":
+		return a.portmap(args)
 	case "config":
 		return a.config(args)
 	case "version":

@@ -19,6 +19,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/auth"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/portmap"
 	"github.com/lxcgate/lxcgate/internal/server"
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/throttle"
@@ -64,11 +65,29 @@ func (a *app) serve(args []string) error {
 	authn := auth.New(st, th)
 	al := audit.New(db, log)
 	sh := shell.New(authn, al, log, a.cfg.Hostname)
-	cs := a.containerService(db, log)
-	sh.AddContainers(cs)
+	lx := lxd.New(a.cfg.Containers.LXDSocket, log)
+	cs := a.containerService(db, lx, log)
+	sh.AddContainers(cs, a.publicAddress())
+	backend, err := portmap.NewIPTables(a.cfg.Ports.Addresses)
+	if err != nil {
+		return err
+	}
+	mapper := portmap.New(backend, cs, log)
+	cs.OnChange = mapper.Follow
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	// LXD may be down at start: the gateway serves anyway and reconciles
-	// as soon as LXD answers.
-	go settle(log, cs)
+	// as soon as LXD answers; then LXD's events and a periodic reconcile
+	// keep the port mappings true.
+	go func() {
+		settle(ctx, log, cs, mapper)
+		go mapper.Run(ctx, a.cfg.Ports.ReconcileInterval.D())
+		lx.Watch(ctx, func(project, name, action string) {
+			if owner, ok := strings.CutPrefix(project, a.cfg.Containers.ProjectPrefix); ok {
+				mapper.Follow(owner + "/" + name)
+			}
+		})
+	}()
 	srv := server.New(server.Options{
 		HostKey: hostKey, Auth: authn, Shell: sh, Audit: al, Log: log,
 		Lobby:              lobby,
@@ -104,34 +123,52 @@ func (a *app) serve(args []string) error {
 	}
 }
 
-// settle brings LXD's shared state in line and reconciles ownership,
-// retrying until LXD answers.
-func settle(log *slog.Logger, cs *containers.Service) {
-	for delay := time.Second; ; delay = min(delay*2, 30*time.Second) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		err := cs.Prepare(ctx)
+// settle brings LXD's shared state in line, reconciles ownership, then
+// the port mappings, retrying until LXD and iptables answer.
+func settle(ctx context.Context, log *slog.Logger, cs *containers.Service, mapper *portmap.Mapper) {
+	for delay := time.Second; ctx.Err() == nil; delay = min(delay*2, 30*time.Second) {
+		tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		err := cs.Prepare(tctx)
 		if err == nil {
-			err = cs.Reconcile(ctx)
+			err = cs.Reconcile(tctx)
+		}
+		if err == nil {
+			log.Info("containers reconciled with LXD")
+			var res portmap.Result
+			if res, err = mapper.Sync(tctx); err == nil {
+				log.Info("port mappings reconciled", "added", res.Added, "removed", res.Removed)
+			}
 		}
 		cancel()
 		if err == nil {
-			log.Info("containers reconciled with LXD")
 			return
 		}
-		log.Warn("LXD not ready; retrying", "err", err, "in", delay)
-		time.Sleep(delay)
+		log.Warn("not settled yet; retrying", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
 	}
 }
 
-func (a *app) containerService(db *sql.DB, log *slog.Logger) *containers.Service {
+func (a *app) publicAddress() string {
+	if a.cfg.Ports.PublicAddress != "" {
+		return a.cfg.Ports.PublicAddress
+	}
+	return a.cfg.Hostname
+}
+
+func (a *app) containerService(db *sql.DB, lx *lxd.Client, log *slog.Logger) *containers.Service {
 	c := a.cfg
-	return containers.New(db, lxd.New(c.Containers.LXDSocket, log), containers.Config{
+	first, last, _ := c.Ports.PortRange()
+	return containers.New(db, lx, containers.Config{
 		DefaultImage: c.Containers.DefaultImage, Images: c.Containers.Images,
 		CPU: c.Containers.CPU, Memory: int64(c.Containers.Memory), Disk: int64(c.Containers.Disk),
 		Prefix: c.Containers.ProjectPrefix,
 		GPU:    lxd.GPUProfile{Name: c.GPU.Profile, NvidiaRuntime: c.GPU.NvidiaRuntime, DriverCapabilities: c.GPU.DriverCapabilities},
 		Quota: containers.Quota{Containers: c.Quota.Containers, CPU: c.Quota.CPU, Memory: int64(c.Quota.Memory),
-			Disk: int64(c.Quota.Disk), GPUs: c.Quota.GPUs},
+			Disk: int64(c.Quota.Disk), GPUs: c.Quota.GPUs, Ports: c.Quota.Ports},
+		Services: c.Ports.Services, PortFirst: first, PortLast: last,
 	}, log)
 }
 

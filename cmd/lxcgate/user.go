@@ -14,6 +14,7 @@ import (
 
 	"github.com/lxcgate/lxcgate/internal/argv"
 	"github.com/lxcgate/lxcgate/internal/containers"
+	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/units"
 	"github.com/lxcgate/lxcgate/internal/users"
@@ -37,7 +38,7 @@ func (a *app) user(args []string) error {
 	admin := fs.Bool("admin", false, "")
 	pwStdin := fs.Bool("password-stdin", false, "")
 	asJSON := fs.Bool("json", false, "")
-	qn, qcpu, qgpus := fs.Int("containers", -1, ""), fs.Int("cpu", -1, ""), fs.Int("gpus", -1, "")
+	qn, qcpu, qgpus, qports := fs.Int("containers", -1, ""), fs.Int("cpu", -1, ""), fs.Int("gpus", -1, ""), fs.Int("ports", -1, "")
 	qmem, qdisk := fs.String("memory", "", ""), fs.String("disk", "", "")
 	pos, err := argv.Parse(fs, args)
 	if err != nil {
@@ -145,6 +146,8 @@ func (a *app) user(args []string) error {
 				ch.CPU = qcpu
 			case "gpus":
 				ch.GPUs = qgpus
+			case "ports":
+				ch.Ports = qports
 			}
 		})
 		for _, sz := range []struct {
@@ -159,7 +162,8 @@ func (a *app) user(args []string) error {
 				*sz.dst = &n
 			}
 		}
-		cs := a.containerService(db, newLogger(a.cfg.Log, a.stderr))
+		log := newLogger(a.cfg.Log, a.stderr)
+		cs := a.containerService(db, lxd.New(a.cfg.Containers.LXDSocket, log), log)
 		if set {
 			if _, err := cs.SetQuota(ctx, pos[0], ch); err != nil {
 				return err

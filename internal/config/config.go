@@ -34,6 +34,27 @@ type Config struct {
 	Containers Containers `toml:"containers"`
 	Quota      Quota      `toml:"quota"`
 	GPU        GPU        `toml:"gpu"`
+	Ports      Ports      `toml:"ports"`
+}
+
+// Ports configures port publishing.
+type Ports struct {
+	PublicAddress     string         `toml:"public_address"` // shown to users; default: hostname
+	Range             string         `toml:"range"`          // host ports, "FIRST-LAST"
+	Services          map[string]int `toml:"services"`       // published for every container
+	Addresses         []string       `toml:"addresses"`      // match only these host addresses; empty: any local one
+	ReconcileInterval Duration       `toml:"reconcile_interval"`
+}
+
+// PortRange returns the parsed host port range.
+func (p Ports) PortRange() (int, int, error) {
+	a, b, ok := strings.Cut(p.Range, "-")
+	first, err1 := strconv.Atoi(strings.TrimSpace(a))
+	last, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || first < 1 || last > 65535 || first > last {
+		return 0, 0, fmt.Errorf("ports.range %q: want FIRST-LAST within 1-65535", p.Range)
+	}
+	return first, last, nil
 }
 
 // Containers configures what a new container gets.
@@ -54,6 +75,7 @@ type Quota struct {
 	Memory     Size `toml:"memory"`
 	Disk       Size `toml:"disk"`
 	GPUs       int  `toml:"gpus"`
+	Ports      int  `toml:"ports"` // ports a user may add to each container
 }
 
 // GPU configures the GPU profile lxcgate keeps in LXD.
@@ -161,8 +183,10 @@ func Default() Config {
 			DefaultImage: "lxcgate-debian", Images: []string{}, CPU: 2, Memory: Size(2 << 30), Disk: Size(10 << 30),
 			ProjectPrefix: "lxcgate-",
 		},
-		Quota: Quota{Containers: 3, CPU: 8, Memory: Size(16 << 30), Disk: Size(50 << 30), GPUs: 1},
+		Quota: Quota{Containers: 3, CPU: 8, Memory: Size(16 << 30), Disk: Size(50 << 30), GPUs: 1, Ports: 3},
 		GPU:   GPU{Profile: "lxcgate-nvidia"},
+		Ports: Ports{Range: "20000-29999", Services: map[string]int{"ssh": 22}, Addresses: []string{},
+			ReconcileInterval: Duration(30 * time.Second)},
 	}
 }
 
@@ -303,6 +327,22 @@ func (c *Config) Validate() error {
 	}
 	if c.Quota.Containers < 0 || c.Quota.CPU < 0 || c.Quota.Memory < 0 || c.Quota.Disk < 0 || c.Quota.GPUs < 0 {
 		return errors.New("quota values must not be negative (0 means none allowed)")
+	}
+	if _, _, err := c.Ports.PortRange(); err != nil {
+		return err
+	}
+	for name, port := range c.Ports.Services {
+		if !validUserName(name) || port < 1 || port > 65535 {
+			return fmt.Errorf("ports.services: %s = %d: names are lowercase words, ports 1-65535", name, port)
+		}
+	}
+	for _, a := range c.Ports.Addresses {
+		if net.ParseIP(a).To4() == nil {
+			return fmt.Errorf("ports.addresses: %q is not an IPv4 address", a)
+		}
+	}
+	if c.Ports.ReconcileInterval <= 0 {
+		return errors.New("ports.reconcile_interval must be positive")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

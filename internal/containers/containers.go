@@ -55,7 +55,10 @@ type Config struct {
 	Disk         int64
 	Prefix       string // LXD project = Prefix + user name
 	GPU          lxd.GPUProfile
-	Quota        Quota // default per-user quota
+	Quota        Quota          // default per-user quota
+	Services     map[string]int // published for every container: name -> container port
+	PortFirst    int            // host port range
+	PortLast     int
 }
 
 // Quota is a user's limits, totals over all their containers.
@@ -65,6 +68,7 @@ type Quota struct {
 	Memory     int64 `json:"memory"`
 	Disk       int64 `json:"disk"`
 	GPUs       int   `json:"gpus"`
+	Ports      int   `json:"ports"` // ports a user may add to each container
 }
 
 // Port is a published port (filled by the port-mapping work).
@@ -118,6 +122,12 @@ type Service struct {
 	// busy is held shared by every operation and exclusively by Reconcile,
 	// so that a reconcile never mistakes a create in flight for a leftover.
 	busy sync.RWMutex
+
+	portMu sync.Mutex // serialises host port allocation
+
+	// OnChange, when set, hears "owner/name" of a container whose state or
+	// ports changed (the port mapper follows it).
+	OnChange func(key string)
 }
 
 // New returns a Service.
@@ -304,6 +314,14 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 	if req.GPU != "" {
 		c.GPUs = strings.Split(req.GPU, ",")
 	}
+	if r, err := s.lookup(context.WithoutCancel(ctx), user, req.Name); err == nil {
+		if ps, err := s.portsOf(context.WithoutCancel(ctx), r.id); err == nil && ps[r.id] != nil {
+			c.Ports = ps[r.id]
+		}
+	}
+	if req.Start {
+		s.changed(user, req.Name)
+	}
 	return c, nil
 }
 
@@ -425,12 +443,21 @@ func (s *Service) reserve(ctx context.Context, user string, req CreateRequest, g
 			return Quota{}, err
 		}
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO containers (user_id, name, image, cpu, memory, disk, gpus, gpu_count, state, created_at)
+	res, err := s.db.ExecContext(ctx, `INSERT INTO containers (user_id, name, image, cpu, memory, disk, gpus, gpu_count, state, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'creating', ?)`, uid, req.Name, req.Image, req.CPU, req.Memory, req.Disk, req.GPU, gpus, time.Now().Unix())
 	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
 		return Quota{}, fmt.Errorf("%w: you already have %q", ErrExists, req.Name)
 	}
-	return q, err
+	if err != nil {
+		return Quota{}, err
+	}
+	// Host ports are reserved with the container and kept for its life.
+	id, _ := res.LastInsertId()
+	if err := s.ensurePorts(ctx, id); err != nil {
+		s.db.Exec(`DELETE FROM containers WHERE id = ?`, id) // ports go with it (cascade)
+		return Quota{}, fmt.Errorf("create %s: %w", req.Name, err)
+	}
+	return q, nil
 }
 
 func (s *Service) unreserve(user, name string) {
@@ -507,6 +534,7 @@ func (s *Service) act(ctx context.Context, user, name, verb string, f func(proje
 		}
 		return fmt.Errorf("%s %s: %w", verb, name, err)
 	}
+	s.changed(user, name)
 	return nil
 }
 
@@ -541,6 +569,7 @@ func (s *Service) Delete(ctx context.Context, user, name string, force bool) err
 		}
 	}
 	_, err = s.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM containers WHERE id = ?`, r.id)
+	s.changed(user, name) // its ports went with the row; the rules go now
 	return err
 }
 
@@ -554,7 +583,15 @@ func (s *Service) Get(ctx context.Context, user, name string) (Container, error)
 	if err != nil && !errors.Is(err, lxd.ErrNotFound) {
 		return Container{}, err
 	}
-	return merge(r, in, err == nil), nil
+	c := merge(r, in, err == nil)
+	ports, err := s.portsOf(ctx, r.id)
+	if err != nil {
+		return Container{}, err
+	}
+	if ports[r.id] != nil {
+		c.Ports = ports[r.id]
+	}
+	return c, nil
 }
 
 // List returns user's containers, or everyone's with all.
@@ -579,13 +616,25 @@ func (s *Service) List(ctx context.Context, user string, all bool) ([]Container,
 	for _, in := range ins {
 		byKey[in.Project+"/"+in.Name] = in
 	}
+	var ids []int64
+	for _, r := range rs {
+		ids = append(ids, r.id)
+	}
+	ports, err := s.portsOf(ctx, ids...)
+	if err != nil {
+		return nil, err
+	}
 	out := []Container{}
 	for _, r := range rs {
 		if r.state == "deleting" {
 			continue
 		}
 		in, ok := byKey[s.Project(r.owner)+"/"+r.name]
-		out = append(out, merge(r, in, ok))
+		c := merge(r, in, ok)
+		if ports[r.id] != nil {
+			c.Ports = ports[r.id]
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }
@@ -666,9 +715,9 @@ type Usage = Quota
 // Quota returns user's quota and current use.
 func (s *Service) Quota(ctx context.Context, user string) (Quota, Usage, error) {
 	q := s.cfg.Quota
-	var c, cpu, mem, disk, gpus sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT q.containers, q.cpu, q.memory, q.disk, q.gpus FROM quotas q
-		JOIN users u ON u.id = q.user_id WHERE u.name = ?`, user).Scan(&c, &cpu, &mem, &disk, &gpus)
+	var c, cpu, mem, disk, gpus, ports sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT q.containers, q.cpu, q.memory, q.disk, q.gpus, q.ports FROM quotas q
+		JOIN users u ON u.id = q.user_id WHERE u.name = ?`, user).Scan(&c, &cpu, &mem, &disk, &gpus, &ports)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return q, Usage{}, err
 	}
@@ -687,6 +736,9 @@ func (s *Service) Quota(ctx context.Context, user string) (Quota, Usage, error) 
 	if gpus.Valid {
 		q.GPUs = int(gpus.Int64)
 	}
+	if ports.Valid {
+		q.Ports = int(ports.Int64)
+	}
 	var u Usage
 	err = s.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(c.cpu), 0), coalesce(sum(c.memory), 0),
 		coalesce(sum(c.disk), 0), coalesce(sum(c.gpu_count), 0) FROM containers c JOIN users u ON u.id = c.user_id
@@ -696,8 +748,8 @@ func (s *Service) Quota(ctx context.Context, user string) (Quota, Usage, error) 
 
 // QuotaChange sets the given (non-nil) fields of a user's quota.
 type QuotaChange struct {
-	Containers, CPU, GPUs *int
-	Memory, Disk          *int64
+	Containers, CPU, GPUs, Ports *int
+	Memory, Disk                 *int64
 }
 
 // SetQuota changes user's quota and, when LXD answers, the project limits.
@@ -706,7 +758,7 @@ func (s *Service) SetQuota(ctx context.Context, user string, ch QuotaChange) (Qu
 	if err != nil {
 		return Quota{}, err
 	}
-	for _, v := range []*int{ch.Containers, ch.CPU, ch.GPUs} {
+	for _, v := range []*int{ch.Containers, ch.CPU, ch.GPUs, ch.Ports} {
 		if v != nil && *v < 0 {
 			return Quota{}, errors.New("quota values must not be negative")
 		}
@@ -716,11 +768,11 @@ func (s *Service) SetQuota(ctx context.Context, user string, ch QuotaChange) (Qu
 			return Quota{}, errors.New("quota values must not be negative")
 		}
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO quotas (user_id, containers, cpu, memory, disk, gpus) VALUES (?, ?, ?, ?, ?, ?)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO quotas (user_id, containers, cpu, memory, disk, gpus, ports) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (user_id) DO UPDATE SET containers = coalesce(excluded.containers, containers),
 		cpu = coalesce(excluded.cpu, cpu), memory = coalesce(excluded.memory, memory),
-		disk = coalesce(excluded.disk, disk), gpus = coalesce(excluded.gpus, gpus)`,
-		uid, ch.Containers, ch.CPU, ch.Memory, ch.Disk, ch.GPUs)
+		disk = coalesce(excluded.disk, disk), gpus = coalesce(excluded.gpus, gpus), ports = coalesce(excluded.ports, ports)`,
+		uid, ch.Containers, ch.CPU, ch.Memory, ch.Disk, ch.GPUs, ch.Ports)
 	if err != nil {
 		return Quota{}, fmt.Errorf("set quota of %s: %w", user, err)
 	}
@@ -802,6 +854,19 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		if !seen[key] {
 			s.db.ExecContext(ctx, `DELETE FROM containers WHERE id = ?`, r.id)
 			s.log.Warn("reconcile: dropped a row whose instance is gone", "owner", r.owner, "name", r.name, "state", r.state)
+		}
+	}
+	// Every container has every configured service: adopted ones, and all
+	// of them after an admin adds a service.
+	rs, err = s.rows(ctx, "")
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	for _, r := range rs {
+		if r.state == "ready" {
+			if err := s.ensurePorts(ctx, r.id); err != nil {
+				s.log.Error("reconcile: reserving ports failed", "owner", r.owner, "name", r.name, "err", err)
+			}
 		}
 	}
 	return nil

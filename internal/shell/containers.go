@@ -31,11 +31,15 @@ type Containers interface {
 	GPUs(ctx context.Context) ([]containers.GPUInfo, error)
 	Quota(ctx context.Context, user string) (containers.Quota, containers.Usage, error)
 	SetQuota(ctx context.Context, user string, ch containers.QuotaChange) (containers.Quota, error)
+	PortAdd(ctx context.Context, user, name string, containerPort int, label string) (containers.Port, error)
+	PortDel(ctx context.Context, user, name, label string) error
 }
 
-// AddContainers adds the container commands to the table.
-func (sh *Shell) AddContainers(cs Containers) {
+// AddContainers adds the container commands to the table; public is the
+// host address shown in connection instructions.
+func (sh *Shell) AddContainers(cs Containers, public string) {
 	sh.cs = cs
+	sh.public = public
 	names := func(c *Ctx) []string { return cs.Names(c.ctx, c.User.Name) }
 	createFlags := "[--image IMG] [--cpu N] [--memory SIZE] [--disk SIZE] [--gpu all|LIST]"
 	sh.insertAfter("help",
@@ -52,8 +56,13 @@ func (sh *Shell) AddContainers(cs Containers) {
 			Help: "Asks you to type the name to confirm; without a terminal, pass --yes.\nA running container needs --force."},
 		&Command{Name: "list", Args: "[--all] [--json]", Summary: "list your containers (--all: everyone's, admins)", Run: runList},
 		&Command{Name: "details", Args: "NAME [--json]", Summary: "show a container and how to reach it", Run: runDetails, Complete: names},
+		&Command{Name: "ports", Args: "NAME [--json]", Summary: "list a container's published ports", Run: runPorts, Complete: names},
+		&Command{Name: "port", Args: "add NAME CONTAINER_PORT [--name LABEL] | del NAME LABEL", Summary: "publish or withdraw a port",
+			Run: runPort, Help: "port add dev 8888 --name jupyter publishes port 8888 of dev on a host port of its own,\n" +
+				"kept for dev's lifetime; port del dev jupyter withdraws it. Ports the gateway publishes for\n" +
+				"every container (such as ssh) stay."},
 		&Command{Name: "gpus", Args: "[--json]", Summary: "list the host's GPUs and who holds them", Run: runGPUs},
-		&Command{Name: "quota", Args: "USER [--containers N] [--cpu N] [--memory SIZE] [--disk SIZE] [--gpus N]",
+		&Command{Name: "quota", Args: "USER [--containers N] [--cpu N] [--memory SIZE] [--disk SIZE] [--gpus N] [--ports N]",
 			Summary: "show or set a user's quota", Admin: true, Run: runQuota},
 	)
 }
@@ -300,15 +309,82 @@ func runDetails(c *Ctx, args []string) error {
 	row("disk", units.FormatSize(ct.Disk))
 	row("gpus", dash(strings.Join(ct.GPUs, ",")))
 	row("snapshots", strconv.Itoa(ct.Snapshots))
-	ports := "none published"
-	for i, p := range ct.Ports {
-		if i == 0 {
-			ports = ""
-		}
-		ports += fmt.Sprintf("%s %d -> host %d  ", p.Service, p.ContainerPort, p.HostPort)
+	if len(ct.Ports) == 0 {
+		row("ports", "none published")
 	}
-	row("ports", strings.TrimSpace(ports))
+	for _, p := range ct.Ports {
+		row(p.Service, fmt.Sprintf("%d -> %d   %s", p.HostPort, p.ContainerPort, c.s.sh.reach(p)))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if ct.State != "running" && len(ct.Ports) > 0 {
+		fmt.Fprintf(c.Err, "The ports answer while %s runs; 'start %s' starts it.\n", ct.Name, ct.Name)
+	}
+	return nil
+}
+
+// reach is a ready command or URL for a published port.
+func (sh *Shell) reach(p containers.Port) string {
+	switch {
+	case p.ContainerPort == 22 || p.Service == "ssh":
+		return fmt.Sprintf("ssh -p %d ubuntu@%s", p.HostPort, sh.public)
+	case p.Service == "https" || p.ContainerPort == 443:
+		return fmt.Sprintf("https://%s:%d/", sh.public, p.HostPort)
+	default:
+		return fmt.Sprintf("http://%s:%d/", sh.public, p.HostPort)
+	}
+}
+
+func runPorts(c *Ctx, args []string) error {
+	fs := c.Flags("ports")
+	asJSON := fs.Bool("json", false, "")
+	pos, err := c.Parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	ct, err := c.containers().Get(c.ctx, c.User.Name, pos[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return c.JSON(ct.Ports)
+	}
+	tw := c.Table()
+	fmt.Fprintln(tw, "SERVICE\tCONTAINER\tHOST\tREACH")
+	for _, p := range ct.Ports {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", p.Service, p.ContainerPort, p.HostPort, c.s.sh.reach(p))
+	}
 	return tw.Flush()
+}
+
+func runPort(c *Ctx, args []string) error {
+	fs := c.Flags("port")
+	label := fs.String("name", "", "")
+	pos, err := c.Parse(fs, args, 1, 3)
+	if err != nil {
+		return err
+	}
+	switch {
+	case pos[0] == "add" && len(pos) == 3:
+		cport, err := strconv.Atoi(pos[2])
+		if err != nil {
+			return Usagef("CONTAINER_PORT must be a number, not %q", pos[2])
+		}
+		p, err := c.containers().PortAdd(c.ctx, c.User.Name, pos[1], cport, *label)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Err, "Published %s port %d on host port %d: %s\n", pos[1], p.ContainerPort, p.HostPort, c.s.sh.reach(p))
+		return nil
+	case pos[0] == "del" && len(pos) == 3:
+		if err := c.containers().PortDel(c.ctx, c.User.Name, pos[1], pos[2]); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Err, "Withdrew %s from %s.\n", pos[2], pos[1])
+		return nil
+	}
+	return Usagef("use 'port add NAME CONTAINER_PORT [--name LABEL]' or 'port del NAME LABEL'")
 }
 
 func runGPUs(c *Ctx, args []string) error {
@@ -362,7 +438,8 @@ func runQuota(c *Ctx, args []string) error {
 	fs := c.Flags("quota")
 	var ch containers.QuotaChange
 	var mem, disk sizeFlag
-	n, cpu, gpus := -1, -1, -1
+	n, cpu, gpus, ports := -1, -1, -1, -1
+	fs.IntVar(&ports, "ports", -1, "")
 	fs.IntVar(&n, "containers", -1, "")
 	fs.IntVar(&cpu, "cpu", -1, "")
 	fs.IntVar(&gpus, "gpus", -1, "")
@@ -382,6 +459,8 @@ func runQuota(c *Ctx, args []string) error {
 			ch.CPU = &cpu
 		case "gpus":
 			ch.GPUs = &gpus
+		case "ports":
+			ch.Ports = &ports
 		case "memory":
 			ch.Memory = &mem.n
 		case "disk":
@@ -409,6 +488,7 @@ func PrintQuota(w io.Writer, user string, q containers.Quota, use containers.Usa
 	fmt.Fprintf(w, "  cpu         %d / %d\n", use.CPU, q.CPU)
 	fmt.Fprintf(w, "  memory      %s / %s\n", units.FormatSize(use.Memory), units.FormatSize(q.Memory))
 	fmt.Fprintf(w, "  disk        %s / %s\n", units.FormatSize(use.Disk), units.FormatSize(q.Disk))
-	_, err := fmt.Fprintf(w, "  gpus        %d / %d\n", use.GPUs, q.GPUs)
+	fmt.Fprintf(w, "  gpus        %d / %d\n", use.GPUs, q.GPUs)
+	_, err := fmt.Fprintf(w, "  ports       %d added per container at most\n", q.Ports)
 	return err
 }

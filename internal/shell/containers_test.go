@@ -30,7 +30,7 @@ func newContainerShell(t *testing.T) (*Shell, *lxdtest.Fake) {
 		GPU: lxd.GPUProfile{Name: "lxcgate-nvidia"}, Quota: containers.Quota{Containers: 2, CPU: 4, Memory: 1 << 30, Disk: 10 << 30, GPUs: 1},
 	}, log)
 	sh, _, _ := newShell()
-	sh.AddContainers(cs)
+	sh.AddContainers(cs, "gpu1.example.org")
 	return sh, fake
 }
 

@@ -38,8 +38,9 @@ type Shell struct {
 	Host     string        // shown in the prompt
 	Draining chan struct{} // closed when the gateway shuts down
 
-	cmds []*Command
-	cs   Containers // nil until AddContainers
+	cmds   []*Command
+	cs     Containers // nil until AddContainers
+	public string     // host address in connection instructions
 }
 
 // New returns a Shell with the built-in command table.

@@ -1,0 +1,233 @@
+package portmap
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strings"
+
+	"github.com/coreos/go-iptables/iptables"
+	"github.com/lxcgate/lxcgate/internal/argv"
+)
+
+// IPTables is the Backend on the host's iptables: go-iptables for the
+// chains and jumps, one iptables-restore --noflush per table for rules.
+type IPTables struct {
+	ipt   *iptables.IPTables
+	addrs []string // host addresses to match; empty: any local address
+}
+
+// NewIPTables returns the iptables backend. The lock timeout keeps a held
+// xtables lock from blocking the gateway forever (go-iptables' default).
+func NewIPTables(addrs []string) (*IPTables, error) {
+	ipt, err := iptables.New(iptables.Timeout(5))
+	if err != nil {
+		return nil, fmt.Errorf("iptables is not usable (%v); install the iptables package and run as root", oneLine(err))
+	}
+	return &IPTables{ipt: ipt, addrs: addrs}, nil
+}
+
+type jump struct {
+	table, chain string
+	spec         []string
+}
+
+// jumps are the rules that lead into lxcgate's chains. They match only
+// traffic to the host itself (any local address, or the configured ones),
+// never traffic passing through to other hosts; OUTPUT leaves loopback
+// alone, which DNAT to a bridge could not serve anyway.
+func (b *IPTables) jumps() []jump {
+	var js []jump
+	if len(b.addrs) == 0 {
+		local := []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", NATChain}
+		js = append(js, jump{"nat", "PREROUTING", local},
+			jump{"nat", "OUTPUT", append([]string{"!", "-d", "127.0.0.0/8"}, local...)})
+	}
+	for _, a := range b.addrs {
+		d := []string{"-d", a + "/32", "-j", NATChain}
+		js = append(js, jump{"nat", "PREROUTING", d}, jump{"nat", "OUTPUT", d})
+	}
+	return append(js, jump{"filter", "FORWARD", []string{"-j", FilterChain}})
+}
+
+// Ensure creates the chains and jumps, and removes jumps into lxcgate's
+// chains that the configuration no longer wants.
+func (b *IPTables) Ensure() error {
+	for _, c := range [][2]string{{"nat", NATChain}, {"filter", FilterChain}} {
+		ok, err := b.ipt.ChainExists(c[0], c[1])
+		if err != nil {
+			return b.fail("list chains", err)
+		}
+		if !ok {
+			if err := b.ipt.NewChain(c[0], c[1]); err != nil {
+				return b.fail("create chain "+c[1], err)
+			}
+		}
+	}
+	want := map[string]bool{}
+	for _, j := range b.jumps() {
+		want[j.table+" -A "+j.chain+" "+strings.Join(j.spec, " ")] = true
+	}
+	for _, tc := range [][2]string{{"nat", "PREROUTING"}, {"nat", "OUTPUT"}, {"filter", "FORWARD"}} {
+		lines, err := b.ipt.List(tc[0], tc[1])
+		if err != nil {
+			return b.fail("list "+tc[1], err)
+		}
+		for _, l := range lines {
+			if (strings.HasSuffix(l, "-j "+NATChain) || strings.HasSuffix(l, "-j "+FilterChain)) && !want[tc[0]+" "+l] {
+				spec := strings.Fields(strings.TrimPrefix(l, "-A "+tc[1]+" "))
+				if err := b.ipt.Delete(tc[0], tc[1], spec...); err != nil {
+					return b.fail("remove a stale jump", err)
+				}
+			}
+		}
+	}
+	for _, j := range b.jumps() {
+		ok, err := b.ipt.Exists(j.table, j.chain, j.spec...)
+		if err != nil {
+			return b.fail("check jump", err)
+		}
+		if !ok {
+			// First in the chain: a DROP policy or Docker's rules must not
+			// see the mapped flows before lxcgate accepts them.
+			if err := b.ipt.Insert(j.table, j.chain, 1, j.spec...); err != nil {
+				return b.fail("add jump to "+j.chain, err)
+			}
+		}
+	}
+	return nil
+}
+
+var commentRE = regexp.MustCompile(`--comment "?([^" ]*)"?`)
+
+// Rules lists the rules in lxcgate's chains.
+func (b *IPTables) Rules() ([]Rule, error) {
+	var out []Rule
+	for _, c := range [][2]string{{"nat", NATChain}, {"filter", FilterChain}} {
+		lines, err := b.ipt.List(c[0], c[1])
+		if err != nil {
+			return nil, b.fail("list "+c[1], err)
+		}
+		for _, l := range lines {
+			spec, ok := strings.CutPrefix(l, "-A "+c[1]+" ")
+			if !ok {
+				continue // the "-N CHAIN" line
+			}
+			r := Rule{Table: c[0], Spec: spec}
+			if m := commentRE.FindStringSubmatch(spec); m != nil {
+				r.Comment = m[1]
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func chainOf(table string) string {
+	if table == "nat" {
+		return NATChain
+	}
+	return FilterChain
+}
+
+// Apply writes all deletions and additions with one iptables-restore
+// --noflush per table: each table's batch applies whole or not at all.
+func (b *IPTables) Apply(del, add []Rule) error {
+	for _, table := range []string{"nat", "filter"} {
+		var in bytes.Buffer
+		n := 0
+		fmt.Fprintf(&in, "*%s\n", table)
+		for _, r := range del {
+			if r.Table == table {
+				fmt.Fprintf(&in, "-D %s %s\n", chainOf(table), r.Spec)
+				n++
+			}
+		}
+		for _, r := range add {
+			if r.Table == table {
+				fmt.Fprintf(&in, "-A %s %s\n", chainOf(table), r.Spec)
+				n++
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		in.WriteString("COMMIT\n")
+		cmd := exec.Command("iptables-restore", "--noflush")
+		cmd.Stdin = &in
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("iptables-restore (%s): %v: %s", table, err, oneLine(errors.New(stderr.String())))
+		}
+	}
+	return nil
+}
+
+// ApplyPerRule writes the same changes one iptables call per rule, as
+// go-iptables does; kept for the benchmark's comparison.
+func (b *IPTables) ApplyPerRule(del, add []Rule) error {
+	for _, r := range del {
+		spec, err := argv.Split(r.Spec)
+		if err != nil {
+			return err
+		}
+		if err := b.ipt.Delete(r.Table, chainOf(r.Table), spec...); err != nil {
+			return b.fail("delete rule", err)
+		}
+	}
+	for _, r := range add {
+		spec, err := argv.Split(r.Spec)
+		if err != nil {
+			return err
+		}
+		if err := b.ipt.Append(r.Table, chainOf(r.Table), spec...); err != nil {
+			return b.fail("add rule", err)
+		}
+	}
+	return nil
+}
+
+// Flush removes the jumps and lxcgate's chains, for an uninstall.
+func (b *IPTables) Flush() error {
+	for _, tc := range [][2]string{{"nat", "PREROUTING"}, {"nat", "OUTPUT"}, {"filter", "FORWARD"}} {
+		lines, err := b.ipt.List(tc[0], tc[1])
+		if err != nil {
+			return b.fail("list "+tc[1], err)
+		}
+		for _, l := range lines {
+			if strings.HasSuffix(l, "-j "+NATChain) || strings.HasSuffix(l, "-j "+FilterChain) {
+				spec := strings.Fields(strings.TrimPrefix(l, "-A "+tc[1]+" "))
+				if err := b.ipt.Delete(tc[0], tc[1], spec...); err != nil {
+					return b.fail("remove jump", err)
+				}
+			}
+		}
+	}
+	for _, c := range [][2]string{{"nat", NATChain}, {"filter", FilterChain}} {
+		ok, err := b.ipt.ChainExists(c[0], c[1])
+		if err != nil {
+			return b.fail("list chains", err)
+		}
+		if ok {
+			if err := b.ipt.ClearAndDeleteChain(c[0], c[1]); err != nil {
+				return b.fail("delete chain "+c[1], err)
+			}
+		}
+	}
+	return nil
+}
+
+func (b *IPTables) fail(what string, err error) error {
+	return fmt.Errorf("iptables: %s: %s", what, oneLine(err))
+}
+
+func oneLine(err error) string {
+	s := strings.TrimSpace(err.Error())
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}

@@ -1,0 +1,332 @@
+// Package portmap publishes container ports on host ports with iptables
+// DNAT rules kept in lxcgate's own chains. Every rule carries a comment that
+// encodes the whole mapping, so the actual state read back from the chains
+// compares with the desired state by comment alone, and a reconcile applies
+// only the difference, in one batch per table.
+package portmap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Chains lxcgate owns; nothing outside them is written, but for the jumps.
+const (
+	NATChain    = "LXCGATE-DNAT"
+	FilterChain = "LXCGATE-FWD"
+)
+
+// Mapping publishes one container port on one host port.
+type Mapping struct {
+	Owner         string
+	Name          string
+	Service       string
+	HostPort      int
+	IP            string // the container's IPv4 address
+	ContainerPort int
+}
+
+// Key names the container a mapping belongs to.
+func (m Mapping) Key() string { return m.Owner + "/" + m.Name }
+
+const commentPrefix = "lxcgate:"
+
+func (m Mapping) comment(kind string) string {
+	return fmt.Sprintf("%s%s:%s:%d:%s:%d:%s", commentPrefix, m.Key(), m.Service, m.HostPort, m.IP, m.ContainerPort, kind)
+}
+
+// Rule is one rule in a chain: the comment identifies it, the spec is what
+// iptables prints after "-A CHAIN".
+type Rule struct {
+	Table   string
+	Comment string
+	Spec    string
+}
+
+// rules returns the three rules of a mapping: the DNAT, and the two
+// FORWARD accepts (in and back) that make it work where FORWARD drops.
+func (m Mapping) rules() []Rule {
+	dnat := m.comment("dnat")
+	in := m.comment("in")
+	out := m.comment("out")
+	return []Rule{
+		{"nat", dnat, fmt.Sprintf(`-p tcp -m tcp --dport %d -m comment --comment "%s" -j DNAT --to-destination %s:%d`,
+			m.HostPort, dnat, m.IP, m.ContainerPort)},
+		{"filter", in, fmt.Sprintf(`-d %s/32 -p tcp -m tcp --dport %d -m conntrack --ctstate DNAT -m comment --comment "%s" -j ACCEPT`,
+			m.IP, m.ContainerPort, in)},
+		{"filter", out, fmt.Sprintf(`-s %s/32 -p tcp -m tcp --sport %d -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "%s" -j ACCEPT`,
+			m.IP, m.ContainerPort, out)},
+	}
+}
+
+// Backend reads and writes lxcgate's chains.
+type Backend interface {
+	// Ensure creates the chains and the jumps into them.
+	Ensure() error
+	// Rules lists the rules now in lxcgate's chains.
+	Rules() ([]Rule, error)
+	// Apply deletes and adds rules, all in one batch per table.
+	Apply(del, add []Rule) error
+	// Flush removes the chains and the jumps.
+	Flush() error
+}
+
+// Source gives the desired mappings: those of running containers that have
+// an address. With key "" it returns all of them, else one container's.
+type Source interface {
+	Mappings(ctx context.Context, key string) ([]Mapping, error)
+	// Pending reports a container that runs but has no address yet.
+	Pending(ctx context.Context, key string) bool
+}
+
+// Mapper keeps the chains equal to the desired state.
+type Mapper struct {
+	backend Backend
+	src     Source
+	log     *slog.Logger
+
+	mu      sync.Mutex      // one writer at a time: AppendUnique-style check-then-act
+	actual  map[string]Rule // by comment; nil until read from the chains
+	ensured bool
+}
+
+// New returns a Mapper.
+func New(b Backend, src Source, log *slog.Logger) *Mapper {
+	return &Mapper{backend: b, src: src, log: log.With("component", "portmap")}
+}
+
+// Result counts what a reconcile changed.
+type Result struct{ Added, Removed int }
+
+// Sync reconciles every mapping, reading the chains afresh: the safety net
+// for changes made behind lxcgate's back.
+func (m *Mapper) Sync(ctx context.Context) (Result, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// Desired is read under the lock too: two syncs must not apply
+	// snapshots taken in one order in the other.
+	desired, err := m.src.Mappings(ctx, "")
+	if err != nil {
+		return Result{}, err
+	}
+	strays, err := m.load()
+	if err != nil {
+		return Result{}, err
+	}
+	return m.apply(desired, func(string) bool { return true }, strays)
+}
+
+// SyncOne reconciles one container's mappings (key "owner/name") against
+// what lxcgate last wrote, which is fast enough to follow every start and
+// stop; Sync corrects anything this misses.
+func (m *Mapper) SyncOne(ctx context.Context, key string) (Result, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	desired, err := m.src.Mappings(ctx, key)
+	if err != nil {
+		return Result{}, err
+	}
+	var strays []Rule
+	if m.actual == nil || !m.ensured {
+		if strays, err = m.load(); err != nil {
+			return Result{}, err
+		}
+	}
+	prefix := commentPrefix + key + ":"
+	return m.apply(desired, func(c string) bool { return strings.HasPrefix(c, prefix) }, strays)
+}
+
+// load makes sure of the chains and reads their rules into m.actual; it
+// returns the rules that are not lxcgate's or appear twice, to be deleted.
+func (m *Mapper) load() ([]Rule, error) {
+	if err := m.ensure(); err != nil {
+		return nil, err
+	}
+	rules, err := m.backend.Rules()
+	if err != nil {
+		m.actual = nil
+		return nil, err
+	}
+	m.actual = map[string]Rule{}
+	var strays []Rule
+	for _, r := range rules {
+		if _, dup := m.actual[r.Comment]; dup || !strings.HasPrefix(r.Comment, commentPrefix) {
+			strays = append(strays, r)
+			continue
+		}
+		m.actual[r.Comment] = r
+	}
+	return strays, nil
+}
+
+func (m *Mapper) ensure() error {
+	if m.ensured {
+		return nil
+	}
+	if err := m.backend.Ensure(); err != nil {
+		return err
+	}
+	m.ensured = true
+	return nil
+}
+
+// apply brings the actual rules within scope to desired, with m.mu held.
+func (m *Mapper) apply(desired []Mapping, inScope func(comment string) bool, extraDel []Rule) (Result, error) {
+	want := map[string]Rule{}
+	for _, d := range desired {
+		for _, r := range d.rules() {
+			want[r.Comment] = r
+		}
+	}
+	var del, add []Rule
+	del = append(del, extraDel...)
+	for c, r := range m.actual {
+		if _, ok := want[c]; !ok && inScope(c) {
+			del = append(del, r)
+		}
+	}
+	for c, r := range want {
+		if _, ok := m.actual[c]; !ok {
+			add = append(add, r)
+		}
+	}
+	if len(del) == 0 && len(add) == 0 {
+		return Result{}, nil
+	}
+	sortRules(del)
+	sortRules(add)
+	if err := m.backend.Apply(del, add); err != nil {
+		// The chains are in an unknown state: read them afresh next time.
+		m.actual = nil
+		m.ensured = false
+		return Result{}, fmt.Errorf("update port mappings: %w", err)
+	}
+	for _, r := range del {
+		delete(m.actual, r.Comment)
+	}
+	for _, r := range add {
+		m.actual[r.Comment] = r
+	}
+	if len(add)+len(del) > 0 {
+		m.log.Debug("rules applied", "added", len(add), "removed", len(del))
+	}
+	return Result{Added: len(add), Removed: len(del)}, nil
+}
+
+func sortRules(rs []Rule) {
+	sort.Slice(rs, func(i, j int) bool { return rs[i].Table+rs[i].Comment < rs[j].Table+rs[j].Comment })
+}
+
+// Status compares desired and actual, for "lxcgate portmap status".
+type Status struct {
+	Desired []string // comments
+	Actual  []string
+	Missing []string
+	Extra   []string
+}
+
+// Check reads both sides without changing anything.
+func (m *Mapper) Check(ctx context.Context) (Status, error) {
+	desired, err := m.src.Mappings(ctx, "")
+	if err != nil {
+		return Status{}, err
+	}
+	rules, err := m.backend.Rules()
+	if err != nil {
+		return Status{}, err
+	}
+	var st Status
+	want := map[string]bool{}
+	for _, d := range desired {
+		for _, r := range d.rules() {
+			want[r.Comment] = true
+			st.Desired = append(st.Desired, r.Comment)
+		}
+	}
+	have := map[string]bool{}
+	for _, r := range rules {
+		have[r.Comment] = true
+		st.Actual = append(st.Actual, r.Comment)
+		if !want[r.Comment] {
+			st.Extra = append(st.Extra, r.Comment)
+		}
+	}
+	for c := range want {
+		if !have[c] {
+			st.Missing = append(st.Missing, c)
+		}
+	}
+	sort.Strings(st.Desired)
+	sort.Strings(st.Actual)
+	sort.Strings(st.Missing)
+	sort.Strings(st.Extra)
+	return st, nil
+}
+
+// ParseComment reads a mapping back from a rule comment.
+func ParseComment(c string) (Mapping, string, error) {
+	rest, ok := strings.CutPrefix(c, commentPrefix)
+	parts := strings.Split(rest, ":")
+	if !ok || len(parts) != 7 {
+		return Mapping{}, "", errors.New("not an lxcgate rule comment")
+	}
+	owner, name, _ := strings.Cut(parts[0], "/")
+	hp, err1 := strconv.Atoi(parts[2])
+	cp, err2 := strconv.Atoi(parts[4])
+	if err1 != nil || err2 != nil {
+		return Mapping{}, "", errors.New("not an lxcgate rule comment")
+	}
+	return Mapping{Owner: owner, Name: name, Service: parts[1], HostPort: hp, IP: parts[3], ContainerPort: cp}, parts[6], nil
+}
+
+// Follow brings one container's rules up to date in the background, and
+// when it runs without an address yet, again once DHCP has given it one.
+func (m *Mapper) Follow(key string) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := m.SyncOne(ctx, key); err != nil {
+			m.log.Warn("mapping update failed; the periodic reconcile retries", "container", key, "err", err)
+		}
+		for m.src.Pending(ctx, key) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+			if !m.src.Pending(ctx, key) {
+				if _, err := m.SyncOne(ctx, key); err != nil {
+					m.log.Warn("mapping update failed; the periodic reconcile retries", "container", key, "err", err)
+				}
+				return
+			}
+		}
+	}()
+}
+
+// Run reconciles every interval until ctx ends: the safety net behind
+// LXD's events, and the retry after iptables failed.
+func (m *Mapper) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			res, err := m.Sync(ctx)
+			if err != nil {
+				m.log.Warn("port mapping reconcile failed; will retry", "err", err)
+			} else if res.Added+res.Removed > 0 {
+				m.log.Info("port mappings repaired", "added", res.Added, "removed", res.Removed)
+			}
+		}
+	}
+}
