@@ -217,7 +217,7 @@ func TestKilledDuringLaunch(t *testing.T) {
 		}
 		sort.Strings(names)
 		lxdHas := lxdNames(t, prefix+"alice")
-		if strings.Join(names, ",") == strings.Join(lxdHas, ",") && strings.Contains(g.logs(), "reconciled") {
+		if strings.Join(names, ",") == strings.Join(lxdHas, ",") && strings.Count(g.logs(), "containers reconciled") == 2 {
 			break
 		}
 		if time.Now().After(deadline) {

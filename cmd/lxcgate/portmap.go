@@ -16,7 +16,8 @@ func (a *app) portmap(args []string) error {
 	if err := a.cfg.Validate(); err != nil {
 		return err
 	}
-	backend, err := portmap.NewIPTables(a.cfg.Ports.Addresses)
+	first, last, _ := a.cfg.Ports.PortRange()
+	backend, err := portmap.NewIPTables(a.cfg.Ports.Addresses, first, last)
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,8 @@ func (a *app) serve(args []string) error {
 	lx := lxd.New(a.cfg.Containers.LXDSocket, log)
 	cs := a.containerService(db, lx, log)
 	sh.AddContainers(cs, a.publicAddress())
-	backend, err := portmap.NewIPTables(a.cfg.Ports.Addresses)
+	first, last, _ := a.cfg.Ports.PortRange()
+	backend, err := portmap.NewIPTables(a.cfg.Ports.Addresses, first, last)
 	if err != nil {
 		return err
 	}

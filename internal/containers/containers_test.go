@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -299,4 +300,86 @@ func (f slowCreate) Create(ctx context.Context, project string, spec lxd.Spec, p
 	close(f.started)
 	<-f.release
 	return f.Fake.Create(ctx, project, spec, progress)
+}
+
+func newPortService(t *testing.T, first, last int) (*Service, *lxdtest.Fake) {
+	s, fake, _ := newService(t)
+	s.cfg.Services = map[string]int{"ssh": 22, "jupyter": 8888}
+	s.cfg.PortFirst, s.cfg.PortLast = first, last
+	s.cfg.Quota.Ports = 1
+	return s, fake
+}
+
+func TestPortsAreStableAndReleased(t *testing.T) {
+	ctx := context.Background()
+	// A port something on the host listens on is skipped.
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	busy := ln.Addr().(*net.TCPAddr).Port
+	s, _ := newPortService(t, busy, busy+6)
+	var changed []string
+	s.OnChange = func(k string) { changed = append(changed, k) }
+	c, err := s.Create(ctx, "alice", CreateRequest{Name: "dev", Start: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Ports) != 2 || c.Ports[0].Service != "jupyter" || c.Ports[0].HostPort == busy || c.Ports[1].HostPort == busy {
+		t.Fatalf("ports: %+v (busy %d)", c.Ports, busy)
+	}
+	s.Stop(ctx, "alice", "dev", false)
+	s.Start(ctx, "alice", "dev")
+	again, _ := s.Get(ctx, "alice", "dev")
+	if fmt.Sprint(again.Ports) != fmt.Sprint(c.Ports) {
+		t.Fatalf("ports changed across a restart: %v -> %v", c.Ports, again.Ports)
+	}
+	m, _ := s.Mappings(ctx, "alice/dev")
+	if len(m) != 2 || m[0].IP == "" {
+		t.Fatalf("mappings of a running container: %+v", m)
+	}
+	// A user port, capped by quota; configured services cannot be removed.
+	p, err := s.PortAdd(ctx, "alice", "dev", 5000, "app")
+	if err != nil || p.HostPort == 0 {
+		t.Fatalf("port add: %+v %v", p, err)
+	}
+	if _, err := s.PortAdd(ctx, "alice", "dev", 5001, "app2"); !errors.Is(err, ErrQuota) {
+		t.Fatalf("over the port quota: %v", err)
+	}
+	if _, err := s.PortAdd(ctx, "bob", "dev", 5001, ""); !errors.Is(err, ErrNoSuch) {
+		t.Fatalf("port add on a foreign container: %v", err)
+	}
+	if err := s.PortDel(ctx, "alice", "dev", "ssh"); err == nil || !strings.Contains(err.Error(), "cannot be removed") {
+		t.Fatalf("port del ssh: %v", err)
+	}
+	if err := s.PortDel(ctx, "alice", "dev", "app"); err != nil {
+		t.Fatal(err)
+	}
+	// Deleting the container frees its ports for the next one.
+	s.Delete(ctx, "alice", "dev", true)
+	c2, err := s.Create(ctx, "bob", CreateRequest{Name: "web"})
+	if err != nil || c2.Ports[0].HostPort != c.Ports[0].HostPort {
+		t.Fatalf("ports not reused: %+v %v", c2.Ports, err)
+	}
+	if len(changed) < 4 {
+		t.Fatalf("the port mapper heard of %v", changed)
+	}
+}
+
+func TestPortRangeExhausted(t *testing.T) {
+	ctx := context.Background()
+	ln, _ := net.Listen("tcp", ":0")
+	defer ln.Close()
+	p := ln.Addr().(*net.TCPAddr).Port
+	s, fake := newPortService(t, p+1, p+2) // room for one container's two services
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "b"}); !errors.Is(err, ErrNoPort) {
+		t.Fatalf("exhausted range: %v", err)
+	}
+	if fake.Count() != 1 || len(s.Names(ctx, "alice")) != 1 {
+		t.Fatal("a refused create left something behind")
+	}
 }

@@ -15,18 +15,29 @@ import (
 // IPTables is the Backend on the host's iptables: go-iptables for the
 // chains and jumps, one iptables-restore --noflush per table for rules.
 type IPTables struct {
-	ipt   *iptables.IPTables
-	addrs []string // host addresses to match; empty: any local address
+	ipt         *iptables.IPTables
+	addrs       []string // host addresses to match; empty: any local address
+	first, last int      // the host port range
 }
 
-// NewIPTables returns the iptables backend. The lock timeout keeps a held
-// xtables lock from blocking the gateway forever (go-iptables' default).
-func NewIPTables(addrs []string) (*IPTables, error) {
+// NewIPTables returns the iptables backend for host ports first..last. The
+// lock timeout keeps a held xtables lock from blocking the gateway forever
+// (go-iptables' default).
+func NewIPTables(addrs []string, first, last int) (*IPTables, error) {
 	ipt, err := iptables.New(iptables.Timeout(5))
 	if err != nil {
 		return nil, fmt.Errorf("iptables is not usable (%v); install the iptables package and run as root", oneLine(err))
 	}
-	return &IPTables{ipt: ipt, addrs: addrs}, nil
+	return &IPTables{ipt: ipt, addrs: addrs, first: first, last: last}, nil
+}
+
+// forward is the one rule of lxcgate's FORWARD chain: it accepts, in both
+// directions, the connections that a DNAT on this host made from a port of
+// lxcgate's range, and nothing else. It keeps mappings working where the
+// FORWARD policy is DROP (Docker sets that).
+func (b *IPTables) forward() string {
+	return fmt.Sprintf("-m conntrack --ctstate DNAT --ctproto tcp --ctorigdstport %d:%d -m comment --comment %q -j ACCEPT",
+		b.first, b.last, commentPrefix+"forward")
 }
 
 type jump struct {
@@ -84,6 +95,21 @@ func (b *IPTables) Ensure() error {
 			}
 		}
 	}
+	// The FORWARD chain holds exactly the one static rule.
+	lines, err := b.ipt.List("filter", FilterChain)
+	if err != nil {
+		return b.fail("list "+FilterChain, err)
+	}
+	if len(lines) != 2 || !strings.Contains(lines[1], commentPrefix+"forward") ||
+		!strings.Contains(lines[1], fmt.Sprintf("--ctorigdstport %d:%d", b.first, b.last)) {
+		if err := b.ipt.ClearChain("filter", FilterChain); err != nil {
+			return b.fail("reset "+FilterChain, err)
+		}
+		spec, _ := argv.Split(b.forward())
+		if err := b.ipt.Append("filter", FilterChain, spec...); err != nil {
+			return b.fail("add the forward rule", err)
+		}
+	}
 	for _, j := range b.jumps() {
 		ok, err := b.ipt.Exists(j.table, j.chain, j.spec...)
 		if err != nil {
@@ -102,25 +128,23 @@ func (b *IPTables) Ensure() error {
 
 var commentRE = regexp.MustCompile(`--comment "?([^" ]*)"?`)
 
-// Rules lists the rules in lxcgate's chains.
+// Rules lists the per-mapping rules: those of the DNAT chain.
 func (b *IPTables) Rules() ([]Rule, error) {
+	lines, err := b.ipt.List("nat", NATChain)
+	if err != nil {
+		return nil, b.fail("list "+NATChain, err)
+	}
 	var out []Rule
-	for _, c := range [][2]string{{"nat", NATChain}, {"filter", FilterChain}} {
-		lines, err := b.ipt.List(c[0], c[1])
-		if err != nil {
-			return nil, b.fail("list "+c[1], err)
+	for _, l := range lines {
+		spec, ok := strings.CutPrefix(l, "-A "+NATChain+" ")
+		if !ok {
+			continue // the "-N CHAIN" line
 		}
-		for _, l := range lines {
-			spec, ok := strings.CutPrefix(l, "-A "+c[1]+" ")
-			if !ok {
-				continue // the "-N CHAIN" line
-			}
-			r := Rule{Table: c[0], Spec: spec}
-			if m := commentRE.FindStringSubmatch(spec); m != nil {
-				r.Comment = m[1]
-			}
-			out = append(out, r)
+		r := Rule{Table: "nat", Spec: spec}
+		if m := commentRE.FindStringSubmatch(spec); m != nil {
+			r.Comment = m[1]
 		}
+		out = append(out, r)
 	}
 	return out, nil
 }
@@ -133,35 +157,37 @@ func chainOf(table string) string {
 }
 
 // Apply writes all deletions and additions with one iptables-restore
-// --noflush per table: each table's batch applies whole or not at all.
+// --noflush: each table's part applies whole or not at all.
 func (b *IPTables) Apply(del, add []Rule) error {
+	var in bytes.Buffer
 	for _, table := range []string{"nat", "filter"} {
-		var in bytes.Buffer
 		n := 0
-		fmt.Fprintf(&in, "*%s\n", table)
+		var part bytes.Buffer
 		for _, r := range del {
 			if r.Table == table {
-				fmt.Fprintf(&in, "-D %s %s\n", chainOf(table), r.Spec)
+				fmt.Fprintf(&part, "-D %s %s\n", chainOf(table), r.Spec)
 				n++
 			}
 		}
 		for _, r := range add {
 			if r.Table == table {
-				fmt.Fprintf(&in, "-A %s %s\n", chainOf(table), r.Spec)
+				fmt.Fprintf(&part, "-A %s %s\n", chainOf(table), r.Spec)
 				n++
 			}
 		}
-		if n == 0 {
-			continue
+		if n > 0 {
+			fmt.Fprintf(&in, "*%s\n%sCOMMIT\n", table, part.Bytes())
 		}
-		in.WriteString("COMMIT\n")
-		cmd := exec.Command("iptables-restore", "--noflush")
-		cmd.Stdin = &in
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("iptables-restore (%s): %v: %s", table, err, oneLine(errors.New(stderr.String())))
-		}
+	}
+	if in.Len() == 0 {
+		return nil
+	}
+	cmd := exec.Command("iptables-restore", "--noflush")
+	cmd.Stdin = &in
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("iptables-restore: %v: %s", err, oneLine(errors.New(stderr.String()+" ")))
 	}
 	return nil
 }

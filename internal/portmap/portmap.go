@@ -50,27 +50,22 @@ type Rule struct {
 	Spec    string
 }
 
-// rules returns the three rules of a mapping: the DNAT, and the two
-// FORWARD accepts (in and back) that make it work where FORWARD drops.
+// rules returns a mapping's rules: its DNAT. (The FORWARD accept is one
+// static rule for the whole port range; see IPTables.Ensure.)
 func (m Mapping) rules() []Rule {
 	dnat := m.comment("dnat")
-	in := m.comment("in")
-	out := m.comment("out")
 	return []Rule{
 		{"nat", dnat, fmt.Sprintf(`-p tcp -m tcp --dport %d -m comment --comment "%s" -j DNAT --to-destination %s:%d`,
 			m.HostPort, dnat, m.IP, m.ContainerPort)},
-		{"filter", in, fmt.Sprintf(`-d %s/32 -p tcp -m tcp --dport %d -m conntrack --ctstate DNAT -m comment --comment "%s" -j ACCEPT`,
-			m.IP, m.ContainerPort, in)},
-		{"filter", out, fmt.Sprintf(`-s %s/32 -p tcp -m tcp --sport %d -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "%s" -j ACCEPT`,
-			m.IP, m.ContainerPort, out)},
 	}
 }
 
 // Backend reads and writes lxcgate's chains.
 type Backend interface {
-	// Ensure creates the chains and the jumps into them.
+	// Ensure creates the chains, the jumps into them and the static
+	// FORWARD accept, repairing any of them.
 	Ensure() error
-	// Rules lists the rules now in lxcgate's chains.
+	// Rules lists the per-mapping rules now in lxcgate's chains.
 	Rules() ([]Rule, error)
 	// Apply deletes and adds rules, all in one batch per table.
 	Apply(del, add []Rule) error
@@ -274,7 +269,7 @@ func (m *Mapper) Check(ctx context.Context) (Status, error) {
 func ParseComment(c string) (Mapping, string, error) {
 	rest, ok := strings.CutPrefix(c, commentPrefix)
 	parts := strings.Split(rest, ":")
-	if !ok || len(parts) != 7 {
+	if !ok || len(parts) != 6 {
 		return Mapping{}, "", errors.New("not an lxcgate rule comment")
 	}
 	owner, name, _ := strings.Cut(parts[0], "/")
@@ -283,7 +278,7 @@ func ParseComment(c string) (Mapping, string, error) {
 	if err1 != nil || err2 != nil {
 		return Mapping{}, "", errors.New("not an lxcgate rule comment")
 	}
-	return Mapping{Owner: owner, Name: name, Service: parts[1], HostPort: hp, IP: parts[3], ContainerPort: cp}, parts[6], nil
+	return Mapping{Owner: owner, Name: name, Service: parts[1], HostPort: hp, IP: parts[3], ContainerPort: cp}, parts[5], nil
 }
 
 // Follow brings one container's rules up to date in the background, and
@@ -321,6 +316,10 @@ func (m *Mapper) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			// Re-check the chains and jumps too, not only the rules.
+			m.mu.Lock()
+			m.ensured = false
+			m.mu.Unlock()
 			res, err := m.Sync(ctx)
 			if err != nil {
 				m.log.Warn("port mapping reconcile failed; will retry", "err", err)

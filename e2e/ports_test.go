@@ -1,0 +1,240 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	hostAddr  = "10.177.0.1" // the host, as the client namespace sees it
+	clientNS  = "lxcgate-client"
+	portFirst = 24000
+)
+
+// othersRules is iptables-save without lxcgate's chains and jumps and
+// without counters: what lxcgate must never touch.
+func othersRules(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("iptables-save").Output()
+	if err != nil {
+		t.Fatalf("iptables-save: %v", err)
+	}
+	var keep []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "#") || strings.Contains(l, "LXCGATE") {
+			continue
+		}
+		keep = append(keep, regexp.MustCompile(`\[\d+:\d+\]`).ReplaceAllString(l, ""))
+	}
+	return strings.Join(keep, "\n")
+}
+
+func portsGW(t *testing.T) (*gw, string) {
+	t.Helper()
+	g, prefix := labGW(t, "LXCGATE_PORTS_PUBLIC_ADDRESS="+hostAddr,
+		fmt.Sprintf("LXCGATE_PORTS_RANGE=%d-%d", portFirst, portFirst+99), "LXCGATE_PORTS_RECONCILE_INTERVAL=1h")
+	t.Cleanup(func() { exec.Command(binary, "portmap", "flush").Run() })
+	return g, prefix
+}
+
+type port struct {
+	Service       string `json:"service"`
+	ContainerPort int    `json:"container_port"`
+	HostPort      int    `json:"host_port"`
+}
+
+func (g *gw) sshPort(user, key, name string) int {
+	g.t.Helper()
+	r := g.sshKey(user, key, "", "ports", name, "--json")
+	var ps []port
+	if err := json.Unmarshal([]byte(r.out), &ps); err != nil {
+		g.t.Fatalf("ports --json: %v %+v", err, r)
+	}
+	for _, p := range ps {
+		if p.Service == "ssh" && p.ContainerPort == 22 {
+			return p.HostPort
+		}
+	}
+	g.t.Fatalf("no ssh port in %+v", ps)
+	return 0
+}
+
+// fromClient runs ssh from the client namespace to a published port.
+func fromClient(t *testing.T, key string, hostPort int, cmd string) result {
+	t.Helper()
+	return runCmd(t, "", "ip", "netns", "exec", clientNS, "ssh", "-F", "/dev/null", "-p", fmt.Sprint(hostPort), "-i", key,
+		"-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+		"-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=3", "ubuntu@"+hostAddr, cmd)
+}
+
+// pushKey authorises key for ubuntu in the container, as the key command
+// of a later issue will.
+func pushKey(t *testing.T, project, name, key string) {
+	t.Helper()
+	for _, args := range [][]string{
+		{"exec", name, "--project", project, "--", "install", "-d", "-m", "700", "-o", "1000", "-g", "1000", "/home/ubuntu/.ssh"},
+		{"file", "push", key + ".pub", name + "/home/ubuntu/.ssh/authorized_keys", "--project", project, "--uid", "1000", "--gid", "1000", "--mode", "0600"},
+	} {
+		if out, err := exec.Command("lxc", args...).CombinedOutput(); err != nil {
+			t.Fatalf("lxc %v: %v %s", args, err, out)
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func natRules(t *testing.T) string {
+	out, _ := exec.Command("iptables", "-t", "nat", "-S", "LXCGATE-DNAT").CombinedOutput()
+	return string(out)
+}
+
+func TestPublishedSSHPort(t *testing.T) {
+	before := othersRules(t)
+	g, prefix := portsGW(t)
+	alice := g.addUser("alice", "alice-password", false)
+	g.start()
+	if r := g.sshKey("alice", alice, "", "launch", "box", "--image", "lxcgate-debian"); r.code != 0 {
+		t.Fatalf("launch: %+v", r)
+	}
+	hp := g.sshPort("alice", alice, "box")
+	if hp < portFirst || hp >= portFirst+100 {
+		t.Fatalf("host port %d outside the range", hp)
+	}
+	project := prefix + "alice"
+	pushKey(t, project, "box", alice)
+
+	// From outside, the published port lands in the container.
+	waitFor(t, "ssh through the published port", 30*time.Second, func() bool {
+		r := fromClient(t, alice, hp, "hostname")
+		return r.code == 0 && strings.TrimSpace(r.out) == "lxcgate-debian"
+	})
+	// The connection went through lxcgate's FORWARD accept, which is what
+	// keeps it working where the FORWARD policy is DROP.
+	fwd, _ := exec.Command("iptables", "-L", "LXCGATE-FWD", "-v", "-n", "-x").Output()
+	if f := strings.Fields(strings.Split(strings.TrimSpace(string(fwd)), "\n")[2]); len(f) < 2 || f[0] == "0" {
+		t.Fatalf("the forward rule saw no packets:\n%s", fwd)
+	}
+	r := g.sshKey("alice", alice, "", "details", "box")
+	if !strings.Contains(r.out, fmt.Sprintf("ssh -p %d ubuntu@%s", hp, hostAddr)) {
+		t.Fatalf("details lacks the ready command: %+v", r)
+	}
+
+	// Stopped: the port no longer answers. Started: the same port again.
+	g.sshKey("alice", alice, "", "stop", "box")
+	if r := fromClient(t, alice, hp, "true"); r.code == 0 {
+		t.Fatal("the port still answers after stop")
+	}
+	g.sshKey("alice", alice, "", "start", "box")
+	if got := g.sshPort("alice", alice, "box"); got != hp {
+		t.Fatalf("host port changed across stop/start: %d -> %d", hp, got)
+	}
+	waitFor(t, "ssh after start", 30*time.Second, func() bool { return fromClient(t, alice, hp, "true").code == 0 })
+
+	// Stopped behind the gateway's back: the rule goes within 2 seconds.
+	if out, err := exec.Command("lxc", "stop", "--force", "box", "--project", project).CombinedOutput(); err != nil {
+		t.Fatalf("lxc stop: %v %s", err, out)
+	}
+	stopped := time.Now()
+	waitFor(t, "rule removed after lxc stop", 2*time.Second, func() bool { return !strings.Contains(natRules(t), fmt.Sprintf("--dport %d ", hp)) })
+	t.Logf("rule gone %s after lxc stop", time.Since(stopped).Round(time.Millisecond))
+
+	if after := othersRules(t); after != before {
+		t.Fatalf("rules outside lxcgate's chains changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// After SIGKILL of the gateway, changes made meanwhile and a new start, the
+// chains hold exactly what is true.
+func TestMappingsAfterCrash(t *testing.T) {
+	before := othersRules(t)
+	g, prefix := portsGW(t)
+	alice := g.addUser("alice", "alice-password", false)
+	g.start()
+	for _, n := range []string{"a", "b", "c"} {
+		if r := g.sshKey("alice", alice, "", "launch", n); r.code != 0 {
+			t.Fatalf("launch %s: %+v", n, r)
+		}
+	}
+	waitFor(t, "three containers mapped", 30*time.Second, func() bool { return strings.Count(natRules(t), "-j DNAT") == 3 })
+	project := prefix + "alice"
+
+	g.signal(syscall.SIGKILL)
+	<-g.exited
+	// Meanwhile: a stops, b is deleted, c keeps running, someone drops one
+	// of c's rules and slips a rule of their own into lxcgate's chain.
+	exec.Command("lxc", "stop", "--force", "a", "--project", project).Run()
+	exec.Command("lxc", "delete", "--force", "b", "--project", project).Run()
+	exec.Command("iptables", "-t", "nat", "-A", "LXCGATE-DNAT", "-p", "tcp", "--dport", "1", "-j", "ACCEPT").Run()
+	lines := strings.Split(strings.TrimSpace(natRules(t)), "\n")
+	for _, l := range lines {
+		if strings.Contains(l, "alice/c:") {
+			exec.Command("sh", "-c", "iptables -t nat "+strings.Replace(l, "-A ", "-D ", 1)).Run()
+		}
+	}
+
+	g.start()
+	waitFor(t, "reconciled after the restart", 30*time.Second, func() bool { return strings.Count(g.logs(), "port mappings reconciled") == 2 })
+	out, errw, err := g.lxcgate("", "portmap", "status")
+	if err != nil || !strings.Contains(out, "in sync") {
+		t.Fatalf("portmap status: %v\n%s%s", err, out, errw)
+	}
+	nat := natRules(t)
+	if strings.Count(nat, "-j DNAT") != 1 || !strings.Contains(nat, "alice/c:") || strings.Contains(nat, "--dport 1 ") {
+		t.Fatalf("chain after the restart:\n%s", nat)
+	}
+	if after := othersRules(t); after != before {
+		t.Fatalf("rules outside lxcgate's chains changed")
+	}
+	if cs := g.listJSON("alice", alice); len(cs) != 2 {
+		t.Fatalf("containers after the restart: %+v", cs)
+	}
+}
+
+func TestUserPorts(t *testing.T) {
+	g, _ := portsGW(t)
+	alice := g.addUser("alice", "alice-password", false)
+	bob := g.addUser("bob", "bob-password", false)
+	g.start()
+	g.sshKey("alice", alice, "", "create", "nb")
+	r := g.sshKey("alice", alice, "", "port", "add", "nb", "8888", "--name", "jupyter")
+	if r.code != 0 || !strings.Contains(r.err, "http://"+hostAddr+":") {
+		t.Fatalf("port add: %+v", r)
+	}
+	for _, tc := range []struct {
+		user, key string
+		args      []string
+		want      string
+	}{
+		{"alice", alice, []string{"port", "add", "nb", "8888"}, "already publishes"},
+		{"alice", alice, []string{"port", "add", "nb", "99999"}, "use 1-65535"},
+		{"alice", alice, []string{"port", "del", "nb", "ssh"}, "cannot be removed"},
+		{"bob", bob, []string{"port", "add", "nb", "80"}, `no such container "nb"`},
+		{"bob", bob, []string{"ports", "nb"}, `no such container "nb"`},
+	} {
+		r := g.sshKey(tc.user, tc.key, "", tc.args...)
+		if r.code == 0 || !strings.Contains(r.err, tc.want) {
+			t.Errorf("%s %v: %+v", tc.user, tc.args, r)
+		}
+	}
+	if r := g.sshKey("alice", alice, "", "port", "del", "nb", "jupyter"); r.code != 0 {
+		t.Fatalf("port del: %+v", r)
+	}
+	if r := g.sshKey("alice", alice, "", "ports", "nb"); strings.Contains(r.out, "jupyter") {
+		t.Fatalf("still listed: %+v", r)
+	}
+}

@@ -1,0 +1,169 @@
+package portmap
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+)
+
+// The benchmarks write real iptables rules, so they run only inside a
+// network namespace of their own: bench/portmap.sh makes one and sets
+// LXCGATE_BENCH_NETNS.
+func benchBackend(b *testing.B) *IPTables {
+	if os.Getenv("LXCGATE_BENCH_NETNS") == "" {
+		b.Skip("run through bench/portmap.sh, inside a network namespace")
+	}
+	ipt, err := NewIPTables(nil, 20000, 29999)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ipt
+}
+
+// lab returns n containers with three services each.
+func lab(n int) []Mapping {
+	var out []Mapping
+	for i := 0; i < n; i++ {
+		ip := fmt.Sprintf("10.%d.%d.%d", 100+i/65536, i/256%256, i%256)
+		for j, svc := range []string{"ssh", "jupyter", "app"} {
+			out = append(out, Mapping{Owner: fmt.Sprintf("user%d", i%50), Name: fmt.Sprintf("box%d", i), Service: svc,
+				HostPort: 20000 + 3*i + j, IP: ip, ContainerPort: []int{22, 8888, 5000}[j]})
+		}
+	}
+	return out
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func BenchmarkFullReconcileFromEmpty1000x3(b *testing.B) {
+	ipt := benchBackend(b)
+	src := &fakeSource{m: lab(1000)}
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		if err := ipt.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		m := New(ipt, src, quiet())
+		b.StartTimer()
+		if res, err := m.Sync(ctx); err != nil || res.Added != 3000 {
+			b.Fatalf("%+v %v", res, err)
+		}
+	}
+}
+
+func BenchmarkReconcileNothingToChange1000x3(b *testing.B) {
+	ipt := benchBackend(b)
+	src := &fakeSource{m: lab(1000)}
+	ctx := context.Background()
+	ipt.Flush()
+	m := New(ipt, src, quiet())
+	if _, err := m.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if res, err := m.Sync(ctx); err != nil || res.Added+res.Removed != 0 {
+			b.Fatalf("%+v %v", res, err)
+		}
+	}
+}
+
+// toggle maps (start) or unmaps (stop) one container among 1000, timing
+// only the direction asked for.
+func toggle(b *testing.B, start bool, perRule bool) {
+	ipt := benchBackend(b)
+	all := lab(1000)
+	src := &fakeSource{m: all}
+	ctx := context.Background()
+	ipt.Flush()
+	m := New(ipt, src, quiet())
+	if _, err := m.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	var rules []Rule
+	for _, mp := range all[:3] {
+		rules = append(rules, mp.rules()...)
+	}
+	set := func(up, timed bool) {
+		if !timed {
+			b.StopTimer()
+			defer b.StartTimer()
+		}
+		var err error
+		switch {
+		case perRule && timed && up:
+			err = ipt.ApplyPerRule(nil, rules)
+		case perRule && timed:
+			err = ipt.ApplyPerRule(rules, nil)
+		case up:
+			src.set(all...)
+			_, err = m.SyncOne(ctx, "user0/box0")
+		default:
+			src.set(all[3:]...)
+			_, err = m.SyncOne(ctx, "user0/box0")
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		if perRule && timed {
+			b.StopTimer()
+			m.actual = nil // the mapper's view is stale now; re-read
+			_, err := m.SyncOne(ctx, "user0/box0")
+			b.StartTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		set(!start, false) // the opposite state, untimed
+		set(start, true)
+	}
+}
+
+func BenchmarkMapStartedContainerBatched(b *testing.B)   { toggle(b, true, false) }
+func BenchmarkMapStartedContainerPerRule(b *testing.B)   { toggle(b, true, true) }
+func BenchmarkUnmapStoppedContainerBatched(b *testing.B) { toggle(b, false, false) }
+func BenchmarkUnmapStoppedContainerPerRule(b *testing.B) { toggle(b, false, true) }
+
+// Per-rule from empty for 100 containers: 600 calls (the 1000-container
+// figure is ten times this; measuring it would take minutes).
+func BenchmarkFullFromEmptyPerRule100x3(b *testing.B) {
+	ipt := benchBackend(b)
+	var rules []Rule
+	for _, mp := range lab(100) {
+		rules = append(rules, mp.rules()...)
+	}
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		ipt.Flush()
+		if err := ipt.Ensure(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := ipt.ApplyPerRule(nil, rules); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Batched from empty for the same 100 containers, for the side-by-side.
+func BenchmarkFullFromEmptyBatched100x3(b *testing.B) {
+	ipt := benchBackend(b)
+	src := &fakeSource{m: lab(100)}
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		ipt.Flush()
+		m := New(ipt, src, quiet())
+		b.StartTimer()
+		if _, err := m.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

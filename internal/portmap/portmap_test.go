@@ -1,0 +1,166 @@
+package portmap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"testing"
+)
+
+// fakeBackend keeps rules in memory, as the chains would.
+type fakeBackend struct {
+	mu      sync.Mutex
+	rules   []Rule
+	applies int
+	fail    error
+}
+
+func (f *fakeBackend) Ensure() error { return nil }
+
+func (f *fakeBackend) Rules() ([]Rule, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Rule(nil), f.rules...), nil
+}
+
+func (f *fakeBackend) Apply(del, add []Rule) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return f.fail
+	}
+	f.applies++
+	for _, d := range del {
+		for i, r := range f.rules {
+			if r == d {
+				f.rules = append(f.rules[:i], f.rules[i+1:]...)
+				break
+			}
+		}
+	}
+	f.rules = append(f.rules, add...)
+	return nil
+}
+
+func (f *fakeBackend) Flush() error { f.rules = nil; return nil }
+
+func (f *fakeBackend) comments() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, r := range f.rules {
+		out = append(out, r.Comment)
+	}
+	sort.Strings(out)
+	return out
+}
+
+type fakeSource struct {
+	mu sync.Mutex
+	m  []Mapping
+}
+
+func (s *fakeSource) set(m ...Mapping) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m = m
+}
+
+func (s *fakeSource) Mappings(_ context.Context, key string) ([]Mapping, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Mapping
+	for _, m := range s.m {
+		if key == "" || m.Key() == key {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (s *fakeSource) Pending(context.Context, string) bool { return false }
+
+func newMapper() (*Mapper, *fakeBackend, *fakeSource) {
+	b, src := &fakeBackend{}, &fakeSource{}
+	return New(b, src, slog.New(slog.NewTextHandler(io.Discard, nil))), b, src
+}
+
+var (
+	dev = Mapping{Owner: "alice", Name: "dev", Service: "ssh", HostPort: 20000, IP: "10.166.0.5", ContainerPort: 22}
+	web = Mapping{Owner: "bob", Name: "web", Service: "ssh", HostPort: 20001, IP: "10.166.0.6", ContainerPort: 22}
+)
+
+func TestSyncAppliesOnlyTheDifference(t *testing.T) {
+	ctx := context.Background()
+	m, b, src := newMapper()
+	src.set(dev, web)
+	if res, err := m.Sync(ctx); err != nil || res.Added != 2 || res.Removed != 0 {
+		t.Fatalf("first sync: %+v %v", res, err)
+	}
+	if res, _ := m.Sync(ctx); res.Added+res.Removed != 0 || b.applies != 1 {
+		t.Fatalf("nothing to change, yet %+v (%d applies)", res, b.applies)
+	}
+	// The address changes after a restart: the rules follow it.
+	moved := dev
+	moved.IP = "10.166.0.9"
+	src.set(moved, web)
+	if res, _ := m.SyncOne(ctx, "alice/dev"); res.Added != 1 || res.Removed != 1 {
+		t.Fatalf("moved: %+v", res)
+	}
+	// Stopped: its rules go, bob's stay.
+	src.set(web)
+	m.SyncOne(ctx, "alice/dev")
+	got := b.comments()
+	if len(got) != 1 || got[0] != web.comment("dnat") {
+		t.Fatalf("after stop: %v", got)
+	}
+}
+
+func TestSyncRepairsChangesBehindItsBack(t *testing.T) {
+	ctx := context.Background()
+	m, b, src := newMapper()
+	src.set(dev)
+	m.Sync(ctx)
+	src.set(dev, web)
+	m.Sync(ctx)
+	// Someone deletes one of ours and adds a rule of their own, and a
+	// duplicate of ours, to lxcgate's chain.
+	b.rules = append(b.rules[1:], Rule{Table: "nat", Comment: "", Spec: "-p tcp --dport 1 -j ACCEPT"}, b.rules[1])
+	res, err := m.Sync(ctx)
+	if err != nil || res.Added != 1 || res.Removed != 2 {
+		t.Fatalf("repair: %+v %v", res, err)
+	}
+	want := []string{dev.comment("dnat"), web.comment("dnat")}
+	sort.Strings(want)
+	if fmt.Sprint(b.comments()) != fmt.Sprint(want) {
+		t.Fatalf("chains: %v", b.comments())
+	}
+}
+
+func TestFailedApplyIsRetriedFromTheChains(t *testing.T) {
+	ctx := context.Background()
+	m, b, src := newMapper()
+	src.set(dev)
+	b.fail = errors.New("iptables: lock held")
+	if _, err := m.SyncOne(ctx, "alice/dev"); err == nil {
+		t.Fatal("failure not reported")
+	}
+	b.fail = nil
+	if res, err := m.SyncOne(ctx, "alice/dev"); err != nil || res.Added != 1 {
+		t.Fatalf("retry: %+v %v", res, err)
+	}
+}
+
+func TestParseComment(t *testing.T) {
+	got, kind, err := ParseComment(dev.comment("dnat"))
+	if err != nil || got != dev || kind != "dnat" {
+		t.Fatalf("%+v %s %v", got, kind, err)
+	}
+	if _, _, err := ParseComment("generated for LXD network lxdbr0"); err == nil {
+		t.Fatal("parsed a foreign comment")
+	}
+}
