@@ -21,3 +21,4 @@ run:
 bench:
 	bench/login.sh
 	bench/containers.sh
+	bench/portmap.sh

@@ -57,8 +57,9 @@ func (sh *Shell) AddContainers(cs Containers, public string) {
 		&Command{Name: "list", Args: "[--all] [--json]", Summary: "list your containers (--all: everyone's, admins)", Run: runList},
 		&Command{Name: "details", Args: "NAME [--json]", Summary: "show a container and how to reach it", Run: runDetails, Complete: names},
 		&Command{Name: "ports", Args: "NAME [--json]", Summary: "list a container's published ports", Run: runPorts, Complete: names},
-		&Command{Name: "port", Args: "add NAME CONTAINER_PORT [--name LABEL] | del NAME LABEL", Summary: "publish or withdraw a port",
-			Run: runPort, Help: "port add dev 8888 --name jupyter publishes port 8888 of dev on a host port of its own,\n" +
+		&Command{Name: "port", Args: "add|del NAME CONTAINER_PORT|LABEL [--name LABEL]", Summary: "publish or withdraw a port",
+			Run: runPort, Help: "port add NAME CONTAINER_PORT [--name LABEL], port del NAME LABEL.\n" +
+				"port add dev 8888 --name jupyter publishes port 8888 of dev on a host port of its own,\n" +
 				"kept for dev's lifetime; port del dev jupyter withdraws it. Ports the gateway publishes for\n" +
 				"every container (such as ssh) stay."},
 		&Command{Name: "gpus", Args: "[--json]", Summary: "list the host's GPUs and who holds them", Run: runGPUs},
