@@ -108,7 +108,7 @@ func TestContainerLifecycle(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	r = g.sshKey("alice", alice, "", "details", "dev", "--json")
-	for _, k := range []string{`"name"`, `"owner": "alice"`, `"state"`, `"ipv4"`, `"image": "lxcgate-busybox"`, `"created"`, `"cpu": 1`, `"memory"`, `"gpus": []`, `"ports": []`, `"snapshots": 0`} {
+	for _, k := range []string{`"name"`, `"owner": "alice"`, `"state"`, `"ipv4"`, `"image": "lxcgate-busybox"`, `"created"`, `"cpu": 1`, `"memory"`, `"gpus": []`, `"service": "ssh"`, `"container_port": 22`, `"snapshots": 0`} {
 		if !strings.Contains(r.out, k) {
 			t.Errorf("details --json lacks %s: %s", k, r.out)
 		}

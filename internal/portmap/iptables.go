@@ -86,8 +86,12 @@ func (b *IPTables) Ensure() error {
 		if err != nil {
 			return b.fail("list "+tc[1], err)
 		}
-		for _, l := range lines {
-			if (strings.HasSuffix(l, "-j "+NATChain) || strings.HasSuffix(l, "-j "+FilterChain)) && !want[tc[0]+" "+l] {
+		for i, l := range lines {
+			ours := strings.HasSuffix(l, "-j "+NATChain) || strings.HasSuffix(l, "-j "+FilterChain)
+			// FORWARD's jump must come first: a rule that rejects before it
+			// would break the mappings (lines[0] is the policy line).
+			misplaced := tc[1] == "FORWARD" && i != 1
+			if ours && (!want[tc[0]+" "+l] || misplaced) {
 				spec := strings.Fields(strings.TrimPrefix(l, "-A "+tc[1]+" "))
 				if err := b.ipt.Delete(tc[0], tc[1], spec...); err != nil {
 					return b.fail("remove a stale jump", err)
