@@ -68,6 +68,8 @@ func (a *app) serve(args []string) error {
 	lx := lxd.New(a.cfg.Containers.LXDSocket, log)
 	cs := a.containerService(db, lx, log)
 	sh.AddContainers(cs, a.publicAddress())
+	_, listenPort, _ := net.SplitHostPort(a.cfg.SSH.Listen)
+	sh.AddAccess(cs, st, net.JoinHostPort(a.publicAddress(), listenPort))
 	first, last, _ := a.cfg.Ports.PortRange()
 	backend, err := portmap.NewIPTables(a.cfg.Ports.Addresses, first, last)
 	if err != nil {
@@ -97,6 +99,7 @@ func (a *app) serve(args []string) error {
 		MaxSessions:        a.cfg.SSH.MaxSessions,
 		MaxSessionsPerUser: a.cfg.SSH.MaxSessionsPerUser,
 		MaxConnections:     a.cfg.SSH.MaxConnections,
+		Jump:               cs,
 	})
 
 	ln, err := net.Listen("tcp", a.cfg.SSH.Listen)

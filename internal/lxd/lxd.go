@@ -5,10 +5,12 @@
 package lxd
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -33,6 +35,7 @@ var (
 	ErrLimit          = errors.New("LXD refused: a project limit was reached")
 	ErrImageNotFound  = errors.New("no such image")
 	ErrProjectMissing = errors.New("no such project")
+	ErrNoFile         = errors.New("no such file or directory in the container")
 	// ErrDNSName: LXD refuses two running instances of one name on a bridge
 	// that publishes DNS records, even in different projects.
 	ErrDNSName = errors.New("another user's running container has this name on the shared bridge; " +
@@ -670,4 +673,82 @@ func (c *Client) Watch(ctx context.Context, fn func(project, name, action string
 		case <-time.After(delay):
 		}
 	}
+}
+
+// ReadFile reads a file from a container; ErrNotFound when it is missing.
+func (c *Client) ReadFile(ctx context.Context, project, name, path string) ([]byte, error) {
+	srv, err := c.project(project)
+	if err != nil {
+		return nil, err
+	}
+	rc, _, err := srv.GetInstanceFile(name, path)
+	if err != nil {
+		return nil, fileErr("read "+path, c.check("read "+path, err))
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 4<<20))
+	if err != nil {
+		return nil, c.check("read "+path, err)
+	}
+	return b, nil
+}
+
+// WriteFile writes (replaces) a file in a container with owner and mode.
+func (c *Client) WriteFile(ctx context.Context, project, name, path string, data []byte, uid, gid int64, mode int) error {
+	srv, err := c.project(project)
+	if err != nil {
+		return err
+	}
+	return fileErr("write "+path, c.check("write "+path, srv.CreateInstanceFile(name, path, lxdclient.InstanceFileArgs{
+		Content: bytes.NewReader(data), UID: uid, GID: gid, Mode: mode, Type: "file", WriteMode: "overwrite",
+		UIDModifyExisting: true, GIDModifyExisting: true, ModeModifyExisting: true,
+	})))
+}
+
+// Mkdir creates a directory in a container (an existing one is fine).
+func (c *Client) Mkdir(ctx context.Context, project, name, path string, uid, gid int64, mode int) error {
+	srv, err := c.project(project)
+	if err != nil {
+		return err
+	}
+	err = srv.CreateInstanceFile(name, path, lxdclient.InstanceFileArgs{UID: uid, GID: gid, Mode: mode, Type: "directory",
+		UIDModifyExisting: true, GIDModifyExisting: true, ModeModifyExisting: true})
+	if err != nil && strings.Contains(err.Error(), "exists") {
+		return nil
+	}
+	return fileErr("mkdir "+path, c.check("mkdir "+path, err))
+}
+
+// fileErr says "no such file" where the instance exists but the path does
+// not: the file API answers 404 for both.
+func fileErr(what string, err error) error {
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("%s: %w", what, ErrNoFile)
+	}
+	return err
+}
+
+// Exec runs argv in a container (no shell), feeding stdin, and returns the
+// exit status and what it wrote to stderr.
+func (c *Client) Exec(ctx context.Context, project, name string, argv []string, stdin []byte) (int, string, error) {
+	srv, err := c.project(project)
+	if err != nil {
+		return -1, "", err
+	}
+	var stderr bytes.Buffer
+	done := make(chan bool)
+	op, err := srv.ExecInstance(name, api.InstanceExecPost{Command: argv, WaitForWS: true},
+		&lxdclient.InstanceExecArgs{Stdin: bytes.NewReader(stdin), Stdout: io.Discard, Stderr: &stderr, DataDone: done})
+	if err != nil {
+		return -1, "", c.check("exec in "+name, err)
+	}
+	if err := op.WaitContext(ctx); err != nil {
+		return -1, "", c.check("exec in "+name, err)
+	}
+	<-done
+	code := -1
+	if v, ok := op.Get().Metadata["return"].(float64); ok {
+		code = int(v)
+	}
+	return code, strings.TrimSpace(stderr.String()), nil
 }

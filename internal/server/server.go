@@ -31,11 +31,19 @@ type Options struct {
 	Log     *slog.Logger
 
 	Lobby              string // lobby account name; "" when disabled
+	Jump               Jumper // resolves ssh -J targets; nil refuses them all
 	HandshakeTimeout   time.Duration
 	IdleTimeout        time.Duration
 	MaxSessions        int
 	MaxSessionsPerUser int
 	MaxConnections     int
+}
+
+// Jumper resolves a direct-tcpip destination (ssh -J alice@gw box1) to the
+// address to dial, for the containers user may reach; anything else is an
+// error. It keeps the SSH layer ignorant of containers and iptables.
+type Jumper interface {
+	Resolve(ctx context.Context, user, host string, port int) (string, error)
 }
 
 // Server is the SSH gateway.
@@ -66,15 +74,17 @@ func New(opt Options) *Server {
 		ConnCallback:               s.accept,
 		ConnectionFailedCallback:   s.connFailed,
 
-		// Only "session" channels are served, and only shell, exec, pty-req,
-		// window-change, signal and break requests within them. Everything
-		// else (port forwarding both ways, unix sockets, agent, X11, env,
+		// Only "session" channels are served, with only shell, exec,
+		// pty-req, window-change, signal and break requests, and
+		// "direct-tcpip" to the caller's own containers (ssh -J). Everything
+		// else (other forwarding both ways, unix sockets, agent, X11, env,
 		// subsystems such as sftp) is refused and logged. The forwarding
 		// callbacks of gliderlabs are left unset, so that nothing can be
 		// forwarded even if a handler were added by mistake.
 		ChannelHandlers: map[string]ssh.ChannelHandler{
-			"session": s.session,
-			"default": s.refuseChannel,
+			"session":      s.session,
+			"direct-tcpip": s.directTCPIP,
+			"default":      s.refuseChannel,
 		},
 		RequestHandlers: map[string]ssh.RequestHandler{
 			"default": s.refuseGlobal,

@@ -401,3 +401,57 @@ func TestShutdownDrains(t *testing.T) {
 		t.Fatalf("serve: %v", err)
 	}
 }
+
+// fakeJumper lets alice reach "box1" on port 22, which is a local echo server.
+type fakeJumper struct{ addr string }
+
+func (f fakeJumper) Resolve(_ context.Context, user, host string, port int) (string, error) {
+	if user == "alice" && host == "box1" && port == 22 {
+		return f.addr, nil
+	}
+	return "", errors.New("no such container")
+}
+
+func TestDirectTCPIPToOwnContainerOnly(t *testing.T) {
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	g := startGateway(t, func(o *Options) { o.Jump = fakeJumper{echo.Addr().String()} })
+	c, err := g.dial(t, "alice", gossh.PublicKeys(g.aliceK))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	conn, err := c.Dial("tcp", "box1:22")
+	if err != nil {
+		t.Fatalf("alice to her box1: %v", err)
+	}
+	conn.Write([]byte("ping"))
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(conn, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo: %q %v", buf, err)
+	}
+	conn.Close()
+	for _, dest := range []string{"box1:80", "bobs-box:22", "127.0.0.1:22", echo.Addr().String()} {
+		if conn, err := c.Dial("tcp", dest); err == nil {
+			conn.Close()
+			t.Errorf("alice reached %s", dest)
+		}
+	}
+	var n int
+	g.db.QueryRow(`SELECT count(*) FROM audit WHERE kind = 'refusal' AND method LIKE 'direct-tcpip%'`).Scan(&n)
+	if n != 4 {
+		t.Fatalf("%d direct-tcpip refusals audited, want 4", n)
+	}
+}

@@ -319,6 +319,9 @@ func runDetails(c *Ctx, args []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if c.s.sh.gateway != "" {
+		fmt.Fprintf(c.Out, "\n# ~/.ssh/config (a key from 'key %s' in ~/.ssh/lxcgate-%s)\n%s", ct.Name, ct.Name, c.s.sh.sshConfig(c.User.Name, ct))
+	}
 	if ct.State != "running" && len(ct.Ports) > 0 {
 		fmt.Fprintf(c.Err, "The ports answer while %s runs; 'start %s' starts it.\n", ct.Name, ct.Name)
 	}

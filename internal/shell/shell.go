@@ -38,9 +38,12 @@ type Shell struct {
 	Host     string        // shown in the prompt
 	Draining chan struct{} // closed when the gateway shuts down
 
-	cmds   []*Command
-	cs     Containers // nil until AddContainers
-	public string     // host address in connection instructions
+	cmds    []*Command
+	cs      Containers // nil until AddContainers
+	public  string     // host address in connection instructions
+	access  Access     // nil until AddAccess
+	keys    KeyStore
+	gateway string // "host:port" of the gateway, for ProxyJump
 }
 
 // New returns a Shell with the built-in command table.

@@ -441,6 +441,26 @@ func (s *Store) Keys(ctx context.Context, name string) ([]Key, error) {
 	return out, rows.Err()
 }
 
+// AuthorizedKeys returns a user's keys as authorized_keys lines.
+func (s *Store) AuthorizedKeys(ctx context.Context, name string) ([]byte, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT k.public_key, k.comment FROM user_keys k
+		JOIN users u ON u.id = k.user_id WHERE u.name = ? ORDER BY k.id`, name)
+	if err != nil {
+		return nil, fmt.Errorf("keys of %s: %w", name, err)
+	}
+	defer rows.Close()
+	var b bytes.Buffer
+	for rows.Next() {
+		var line, comment string
+		if err := rows.Scan(&line, &comment); err != nil {
+			return nil, err
+		}
+		b.WriteString(strings.TrimSpace(line + " " + comment))
+		b.WriteByte('\n')
+	}
+	return b.Bytes(), rows.Err()
+}
+
 // DeleteKey removes one of a user's keys by fingerprint.
 func (s *Store) DeleteKey(ctx context.Context, name, fingerprint string) error {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM user_keys WHERE fingerprint = ?
