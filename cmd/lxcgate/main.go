@@ -33,7 +33,7 @@ commands:
   user key add NAME                           add authorized_keys lines read from stdin
   user key list NAME [--json]                 list a user's keys
   user key del NAME FINGERPRINT               remove a key (SHA256:...)
-  user quota NAME [--containers N] [--cpu N] [--memory SIZE] [--disk SIZE] [--gpus N]
+  user quota NAME [--containers N] [--cpu N] [--memory SIZE] [--disk SIZE] [--gpus N] [--ports N] [--snapshots N]
                                               show or set a user's container quota
   portmap status                              print desired versus actual port mappings
   portmap flush                               remove lxcgate's iptables chains (for an uninstall)

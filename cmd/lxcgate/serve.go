@@ -70,6 +70,7 @@ func (a *app) serve(args []string) error {
 	sh.AddContainers(cs, a.publicAddress())
 	_, listenPort, _ := net.SplitHostPort(a.cfg.SSH.Listen)
 	sh.AddAccess(cs, st, net.JoinHostPort(a.publicAddress(), listenPort))
+	sh.AddSnapshots(cs)
 	first, last, _ := a.cfg.Ports.PortRange()
 	backend, err := portmap.NewIPTables(a.cfg.Ports.Addresses, first, last)
 	if err != nil {
@@ -171,8 +172,9 @@ func (a *app) containerService(db *sql.DB, lx *lxd.Client, log *slog.Logger) *co
 		Prefix: c.Containers.ProjectPrefix,
 		GPU:    lxd.GPUProfile{Name: c.GPU.Profile, NvidiaRuntime: c.GPU.NvidiaRuntime, DriverCapabilities: c.GPU.DriverCapabilities},
 		Quota: containers.Quota{Containers: c.Quota.Containers, CPU: c.Quota.CPU, Memory: int64(c.Quota.Memory),
-			Disk: int64(c.Quota.Disk), GPUs: c.Quota.GPUs, Ports: c.Quota.Ports},
-		Services: c.Ports.Services, PortFirst: first, PortLast: last,
+			Disk: int64(c.Quota.Disk), GPUs: c.Quota.GPUs, Ports: c.Quota.Ports, Snapshots: c.Quota.Snapshots},
+		SnapshotKeep: c.Snapshots.Keep,
+		Services:     c.Ports.Services, PortFirst: first, PortLast: last,
 	}, log)
 }
 

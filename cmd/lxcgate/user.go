@@ -39,6 +39,7 @@ func (a *app) user(args []string) error {
 	pwStdin := fs.Bool("password-stdin", false, "")
 	asJSON := fs.Bool("json", false, "")
 	qn, qcpu, qgpus, qports := fs.Int("containers", -1, ""), fs.Int("cpu", -1, ""), fs.Int("gpus", -1, ""), fs.Int("ports", -1, "")
+	qsnaps := fs.Int("snapshots", -1, "")
 	qmem, qdisk := fs.String("memory", "", ""), fs.String("disk", "", "")
 	pos, err := argv.Parse(fs, args)
 	if err != nil {
@@ -148,6 +149,8 @@ func (a *app) user(args []string) error {
 				ch.GPUs = qgpus
 			case "ports":
 				ch.Ports = qports
+			case "snapshots":
+				ch.Snapshots = qsnaps
 			}
 		})
 		for _, sz := range []struct {

@@ -35,6 +35,12 @@ type Config struct {
 	Quota      Quota      `toml:"quota"`
 	GPU        GPU        `toml:"gpu"`
 	Ports      Ports      `toml:"ports"`
+	Snapshots  Snapshots  `toml:"snapshots"`
+}
+
+// Snapshots configures snapshot history.
+type Snapshots struct {
+	Keep int `toml:"keep"` // unpinned snapshots kept per container
 }
 
 // Ports configures port publishing.
@@ -76,6 +82,7 @@ type Quota struct {
 	Disk       Size `toml:"disk"`
 	GPUs       int  `toml:"gpus"`
 	Ports      int  `toml:"ports"` // ports a user may add to each container
+	Snapshots  int  `toml:"snapshots"`
 }
 
 // GPU configures the GPU profile lxcgate keeps in LXD.
@@ -183,8 +190,9 @@ func Default() Config {
 			DefaultImage: "lxcgate-debian", Images: []string{}, CPU: 2, Memory: Size(2 << 30), Disk: Size(10 << 30),
 			ProjectPrefix: "lxcgate-",
 		},
-		Quota: Quota{Containers: 3, CPU: 8, Memory: Size(16 << 30), Disk: Size(50 << 30), GPUs: 1, Ports: 3},
-		GPU:   GPU{Profile: "lxcgate-nvidia"},
+		Quota:     Quota{Containers: 3, CPU: 8, Memory: Size(16 << 30), Disk: Size(50 << 30), GPUs: 1, Ports: 3, Snapshots: 20},
+		GPU:       GPU{Profile: "lxcgate-nvidia"},
+		Snapshots: Snapshots{Keep: 5},
 		Ports: Ports{Range: "20000-29999", Services: map[string]int{"ssh": 22}, Addresses: []string{},
 			ReconcileInterval: Duration(30 * time.Second)},
 	}
@@ -340,6 +348,9 @@ func (c *Config) Validate() error {
 		if net.ParseIP(a).To4() == nil {
 			return fmt.Errorf("ports.addresses: %q is not an IPv4 address", a)
 		}
+	}
+	if c.Snapshots.Keep < 1 {
+		return errors.New("snapshots.keep must be at least 1")
 	}
 	if c.Ports.ReconcileInterval <= 0 {
 		return errors.New("ports.reconcile_interval must be positive")

@@ -57,6 +57,7 @@ type Config struct {
 	GPU          lxd.GPUProfile
 	Quota        Quota          // default per-user quota
 	Services     map[string]int // published for every container: name -> container port
+	SnapshotKeep int            // unpinned snapshots kept per container
 	PortFirst    int            // host port range
 	PortLast     int
 }
@@ -69,6 +70,7 @@ type Quota struct {
 	Disk       int64 `json:"disk"`
 	GPUs       int   `json:"gpus"`
 	Ports      int   `json:"ports"` // ports a user may add to each container
+	Snapshots  int   `json:"snapshots"`
 }
 
 // Port is a published port (filled by the port-mapping work).
@@ -104,6 +106,7 @@ type CreateRequest struct {
 	GPU      string // "", "all", or a comma list of ids, UUIDs or PCI addresses
 	Start    bool
 	Progress func(string)
+	copyOf   string // "NAME/SNAPSHOT" for a clone
 }
 
 // Service manages containers.
@@ -253,10 +256,12 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 	if req.CPU < 0 || req.Memory < 0 || req.Disk < 0 {
 		return Container{}, errors.New("cpu, memory and disk must be positive")
 	}
-	if err := s.checkImage(req.Image); err != nil {
-		return Container{}, err
+	if req.copyOf == "" {
+		if err := s.checkImage(req.Image); err != nil {
+			return Container{}, err
+		}
 	}
-	spec := lxd.Spec{Name: req.Name, Image: req.Image, CPU: req.CPU, Memory: req.Memory, Disk: req.Disk, Start: req.Start}
+	spec := lxd.Spec{Name: req.Name, Image: req.Image, CPU: req.CPU, Memory: req.Memory, Disk: req.Disk, Start: req.Start, CopyOf: req.copyOf}
 	gpuCount, err := s.pickGPUs(ctx, req.GPU, &spec)
 	if err != nil {
 		return Container{}, err
@@ -715,9 +720,9 @@ type Usage = Quota
 // Quota returns user's quota and current use.
 func (s *Service) Quota(ctx context.Context, user string) (Quota, Usage, error) {
 	q := s.cfg.Quota
-	var c, cpu, mem, disk, gpus, ports sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT q.containers, q.cpu, q.memory, q.disk, q.gpus, q.ports FROM quotas q
-		JOIN users u ON u.id = q.user_id WHERE u.name = ?`, user).Scan(&c, &cpu, &mem, &disk, &gpus, &ports)
+	var c, cpu, mem, disk, gpus, ports, snaps sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT q.containers, q.cpu, q.memory, q.disk, q.gpus, q.ports, q.snapshots FROM quotas q
+		JOIN users u ON u.id = q.user_id WHERE u.name = ?`, user).Scan(&c, &cpu, &mem, &disk, &gpus, &ports, &snaps)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return q, Usage{}, err
 	}
@@ -739,6 +744,9 @@ func (s *Service) Quota(ctx context.Context, user string) (Quota, Usage, error) 
 	if ports.Valid {
 		q.Ports = int(ports.Int64)
 	}
+	if snaps.Valid {
+		q.Snapshots = int(snaps.Int64)
+	}
 	var u Usage
 	err = s.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(c.cpu), 0), coalesce(sum(c.memory), 0),
 		coalesce(sum(c.disk), 0), coalesce(sum(c.gpu_count), 0) FROM containers c JOIN users u ON u.id = c.user_id
@@ -748,8 +756,8 @@ func (s *Service) Quota(ctx context.Context, user string) (Quota, Usage, error) 
 
 // QuotaChange sets the given (non-nil) fields of a user's quota.
 type QuotaChange struct {
-	Containers, CPU, GPUs, Ports *int
-	Memory, Disk                 *int64
+	Containers, CPU, GPUs, Ports, Snapshots *int
+	Memory, Disk                            *int64
 }
 
 // SetQuota changes user's quota and, when LXD answers, the project limits.
@@ -758,7 +766,7 @@ func (s *Service) SetQuota(ctx context.Context, user string, ch QuotaChange) (Qu
 	if err != nil {
 		return Quota{}, err
 	}
-	for _, v := range []*int{ch.Containers, ch.CPU, ch.GPUs, ch.Ports} {
+	for _, v := range []*int{ch.Containers, ch.CPU, ch.GPUs, ch.Ports, ch.Snapshots} {
 		if v != nil && *v < 0 {
 			return Quota{}, errors.New("quota values must not be negative")
 		}
@@ -768,11 +776,13 @@ func (s *Service) SetQuota(ctx context.Context, user string, ch QuotaChange) (Qu
 			return Quota{}, errors.New("quota values must not be negative")
 		}
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO quotas (user_id, containers, cpu, memory, disk, gpus, ports) VALUES (?, ?, ?, ?, ?, ?, ?)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO quotas (user_id, containers, cpu, memory, disk, gpus, ports, snapshots)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (user_id) DO UPDATE SET containers = coalesce(excluded.containers, containers),
 		cpu = coalesce(excluded.cpu, cpu), memory = coalesce(excluded.memory, memory),
-		disk = coalesce(excluded.disk, disk), gpus = coalesce(excluded.gpus, gpus), ports = coalesce(excluded.ports, ports)`,
-		uid, ch.Containers, ch.CPU, ch.Memory, ch.Disk, ch.GPUs, ch.Ports)
+		disk = coalesce(excluded.disk, disk), gpus = coalesce(excluded.gpus, gpus), ports = coalesce(excluded.ports, ports),
+		snapshots = coalesce(excluded.snapshots, snapshots)`,
+		uid, ch.Containers, ch.CPU, ch.Memory, ch.Disk, ch.GPUs, ch.Ports, ch.Snapshots)
 	if err != nil {
 		return Quota{}, fmt.Errorf("set quota of %s: %w", user, err)
 	}
@@ -881,6 +891,36 @@ type keyed struct {
 type keyedEntry struct {
 	mu   sync.Mutex
 	refs int
+}
+
+// tryLock is lock that gives up at once when the key is held.
+func (k *keyed) tryLock(key string) (func(), bool) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedEntry{}
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	if !e.mu.TryLock() {
+		if e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+		return nil, false
+	}
+	e.refs++
+	k.mu.Unlock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}, true
 }
 
 func (k *keyed) lock(key string) func() {

@@ -85,6 +85,9 @@ type Spec struct {
 	Profiles []string          // besides "default"
 	GPUs     map[string]string // device name -> id or pci, for GPUs picked one by one
 	Start    bool
+	// CopyOf, when set ("NAME/SNAPSHOT"), makes the container a copy of a
+	// snapshot in the same project instead of an image.
+	CopyOf string
 }
 
 // Limits are a project's LXD limits; zero means none.
@@ -153,10 +156,11 @@ func (c *Client) check(what string, err error) error {
 	msg := err.Error()
 	switch {
 	case api.StatusErrorCheck(err, http.StatusNotFound) || strings.Contains(msg, "not found"):
-		if strings.Contains(msg, "mage") {
+		// LXD names the missing kind last: "... in project "p": InstanceSnapshot not found".
+		switch {
+		case strings.HasSuffix(msg, "Image not found") || strings.Contains(msg, "image alias"):
 			return fmt.Errorf("%s: %w", what, ErrImageNotFound)
-		}
-		if strings.Contains(msg, "roject") {
+		case strings.HasSuffix(msg, "Project not found"):
 			return fmt.Errorf("%s: %w", what, ErrProjectMissing)
 		}
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
@@ -303,7 +307,7 @@ func (c *Client) Create(ctx context.Context, project string, spec Spec, progress
 	req := api.InstancesPost{
 		Name:   spec.Name,
 		Type:   api.InstanceTypeContainer,
-		Source: api.InstanceSource{Type: "image", Alias: spec.Image, Project: "default"},
+		Source: source(spec),
 		InstancePut: api.InstancePut{
 			Profiles: append([]string{"default"}, spec.Profiles...),
 			Config: map[string]string{
@@ -347,6 +351,13 @@ func (c *Client) Create(ctx context.Context, project string, spec Spec, progress
 		return err
 	}
 	return nil
+}
+
+func source(spec Spec) api.InstanceSource {
+	if spec.CopyOf != "" {
+		return api.InstanceSource{Type: "copy", Source: spec.CopyOf}
+	}
+	return api.InstanceSource{Type: "image", Alias: spec.Image, Project: "default"}
 }
 
 func (c *Client) setState(ctx context.Context, srv lxdclient.InstanceServer, name, action string, force bool) error {
@@ -634,6 +645,14 @@ func (c *Client) Projects(ctx context.Context, prefix string) ([]string, error) 
 	return out, nil
 }
 
+// instanceActions are the lifecycle events that change whether an instance
+// runs or where it is.
+var instanceActions = map[string]bool{
+	"instance-started": true, "instance-stopped": true, "instance-shutdown": true, "instance-restarted": true,
+	"instance-deleted": true, "instance-created": true, "instance-restored": true, "instance-renamed": true,
+	"instance-paused": true, "instance-resumed": true,
+}
+
 // Watch calls fn for every instance lifecycle event (started, stopped,
 // deleted, ...) in any project until ctx ends, reconnecting after the
 // daemon goes away. fn must not block.
@@ -646,8 +665,8 @@ func (c *Client) Watch(ctx context.Context, fn func(project, name, action string
 				delay = time.Second
 				_, _ = l.AddHandler([]string{"lifecycle"}, func(e api.Event) {
 					var lc api.EventLifecycle
-					if json.Unmarshal(e.Metadata, &lc) != nil || !strings.HasPrefix(lc.Action, "instance-") {
-						return
+					if json.Unmarshal(e.Metadata, &lc) != nil || !instanceActions[lc.Action] {
+						return // snapshots, backups, logs: no change of state
 					}
 					name, project := lc.Name, lc.Project
 					if name == "" { // before the event_lifecycle_name_and_project extension
@@ -655,6 +674,7 @@ func (c *Client) Watch(ctx context.Context, fn func(project, name, action string
 						name, _, _ = strings.Cut(src, "?")
 						project = e.Project
 					}
+					name, _, _ = strings.Cut(name, "/")
 					fn(project, name, lc.Action)
 				})
 				go func() { <-ctx.Done(); l.Disconnect() }()
@@ -751,4 +771,107 @@ func (c *Client) Exec(ctx context.Context, project, name string, argv []string, 
 		code = int(v)
 	}
 	return code, strings.TrimSpace(stderr.String()), nil
+}
+
+// Snapshot is one snapshot of a container.
+type Snapshot struct {
+	Name    string
+	Created time.Time
+	Size    int64 // -1 where the storage driver does not say
+}
+
+// Snapshot takes a (stateless) snapshot of a running or stopped container.
+func (c *Client) Snapshot(ctx context.Context, project, name, snap string) error {
+	srv, err := c.project(project)
+	if err != nil {
+		return err
+	}
+	op, err := srv.CreateInstanceSnapshot(name, api.InstanceSnapshotsPost{Name: snap})
+	if err != nil {
+		return c.check("snapshot "+name, err)
+	}
+	return c.check("snapshot "+name, wait(ctx, op, nil))
+}
+
+// Snapshots lists a container's snapshots, oldest first.
+func (c *Client) Snapshots(ctx context.Context, project, name string) ([]Snapshot, error) {
+	srv, err := c.project(project)
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := srv.GetInstanceSnapshots(name)
+	if err != nil {
+		return nil, c.check("snapshots of "+name, err)
+	}
+	out := make([]Snapshot, 0, len(snaps))
+	for _, s := range snaps {
+		_, short, _ := strings.Cut(s.Name, "/")
+		if short == "" {
+			short = s.Name
+		}
+		size := s.Size
+		if size == 0 {
+			size = -1
+		}
+		out = append(out, Snapshot{Name: short, Created: s.CreatedAt, Size: size})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out, nil
+}
+
+// DeleteSnapshot deletes one snapshot.
+func (c *Client) DeleteSnapshot(ctx context.Context, project, name, snap string) error {
+	srv, err := c.project(project)
+	if err != nil {
+		return err
+	}
+	op, err := srv.DeleteInstanceSnapshot(name, snap)
+	if err != nil {
+		return c.check("delete snapshot "+snap, err)
+	}
+	return c.check("delete snapshot "+snap, wait(ctx, op, nil))
+}
+
+// Restore rolls a stopped container back to a snapshot.
+func (c *Client) Restore(ctx context.Context, project, name, snap string) error {
+	srv, err := c.project(project)
+	if err != nil {
+		return err
+	}
+	in, etag, err := srv.GetInstance(name)
+	if err != nil {
+		return c.check("restore "+name, err)
+	}
+	put := in.Writable()
+	put.Restore = snap
+	op, err := srv.UpdateInstance(name, put, etag)
+	if err != nil {
+		return c.check("restore "+name, err)
+	}
+	return c.check("restore "+name, wait(ctx, op, nil))
+}
+
+// SetConfig sets (or, with "", removes) config keys of a container.
+func (c *Client) SetConfig(ctx context.Context, project, name string, kv map[string]string) error {
+	srv, err := c.project(project)
+	if err != nil {
+		return err
+	}
+	in, etag, err := srv.GetInstance(name)
+	if err != nil {
+		return c.check("configure "+name, err)
+	}
+	put := in.Writable()
+	for k, v := range kv {
+		if v == "" {
+			delete(put.Config, k)
+		} else {
+			put.Config[k] = v
+		}
+	}
+	op, err := srv.UpdateInstance(name, put, etag)
+	if err != nil {
+		return c.check("configure "+name, err)
+	}
+	return c.check("configure "+name, wait(ctx, op, nil))
 }

@@ -63,7 +63,7 @@ func (sh *Shell) AddContainers(cs Containers, public string) {
 				"kept for dev's lifetime; port del dev jupyter withdraws it. Ports the gateway publishes for\n" +
 				"every container (such as ssh) stay."},
 		&Command{Name: "gpus", Args: "[--json]", Summary: "list the host's GPUs and who holds them", Run: runGPUs},
-		&Command{Name: "quota", Args: "USER [--containers N] [--cpu N] [--memory SIZE] [--disk SIZE] [--gpus N] [--ports N]",
+		&Command{Name: "quota", Args: "USER [--containers N] [--cpu N] [--memory SIZE] [--disk SIZE] [--gpus N] [--ports N] [--snapshots N]",
 			Summary: "show or set a user's quota", Admin: true, Run: runQuota},
 	)
 }
@@ -442,8 +442,9 @@ func runQuota(c *Ctx, args []string) error {
 	fs := c.Flags("quota")
 	var ch containers.QuotaChange
 	var mem, disk sizeFlag
-	n, cpu, gpus, ports := -1, -1, -1, -1
+	n, cpu, gpus, ports, snaps := -1, -1, -1, -1, -1
 	fs.IntVar(&ports, "ports", -1, "")
+	fs.IntVar(&snaps, "snapshots", -1, "")
 	fs.IntVar(&n, "containers", -1, "")
 	fs.IntVar(&cpu, "cpu", -1, "")
 	fs.IntVar(&gpus, "gpus", -1, "")
@@ -465,6 +466,8 @@ func runQuota(c *Ctx, args []string) error {
 			ch.GPUs = &gpus
 		case "ports":
 			ch.Ports = &ports
+		case "snapshots":
+			ch.Snapshots = &snaps
 		case "memory":
 			ch.Memory = &mem.n
 		case "disk":
@@ -493,6 +496,7 @@ func PrintQuota(w io.Writer, user string, q containers.Quota, use containers.Usa
 	fmt.Fprintf(w, "  memory      %s / %s\n", units.FormatSize(use.Memory), units.FormatSize(q.Memory))
 	fmt.Fprintf(w, "  disk        %s / %s\n", units.FormatSize(use.Disk), units.FormatSize(q.Disk))
 	fmt.Fprintf(w, "  gpus        %d / %d\n", use.GPUs, q.GPUs)
+	fmt.Fprintf(w, "  snapshots   %d at most\n", q.Snapshots)
 	_, err := fmt.Fprintf(w, "  ports       %d added per container at most\n", q.Ports)
 	return err
 }

@@ -43,7 +43,8 @@ type Shell struct {
 	public  string     // host address in connection instructions
 	access  Access     // nil until AddAccess
 	keys    KeyStore
-	gateway string // "host:port" of the gateway, for ProxyJump
+	gateway string    // "host:port" of the gateway, for ProxyJump
+	snaps   Snapshots // nil until AddSnapshots
 }
 
 // New returns a Shell with the built-in command table.

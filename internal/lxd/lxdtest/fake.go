@@ -32,6 +32,8 @@ type Fake struct {
 	// the commands run, with their stdin.
 	Files map[string][]byte
 	Execs []string
+	// Snaps holds snapshots by project/name, oldest first.
+	Snaps map[string][]lxd.Snapshot
 }
 
 // New returns a Fake with the lab's two images and no GPUs.
@@ -89,7 +91,7 @@ func (f *Fake) Create(ctx context.Context, project string, spec lxd.Spec, progre
 	if l.Instances > 0 && n >= l.Instances {
 		return fmt.Errorf("create %s: %w", spec.Name, lxd.ErrLimit)
 	}
-	found := false
+	found := spec.CopyOf != ""
 	for _, im := range f.ImageList {
 		found = found || im.Alias == spec.Image
 	}
@@ -297,6 +299,89 @@ func (f *Fake) Exec(_ context.Context, project, name string, argv []string, stdi
 	}
 	f.Execs = append(f.Execs, fmt.Sprintf("%s %v <%s", key(project, name), argv, stdin))
 	return 0, "", nil
+}
+
+// Snapshot records a snapshot.
+func (f *Fake) Snapshot(_ context.Context, project, name, snap string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, err := f.get(project, name)
+	if err != nil {
+		return err
+	}
+	if f.Snaps == nil {
+		f.Snaps = map[string][]lxd.Snapshot{}
+	}
+	k := key(project, name)
+	for _, s := range f.Snaps[k] {
+		if s.Name == snap {
+			return fmt.Errorf("snapshot %s: %w", snap, lxd.ErrExists)
+		}
+	}
+	// Distinct, increasing times keep the order stable in tests.
+	at := time.Unix(1_700_000_000+int64(len(f.Snaps[k])), 0)
+	if n := len(f.Snaps[k]); n > 0 && !f.Snaps[k][n-1].Created.Before(at) {
+		at = f.Snaps[k][n-1].Created.Add(time.Second)
+	}
+	f.Snaps[k] = append(f.Snaps[k], lxd.Snapshot{Name: snap, Created: at, Size: -1})
+	in.Snapshots = len(f.Snaps[k])
+	return nil
+}
+
+// Snapshots lists snapshots, oldest first.
+func (f *Fake) Snapshots(_ context.Context, project, name string) ([]lxd.Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.get(project, name); err != nil {
+		return nil, err
+	}
+	return append([]lxd.Snapshot{}, f.Snaps[key(project, name)]...), nil
+}
+
+// DeleteSnapshot deletes a snapshot.
+func (f *Fake) DeleteSnapshot(_ context.Context, project, name, snap string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, err := f.get(project, name)
+	if err != nil {
+		return err
+	}
+	k := key(project, name)
+	for i, s := range f.Snaps[k] {
+		if s.Name == snap {
+			f.Snaps[k] = append(f.Snaps[k][:i], f.Snaps[k][i+1:]...)
+			in.Snapshots = len(f.Snaps[k])
+			return nil
+		}
+	}
+	return fmt.Errorf("snapshot %s: %w", snap, lxd.ErrNotFound)
+}
+
+// Restore checks the snapshot exists and the container is stopped.
+func (f *Fake) Restore(_ context.Context, project, name, snap string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, err := f.get(project, name)
+	if err != nil {
+		return err
+	}
+	if in.Running {
+		return fmt.Errorf("restore %s: %w", name, lxd.ErrRunning)
+	}
+	for _, s := range f.Snaps[key(project, name)] {
+		if s.Name == snap {
+			return nil
+		}
+	}
+	return fmt.Errorf("snapshot %s: %w", snap, lxd.ErrNotFound)
+}
+
+// SetConfig records nothing but checks the instance.
+func (f *Fake) SetConfig(_ context.Context, project, name string, _ map[string]string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, err := f.get(project, name)
+	return err
 }
 
 // Count returns the number of instances in all projects.

@@ -1,0 +1,299 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/lxcgate/lxcgate/internal/lxd"
+)
+
+// Snapshotter is what snapshots need of LXD; lxd.Client and lxdtest.Fake
+// satisfy it. The copy-on-write work is LXD's (ZFS or btrfs).
+type Snapshotter interface {
+	Snapshot(ctx context.Context, project, name, snap string) error
+	Snapshots(ctx context.Context, project, name string) ([]lxd.Snapshot, error)
+	DeleteSnapshot(ctx context.Context, project, name, snap string) error
+	Restore(ctx context.Context, project, name, snap string) error
+	SetConfig(ctx context.Context, project, name string, kv map[string]string) error
+}
+
+// SnapshotInfo is one snapshot as the snapshots command shows it.
+type SnapshotInfo struct {
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+	Pinned  bool      `json:"pinned"`
+	Size    int64     `json:"size"` // -1: the storage driver does not say
+}
+
+var snapRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$`)
+
+// ErrBusy is returned when another operation holds the container.
+var ErrBusy = errors.New("is busy with another operation; try again in a moment")
+
+func (s *Service) snapshotter() (Snapshotter, error) {
+	sn, ok := s.lxd.(Snapshotter)
+	if !ok {
+		return nil, errors.New("this gateway's LXD backend has no snapshots")
+	}
+	return sn, nil
+}
+
+func checkSnapName(snap string) error {
+	if !snapRE.MatchString(snap) {
+		return fmt.Errorf("snapshot name %q: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", snap)
+	}
+	return nil
+}
+
+// TakeSnapshot snapshots user's container (running or not), named snap or
+// by the time, pinned with keep; then prunes the oldest unpinned snapshots
+// beyond the configured history. It returns the name and what was pruned.
+func (s *Service) TakeSnapshot(ctx context.Context, user, name, snap string, keep bool) (string, []string, error) {
+	if snap == "" {
+		snap = "snap-" + time.Now().UTC().Format("20060102-150405")
+	}
+	if err := checkSnapName(snap); err != nil {
+		return "", nil, err
+	}
+	sn, err := s.snapshotter()
+	if err != nil {
+		return "", nil, err
+	}
+	r, release, err := s.hold(ctx, user, name)
+	if err != nil {
+		return "", nil, err
+	}
+	defer release()
+	// The quota counts every snapshot of the user's containers, scheduled
+	// ones included.
+	q, _, err := s.Quota(ctx, user)
+	if err != nil {
+		return "", nil, err
+	}
+	ins, err := s.lxd.List(ctx, s.Project(user))
+	if err != nil {
+		return "", nil, err
+	}
+	total := 0
+	for _, in := range ins {
+		total += in.Snapshots
+	}
+	if total+1 > q.Snapshots {
+		return "", nil, fmt.Errorf("%w: snapshots would be %d, your limit is %d; delete some ('snapshot delete NAME SNAPSHOT')",
+			ErrQuota, total+1, q.Snapshots)
+	}
+	p := s.Project(user)
+	ctx = context.WithoutCancel(ctx) // a dropped connection must not leave a pin without its snapshot
+	if err := sn.Snapshot(ctx, p, name, snap); err != nil {
+		if errors.Is(err, lxd.ErrExists) {
+			return "", nil, fmt.Errorf("%s already has a snapshot %q", name, snap)
+		}
+		return "", nil, fmt.Errorf("snapshot %s: %w", name, err)
+	}
+	if keep {
+		if _, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO snapshot_pins (container_id, name) VALUES (?, ?)`, r.id, snap); err != nil {
+			return snap, nil, fmt.Errorf("snapshot %s taken, but pinning failed: %w", snap, err)
+		}
+	}
+	pruned, err := s.prune(ctx, sn, r, user, name)
+	return snap, pruned, err
+}
+
+// prune deletes the oldest unpinned snapshots of one container beyond the
+// history limit. It never looks at another container's snapshots.
+func (s *Service) prune(ctx context.Context, sn Snapshotter, r row, user, name string) ([]string, error) {
+	list, err := s.snapshotInfo(ctx, sn, r, user, name)
+	if err != nil {
+		return nil, err
+	}
+	var unpinned []SnapshotInfo
+	for _, si := range list {
+		if !si.Pinned {
+			unpinned = append(unpinned, si)
+		}
+	}
+	var pruned []string
+	for i := 0; i < len(unpinned)-s.cfg.SnapshotKeep; i++ {
+		if err := sn.DeleteSnapshot(ctx, s.Project(user), name, unpinned[i].Name); err != nil {
+			return pruned, fmt.Errorf("prune %s: %w", unpinned[i].Name, err)
+		}
+		pruned = append(pruned, unpinned[i].Name)
+	}
+	return pruned, nil
+}
+
+func (s *Service) snapshotInfo(ctx context.Context, sn Snapshotter, r row, user, name string) ([]SnapshotInfo, error) {
+	snaps, err := sn.Snapshots(ctx, s.Project(user), name)
+	if err != nil {
+		return nil, err
+	}
+	pins := map[string]bool{}
+	rows, err := s.db.QueryContext(ctx, `SELECT name FROM snapshot_pins WHERE container_id = ?`, r.id)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		pins[n] = true
+	}
+	rows.Close()
+	out := []SnapshotInfo{}
+	for _, sp := range snaps {
+		out = append(out, SnapshotInfo{Name: sp.Name, Created: sp.Created, Pinned: pins[sp.Name], Size: sp.Size})
+	}
+	return out, nil
+}
+
+// Snapshots lists user's container's snapshots, oldest first.
+func (s *Service) Snapshots(ctx context.Context, user, name string) ([]SnapshotInfo, error) {
+	sn, err := s.snapshotter()
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.lookup(ctx, user, name)
+	if err != nil {
+		return nil, err
+	}
+	return s.snapshotInfo(ctx, sn, r, user, name)
+}
+
+// DeleteSnapshot deletes one snapshot (pinned or not: the user asked).
+func (s *Service) DeleteSnapshot(ctx context.Context, user, name, snap string) error {
+	sn, err := s.snapshotter()
+	if err != nil {
+		return err
+	}
+	r, release, err := s.hold(ctx, user, name)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := sn.DeleteSnapshot(ctx, s.Project(user), name, snap); err != nil {
+		if errors.Is(err, lxd.ErrNotFound) {
+			return fmt.Errorf("%s has no snapshot %q; see 'snapshots %s'", name, snap, name)
+		}
+		return err
+	}
+	s.db.ExecContext(ctx, `DELETE FROM snapshot_pins WHERE container_id = ? AND name = ?`, r.id, snap)
+	return nil
+}
+
+// Restore rolls user's container back to snap: stopped first if it runs,
+// started again afterwards. It refuses, changing nothing, while another
+// operation holds the container; once begun it finishes even if the
+// connection drops. Host ports stay: they belong to the container.
+func (s *Service) Restore(ctx context.Context, user, name, snap string) error {
+	sn, err := s.snapshotter()
+	if err != nil {
+		return err
+	}
+	s.busy.RLock()
+	defer s.busy.RUnlock()
+	unlock, ok := s.boxes.tryLock(user + "/" + name)
+	if !ok {
+		if _, err := s.lookup(ctx, user, name); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s %w", name, ErrBusy)
+	}
+	defer unlock()
+	if _, err := s.lookup(ctx, user, name); err != nil {
+		return err
+	}
+	p := s.Project(user)
+	snaps, err := sn.Snapshots(ctx, p, name)
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, sp := range snaps {
+		found = found || sp.Name == snap
+	}
+	if !found {
+		return fmt.Errorf("%s has no snapshot %q; see 'snapshots %s'", name, snap, name)
+	}
+	in, err := s.lxd.Get(ctx, p, name)
+	if err != nil {
+		return err
+	}
+	ctx = context.WithoutCancel(ctx)
+	if in.Running {
+		if err := s.lxd.Stop(ctx, p, name, false); err != nil && !errors.Is(err, lxd.ErrNotRunning) {
+			return fmt.Errorf("restore %s: stopping it failed, nothing changed: %w", name, err)
+		}
+	}
+	restoreErr := sn.Restore(ctx, p, name, snap)
+	if in.Running {
+		// Start again whether or not the restore worked: either way the
+		// container is as it was, or as the snapshot was, and running.
+		if err := s.lxd.Start(ctx, p, name); err != nil && restoreErr == nil {
+			restoreErr = fmt.Errorf("restored, but starting it again failed: %w", err)
+		}
+	}
+	s.changed(user, name)
+	if restoreErr != nil {
+		return fmt.Errorf("restore %s: %w", name, restoreErr)
+	}
+	return nil
+}
+
+// Clone makes a new container of user's from a snapshot of one of theirs,
+// under their quota and with host ports of its own.
+func (s *Service) Clone(ctx context.Context, user, name, snap, newName string) (Container, error) {
+	src, err := s.Snapshots(ctx, user, name)
+	if err != nil {
+		return Container{}, err
+	}
+	found := false
+	for _, si := range src {
+		found = found || si.Name == snap
+	}
+	if !found {
+		return Container{}, fmt.Errorf("%s has no snapshot %q; see 'snapshots %s'", name, snap, name)
+	}
+	r, err := s.lookup(ctx, user, name)
+	if err != nil {
+		return Container{}, err
+	}
+	gpu := ""
+	if r.gpuCount > 0 {
+		gpu = r.gpus
+	}
+	return s.Create(ctx, user, CreateRequest{Name: newName, Image: r.image, CPU: r.cpu, Memory: r.memory, Disk: r.disk,
+		GPU: gpu, copyOf: name + "/" + snap})
+}
+
+var expiryRE = regexp.MustCompile(`^([0-9]+[MHdwmy])( [0-9]+[MHdwmy])*$`)
+
+// AutoSnap sets LXD's own snapshot schedule on user's container: "daily",
+// "hourly" or "off", with an expiry such as "7d" (LXD's format).
+func (s *Service) AutoSnap(ctx context.Context, user, name, every, expiry string) error {
+	sched := map[string]string{"daily": "@daily", "hourly": "@hourly", "off": ""}
+	v, ok := sched[every]
+	if !ok {
+		return fmt.Errorf("schedule %q: use daily, hourly or off", every)
+	}
+	if expiry != "" && !expiryRE.MatchString(expiry) {
+		return fmt.Errorf("expiry %q: write it like 7d, 2w or 12H", expiry)
+	}
+	pattern := "auto-{{ creation_date|date:'2006-01-02-1504' }}"
+	if every == "off" {
+		expiry, pattern = "", ""
+	}
+	sn, err := s.snapshotter()
+	if err != nil {
+		return err
+	}
+	_, release, err := s.hold(ctx, user, name)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return sn.SetConfig(ctx, s.Project(user), name, map[string]string{
+		"snapshots.schedule": v, "snapshots.expiry": expiry, "snapshots.pattern": pattern,
+	})
+}
