@@ -18,6 +18,7 @@ type Snapshotter interface {
 	DeleteSnapshot(ctx context.Context, project, name, snap string) error
 	Restore(ctx context.Context, project, name, snap string) error
 	SetConfig(ctx context.Context, project, name string, kv map[string]string) error
+	IsRunning(ctx context.Context, project, name string) (bool, error)
 }
 
 // SnapshotInfo is one snapshot as the snapshots command shows it.
@@ -77,9 +78,12 @@ func (s *Service) TakeSnapshot(ctx context.Context, user, name, snap string, kee
 	if err != nil {
 		return "", nil, err
 	}
-	total := 0
+	total, mine := 0, 0
 	for _, in := range ins {
 		total += in.Snapshots
+		if in.Name == name {
+			mine = in.Snapshots
+		}
 	}
 	if total+1 > q.Snapshots {
 		return "", nil, fmt.Errorf("%w: snapshots would be %d, your limit is %d; delete some ('snapshot delete NAME SNAPSHOT')",
@@ -97,6 +101,9 @@ func (s *Service) TakeSnapshot(ctx context.Context, user, name, snap string, kee
 		if _, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO snapshot_pins (container_id, name) VALUES (?, ?)`, r.id, snap); err != nil {
 			return snap, nil, fmt.Errorf("snapshot %s taken, but pinning failed: %w", snap, err)
 		}
+	}
+	if mine+1 <= s.cfg.SnapshotKeep {
+		return snap, nil, nil // within the history even before pins count: nothing to prune
 	}
 	pruned, err := s.prune(ctx, sn, r, user, name)
 	return snap, pruned, err
@@ -205,29 +212,33 @@ func (s *Service) Restore(ctx context.Context, user, name, snap string) error {
 		return err
 	}
 	p := s.Project(user)
-	snaps, err := sn.Snapshots(ctx, p, name)
+	running, err := sn.IsRunning(ctx, p, name)
 	if err != nil {
 		return err
 	}
-	found := false
-	for _, sp := range snaps {
-		found = found || sp.Name == snap
-	}
-	if !found {
-		return fmt.Errorf("%s has no snapshot %q; see 'snapshots %s'", name, snap, name)
-	}
-	in, err := s.lxd.Get(ctx, p, name)
-	if err != nil {
-		return err
+	noSnap := fmt.Errorf("%s has no snapshot %q; see 'snapshots %s'", name, snap, name)
+	if running {
+		// Make sure before stopping it; a stopped one LXD checks itself.
+		snaps, err := sn.Snapshots(ctx, p, name)
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, sp := range snaps {
+			found = found || sp.Name == snap
+		}
+		if !found {
+			return noSnap
+		}
 	}
 	ctx = context.WithoutCancel(ctx)
-	if in.Running {
+	if running {
 		if err := s.lxd.Stop(ctx, p, name, false); err != nil && !errors.Is(err, lxd.ErrNotRunning) {
 			return fmt.Errorf("restore %s: stopping it failed, nothing changed: %w", name, err)
 		}
 	}
 	restoreErr := sn.Restore(ctx, p, name, snap)
-	if in.Running {
+	if running {
 		// Start again whether or not the restore worked: either way the
 		// container is as it was, or as the snapshot was, and running.
 		if err := s.lxd.Start(ctx, p, name); err != nil && restoreErr == nil {
@@ -235,6 +246,9 @@ func (s *Service) Restore(ctx context.Context, user, name, snap string) error {
 		}
 	}
 	s.changed(user, name)
+	if errors.Is(restoreErr, lxd.ErrNotFound) {
+		return noSnap
+	}
 	if restoreErr != nil {
 		return fmt.Errorf("restore %s: %w", name, restoreErr)
 	}

@@ -875,3 +875,17 @@ func (c *Client) SetConfig(ctx context.Context, project, name string, kv map[str
 	}
 	return c.check("configure "+name, wait(ctx, op, nil))
 }
+
+// IsRunning reports whether a container runs, without its full state (a
+// cheaper call than Get).
+func (c *Client) IsRunning(ctx context.Context, project, name string) (bool, error) {
+	srv, err := c.project(project)
+	if err != nil {
+		return false, err
+	}
+	in, _, err := srv.GetInstance(name)
+	if err != nil {
+		return false, c.check("get "+name, err)
+	}
+	return in.StatusCode == api.Running, nil
+}

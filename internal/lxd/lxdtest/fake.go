@@ -301,6 +301,17 @@ func (f *Fake) Exec(_ context.Context, project, name string, argv []string, stdi
 	return 0, "", nil
 }
 
+// IsRunning reports whether an instance runs.
+func (f *Fake) IsRunning(_ context.Context, project, name string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, err := f.get(project, name)
+	if err != nil {
+		return false, err
+	}
+	return in.Running, nil
+}
+
 // Snapshot records a snapshot.
 func (f *Fake) Snapshot(_ context.Context, project, name, snap string) error {
 	f.mu.Lock()
