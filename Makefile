@@ -22,3 +22,4 @@ bench:
 	bench/login.sh
 	bench/containers.sh
 	bench/portmap.sh
+	bench/snapshots.sh
