@@ -26,9 +26,10 @@ func (sh *Shell) AddSnapshots(sn Snapshots) {
 	sh.snaps = sn
 	names := func(c *Ctx) []string { return sh.cs.Names(c.ctx, c.User.Name) }
 	sh.insertAfter("details",
-		&Command{Name: "snapshot", Args: "NAME [SNAPSHOT] [--keep] | delete NAME SNAPSHOT",
+		&Command{Name: "snapshot", Args: "[delete] NAME [SNAPSHOT] [--keep]",
 			Summary: "take a snapshot (or delete one)", Run: runSnapshot, Complete: names,
-			Help: "Takes a copy-on-write snapshot of a running or stopped container, named SNAPSHOT or by the time.\n" +
+			Help: "snapshot NAME [SNAPSHOT] [--keep] takes a copy-on-write snapshot of a running or stopped\n" +
+				"container, named SNAPSHOT or by the time; snapshot delete NAME SNAPSHOT deletes one.\n" +
 				"--keep pins it: pruning (which keeps the newest few unpinned ones) never deletes it."},
 		&Command{Name: "snapshots", Args: "NAME [--json]", Summary: "list a container's snapshots", Run: runSnapshots, Complete: names},
 		&Command{Name: "restore", Args: "NAME SNAPSHOT [--yes]", Summary: "roll a container back to a snapshot", Run: runRestore, Complete: names,
