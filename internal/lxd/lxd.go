@@ -156,11 +156,13 @@ func (c *Client) check(what string, err error) error {
 	msg := err.Error()
 	switch {
 	case api.StatusErrorCheck(err, http.StatusNotFound) || strings.Contains(msg, "not found"):
-		// LXD names the missing kind last: "... in project "p": InstanceSnapshot not found".
+		// LXD names the missing kind last: `... in project "p": InstanceSnapshot
+		// not found`, "Image alias not found", "Project not found".
+		last := strings.ToLower(msg[strings.LastIndex(msg, ": ")+1:])
 		switch {
-		case strings.HasSuffix(msg, "Image not found") || strings.Contains(msg, "image alias"):
+		case strings.Contains(last, "image"):
 			return fmt.Errorf("%s: %w", what, ErrImageNotFound)
-		case strings.HasSuffix(msg, "Project not found"):
+		case strings.Contains(last, "project"):
 			return fmt.Errorf("%s: %w", what, ErrProjectMissing)
 		}
 		return fmt.Errorf("%s: %w", what, ErrNotFound)

@@ -21,6 +21,8 @@ func TestCheckMapsErrors(t *testing.T) {
 		{api.StatusErrorf(http.StatusNotFound, "Instance not found"), ErrNotFound},
 		{api.StatusErrorf(http.StatusNotFound, "Image not found"), ErrImageNotFound},
 		{api.StatusErrorf(http.StatusNotFound, "Project not found"), ErrProjectMissing},
+		{api.StatusErrorf(http.StatusNotFound, "Image alias not found"), ErrImageNotFound},
+		{api.StatusErrorf(http.StatusNotFound, `Failed to fetch snapshot "nope" of instance "box" in project "lxcgate-alice": InstanceSnapshot not found`), ErrNotFound},
 		{errors.New("The instance is already running"), ErrRunning},
 		{errors.New("The instance is already stopped"), ErrNotRunning},
 		{errors.New(`Failed start validation for device "eth0": Instance DNS name "dev" already used on network`), ErrDNSName},
