@@ -55,12 +55,24 @@ func (s *Service) running(ctx context.Context, user, name string) (row, func(), 
 	return r, release, nil
 }
 
-func (s *Service) access() (Access, error) {
+// inside holds user's running container and finds login in it: what
+// every operation on a container's users starts with. release must be
+// called when err is nil.
+func (s *Service) inside(ctx context.Context, user, name, login string) (row, Access, account, func(), error) {
 	a, ok := s.lxd.(Access)
 	if !ok {
-		return nil, errors.New("this gateway's LXD backend cannot reach into containers")
+		return row{}, nil, account{}, nil, errors.New("this gateway's LXD backend cannot reach into containers")
 	}
-	return a, nil
+	r, release, err := s.running(ctx, user, name)
+	if err != nil {
+		return row{}, nil, account{}, nil, err
+	}
+	acct, err := s.lookupAccount(ctx, a, user, name, login)
+	if err != nil {
+		release()
+		return row{}, nil, account{}, nil, err
+	}
+	return r, a, acct, release, nil
 }
 
 // lookupAccount finds login in the container's /etc/passwd.
@@ -151,19 +163,11 @@ func (s *Service) InstallKeys(ctx context.Context, user, name, login string, aut
 }
 
 func (s *Service) installKeys(ctx context.Context, user, name, login string, keys []gossh.PublicKey, comments []string, record bool) ([]string, error) {
-	r, release, err := s.running(ctx, user, name)
+	r, a, acct, release, err := s.inside(ctx, user, name, login)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	a, err := s.access()
-	if err != nil {
-		return nil, err
-	}
-	acct, err := s.lookupAccount(ctx, a, user, name, login)
-	if err != nil {
-		return nil, err
-	}
 	p := s.Project(user)
 	dir := acct.home + "/.ssh"
 	if err := a.Mkdir(ctx, p, name, dir, acct.uid, acct.gid, 0o700); err != nil {
@@ -226,19 +230,11 @@ type ContainerKey struct {
 
 // ContainerKeys lists login's authorized_keys in user's container.
 func (s *Service) ContainerKeys(ctx context.Context, user, name, login string) ([]ContainerKey, error) {
-	r, release, err := s.running(ctx, user, name)
+	r, a, acct, release, err := s.inside(ctx, user, name, login)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	a, err := s.access()
-	if err != nil {
-		return nil, err
-	}
-	acct, err := s.lookupAccount(ctx, a, user, name, login)
-	if err != nil {
-		return nil, err
-	}
 	data, err := a.ReadFile(ctx, s.Project(user), name, acct.home+"/.ssh/authorized_keys")
 	if errors.Is(err, lxd.ErrNoFile) {
 		return []ContainerKey{}, nil
@@ -271,19 +267,11 @@ func (s *Service) ContainerKeys(ctx context.Context, user, name, login string) (
 // RevokeKey removes exactly the lines of that key from login's
 // authorized_keys; every other line stays as it was.
 func (s *Service) RevokeKey(ctx context.Context, user, name, login, fingerprint string) error {
-	r, release, err := s.running(ctx, user, name)
+	r, a, acct, release, err := s.inside(ctx, user, name, login)
 	if err != nil {
 		return err
 	}
 	defer release()
-	a, err := s.access()
-	if err != nil {
-		return err
-	}
-	acct, err := s.lookupAccount(ctx, a, user, name, login)
-	if err != nil {
-		return err
-	}
 	file := acct.home + "/.ssh/authorized_keys"
 	data, err := a.ReadFile(ctx, s.Project(user), name, file)
 	if err != nil && !errors.Is(err, lxd.ErrNoFile) {
@@ -312,18 +300,11 @@ func (s *Service) RevokeKey(ctx context.Context, user, name, login, fingerprint 
 // SetPassword sets login's password in user's container by passing
 // "login:password" on chpasswd's stdin: never in argv, never through a shell.
 func (s *Service) SetPassword(ctx context.Context, user, name, login, password string) error {
-	_, release, err := s.running(ctx, user, name)
+	_, a, _, release, err := s.inside(ctx, user, name, login)
 	if err != nil {
 		return err
 	}
 	defer release()
-	a, err := s.access()
-	if err != nil {
-		return err
-	}
-	if _, err := s.lookupAccount(ctx, a, user, name, login); err != nil {
-		return err
-	}
 	if strings.ContainsAny(password, "\n\r") {
 		return errors.New("a password cannot contain a line break")
 	}

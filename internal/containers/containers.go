@@ -621,11 +621,7 @@ func (s *Service) List(ctx context.Context, user string, all bool) ([]Container,
 	for _, in := range ins {
 		byKey[in.Project+"/"+in.Name] = in
 	}
-	var ids []int64
-	for _, r := range rs {
-		ids = append(ids, r.id)
-	}
-	ports, err := s.portsOf(ctx, ids...)
+	ports, err := s.portsOf(ctx, idsOf(rs)...)
 	if err != nil {
 		return nil, err
 	}
@@ -654,6 +650,14 @@ func (s *Service) Names(ctx context.Context, user string) []string {
 		}
 	}
 	return out
+}
+
+func idsOf(rs []row) []int64 {
+	ids := make([]int64, len(rs))
+	for i, r := range rs {
+		ids[i] = r.id
+	}
+	return ids
 }
 
 func merge(r row, in lxd.Instance, found bool) Container {
@@ -893,38 +897,26 @@ type keyedEntry struct {
 	refs int
 }
 
-// tryLock is lock that gives up at once when the key is held.
-func (k *keyed) tryLock(key string) (func(), bool) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*keyedEntry{}
-	}
-	e := k.m[key]
-	if e == nil {
-		e = &keyedEntry{}
-		k.m[key] = e
-	}
-	if !e.mu.TryLock() {
-		if e.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-		return nil, false
-	}
-	e.refs++
-	k.mu.Unlock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		if e.refs--; e.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}, true
+// lock waits for key and returns its unlock.
+func (k *keyed) lock(key string) func() {
+	e := k.ref(key)
+	e.mu.Lock()
+	return func() { e.mu.Unlock(); k.unref(key, e) }
 }
 
-func (k *keyed) lock(key string) func() {
+// tryLock is lock that gives up at once when the key is held.
+func (k *keyed) tryLock(key string) (func(), bool) {
+	e := k.ref(key)
+	if !e.mu.TryLock() {
+		k.unref(key, e)
+		return nil, false
+	}
+	return func() { e.mu.Unlock(); k.unref(key, e) }, true
+}
+
+func (k *keyed) ref(key string) *keyedEntry {
 	k.mu.Lock()
+	defer k.mu.Unlock()
 	if k.m == nil {
 		k.m = map[string]*keyedEntry{}
 	}
@@ -934,14 +926,13 @@ func (k *keyed) lock(key string) func() {
 		k.m[key] = e
 	}
 	e.refs++
-	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		if e.refs--; e.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
+	return e
+}
+
+func (k *keyed) unref(key string, e *keyedEntry) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if e.refs--; e.refs == 0 {
+		delete(k.m, key)
 	}
 }

@@ -157,11 +157,7 @@ func (s *Service) Mappings(ctx context.Context, key string) ([]portmap.Mapping, 
 			ip[in.Project+"/"+in.Name] = in.IPv4
 		}
 	}
-	var ids []int64
-	for _, r := range rs {
-		ids = append(ids, r.id)
-	}
-	ports, err := s.portsOf(ctx, ids...)
+	ports, err := s.portsOf(ctx, idsOf(rs)...)
 	if err != nil {
 		return nil, err
 	}

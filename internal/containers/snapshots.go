@@ -151,6 +151,12 @@ func (s *Service) snapshotInfo(ctx context.Context, sn Snapshotter, r row, user,
 	out := []SnapshotInfo{}
 	for _, sp := range snaps {
 		out = append(out, SnapshotInfo{Name: sp.Name, Created: sp.Created, Pinned: pins[sp.Name], Size: sp.Size})
+		delete(pins, sp.Name)
+	}
+	// A pin whose snapshot went (lxc delete, expiry) must not pin a later
+	// snapshot of the same name.
+	for stale := range pins {
+		s.db.ExecContext(ctx, `DELETE FROM snapshot_pins WHERE container_id = ? AND name = ?`, r.id, stale)
 	}
 	return out, nil
 }
