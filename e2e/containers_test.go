@@ -321,3 +321,34 @@ func TestGPUProfile(t *testing.T) {
 		t.Fatalf("gpus --json on a host without GPUs: %+v", r)
 	}
 }
+
+// A client that goes away in the middle of a launch leaves no half-made
+// container: the gateway waits for LXD and takes it away again, and LXD
+// and the gateway agree afterwards.
+func TestDroppedConnectionDuringLaunch(t *testing.T) {
+	g, prefix := labGW(t)
+	alice := g.addUser("alice", "alice-password", false)
+	g.start()
+	cmd := exec.Command("ssh", append(g.sshArgs("alice", "-i", alice, "-o", "BatchMode=yes"), "launch", "gone", "--image", "lxcgate-debian")...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the launch reached LXD", 20*time.Second, func() bool { return len(lxdNames(t, prefix+"alice")) > 0 })
+	cmd.Process.Kill()
+	cmd.Wait()
+	// Either the launch finished first (kept, owned) or it was rolled back
+	// (gone from LXD); never an instance the gateway does not list.
+	waitFor(t, "LXD and the gateway agree", 60*time.Second, func() bool {
+		var names []string
+		for _, c := range g.listJSON("alice", alice) {
+			if c.State == "creating" {
+				return false
+			}
+			names = append(names, c.Name)
+		}
+		return strings.Join(names, ",") == strings.Join(lxdNames(t, prefix+"alice"), ",")
+	})
+	if len(lxdNames(t, prefix+"alice")) == 0 && !strings.Contains(g.logs(), "cancelled; nothing was kept") {
+		t.Fatalf("rolled back without saying so:\n%s", g.logs())
+	}
+}

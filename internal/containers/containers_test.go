@@ -530,3 +530,16 @@ func TestSnapshots(t *testing.T) {
 		t.Fatalf("snapshot quota: %v", err)
 	}
 }
+
+func TestImageAllowlist(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newService(t)
+	s.cfg.Images = []string{"lxcgate-busybox"}
+	imgs, _ := s.Images(ctx)
+	if len(imgs) != 1 || imgs[0].Alias != "lxcgate-busybox" {
+		t.Fatalf("images: %+v", imgs)
+	}
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "deb", Image: "lxcgate-debian"}); err == nil || !strings.Contains(err.Error(), "no image") {
+		t.Fatalf("image outside the allowlist: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -162,5 +163,18 @@ func TestParseComment(t *testing.T) {
 	}
 	if _, _, err := ParseComment("generated for LXD network lxdbr0"); err == nil {
 		t.Fatal("parsed a foreign comment")
+	}
+}
+
+func TestJumpsMatchOnlyTheHost(t *testing.T) {
+	any := (&IPTables{}).jumps()
+	if len(any) != 3 || strings.Join(any[0].spec, " ") != "-m addrtype --dst-type LOCAL -j LXCGATE-DNAT" ||
+		strings.Join(any[1].spec, " ") != "! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j LXCGATE-DNAT" {
+		t.Fatalf("local jumps: %+v", any)
+	}
+	narrowed := (&IPTables{addrs: []string{"192.0.2.10"}}).jumps()
+	if len(narrowed) != 3 || strings.Join(narrowed[0].spec, " ") != "-d 192.0.2.10/32 -j LXCGATE-DNAT" ||
+		narrowed[2].chain != "FORWARD" {
+		t.Fatalf("narrowed jumps: %+v", narrowed)
 	}
 }
