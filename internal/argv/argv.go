@@ -6,7 +6,6 @@ package argv
 import (
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"strings"
 )
@@ -103,12 +102,4 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
-}
-
-// Want checks the number of positional arguments.
-func Want(pos []string, min, max int, usage string) error {
-	if len(pos) < min || (max >= 0 && len(pos) > max) {
-		return fmt.Errorf("usage: %s", usage)
-	}
-	return nil
 }

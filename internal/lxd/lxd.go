@@ -217,16 +217,6 @@ func wait(ctx context.Context, op lxdclient.Operation, progress func(string)) er
 	return op.WaitContext(ctx)
 }
 
-// Ping reports whether LXD answers.
-func (c *Client) Ping(ctx context.Context) error {
-	srv, err := c.server()
-	if err != nil {
-		return err
-	}
-	_, _, err = srv.GetServer()
-	return c.check("ping", err)
-}
-
 // EnsureProject creates the project if missing (sharing the default
 // project's images, profiles and storage volumes) and sets its limits.
 func (c *Client) EnsureProject(ctx context.Context, name string, l Limits) error {
@@ -593,19 +583,6 @@ func (c *Client) EnsureGPUProfile(ctx context.Context, p GPUProfile) error {
 	return c.check("update profile "+p.Name, srv.UpdateProfile(p.Name, want, etag))
 }
 
-// Profile returns a profile's config and devices, for checks.
-func (c *Client) Profile(ctx context.Context, name string) (map[string]string, map[string]map[string]string, error) {
-	srv, err := c.server()
-	if err != nil {
-		return nil, nil, err
-	}
-	p, _, err := srv.GetProfile(name)
-	if err != nil {
-		return nil, nil, c.check("get profile "+name, err)
-	}
-	return p.Config, p.Devices, nil
-}
-
 func sameProfile(a, b api.ProfilePut) bool {
 	if a.Description != b.Description || len(a.Config) != len(b.Config) || len(a.Devices) != len(b.Devices) {
 		return false
@@ -626,25 +603,6 @@ func sameProfile(a, b api.ProfilePut) bool {
 		}
 	}
 	return true
-}
-
-// Projects lists the projects whose name starts with prefix.
-func (c *Client) Projects(ctx context.Context, prefix string) ([]string, error) {
-	srv, err := c.server()
-	if err != nil {
-		return nil, err
-	}
-	names, err := srv.GetProjectNames()
-	if err != nil {
-		return nil, c.check("list projects", err)
-	}
-	var out []string
-	for _, n := range names {
-		if strings.HasPrefix(n, prefix) {
-			out = append(out, n)
-		}
-	}
-	return out, nil
 }
 
 // instanceActions are the lifecycle events that change whether an instance

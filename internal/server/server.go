@@ -7,7 +7,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -175,11 +174,4 @@ func (c *trackedConn) Close() error {
 
 func (s *Server) connFailed(conn net.Conn, err error) {
 	s.log.Info("connection closed before login", "remote", conn.RemoteAddr().String(), "err", err)
-}
-
-func fmtErr(err error) string {
-	if err == nil {
-		return "ok"
-	}
-	return fmt.Sprint(err)
 }
