@@ -68,14 +68,16 @@ var quiet = map[string]slog.Level{
 	"keepalive@openssh.com": slog.LevelDebug, "no-more-sessions@openssh.com": slog.LevelDebug, "env": slog.LevelInfo,
 }
 
+// refuseRequest records, then answers: the record exists by the time the
+// client learns of the refusal.
 func (s *Server) refuseRequest(ctx ssh.Context, kind string, req *gossh.Request) {
+	if level, ok := quiet[req.Type]; ok {
+		s.log.Log(ctx, level, "refused "+kind, "type", req.Type, "user", ctx.User(), "remote", ctx.RemoteAddr().String())
+	} else {
+		s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindRefusal, User: ctx.User(), Remote: ctx.RemoteAddr().String(),
+			Method: kind + " " + req.Type, Detail: "request type not allowed"})
+	}
 	if req.WantReply {
 		req.Reply(false, nil)
 	}
-	if level, ok := quiet[req.Type]; ok {
-		s.log.Log(ctx, level, "refused "+kind, "type", req.Type, "user", ctx.User(), "remote", ctx.RemoteAddr().String())
-		return
-	}
-	s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindRefusal, User: ctx.User(), Remote: ctx.RemoteAddr().String(),
-		Method: kind + " " + req.Type, Detail: "request type not allowed"})
 }
