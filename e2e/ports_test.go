@@ -134,8 +134,12 @@ func TestPublishedSSHPort(t *testing.T) {
 		t.Fatalf("details lacks the ready command: %+v", r)
 	}
 
-	// Stopped: the port no longer answers. Started: the same port again.
+	// Stopped: the rule is gone when stop returns, the port no longer
+	// answers. Started: the same port again.
 	g.sshKey("alice", alice, "", "stop", "box")
+	if strings.Contains(natRules(t), fmt.Sprintf("--dport %d ", hp)) {
+		t.Fatalf("rule still there after stop:\n%s", natRules(t))
+	}
 	if r := fromClient(t, alice, hp, "true"); r.code == 0 {
 		t.Fatal("the port still answers after stop")
 	}
@@ -143,7 +147,16 @@ func TestPublishedSSHPort(t *testing.T) {
 	if got := g.sshPort("alice", alice, "box"); got != hp {
 		t.Fatalf("host port changed across stop/start: %d -> %d", hp, got)
 	}
-	waitFor(t, "ssh after start", 30*time.Second, func() bool { return fromClient(t, alice, hp, "true").code == 0 })
+	waitFor(t, "the rule back after start", 30*time.Second, func() bool { return strings.Contains(natRules(t), fmt.Sprintf("--dport %d ", hp)) })
+	deadline := time.Now().Add(30 * time.Second)
+	for r := fromClient(t, alice, hp, "true"); r.code != 0; r = fromClient(t, alice, hp, "true") {
+		if time.Now().After(deadline) {
+			addr, _ := exec.Command("lxc", "list", "box", "--project", project, "-c", "4", "--format", "csv").Output()
+			ct, _ := exec.Command("conntrack", "-L", "-p", "tcp", "--orig-port-dst", fmt.Sprint(hp)).CombinedOutput()
+			t.Fatalf("ssh after start: %+v\nrules:\n%s\ncontainer: %s\nconntrack:\n%s", r, natRules(t), addr, ct)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 
 	// Stopped behind the gateway's back: the rule goes within 2 seconds.
 	if out, err := exec.Command("lxc", "stop", "--force", "box", "--project", project).CombinedOutput(); err != nil {

@@ -88,7 +88,7 @@ func (a *app) serve(args []string) error {
 		go mapper.Run(ctx, a.cfg.Ports.ReconcileInterval.D())
 		lx.Watch(ctx, func(project, name, action string) {
 			if owner, ok := strings.CutPrefix(project, a.cfg.Containers.ProjectPrefix); ok {
-				mapper.Follow(owner + "/" + name)
+				go mapper.Follow(owner + "/" + name) // the event stream must not wait on iptables
 			}
 		})
 	}()

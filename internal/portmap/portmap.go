@@ -281,27 +281,34 @@ func ParseComment(c string) (Mapping, string, error) {
 	return Mapping{Owner: owner, Name: name, Service: parts[1], HostPort: hp, IP: parts[3], ContainerPort: cp}, parts[5], nil
 }
 
-// Follow brings one container's rules up to date in the background, and
-// when it runs without an address yet, again once DHCP has given it one.
+// Follow brings one container's rules up to date now, and when it runs
+// without an address yet, again in the background once DHCP has given it
+// one. Doing the first step before returning means a stop's rule is gone
+// by the time the user sees "Stopped".
 func (m *Mapper) Follow(key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_, err := m.SyncOne(ctx, key)
+	pending := err == nil && m.src.Pending(ctx, key)
+	cancel()
+	if err != nil {
+		m.log.Warn("mapping update failed; the periodic reconcile retries", "container", key, "err", err)
+	}
+	if !pending {
+		return
+	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if _, err := m.SyncOne(ctx, key); err != nil {
-			m.log.Warn("mapping update failed; the periodic reconcile retries", "container", key, "err", err)
-		}
 		for m.src.Pending(ctx, key) {
 			select {
 			case <-ctx.Done():
+				m.log.Warn("no address within a minute; the periodic reconcile maps it later", "container", key)
 				return
 			case <-time.After(250 * time.Millisecond):
 			}
-			if !m.src.Pending(ctx, key) {
-				if _, err := m.SyncOne(ctx, key); err != nil {
-					m.log.Warn("mapping update failed; the periodic reconcile retries", "container", key, "err", err)
-				}
-				return
-			}
+		}
+		if _, err := m.SyncOne(ctx, key); err != nil {
+			m.log.Warn("mapping update failed; the periodic reconcile retries", "container", key, "err", err)
 		}
 	}()
 }
