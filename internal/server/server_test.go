@@ -455,3 +455,30 @@ func TestDirectTCPIPToOwnContainerOnly(t *testing.T) {
 		t.Fatalf("%d direct-tcpip refusals audited, want 4", n)
 	}
 }
+
+// A command that prints nothing for longer than the idle timeout is not
+// cut: keepalives flow while it runs. An idle prompt still times out.
+func TestIdleTimeoutSparesRunningCommands(t *testing.T) {
+	g := startGateway(t, func(o *Options) { o.IdleTimeout = 1200 * time.Millisecond })
+	g.sh.Add(&shell.Command{Name: "quiet", Summary: "waits silently", Run: func(c *shell.Ctx, _ []string) error {
+		time.Sleep(2500 * time.Millisecond)
+		io.WriteString(c.Out, "done\n")
+		return nil
+	}})
+	c, err := g.dial(t, "alice", gossh.PublicKeys(g.aliceK))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if out, _, code := run(t, c, "quiet"); code != 0 || out != "done\n" {
+		t.Fatalf("quiet: %q %d", out, code)
+	}
+	// Nothing running and no traffic: the connection goes.
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("an idle connection outlived the idle timeout")
+	}
+}
