@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -25,6 +26,11 @@ var ErrTooNew = errors.New("database schema is newer than this lxcgate")
 // Open opens (creating if needed) the database at file. The pragmas are in the
 // DSN so that every pooled connection gets them, not only the first.
 func Open(file string) (*sql.DB, error) {
+	// The database holds password hashes: owner-only from the start (SQLite
+	// gives its -wal and -shm files the same mode).
+	if f, err := os.OpenFile(file, os.O_RDONLY|os.O_CREATE, 0o600); err == nil {
+		f.Close()
+	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "journal_mode(WAL)")

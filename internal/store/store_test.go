@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"testing/fstest"
@@ -94,5 +95,26 @@ func TestFailedMigrationLeavesNothing(t *testing.T) {
 	db.QueryRow("SELECT count(*) FROM sqlite_master WHERE name = 'b'").Scan(&n)
 	if n != 0 {
 		t.Fatal("table b of the failed migration was left behind")
+	}
+}
+
+func TestDatabaseIsOwnerOnly(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "db.sqlite")
+	db, err := Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{file, file + "-wal"} {
+		st, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %o", filepath.Base(f), st.Mode().Perm())
+		}
 	}
 }
