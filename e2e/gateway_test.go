@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -303,5 +304,31 @@ func TestHostCommands(t *testing.T) {
 	_, errw, err = g.lxcgate("", "frobnicate")
 	if err == nil || !strings.Contains(errw, `unknown command "frobnicate"`) {
 		t.Fatalf("unknown: %v %s", err, errw)
+	}
+}
+
+// user add without --password-stdin asks twice on a terminal, without echo.
+func TestUserAddPromptsOnATerminal(t *testing.T) {
+	g := newGW(t)
+	need(t, "expect")
+	script := fmt.Sprintf(`set timeout 20
+spawn %s --data %s user add carol
+expect "Password: "
+send "carol-password\r"
+expect "Repeat password: "
+send "carol-password\r"
+expect eof
+`, binary, filepath.Join(g.dir, "data"))
+	r := runCmd(t, script, "expect", "-")
+	if r.code != 0 || !strings.Contains(r.out, "added carol (user)") || strings.Contains(r.out, "carol-password") {
+		t.Fatalf("user add on a terminal: %+v", r)
+	}
+	g.start()
+	if r := g.sshPassword("carol", "carol-password", "password", "whoami"); r.code != 0 {
+		t.Fatalf("carol's login: %+v", r)
+	}
+	// Without a terminal and without --password-stdin: a clear refusal.
+	if _, errw, err := g.lxcgate("", "user", "add", "dave"); err == nil || !strings.Contains(errw, "--password-stdin") {
+		t.Fatalf("user add without a terminal: %v %s", err, errw)
 	}
 }
