@@ -34,6 +34,7 @@ type termConsole struct {
 	interrupts int                // Ctrl-C bytes handed to the terminal, not yet seen by a read
 	cancel     context.CancelFunc // of the running command, if any
 	busy       bool
+	prompting  bool // a command is reading from the user
 	closing    bool
 	done       chan struct{}
 }
@@ -55,7 +56,8 @@ func newTermConsole(sio IO, prompt string) *termConsole {
 	// hands it a Ctrl-C: it cancels the running command and sends "clear
 	// the line, then Enter" instead, and the read that returns is marked
 	// as interrupted. Ctrl-D at a command's own prompt counts as Ctrl-C;
-	// at the shell prompt it passes through and logs out.
+	// anywhere else it passes through (typed ahead, it reaches the shell
+	// prompt and logs out, as in any shell).
 	go func() {
 		buf := make([]byte, 4096)
 		for {
@@ -112,7 +114,7 @@ func (c *termConsole) feed(w io.Writer, p []byte) error {
 		key := p[i]
 		p = p[i+1:]
 		c.mu.Lock()
-		interrupt := key == 3 || c.busy
+		interrupt := key == 3 || c.prompting
 		if interrupt {
 			c.interrupts++
 			if c.cancel != nil {
@@ -164,10 +166,8 @@ func (c *termConsole) interrupted(err error) error {
 	return nil
 }
 
-func (c *termConsole) ReadLine(prompt string) (string, error) {
-	if prompt != "" {
-		c.t.SetPrompt(prompt)
-	}
+// readShellLine reads a command line at the shell prompt.
+func (c *termConsole) readShellLine() (string, error) {
 	line, err := c.t.ReadLine()
 	if errors.Is(err, term.ErrPasteIndicator) {
 		err = nil
@@ -175,9 +175,31 @@ func (c *termConsole) ReadLine(prompt string) (string, error) {
 	return line, c.interrupted(err)
 }
 
+// ReadLine reads a line for a command.
+func (c *termConsole) ReadLine(prompt string) (string, error) {
+	defer c.setPrompting()()
+	if prompt != "" {
+		c.t.SetPrompt(prompt)
+	}
+	return c.readShellLine()
+}
+
+// ReadPassword reads a secret for a command, without echo.
 func (c *termConsole) ReadPassword(prompt string) (string, error) {
+	defer c.setPrompting()()
 	line, err := c.t.ReadPassword(prompt)
 	return line, c.interrupted(err)
+}
+
+func (c *termConsole) setPrompting() func() {
+	c.mu.Lock()
+	c.prompting = true
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		c.prompting = false
+		c.mu.Unlock()
+	}
 }
 
 func (c *termConsole) commandContext(parent context.Context) (context.Context, context.CancelFunc) {

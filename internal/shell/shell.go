@@ -167,7 +167,7 @@ func (s *Session) interactive(t *termConsole) int {
 	status := 0
 	for !s.exited() {
 		t.setPrompt(s.prompt())
-		line, err := t.ReadLine("")
+		line, err := t.readShellLine()
 		if errors.Is(err, errInterrupt) {
 			continue
 		}

@@ -334,3 +334,33 @@ func TestInterruptCancelsCommand(t *testing.T) {
 	term.in.Close()
 	<-term.done
 }
+
+// Regression: Ctrl-D typed while a command was still finishing was taken
+// for an interrupt and the session never ended. At a command's own prompt
+// it cancels the command; anywhere else it reaches the shell and logs out.
+func TestCtrlD(t *testing.T) {
+	sh, _, _ := newShell()
+	release := make(chan struct{})
+	sh.Add(&Command{Name: "slow", Summary: "waits", Run: func(c *Ctx, _ []string) error {
+		<-release
+		io.WriteString(c.Out, "slow done\n")
+		return nil
+	}})
+	term := startTerminal(sh, alice, false)
+	term.waitFor(t, "alice@gpu1> ")
+	io.WriteString(term.in, "passwd\r")
+	term.waitFor(t, "Current password: ")
+	io.WriteString(term.in, "\x04")
+	term.waitFor(t, "passwd: cancelled")
+	io.WriteString(term.in, "slow\r")
+	go func() { time.Sleep(50 * time.Millisecond); close(release) }()
+	io.WriteString(term.in, "\x04") // typed ahead, while slow runs
+	select {
+	case <-term.done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("Ctrl-D after a command did not log out:\n%s", term.screen())
+	}
+	if !strings.Contains(term.screen(), "slow done") {
+		t.Fatalf("the command was cut: %s", term.screen())
+	}
+}
