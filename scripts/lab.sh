@@ -73,8 +73,11 @@ setup_network() {
 	[ "$(lxc network get "$BRIDGE" ipv4.nat)" = "false" ] || die "$BRIDGE has NAT on; the lab needs ipv4.nat=false"
 	# Without DNS records, two users may each run a container called "dev":
 	# LXD refuses a second instance of one DNS name on a bridge with DNS.
-	if [ "$(lxc network get "$BRIDGE" dns.mode)" != "none" ]; then
+	local mode
+	mode=$(lxc network get "$BRIDGE" dns.mode)
+	if [ "$mode" != "none" ]; then
 		lxc network set "$BRIDGE" dns.mode=none
+		made "dns-mode:${mode:-managed}" # down puts it back
 	fi
 }
 
@@ -227,6 +230,9 @@ down() {
 		for img in "$DEBIAN_IMAGE" "$BUSYBOX_IMAGE"; do
 			if was_made "image:$img"; then lxc image delete "$img" 2>/dev/null || true; fi
 		done
+		local old
+		old=$(grep '^dns-mode:' "$STATE/made" 2>/dev/null | head -n 1 | cut -d: -f2)
+		if [ -n "$old" ] && ! was_made bridge; then lxc network set "$BRIDGE" dns.mode="$old" >/dev/null 2>&1 || true; fi
 		if was_made profile-eth0; then lxc profile device remove default eth0 >/dev/null 2>&1 || true; fi
 		if was_made profile-root; then lxc profile device remove default root >/dev/null 2>&1 || true; fi
 		if was_made bridge; then lxc network delete "$BRIDGE" >/dev/null 2>&1 || say "kept $BRIDGE: still in use"; fi
