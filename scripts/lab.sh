@@ -231,7 +231,7 @@ down() {
 			if was_made "image:$img"; then lxc image delete "$img" 2>/dev/null || true; fi
 		done
 		local old
-		old=$(grep '^dns-mode:' "$STATE/made" 2>/dev/null | head -n 1 | cut -d: -f2)
+		old=$(grep '^dns-mode:' "$STATE/made" 2>/dev/null | head -n 1 | cut -d: -f2 || true)
 		if [ -n "$old" ] && ! was_made bridge; then lxc network set "$BRIDGE" dns.mode="$old" >/dev/null 2>&1 || true; fi
 		if was_made profile-eth0; then lxc profile device remove default eth0 >/dev/null 2>&1 || true; fi
 		if was_made profile-root; then lxc profile device remove default root >/dev/null 2>&1 || true; fi
