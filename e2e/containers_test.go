@@ -30,18 +30,29 @@ func labGW(t *testing.T, env ...string) (*gw, string) {
 }
 
 func removeProjects(prefix string) {
-	out, _ := exec.Command("lxc", "project", "list", "--format", "csv").Output()
-	for _, line := range strings.Split(string(out), "\n") {
-		name, _, _ := strings.Cut(line, ",")
-		p := strings.Fields(strings.TrimSuffix(name, " (current)"))
-		if len(p) == 0 || !strings.HasPrefix(p[0], prefix) {
-			continue
+	// An LXD operation the gateway started may still be running when the
+	// test ends (a cancelled launch's unpack): try again for a while.
+	for attempt := 0; attempt < 10; attempt++ {
+		left := 0
+		out, _ := exec.Command("lxc", "project", "list", "--format", "csv").Output()
+		for _, line := range strings.Split(string(out), "\n") {
+			name, _, _ := strings.Cut(line, ",")
+			p := strings.Fields(strings.TrimSuffix(name, " (current)"))
+			if len(p) == 0 || !strings.HasPrefix(p[0], prefix) {
+				continue
+			}
+			names, _ := exec.Command("lxc", "list", "--project", p[0], "--format", "csv", "-c", "n").Output()
+			for _, n := range strings.Fields(string(names)) {
+				exec.Command("lxc", "delete", "--force", "--project", p[0], n).Run()
+			}
+			if exec.Command("lxc", "project", "delete", p[0]).Run() != nil {
+				left++
+			}
 		}
-		names, _ := exec.Command("lxc", "list", "--project", p[0], "--format", "csv", "-c", "n").Output()
-		for _, n := range strings.Fields(string(names)) {
-			exec.Command("lxc", "delete", "--force", "--project", p[0], n).Run()
+		if left == 0 {
+			return
 		}
-		exec.Command("lxc", "project", "delete", p[0]).Run()
+		time.Sleep(time.Second)
 	}
 }
 
