@@ -31,6 +31,12 @@ type Containers interface {
 	GPUs(ctx context.Context) ([]containers.GPUInfo, error)
 	Quota(ctx context.Context, user string) (containers.Quota, containers.Usage, error)
 	SetQuota(ctx context.Context, user string, ch containers.QuotaChange) (containers.Quota, error)
+	Ports
+}
+
+// Ports is what the port commands need beyond Get: publishing and
+// withdrawing a container's ports.
+type Ports interface {
 	PortAdd(ctx context.Context, user, name string, containerPort int, label string) (containers.Port, error)
 	PortDel(ctx context.Context, user, name, label string) error
 }
