@@ -223,13 +223,13 @@ func runDelete(c *Ctx, args []string) error {
 		return err
 	}
 	name := pos[0]
-	// Look it up first: a typo gets "no such container", not a prompt.
-	if _, err := c.containers().Get(c.ctx, c.User.Name, name); err != nil {
-		return err
-	}
 	if !*yes {
 		if !c.Interactive {
 			return fmt.Errorf("delete %s: add --yes to confirm (it deletes all its data)", name)
+		}
+		// Before prompting: a typo gets "no such container", not a prompt.
+		if _, err := c.containers().Get(c.ctx, c.User.Name, name); err != nil {
+			return err
 		}
 		typed, err := c.ReadLine(fmt.Sprintf("This deletes %s and all its data. Type its name to confirm: ", name))
 		if err != nil {
