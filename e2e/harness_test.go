@@ -324,3 +324,23 @@ func (t *tty) wait() int {
 
 // signal sends sig to the gateway.
 func (g *gw) signal(sig syscall.Signal) { g.cmd.Process.Signal(sig) }
+
+// rss reads the gateway's resident set now and its peak (VmRSS, VmHWM),
+// in MiB, from /proc: what the hostile-input tests bound.
+func (g *gw) rss() (now, peak float64) {
+	g.t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", g.cmd.Process.Pid))
+	if err != nil {
+		g.t.Fatalf("reading the gateway's memory: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var kb float64
+		if n, _ := fmt.Sscanf(line, "VmRSS: %f kB", &kb); n == 1 {
+			now = kb / 1024
+		}
+		if n, _ := fmt.Sscanf(line, "VmHWM: %f kB", &kb); n == 1 {
+			peak = kb / 1024
+		}
+	}
+	return now, peak
+}

@@ -72,6 +72,10 @@ type Containers struct {
 	Disk          Size     `toml:"disk"`
 	ProjectPrefix string   `toml:"project_prefix"`
 	LXDSocket     string   `toml:"lxd_socket"`
+	// The most one create may ask for, whatever the quota says.
+	MaxCPU    int  `toml:"max_cpu"`
+	MaxMemory Size `toml:"max_memory"`
+	MaxDisk   Size `toml:"max_disk"`
 }
 
 // Quota is the default per-user quota; admins change it per user.
@@ -90,6 +94,7 @@ type GPU struct {
 	Profile            string `toml:"profile"`
 	NvidiaRuntime      bool   `toml:"nvidia_runtime"`
 	DriverCapabilities string `toml:"driver_capabilities"`
+	Shared             bool   `toml:"shared"` // let several containers hold one GPU
 }
 
 // Size is a byte count written as "2GiB".
@@ -116,7 +121,12 @@ type SSH struct {
 	MaxSessions        int      `toml:"max_sessions"`
 	MaxSessionsPerUser int      `toml:"max_sessions_per_user"`
 	MaxConnections     int      `toml:"max_connections"`
-	DrainTimeout       Duration `toml:"drain_timeout"`
+	// Per source address (IPv6 grouped by /64): connections still
+	// authenticating, and connections in all.
+	MaxUnauthPerAddress      int      `toml:"max_unauthenticated_per_address"`
+	MaxConnectionsPerAddress int      `toml:"max_connections_per_address"`
+	MaxChannelsPerConnection int      `toml:"max_channels_per_connection"`
+	DrainTimeout             Duration `toml:"drain_timeout"`
 }
 
 // Auth configures authentication and its brute-force defence.
@@ -125,6 +135,7 @@ type Auth struct {
 	MaxFailuresPerAddress int      `toml:"max_failures_per_address"`
 	FailureWindow         Duration `toml:"failure_window"`
 	Lockout               Duration `toml:"lockout"`
+	MaxConcurrentHashes   int      `toml:"max_concurrent_hashes"` // argon2 runs at once (19 MiB each)
 	AdminKeys             []string `toml:"admin_keys"`
 }
 
@@ -169,19 +180,23 @@ func Default() Config {
 		Data:     "./data",
 		Hostname: host,
 		SSH: SSH{
-			Listen:             ":2222",
-			HandshakeTimeout:   Duration(20 * time.Second),
-			IdleTimeout:        Duration(30 * time.Minute),
-			MaxSessions:        200,
-			MaxSessionsPerUser: 10,
-			MaxConnections:     400,
-			DrainTimeout:       Duration(30 * time.Second),
+			Listen:                   ":2222",
+			HandshakeTimeout:         Duration(20 * time.Second),
+			IdleTimeout:              Duration(30 * time.Minute),
+			MaxSessions:              200,
+			MaxSessionsPerUser:       10,
+			MaxConnections:           400,
+			MaxUnauthPerAddress:      10,
+			MaxConnectionsPerAddress: 40,
+			MaxChannelsPerConnection: 10,
+			DrainTimeout:             Duration(30 * time.Second),
 		},
 		Auth: Auth{
 			MaxFailures:           5,
 			MaxFailuresPerAddress: 20,
 			FailureWindow:         Duration(10 * time.Minute),
 			Lockout:               Duration(5 * time.Minute),
+			MaxConcurrentHashes:   4,
 			AdminKeys:             []string{},
 		},
 		Lobby: Lobby{Enabled: false, Name: "lab"},
@@ -189,6 +204,7 @@ func Default() Config {
 		Containers: Containers{
 			DefaultImage: "lxcgate-debian", Images: []string{}, CPU: 2, Memory: Size(2 << 30), Disk: Size(10 << 30),
 			ProjectPrefix: "lxcgate-",
+			MaxCPU:        128, MaxMemory: Size(1 << 40), MaxDisk: Size(16 << 40),
 		},
 		Quota:     Quota{Containers: 3, CPU: 8, Memory: Size(16 << 30), Disk: Size(50 << 30), GPUs: 1, Ports: 3, Snapshots: 20},
 		GPU:       GPU{Profile: "lxcgate-nvidia"},
@@ -318,7 +334,12 @@ func (c *Config) Validate() error {
 	for key, n := range map[string]int{
 		"ssh.max_sessions": c.SSH.MaxSessions, "ssh.max_sessions_per_user": c.SSH.MaxSessionsPerUser,
 		"ssh.max_connections": c.SSH.MaxConnections, "auth.max_failures": c.Auth.MaxFailures,
-		"auth.max_failures_per_address": c.Auth.MaxFailuresPerAddress,
+		"ssh.max_unauthenticated_per_address": c.SSH.MaxUnauthPerAddress,
+		"ssh.max_connections_per_address":     c.SSH.MaxConnectionsPerAddress,
+		"ssh.max_channels_per_connection":     c.SSH.MaxChannelsPerConnection,
+		"auth.max_concurrent_hashes":          c.Auth.MaxConcurrentHashes,
+		"containers.max_cpu":                  c.Containers.MaxCPU,
+		"auth.max_failures_per_address":       c.Auth.MaxFailuresPerAddress,
 	} {
 		if n <= 0 {
 			return fmt.Errorf("%s must be at least 1", key)
@@ -332,6 +353,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Containers.CPU <= 0 || c.Containers.Memory <= 0 || c.Containers.Disk <= 0 {
 		return errors.New("containers.cpu, containers.memory and containers.disk must be positive")
+	}
+	if c.Containers.MaxMemory <= 0 || c.Containers.MaxDisk <= 0 {
+		return errors.New("containers.max_memory and containers.max_disk must be positive")
+	}
+	if c.Containers.CPU > c.Containers.MaxCPU || c.Containers.Memory > c.Containers.MaxMemory || c.Containers.Disk > c.Containers.MaxDisk {
+		return errors.New("containers.cpu, memory and disk must not exceed containers.max_cpu, max_memory and max_disk")
 	}
 	if c.Quota.Containers < 0 || c.Quota.CPU < 0 || c.Quota.Memory < 0 || c.Quota.Disk < 0 || c.Quota.GPUs < 0 {
 		return errors.New("quota values must not be negative (0 means none allowed)")

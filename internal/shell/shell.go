@@ -95,6 +95,10 @@ type IO struct {
 	Method  string        // how the user authenticated
 	Relogin func(users.User) error
 	Busy    func(bool) // told when a command starts and ends; may be nil
+	// Refresh re-reads the session's user before each command, so that a
+	// role change applies at once and a disabled or deleted account runs
+	// nothing more; an error ends the session. May be nil.
+	Refresh func(ctx context.Context, name string) (users.User, error)
 }
 
 // Session is one user's run of the shell.
