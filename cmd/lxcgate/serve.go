@@ -175,6 +175,8 @@ func (a *app) containerService(db *sql.DB, lx *lxd.Client, log *slog.Logger) *co
 			Disk: int64(c.Quota.Disk), GPUs: c.Quota.GPUs, Ports: c.Quota.Ports, Snapshots: c.Quota.Snapshots},
 		SnapshotKeep: c.Snapshots.Keep,
 		Services:     c.Ports.Services, PortFirst: first, PortLast: last,
+		MaxCPU: c.Containers.MaxCPU, MaxMemory: int64(c.Containers.MaxMemory), MaxDisk: int64(c.Containers.MaxDisk),
+		SharedGPUs: c.GPU.Shared,
 	}, log)
 }
 

@@ -39,17 +39,17 @@ type account struct {
 
 // running holds user's container and checks that it runs: the file API
 // and exec need a running container.
-func (s *Service) running(ctx context.Context, user, name string) (row, func(), error) {
+func (s *Service) running(ctx context.Context, user, name string) (_ row, _ func(), err error) {
 	r, release, err := s.hold(ctx, user, name)
 	if err != nil {
 		return row{}, nil, err
 	}
+	defer releaseUnless(&err, release)
 	in, err := s.lxd.Get(ctx, s.Project(user), name)
 	if err == nil && !in.Running {
 		err = fmt.Errorf("%s is stopped; 'start %s' first", name, name)
 	}
 	if err != nil {
-		release()
 		return row{}, nil, err
 	}
 	return r, release, nil
@@ -58,7 +58,7 @@ func (s *Service) running(ctx context.Context, user, name string) (row, func(), 
 // inside holds user's running container and finds login in it: what
 // every operation on a container's users starts with. release must be
 // called when err is nil.
-func (s *Service) inside(ctx context.Context, user, name, login string) (row, Access, account, func(), error) {
+func (s *Service) inside(ctx context.Context, user, name, login string) (_ row, _ Access, _ account, _ func(), err error) {
 	a, ok := s.lxd.(Access)
 	if !ok {
 		return row{}, nil, account{}, nil, errors.New("this gateway's LXD backend cannot reach into containers")
@@ -67,9 +67,9 @@ func (s *Service) inside(ctx context.Context, user, name, login string) (row, Ac
 	if err != nil {
 		return row{}, nil, account{}, nil, err
 	}
+	defer releaseUnless(&err, release)
 	acct, err := s.lookupAccount(ctx, a, user, name, login)
 	if err != nil {
-		release()
 		return row{}, nil, account{}, nil, err
 	}
 	return r, a, acct, release, nil

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -44,6 +45,7 @@ type LXD interface {
 	Images(ctx context.Context) ([]lxd.Image, error)
 	GPUs(ctx context.Context) ([]lxd.GPU, error)
 	EnsureGPUProfile(ctx context.Context, p lxd.GPUProfile) error
+	SecureNIC(ctx context.Context, project, name string) error
 }
 
 // Config is what the service needs from the configuration.
@@ -60,6 +62,10 @@ type Config struct {
 	SnapshotKeep int            // unpinned snapshots kept per container
 	PortFirst    int            // host port range
 	PortLast     int
+	// The most one create may ask for; zero: no cap.
+	MaxCPU             int
+	MaxMemory, MaxDisk int64
+	SharedGPUs         bool // several containers may hold one GPU
 }
 
 // Quota is a user's limits, totals over all their containers.
@@ -127,6 +133,7 @@ type Service struct {
 	busy sync.RWMutex
 
 	portMu sync.Mutex // serialises host port allocation
+	gpuMu  sync.Mutex // makes the GPU check and the reservation one step
 
 	// OnChange, when set, hears "owner/name" of a container whose state or
 	// ports changed (the port mapper follows it).
@@ -253,8 +260,8 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 	if req.Disk == 0 {
 		req.Disk = s.cfg.Disk
 	}
-	if req.CPU < 0 || req.Memory < 0 || req.Disk < 0 {
-		return Container{}, errors.New("cpu, memory and disk must be positive")
+	if err := s.checkCaps(req); err != nil {
+		return Container{}, err
 	}
 	if req.copyOf == "" {
 		if err := s.checkImage(req.Image); err != nil {
@@ -262,10 +269,11 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 		}
 	}
 	spec := lxd.Spec{Name: req.Name, Image: req.Image, CPU: req.CPU, Memory: req.Memory, Disk: req.Disk, Start: req.Start, CopyOf: req.copyOf}
-	gpuCount, err := s.pickGPUs(ctx, req.GPU, &spec)
+	gpus, gpuCount, err := s.pickGPUs(ctx, req.GPU, &spec)
 	if err != nil {
 		return Container{}, err
 	}
+	req.GPU = strings.Join(gpus, ",") // recorded resolved: PCI addresses, or "all"
 	s.busy.RLock()
 	defer s.busy.RUnlock()
 	quota, err := s.reserve(ctx, user, req, gpuCount)
@@ -330,6 +338,22 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 	return c, nil
 }
 
+// checkCaps bounds one request, whatever the quota: a huge value must not
+// reach the quota sums or LXD.
+func (s *Service) checkCaps(req CreateRequest) error {
+	switch {
+	case req.CPU < 0 || req.Memory < 0 || req.Disk < 0:
+		return errors.New("cpu, memory and disk must be positive")
+	case s.cfg.MaxCPU > 0 && req.CPU > s.cfg.MaxCPU:
+		return fmt.Errorf("cpu %d: at most %d for one container", req.CPU, s.cfg.MaxCPU)
+	case s.cfg.MaxMemory > 0 && req.Memory > s.cfg.MaxMemory:
+		return fmt.Errorf("memory %s: at most %s for one container", units.FormatSize(req.Memory), units.FormatSize(s.cfg.MaxMemory))
+	case s.cfg.MaxDisk > 0 && req.Disk > s.cfg.MaxDisk:
+		return fmt.Errorf("disk %s: at most %s for one container", units.FormatSize(req.Disk), units.FormatSize(s.cfg.MaxDisk))
+	}
+	return nil
+}
+
 // ensureProject makes sure of a project's limits once per process and
 // value; later creates skip the round trips.
 func (s *Service) ensureProject(ctx context.Context, project string, l lxd.Limits) error {
@@ -366,51 +390,6 @@ func (s *Service) checkImage(image string) error {
 	return nil
 }
 
-// pickGPUs resolves --gpu against the host's GPUs before anything exists.
-func (s *Service) pickGPUs(ctx context.Context, want string, spec *lxd.Spec) (int, error) {
-	if want == "" {
-		return 0, nil
-	}
-	host, err := s.lxd.GPUs(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if len(host) == 0 {
-		return 0, errors.New("this host has no GPUs; create the container without --gpu")
-	}
-	if want == "all" {
-		spec.Profiles = append(spec.Profiles, s.cfg.GPU.Name)
-		return len(host), nil
-	}
-	spec.GPUs = map[string]string{}
-	for _, tok := range strings.Split(want, ",") {
-		tok = strings.TrimSpace(tok)
-		var found *lxd.GPU
-		for i, g := range host {
-			if tok != "" && (tok == g.ID || strings.EqualFold(tok, g.UUID) || strings.EqualFold(tok, g.PCI) ||
-				strings.EqualFold("0000:"+tok, g.PCI)) {
-				found = &host[i]
-			}
-		}
-		if found == nil {
-			return 0, fmt.Errorf("no GPU %q on this host; see 'gpus' for ids, UUIDs and PCI addresses", tok)
-		}
-		dev := "gpu-" + strings.NewReplacer(":", "-", ".", "-").Replace(found.PCI)
-		if found.PCI == "" {
-			dev = "gpu" + found.ID
-		}
-		if _, dup := spec.GPUs[dev]; dup {
-			return 0, fmt.Errorf("GPU %q is listed twice", tok)
-		}
-		if found.PCI != "" {
-			spec.GPUs[dev] = found.PCI
-		} else {
-			spec.GPUs[dev] = found.ID
-		}
-	}
-	return len(spec.GPUs), nil
-}
-
 // reserve checks the quota and records the container as "creating", under
 // the user's lock so that two sessions cannot both take the last slot.
 func (s *Service) reserve(ctx context.Context, user string, req CreateRequest, gpus int) (Quota, error) {
@@ -425,14 +404,25 @@ func (s *Service) reserve(ctx context.Context, user string, req CreateRequest, g
 	if dup > 0 {
 		return Quota{}, fmt.Errorf("%w: you already have %q", ErrExists, req.Name)
 	}
+	if req.GPU != "" && !s.cfg.SharedGPUs {
+		// GPUs are shared by all users: their check and the insert below
+		// are one step under a lock of their own.
+		s.gpuMu.Lock()
+		defer s.gpuMu.Unlock()
+		if err := s.gpusFree(ctx, req.GPU); err != nil {
+			return Quota{}, err
+		}
+	}
 	q, use, err := s.Quota(ctx, user)
 	if err != nil {
 		return Quota{}, err
 	}
 	check := func(what string, have, add, limit int64, format func(int64) string) error {
-		if have+add > limit {
+		// Compared without the sum, which could overflow: all three are
+		// non-negative, and have may exceed a lowered limit.
+		if add > limit-have {
 			return fmt.Errorf("%w: %s would be %s, your limit is %s (in use: %s); ask an admin or free some", ErrQuota,
-				what, format(have+add), format(limit), format(have))
+				what, format(satAdd(have, add)), format(limit), format(have))
 		}
 		return nil
 	}
@@ -463,6 +453,14 @@ func (s *Service) reserve(ctx context.Context, user string, req CreateRequest, g
 		return Quota{}, fmt.Errorf("create %s: %w", req.Name, err)
 	}
 	return q, nil
+}
+
+// satAdd adds non-negative numbers, stopping at the largest int64.
+func satAdd(a, b int64) int64 {
+	if b > math.MaxInt64-a {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 func (s *Service) unreserve(user, name string) {
@@ -512,19 +510,33 @@ func (s *Service) Restart(ctx context.Context, user, name string) error {
 
 // hold looks up user's container and holds it for one operation; release
 // must be called.
-func (s *Service) hold(ctx context.Context, user, name string) (row, func(), error) {
+func (s *Service) hold(ctx context.Context, user, name string) (_ row, _ func(), err error) {
 	s.busy.RLock()
 	unlock := s.boxes.lock(user + "/" + name)
 	release := func() { unlock(); s.busy.RUnlock() }
+	// Deferred, so that a panic below (in LXD's adapter, say) releases too:
+	// a held lock would block the container and every reconcile for good.
+	defer releaseUnless(&err, release)
 	r, err := s.lookup(ctx, user, name)
 	if err == nil && r.state == "creating" {
 		err = fmt.Errorf("%s is still being created; try again in a moment", name)
 	}
 	if err != nil {
-		release()
 		return row{}, nil, err
 	}
 	return r, release, nil
+}
+
+// releaseUnless releases when the function it is deferred in fails or
+// panics, and leaves the hold to the caller when it returns without error.
+func releaseUnless(err *error, release func()) {
+	if r := recover(); r != nil {
+		release()
+		panic(r)
+	}
+	if *err != nil {
+		release()
+	}
 }
 
 func (s *Service) act(ctx context.Context, user, name, verb string, f func(project string) error) error {
@@ -682,42 +694,6 @@ func merge(r row, in lxd.Instance, found bool) Container {
 	return c
 }
 
-// GPUInfo is a host GPU and the containers that hold it.
-type GPUInfo struct {
-	lxd.GPU
-	Holders []string `json:"holders"`
-}
-
-// GPUs lists the host's GPUs and who holds each ("all" holders hold every one).
-func (s *Service) GPUs(ctx context.Context) ([]GPUInfo, error) {
-	host, err := s.lxd.GPUs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rs, err := s.rows(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]GPUInfo, 0, len(host))
-	for _, g := range host {
-		info := GPUInfo{GPU: g, Holders: []string{}}
-		for _, r := range rs {
-			if r.gpus == "" || r.state == "deleting" {
-				continue
-			}
-			for _, tok := range strings.Split(r.gpus, ",") {
-				tok = strings.TrimSpace(tok)
-				if tok == "all" || tok == g.ID || strings.EqualFold(tok, g.UUID) || strings.EqualFold(tok, g.PCI) {
-					info.Holders = append(info.Holders, r.owner+"/"+r.name)
-					break
-				}
-			}
-		}
-		out = append(out, info)
-	}
-	return out, nil
-}
-
 // Usage is what a user's containers take now.
 type Usage = Quota
 
@@ -837,6 +813,15 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		key := in.Project + "/" + in.Name
 		seen[key] = true
 		owner := strings.TrimPrefix(in.Project, s.cfg.Prefix)
+		if in.Unfiltered() {
+			// Made before lxcgate filtered NICs, or by hand: without the
+			// filter the container could use another address.
+			if err := s.lxd.SecureNIC(ctx, in.Project, in.Name); err != nil {
+				s.log.Error("reconcile: could not turn on address filtering", "owner", owner, "name", in.Name, "err", err)
+			} else {
+				s.log.Info("reconcile: turned on MAC and IPv4 filtering", "owner", owner, "name", in.Name)
+			}
+		}
 		r, ok := byKey[key]
 		switch {
 		case !ok:

@@ -174,8 +174,24 @@ func TestGPUs(t *testing.T) {
 		t.Fatalf("holders: %+v", gs)
 	}
 	s.SetQuota(ctx, "bob", QuotaChange{GPUs: ptr(2)})
+	// GPUs are exclusive: bob gets neither alice's GPU nor "all", whatever
+	// form he names it in (id, UUID, full or short PCI address).
+	for _, tok := range []string{"1", "gpu-BBBB", "0000:02:00.0", "02:00.0", "all"} {
+		if _, err := s.Create(ctx, "bob", CreateRequest{Name: "b", GPU: tok}); err == nil || !strings.Contains(err.Error(), "held by another container") {
+			t.Fatalf("bob takes alice's GPU as %q: %v", tok, err)
+		}
+	}
+	if c, err := s.Create(ctx, "bob", CreateRequest{Name: "b", GPU: "01:00.0"}); err != nil || c.GPUs[0] != "0000:01:00.0" {
+		t.Fatalf("short PCI form: %+v %v", c, err)
+	}
+	gs, _ = s.GPUs(ctx)
+	if len(gs[0].Holders) != 1 || gs[0].Holders[0] != "bob/b" {
+		t.Fatalf("holders by the short form: %+v", gs)
+	}
+	s.Delete(ctx, "bob", "b", true)
+	s.cfg.SharedGPUs = true
 	if c, err := s.Create(ctx, "bob", CreateRequest{Name: "all", GPU: "all"}); err != nil || fake.Instances["lxcgate-bob/all"].GPUs[0] != "all" {
-		t.Fatalf("--gpu all: %+v %v", c, err)
+		t.Fatalf("--gpu all, shared: %+v %v", c, err)
 	}
 	if fake.Profile == nil || fake.Profile.Name != "lxcgate-nvidia" {
 		t.Fatal("GPU profile not ensured")
@@ -335,7 +351,7 @@ func TestPortsAreStableAndReleased(t *testing.T) {
 	if fmt.Sprint(again.Ports) != fmt.Sprint(c.Ports) {
 		t.Fatalf("ports changed across a restart: %v -> %v", c.Ports, again.Ports)
 	}
-	m, _ := s.Mappings(ctx, "alice/dev")
+	m, _, _ := s.Mappings(ctx, "alice/dev")
 	if len(m) != 2 || m[0].IP == "" {
 		t.Fatalf("mappings of a running container: %+v", m)
 	}

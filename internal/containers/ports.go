@@ -121,58 +121,64 @@ func (s *Service) portsOf(ctx context.Context, ids ...int64) (map[int64][]Port, 
 }
 
 // Mappings gives portmap the desired state: the ports of running
-// containers that have an address; key "owner/name" for one, "" for all.
-func (s *Service) Mappings(ctx context.Context, key string) ([]portmap.Mapping, error) {
+// containers that have an address, and the keys of running ones still
+// waiting for one; key "owner/name" for one container, "" for all.
+func (s *Service) Mappings(ctx context.Context, key string) ([]portmap.Mapping, []string, error) {
 	var rs []row
 	var ins []lxd.Instance
 	if key == "" {
 		var err error
 		if rs, err = s.rows(ctx, ""); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if ins, err = s.lxd.List(ctx, ""); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	} else {
 		owner, name, _ := strings.Cut(key, "/")
 		r, err := s.lookup(ctx, owner, name)
 		if errors.Is(err, ErrNoSuch) {
-			return nil, nil // deleted: nothing is desired
+			return nil, nil, nil // deleted: nothing is desired
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rs = []row{r}
 		in, err := s.lxd.Get(ctx, s.Project(owner), name)
 		if err != nil && !errors.Is(err, lxd.ErrNotFound) {
-			return nil, err
+			return nil, nil, err
 		}
 		if err == nil {
 			ins = []lxd.Instance{in}
 		}
 	}
-	ip := map[string]string{}
+	running := map[string]lxd.Instance{}
 	for _, in := range ins {
-		if in.Running && in.IPv4 != "" {
-			ip[in.Project+"/"+in.Name] = in.IPv4
+		if in.Running {
+			running[in.Project+"/"+in.Name] = in
 		}
 	}
 	ports, err := s.portsOf(ctx, idsOf(rs)...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []portmap.Mapping
+	var pending []string
 	for _, r := range rs {
-		addr := ip[s.Project(r.owner)+"/"+r.name]
-		if addr == "" || r.state != "ready" {
+		in, ok := running[s.Project(r.owner)+"/"+r.name]
+		if !ok || r.state != "ready" {
+			continue
+		}
+		if in.IPv4 == "" {
+			pending = append(pending, r.owner+"/"+r.name)
 			continue
 		}
 		for _, p := range ports[r.id] {
 			out = append(out, portmap.Mapping{Owner: r.owner, Name: r.name, Service: p.Service, HostPort: p.HostPort,
-				IP: addr, ContainerPort: p.ContainerPort})
+				IP: in.IPv4, ContainerPort: p.ContainerPort})
 		}
 	}
-	return out, nil
+	return out, pending, nil
 }
 
 // Pending reports whether a container runs but has no address yet, so its

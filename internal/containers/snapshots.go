@@ -176,6 +176,9 @@ func (s *Service) Snapshots(ctx context.Context, user, name string) ([]SnapshotI
 
 // DeleteSnapshot deletes one snapshot (pinned or not: the user asked).
 func (s *Service) DeleteSnapshot(ctx context.Context, user, name, snap string) error {
+	if err := checkSnapName(snap); err != nil {
+		return err
+	}
 	sn, err := s.snapshotter()
 	if err != nil {
 		return err
@@ -200,6 +203,9 @@ func (s *Service) DeleteSnapshot(ctx context.Context, user, name, snap string) e
 // operation holds the container; once begun it finishes even if the
 // connection drops. Host ports stay: they belong to the container.
 func (s *Service) Restore(ctx context.Context, user, name, snap string) error {
+	if err := checkSnapName(snap); err != nil {
+		return err
+	}
 	sn, err := s.snapshotter()
 	if err != nil {
 		return err
@@ -264,6 +270,9 @@ func (s *Service) Restore(ctx context.Context, user, name, snap string) error {
 // Clone makes a new container of user's from a snapshot of one of theirs,
 // under their quota and with host ports of its own.
 func (s *Service) Clone(ctx context.Context, user, name, snap, newName string) (Container, error) {
+	if err := checkSnapName(snap); err != nil {
+		return Container{}, err
+	}
 	src, err := s.Snapshots(ctx, user, name)
 	if err != nil {
 		return Container{}, err
@@ -279,8 +288,10 @@ func (s *Service) Clone(ctx context.Context, user, name, snap, newName string) (
 	if err != nil {
 		return Container{}, err
 	}
+	// The clone asks for the source's GPUs only where GPUs are shared:
+	// exclusive ones belong to the source.
 	gpu := ""
-	if r.gpuCount > 0 {
+	if r.gpuCount > 0 && s.cfg.SharedGPUs {
 		gpu = r.gpus
 	}
 	return s.Create(ctx, user, CreateRequest{Name: newName, Image: r.image, CPU: r.cpu, Memory: r.memory, Disk: r.disk,

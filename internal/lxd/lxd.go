@@ -5,12 +5,10 @@
 package lxd
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -44,10 +42,12 @@ var (
 
 // Instance is a container as lxcgate shows it.
 type Instance struct {
-	Name      string
-	Project   string
-	Running   bool
-	Status    string // as LXD says it: Running, Stopped, ...
+	Name    string
+	Project string
+	Running bool
+	Status  string // as LXD says it: Running, Stopped, ...
+	// IPv4 is the bridge's lease for the instance's MAC, checked against
+	// the bridge's subnet: the host's truth, never the container's claim.
 	IPv4      string
 	Created   time.Time
 	CPU       int
@@ -56,6 +56,8 @@ type Instance struct {
 	GPUs      []string
 	Snapshots int
 	Image     string // the image alias or description recorded at creation
+
+	nic nic // the NIC whose host-side address IPv4 is
 }
 
 // Image is an image users may launch.
@@ -112,6 +114,10 @@ type Client struct {
 
 	mu  sync.Mutex
 	srv lxdclient.InstanceServer
+
+	nets     subnets // bridges' subnets, and under its lock the NIC cache
+	nicCache map[string]map[string]string
+	nicAt    time.Time
 }
 
 // New returns a client for the socket ("" for LXD's default). It connects
@@ -287,6 +293,13 @@ func (c *Client) Create(ctx context.Context, project string, spec Spec, progress
 		// The root disk comes from the default profile; override its size.
 		devices["root"] = map[string]string{"type": "disk", "path": "/", "pool": "default", "size": bytesStr(spec.Disk)}
 	}
+	nics, err := c.nicOverrides(srv)
+	if err != nil {
+		return err
+	}
+	for dev, d := range nics {
+		devices[dev] = d
+	}
 	for dev, id := range spec.GPUs {
 		d := map[string]string{"type": "gpu", "gputype": "physical"}
 		if strings.Contains(id, ":") {
@@ -416,36 +429,32 @@ func (c *Client) Get(ctx context.Context, project, name string) (Instance, error
 	if err != nil {
 		return Instance{}, c.check("get "+name, err)
 	}
-	return convert(in), nil
+	out := []Instance{convert(in)}
+	c.addresses(srv, out)
+	return out[0], nil
 }
 
 // List returns the containers of one project, or of every project when
 // project is "".
 func (c *Client) List(ctx context.Context, project string) ([]Instance, error) {
 	var ins []api.InstanceFull
+	srv, err := c.server()
+	if err != nil {
+		return nil, err
+	}
 	if project == "" {
-		srv, err := c.server()
-		if err != nil {
-			return nil, err
-		}
 		ins, err = srv.GetInstancesFullAllProjects(api.InstanceTypeContainer)
-		if err != nil {
-			return nil, c.check("list", err)
-		}
 	} else {
-		srv, err := c.project(project)
-		if err != nil {
-			return nil, err
-		}
-		ins, err = srv.GetInstancesFull(api.InstanceTypeContainer)
-		if err != nil {
-			return nil, c.check("list", err)
-		}
+		ins, err = srv.UseProject(project).GetInstancesFull(api.InstanceTypeContainer)
+	}
+	if err != nil {
+		return nil, c.check("list", err)
 	}
 	out := make([]Instance, 0, len(ins))
 	for i := range ins {
 		out = append(out, convert(&ins[i]))
 	}
+	c.addresses(srv, out)
 	sort.Slice(out, func(i, j int) bool { return out[i].Project+"/"+out[i].Name < out[j].Project+"/"+out[j].Name })
 	return out, nil
 }
@@ -484,18 +493,8 @@ func convert(in *api.InstanceFull) Instance {
 		}
 	}
 	sort.Strings(out.GPUs)
-	if in.State != nil {
-		for nic, n := range in.State.Network {
-			if nic == "lo" {
-				continue
-			}
-			for _, a := range n.Addresses {
-				if a.Family == "inet" && a.Scope == "global" {
-					out.IPv4 = a.Address
-				}
-			}
-		}
-	}
+	// The address is not read from in.State: see addresses.go.
+	out.nic = primaryNIC(devs, cfg)
 	return out
 }
 
@@ -653,84 +652,6 @@ func (c *Client) Watch(ctx context.Context, fn func(project, name, action string
 		case <-time.After(delay):
 		}
 	}
-}
-
-// ReadFile reads a file from a container; ErrNotFound when it is missing.
-func (c *Client) ReadFile(ctx context.Context, project, name, path string) ([]byte, error) {
-	srv, err := c.project(project)
-	if err != nil {
-		return nil, err
-	}
-	rc, _, err := srv.GetInstanceFile(name, path)
-	if err != nil {
-		return nil, fileErr("read "+path, c.check("read "+path, err))
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 4<<20))
-	if err != nil {
-		return nil, c.check("read "+path, err)
-	}
-	return b, nil
-}
-
-// WriteFile writes (replaces) a file in a container with owner and mode.
-func (c *Client) WriteFile(ctx context.Context, project, name, path string, data []byte, uid, gid int64, mode int) error {
-	srv, err := c.project(project)
-	if err != nil {
-		return err
-	}
-	return fileErr("write "+path, c.check("write "+path, srv.CreateInstanceFile(name, path, lxdclient.InstanceFileArgs{
-		Content: bytes.NewReader(data), UID: uid, GID: gid, Mode: mode, Type: "file", WriteMode: "overwrite",
-		UIDModifyExisting: true, GIDModifyExisting: true, ModeModifyExisting: true,
-	})))
-}
-
-// Mkdir creates a directory in a container (an existing one is fine).
-func (c *Client) Mkdir(ctx context.Context, project, name, path string, uid, gid int64, mode int) error {
-	srv, err := c.project(project)
-	if err != nil {
-		return err
-	}
-	err = srv.CreateInstanceFile(name, path, lxdclient.InstanceFileArgs{UID: uid, GID: gid, Mode: mode, Type: "directory",
-		UIDModifyExisting: true, GIDModifyExisting: true, ModeModifyExisting: true})
-	if err != nil && strings.Contains(err.Error(), "exists") {
-		return nil
-	}
-	return fileErr("mkdir "+path, c.check("mkdir "+path, err))
-}
-
-// fileErr says "no such file" where the instance exists but the path does
-// not: the file API answers 404 for both.
-func fileErr(what string, err error) error {
-	if errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("%s: %w", what, ErrNoFile)
-	}
-	return err
-}
-
-// Exec runs argv in a container (no shell), feeding stdin, and returns the
-// exit status and what it wrote to stderr.
-func (c *Client) Exec(ctx context.Context, project, name string, argv []string, stdin []byte) (int, string, error) {
-	srv, err := c.project(project)
-	if err != nil {
-		return -1, "", err
-	}
-	var stderr bytes.Buffer
-	done := make(chan bool)
-	op, err := srv.ExecInstance(name, api.InstanceExecPost{Command: argv, WaitForWS: true},
-		&lxdclient.InstanceExecArgs{Stdin: bytes.NewReader(stdin), Stdout: io.Discard, Stderr: &stderr, DataDone: done})
-	if err != nil {
-		return -1, "", c.check("exec in "+name, err)
-	}
-	if err := op.WaitContext(ctx); err != nil {
-		return -1, "", c.check("exec in "+name, err)
-	}
-	<-done
-	code := -1
-	if v, ok := op.Get().Metadata["return"].(float64); ok {
-		code = int(v)
-	}
-	return code, strings.TrimSpace(stderr.String()), nil
 }
 
 // Snapshot is one snapshot of a container.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -43,12 +44,14 @@ func TestCheckMapsErrors(t *testing.T) {
 func TestConvert(t *testing.T) {
 	in := &api.InstanceFull{
 		Instance: api.Instance{Name: "dev", Project: "lxcgate-alice", Status: "Running", StatusCode: api.Running,
-			CreatedAt:      time.Unix(100, 0),
-			ExpandedConfig: map[string]string{"limits.cpu": "2", "limits.memory": "536870912B", "user.lxcgate.image": "lxcgate-debian"},
+			CreatedAt: time.Unix(100, 0),
+			ExpandedConfig: map[string]string{"limits.cpu": "2", "limits.memory": "536870912B", "user.lxcgate.image": "lxcgate-debian",
+				"volatile.eth0.hwaddr": "00:16:3E:AA:BB:CC"},
 			ExpandedDevices: map[string]map[string]string{
 				"root": {"type": "disk", "size": "10GiB"},
 				"gpu":  {"type": "gpu"},
 				"gpu1": {"type": "gpu", "pci": "0000:02:00.0"},
+				"eth0": {"type": "nic", "network": "lxdbr0"},
 			}},
 		State: &api.InstanceState{Network: map[string]api.InstanceStateNetwork{
 			"lo":   {Addresses: []api.InstanceStateNetworkAddress{{Family: "inet", Address: "127.0.0.1", Scope: "local"}}},
@@ -56,8 +59,48 @@ func TestConvert(t *testing.T) {
 		}},
 	}
 	got := convert(in)
-	if got.CPU != 2 || got.Memory != 512<<20 || got.Disk != 10<<30 || got.IPv4 != "10.166.0.5" || !got.Running ||
+	// What the container reports (10.166.0.5 on eth0) is not its address:
+	// only the bridge's lease for its MAC is (see TestAddresses).
+	if got.IPv4 != "" || got.nic != (nic{dev: "eth0", network: "lxdbr0", mac: "00:16:3e:aa:bb:cc"}) || !got.Unfiltered() {
+		t.Fatalf("convert took the container's word: %+v", got)
+	}
+	if got.CPU != 2 || got.Memory != 512<<20 || got.Disk != 10<<30 || !got.Running ||
 		got.Image != "lxcgate-debian" || strings.Join(got.GPUs, ",") != "0000:02:00.0,all" {
 		t.Fatalf("convert: %+v", got)
+	}
+}
+
+func TestSubnetValid(t *testing.T) {
+	gw, ipnet, _ := net.ParseCIDR("10.166.0.1/24")
+	sn := subnet{gw: gw.To4(), net: ipnet}
+	for addr, ok := range map[string]bool{
+		"10.166.0.23": true, "10.166.0.254": true,
+		"10.166.0.1": false, "10.166.0.0": false, "10.166.0.255": false, // bridge, network, broadcast
+		"10.177.0.1": false, "127.0.0.1": false, "10.166.1.5": false, "::1": false, "": false, "10.166.0.023": false,
+		"::ffff:10.166.0.23": true, // the same IPv4 address
+	} {
+		if got := sn.valid(addr); got != ok {
+			t.Errorf("valid(%q) = %v, want %v", addr, got, ok)
+		}
+	}
+}
+
+func TestPrimaryNIC(t *testing.T) {
+	devs := map[string]map[string]string{
+		"aaa":  {"type": "nic", "nictype": "bridged", "parent": "br1"},
+		"eth0": {"type": "nic", "network": "lxdbr0", "security.mac_filtering": "true", "security.ipv4_filtering": "true"},
+		"root": {"type": "disk"},
+	}
+	n := primaryNIC(devs, map[string]string{"volatile.eth0.hwaddr": "00:16:3e:00:00:01"})
+	if n != (nic{dev: "eth0", network: "lxdbr0", mac: "00:16:3e:00:00:01", filtered: true}) {
+		t.Fatalf("eth0 first: %+v", n)
+	}
+	delete(devs, "eth0")
+	n = primaryNIC(devs, map[string]string{"volatile.aaa.hwaddr": "00:16:3e:00:00:02"})
+	if n.dev != "aaa" || n.network != "br1" || n.filtered {
+		t.Fatalf("unmanaged bridge: %+v", n)
+	}
+	if n := primaryNIC(map[string]map[string]string{"root": {"type": "disk"}}, nil); n.dev != "" {
+		t.Fatalf("no NIC: %+v", n)
 	}
 }

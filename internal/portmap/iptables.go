@@ -186,7 +186,9 @@ func (b *IPTables) Apply(del, add []Rule) error {
 	if in.Len() == 0 {
 		return nil
 	}
-	cmd := exec.Command("iptables-restore", "--noflush")
+	// -w: wait for the xtables lock (another tool holding it briefly)
+	// rather than fail the whole batch.
+	cmd := exec.Command("iptables-restore", "-w", "5", "--noflush")
 	cmd.Stdin = &in
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -74,9 +74,10 @@ type Backend interface {
 }
 
 // Source gives the desired mappings: those of running containers that have
-// an address. With key "" it returns all of them, else one container's.
+// an address, and the keys of running containers without one yet. With key
+// "" it returns all of them, else one container's.
 type Source interface {
-	Mappings(ctx context.Context, key string) ([]Mapping, error)
+	Mappings(ctx context.Context, key string) (maps []Mapping, pending []string, err error)
 	// Pending reports a container that runs but has no address yet.
 	Pending(ctx context.Context, key string) bool
 }
@@ -90,6 +91,9 @@ type Mapper struct {
 	mu      sync.Mutex      // one writer at a time: AppendUnique-style check-then-act
 	actual  map[string]Rule // by comment; nil until read from the chains
 	ensured bool
+
+	watchMu  sync.Mutex
+	watching map[string]bool // containers waiting for an address, each watched once
 }
 
 // New returns a Mapper.
@@ -107,13 +111,19 @@ func (m *Mapper) Sync(ctx context.Context) (Result, error) {
 	defer m.mu.Unlock()
 	// Desired is read under the lock too: two syncs must not apply
 	// snapshots taken in one order in the other.
-	desired, err := m.src.Mappings(ctx, "")
+	desired, pending, err := m.src.Mappings(ctx, "")
 	if err != nil {
 		return Result{}, err
 	}
 	strays, err := m.load()
 	if err != nil {
 		return Result{}, err
+	}
+	// A container started behind the gateway's back (or while it was down)
+	// sends no event the gateway saw: watch it as after an event, rather
+	// than leave it unmapped until the next pass.
+	for _, key := range pending {
+		m.watch(key)
 	}
 	return m.apply(desired, func(string) bool { return true }, strays)
 }
@@ -124,7 +134,7 @@ func (m *Mapper) Sync(ctx context.Context) (Result, error) {
 func (m *Mapper) SyncOne(ctx context.Context, key string) (Result, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	desired, err := m.src.Mappings(ctx, key)
+	desired, _, err := m.src.Mappings(ctx, key)
 	if err != nil {
 		return Result{}, err
 	}
@@ -229,7 +239,7 @@ type Status struct {
 
 // Check reads both sides without changing anything.
 func (m *Mapper) Check(ctx context.Context) (Status, error) {
-	desired, err := m.src.Mappings(ctx, "")
+	desired, _, err := m.src.Mappings(ctx, "")
 	if err != nil {
 		return Status{}, err
 	}
@@ -293,10 +303,30 @@ func (m *Mapper) Follow(key string) {
 	if err != nil {
 		m.log.Warn("mapping update failed; the periodic reconcile retries", "container", key, "err", err)
 	}
-	if !pending {
+	if pending {
+		m.watch(key)
+	}
+}
+
+// watch maps a running container as soon as it has an address; one watch
+// per container at a time.
+func (m *Mapper) watch(key string) {
+	m.watchMu.Lock()
+	if m.watching == nil {
+		m.watching = map[string]bool{}
+	}
+	if m.watching[key] {
+		m.watchMu.Unlock()
 		return
 	}
+	m.watching[key] = true
+	m.watchMu.Unlock()
 	go func() {
+		defer func() {
+			m.watchMu.Lock()
+			delete(m.watching, key)
+			m.watchMu.Unlock()
+		}()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		for m.src.Pending(ctx, key) {

@@ -71,19 +71,33 @@ func (s *fakeSource) set(m ...Mapping) {
 	s.m = m
 }
 
-func (s *fakeSource) Mappings(_ context.Context, key string) ([]Mapping, error) {
+func (s *fakeSource) Mappings(_ context.Context, key string) ([]Mapping, []string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Mapping
+	var pending []string
 	for _, m := range s.m {
-		if key == "" || m.Key() == key {
+		if m.IP == "" && (key == "" || m.Key() == key) {
+			pending = append(pending, m.Key())
+		} else if key == "" || m.Key() == key {
 			out = append(out, m)
 		}
 	}
-	return out, nil
+	return out, pending, nil
 }
 
-func (s *fakeSource) Pending(context.Context, string) bool { return false }
+// Pending: a mapping set without IP stands for a running container
+// waiting for its address.
+func (s *fakeSource) Pending(_ context.Context, key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.m {
+		if m.Key() == key && m.IP == "" {
+			return true
+		}
+	}
+	return false
+}
 
 func newMapper() (*Mapper, *fakeBackend, *fakeSource) {
 	b, src := &fakeBackend{}, &fakeSource{}

@@ -97,12 +97,22 @@ func (c *Ctx) Parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 	return pos, nil
 }
 
+// errNoTerminal refuses a secret prompt without a terminal; a script ends
+// there (see Session.run).
+var errNoTerminal = errors.New("this needs a terminal to ask for the password without echo: use 'ssh -t', or pipe it with --stdin")
+
+// noTerminal is errNoTerminal in a command's own words.
+type noTerminal string
+
+func (e noTerminal) Error() string        { return string(e) }
+func (e noTerminal) Is(target error) bool { return target == errNoTerminal }
+
 // ReadSecret asks for a secret without echo. Without a terminal the client
 // would echo it, so it is refused unless the command was told to read its
 // secrets from stdin (a pipe).
 func (c *Ctx) ReadSecret(prompt string, fromStdin bool) (string, error) {
 	if !c.Interactive && !fromStdin {
-		return "", errors.New("this needs a terminal to ask for the password without echo: use 'ssh -t', or pipe it with --stdin")
+		return "", errNoTerminal
 	}
 	p := prompt
 	if !c.Interactive {
@@ -263,7 +273,7 @@ func runLogin(c *Ctx, args []string) error {
 		name = pos[0]
 	} else {
 		if !c.Interactive && !*stdin {
-			return errors.New("login: give the user name: 'login USER' (with ssh -t), or pipe name and password with --stdin")
+			return noTerminal("login: give the user name: 'login USER' (with ssh -t), or pipe name and password with --stdin")
 		}
 		if name, err = c.ReadLine("User: "); err != nil {
 			return fmt.Errorf("login: %w", err)

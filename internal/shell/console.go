@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -234,6 +235,15 @@ func (c *termConsole) closeIfIdle(msg string) bool {
 	return true
 }
 
+// MaxLine bounds one line of input: a command line, a pasted key, a secret
+// read with --stdin. Input is hostile: `head -c 200M /dev/zero | ssh gw`
+// must cost the gateway no more than this per session.
+const MaxLine = 64 << 10
+
+// errLineTooLong ends a script: what follows the cut is not a line anyone
+// meant to run.
+var errLineTooLong = fmt.Errorf("a line longer than %d KiB; nothing more was read", MaxLine>>10)
+
 // pipeConsole reads from a pipe: no echo to turn off, prompts go to stderr.
 type pipeConsole struct {
 	r      *bufio.Reader
@@ -241,18 +251,28 @@ type pipeConsole struct {
 }
 
 func newPipeConsole(in io.Reader, prompt io.Writer) *pipeConsole {
-	return &pipeConsole{r: bufio.NewReader(in), prompt: prompt}
+	return &pipeConsole{r: bufio.NewReaderSize(in, 4096), prompt: prompt}
 }
 
 func (p *pipeConsole) ReadLine(prompt string) (string, error) {
 	if prompt != "" {
 		io.WriteString(p.prompt, prompt)
 	}
-	line, err := p.r.ReadString('\n')
-	if err != nil && (line == "" || !errors.Is(err, io.EOF)) {
-		return "", err
+	var line []byte
+	for {
+		chunk, err := p.r.ReadSlice('\n')
+		if len(line)+len(chunk) > MaxLine+2 { // +2: the line's own "\r\n"
+			return "", errLineTooLong
+		}
+		line = append(line, chunk...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil && (len(line) == 0 || !errors.Is(err, io.EOF)) {
+			return "", err
+		}
+		return strings.TrimRight(string(line), "\r\n"), nil
 	}
-	return strings.TrimRight(line, "\r\n"), nil
 }
 
 func (p *pipeConsole) ReadPassword(prompt string) (string, error) {

@@ -148,6 +148,11 @@ func (s *Session) script(p *pipeConsole) int {
 	status := 0
 	for !s.exited() {
 		line, err := p.ReadLine("")
+		if errors.Is(err, errLineTooLong) {
+			fmt.Fprintf(s.errw, "error: %v\n", err)
+			s.record([]string{"[script]"}, false, "line too long")
+			return exitUsage
+		}
 		if err != nil {
 			return status
 		}
@@ -210,6 +215,28 @@ func (s *Session) watchDrain(t *termConsole) func() {
 	return func() { close(done) }
 }
 
+// end stops the session after the current command.
+func (s *Session) end() {
+	s.mu.Lock()
+	s.exit = true
+	s.mu.Unlock()
+}
+
+// refresh re-reads the session's user before a command: a role taken away
+// applies now, and a disabled or deleted account runs nothing more.
+func (s *Session) refresh() error {
+	if s.lobby || s.io.Refresh == nil {
+		return nil
+	}
+	u, err := s.io.Refresh(s.ctx, s.user.Name)
+	if err != nil {
+		s.sh.Log.Warn("session ended: account changed", "user", s.user.Name, "err", err)
+		return errors.New("your account is no longer allowed to log in; the session ends")
+	}
+	s.user = u
+	return nil
+}
+
 func (s *Session) exited() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -218,16 +245,33 @@ func (s *Session) exited() bool {
 
 // line runs one command line and returns its exit status.
 func (s *Session) line(line string) int {
+	if len(line) > MaxLine {
+		fmt.Fprintf(s.errw, "error: the command line is longer than %d KiB; nothing was run\n", MaxLine>>10)
+		s.record([]string{s.firstWord(strings.Fields(line))}, false, "line too long")
+		return exitUsage
+	}
 	args, err := argv.Split(line)
 	if err != nil {
 		fmt.Fprintf(s.errw, "error: %v; nothing was run\n", err)
-		s.record(strings.Fields(line), false, "quoting error")
+		s.record([]string{s.firstWord(strings.Fields(line))}, false, "quoting error")
 		return exitUsage
 	}
 	if len(args) == 0 {
 		return 0
 	}
 	return s.run(args)
+}
+
+// firstWord is what the audit keeps of a line that ran no command: the
+// command's name when it is one, else nothing. A password typed at the
+// wrong prompt ends up here, and must not be recorded.
+func (s *Session) firstWord(words []string) string {
+	if len(words) > 0 {
+		if cmd := s.lookup(words[0]); cmd != nil {
+			return cmd.Name
+		}
+	}
+	return "[unknown]"
 }
 
 // Exit statuses, as a POSIX shell uses them.
@@ -246,8 +290,15 @@ func (s *Session) run(args []string) int {
 			msg += fmt.Sprintf("; did you mean %q?", near)
 		}
 		fmt.Fprintf(s.errw, "error: %s (type 'help' for the list)\n", msg)
-		s.record(args, false, "unknown command")
+		s.record([]string{s.firstWord(args)}, false, "unknown command")
 		return exitUnknown
+	}
+
+	if err := s.refresh(); err != nil {
+		fmt.Fprintf(s.errw, "error: %v\n", err)
+		s.record(redact(cmd, args), false, "refused: "+err.Error())
+		s.end()
+		return exitFail
 	}
 	if !s.allowed(cmd) {
 		// Same answer as for an unknown command would hide that it exists;
@@ -268,6 +319,11 @@ func (s *Session) run(args []string) int {
 	}
 	c := &Ctx{ctx: ctx, s: s, Out: s.out, Err: s.errw, User: s.user, Interactive: s.io.PTY}
 	err := s.call(cmd, c, args[1:])
+	if errors.Is(err, errNoTerminal) {
+		// In a script the next line is likely the secret itself: stop
+		// before it runs as a command (and lands in the audit).
+		s.end()
+	}
 	if err == nil {
 		s.record(redact(cmd, args), true, "ok")
 		return exitOK

@@ -34,6 +34,8 @@ type Fake struct {
 	Execs []string
 	// Snaps holds snapshots by project/name, oldest first.
 	Snaps map[string][]lxd.Snapshot
+	// Secured lists the instances SecureNIC was called for.
+	Secured []string
 }
 
 // New returns a Fake with the lab's two images and no GPUs.
@@ -241,6 +243,17 @@ func (f *Fake) GPUs(context.Context) ([]lxd.GPU, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]lxd.GPU(nil), f.HostGPUs...), f.up()
+}
+
+// SecureNIC records that the instance's NIC was given filtering.
+func (f *Fake) SecureNIC(_ context.Context, project, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.get(project, name); err != nil {
+		return err
+	}
+	f.Secured = append(f.Secured, key(project, name))
+	return f.up()
 }
 
 // EnsureGPUProfile records the profile.
