@@ -33,7 +33,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "lxcgate")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/lxcgate")
+	// The failpoint tag lets crash tests kill the gateway between two steps
+	// (LXCGATE_FAILPOINT); without it the variable does nothing.
+	build := exec.Command("go", "build", "-tags", "failpoint", "-o", binary, "../cmd/lxcgate")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: building lxcgate failed:", err)
@@ -71,6 +73,7 @@ type gw struct {
 	known     string // known_hosts for the gateway's host key
 	exited    chan error
 	envVars   []string
+	chains    string // prefix of its iptables chains
 }
 
 func freePort(t *testing.T) string {
@@ -88,7 +91,7 @@ func freePort(t *testing.T) string {
 func newGW(t *testing.T, env ...string) *gw {
 	t.Helper()
 	need(t, "ssh", "ssh-keygen", "sshpass")
-	g := &gw{t: t, dir: t.TempDir(), port: freePort(t), envVars: env}
+	g := &gw{t: t, dir: t.TempDir(), port: freePort(t), envVars: env, chains: "LXCGATE"}
 	return g
 }
 

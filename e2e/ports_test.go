@@ -17,6 +17,9 @@ const (
 	portFirst = 24000
 )
 
+// testChainRE matches the chains of tests' own gateways (portsGW).
+var testChainRE = regexp.MustCompile(`E2E[0-9]+-(DNAT|FWD)`)
+
 // othersRules is iptables-save without lxcgate's chains and jumps and
 // without counters: what lxcgate must never touch.
 func othersRules(t *testing.T) string {
@@ -27,7 +30,7 @@ func othersRules(t *testing.T) string {
 	}
 	var keep []string
 	for _, l := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(l, "#") || strings.Contains(l, "LXCGATE") {
+		if strings.HasPrefix(l, "#") || strings.Contains(l, "LXCGATE") || testChainRE.MatchString(l) {
 			continue
 		}
 		keep = append(keep, regexp.MustCompile(`\[\d+:\d+\]`).ReplaceAllString(l, ""))
@@ -35,11 +38,15 @@ func othersRules(t *testing.T) string {
 	return strings.Join(keep, "\n")
 }
 
-func portsGW(t *testing.T) (*gw, string) {
+func portsGW(t *testing.T, env ...string) (*gw, string) {
 	t.Helper()
-	g, prefix := labGW(t, "LXCGATE_PORTS_PUBLIC_ADDRESS="+hostAddr,
-		fmt.Sprintf("LXCGATE_PORTS_RANGE=%d-%d", portFirst, portFirst+99), "LXCGATE_PORTS_RECONCILE_INTERVAL=1h")
-	t.Cleanup(func() { exec.Command(binary, "portmap", "flush").Run() })
+	// Chains of the test's own: gateways of other tests running at the
+	// same time must not undo each other's rules.
+	chains := fmt.Sprintf("E2E%d", time.Now().UnixNano()%1e8)
+	g, prefix := labGW(t, append([]string{"LXCGATE_PORTS_PUBLIC_ADDRESS=" + hostAddr, "LXCGATE_PORTS_CHAIN_PREFIX=" + chains,
+		fmt.Sprintf("LXCGATE_PORTS_RANGE=%d-%d", portFirst, portFirst+99), "LXCGATE_PORTS_RECONCILE_INTERVAL=1h"}, env...)...)
+	g.chains = chains
+	t.Cleanup(func() { g.lxcgate("", "portmap", "flush") })
 	return g, prefix
 }
 
@@ -98,8 +105,9 @@ func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
 	}
 }
 
-func natRules(t *testing.T) string {
-	out, _ := exec.Command("iptables", "-t", "nat", "-S", "LXCGATE-DNAT").CombinedOutput()
+// natRules lists the DNAT chain of the gateway's own chains.
+func (g *gw) natRules() string {
+	out, _ := exec.Command("iptables", "-t", "nat", "-S", g.chains+"-DNAT").CombinedOutput()
 	return string(out)
 }
 
@@ -125,7 +133,7 @@ func TestPublishedSSHPort(t *testing.T) {
 	})
 	// The connection went through lxcgate's FORWARD accept, which is what
 	// keeps it working where the FORWARD policy is DROP.
-	fwd, _ := exec.Command("iptables", "-L", "LXCGATE-FWD", "-v", "-n", "-x").Output()
+	fwd, _ := exec.Command("iptables", "-L", g.chains+"-FWD", "-v", "-n", "-x").Output()
 	if f := strings.Fields(strings.Split(strings.TrimSpace(string(fwd)), "\n")[2]); len(f) < 2 || f[0] == "0" {
 		t.Fatalf("the forward rule saw no packets:\n%s", fwd)
 	}
@@ -137,8 +145,8 @@ func TestPublishedSSHPort(t *testing.T) {
 	// Stopped: the rule is gone when stop returns, the port no longer
 	// answers. Started: the same port again.
 	g.sshKey("alice", alice, "", "stop", "box")
-	if strings.Contains(natRules(t), fmt.Sprintf("--dport %d ", hp)) {
-		t.Fatalf("rule still there after stop:\n%s", natRules(t))
+	if strings.Contains(g.natRules(), fmt.Sprintf("--dport %d ", hp)) {
+		t.Fatalf("rule still there after stop:\n%s", g.natRules())
 	}
 	if r := fromClient(t, alice, hp, "true"); r.code == 0 {
 		t.Fatal("the port still answers after stop")
@@ -147,13 +155,13 @@ func TestPublishedSSHPort(t *testing.T) {
 	if got := g.sshPort("alice", alice, "box"); got != hp {
 		t.Fatalf("host port changed across stop/start: %d -> %d", hp, got)
 	}
-	waitFor(t, "the rule back after start", 30*time.Second, func() bool { return strings.Contains(natRules(t), fmt.Sprintf("--dport %d ", hp)) })
+	waitFor(t, "the rule back after start", 30*time.Second, func() bool { return strings.Contains(g.natRules(), fmt.Sprintf("--dport %d ", hp)) })
 	deadline := time.Now().Add(30 * time.Second)
 	for r := fromClient(t, alice, hp, "true"); r.code != 0; r = fromClient(t, alice, hp, "true") {
 		if time.Now().After(deadline) {
 			addr, _ := exec.Command("lxc", "list", "box", "--project", project, "-c", "4", "--format", "csv").Output()
 			ct, _ := exec.Command("conntrack", "-L", "-p", "tcp", "--orig-port-dst", fmt.Sprint(hp)).CombinedOutput()
-			t.Fatalf("ssh after start: %+v\nrules:\n%s\ncontainer: %s\nconntrack:\n%s", r, natRules(t), addr, ct)
+			t.Fatalf("ssh after start: %+v\nrules:\n%s\ncontainer: %s\nconntrack:\n%s", r, g.natRules(), addr, ct)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -163,7 +171,7 @@ func TestPublishedSSHPort(t *testing.T) {
 		t.Fatalf("lxc stop: %v %s", err, out)
 	}
 	stopped := time.Now()
-	waitFor(t, "rule removed after lxc stop", 2*time.Second, func() bool { return !strings.Contains(natRules(t), fmt.Sprintf("--dport %d ", hp)) })
+	waitFor(t, "rule removed after lxc stop", 2*time.Second, func() bool { return !strings.Contains(g.natRules(), fmt.Sprintf("--dport %d ", hp)) })
 	t.Logf("rule gone %s after lxc stop", time.Since(stopped).Round(time.Millisecond))
 
 	if after := othersRules(t); after != before {
@@ -183,7 +191,7 @@ func TestMappingsAfterCrash(t *testing.T) {
 			t.Fatalf("launch %s: %+v", n, r)
 		}
 	}
-	waitFor(t, "three containers mapped", 30*time.Second, func() bool { return strings.Count(natRules(t), "-j DNAT") == 3 })
+	waitFor(t, "three containers mapped", 30*time.Second, func() bool { return strings.Count(g.natRules(), "-j DNAT") == 3 })
 	project := prefix + "alice"
 
 	g.signal(syscall.SIGKILL)
@@ -192,8 +200,8 @@ func TestMappingsAfterCrash(t *testing.T) {
 	// of c's rules and slips a rule of their own into lxcgate's chain.
 	exec.Command("lxc", "stop", "--force", "a", "--project", project).Run()
 	exec.Command("lxc", "delete", "--force", "b", "--project", project).Run()
-	exec.Command("iptables", "-t", "nat", "-A", "LXCGATE-DNAT", "-p", "tcp", "--dport", "1", "-j", "ACCEPT").Run()
-	lines := strings.Split(strings.TrimSpace(natRules(t)), "\n")
+	exec.Command("iptables", "-t", "nat", "-A", g.chains+"-DNAT", "-p", "tcp", "--dport", "1", "-j", "ACCEPT").Run()
+	lines := strings.Split(strings.TrimSpace(g.natRules()), "\n")
 	for _, l := range lines {
 		if strings.Contains(l, "alice/c:") {
 			exec.Command("sh", "-c", "iptables -t nat "+strings.Replace(l, "-A ", "-D ", 1)).Run()
@@ -206,7 +214,7 @@ func TestMappingsAfterCrash(t *testing.T) {
 	if err != nil || !strings.Contains(out, "in sync") {
 		t.Fatalf("portmap status: %v\n%s%s", err, out, errw)
 	}
-	nat := natRules(t)
+	nat := g.natRules()
 	if strings.Count(nat, "-j DNAT") != 1 || !strings.Contains(nat, "alice/c:") || strings.Contains(nat, "--dport 1 ") {
 		t.Fatalf("chain after the restart:\n%s", nat)
 	}

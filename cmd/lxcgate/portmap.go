@@ -17,7 +17,7 @@ func (a *app) portmap(args []string) error {
 		return err
 	}
 	first, last, _ := a.cfg.Ports.PortRange()
-	backend, err := portmap.NewIPTables(a.cfg.Ports.Addresses, first, last)
+	backend, err := portmap.NewIPTables(a.cfg.Ports.ChainPrefix, a.cfg.Ports.Addresses, first, last)
 	if err != nil {
 		return err
 	}

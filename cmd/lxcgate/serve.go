@@ -72,7 +72,7 @@ func (a *app) serve(args []string) error {
 	sh.AddAccess(cs, st, net.JoinHostPort(a.publicAddress(), listenPort))
 	sh.AddSnapshots(cs)
 	first, last, _ := a.cfg.Ports.PortRange()
-	backend, err := portmap.NewIPTables(a.cfg.Ports.Addresses, first, last)
+	backend, err := portmap.NewIPTables(a.cfg.Ports.ChainPrefix, a.cfg.Ports.Addresses, first, last)
 	if err != nil {
 		return err
 	}

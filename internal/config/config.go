@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +51,7 @@ type Ports struct {
 	Services          map[string]int `toml:"services"`       // published for every container
 	Addresses         []string       `toml:"addresses"`      // match only these host addresses; empty: any local one
 	ReconcileInterval Duration       `toml:"reconcile_interval"`
+	ChainPrefix       string         `toml:"chain_prefix"` // lxcgate's chains: PREFIX-DNAT, PREFIX-FWD
 }
 
 // PortRange returns the parsed host port range.
@@ -110,8 +112,19 @@ func (s *Size) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// MarshalText writes the size as LXD would.
-func (s Size) MarshalText() ([]byte, error) { return []byte(units.FormatSize(int64(s))), nil }
+// MarshalText writes the size as LXD would, or in bytes where that form
+// would round (1000000000 is 953.7MiB): what is written loads back the same.
+func (s Size) MarshalText() ([]byte, error) {
+	if f := units.FormatSize(int64(s)); mustParse(f) == int64(s) {
+		return []byte(f), nil
+	}
+	return []byte(strconv.FormatInt(int64(s), 10) + "B"), nil
+}
+
+func mustParse(s string) int64 {
+	n, _ := units.ParseSize(s)
+	return n
+}
 
 // SSH configures the embedded SSH server.
 type SSH struct {
@@ -210,7 +223,7 @@ func Default() Config {
 		GPU:       GPU{Profile: "lxcgate-nvidia"},
 		Snapshots: Snapshots{Keep: 5},
 		Ports: Ports{Range: "20000-29999", Services: map[string]int{"ssh": 22}, Addresses: []string{},
-			ReconcileInterval: Duration(30 * time.Second)},
+			ReconcileInterval: Duration(30 * time.Second), ChainPrefix: "LXCGATE"},
 	}
 }
 
@@ -379,6 +392,9 @@ func (c *Config) Validate() error {
 	if c.Snapshots.Keep < 1 {
 		return errors.New("snapshots.keep must be at least 1")
 	}
+	if !chainPrefixRE.MatchString(c.Ports.ChainPrefix) {
+		return fmt.Errorf("ports.chain_prefix %q: use 1-20 capital letters, digits and '-', starting with a letter", c.Ports.ChainPrefix)
+	}
 	if c.Ports.ReconcileInterval <= 0 {
 		return errors.New("ports.reconcile_interval must be positive")
 	}
@@ -394,6 +410,9 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// chainPrefixRE keeps chain names (PREFIX-DNAT) within iptables' 28 bytes.
+var chainPrefixRE = regexp.MustCompile(`^[A-Z][A-Z0-9-]{0,19}$`)
 
 // validUserName mirrors users.ValidName without importing it: config is
 // loaded before anything else exists.

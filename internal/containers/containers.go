@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lxcgate/lxcgate/internal/failpoint"
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/units"
 )
@@ -280,6 +281,7 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 	if err != nil {
 		return Container{}, err
 	}
+	failpoint.Hit("create:reserved")
 	unlock := s.boxes.lock(user + "/" + req.Name)
 	defer unlock()
 	project := s.Project(user)
@@ -311,6 +313,7 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 		}
 		return Container{}, fmt.Errorf("create %s: %w", req.Name, err)
 	}
+	failpoint.Hit("create:made")
 	if _, err := s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE containers SET state = 'ready'
 		WHERE name = ? AND user_id = (SELECT id FROM users WHERE name = ?)`, req.Name, user); err != nil {
 		// LXD has it; Reconcile adopts it at the next start.
@@ -551,6 +554,7 @@ func (s *Service) act(ctx context.Context, user, name, verb string, f func(proje
 		}
 		return fmt.Errorf("%s %s: %w", verb, name, err)
 	}
+	failpoint.Hit(verb + ":done")
 	s.changed(user, name)
 	return nil
 }
@@ -576,6 +580,7 @@ func (s *Service) Delete(ctx context.Context, user, name string, force bool) err
 	if _, err := s.db.ExecContext(ctx, `UPDATE containers SET state = 'deleting' WHERE id = ?`, r.id); err != nil {
 		return fmt.Errorf("delete %s: %w", name, err)
 	}
+	failpoint.Hit("delete:marked")
 	if exists {
 		if derr := s.lxd.Delete(context.WithoutCancel(ctx), s.Project(user), name, force); derr != nil && !errors.Is(derr, lxd.ErrNotFound) {
 			s.db.Exec(`UPDATE containers SET state = 'ready' WHERE id = ?`, r.id)
@@ -585,6 +590,7 @@ func (s *Service) Delete(ctx context.Context, user, name string, force bool) err
 			return fmt.Errorf("delete %s: %w", name, derr)
 		}
 	}
+	failpoint.Hit("delete:gone")
 	_, err = s.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM containers WHERE id = ?`, r.id)
 	s.changed(user, name) // its ports went with the row; the rules go now
 	return err

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/lxcgate/lxcgate/internal/failpoint"
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/portmap"
 )
@@ -226,6 +227,7 @@ func (s *Service) PortAdd(ctx context.Context, user, name string, containerPort 
 	if p.HostPort, err = s.allocPort(ctx, r.id, p, true); err != nil {
 		return Port{}, err
 	}
+	failpoint.Hit("port:reserved")
 	s.changed(user, name)
 	return p, nil
 }

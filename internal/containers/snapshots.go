@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/lxcgate/lxcgate/internal/failpoint"
 	"github.com/lxcgate/lxcgate/internal/lxd"
 )
 
@@ -97,6 +98,7 @@ func (s *Service) TakeSnapshot(ctx context.Context, user, name, snap string, kee
 		}
 		return "", nil, fmt.Errorf("snapshot %s: %w", name, err)
 	}
+	failpoint.Hit("snapshot:taken")
 	if keep {
 		if _, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO snapshot_pins (container_id, name) VALUES (?, ?)`, r.id, snap); err != nil {
 			return snap, nil, fmt.Errorf("snapshot %s taken, but pinning failed: %w", snap, err)
@@ -248,8 +250,10 @@ func (s *Service) Restore(ctx context.Context, user, name, snap string) error {
 		if err := s.lxd.Stop(ctx, p, name, false); err != nil && !errors.Is(err, lxd.ErrNotRunning) {
 			return fmt.Errorf("restore %s: stopping it failed, nothing changed: %w", name, err)
 		}
+		failpoint.Hit("restore:stopped")
 	}
 	restoreErr := sn.Restore(ctx, p, name, snap)
+	failpoint.Hit("restore:restored")
 	if running {
 		// Start again whether or not the restore worked: either way the
 		// container is as it was, or as the snapshot was, and running.

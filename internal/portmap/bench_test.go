@@ -16,7 +16,7 @@ func benchBackend(b *testing.B) *IPTables {
 	if os.Getenv("LXCGATE_BENCH_NETNS") == "" {
 		b.Skip("run through bench/portmap.sh, inside a network namespace")
 	}
-	ipt, err := NewIPTables(nil, 20000, 29999)
+	ipt, err := NewIPTables("", nil, 20000, 29999)
 	if err != nil {
 		b.Fatal(err)
 	}

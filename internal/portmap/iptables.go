@@ -16,6 +16,7 @@ import (
 // chains and jumps, one iptables-restore --noflush per table for rules.
 type IPTables struct {
 	ipt         *iptables.IPTables
+	nat, filter string   // lxcgate's chains
 	addrs       []string // host addresses to match; empty: any local address
 	first, last int      // the host port range
 }
@@ -23,12 +24,15 @@ type IPTables struct {
 // NewIPTables returns the iptables backend for host ports first..last. The
 // lock timeout keeps a held xtables lock from blocking the gateway forever
 // (go-iptables' default).
-func NewIPTables(addrs []string, first, last int) (*IPTables, error) {
+func NewIPTables(chainPrefix string, addrs []string, first, last int) (*IPTables, error) {
 	ipt, err := iptables.New(iptables.Timeout(5))
 	if err != nil {
 		return nil, fmt.Errorf("iptables is not usable (%v); install the iptables package and run as root", oneLine(err))
 	}
-	return &IPTables{ipt: ipt, addrs: addrs, first: first, last: last}, nil
+	if chainPrefix == "" {
+		chainPrefix = DefaultChainPrefix
+	}
+	return &IPTables{ipt: ipt, nat: chainPrefix + "-DNAT", filter: chainPrefix + "-FWD", addrs: addrs, first: first, last: last}, nil
 }
 
 // forward is the one rule of lxcgate's FORWARD chain: it accepts, in both
@@ -52,21 +56,21 @@ type jump struct {
 func (b *IPTables) jumps() []jump {
 	var js []jump
 	if len(b.addrs) == 0 {
-		local := []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", NATChain}
+		local := []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", b.nat}
 		js = append(js, jump{"nat", "PREROUTING", local},
 			jump{"nat", "OUTPUT", append([]string{"!", "-d", "127.0.0.0/8"}, local...)})
 	}
 	for _, a := range b.addrs {
-		d := []string{"-d", a + "/32", "-j", NATChain}
+		d := []string{"-d", a + "/32", "-j", b.nat}
 		js = append(js, jump{"nat", "PREROUTING", d}, jump{"nat", "OUTPUT", d})
 	}
-	return append(js, jump{"filter", "FORWARD", []string{"-j", FilterChain}})
+	return append(js, jump{"filter", "FORWARD", []string{"-j", b.filter}})
 }
 
 // Ensure creates the chains and jumps, and removes jumps into lxcgate's
 // chains that the configuration no longer wants.
 func (b *IPTables) Ensure() error {
-	for _, c := range [][2]string{{"nat", NATChain}, {"filter", FilterChain}} {
+	for _, c := range [][2]string{{"nat", b.nat}, {"filter", b.filter}} {
 		ok, err := b.ipt.ChainExists(c[0], c[1])
 		if err != nil {
 			return b.fail("list chains", err)
@@ -87,7 +91,7 @@ func (b *IPTables) Ensure() error {
 			return b.fail("list "+tc[1], err)
 		}
 		for i, l := range lines {
-			ours := strings.HasSuffix(l, "-j "+NATChain) || strings.HasSuffix(l, "-j "+FilterChain)
+			ours := strings.HasSuffix(l, "-j "+b.nat) || strings.HasSuffix(l, "-j "+b.filter)
 			// FORWARD's jump must come first: a rule that rejects before it
 			// would break the mappings (lines[0] is the policy line).
 			misplaced := tc[1] == "FORWARD" && i != 1
@@ -100,17 +104,17 @@ func (b *IPTables) Ensure() error {
 		}
 	}
 	// The FORWARD chain holds exactly the one static rule.
-	lines, err := b.ipt.List("filter", FilterChain)
+	lines, err := b.ipt.List("filter", b.filter)
 	if err != nil {
-		return b.fail("list "+FilterChain, err)
+		return b.fail("list "+b.filter, err)
 	}
 	if len(lines) != 2 || !strings.Contains(lines[1], commentPrefix+"forward") ||
 		!strings.Contains(lines[1], fmt.Sprintf("--ctorigdstport %d:%d", b.first, b.last)) {
-		if err := b.ipt.ClearChain("filter", FilterChain); err != nil {
-			return b.fail("reset "+FilterChain, err)
+		if err := b.ipt.ClearChain("filter", b.filter); err != nil {
+			return b.fail("reset "+b.filter, err)
 		}
 		spec, _ := argv.Split(b.forward())
-		if err := b.ipt.Append("filter", FilterChain, spec...); err != nil {
+		if err := b.ipt.Append("filter", b.filter, spec...); err != nil {
 			return b.fail("add the forward rule", err)
 		}
 	}
@@ -134,13 +138,13 @@ var commentRE = regexp.MustCompile(`--comment "?([^" ]*)"?`)
 
 // Rules lists the per-mapping rules: those of the DNAT chain.
 func (b *IPTables) Rules() ([]Rule, error) {
-	lines, err := b.ipt.List("nat", NATChain)
+	lines, err := b.ipt.List("nat", b.nat)
 	if err != nil {
-		return nil, b.fail("list "+NATChain, err)
+		return nil, b.fail("list "+b.nat, err)
 	}
 	var out []Rule
 	for _, l := range lines {
-		spec, ok := strings.CutPrefix(l, "-A "+NATChain+" ")
+		spec, ok := strings.CutPrefix(l, "-A "+b.nat+" ")
 		if !ok {
 			continue // the "-N CHAIN" line
 		}
@@ -153,11 +157,11 @@ func (b *IPTables) Rules() ([]Rule, error) {
 	return out, nil
 }
 
-func chainOf(table string) string {
+func (b *IPTables) chainOf(table string) string {
 	if table == "nat" {
-		return NATChain
+		return b.nat
 	}
-	return FilterChain
+	return b.filter
 }
 
 // Apply writes all deletions and additions with one iptables-restore
@@ -169,13 +173,13 @@ func (b *IPTables) Apply(del, add []Rule) error {
 		var part bytes.Buffer
 		for _, r := range del {
 			if r.Table == table {
-				fmt.Fprintf(&part, "-D %s %s\n", chainOf(table), r.Spec)
+				fmt.Fprintf(&part, "-D %s %s\n", b.chainOf(table), r.Spec)
 				n++
 			}
 		}
 		for _, r := range add {
 			if r.Table == table {
-				fmt.Fprintf(&part, "-A %s %s\n", chainOf(table), r.Spec)
+				fmt.Fprintf(&part, "-A %s %s\n", b.chainOf(table), r.Spec)
 				n++
 			}
 		}
@@ -206,7 +210,7 @@ func (b *IPTables) ApplyPerRule(del, add []Rule) error {
 		if err != nil {
 			return err
 		}
-		if err := b.ipt.Delete(r.Table, chainOf(r.Table), spec...); err != nil {
+		if err := b.ipt.Delete(r.Table, b.chainOf(r.Table), spec...); err != nil {
 			return b.fail("delete rule", err)
 		}
 	}
@@ -215,7 +219,7 @@ func (b *IPTables) ApplyPerRule(del, add []Rule) error {
 		if err != nil {
 			return err
 		}
-		if err := b.ipt.Append(r.Table, chainOf(r.Table), spec...); err != nil {
+		if err := b.ipt.Append(r.Table, b.chainOf(r.Table), spec...); err != nil {
 			return b.fail("add rule", err)
 		}
 	}
@@ -230,7 +234,7 @@ func (b *IPTables) Flush() error {
 			return b.fail("list "+tc[1], err)
 		}
 		for _, l := range lines {
-			if strings.HasSuffix(l, "-j "+NATChain) || strings.HasSuffix(l, "-j "+FilterChain) {
+			if strings.HasSuffix(l, "-j "+b.nat) || strings.HasSuffix(l, "-j "+b.filter) {
 				spec := strings.Fields(strings.TrimPrefix(l, "-A "+tc[1]+" "))
 				if err := b.ipt.Delete(tc[0], tc[1], spec...); err != nil {
 					return b.fail("remove jump", err)
@@ -238,7 +242,7 @@ func (b *IPTables) Flush() error {
 			}
 		}
 	}
-	for _, c := range [][2]string{{"nat", NATChain}, {"filter", FilterChain}} {
+	for _, c := range [][2]string{{"nat", b.nat}, {"filter", b.filter}} {
 		ok, err := b.ipt.ChainExists(c[0], c[1])
 		if err != nil {
 			return b.fail("list chains", err)

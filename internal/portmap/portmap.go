@@ -17,11 +17,11 @@ import (
 	"time"
 )
 
-// Chains lxcgate owns; nothing outside them is written, but for the jumps.
-const (
-	NATChain    = "LXCGATE-DNAT"
-	FilterChain = "LXCGATE-FWD"
-)
+// DefaultChainPrefix names lxcgate's chains: PREFIX-DNAT (nat) and
+// PREFIX-FWD (filter). Nothing outside them is written, but for the jumps.
+// A second gateway on one host (a test's, say) needs a prefix of its own,
+// or the two undo each other's rules.
+const DefaultChainPrefix = "LXCGATE"
 
 // Mapping publishes one container port on one host port.
 type Mapping struct {

@@ -28,7 +28,8 @@ func ParseSize(s string) (int64, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f <= 0 || f*float64(mult) > 1<<62 {
+	// !(f > 0) also refuses NaN, which every comparison answers false.
+	if err != nil || !(f > 0) || f*float64(mult) > 1<<62 {
 		return 0, fmt.Errorf("%q is not a size; write it like 512MiB or 2GiB", s)
 	}
 	return int64(f * float64(mult)), nil

@@ -10,7 +10,7 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "lots", "-1GiB", "0", "GiB", "1e30GiB"} {
+	for _, bad := range []string{"", "lots", "-1GiB", "0", "GiB", "1e30GiB", "NaN", "NaNGiB", "Inf", "-Inf", "1e30"} {
 		if _, err := ParseSize(bad); err == nil {
 			t.Errorf("ParseSize(%q) accepted", bad)
 		}

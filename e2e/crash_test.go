@@ -1,0 +1,124 @@
+package e2e
+
+import (
+	"fmt"
+	"os/exec"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestKilledAtEveryStep kills the gateway (SIGKILL, through a failpoint of
+// the test build) between two steps of every command that changes state,
+// restarts it, and checks what was left: every instance has its row and
+// every row its instance, no row is stuck half-made or half-deleted, and
+// the chains hold exactly the rules of running containers.
+func TestKilledAtEveryStep(t *testing.T) {
+	before := othersRules(t)
+	g, prefix := portsGW(t, "LXCGATE_QUOTA_CONTAINERS=20", "LXCGATE_QUOTA_CPU=40", "LXCGATE_QUOTA_MEMORY=16GiB",
+		"LXCGATE_QUOTA_SNAPSHOTS=40", "LXCGATE_PORTS_RECONCILE_INTERVAL=1h")
+	alice := g.addUser("alice", "alice-password", false)
+	project := prefix + "alice"
+	base := g.envVars
+	run := func(args ...string) {
+		t.Helper()
+		if r := g.sshKey("alice", alice, "", args...); r.code != 0 {
+			t.Fatalf("%s: %+v", strings.Join(args, " "), r)
+		}
+	}
+	starts := 0
+	restart := func(failpoint string) {
+		t.Helper()
+		if g.cmd != nil {
+			g.signal(syscall.SIGKILL)
+			<-g.exited
+		}
+		g.envVars = base
+		if failpoint != "" {
+			g.envVars = append(append([]string{}, base...), "LXCGATE_FAILPOINT="+failpoint)
+		}
+		g.start()
+		starts++
+		waitFor(t, "reconciled after a start", 30*time.Second, func() bool {
+			return strings.Count(g.logs(), "port mappings reconciled") >= starts
+		})
+	}
+	restart("")
+	for _, tc := range []struct {
+		failpoint string
+		setup     [][]string
+		cmd       []string
+	}{
+		{"create:reserved", nil, []string{"launch", "c1"}},
+		{"create:made", nil, []string{"launch", "c2"}},
+		{"stop:done", [][]string{{"launch", "c3"}}, []string{"stop", "c3", "--force"}},
+		{"start:done", [][]string{{"create", "c4"}}, []string{"start", "c4"}},
+		{"restart:done", [][]string{{"launch", "c5"}}, []string{"restart", "c5"}},
+		{"delete:marked", [][]string{{"launch", "c6"}}, []string{"delete", "c6", "--force", "--yes"}},
+		{"delete:gone", [][]string{{"launch", "c7"}}, []string{"delete", "c7", "--force", "--yes"}},
+		{"snapshot:taken", [][]string{{"launch", "c8"}}, []string{"snapshot", "c8", "s1", "--keep"}},
+		{"restore:stopped", [][]string{{"launch", "c9"}, {"snapshot", "c9", "s0"}}, []string{"restore", "c9", "s0", "--yes"}},
+		{"restore:restored", [][]string{{"launch", "c10"}, {"snapshot", "c10", "s0"}}, []string{"restore", "c10", "s0", "--yes"}},
+		{"create:made", [][]string{{"create", "c11"}, {"snapshot", "c11", "s0"}}, []string{"clone", "c11", "s0", "c12"}},
+		{"port:reserved", [][]string{{"launch", "c13"}}, []string{"port", "add", "c13", "8080"}},
+	} {
+		for _, s := range tc.setup {
+			run(s...)
+		}
+		restart(tc.failpoint)
+		r := g.sshKey("alice", alice, "", tc.cmd...)
+		select {
+		case <-g.exited:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: the gateway did not stop at its failpoint: %+v", tc.failpoint, r)
+		}
+		g.cmd = nil
+		restart("")
+		checkSettled(t, g, project, tc.failpoint)
+	}
+	if after := othersRules(t); after != before {
+		t.Fatal("rules outside lxcgate's chains changed")
+	}
+}
+
+// checkSettled compares the gateway's rows with LXD and its chains.
+func checkSettled(t *testing.T, g *gw, project, step string) {
+	t.Helper()
+	db := openDB(t, g)
+	rows, err := db.Query(`SELECT c.name, c.state FROM containers c JOIN users u ON u.id = c.user_id WHERE u.name = 'alice' ORDER BY c.name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for rows.Next() {
+		var name, state string
+		rows.Scan(&name, &state)
+		if state != "ready" {
+			t.Errorf("after %s: %s left in state %q", step, name, state)
+		}
+		names = append(names, name)
+	}
+	rows.Close()
+	sort.Strings(names)
+	if lxdHas := lxdNames(t, project); strings.Join(names, ",") != strings.Join(lxdHas, ",") {
+		t.Fatalf("after %s: rows %v, LXD %v", step, names, lxdHas)
+	}
+	var orphans int
+	db.QueryRow(`SELECT count(*) FROM ports WHERE container_id NOT IN (SELECT id FROM containers)`).Scan(&orphans)
+	if orphans > 0 {
+		t.Fatalf("after %s: %d port rows without a container", step, orphans)
+	}
+	// The chains follow the truth: a container that runs and has its
+	// address is mapped within a moment (the watch after a restart).
+	waitFor(t, fmt.Sprintf("chains in sync after %s", step), 10*time.Second, func() bool {
+		out, _, err := g.lxcgate("", "portmap", "status")
+		return err == nil && strings.Contains(out, "in sync")
+	})
+	out, _ := exec.Command("lxc", "list", "--project", project, "--format", "csv", "-c", "ns").Output()
+	running := strings.Count(string(out), "RUNNING")
+	if dnat := strings.Count(g.natRules(), "alice/"); dnat < running {
+		t.Fatalf("after %s: %d running containers, %d rules:\n%s", step, running, dnat, g.natRules())
+	}
+}
