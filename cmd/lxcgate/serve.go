@@ -63,9 +63,12 @@ func (a *app) serve(args []string) error {
 		Window: a.cfg.Auth.FailureWindow.D(), Lockout: a.cfg.Auth.Lockout.D(),
 	})
 	authn := auth.New(st, th)
+	users.SetMaxConcurrentHashes(a.cfg.Auth.MaxConcurrentHashes)
+	st.SetLogger(log)
 	al := audit.New(db, log)
 	sh := shell.New(authn, al, log, a.cfg.Hostname)
 	lx := lxd.New(a.cfg.Containers.LXDSocket, log)
+	lx.ExecTimeout = a.cfg.Containers.ExecTimeout.D()
 	cs := a.containerService(db, lx, log)
 	sh.AddContainers(cs, a.publicAddress())
 	_, listenPort, _ := net.SplitHostPort(a.cfg.SSH.Listen)
@@ -101,6 +104,11 @@ func (a *app) serve(args []string) error {
 		MaxSessionsPerUser: a.cfg.SSH.MaxSessionsPerUser,
 		MaxConnections:     a.cfg.SSH.MaxConnections,
 		Jump:               cs,
+
+		MaxUnauthPerAddress:      a.cfg.SSH.MaxUnauthPerAddress,
+		MaxConnectionsPerAddress: a.cfg.SSH.MaxConnectionsPerAddress,
+		MaxChannelsPerConnection: a.cfg.SSH.MaxChannelsPerConnection,
+		DB:                       db,
 	})
 
 	ln, err := net.Listen("tcp", a.cfg.SSH.Listen)

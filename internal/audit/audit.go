@@ -38,9 +38,18 @@ func New(db *sql.DB, logger *slog.Logger) *Log {
 	return &Log{db: db, log: logger.With("component", "audit")}
 }
 
+// Bounds on a record's fields. Callers pass names through SafeName; these
+// only stop a mistake from storing megabytes of hostile input.
+const (
+	maxShortField = 256
+	maxDetail     = 8 << 10
+)
+
 // Record writes e. A failure to write the table is logged, never returned:
 // the audit trail must not turn a good command into a failed one.
 func (l *Log) Record(ctx context.Context, e Event) {
+	e.User, e.Remote, e.Method = clamp(e.User, maxShortField), clamp(e.Remote, maxShortField), clamp(e.Method, maxShortField)
+	e.Detail = clamp(e.Detail, maxDetail)
 	level := slog.LevelInfo
 	if !e.OK {
 		level = slog.LevelWarn

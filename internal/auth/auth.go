@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
+	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/throttle"
 	"github.com/lxcgate/lxcgate/internal/users"
 	gossh "golang.org/x/crypto/ssh"
@@ -19,6 +21,25 @@ import (
 // ErrLocked means too many recent failures for the account or the address.
 // Clients are told the same as for a wrong password.
 var ErrLocked = errors.New("too many failed attempts; locked out for a while")
+
+// LockedError is ErrLocked saying what is locked, for the log and for
+// rate-limiting the audit records of a locked-out sprayer.
+type LockedError struct {
+	Key   string // "account NAME" or "address ADDR" (bounded, escaped)
+	Until time.Time
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("%v (%s until %s)", ErrLocked, e.Key, e.Until.UTC().Format(time.TimeOnly))
+}
+
+// Is makes errors.Is(err, ErrLocked) hold.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// errImplausible refuses a name that cannot be a user's (too long, not
+// UTF-8, control characters) without asking the store: to the client it is
+// a failed login like any other.
+var errImplausible = fmt.Errorf("%w: implausible user name", users.ErrAuth)
 
 // Store is the subset of the user store authentication needs.
 type Store interface {
@@ -39,7 +60,7 @@ func New(store Store, t *throttle.Throttle) *Authenticator {
 	return &Authenticator{store: store, throttle: t}
 }
 
-// Host returns the address part of a remote address, the throttle's key.
+// Host returns the address part of a remote address.
 func Host(remote string) string {
 	if h, _, err := net.SplitHostPort(remote); err == nil {
 		return h
@@ -47,17 +68,46 @@ func Host(remote string) string {
 	return remote
 }
 
+// AddrGroup returns the source a remote address counts under, for the
+// throttle and the server's per-address limits: an IPv4 address itself
+// (IPv4-mapped IPv6 included), an IPv6 address's /64, since one host
+// commonly holds a whole /64 and could otherwise rotate through it.
+// Anything unparsable is returned as its host part.
+func AddrGroup(remote string) string {
+	ip, err := netip.ParseAddr(Host(remote))
+	if err != nil {
+		return Host(remote)
+	}
+	return GroupIP(ip)
+}
+
+// GroupIP is AddrGroup for a parsed address.
+func GroupIP(ip netip.Addr) string {
+	ip = ip.Unmap().WithZone("")
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
+}
+
 // Password checks name and password from remote. The error says why for the
 // log (ErrLocked, users.ErrDisabled, users.ErrAuth); the client must be told
 // only that it failed.
 func (a *Authenticator) Password(ctx context.Context, name, password, remote string) (users.User, error) {
-	if ok, until := a.throttle.Allowed(name, Host(remote)); !ok {
-		return users.User{}, fmt.Errorf("%w (until %s)", ErrLocked, until.UTC().Format(time.TimeOnly))
+	if l, locked := a.throttle.Locked(name, AddrGroup(remote)); locked {
+		return users.User{}, &LockedError{Key: l.Key, Until: l.Until}
+	}
+	if !audit.PlausibleName(name) {
+		// Counted like a wrong password (the throttle keys it by its safe
+		// form), so a flood of junk names still locks the address.
+		a.throttle.Failure(name, AddrGroup(remote))
+		return users.User{}, errImplausible
 	}
 	u, err := a.store.Authenticate(ctx, name, password)
 	if err != nil {
 		if errors.Is(err, users.ErrAuth) || errors.Is(err, users.ErrDisabled) {
-			a.throttle.Failure(name, Host(remote))
+			a.throttle.Failure(name, AddrGroup(remote))
 		}
 		return users.User{}, err
 	}
@@ -70,6 +120,9 @@ func (a *Authenticator) Password(ctx context.Context, name, password, remote str
 // locked account can still log in with its key: an attacker spraying
 // passwords cannot lock the owner out.
 func (a *Authenticator) Key(ctx context.Context, name string, key gossh.PublicKey) (users.User, error) {
+	if !audit.PlausibleName(name) {
+		return users.User{}, errImplausible
+	}
 	u, err := a.store.UserByKey(ctx, key)
 	if err != nil {
 		return users.User{}, err
@@ -82,21 +135,25 @@ func (a *Authenticator) Key(ctx context.Context, name string, key gossh.PublicKe
 
 // ChangePassword checks the old password under the throttle and sets the new.
 func (a *Authenticator) ChangePassword(ctx context.Context, name, old, password, remote string) error {
-	if ok, _ := a.throttle.Allowed(name, Host(remote)); !ok {
-		return ErrLocked
+	if l, locked := a.throttle.Locked(name, AddrGroup(remote)); locked {
+		return &LockedError{Key: l.Key, Until: l.Until}
 	}
 	if err := users.CheckPasswordPolicy(password); err != nil {
 		return err
 	}
 	err := a.store.ChangePassword(ctx, name, old, password)
 	if errors.Is(err, users.ErrAuth) {
-		a.throttle.Failure(name, Host(remote))
+		a.throttle.Failure(name, AddrGroup(remote))
 	}
 	return err
 }
 
 // User returns the current record of a user, to re-read role and disabled
-// state at session start rather than trusting what was true at login.
+// state at session start and before each command rather than trusting what
+// was true at login.
 func (a *Authenticator) User(ctx context.Context, name string) (users.User, error) {
+	if !audit.PlausibleName(name) {
+		return users.User{}, fmt.Errorf("%w: %s", users.ErrNotFound, audit.SafeName(name))
+	}
 	return a.store.Get(ctx, name)
 }

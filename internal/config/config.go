@@ -74,6 +74,8 @@ type Containers struct {
 	Disk          Size     `toml:"disk"`
 	ProjectPrefix string   `toml:"project_prefix"`
 	LXDSocket     string   `toml:"lxd_socket"`
+	// ExecTimeout bounds what lxcgate runs in a container (chpasswd).
+	ExecTimeout Duration `toml:"exec_timeout"`
 	// The most one create may ask for, whatever the quota says.
 	MaxCPU    int  `toml:"max_cpu"`
 	MaxMemory Size `toml:"max_memory"`
@@ -217,7 +219,7 @@ func Default() Config {
 		Containers: Containers{
 			DefaultImage: "lxcgate-debian", Images: []string{}, CPU: 2, Memory: Size(2 << 30), Disk: Size(10 << 30),
 			ProjectPrefix: "lxcgate-",
-			MaxCPU:        128, MaxMemory: Size(1 << 40), MaxDisk: Size(16 << 40),
+			MaxCPU:        128, MaxMemory: Size(1 << 40), MaxDisk: Size(16 << 40), ExecTimeout: Duration(30 * time.Second),
 		},
 		Quota:     Quota{Containers: 3, CPU: 8, Memory: Size(16 << 30), Disk: Size(50 << 30), GPUs: 1, Ports: 3, Snapshots: 20},
 		GPU:       GPU{Profile: "lxcgate-nvidia"},
@@ -327,7 +329,7 @@ func (c *Config) Validate() error {
 	if c.Data == "" {
 		return errors.New("data directory is empty; set --data or LXCGATE_DATA")
 	}
-	if c.Hostname == "" || strings.ContainsAny(c.Hostname, " \t\n/") {
+	if !hostnameRE.MatchString(c.Hostname) {
 		return fmt.Errorf("hostname %q: give a host name or address", c.Hostname)
 	}
 	if _, port, err := net.SplitHostPort(c.SSH.Listen); err != nil || port == "" {
@@ -335,7 +337,8 @@ func (c *Config) Validate() error {
 	}
 	for key, d := range map[string]Duration{
 		"ssh.handshake_timeout": c.SSH.HandshakeTimeout, "ssh.drain_timeout": c.SSH.DrainTimeout,
-		"auth.failure_window": c.Auth.FailureWindow, "auth.lockout": c.Auth.Lockout,
+		"containers.exec_timeout": c.Containers.ExecTimeout,
+		"auth.failure_window":     c.Auth.FailureWindow, "auth.lockout": c.Auth.Lockout,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("%s must be positive", key)
@@ -411,6 +414,10 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// hostnameRE admits host names and IPv4 or IPv6 addresses, nothing that
+// would need quoting where the name is shown (prompts, ssh config blocks).
+var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,253}$`)
+
 // chainPrefixRE keeps chain names (PREFIX-DNAT) within iptables' 28 bytes.
 var chainPrefixRE = regexp.MustCompile(`^[A-Z][A-Z0-9-]{0,19}$`)
 
@@ -434,7 +441,8 @@ func validUserName(s string) bool {
 // Encode writes c as TOML.
 func (c Config) Encode() (string, error) {
 	var b strings.Builder
-	b.WriteString("# effective configuration (data directory: " + c.Data + ")\n")
+	// Quoted: a directory name with a line break must not add TOML lines.
+	b.WriteString("# effective configuration (data directory: " + strconv.Quote(c.Data) + ")\n")
 	err := toml.NewEncoder(&b).Encode(c)
 	return b.String(), err
 }

@@ -14,10 +14,11 @@ import (
 )
 
 // What runs in a container is the tenant's program (chpasswd may be
-// replaced by `cat /dev/zero >&2`): its output is capped and its run timed.
+// replaced by `cat /dev/zero >&2`): its output is capped and its run timed
+// (Client.ExecTimeout, 30 s unless set).
 const (
-	execTimeout   = 30 * time.Second
-	maxExecStderr = 4 << 10
+	defaultExecTimeout = 30 * time.Second
+	maxExecStderr      = 4 << 10
 )
 
 // Exec runs argv in a container (no shell), feeding stdin, and returns the
@@ -28,7 +29,11 @@ func (c *Client) Exec(ctx context.Context, project, name string, argv []string, 
 	if err != nil {
 		return -1, "", err
 	}
-	ctx, cancel := context.WithTimeout(ctx, execTimeout)
+	timeout := c.ExecTimeout
+	if timeout <= 0 {
+		timeout = defaultExecTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	stderr := &capped{max: maxExecStderr}
 	control := make(chan *websocket.Conn, 1)
@@ -53,7 +58,7 @@ func (c *Client) Exec(ctx context.Context, project, name string, argv []string, 
 		_ = op.WaitContext(bg)
 		stop()
 		c.log.Warn("exec killed", "project", project, "name", name, "argv0", argv[0], "err", ctx.Err())
-		return -1, "", fmt.Errorf("%s in %s did not finish within %s; it was stopped", argv[0], name, execTimeout)
+		return -1, "", fmt.Errorf("%s in %s did not finish within %s; it was stopped", argv[0], name, timeout)
 	}
 	select {
 	case <-done:

@@ -115,6 +115,9 @@ type Client struct {
 	mu  sync.Mutex
 	srv lxdclient.InstanceServer
 
+	// ExecTimeout bounds a command run in a container; set before use.
+	ExecTimeout time.Duration
+
 	nets     subnets // bridges' subnets, and under its lock the NIC cache
 	nicCache map[string]map[string]string
 	nicAt    time.Time

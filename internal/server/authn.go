@@ -3,11 +3,26 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/gliderlabs/ssh"
 	"github.com/lxcgate/lxcgate/internal/audit"
+	"github.com/lxcgate/lxcgate/internal/auth"
 	"github.com/lxcgate/lxcgate/internal/users"
 	gossh "golang.org/x/crypto/ssh"
+)
+
+// Algorithms offered: only modern ones (ssh-audit finds nothing to fail or
+// warn about but names newer than itself). OpenSSH 8.4 (Debian 11) and
+// later speak curve25519-sha256 and chacha20-poly1305 or AES-GCM, so every
+// supported client connects; mlkem768x25519 is preferred when the client
+// has it (OpenSSH 9.9+). All three ciphers are AEAD, so no MAC is ever
+// used; the list names only encrypt-then-MAC ones because it cannot be
+// empty. The host key is Ed25519 alone (hostkey.go).
+var (
+	kexAlgorithms = []string{gossh.KeyExchangeMLKEM768X25519, gossh.KeyExchangeCurve25519, "curve25519-sha256@libssh.org"}
+	ciphers       = []string{gossh.CipherChaCha20Poly1305, gossh.CipherAES256GCM, gossh.CipherAES128GCM}
+	macs          = []string{gossh.HMACSHA256ETM, gossh.HMACSHA512ETM}
 )
 
 // Permission extensions carrying the identity a callback accepted. x/crypto
@@ -37,6 +52,7 @@ func stateOf(ctx ssh.Context) *connState {
 func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 	st := stateOf(ctx)
 	cfg := &gossh.ServerConfig{MaxAuthTries: 6}
+	cfg.KeyExchanges, cfg.Ciphers, cfg.MACs = kexAlgorithms, ciphers, macs
 	cfg.PublicKeyCallback = func(meta gossh.ConnMetadata, key gossh.PublicKey) (*gossh.Permissions, error) {
 		u, err := s.opt.Auth.Key(ctx, meta.User(), key)
 		if err != nil {
@@ -57,9 +73,16 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 		}
 	}
 	cfg.AuthLogCallback = func(meta gossh.ConnMetadata, method string, err error) {
+		// The name comes from the client: only its safe form is recorded.
+		name := audit.SafeName(meta.User())
 		if err == nil {
 			st.authDone.Store(true)
-			s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindLogin, User: meta.User(), Remote: st.remote, Method: method, Detail: "ok", OK: true})
+			s.addrs.authenticated(st.slot)
+			if s.opt.Lobby == "" || meta.User() != s.opt.Lobby {
+				// Lobby connections belong to no account until login.
+				s.live.add(meta.User(), st)
+			}
+			s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindLogin, User: name, Remote: st.remote, Method: method, Detail: "ok", OK: true})
 			return
 		}
 		if method == "none" {
@@ -67,9 +90,24 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 		}
 		detail := "unknown key or key of another user"
 		if method != "publickey" {
-			detail = st.reason
+			detail = "authentication failed"
+			if st.lastErr != nil {
+				detail = st.lastErr.Error()
+			}
 		}
-		s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindLogin, User: meta.User(), Remote: st.remote, Method: method, Detail: detail})
+		var locked *auth.LockedError
+		if method != "publickey" && errors.As(st.lastErr, &locked) {
+			// A sprayer goes on while locked out: one record a minute per
+			// locked account or address, carrying the count in between.
+			ok, suppressed := s.lockouts.Allow(locked.Key)
+			if !ok {
+				return
+			}
+			if suppressed > 0 {
+				detail += fmt.Sprintf("; %d more attempts refused since the last record", suppressed)
+			}
+		}
+		s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindLogin, User: name, Remote: st.remote, Method: method, Detail: detail})
 	}
 	return cfg
 }
@@ -89,6 +127,7 @@ func (s *Server) keyboardInteractive(ctx ssh.Context, challenge gossh.KeyboardIn
 	if s.opt.Lobby != "" && ctx.User() == s.opt.Lobby {
 		return s.checkPassword(ctx, "", "keyboard-interactive")
 	}
+	stateOf(ctx).lastErr = nil // a failed challenge must not report an older attempt's reason
 	answers, err := challenge("", "", []string{"Password: "}, []bool{false})
 	if err != nil || len(answers) != 1 {
 		return false
@@ -104,11 +143,13 @@ func (s *Server) checkPassword(ctx ssh.Context, password, method string) bool {
 		perms.Extensions = lobbyPermissions(s.opt.Lobby, method).Extensions
 		return true
 	}
+	st.lastErr = nil
 	u, err := s.opt.Auth.Password(ctx, ctx.User(), password, st.remote)
 	if err != nil {
-		st.reason = err.Error()
-		if !errors.Is(err, users.ErrAuth) {
-			s.log.Info("password refused", "user", ctx.User(), "remote", st.remote, "reason", err)
+		st.lastErr = err
+		if !errors.Is(err, users.ErrAuth) && !errors.Is(err, auth.ErrLocked) {
+			// Locked attempts are accounted in the sampled audit records.
+			s.log.Info("password refused", "user", audit.SafeName(ctx.User()), "remote", st.remote, "reason", err)
 		}
 		return false
 	}

@@ -21,14 +21,21 @@ func (s *Server) directTCPIP(_ *ssh.Server, conn *gossh.ServerConn, ch gossh.New
 		OriginHost string
 		OriginPort uint32
 	}
+	release, ok := s.acquireChannel(ctx, ch)
+	if !ok {
+		return
+	}
+	defer release() // whichever way it ends; release is idempotent
 	if err := gossh.Unmarshal(ch.ExtraData(), &req); err != nil {
+		release()
 		ch.Reject(gossh.ConnectionFailed, "malformed request")
 		return
 	}
-	dest := net.JoinHostPort(req.Host, strconv.Itoa(int(req.Port)))
+	dest := audit.SafeName(net.JoinHostPort(req.Host, strconv.Itoa(int(req.Port))))
 	id, err := s.identityOf(ctx, ctx)
 	refuse := func(why string) {
-		s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindRefusal, User: conn.User(), Remote: ctx.RemoteAddr().String(),
+		release()
+		s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindRefusal, User: audit.SafeName(conn.User()), Remote: ctx.RemoteAddr().String(),
 			Method: "direct-tcpip " + dest, Detail: why})
 		ch.Reject(gossh.Prohibited, why)
 	}
@@ -66,6 +73,7 @@ func (s *Server) directTCPIP(_ *ssh.Server, conn *gossh.ServerConn, ch gossh.New
 	go func() { io.Copy(channel, up); channel.CloseWrite(); done <- struct{}{} }()
 	<-done
 	<-done
+	release()
 	channel.Close()
 	up.Close()
 }

@@ -33,7 +33,7 @@ func (s *Server) recoverPanics(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
 		defer func() {
 			if r := recover(); r != nil {
-				s.log.Error("session panicked", "user", sess.User(), "remote", sess.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+				s.log.Error("session panicked", "user", audit.SafeName(sess.User()), "remote", sess.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
 				fmt.Fprintln(sess.Stderr(), "error: internal error; the gateway logged it")
 				sess.Exit(1)
 			}
@@ -48,7 +48,7 @@ func (s *Server) logSession(next ssh.Handler) ssh.Handler {
 		start := time.Now()
 		_, _, pty := sess.Pty()
 		next(sess)
-		s.log.Info("session", "user", sess.User(), "remote", sess.RemoteAddr().String(), "pty", pty,
+		s.log.Info("session", "user", audit.SafeName(sess.User()), "remote", sess.RemoteAddr().String(), "pty", pty,
 			"command", len(sess.RawCommand()) > 0, "duration", time.Since(start).Round(time.Millisecond))
 	}
 }
@@ -103,6 +103,8 @@ func (s *Server) dispatch(sess ssh.Session) {
 		PTY: isPty, Remote: sess.RemoteAddr().String(), Method: id.Method,
 		Close: func() { sess.Exit(0) },
 	}
+	st := stateOf(sess.Context())
+	sio.Refresh = s.refresh(st)
 	if held, ok := sess.Context().Value(keySlot).(*slot); ok {
 		sio.Relogin = func(u users.User) error {
 			// The new identity needs a slot of its own under its own limit.
@@ -111,6 +113,8 @@ func (s *Server) dispatch(sess ssh.Session) {
 			}
 			s.sess.release(held.name)
 			held.name = u.Name
+			// From now on the connection ends if u's account goes.
+			s.live.add(u.Name, st)
 			return nil
 		}
 	}
@@ -144,7 +148,7 @@ func (s *Server) dispatch(sess ssh.Session) {
 }
 
 func (s *Server) refuse(sess ssh.Session, what, why string) {
-	s.opt.Audit.Record(sess.Context(), audit.Event{Kind: audit.KindRefusal, User: sess.User(),
+	s.opt.Audit.Record(sess.Context(), audit.Event{Kind: audit.KindRefusal, User: audit.SafeName(sess.User()),
 		Remote: sess.RemoteAddr().String(), Method: what, Detail: why})
 }
 

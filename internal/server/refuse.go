@@ -16,7 +16,15 @@ var sessionRequests = map[string]bool{
 // session serves a "session" channel through gliderlabs' handler, with
 // every request outside sessionRequests refused and logged first.
 // gliderlabs itself would accept "env" and agent forwarding requests.
+// The channel holds one of the connection's channel places from the open
+// request until gliderlabs' handler returns (the channel closed), started
+// or not: an accepted session costs buffers even before its shell.
 func (s *Server) session(srv *ssh.Server, conn *gossh.ServerConn, ch gossh.NewChannel, ctx ssh.Context) {
+	release, ok := s.acquireChannel(ctx, ch)
+	if !ok {
+		return
+	}
+	defer release()
 	ssh.DefaultSessionHandler(srv, conn, filteredChannel{NewChannel: ch, s: s, ctx: ctx}, ctx)
 }
 
@@ -48,8 +56,8 @@ func (f filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) 
 // refuseChannel refuses every channel type but "session": direct-tcpip
 // (ssh -L, -J, -D), direct-streamlocal (unix sockets), x11 and the rest.
 func (s *Server) refuseChannel(_ *ssh.Server, _ *gossh.ServerConn, ch gossh.NewChannel, ctx ssh.Context) {
-	s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindRefusal, User: ctx.User(), Remote: ctx.RemoteAddr().String(),
-		Method: "channel " + ch.ChannelType(), Detail: "channel type not allowed"})
+	s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindRefusal, User: audit.SafeName(ctx.User()), Remote: ctx.RemoteAddr().String(),
+		Method: "channel " + audit.SafeName(ch.ChannelType()), Detail: "channel type not allowed"})
 	ch.Reject(gossh.Prohibited, "lxcgate does not allow "+ch.ChannelType()+" channels")
 }
 
@@ -72,10 +80,10 @@ var quiet = map[string]slog.Level{
 // client learns of the refusal.
 func (s *Server) refuseRequest(ctx ssh.Context, kind string, req *gossh.Request) {
 	if level, ok := quiet[req.Type]; ok {
-		s.log.Log(ctx, level, "refused "+kind, "type", req.Type, "user", ctx.User(), "remote", ctx.RemoteAddr().String())
+		s.log.Log(ctx, level, "refused "+kind, "type", req.Type, "user", audit.SafeName(ctx.User()), "remote", ctx.RemoteAddr().String())
 	} else {
-		s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindRefusal, User: ctx.User(), Remote: ctx.RemoteAddr().String(),
-			Method: kind + " " + req.Type, Detail: "request type not allowed"})
+		s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindRefusal, User: audit.SafeName(ctx.User()), Remote: ctx.RemoteAddr().String(),
+			Method: kind + " " + audit.SafeName(req.Type), Detail: "request type not allowed"})
 	}
 	if req.WantReply {
 		req.Reply(false, nil)

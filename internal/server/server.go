@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"net"
@@ -36,6 +37,33 @@ type Options struct {
 	MaxSessions        int
 	MaxSessionsPerUser int
 	MaxConnections     int
+
+	// Per source (IPv4 address, IPv6 /64): connections that have not
+	// finished authenticating, and connections in all; and channels open
+	// at once on one connection. Zero means the default (10, 40, 10).
+	MaxUnauthPerAddress      int
+	MaxConnectionsPerAddress int
+	MaxChannelsPerConnection int
+
+	// DB is polled for users disabled or deleted by another process, whose
+	// open connections then end; nil turns the watcher off.
+	DB            *sql.DB
+	WatchInterval time.Duration // 0 means 400ms
+}
+
+// Defaults for the zero values of Options' limits.
+const (
+	defaultMaxUnauthPerAddress      = 10
+	defaultMaxConnectionsPerAddress = 40
+	defaultMaxChannelsPerConnection = 10
+	defaultWatchInterval            = 400 * time.Millisecond
+)
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // Jumper resolves a direct-tcpip destination (ssh -J alice@gw box1) to the
@@ -52,12 +80,27 @@ type Server struct {
 	ssh  *ssh.Server
 	sess *sessionCounter
 
-	conns atomic.Int64
+	conns    atomic.Int64
+	addrs    *addrLimiter
+	refusals *audit.Sampler // connection refusals: a log line per source per minute
+	lockouts *audit.Sampler // refusals during a lockout: an audit record per key per minute
+	live     *registry      // authenticated connections by user name
 }
 
 // New builds the server.
 func New(opt Options) *Server {
-	s := &Server{opt: opt, log: opt.Log.With("component", "ssh"), sess: newSessionCounter(opt.MaxSessions, opt.MaxSessionsPerUser)}
+	opt.MaxUnauthPerAddress = orDefault(opt.MaxUnauthPerAddress, defaultMaxUnauthPerAddress)
+	opt.MaxConnectionsPerAddress = orDefault(opt.MaxConnectionsPerAddress, defaultMaxConnectionsPerAddress)
+	opt.MaxChannelsPerConnection = orDefault(opt.MaxChannelsPerConnection, defaultMaxChannelsPerConnection)
+	opt.WatchInterval = orDefault(opt.WatchInterval, defaultWatchInterval)
+	s := &Server{
+		opt: opt, log: opt.Log.With("component", "ssh"),
+		sess:     newSessionCounter(opt.MaxSessions, opt.MaxSessionsPerUser),
+		addrs:    newAddrLimiter(opt.MaxUnauthPerAddress, opt.MaxConnectionsPerAddress),
+		refusals: audit.NewSampler(time.Minute, 4096),
+		lockouts: audit.NewSampler(time.Minute, 4096),
+		live:     newRegistry(),
+	}
 	s.ssh = &ssh.Server{
 		Version:     "lxcgate",
 		HostSigners: []ssh.Signer{opt.HostKey},
@@ -95,6 +138,12 @@ func New(opt Options) *Server {
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.summarize(ctx)
+	if s.opt.DB != nil {
+		go s.watch(ctx)
+	}
 	err := s.ssh.Serve(ln)
 	if errors.Is(err, ssh.ErrServerClosed) {
 		return nil
@@ -115,11 +164,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // connState is what the server learns about one connection during the
-// handshake.
+// handshake, and what it keeps to limit and end it.
 type connState struct {
 	authDone atomic.Bool
-	reason   string // why the last password attempt failed, for the audit trail
+	lastErr  error // why the last password attempt failed, for the audit trail
 	remote   string
+
+	conn  net.Conn  // closed when the connection's account is disabled or deleted
+	slot  *addrSlot // the connection's place in its source's counts
+	names []string  // accounts the connection is registered under; registry's lock
+
+	channels   atomic.Int32 // open channels
+	chRefused  atomic.Int32 // channels refused past the cap
+	endAudited atomic.Bool  // the end for a disabled or deleted account is recorded
 }
 
 type ctxKey int
@@ -138,14 +195,24 @@ type Identity struct {
 	Lobby  bool
 }
 
-// accept caps connections and starts the handshake timer.
+// accept caps connections, in total and per source, and starts the
+// handshake timer. Refusals are logged once per source a minute (with the
+// count since), never audited: a flood must not write a row per attempt.
 func (s *Server) accept(ctx ssh.Context, conn net.Conn) net.Conn {
+	remote := conn.RemoteAddr().String()
 	if n := s.conns.Add(1); n > int64(s.opt.MaxConnections) {
 		s.conns.Add(-1)
-		s.log.Warn("connection refused: too many connections", "remote", conn.RemoteAddr().String(), "limit", s.opt.MaxConnections)
+		s.refused("*", remote, "too many connections", s.opt.MaxConnections)
 		return nil
 	}
-	st := &connState{remote: conn.RemoteAddr().String()}
+	key := addrKey(conn.RemoteAddr())
+	slot, why, limit := s.addrs.acquire(key)
+	if slot == nil {
+		s.conns.Add(-1)
+		s.refused(key, remote, why, limit)
+		return nil
+	}
+	st := &connState{remote: remote, slot: slot}
 	ctx.SetValue(keyConnState, st)
 	// gliderlabs' idle timeout moves the deadline on every read, so a client
 	// trickling bytes would never time out; this timer bounds the handshake.
@@ -155,10 +222,44 @@ func (s *Server) accept(ctx ssh.Context, conn net.Conn) net.Conn {
 			conn.Close()
 		}
 	})
-	return &trackedConn{Conn: conn, onClose: func() {
+	tc := &trackedConn{Conn: conn, onClose: func() {
 		timer.Stop()
 		s.conns.Add(-1)
+		s.addrs.release(slot)
+		s.live.remove(st)
+		if n := st.chRefused.Load(); n > 1 {
+			s.log.Info("channels refused past the cap", "remote", st.remote, "refused", n, "limit", s.opt.MaxChannelsPerConnection)
+		}
 	}}
+	st.conn = tc
+	return tc
+}
+
+// refused logs a refused connection, at most once a minute per key.
+func (s *Server) refused(key, remote, why string, limit int) {
+	if ok, since := s.refusals.Allow(key); ok {
+		s.log.Warn("connection refused: "+why, "remote", remote, "source", key, "limit", limit, "refused_since_last_line", since)
+	}
+}
+
+// summarize writes, once a minute, how many refusals the samplers kept out
+// of the log and the audit trail without reporting them in a later line.
+func (s *Server) summarize(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n := s.refusals.Drain(); n > 0 {
+				s.log.Warn("connections refused without a log line of their own", "count", n)
+			}
+			if n := s.lockouts.Drain(); n > 0 {
+				s.log.Warn("attempts refused during a lockout without an audit record of their own", "count", n)
+			}
+		}
+	}
 }
 
 type trackedConn struct {

@@ -284,7 +284,7 @@ func runLogin(c *Ctx, args []string) error {
 		return fmt.Errorf("login: %w", err)
 	}
 	u, err := c.s.sh.Users.Password(c.ctx, name, pw, c.s.io.Remote)
-	c.s.sh.Audit.Record(c.ctx, audit.Event{Kind: audit.KindLogin, User: name, Remote: c.s.io.Remote,
+	c.s.sh.Audit.Record(c.ctx, audit.Event{Kind: audit.KindLogin, User: audit.SafeName(name), Remote: c.s.io.Remote,
 		Method: "login", Detail: reason(err), OK: err == nil})
 	if err != nil {
 		// One answer for every failure: nothing tells a wrong name from a

@@ -5,8 +5,11 @@
 package throttle
 
 import (
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/lxcgate/lxcgate/internal/audit"
 )
 
 // Limits configures a Throttle.
@@ -15,11 +18,13 @@ type Limits struct {
 	PerAddress int           // failures from one source address within Window
 	Window     time.Duration // how long a failure counts
 	Lockout    time.Duration // how long a key stays locked once over its limit
+	MaxEntries int           // accounts and addresses tracked at once; 0 means 100,000
 }
 
 // Throttle counts failures. It is safe for concurrent use.
 type Throttle struct {
 	limits Limits
+	max    int
 	now    func() time.Time
 
 	mu      sync.Mutex
@@ -31,31 +36,52 @@ type entry struct {
 	lockedUntil time.Time
 }
 
-// maxEntries bounds memory under a flood of distinct names or addresses;
-// past it, entries with nothing recent are dropped first.
-const maxEntries = 100_000
+// defaultMaxEntries bounds memory under a flood of distinct names or
+// addresses (about 100 bytes an entry).
+const defaultMaxEntries = 100_000
 
 // New returns a Throttle with the given limits.
 func New(l Limits) *Throttle {
-	return &Throttle{limits: l, now: time.Now, entries: map[string]*entry{}}
+	bound := l.MaxEntries
+	if bound <= 0 {
+		bound = defaultMaxEntries
+	}
+	// One failure may add an account and an address at once.
+	bound = max(bound, 2)
+	return &Throttle{limits: l, max: bound, now: time.Now, entries: map[string]*entry{}}
 }
 
-func accountKey(name string) string { return "u:" + name }
-func addressKey(addr string) string { return "a:" + addr }
+// Keys name what is locked; the account part is the bounded safe form of
+// the name, since names arrive from clients before authentication.
+func accountKey(name string) string { return "account " + audit.SafeName(name) }
+func addressKey(addr string) string { return "address " + audit.SafeName(addr) }
+
+// Lock says what is locked out and until when.
+type Lock struct {
+	Key   string // "account NAME" or "address ADDR"
+	Until time.Time
+}
 
 // Allowed reports whether an attempt for account from address may be
 // checked now; when not, it says until when.
 func (t *Throttle) Allowed(account, address string) (bool, time.Time) {
+	l, locked := t.Locked(account, address)
+	return !locked, l.Until
+}
+
+// Locked reports whether account or address is locked out, and which one
+// (the one locked longest when both are).
+func (t *Throttle) Locked(account, address string) (Lock, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	var until time.Time
+	var l Lock
 	for _, k := range []string{accountKey(account), addressKey(address)} {
-		if e := t.entries[k]; e != nil && now.Before(e.lockedUntil) && e.lockedUntil.After(until) {
-			until = e.lockedUntil
+		if e := t.entries[k]; e != nil && now.Before(e.lockedUntil) && e.lockedUntil.After(l.Until) {
+			l = Lock{Key: k, Until: e.lockedUntil}
 		}
 	}
-	return until.IsZero(), until
+	return l, !l.Until.IsZero()
 }
 
 // Failure records a failed attempt; it reports whether this failure locked
@@ -64,11 +90,10 @@ func (t *Throttle) Failure(account, address string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	if len(t.entries) >= maxEntries {
-		t.prune(now)
-	}
-	a := t.add(accountKey(account), now, t.limits.PerAccount)
-	b := t.add(addressKey(address), now, t.limits.PerAddress)
+	ak, bk := accountKey(account), addressKey(address)
+	t.makeRoom(now, ak, bk)
+	a := t.add(ak, now, t.limits.PerAccount)
+	b := t.add(bk, now, t.limits.PerAddress)
 	return a || b
 }
 
@@ -78,6 +103,13 @@ func (t *Throttle) Success(account string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.entries, accountKey(account))
+}
+
+// Len returns the number of tracked accounts and addresses.
+func (t *Throttle) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.entries)
 }
 
 func (t *Throttle) add(key string, now time.Time, limit int) bool {
@@ -107,19 +139,61 @@ func recent(ts []time.Time, since time.Time) []time.Time {
 	return ts[i:]
 }
 
-func (t *Throttle) prune(now time.Time) {
+// makeRoom evicts entries so that adding keep's keys cannot take the map
+// past t.max. Forgotten first: entries with nothing recent; then unlocked
+// ones, oldest failure first; then, only if a flood has locked everything,
+// the locks that end soonest. A bounded map loses some locks under such a
+// flood, rather than all the gateway's memory. A batch goes at once so that
+// a full map does not cost a scan per failure.
+func (t *Throttle) makeRoom(now time.Time, keep ...string) {
+	need := 0
+	for _, k := range keep {
+		if t.entries[k] == nil {
+			need++
+		}
+	}
+	if len(t.entries)+need <= t.max {
+		return
+	}
 	since := now.Add(-t.limits.Window)
 	for k, e := range t.entries {
-		if now.After(e.lockedUntil) && len(recent(e.failures, since)) == 0 {
+		if !now.Before(e.lockedUntil) && len(recent(e.failures, since)) == 0 {
 			delete(t.entries, k)
 		}
 	}
-	// Still full: everyone unlocked goes, oldest information first is not worth tracking.
-	if len(t.entries) >= maxEntries {
-		for k, e := range t.entries {
-			if now.After(e.lockedUntil) {
-				delete(t.entries, k)
-			}
+	target := t.max - need - t.max/16
+	if len(t.entries) <= t.max-need {
+		return
+	}
+	type cand struct {
+		key    string
+		locked bool
+		when   time.Time // lock end, or last failure
+	}
+	cands := make([]cand, 0, len(t.entries))
+	for k, e := range t.entries {
+		if slices.Contains(keep, k) {
+			continue
 		}
+		c := cand{key: k, locked: now.Before(e.lockedUntil), when: e.lockedUntil}
+		if !c.locked && len(e.failures) > 0 {
+			c.when = e.failures[len(e.failures)-1]
+		}
+		cands = append(cands, c)
+	}
+	slices.SortFunc(cands, func(a, b cand) int {
+		if a.locked != b.locked {
+			if a.locked {
+				return 1
+			}
+			return -1
+		}
+		return a.when.Compare(b.when)
+	})
+	for _, c := range cands {
+		if len(t.entries) <= max(target, 0) {
+			break
+		}
+		delete(t.entries, c.key)
 	}
 }

@@ -1,12 +1,14 @@
 package users
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -39,13 +41,65 @@ func CheckPasswordPolicy(pw string) error {
 	return nil
 }
 
+// DefaultMaxConcurrentHashes is how many argon2 hashes run at once unless
+// SetMaxConcurrentHashes says otherwise.
+const DefaultMaxConcurrentHashes = 4
+
+// hashSlots bounds the argon2 runs in flight. Each holds its memory cost
+// (19 MiB) while it runs, so without a bound a burst of password attempts
+// grows the gateway by 19 MiB per attempt; with it, by at most N x 19 MiB,
+// the rest waiting their turn.
+// (A pointer set in its initializer: package variables such as dummyHash
+// hash during initialization, before any init function runs.)
+var hashSlots = func() *atomic.Pointer[chan struct{}] {
+	var p atomic.Pointer[chan struct{}]
+	ch := make(chan struct{}, DefaultMaxConcurrentHashes)
+	p.Store(&ch)
+	return &p
+}()
+
+// SetMaxConcurrentHashes sets how many password hashes may run at once
+// (auth.max_concurrent_hashes); n <= 0 means the default. Hashes already
+// running or waiting finish under the old bound.
+func SetMaxConcurrentHashes(n int) {
+	if n <= 0 {
+		n = DefaultMaxConcurrentHashes
+	}
+	ch := make(chan struct{}, n)
+	hashSlots.Store(&ch)
+}
+
+// idKey is argon2.IDKey; tests replace it to observe concurrency.
+var idKey = argon2.IDKey
+
+// argon2id runs idKey in a slot, waiting for one no longer than ctx allows.
+func argon2id(ctx context.Context, pw, salt []byte, time, mem uint32, threads uint8, keyLen uint32) ([]byte, error) {
+	slots := *hashSlots.Load()
+	select {
+	case slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting to hash a password: %w", ctx.Err())
+	}
+	defer func() { <-slots }()
+	return idKey(pw, salt, time, mem, threads, keyLen), nil
+}
+
 // HashPassword returns a PHC-style argon2id string.
 func HashPassword(pw string) (string, error) {
+	return HashPasswordContext(context.Background(), pw)
+}
+
+// HashPasswordContext is HashPassword, giving up waiting for a hash slot
+// when ctx ends.
+func HashPasswordContext(ctx context.Context, pw string) (string, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key, err := argon2id(ctx, []byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	if err != nil {
+		return "", err
+	}
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -56,6 +110,12 @@ var errBadHash = errors.New("malformed password hash")
 // VerifyPassword reports whether pw matches the encoded hash, in constant
 // time with respect to the password.
 func VerifyPassword(encoded, pw string) (bool, error) {
+	return VerifyPasswordContext(context.Background(), encoded, pw)
+}
+
+// VerifyPasswordContext is VerifyPassword, giving up waiting for a hash
+// slot when ctx ends (a client that hung up); the error then says so.
+func VerifyPasswordContext(ctx context.Context, encoded, pw string) (bool, error) {
 	parts := strings.Split(encoded, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
 		return false, errBadHash
@@ -78,7 +138,15 @@ func VerifyPassword(encoded, pw string) (bool, error) {
 	if err != nil || len(want) == 0 {
 		return false, errBadHash
 	}
-	got := argon2.IDKey([]byte(pw), salt, time, mem, threads, uint32(len(want)))
+	// The parameters come from our own database, but a corrupt row must
+	// not ask for gigabytes either.
+	if mem > 4*argonMemory || time > 16 || threads == 0 || threads > 16 || len(want) > 64 {
+		return false, errBadHash
+	}
+	got, err := argon2id(ctx, []byte(pw), salt, time, mem, threads, uint32(len(want)))
+	if err != nil {
+		return false, err
+	}
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 

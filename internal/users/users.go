@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 	"time"
@@ -77,10 +78,15 @@ func ValidName(name string) error {
 type Store struct {
 	db  *sql.DB
 	now func() time.Time
+	log *slog.Logger
 }
 
 // New returns a Store on a migrated database.
-func New(db *sql.DB) *Store { return &Store{db: db, now: time.Now} }
+func New(db *sql.DB) *Store { return &Store{db: db, now: time.Now, log: slog.Default()} }
+
+// SetLogger sets where the store logs what users must not be told (who
+// holds a key someone else tried to register).
+func (s *Store) SetLogger(l *slog.Logger) { s.log = l.With("component", "users") }
 
 const userCols = `u.id, u.name, u.role, u.password_hash != '', u.disabled, u.created_at,
 	(SELECT count(*) FROM user_keys k WHERE k.user_id = u.id)`
@@ -214,7 +220,11 @@ func (s *Store) ChangePassword(ctx context.Context, name, old, password string) 
 		return fmt.Errorf("change password of %s: %w", name, err)
 	}
 	if hash != "" {
-		if ok, _ := VerifyPassword(hash, old); !ok {
+		ok, err := VerifyPasswordContext(ctx, hash, old)
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("change password of %s: %w", name, err)
+		}
+		if !ok {
 			return ErrAuth
 		}
 	}
@@ -272,10 +282,16 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (User, 
 		return User{}, fmt.Errorf("authenticate %s: %w", name, err)
 	}
 	if hash == "" {
-		VerifyPassword(dummyHash, password)
-		return User{}, ErrAuth
+		hash = dummyHash
+		u = User{}
 	}
-	if ok, _ := VerifyPassword(hash, password); !ok {
+	ok, err := VerifyPasswordContext(ctx, hash, password)
+	if err != nil && ctx.Err() != nil {
+		// Gave up waiting for a hash slot (the client left): no verdict,
+		// so nothing for the throttle to count.
+		return User{}, fmt.Errorf("authenticate: %w", err)
+	}
+	if !ok || u.Name == "" {
 		return User{}, ErrAuth
 	}
 	if u.Disabled {
@@ -407,7 +423,12 @@ func (s *Store) addKeys(ctx context.Context, tx *sql.Tx, name string, keys []gos
 		_, err := tx.ExecContext(ctx, `INSERT INTO user_keys (user_id, fingerprint, type, public_key, comment, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			uid, fp, k.Type(), line, comments[i], now.Unix())
 		if isUnique(err) {
-			return nil, fmt.Errorf("%w: %s is already registered; each key may belong to one user only", ErrKeyExists, fp)
+			// The holder goes to the log for the admins, never into the
+			// answer: a user must not learn whose key they hold.
+			var holder string
+			tx.QueryRowContext(ctx, `SELECT u.name FROM user_keys k JOIN users u ON u.id = k.user_id WHERE k.fingerprint = ?`, fp).Scan(&holder)
+			s.log.Warn("key registration refused: key already registered", "user", name, "fingerprint", fp, "holder", holder)
+			return nil, &KeyConflictError{Fingerprint: fp, Holder: holder}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("add key %s: %w", fp, err)
@@ -416,6 +437,21 @@ func (s *Store) addKeys(ctx context.Context, tx *sql.Tx, name string, keys []gos
 	}
 	return added, nil
 }
+
+// KeyConflictError refuses a key that is already registered. Its message
+// is the same whoever holds the key (the caller included) and names no one;
+// Holder is for the log and the host's admin tools. errors.Is matches
+// ErrKeyExists.
+type KeyConflictError struct {
+	Fingerprint string
+	Holder      string
+}
+
+func (e *KeyConflictError) Error() string {
+	return "key " + e.Fingerprint + " is already registered and cannot be added; ask a lab admin"
+}
+
+func (e *KeyConflictError) Unwrap() error { return ErrKeyExists }
 
 // Keys lists a user's keys, oldest first.
 func (s *Store) Keys(ctx context.Context, name string) ([]Key, error) {

@@ -1,0 +1,140 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/gliderlabs/ssh"
+	"github.com/lxcgate/lxcgate/internal/audit"
+	"github.com/lxcgate/lxcgate/internal/auth"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// addrKey is the source a connection counts under: its IPv4 address
+// (IPv4-mapped IPv6 included), or its IPv6 /64, which one host commonly
+// holds whole.
+func addrKey(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
+			return auth.GroupIP(ip)
+		}
+	}
+	return auth.AddrGroup(a.String())
+}
+
+// addrLimiter counts connections per source: those still authenticating,
+// and all. A connection's place is an addrSlot.
+type addrLimiter struct {
+	maxUnauth, maxTotal int
+
+	mu sync.Mutex
+	by map[string]*addrCount
+}
+
+type addrCount struct{ unauth, total int }
+
+type addrSlot struct {
+	key              string
+	authed, released bool // under the limiter's lock
+}
+
+func newAddrLimiter(maxUnauth, maxTotal int) *addrLimiter {
+	return &addrLimiter{maxUnauth: maxUnauth, maxTotal: maxTotal, by: map[string]*addrCount{}}
+}
+
+// acquire takes a place for a new, unauthenticated connection from key;
+// when the source is at a limit it returns nil, why and the limit.
+func (l *addrLimiter) acquire(key string) (*addrSlot, string, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.by[key]
+	if c == nil {
+		c = &addrCount{}
+		l.by[key] = c
+	}
+	switch {
+	case c.unauth >= l.maxUnauth:
+		return nil, "too many connections authenticating from this source", l.maxUnauth
+	case c.total >= l.maxTotal:
+		return nil, "too many connections from this source", l.maxTotal
+	}
+	c.unauth++
+	c.total++
+	return &addrSlot{key: key}, "", 0
+}
+
+// authenticated moves the connection out of its source's unauthenticated
+// count.
+func (l *addrLimiter) authenticated(s *addrSlot) {
+	if s == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s.authed || s.released {
+		return
+	}
+	s.authed = true
+	l.by[s.key].unauth--
+}
+
+// release drops a closed connection from its source's counts.
+func (l *addrLimiter) release(s *addrSlot) {
+	if s == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s.released {
+		return
+	}
+	s.released = true
+	c := l.by[s.key]
+	c.total--
+	if !s.authed {
+		c.unauth--
+	}
+	if c.total == 0 {
+		delete(l.by, s.key)
+	}
+}
+
+// counts returns a source's unauthenticated and total connections.
+func (l *addrLimiter) counts(key string) (unauth, total int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c := l.by[key]; c != nil {
+		return c.unauth, c.total
+	}
+	return 0, 0
+}
+
+// acquireChannel takes a place for a new channel on the connection, or
+// rejects the channel (ResourceShortage) when the connection has its cap
+// open. Only the first refusal on a connection is audited; the rest are
+// counted and logged once when the connection closes. release may be
+// called more than once; callers give the place back before they answer
+// the client, so that a client told "closed" or "refused" finds it free.
+func (s *Server) acquireChannel(ctx ssh.Context, ch gossh.NewChannel) (release func(), ok bool) {
+	st := stateOf(ctx)
+	limit := int32(s.opt.MaxChannelsPerConnection)
+	for {
+		n := st.channels.Load()
+		if n >= limit {
+			break
+		}
+		if st.channels.CompareAndSwap(n, n+1) {
+			var once sync.Once
+			return func() { once.Do(func() { st.channels.Add(-1) }) }, true
+		}
+	}
+	why := fmt.Sprintf("too many channels open on this connection (the limit is %d); close one and retry", limit)
+	if st.chRefused.Add(1) == 1 {
+		s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindRefusal, User: audit.SafeName(ctx.User()), Remote: st.remote,
+			Method: "channel " + ch.ChannelType(), Detail: why})
+	}
+	ch.Reject(gossh.ResourceShortage, why)
+	return nil, false
+}
