@@ -6,6 +6,7 @@ package argv
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"strings"
 )
@@ -79,11 +80,29 @@ func NewFlagSet(name string) *flag.FlagSet {
 // A "--" ends flag parsing. Errors are one line, without the flag package's
 // usage dump.
 func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	// A flag given twice is refused rather than the last one winning:
+	// "--cpu 1 ... --cpu 64" deep in a long line is a mistake or a trick.
+	var dup string
+	fs.VisitAll(func(f *flag.Flag) {
+		switch f.Value.(type) {
+		case onceValue, onceBool:
+			return // parsed before with this set
+		}
+		o := onceValue{Value: f.Value, name: f.Name, dup: &dup, set: new(bool)}
+		if b, ok := f.Value.(boolFlag); ok && b.IsBoolFlag() {
+			f.Value = onceBool{o}
+		} else {
+			f.Value = o
+		}
+	})
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
+			}
+			if dup != "" {
+				return nil, fmt.Errorf("flag --%s is given more than once; give it once", dup)
 			}
 			msg := err.Error()
 			if f, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
@@ -103,3 +122,27 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		args = rest[1:]
 	}
 }
+
+type boolFlag interface{ IsBoolFlag() bool }
+
+// onceValue refuses a second Set of the flag it wraps.
+type onceValue struct {
+	flag.Value
+	name string
+	dup  *string
+	set  *bool
+}
+
+func (o onceValue) Set(v string) error {
+	if *o.set {
+		*o.dup = o.name
+		return errors.New("given more than once")
+	}
+	*o.set = true
+	return o.Value.Set(v)
+}
+
+// onceBool is onceValue for a flag that takes no value.
+type onceBool struct{ onceValue }
+
+func (onceBool) IsBoolFlag() bool { return true }

@@ -3,6 +3,7 @@ package argv
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -53,5 +54,26 @@ func TestParseInterspersed(t *testing.T) {
 	}
 	if _, err := Parse(NewFlagSet("x"), []string{"a", "--bogus"}); err == nil || err.Error() != "unknown flag -bogus" {
 		t.Fatalf("unknown flag: %v", err)
+	}
+}
+
+// Scenario: a value hidden after many repeats of the same flag. A flag
+// given twice is refused, whatever its kind and spelling.
+func TestFlagGivenTwice(t *testing.T) {
+	for _, args := range [][]string{
+		{"--cpu", "1", "--cpu", "64"}, {"-cpu=1", "x", "--cpu=2"}, {"--force", "--force"}, {"--force=false", "-force"},
+	} {
+		fs := NewFlagSet("t")
+		fs.Int("cpu", 0, "")
+		fs.Bool("force", false, "")
+		if _, err := Parse(fs, args); err == nil || !strings.Contains(err.Error(), "more than once") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	fs := NewFlagSet("t")
+	cpu := fs.Int("cpu", 0, "")
+	force := fs.Bool("force", false, "")
+	if pos, err := Parse(fs, []string{"a", "--cpu", "3", "b", "--force", "--", "--cpu"}); err != nil || *cpu != 3 || !*force || len(pos) != 3 {
+		t.Fatalf("once each: %v %v %d %v", pos, err, *cpu, *force)
 	}
 }

@@ -181,12 +181,12 @@ func TestParseComment(t *testing.T) {
 }
 
 func TestJumpsMatchOnlyTheHost(t *testing.T) {
-	any := (&IPTables{}).jumps()
+	any := (&IPTables{nat: "LXCGATE-DNAT", filter: "LXCGATE-FWD"}).jumps()
 	if len(any) != 3 || strings.Join(any[0].spec, " ") != "-m addrtype --dst-type LOCAL -j LXCGATE-DNAT" ||
 		strings.Join(any[1].spec, " ") != "! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j LXCGATE-DNAT" {
 		t.Fatalf("local jumps: %+v", any)
 	}
-	narrowed := (&IPTables{addrs: []string{"192.0.2.10"}}).jumps()
+	narrowed := (&IPTables{nat: "LXCGATE-DNAT", filter: "LXCGATE-FWD", addrs: []string{"192.0.2.10"}}).jumps()
 	if len(narrowed) != 3 || strings.Join(narrowed[0].spec, " ") != "-d 192.0.2.10/32 -j LXCGATE-DNAT" ||
 		narrowed[2].chain != "FORWARD" {
 		t.Fatalf("narrowed jumps: %+v", narrowed)

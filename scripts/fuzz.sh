@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# fuzz.sh: runs every Go fuzz target for a short while (FUZZTIME each,
+# default 5s), as CI does. The seed corpora (f.Add and testdata/fuzz/) also
+# run as ordinary tests under go test. A failing input is written to the
+# package's testdata/fuzz/FuzzName/ directory; commit it with the fix, so
+# that it stays a regression test. Every target runs even when one fails;
+# the script fails at the end if any did.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZTIME=${FUZZTIME:-5s}
+
+targets=(
+	"internal/argv FuzzSplit"
+	"internal/argv FuzzParse"
+	"internal/users FuzzParseAuthorizedKeys"
+	"internal/users FuzzAddKeys"
+	"internal/users FuzzAddWithKeys"
+	"internal/users FuzzValidName"
+	"internal/config FuzzLoad"
+	"internal/config FuzzLoadEnv"
+	"internal/portmap FuzzParseComment"
+	"internal/portmap FuzzMappingComment"
+	"internal/portmap FuzzRuleLine"
+)
+
+failed=()
+for t in "${targets[@]}"; do
+	read -r pkg name <<<"$t"
+	echo "== fuzz $name"
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "./$pkg"; then
+		failed+=("$pkg $name")
+	fi
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+	printf 'fuzz targets failed:\n' >&2
+	printf '  %s\n' "${failed[@]}" >&2
+	exit 1
+fi
