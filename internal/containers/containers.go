@@ -282,6 +282,9 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 		return Container{}, err
 	}
 	failpoint.Hit("create:reserved")
+	if req.Progress != nil {
+		req.Progress("Creating " + req.Name)
+	}
 	unlock := s.boxes.lock(user + "/" + req.Name)
 	defer unlock()
 	project := s.Project(user)

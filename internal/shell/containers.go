@@ -141,8 +141,7 @@ func runCreate(start bool) func(c *Ctx, args []string) error {
 		}
 		req := containers.CreateRequest{Name: pos[0], Image: *image, CPU: *cpu, Memory: mem.n, Disk: disk.n, GPU: *gpu, Start: start}
 		p := c.progress()
-		req.Progress = p.line
-		p.line(fmt.Sprintf("Creating %s", pos[0]))
+		req.Progress = p.line // its first line comes once every check has passed
 		ct, err := c.containers().Create(c.ctx, c.User.Name, req)
 		p.done()
 		if err != nil {
