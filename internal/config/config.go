@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 	"github.com/lxcgate/lxcgate/internal/units"
@@ -285,6 +287,11 @@ func applyEnv(v reflect.Value, prefix string, env func(string) string) error {
 		s := env(name)
 		if s == "" {
 			continue
+		}
+		// Every value ends up in text (the encoded file, logs, prompts):
+		// bytes that are not printable UTF-8 are refused here, once.
+		if !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
+			return fmt.Errorf("environment %s: use printable UTF-8 text", name)
 		}
 		var err error
 		tu, isText := f.Addr().Interface().(encoding.TextUnmarshaler)

@@ -228,20 +228,7 @@ func openRaw(c *gossh.Client, typ string) (gossh.Channel, error) {
 }
 
 func TestChannelsPerConnection(t *testing.T) {
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	echo := echoServer(t)
 	g := startGateway(t, func(o *Options) {
 		o.MaxChannelsPerConnection = 3
 		o.Jump = fakeJumper{echo.Addr().String()}

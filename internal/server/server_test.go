@@ -413,20 +413,7 @@ func (f fakeJumper) Resolve(_ context.Context, user, host string, port int) (str
 }
 
 func TestDirectTCPIPToOwnContainerOnly(t *testing.T) {
-	echo, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	echo := echoServer(t)
 	g := startGateway(t, func(o *Options) { o.Jump = fakeJumper{echo.Addr().String()} })
 	c, err := g.dial(t, "alice", gossh.PublicKeys(g.aliceK))
 	if err != nil {
@@ -481,4 +468,25 @@ func TestIdleTimeoutSparesRunningCommands(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("an idle connection outlived the idle timeout")
 	}
+}
+
+// echoServer listens on loopback and echoes every connection, standing in
+// for a container's service; it closes with the test.
+func echoServer(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	return ln
 }
