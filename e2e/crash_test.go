@@ -122,3 +122,48 @@ func checkSettled(t *testing.T, g *gw, project, step string) {
 		t.Fatalf("after %s: %d running containers, %d rules:\n%s", step, running, dnat, g.natRules())
 	}
 }
+
+// Scenario: the host rebooted, or the gateway was down while someone ran
+// `lxc start`: a container runs but has no address yet when the gateway's
+// start-up reconcile passes, and no LXD event will come. It is mapped
+// within 2 s of getting its lease all the same, without waiting for the
+// periodic reconcile (an hour here).
+func TestStartedBehindTheGatewaysBack(t *testing.T) {
+	g, prefix := portsGW(t)
+	alice := g.addUser("alice", "alice-password", false)
+	g.start()
+	if r := g.sshKey("alice", alice, "", "create", "box"); r.code != 0 {
+		t.Fatalf("create: %+v", r)
+	}
+	// DHCP four seconds after boot: the start-up reconcile sees it running
+	// without an address.
+	push := exec.Command("lxc", "file", "push", "-", "box/sbin/init", "--project", prefix+"alice", "--mode", "0755")
+	push.Stdin = strings.NewReader("#!/bin/sh\ntrap 'exit 0' PWR TERM INT\nexport PATH=/bin\nip link set lo up\n" +
+		"sleep 4\nudhcpc -b -q -i eth0 -s /etc/udhcpc.script >/dev/null 2>&1 &\nwhile :; do sleep 3600 & wait $!; done\n")
+	if out, err := push.CombinedOutput(); err != nil {
+		t.Fatalf("push init: %v %s", err, out)
+	}
+	g.signal(syscall.SIGKILL)
+	<-g.exited
+	lxc(t, "start", "box", "--project", prefix+"alice")
+	g.start()
+	waitFor(t, "the start-up reconcile", 10*time.Second, func() bool { return strings.Count(g.logs(), "port mappings reconciled") == 2 })
+	if strings.Contains(g.natRules(), "alice/box:ssh") {
+		t.Fatal("box had its address before the reconcile; the test proves nothing")
+	}
+	var leased time.Time
+	waitFor(t, "a lease for box", 30*time.Second, func() bool {
+		out, _ := exec.Command("lxc", "network", "list-leases", "lxdbr0", "--project", prefix+"alice", "--format", "csv").Output()
+		if strings.Contains(string(out), "10.166.") && leased.IsZero() {
+			leased = time.Now()
+		}
+		return !leased.IsZero()
+	})
+	waitFor(t, "box mapped after its lease", 5*time.Second, func() bool { return strings.Contains(g.natRules(), "alice/box:ssh") })
+	if took := time.Since(leased); took > 2*time.Second {
+		t.Fatalf("mapped %s after the lease", took)
+	}
+	if strings.Contains(g.logs(), "port mappings repaired") {
+		t.Fatal("mapped by a periodic pass, not by the watch")
+	}
+}

@@ -3,6 +3,8 @@ package lxd
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,10 +18,15 @@ import (
 )
 
 // A container's files belong to its tenant: /etc/passwd may be a directory,
-// a FIFO that never answers or a file of gigabytes. So every file operation
-// runs under a deadline (the LXD client's file calls take no context; these
-// requests do, and cancelling one closes its connection), checks the type
-// with a HEAD first, and bounds what it reads.
+// a FIFO or a file of gigabytes. LXD's file API cannot be trusted with a
+// FIFO: its HEAD calls one a "file", and a GET or a write blocks LXD's file
+// worker for good (LXD 5.0.2: the container can then not even be stopped,
+// and after a forced delete the worker spins at 100% CPU). So lxcgate never
+// opens a tenant's existing file through it: it checks the type with a HEAD
+// (which does not open the file), reads through `cat` in the container (a
+// process it can kill at a deadline, with its output capped), and writes a
+// new file of a random name that it then renames over the old one (rename
+// never opens its target). Every call has a deadline.
 const (
 	fileTimeout = 10 * time.Second
 	// MaxFileSize is the most ReadFile reads: passwd and authorized_keys
@@ -112,30 +119,26 @@ func (c *Client) ReadFile(ctx context.Context, project, name, path string) ([]by
 	if typ != "file" {
 		return nil, fmt.Errorf("%s %w (it is a %s)", path, ErrNotRegular, typ)
 	}
-	resp, done, err := c.fileCall(ctx, http.MethodGet, project, name, path, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	defer resp.Body.Close()
-	if resp.ContentLength > MaxFileSize {
-		return nil, fmt.Errorf("%s %w", path, ErrTooLarge)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxFileSize+1))
-	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+	code, out, stderr, err := c.run(ctx, project, name, []string{"cat", path}, nil, MaxFileSize, fileTimeout)
+	if errors.Is(err, ErrTimeout) {
 		return nil, fmt.Errorf("%s %w", path, ErrFileStuck)
 	}
 	if err != nil {
-		return nil, c.check(path, err)
+		return nil, err
 	}
-	if len(b) > MaxFileSize {
+	b, cut := out.Bytes()
+	if cut {
 		return nil, fmt.Errorf("%s %w", path, ErrTooLarge)
+	}
+	if code != 0 {
+		return nil, fmt.Errorf("reading %s in %s failed (cat: status %d, %s)", path, name, code, stderr)
 	}
 	return b, nil
 }
 
 // WriteFile writes (replaces) a regular file in a container with owner and
-// mode; an existing path of another type is refused.
+// mode: a new file beside it, renamed over it. An existing path of another
+// type is refused.
 func (c *Client) WriteFile(ctx context.Context, project, name, path string, data []byte, uid, gid int64, mode int) error {
 	typ, err := c.fileType(ctx, project, name, path)
 	if err != nil && !errors.Is(err, ErrNoFile) {
@@ -144,7 +147,36 @@ func (c *Client) WriteFile(ctx context.Context, project, name, path string, data
 	if err == nil && typ != "file" {
 		return fmt.Errorf("%s %w (it is a %s)", path, ErrNotRegular, typ)
 	}
-	return c.create(ctx, project, name, path, bytes.NewReader(data), "file", uid, gid, mode)
+	tmp := path + ".lxcgate-" + randomHex()
+	if err := c.create(ctx, project, name, tmp, bytes.NewReader(data), "file", uid, gid, mode); err != nil {
+		return err
+	}
+	code, _, stderr, err := c.run(ctx, project, name, []string{"mv", "-f", tmp, path}, nil, 0, fileTimeout)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("replacing %s in %s failed (mv: status %d, %s)", path, name, code, stderr)
+	}
+	if err != nil {
+		c.remove(context.WithoutCancel(ctx), project, name, tmp)
+		return err
+	}
+	return nil
+}
+
+// remove deletes a file the gateway made (a temporary one).
+func (c *Client) remove(ctx context.Context, project, name, path string) {
+	resp, done, err := c.fileCall(ctx, http.MethodDelete, project, name, path, nil, nil)
+	if err != nil {
+		c.log.Warn("could not remove a temporary file", "project", project, "name", name, "path", path, "err", err)
+		return
+	}
+	resp.Body.Close()
+	done()
+}
+
+func randomHex() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Mkdir creates a directory in a container; an existing one is fine, an
