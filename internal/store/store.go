@@ -154,13 +154,17 @@ func apply(ctx context.Context, db *sql.DB, m migration) error {
 
 // Version returns the highest applied migration, 0 for a new database.
 func Version(ctx context.Context, db *sql.DB) (int, error) {
-	var v sql.NullInt64
-	err := db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v)
-	if err != nil && strings.Contains(err.Error(), "no such table") {
-		return 0, nil
+	var tables int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master
+		WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tables); err != nil {
+		return 0, fmt.Errorf("schema version: %w", mapErr(err))
 	}
-	if err != nil {
-		return 0, fmt.Errorf("schema version: %w", err)
+	if tables == 0 {
+		return 0, nil // never migrated
+	}
+	var v sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("schema version: %w", mapErr(err))
 	}
 	return int(v.Int64), nil
 }
