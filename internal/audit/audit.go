@@ -8,6 +8,8 @@ import (
 	"database/sql"
 	"log/slog"
 	"time"
+
+	"github.com/lxcgate/lxcgate/internal/store"
 )
 
 // Kinds of audit records.
@@ -29,13 +31,14 @@ type Event struct {
 
 // Log writes audit events.
 type Log struct {
-	db  *sql.DB
-	log *slog.Logger
+	db    *sql.DB
+	table store.Audit
+	log   *slog.Logger
 }
 
 // New returns a Log writing to db (may be nil in tests) and logger.
 func New(db *sql.DB, logger *slog.Logger) *Log {
-	return &Log{db: db, log: logger.With("component", "audit")}
+	return &Log{db: db, table: store.New().Audit, log: logger.With("component", "audit")}
 }
 
 // Bounds on a record's fields. Callers pass names through SafeName; these
@@ -61,8 +64,8 @@ func (l *Log) Record(ctx context.Context, e Event) {
 	// Detached from ctx: a dropped session must still leave its record.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_, err := l.db.ExecContext(wctx, `INSERT INTO audit (at, kind, user, remote, method, detail, ok) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		time.Now().Unix(), e.Kind, e.User, e.Remote, e.Method, e.Detail, e.OK)
+	err := l.table.Insert(wctx, l.db, store.AuditEvent{At: time.Now(), Kind: e.Kind, User: e.User, Remote: e.Remote,
+		Method: e.Method, Detail: e.Detail, OK: e.OK})
 	if err != nil {
 		l.log.Error("audit write failed", "err", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/audit"
+	"github.com/lxcgate/lxcgate/internal/store"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
@@ -136,21 +137,11 @@ func (s *Server) watch(ctx context.Context) {
 
 // accountStates reads every account's disabled flag.
 func accountStates(ctx context.Context, conn *sql.Conn) (map[string]bool, error) {
-	rows, err := conn.QueryContext(ctx, `SELECT name, disabled FROM users`)
+	states, err := store.New().Users.Disabled(ctx, conn)
 	if err != nil {
 		return nil, fmt.Errorf("read accounts: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]bool{}
-	for rows.Next() {
-		var name string
-		var disabled bool
-		if err := rows.Scan(&name, &disabled); err != nil {
-			return nil, fmt.Errorf("read accounts: %w", err)
-		}
-		out[name] = disabled
-	}
-	return out, rows.Err()
+	return states, nil
 }
 
 // endStale ends the connections of accounts now disabled or gone.

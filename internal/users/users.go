@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lxcgate/lxcgate/internal/store"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -77,26 +78,32 @@ func ValidName(name string) error {
 // Store is the SQLite-backed user store.
 type Store struct {
 	db  *sql.DB
+	st  *store.Store
 	now func() time.Time
 	log *slog.Logger
 }
 
 // New returns a Store on a migrated database.
-func New(db *sql.DB) *Store { return &Store{db: db, now: time.Now, log: slog.Default()} }
+func New(db *sql.DB) *Store {
+	return &Store{db: db, st: store.New(), now: time.Now, log: slog.Default()}
+}
 
 // SetLogger sets where the store logs what users must not be told (who
 // holds a key someone else tried to register).
 func (s *Store) SetLogger(l *slog.Logger) { s.log = l.With("component", "users") }
 
-const userCols = `u.id, u.name, u.role, u.password_hash != '', u.disabled, u.created_at,
-	(SELECT count(*) FROM user_keys k WHERE k.user_id = u.id)`
+func fromRow(r store.User) User {
+	return User{ID: int64(r.ID), Name: r.Name, Role: Role(r.Role), Disabled: r.Disabled, HasPassword: r.HasPassword,
+		Keys: r.Keys, Created: r.Created}
+}
 
-func scanUser(row interface{ Scan(...any) error }) (User, error) {
-	var u User
-	var created int64
-	err := row.Scan(&u.ID, &u.Name, &u.Role, &u.HasPassword, &u.Disabled, &created, &u.Keys)
-	u.Created = time.Unix(created, 0).UTC()
-	return u, err
+// userErr says which user a store error was about: a missing one as
+// ErrNotFound by name, any other failure with what was being done.
+func userErr(err error, doing, name string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	return fmt.Errorf("%s %s: %w", doing, name, err)
 }
 
 // Add creates a user. An empty password leaves the user key-only.
@@ -117,11 +124,8 @@ func (s *Store) Add(ctx context.Context, name string, role Role, password string
 			return User{}, fmt.Errorf("add user %s: %w", name, err)
 		}
 	}
-	now := s.now().Unix()
-	_, err := s.db.ExecContext(ctx, `INSERT INTO users (name, role, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
-		name, role, hash, now, now)
-	if err != nil {
-		if isUnique(err) {
+	if _, err := s.st.Users.Insert(ctx, s.db, name, string(role), hash, s.now()); err != nil {
+		if errors.Is(err, store.ErrUnique) {
 			return User{}, fmt.Errorf("%w: %s", ErrExists, name)
 		}
 		return User{}, fmt.Errorf("add user %s: %w", name, err)
@@ -131,53 +135,46 @@ func (s *Store) Add(ctx context.Context, name string, role Role, password string
 
 // Get returns the named user.
 func (s *Store) Get(ctx context.Context, name string) (User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, `SELECT `+userCols+` FROM users u WHERE u.name = ?`, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return User{}, fmt.Errorf("%w: %s", ErrNotFound, name)
-	}
+	u, err := s.st.Users.Get(ctx, s.db, name)
 	if err != nil {
-		return User{}, fmt.Errorf("get user %s: %w", name, err)
+		return User{}, userErr(err, "get user", name)
 	}
-	return u, nil
+	return fromRow(u), nil
 }
 
 // List returns every user, ordered by name.
 func (s *Store) List(ctx context.Context) ([]User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+userCols+` FROM users u ORDER BY u.name`)
+	rows, err := s.st.Users.List(ctx, s.db)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
-	defer rows.Close()
 	var out []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		out = append(out, u)
+	for _, r := range rows {
+		out = append(out, fromRow(r))
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Delete removes a user and their keys. The last enabled admin stays.
 func (s *Store) Delete(ctx context.Context, name string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := guardLastAdmin(ctx, tx, name); err != nil {
+	return store.Tx(ctx, s.db, func(q store.Querier) error {
+		u, err := s.guardLastAdmin(ctx, q, name)
+		if err != nil {
 			return err
 		}
-		var owned int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM containers c JOIN users u ON u.id = c.user_id WHERE u.name = ?`, name).Scan(&owned); err != nil {
-			return fmt.Errorf("delete user %s: %w", name, err)
-		}
-		if owned > 0 {
-			return fmt.Errorf("%w: %s still owns %d container(s); delete them first", ErrOwnsContainers, name, owned)
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE name = ?`, name)
+		use, err := s.st.Containers.Usage(ctx, q, u.ID)
 		if err != nil {
 			return fmt.Errorf("delete user %s: %w", name, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%w: %s", ErrNotFound, name)
+		if use.Containers > 0 {
+			return fmt.Errorf("%w: %s still owns %d container(s); delete them first", ErrOwnsContainers, name, use.Containers)
+		}
+		err = s.st.Users.Delete(ctx, q, name)
+		if errors.Is(err, store.ErrForeignKey) {
+			return fmt.Errorf("%w: %s still owns containers; delete them first", ErrOwnsContainers, name)
+		}
+		if err != nil {
+			return userErr(err, "delete user", name)
 		}
 		return nil
 	})
@@ -186,13 +183,16 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 // SetDisabled disables or enables a user. The last enabled admin cannot be
 // disabled, so that the gateway always has someone to run it.
 func (s *Store) SetDisabled(ctx context.Context, name string, disabled bool) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return store.Tx(ctx, s.db, func(q store.Querier) error {
 		if disabled {
-			if err := guardLastAdmin(ctx, tx, name); err != nil {
+			if _, err := s.guardLastAdmin(ctx, q, name); err != nil {
 				return err
 			}
 		}
-		return s.update(ctx, tx, name, `disabled = ?`, disabled)
+		if err := s.st.Users.SetDisabled(ctx, q, name, disabled, s.now()); err != nil {
+			return userErr(err, "update user", name)
+		}
+		return nil
 	})
 }
 
@@ -205,19 +205,18 @@ func (s *Store) SetPassword(ctx context.Context, name, password string) error {
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error { return s.update(ctx, tx, name, `password_hash = ?`, hash) })
+	if err := s.st.Users.SetPasswordHash(ctx, s.db, name, hash, s.now()); err != nil {
+		return userErr(err, "update user", name)
+	}
+	return nil
 }
 
 // ChangePassword sets a new password after checking the old one. A user
 // without a password (key-only) sets one without an old password.
 func (s *Store) ChangePassword(ctx context.Context, name, old, password string) error {
-	var hash string
-	err := s.db.QueryRowContext(ctx, `SELECT password_hash FROM users WHERE name = ?`, name).Scan(&hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w: %s", ErrNotFound, name)
-	}
+	_, hash, err := s.st.Users.GetWithHash(ctx, s.db, name)
 	if err != nil {
-		return fmt.Errorf("change password of %s: %w", name, err)
+		return userErr(err, "change password of", name)
 	}
 	if hash != "" {
 		ok, err := VerifyPasswordContext(ctx, hash, old)
@@ -231,56 +230,46 @@ func (s *Store) ChangePassword(ctx context.Context, name, old, password string) 
 	return s.SetPassword(ctx, name, password)
 }
 
-func (s *Store) update(ctx context.Context, tx *sql.Tx, name, set string, arg any) error {
-	res, err := tx.ExecContext(ctx, `UPDATE users SET `+set+`, updated_at = ? WHERE name = ?`, arg, s.now().Unix(), name)
+// guardLastAdmin returns the named user unless removing or disabling them
+// would leave no enabled admin.
+func (s *Store) guardLastAdmin(ctx context.Context, q store.Querier, name string) (store.User, error) {
+	u, err := s.st.Users.Get(ctx, q, name)
 	if err != nil {
-		return fmt.Errorf("update user %s: %w", name, err)
+		return store.User{}, userErr(err, "check user", name)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("%w: %s", ErrNotFound, name)
+	if Role(u.Role) != RoleAdmin || u.Disabled {
+		return u, nil
 	}
-	return nil
-}
-
-func guardLastAdmin(ctx context.Context, tx *sql.Tx, name string) error {
-	var role string
-	var disabled bool
-	err := tx.QueryRowContext(ctx, `SELECT role, disabled FROM users WHERE name = ?`, name).Scan(&role, &disabled)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w: %s", ErrNotFound, name)
-	}
+	admins, err := s.st.Users.Admins(ctx, q)
 	if err != nil {
-		return err
+		return store.User{}, fmt.Errorf("count admins: %w", err)
 	}
-	if Role(role) != RoleAdmin || disabled {
-		return nil
+	for _, a := range admins {
+		if !a.Disabled && a.Name != name {
+			return u, nil
+		}
 	}
-	var others int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND name != ?`, name).Scan(&others); err != nil {
-		return err
-	}
-	if others == 0 {
-		return fmt.Errorf("%w (%s); add another admin first", ErrLastAdmin, name)
-	}
-	return nil
+	return store.User{}, fmt.Errorf("%w (%s); add another admin first", ErrLastAdmin, name)
 }
 
 // HasAdmin reports whether any admin exists, enabled or not.
 func (s *Store) HasAdmin(ctx context.Context) (bool, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE role = 'admin'`).Scan(&n)
-	return n > 0, err
+	admins, err := s.st.Users.Admins(ctx, s.db)
+	if err != nil {
+		return false, fmt.Errorf("look for an admin: %w", err)
+	}
+	return len(admins) > 0, nil
 }
 
 // Authenticate checks a password. Every failure is ErrAuth (or ErrDisabled
 // for a right password on a disabled account, for the log only), and takes
 // the same time whether or not the user exists.
 func (s *Store) Authenticate(ctx context.Context, name, password string) (User, error) {
-	var hash string
-	u, err := scanUserHash(s.db.QueryRowContext(ctx, `SELECT `+userCols+`, u.password_hash FROM users u WHERE u.name = ?`, name), &hash)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	row, hash, err := s.st.Users.GetWithHash(ctx, s.db, name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return User{}, fmt.Errorf("authenticate %s: %w", name, err)
 	}
+	u := fromRow(row)
 	if hash == "" {
 		hash = dummyHash
 		u = User{}
@@ -300,21 +289,11 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (User, 
 	return u, nil
 }
 
-func scanUserHash(row *sql.Row, hash *string) (User, error) {
-	var u User
-	var created int64
-	err := row.Scan(&u.ID, &u.Name, &u.Role, &u.HasPassword, &u.Disabled, &created, &u.Keys, hash)
-	u.Created = time.Unix(created, 0).UTC()
-	return u, err
-}
-
 // UserByKey returns the enabled user a public key belongs to.
 func (s *Store) UserByKey(ctx context.Context, key gossh.PublicKey) (User, error) {
 	fp := gossh.FingerprintSHA256(key)
-	var stored string
-	u, err := scanUserHash(s.db.QueryRowContext(ctx, `SELECT `+userCols+`, k.public_key FROM users u
-		JOIN user_keys k ON k.user_id = u.id WHERE k.fingerprint = ?`, fp), &stored)
-	if errors.Is(err, sql.ErrNoRows) {
+	row, stored, err := s.st.Users.GetByKey(ctx, s.db, fp)
+	if errors.Is(err, store.ErrNotFound) {
 		return User{}, ErrAuth
 	}
 	if err != nil {
@@ -324,6 +303,7 @@ func (s *Store) UserByKey(ctx context.Context, key gossh.PublicKey) (User, error
 	if stored != strings.TrimSpace(string(gossh.MarshalAuthorizedKey(key))) {
 		return User{}, ErrAuth
 	}
+	u := fromRow(row)
 	if u.Disabled {
 		return User{}, ErrDisabled
 	}
@@ -369,8 +349,12 @@ func (s *Store) AddKeys(ctx context.Context, name string, authorizedKeys []byte)
 		return nil, err
 	}
 	var added []Key
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		added, err = s.addKeys(ctx, tx, name, keys, comments)
+	err = store.Tx(ctx, s.db, func(q store.Querier) error {
+		uid, err := s.st.Users.ID(ctx, q, name)
+		if err != nil {
+			return userErr(err, "add keys of", name)
+		}
+		added, err = s.addKeys(ctx, q, uid, name, keys, comments)
 		return err
 	})
 	if err != nil {
@@ -389,16 +373,15 @@ func (s *Store) AddWithKeys(ctx context.Context, name string, role Role, authori
 	if err != nil {
 		return User{}, err
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		now := s.now().Unix()
-		if _, err := tx.ExecContext(ctx, `INSERT INTO users (name, role, created_at, updated_at) VALUES (?, ?, ?, ?)`,
-			name, role, now, now); err != nil {
-			if isUnique(err) {
-				return fmt.Errorf("%w: %s", ErrExists, name)
-			}
-			return err
+	err = store.Tx(ctx, s.db, func(q store.Querier) error {
+		uid, err := s.st.Users.Insert(ctx, q, name, string(role), "", s.now())
+		if errors.Is(err, store.ErrUnique) {
+			return fmt.Errorf("%w: %s", ErrExists, name)
 		}
-		_, err := s.addKeys(ctx, tx, name, keys, comments)
+		if err != nil {
+			return fmt.Errorf("add user %s: %w", name, err)
+		}
+		_, err = s.addKeys(ctx, q, uid, name, keys, comments)
 		return err
 	})
 	if err != nil {
@@ -407,27 +390,23 @@ func (s *Store) AddWithKeys(ctx context.Context, name string, role Role, authori
 	return s.Get(ctx, name)
 }
 
-func (s *Store) addKeys(ctx context.Context, tx *sql.Tx, name string, keys []gossh.PublicKey, comments []string) ([]Key, error) {
-	var uid int64
-	if err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE name = ?`, name).Scan(&uid); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
-		}
-		return nil, err
-	}
+func (s *Store) addKeys(ctx context.Context, q store.Querier, uid store.UserID, name string, keys []gossh.PublicKey, comments []string) ([]Key, error) {
 	now := s.now()
 	var added []Key
 	for i, k := range keys {
 		fp := gossh.FingerprintSHA256(k)
 		line := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(k)))
-		_, err := tx.ExecContext(ctx, `INSERT INTO user_keys (user_id, fingerprint, type, public_key, comment, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			uid, fp, k.Type(), line, comments[i], now.Unix())
-		if isUnique(err) {
+		err := s.st.UserKeys.Insert(ctx, q, store.Key{UserID: uid, Fingerprint: fp, Type: k.Type(), PublicKey: line,
+			Comment: comments[i], Created: now})
+		if errors.Is(err, store.ErrUnique) {
 			// The holder goes to the log for the admins, never into the
 			// answer: a user must not learn whose key they hold.
-			var holder string
-			tx.QueryRowContext(ctx, `SELECT u.name FROM user_keys k JOIN users u ON u.id = k.user_id WHERE k.fingerprint = ?`, fp).Scan(&holder)
-			s.log.Warn("key registration refused: key already registered", "user", name, "fingerprint", fp, "holder", holder)
+			holder, herr := s.st.UserKeys.Holder(ctx, q, fp)
+			if herr != nil {
+				s.log.Error("key registration refused; its holder could not be read", "user", name, "fingerprint", fp, "err", herr)
+			} else {
+				s.log.Warn("key registration refused: key already registered", "user", name, "fingerprint", fp, "holder", holder)
+			}
 			return nil, &KeyConflictError{Fingerprint: fp, Holder: holder}
 		}
 		if err != nil {
@@ -458,73 +437,42 @@ func (s *Store) Keys(ctx context.Context, name string) ([]Key, error) {
 	if _, err := s.Get(ctx, name); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT k.fingerprint, k.type, k.comment, k.created_at FROM user_keys k
-		JOIN users u ON u.id = k.user_id WHERE u.name = ? ORDER BY k.id`, name)
+	rows, err := s.st.UserKeys.List(ctx, s.db, name)
 	if err != nil {
 		return nil, fmt.Errorf("list keys of %s: %w", name, err)
 	}
-	defer rows.Close()
 	out := []Key{}
-	for rows.Next() {
-		var k Key
-		var at int64
-		if err := rows.Scan(&k.Fingerprint, &k.Type, &k.Comment, &at); err != nil {
-			return nil, err
-		}
-		k.Added = time.Unix(at, 0).UTC()
-		out = append(out, k)
+	for _, k := range rows {
+		out = append(out, Key{Fingerprint: k.Fingerprint, Type: k.Type, Comment: k.Comment, Added: k.Created})
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // AuthorizedKeys returns a user's keys as authorized_keys lines.
 func (s *Store) AuthorizedKeys(ctx context.Context, name string) ([]byte, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT k.public_key, k.comment FROM user_keys k
-		JOIN users u ON u.id = k.user_id WHERE u.name = ? ORDER BY k.id`, name)
+	rows, err := s.st.UserKeys.List(ctx, s.db, name)
 	if err != nil {
 		return nil, fmt.Errorf("keys of %s: %w", name, err)
 	}
-	defer rows.Close()
 	var b bytes.Buffer
-	for rows.Next() {
-		var line, comment string
-		if err := rows.Scan(&line, &comment); err != nil {
-			return nil, err
-		}
-		b.WriteString(strings.TrimSpace(line + " " + comment))
+	for _, k := range rows {
+		b.WriteString(strings.TrimSpace(k.PublicKey + " " + k.Comment))
 		b.WriteByte('\n')
 	}
-	return b.Bytes(), rows.Err()
+	return b.Bytes(), nil
 }
 
 // DeleteKey removes one of a user's keys by fingerprint.
 func (s *Store) DeleteKey(ctx context.Context, name, fingerprint string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM user_keys WHERE fingerprint = ?
-		AND user_id = (SELECT id FROM users WHERE name = ?)`, fingerprint, name)
-	if err != nil {
-		return fmt.Errorf("delete key %s: %w", fingerprint, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	err := s.st.UserKeys.Delete(ctx, s.db, name, fingerprint)
+	if errors.Is(err, store.ErrNotFound) {
 		if _, err := s.Get(ctx, name); err != nil {
 			return err
 		}
 		return fmt.Errorf("%w: %s has no key %s (see 'user key list %s')", ErrKeyNotFound, name, fingerprint, name)
 	}
-	return nil
-}
-
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("delete key %s: %w", fingerprint, err)
 	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-func isUnique(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+	return nil
 }
