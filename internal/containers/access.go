@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/store"
 	gossh "golang.org/x/crypto/ssh"
 )
 
@@ -202,8 +203,13 @@ func (s *Service) installKeys(ctx context.Context, user, name, login string, key
 	}
 	if record {
 		for i, fp := range fps {
-			s.db.ExecContext(ctx, `INSERT OR IGNORE INTO container_keys (container_id, login, fingerprint, comment, created_at)
-				VALUES (?, ?, ?, ?, ?)`, r.id, login, fp, comments[i], time.Now().Unix())
+			err := s.st.ContainerKeys.Add(context.WithoutCancel(ctx), s.db, store.ContainerKey{ContainerID: r.ID, Login: login,
+				Fingerprint: fp, Comment: comments[i], Created: time.Now()})
+			if err != nil {
+				// The key is in authorized_keys and works; only the
+				// "issued" mark in 'key --list' is missing.
+				s.log.Error("recording an issued key failed", "user", user, "name", name, "login", login, "fingerprint", fp, "err", err)
+			}
 		}
 	}
 	return fps, nil
@@ -242,15 +248,13 @@ func (s *Service) ContainerKeys(ctx context.Context, user, name, login string) (
 	if err != nil {
 		return nil, err
 	}
+	recorded, err := s.st.ContainerKeys.Fingerprints(ctx, s.db, r.ID, login)
+	if err != nil {
+		return nil, fmt.Errorf("keys of %s: %w", name, err)
+	}
 	issued := map[string]bool{}
-	rows, err := s.db.QueryContext(ctx, `SELECT fingerprint FROM container_keys WHERE container_id = ? AND login = ?`, r.id, login)
-	if err == nil {
-		for rows.Next() {
-			var fp string
-			rows.Scan(&fp)
-			issued[fp] = true
-		}
-		rows.Close()
+	for _, fp := range recorded {
+		issued[fp] = true
 	}
 	out := []ContainerKey{}
 	for _, line := range strings.Split(string(data), "\n") {
@@ -293,7 +297,10 @@ func (s *Service) RevokeKey(ctx context.Context, user, name, login, fingerprint 
 	if err := a.WriteFile(ctx, s.Project(user), name, file, []byte(strings.Join(keep, "")), acct.uid, acct.gid, 0o600); err != nil {
 		return fmt.Errorf("revoke: %w", err)
 	}
-	s.db.ExecContext(ctx, `DELETE FROM container_keys WHERE container_id = ? AND login = ? AND fingerprint = ?`, r.id, login, fingerprint)
+	if err := s.st.ContainerKeys.Delete(context.WithoutCancel(ctx), s.db, r.ID, login, fingerprint); err != nil {
+		// The key is out of authorized_keys; only its record stays.
+		s.log.Error("forgetting a revoked key failed", "user", user, "name", name, "login", login, "fingerprint", fingerprint, "err", err)
+	}
 	return nil
 }
 
@@ -328,11 +335,11 @@ func (s *Service) Resolve(ctx context.Context, user, host string, port int) (str
 		return "", err
 	}
 	allowed := port == 22
-	ports, err := s.portsOf(ctx, r.id)
+	ports, err := s.portsOf(ctx, r.ID)
 	if err != nil {
 		return "", err
 	}
-	for _, p := range ports[r.id] {
+	for _, p := range ports[r.ID] {
 		allowed = allowed || p.ContainerPort == port
 	}
 	if !allowed {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/store"
 )
 
 // GPUs are recorded by resolved PCI address ("all" for the GPU profile),
@@ -39,36 +40,36 @@ func gpuKey(g lxd.GPU) string {
 }
 
 // pickGPUs resolves --gpu against the host's GPUs before anything exists
-// and fills in the spec; it returns what to record and how many GPUs that
-// is.
-func (s *Service) pickGPUs(ctx context.Context, want string, spec *lxd.Spec) ([]string, int, error) {
+// and fills in the spec; it returns what to record, the host's GPUs and
+// how many GPUs the container takes.
+func (s *Service) pickGPUs(ctx context.Context, want string, spec *lxd.Spec) ([]string, []lxd.GPU, int, error) {
 	if want == "" {
-		return nil, 0, nil
+		return nil, nil, 0, nil
 	}
 	host, err := s.lxd.GPUs(ctx)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	if len(host) == 0 {
-		return nil, 0, errors.New("this host has no GPUs; create the container without --gpu")
+		return nil, nil, 0, errors.New("this host has no GPUs; create the container without --gpu")
 	}
 	if want == "all" {
 		spec.Profiles = append(spec.Profiles, s.cfg.GPU.Name)
-		return []string{"all"}, len(host), nil
+		return []string{"all"}, host, len(host), nil
 	}
 	spec.GPUs = map[string]string{}
 	var keys []string
 	for _, tok := range strings.Split(want, ",") {
 		g := findGPU(host, tok)
 		if g == nil {
-			return nil, 0, fmt.Errorf("no GPU %q on this host; see 'gpus' for ids, UUIDs and PCI addresses", strings.TrimSpace(tok))
+			return nil, nil, 0, fmt.Errorf("no GPU %q on this host; see 'gpus' for ids, UUIDs and PCI addresses", strings.TrimSpace(tok))
 		}
 		dev := "gpu-" + strings.NewReplacer(":", "-", ".", "-").Replace(g.PCI)
 		if g.PCI == "" {
 			dev = "gpu" + g.ID
 		}
 		if _, dup := spec.GPUs[dev]; dup {
-			return nil, 0, fmt.Errorf("GPU %q is listed twice", strings.TrimSpace(tok))
+			return nil, nil, 0, fmt.Errorf("GPU %q is listed twice", strings.TrimSpace(tok))
 		}
 		spec.GPUs[dev] = g.ID
 		if g.PCI != "" {
@@ -76,41 +77,39 @@ func (s *Service) pickGPUs(ctx context.Context, want string, spec *lxd.Spec) ([]
 		}
 		keys = append(keys, gpuKey(*g))
 	}
-	return keys, len(keys), nil
+	return keys, host, len(keys), nil
 }
 
 // held returns, by GPU key, the containers ("owner/name") that hold each
 // GPU; rows recorded before GPUs were stored resolved are resolved here.
-func (s *Service) held(ctx context.Context, host []lxd.GPU) (map[string][]string, error) {
-	rs, err := s.rows(ctx, "")
+func (s *Service) held(ctx context.Context, q store.Querier, host []lxd.GPU) (map[string][]string, error) {
+	rs, err := s.st.Containers.List(ctx, q, "")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("GPU holders: %w", err)
 	}
 	out := map[string][]string{}
 	for _, r := range rs {
-		if r.gpus == "" || r.state == "deleting" {
+		if r.GPUs == "" || r.State == store.StateDeleting {
 			continue
 		}
-		for _, tok := range strings.Split(r.gpus, ",") {
+		for _, tok := range strings.Split(r.GPUs, ",") {
 			if strings.TrimSpace(tok) == "all" {
 				for _, g := range host {
-					out[gpuKey(g)] = append(out[gpuKey(g)], r.owner+"/"+r.name)
+					out[gpuKey(g)] = append(out[gpuKey(g)], r.Owner+"/"+r.Name)
 				}
 			} else if g := findGPU(host, tok); g != nil {
-				out[gpuKey(*g)] = append(out[gpuKey(*g)], r.owner+"/"+r.name)
+				out[gpuKey(*g)] = append(out[gpuKey(*g)], r.Owner+"/"+r.Name)
 			}
 		}
 	}
 	return out, nil
 }
 
-// gpusFree refuses GPUs (recorded form) that another container holds.
-func (s *Service) gpusFree(ctx context.Context, want string) error {
-	host, err := s.lxd.GPUs(ctx)
-	if err != nil {
-		return err
-	}
-	held, err := s.held(ctx, host)
+// gpusFree refuses GPUs (recorded form) that another container holds. It
+// runs in the reservation's transaction, so that the check and the insert
+// are one step for every session.
+func (s *Service) gpusFree(ctx context.Context, q store.Querier, host []lxd.GPU, want string) error {
+	held, err := s.held(ctx, q, host)
 	if err != nil {
 		return err
 	}
@@ -135,7 +134,7 @@ func (s *Service) GPUs(ctx context.Context) ([]GPUInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	held, err := s.held(ctx, host)
+	held, err := s.held(ctx, s.db, host)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/failpoint"
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/portmap"
+	"github.com/lxcgate/lxcgate/internal/store"
 )
 
 // ErrNoPort is returned when the host port range is used up.
@@ -27,30 +28,22 @@ func (s *Service) services() []Port {
 }
 
 // allocPort reserves the lowest free host port for a container's service.
-// Ports taken by a listening socket on the host are skipped. s.portMu makes
-// the scan and the insert one step; the UNIQUE column backs it up.
-func (s *Service) allocPort(ctx context.Context, containerID int64, p Port, userAdded bool) (int, error) {
-	s.portMu.Lock()
-	defer s.portMu.Unlock()
-	used := map[int]bool{}
-	rows, err := s.db.QueryContext(ctx, `SELECT host_port FROM ports`)
+// Ports taken by a listening socket on the host are skipped. It runs in the
+// caller's transaction, which makes the scan and the insert one step for
+// every session and process; the UNIQUE host_port column backs it up.
+func (s *Service) allocPort(ctx context.Context, q store.Querier, id store.ContainerID, p Port, userAdded bool) (int, error) {
+	used, err := s.st.Ports.HostPorts(ctx, q)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("host ports in use: %w", err)
 	}
-	for rows.Next() {
-		var n int
-		rows.Scan(&n)
-		used[n] = true
-	}
-	rows.Close()
 	for hp := s.cfg.PortFirst; hp <= s.cfg.PortLast; hp++ {
 		if used[hp] || listening(hp) {
 			continue
 		}
-		_, err := s.db.ExecContext(ctx, `INSERT INTO ports (container_id, service, container_port, host_port, user_added)
-			VALUES (?, ?, ?, ?, ?)`, containerID, p.Service, p.ContainerPort, hp, userAdded)
+		err := s.st.Ports.Insert(ctx, q, store.Port{ContainerID: id, Service: p.Service, ContainerPort: p.ContainerPort,
+			HostPort: hp, UserAdded: userAdded})
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("reserve host port %d for %s: %w", hp, p.Service, err)
 		}
 		return hp, nil
 	}
@@ -69,21 +62,19 @@ func listening(port int) bool {
 
 // ensurePorts gives a container every configured service it lacks: new
 // containers, adopted ones, and all of them when a service is configured.
-func (s *Service) ensurePorts(ctx context.Context, containerID int64) error {
-	have := map[string]bool{}
-	rows, err := s.db.QueryContext(ctx, `SELECT service FROM ports WHERE container_id = ?`, containerID)
+// It runs in the caller's transaction.
+func (s *Service) ensurePorts(ctx context.Context, q store.Querier, id store.ContainerID) error {
+	ps, err := s.st.Ports.List(ctx, q, id)
 	if err != nil {
-		return err
+		return fmt.Errorf("ports of container %d: %w", id, err)
 	}
-	for rows.Next() {
-		var svc string
-		rows.Scan(&svc)
-		have[svc] = true
+	have := map[string]bool{}
+	for _, p := range ps {
+		have[p.Service] = true
 	}
-	rows.Close()
 	for _, p := range s.services() {
 		if !have[p.Service] {
-			if _, err := s.allocPort(ctx, containerID, p, false); err != nil {
+			if _, err := s.allocPort(ctx, q, id, p, false); err != nil {
 				return err
 			}
 		}
@@ -92,33 +83,16 @@ func (s *Service) ensurePorts(ctx context.Context, containerID int64) error {
 }
 
 // portsOf returns the published ports of containers by id.
-func (s *Service) portsOf(ctx context.Context, ids ...int64) (map[int64][]Port, error) {
-	out := map[int64][]Port{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	q := `SELECT container_id, service, container_port, host_port FROM ports`
-	var args []any
-	if len(ids) < 500 {
-		q += ` WHERE container_id IN (?` + strings.Repeat(",?", len(ids)-1) + `)`
-		for _, id := range ids {
-			args = append(args, id)
-		}
-	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY service`, args...)
+func (s *Service) portsOf(ctx context.Context, ids ...store.ContainerID) (map[store.ContainerID][]Port, error) {
+	out := map[store.ContainerID][]Port{}
+	ps, err := s.st.Ports.List(ctx, s.db, ids...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read ports: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var p Port
-		if err := rows.Scan(&id, &p.Service, &p.ContainerPort, &p.HostPort); err != nil {
-			return nil, err
-		}
-		out[id] = append(out[id], p)
+	for _, p := range ps {
+		out[p.ContainerID] = append(out[p.ContainerID], Port{Service: p.Service, ContainerPort: p.ContainerPort, HostPort: p.HostPort})
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Mappings gives portmap the desired state: the ports of running
@@ -166,16 +140,16 @@ func (s *Service) Mappings(ctx context.Context, key string) ([]portmap.Mapping, 
 	var out []portmap.Mapping
 	var pending []string
 	for _, r := range rs {
-		in, ok := running[s.Project(r.owner)+"/"+r.name]
-		if !ok || r.state != "ready" {
+		in, ok := running[s.Project(r.Owner)+"/"+r.Name]
+		if !ok || r.State != store.StateReady {
 			continue
 		}
 		if in.IPv4 == "" {
-			pending = append(pending, r.owner+"/"+r.name)
+			pending = append(pending, r.Owner+"/"+r.Name)
 			continue
 		}
-		for _, p := range ports[r.id] {
-			out = append(out, portmap.Mapping{Owner: r.owner, Name: r.name, Service: p.Service, HostPort: p.HostPort,
+		for _, p := range ports[r.ID] {
+			out = append(out, portmap.Mapping{Owner: r.Owner, Name: r.Name, Service: p.Service, HostPort: p.HostPort,
 				IP: in.IPv4, ContainerPort: p.ContainerPort})
 		}
 	}
@@ -208,23 +182,33 @@ func (s *Service) PortAdd(ctx context.Context, user, name string, containerPort 
 		return Port{}, err
 	}
 	defer release()
-	var added, same int
-	s.db.QueryRowContext(ctx, `SELECT count(*) FROM ports WHERE container_id = ? AND user_added = 1`, r.id).Scan(&added)
-	s.db.QueryRowContext(ctx, `SELECT count(*) FROM ports WHERE container_id = ? AND (service = ? OR container_port = ?)`,
-		r.id, label, containerPort).Scan(&same)
-	if same > 0 {
-		return Port{}, fmt.Errorf("%s already publishes %q or port %d; see 'ports %s'", name, label, containerPort, name)
-	}
-	q, _, err := s.Quota(ctx, user)
-	if err != nil {
-		return Port{}, err
-	}
-	if added+1 > q.Ports {
-		return Port{}, fmt.Errorf("%w: added ports would be %d, your limit per container is %d; 'port del' one first",
-			ErrQuota, added+1, q.Ports)
-	}
 	p := Port{Service: label, ContainerPort: containerPort}
-	if p.HostPort, err = s.allocPort(ctx, r.id, p, true); err != nil {
+	err = store.Tx(ctx, s.db, func(q store.Querier) error {
+		ps, err := s.st.Ports.List(ctx, q, r.ID)
+		if err != nil {
+			return fmt.Errorf("port add %s: %w", name, err)
+		}
+		added := 0
+		for _, have := range ps {
+			if have.Service == label || have.ContainerPort == containerPort {
+				return fmt.Errorf("%s already publishes %q or port %d; see 'ports %s'", name, label, containerPort, name)
+			}
+			if have.UserAdded {
+				added++
+			}
+		}
+		quota, err := s.limits(ctx, q, r.UserID)
+		if err != nil {
+			return fmt.Errorf("port add %s: %w", name, err)
+		}
+		if added+1 > quota.Ports {
+			return fmt.Errorf("%w: added ports would be %d, your limit per container is %d; 'port del' one first",
+				ErrQuota, added+1, quota.Ports)
+		}
+		p.HostPort, err = s.allocPort(ctx, q, r.ID, p, true)
+		return err
+	})
+	if err != nil {
 		return Port{}, err
 	}
 	failpoint.Hit("port:reserved")
@@ -239,25 +223,22 @@ func (s *Service) PortDel(ctx context.Context, user, name, label string) error {
 		return err
 	}
 	defer release()
-	res, err := s.db.ExecContext(ctx, `DELETE FROM ports WHERE container_id = ? AND service = ? AND user_added = 1`, r.id, label)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		var cfg int
-		s.db.QueryRowContext(ctx, `SELECT count(*) FROM ports WHERE container_id = ? AND service = ?`, r.id, label).Scan(&cfg)
-		if cfg > 0 {
-			return fmt.Errorf("%q is published for every container by the gateway's configuration and cannot be removed", label)
+	err = s.st.Ports.DeleteAdded(ctx, s.db, r.ID, label)
+	if errors.Is(err, store.ErrNotFound) {
+		ps, err := s.st.Ports.List(ctx, s.db, r.ID)
+		if err != nil {
+			return fmt.Errorf("port del %s: %w", name, err)
+		}
+		for _, p := range ps {
+			if p.Service == label {
+				return fmt.Errorf("%q is published for every container by the gateway's configuration and cannot be removed", label)
+			}
 		}
 		return fmt.Errorf("%s publishes no port %q; see 'ports %s'", name, label, name)
 	}
+	if err != nil {
+		return fmt.Errorf("port del %s: %w", name, err)
+	}
 	s.changed(user, name)
 	return nil
-}
-
-// changed tells the port mapper that a container's state or ports changed.
-func (s *Service) changed(user, name string) {
-	if s.OnChange != nil {
-		s.OnChange(user + "/" + name)
-	}
 }

@@ -100,7 +100,7 @@ func (s *Service) TakeSnapshot(ctx context.Context, user, name, snap string, kee
 	}
 	failpoint.Hit("snapshot:taken")
 	if keep {
-		if _, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO snapshot_pins (container_id, name) VALUES (?, ?)`, r.id, snap); err != nil {
+		if err := s.st.Pins.Add(ctx, s.db, r.ID, snap); err != nil {
 			return snap, nil, fmt.Errorf("snapshot %s taken, but pinning failed: %w", snap, err)
 		}
 	}
@@ -139,17 +139,14 @@ func (s *Service) snapshotInfo(ctx context.Context, sn Snapshotter, r row, user,
 	if err != nil {
 		return nil, err
 	}
-	pins := map[string]bool{}
-	rows, err := s.db.QueryContext(ctx, `SELECT name FROM snapshot_pins WHERE container_id = ?`, r.id)
+	pinned, err := s.st.Pins.List(ctx, s.db, r.ID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pins of %s: %w", name, err)
 	}
-	for rows.Next() {
-		var n string
-		rows.Scan(&n)
+	pins := map[string]bool{}
+	for _, n := range pinned {
 		pins[n] = true
 	}
-	rows.Close()
 	out := []SnapshotInfo{}
 	for _, sp := range snaps {
 		out = append(out, SnapshotInfo{Name: sp.Name, Created: sp.Created, Pinned: pins[sp.Name], Size: sp.Size})
@@ -158,7 +155,10 @@ func (s *Service) snapshotInfo(ctx context.Context, sn Snapshotter, r row, user,
 	// A pin whose snapshot went (lxc delete, expiry) must not pin a later
 	// snapshot of the same name.
 	for stale := range pins {
-		s.db.ExecContext(ctx, `DELETE FROM snapshot_pins WHERE container_id = ? AND name = ?`, r.id, stale)
+		if err := s.st.Pins.Delete(ctx, s.db, r.ID, stale); err != nil {
+			// Harmless until a snapshot of that name is taken again.
+			s.log.Error("dropping a pin whose snapshot is gone failed", "user", user, "name", name, "snapshot", stale, "err", err)
+		}
 	}
 	return out, nil
 }
@@ -196,7 +196,10 @@ func (s *Service) DeleteSnapshot(ctx context.Context, user, name, snap string) e
 		}
 		return err
 	}
-	s.db.ExecContext(ctx, `DELETE FROM snapshot_pins WHERE container_id = ? AND name = ?`, r.id, snap)
+	if err := s.st.Pins.Delete(context.WithoutCancel(ctx), s.db, r.ID, snap); err != nil {
+		// LXD deleted the snapshot; the stale pin goes at the next listing.
+		s.log.Error("unpinning a deleted snapshot failed", "user", user, "name", name, "snapshot", snap, "err", err)
+	}
 	return nil
 }
 
@@ -295,10 +298,10 @@ func (s *Service) Clone(ctx context.Context, user, name, snap, newName string) (
 	// The clone asks for the source's GPUs only where GPUs are shared:
 	// exclusive ones belong to the source.
 	gpu := ""
-	if r.gpuCount > 0 && s.cfg.SharedGPUs {
-		gpu = r.gpus
+	if r.GPUCount > 0 && s.cfg.SharedGPUs {
+		gpu = r.GPUs
 	}
-	return s.Create(ctx, user, CreateRequest{Name: newName, Image: r.image, CPU: r.cpu, Memory: r.memory, Disk: r.disk,
+	return s.Create(ctx, user, CreateRequest{Name: newName, Image: r.Image, CPU: r.CPU, Memory: r.Memory, Disk: r.Disk,
 		GPU: gpu, copyOf: name + "/" + snap})
 }
 

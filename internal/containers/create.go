@@ -1,0 +1,199 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lxcgate/lxcgate/internal/failpoint"
+	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/store"
+	"github.com/lxcgate/lxcgate/internal/units"
+)
+
+// Create reserves the container in the database under the user's quota,
+// then creates it in LXD; a failure undoes the reservation, and a kill in
+// between is settled by Reconcile.
+func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (Container, error) {
+	spec, host, gpuCount, err := s.plan(ctx, &req)
+	if err != nil {
+		return Container{}, err
+	}
+	s.busy.RLock()
+	defer s.busy.RUnlock()
+	res, err := s.reserve(ctx, user, req, host, gpuCount)
+	if err != nil {
+		return Container{}, err
+	}
+	failpoint.Hit("create:reserved")
+	if req.Progress != nil {
+		req.Progress("Creating " + req.Name)
+	}
+	unlock := s.boxes.lock(user + "/" + req.Name)
+	defer unlock()
+	if err := s.makeInstance(ctx, user, req, spec, res.quota); err != nil {
+		s.unreserve(user, req.Name, res.id)
+		return Container{}, err
+	}
+	failpoint.Hit("create:made")
+	if err := s.st.Containers.SetState(context.WithoutCancel(ctx), s.db, res.id, store.StateReady); err != nil {
+		// LXD has it; Reconcile adopts it at the next start.
+		s.log.Error("mark ready failed; the next start's reconcile keeps the container", "user", user, "name", req.Name, "err", err)
+	}
+	c := s.created(ctx, user, req, res.id)
+	if req.Start {
+		s.changed(user, req.Name)
+	}
+	return c, nil
+}
+
+// plan fills in req's defaults and checks everything that can be checked
+// before anything exists: the name, the caps, the image, the GPUs. It
+// returns the LXD spec, the host's GPUs (when GPUs were asked for) and how
+// many GPUs the container takes; req.GPU becomes the resolved form.
+func (s *Service) plan(ctx context.Context, req *CreateRequest) (lxd.Spec, []lxd.GPU, int, error) {
+	if err := ValidName(req.Name); err != nil {
+		return lxd.Spec{}, nil, 0, err
+	}
+	if req.Image == "" {
+		req.Image = s.cfg.DefaultImage
+	}
+	if req.CPU == 0 {
+		req.CPU = s.cfg.CPU
+	}
+	if req.Memory == 0 {
+		req.Memory = s.cfg.Memory
+	}
+	if req.Disk == 0 {
+		req.Disk = s.cfg.Disk
+	}
+	if err := s.checkCaps(*req); err != nil {
+		return lxd.Spec{}, nil, 0, err
+	}
+	if req.copyOf == "" {
+		if err := s.checkImage(req.Image); err != nil {
+			return lxd.Spec{}, nil, 0, err
+		}
+	}
+	spec := lxd.Spec{Name: req.Name, Image: req.Image, CPU: req.CPU, Memory: req.Memory, Disk: req.Disk, Start: req.Start, CopyOf: req.copyOf}
+	gpus, host, gpuCount, err := s.pickGPUs(ctx, req.GPU, &spec)
+	if err != nil {
+		return lxd.Spec{}, nil, 0, err
+	}
+	req.GPU = strings.Join(gpus, ",") // recorded resolved: PCI addresses, or "all"
+	return spec, host, gpuCount, nil
+}
+
+// makeInstance creates the reserved container in LXD, in a project with the
+// user's limits, and says what went wrong in the user's terms.
+func (s *Service) makeInstance(ctx context.Context, user string, req CreateRequest, spec lxd.Spec, quota Quota) error {
+	project := s.Project(user)
+	if err := s.ensureProject(ctx, project, limitsOf(quota)); err != nil {
+		return fmt.Errorf("create %s: %w", req.Name, err)
+	}
+	err := s.lxd.Create(ctx, project, spec, req.Progress)
+	if errors.Is(err, lxd.ErrProjectMissing) {
+		// Deleted behind our back since we last made sure of it.
+		s.forgetProject(project)
+		if err = s.ensureProject(ctx, project, limitsOf(quota)); err == nil {
+			err = s.lxd.Create(ctx, project, spec, req.Progress)
+		}
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, lxd.ErrExists):
+		return fmt.Errorf("%w: you already have %q", ErrExists, req.Name)
+	case errors.Is(err, lxd.ErrImageNotFound):
+		return fmt.Errorf("no image %q that you may use; see 'images'", req.Image)
+	case errors.Is(err, lxd.ErrLimit):
+		return fmt.Errorf("create %s: %w (LXD project limit); see 'quota'", req.Name, ErrQuota)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("create %s: cancelled; nothing was kept", req.Name)
+	}
+	return fmt.Errorf("create %s: %w", req.Name, err)
+}
+
+// created describes a container just made, from what was asked rather than
+// read back: the address comes by DHCP after the start anyway, and a
+// launch saves a round trip. Only its host ports are read.
+func (s *Service) created(ctx context.Context, user string, req CreateRequest, id store.ContainerID) Container {
+	state := "stopped"
+	if req.Start {
+		state = "running"
+	}
+	c := Container{Name: req.Name, Owner: user, State: state, Image: req.Image, Created: time.Now().UTC(), CPU: req.CPU,
+		Memory: req.Memory, Disk: req.Disk, GPUs: []string{}, Ports: []Port{}}
+	if req.GPU != "" {
+		c.GPUs = strings.Split(req.GPU, ",")
+	}
+	ps, err := s.portsOf(context.WithoutCancel(ctx), id)
+	if err != nil {
+		// The container exists: its ports show in 'details'.
+		s.log.Error("reading the ports of a new container failed", "user", user, "name", req.Name, "err", err)
+		return c
+	}
+	if ps[id] != nil {
+		c.Ports = ps[id]
+	}
+	return c
+}
+
+// checkCaps bounds one request, whatever the quota: a huge value must not
+// reach the quota sums or LXD.
+func (s *Service) checkCaps(req CreateRequest) error {
+	switch {
+	case req.CPU < 0 || req.Memory < 0 || req.Disk < 0:
+		return errors.New("cpu, memory and disk must be positive")
+	case s.cfg.MaxCPU > 0 && req.CPU > s.cfg.MaxCPU:
+		return fmt.Errorf("cpu %d: at most %d for one container", req.CPU, s.cfg.MaxCPU)
+	case s.cfg.MaxMemory > 0 && req.Memory > s.cfg.MaxMemory:
+		return fmt.Errorf("memory %s: at most %s for one container", units.FormatSize(req.Memory), units.FormatSize(s.cfg.MaxMemory))
+	case s.cfg.MaxDisk > 0 && req.Disk > s.cfg.MaxDisk:
+		return fmt.Errorf("disk %s: at most %s for one container", units.FormatSize(req.Disk), units.FormatSize(s.cfg.MaxDisk))
+	}
+	return nil
+}
+
+// checkImage applies the allowlist; whether the image exists LXD answers
+// at create, before it makes anything (saving a round trip per launch).
+func (s *Service) checkImage(image string) error {
+	if len(s.cfg.Images) > 0 && !slices.Contains(s.cfg.Images, image) {
+		return fmt.Errorf("no image %q that you may use; see 'images'", image)
+	}
+	return nil
+}
+
+// ensureProject makes sure of a project's limits once per process and
+// value; later creates skip the round trips.
+func (s *Service) ensureProject(ctx context.Context, project string, l lxd.Limits) error {
+	s.projMu.Lock()
+	known, ok := s.projects[project]
+	s.projMu.Unlock()
+	if ok && known == l {
+		return nil
+	}
+	if err := s.lxd.EnsureProject(ctx, project, l); err != nil {
+		return err
+	}
+	s.projMu.Lock()
+	if s.projects == nil {
+		s.projects = map[string]lxd.Limits{}
+	}
+	s.projects[project] = l
+	s.projMu.Unlock()
+	return nil
+}
+
+func (s *Service) forgetProject(project string) {
+	s.projMu.Lock()
+	delete(s.projects, project)
+	s.projMu.Unlock()
+}
+
+func limitsOf(q Quota) lxd.Limits {
+	return lxd.Limits{Instances: q.Containers, CPU: q.CPU, Memory: q.Memory, Disk: q.Disk}
+}

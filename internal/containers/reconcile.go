@@ -1,0 +1,138 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/store"
+)
+
+// Prepare brings LXD's shared state (the GPU profile) to what the
+// configuration describes.
+func (s *Service) Prepare(ctx context.Context) error {
+	return s.lxd.EnsureGPUProfile(ctx, s.cfg.GPU)
+}
+
+// Reconcile makes the database and LXD agree after a crash or changes made
+// behind the gateway's back: an instance in a user's project without a row
+// is adopted, an interrupted create is kept, an interrupted delete is
+// finished, and a row without an instance is dropped. A step that fails
+// for one container is logged and tried again at the next reconcile.
+func (s *Service) Reconcile(ctx context.Context) error {
+	s.busy.Lock()
+	defer s.busy.Unlock()
+	ins, err := s.lxd.List(ctx, "")
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	rs, err := s.rows(ctx, "")
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	byKey := map[string]row{}
+	for _, r := range rs {
+		byKey[s.Project(r.Owner)+"/"+r.Name] = r
+	}
+	seen := map[string]bool{}
+	for _, in := range ins {
+		if !strings.HasPrefix(in.Project, s.cfg.Prefix) {
+			continue
+		}
+		key := in.Project + "/" + in.Name
+		seen[key] = true
+		r, known := byKey[key]
+		if err := s.settle(ctx, in, r, known); err != nil {
+			return err
+		}
+	}
+	for key, r := range byKey {
+		if seen[key] {
+			continue
+		}
+		if err := s.st.Containers.Delete(ctx, s.db, r.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Error("reconcile: dropping a row whose instance is gone failed", "owner", r.Owner, "name", r.Name, "err", err)
+			continue
+		}
+		s.log.Warn("reconcile: dropped a row whose instance is gone", "owner", r.Owner, "name", r.Name, "state", r.State)
+	}
+	return s.reconcilePorts(ctx)
+}
+
+// settle brings one instance in a user's project and its row (when known)
+// into agreement.
+func (s *Service) settle(ctx context.Context, in lxd.Instance, r row, known bool) error {
+	owner := strings.TrimPrefix(in.Project, s.cfg.Prefix)
+	if in.Unfiltered() {
+		// Made before lxcgate filtered NICs, or by hand: without the
+		// filter the container could use another address.
+		if err := s.lxd.SecureNIC(ctx, in.Project, in.Name); err != nil {
+			s.log.Error("reconcile: could not turn on address filtering", "owner", owner, "name", in.Name, "err", err)
+		} else {
+			s.log.Info("reconcile: turned on MAC and IPv4 filtering", "owner", owner, "name", in.Name)
+		}
+	}
+	switch {
+	case !known:
+		return s.adopt(ctx, owner, in)
+	case r.State == store.StateCreating:
+		if err := s.st.Containers.SetState(ctx, s.db, r.ID, store.StateReady); err != nil {
+			s.log.Error("reconcile: keeping a container whose create was interrupted failed", "owner", owner, "name", in.Name, "err", err)
+			return nil
+		}
+		s.log.Info("reconcile: kept a container whose create was interrupted", "owner", owner, "name", in.Name)
+	case r.State == store.StateDeleting:
+		if err := s.lxd.Delete(ctx, in.Project, in.Name, true); err != nil && !errors.Is(err, lxd.ErrNotFound) {
+			s.log.Error("reconcile: finishing a delete failed", "owner", owner, "name", in.Name, "err", err)
+			return nil
+		}
+		if err := s.st.Containers.Delete(ctx, s.db, r.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Error("reconcile: instance deleted, but dropping its row failed", "owner", owner, "name", in.Name, "err", err)
+			return nil
+		}
+		s.log.Info("reconcile: finished an interrupted delete", "owner", owner, "name", in.Name)
+	}
+	return nil
+}
+
+// adopt records an instance found in a user's project without a row.
+func (s *Service) adopt(ctx context.Context, owner string, in lxd.Instance) error {
+	key := in.Project + "/" + in.Name
+	uid, err := s.st.Users.ID(ctx, s.db, owner)
+	if errors.Is(err, store.ErrNotFound) {
+		s.log.Warn("reconcile: instance of an unknown user left alone", "project", in.Project, "name", in.Name)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reconcile: adopt %s: %w", key, err)
+	}
+	_, err = s.st.Containers.Insert(ctx, s.db, store.Container{UserID: uid, Name: in.Name, Image: in.Image, CPU: in.CPU,
+		Memory: in.Memory, Disk: in.Disk, GPUs: strings.Join(in.GPUs, ","), GPUCount: len(in.GPUs),
+		State: store.StateReady, Created: in.Created})
+	if err != nil {
+		return fmt.Errorf("reconcile: adopt %s: %w", key, err)
+	}
+	s.log.Info("reconcile: adopted an instance without a row", "owner", owner, "name", in.Name)
+	return nil
+}
+
+// reconcilePorts gives every container every configured service: adopted
+// ones, and all of them after an admin adds a service.
+func (s *Service) reconcilePorts(ctx context.Context) error {
+	rs, err := s.rows(ctx, "")
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	for _, r := range rs {
+		if r.State != store.StateReady {
+			continue
+		}
+		err := store.Tx(ctx, s.db, func(q store.Querier) error { return s.ensurePorts(ctx, q, r.ID) })
+		if err != nil {
+			s.log.Error("reconcile: reserving ports failed", "owner", r.Owner, "name", r.Name, "err", err)
+		}
+	}
+	return nil
+}
