@@ -333,6 +333,17 @@ func applyEnv(v reflect.Value, prefix string, env func(string) string) error {
 // Validate checks the whole configuration and returns the first problem as
 // one line naming the key.
 func (c *Config) Validate() error {
+	for _, check := range []func() error{c.validateServer, c.validateContainers, c.validatePorts, c.validateLog} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateServer checks the data directory, the host name, and the ssh,
+// auth and lobby sections.
+func (c *Config) validateServer() error {
 	if c.Data == "" {
 		return errors.New("data directory is empty; set --data or LXCGATE_DATA")
 	}
@@ -371,6 +382,11 @@ func (c *Config) Validate() error {
 	if c.Lobby.Enabled && !validUserName(c.Lobby.Name) {
 		return fmt.Errorf("lobby.name %q: use a unix user name", c.Lobby.Name)
 	}
+	return nil
+}
+
+// validateContainers checks the containers, gpu and quota sections.
+func (c *Config) validateContainers() error {
 	if c.Containers.DefaultImage == "" || c.Containers.ProjectPrefix == "" || c.GPU.Profile == "" {
 		return errors.New("containers.default_image, containers.project_prefix and gpu.profile must not be empty")
 	}
@@ -386,6 +402,11 @@ func (c *Config) Validate() error {
 	if c.Quota.Containers < 0 || c.Quota.CPU < 0 || c.Quota.Memory < 0 || c.Quota.Disk < 0 || c.Quota.GPUs < 0 {
 		return errors.New("quota values must not be negative (0 means none allowed)")
 	}
+	return nil
+}
+
+// validatePorts checks the ports and snapshots sections.
+func (c *Config) validatePorts() error {
 	if _, _, err := c.Ports.PortRange(); err != nil {
 		return err
 	}
@@ -408,6 +429,11 @@ func (c *Config) Validate() error {
 	if c.Ports.ReconcileInterval <= 0 {
 		return errors.New("ports.reconcile_interval must be positive")
 	}
+	return nil
+}
+
+// validateLog checks the log section.
+func (c *Config) validateLog() error {
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
