@@ -369,65 +369,74 @@ func TestLockoutRefusalsSampled(t *testing.T) {
 
 // Disabling or deleting an account ends its open connections; a lobby
 // connection follows the account it logged in to.
+// holdShell opens a shell session on c reading stdin, and keeps it open.
+func holdShell(t *testing.T, c *gossh.Client, stdin io.Reader) *gossh.Session {
+	t.Helper()
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Stdin, s.Stdout = stdin, io.Discard
+	if err := s.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// endedAt says when c's connection ends.
+func endedAt(c *gossh.Client) <-chan time.Time {
+	done := make(chan time.Time, 1)
+	go func() { c.Wait(); done <- time.Now() }()
+	return done
+}
+
+// mustDial dials as user and closes the client when t ends.
+func (g *gateway) mustDial(t *testing.T, user string, methods ...gossh.AuthMethod) *gossh.Client {
+	t.Helper()
+	c, err := g.dial(t, user, methods...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// sessionRefusals counts the audit records of user's connections ended
+// for why.
+func (g *gateway) sessionRefusals(t *testing.T, user, why string) int {
+	t.Helper()
+	var n int
+	err := g.db.QueryRow(`SELECT count(*) FROM audit WHERE kind = 'refusal' AND method = 'session' AND user = ? AND detail LIKE ?`,
+		user, why+"%").Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func TestConnectionsFollowTheAccount(t *testing.T) {
 	g := startGateway(t, func(o *Options) { o.Lobby = "lab" })
 	ctx := context.Background()
 	if _, err := g.users.Add(ctx, "carol", users.RoleUser, "carol-password"); err != nil {
 		t.Fatal(err)
 	}
-	hold := func(c *gossh.Client, stdin io.Reader) *gossh.Session {
-		s, err := c.NewSession()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Stdin, s.Stdout = stdin, io.Discard
-		if err := s.Shell(); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	ended := func(c *gossh.Client) <-chan time.Time {
-		done := make(chan time.Time, 1)
-		go func() { c.Wait(); done <- time.Now() }()
-		return done
-	}
-	alice, err := g.dial(t, "alice", gossh.PublicKeys(g.aliceK))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer alice.Close()
-	alice2, err := g.dial(t, "alice", gossh.Password("alice-password"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer alice2.Close()
-	bob, err := g.dial(t, "bob", gossh.PublicKeys(g.bobK))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bob.Close()
-	lobby, err := g.dial(t, "lab")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lobby.Close()
+	alice := g.mustDial(t, "alice", gossh.PublicKeys(g.aliceK))
+	alice2 := g.mustDial(t, "alice", gossh.Password("alice-password"))
+	bob := g.mustDial(t, "bob", gossh.PublicKeys(g.bobK))
+	lobby := g.mustDial(t, "lab")
 	pr, pw := io.Pipe()
 	defer pw.Close()
-	hold(alice, pr)
-	hold(bob, strings.NewReader(""))
-	hold(lobby, pr)
+	holdShell(t, alice, pr)
+	holdShell(t, bob, strings.NewReader(""))
+	holdShell(t, lobby, pr)
 	lobbyIn, lobbyOut := io.Pipe()
 	defer lobbyOut.Close()
-	lobby2, err := g.dial(t, "lab")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lobby2.Close()
-	hold(lobby2, lobbyIn)
+	lobby2 := g.mustDial(t, "lab")
+	holdShell(t, lobby2, lobbyIn)
 	io.WriteString(lobbyOut, "login carol --stdin\ncarol-password\n")
 	waitFor(t, func() bool { live, _ := g.srv.live.snapshot(); return len(live["carol"]) == 1 })
 
-	aliceEnd, alice2End, bobEnd, lobbyEnd, lobby2End := ended(alice), ended(alice2), ended(bob), ended(lobby), ended(lobby2)
+	aliceEnd, alice2End, bobEnd, lobbyEnd, lobby2End := endedAt(alice), endedAt(alice2), endedAt(bob), endedAt(lobby), endedAt(lobby2)
 	start := time.Now()
 	if err := g.users.SetDisabled(ctx, "alice", true); err != nil {
 		t.Fatal(err)
@@ -457,13 +466,10 @@ func TestConnectionsFollowTheAccount(t *testing.T) {
 		t.Fatal("an anonymous lobby connection ended")
 	case <-time.After(500 * time.Millisecond):
 	}
-	var n int
-	g.db.QueryRow(`SELECT count(*) FROM audit WHERE kind = 'refusal' AND method = 'session' AND user = 'alice' AND detail LIKE 'account disabled%'`).Scan(&n)
-	if n != 2 {
+	if n := g.sessionRefusals(t, "alice", "account disabled"); n != 2 {
 		t.Fatalf("%d audit records for alice's ended connections, want 2", n)
 	}
-	g.db.QueryRow(`SELECT count(*) FROM audit WHERE kind = 'refusal' AND method = 'session' AND user = 'carol' AND detail LIKE 'account deleted%'`).Scan(&n)
-	if n != 1 {
+	if n := g.sessionRefusals(t, "carol", "account deleted"); n != 1 {
 		t.Fatalf("%d audit records for carol's ended connection, want 1", n)
 	}
 	if live, _ := g.srv.live.snapshot(); len(live["alice"])+len(live["carol"]) != 0 {
