@@ -58,14 +58,24 @@ func TestContainers(t *testing.T) {
 			}
 		}
 	}
-	// A reservation is dropped only while it is one.
+}
+
+// States: a reservation is dropped only while it is one, and a container
+// being deleted is not found but still holds its name.
+func TestContainerStates(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t)
+	alice := addUser(t, db, "alice")
+	id, err := st.Containers.Insert(ctx, db, store.Container{UserID: alice, Name: "dev", State: store.StateCreating})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := st.Containers.SetState(ctx, db, id, store.StateReady); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Containers.DeleteReservation(ctx, db, id); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("dropped a ready container as a reservation: %v", err)
 	}
-	// A container being deleted is not found, but still holds its name.
 	if err := st.Containers.SetState(ctx, db, id, store.StateDeleting); err != nil {
 		t.Fatal(err)
 	}
