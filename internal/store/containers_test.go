@@ -70,6 +70,13 @@ func TestContainerStates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tmp := addContainer(t, db, alice, "tmp")
+	if err := st.Containers.SetState(ctx, db, tmp, store.StateCreating); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Containers.DeleteReservation(ctx, db, tmp); err != nil {
+		t.Fatalf("drop a reservation: %v", err)
+	}
 	if err := st.Containers.SetState(ctx, db, id, store.StateReady); err != nil {
 		t.Fatal(err)
 	}
