@@ -69,7 +69,10 @@ const txAttempts = 5
 // fails later with SQLITE_BUSY_SNAPSHOT. Waiting for the lock is
 // busy_timeout's job; should the database stay busy beyond it, the whole
 // transaction is tried again a few times, so fn must do nothing but
-// database work through q.
+// database work through q. (On a database opened without _txlock, a
+// transaction that reads, then loses the race to write, fails with
+// SQLITE_BUSY_SNAPSHOT: that is ErrBusy too, and is tried again the same
+// way.)
 func Tx(ctx context.Context, db *sql.DB, fn func(q Querier) error) error {
 	var err error
 	for attempt := 1; attempt <= txAttempts; attempt++ {
