@@ -162,8 +162,20 @@ func (c *Client) check(what string, err error) error {
 		return err
 	}
 	msg := err.Error()
+	// The status code first, where the answer has one; an operation's
+	// failure (create, start, ...) carries only its text.
+	status := 0
+	var se api.StatusError
+	if errors.As(err, &se) {
+		status = se.Status()
+	}
 	switch {
-	case api.StatusErrorCheck(err, http.StatusNotFound) || strings.Contains(msg, "not found"):
+	case status == http.StatusConflict:
+		return fmt.Errorf("%s: %w", what, ErrExists)
+	case status == http.StatusForbidden:
+		c.log.Error(what+": LXD refused the gateway's own request", "err", err)
+		return fmt.Errorf("%s: LXD refused; the admin must check the gateway's LXD access", what)
+	case status == http.StatusNotFound || (status == 0 && strings.Contains(msg, "not found")):
 		// LXD names the missing kind last: `... in project "p": InstanceSnapshot
 		// not found`, "Image alias not found", "Project not found".
 		last := strings.ToLower(msg[strings.LastIndex(msg, ": ")+1:])

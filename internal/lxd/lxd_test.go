@@ -20,6 +20,8 @@ func TestCheckMapsErrors(t *testing.T) {
 		want error
 	}{
 		{api.StatusErrorf(http.StatusNotFound, "Instance not found"), ErrNotFound},
+		{api.StatusErrorf(http.StatusConflict, "Instance \"dev\" already exists"), ErrExists},
+		{api.StatusErrorf(http.StatusNotFound, "Not Found"), ErrNotFound}, // by status alone
 		{api.StatusErrorf(http.StatusNotFound, "Image not found"), ErrImageNotFound},
 		{api.StatusErrorf(http.StatusNotFound, "Project not found"), ErrProjectMissing},
 		{api.StatusErrorf(http.StatusNotFound, "Image alias not found"), ErrImageNotFound},
