@@ -3,57 +3,15 @@ package lxd
 import (
 	"context"
 	"net/http"
-	"sort"
-	"strconv"
 
 	"github.com/canonical/lxd/shared/api"
 )
 
-// Images lists the default project's images that have an alias.
-func (c *Client) Images(ctx context.Context) ([]Image, error) {
-	srv, err := c.server()
-	if err != nil {
-		return nil, err
-	}
-	imgs, err := srv.GetImages()
-	if err != nil {
-		return nil, c.check("list images", err)
-	}
-	var out []Image
-	for _, im := range imgs {
-		for _, a := range im.Aliases {
-			out = append(out, Image{Alias: a.Name, Description: im.Properties["description"], Size: im.Size, Fingerprint: im.Fingerprint})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Alias < out[j].Alias })
-	return out, nil
-}
-
-// GPUs lists the host's GPUs from LXD's resources API.
-func (c *Client) GPUs(ctx context.Context) ([]GPU, error) {
-	srv, err := c.server()
-	if err != nil {
-		return nil, err
-	}
-	res, err := srv.GetServerResources()
-	if err != nil {
-		return nil, c.check("resources", err)
-	}
-	var out []GPU
-	for _, card := range res.GPU.Cards {
-		g := GPU{Vendor: card.Vendor, Model: card.Product, PCI: card.PCIAddress}
-		if card.DRM != nil {
-			g.ID = strconv.FormatUint(card.DRM.ID, 10)
-		}
-		if card.Nvidia != nil {
-			g.UUID = card.Nvidia.UUID
-			if card.Nvidia.Model != "" {
-				g.Model = card.Nvidia.Model
-			}
-		}
-		out = append(out, g)
-	}
-	return out, nil
+// GPUProfile is the state the GPU profile must have.
+type GPUProfile struct {
+	Name               string
+	NvidiaRuntime      bool
+	DriverCapabilities string
 }
 
 // EnsureGPUProfile creates or updates the GPU profile in the default

@@ -1,0 +1,311 @@
+package lxd
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	lxdclient "github.com/canonical/lxd/client"
+	"github.com/canonical/lxd/shared/api"
+	"github.com/lxcgate/lxcgate/internal/units"
+)
+
+// Instance is a container as lxcgate shows it.
+type Instance struct {
+	Name    string
+	Project string
+	Running bool
+	Status  string // as LXD says it: Running, Stopped, ...
+	// IPv4 is the bridge's lease for the instance's MAC, checked against
+	// the bridge's subnet: the host's truth, never the container's claim.
+	IPv4      string
+	Created   time.Time
+	CPU       int
+	Memory    int64 // bytes
+	Disk      int64 // bytes, root disk size; 0 when unset
+	GPUs      []string
+	Snapshots int
+	Image     string // the image alias or description recorded at creation
+
+	nic nic // the NIC whose host-side address IPv4 is
+}
+
+// Spec describes a container to create.
+type Spec struct {
+	Name     string
+	Image    string
+	CPU      int
+	Memory   int64
+	Disk     int64
+	Profiles []string          // besides "default"
+	GPUs     map[string]string // device name -> id or pci, for GPUs picked one by one
+	Start    bool
+	// CopyOf, when set ("NAME/SNAPSHOT"), makes the container a copy of a
+	// snapshot in the same project instead of an image.
+	CopyOf string
+}
+
+// Create creates (and with spec.Start, starts) a container. On failure after
+// the instance exists, it deletes it again: nothing half-made stays.
+func (c *Client) Create(ctx context.Context, project string, spec Spec, progress func(string)) error {
+	srv, err := c.project(project)
+	if err != nil {
+		return err
+	}
+	devices := map[string]map[string]string{}
+	if spec.Disk > 0 {
+		// The root disk comes from the default profile; override its size.
+		devices["root"] = map[string]string{"type": "disk", "path": "/", "pool": "default", "size": bytesStr(spec.Disk)}
+	}
+	nics, err := c.nicOverrides(srv)
+	if err != nil {
+		return err
+	}
+	for dev, d := range nics {
+		devices[dev] = d
+	}
+	for dev, id := range spec.GPUs {
+		d := map[string]string{"type": "gpu", "gputype": "physical"}
+		if strings.Contains(id, ":") {
+			d["pci"] = id
+		} else {
+			d["id"] = id
+		}
+		devices[dev] = d
+	}
+	req := api.InstancesPost{
+		Name:   spec.Name,
+		Type:   api.InstanceTypeContainer,
+		Source: source(spec),
+		InstancePut: api.InstancePut{
+			Profiles: append([]string{"default"}, spec.Profiles...),
+			Config: map[string]string{
+				"limits.cpu":         strconv.Itoa(spec.CPU),
+				"limits.memory":      bytesStr(spec.Memory),
+				"user.lxcgate.image": spec.Image,
+			},
+			Devices: devices,
+		},
+	}
+	op, err := srv.CreateInstance(req)
+	if err != nil {
+		return c.check("create "+spec.Name, err)
+	}
+	if err := wait(ctx, op, progress); err != nil {
+		if ctx.Err() != nil {
+			// The caller went away (Ctrl-C, dropped connection): LXD goes on
+			// creating, so wait for it and take the instance away again.
+			bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+			defer cancel()
+			if werr := op.WaitContext(bg); werr == nil {
+				if derr := c.Delete(bg, project, spec.Name, true); derr != nil {
+					c.log.Error("undo cancelled create failed", "project", project, "name", spec.Name, "err", derr)
+				}
+			}
+			return ctx.Err()
+		}
+		return c.check("create "+spec.Name, err)
+	}
+	if !spec.Start {
+		return nil
+	}
+	if progress != nil {
+		progress("Starting")
+	}
+	if err := c.setState(ctx, srv, spec.Name, "start", false); err != nil {
+		// Undo the create: a launch that failed leaves nothing behind.
+		if derr := c.Delete(context.WithoutCancel(ctx), project, spec.Name, true); derr != nil {
+			c.log.Error("undo create failed", "project", project, "name", spec.Name, "err", derr)
+		}
+		return err
+	}
+	return nil
+}
+
+func source(spec Spec) api.InstanceSource {
+	if spec.CopyOf != "" {
+		return api.InstanceSource{Type: "copy", Source: spec.CopyOf}
+	}
+	return api.InstanceSource{Type: "image", Alias: spec.Image, Project: "default"}
+}
+
+func (c *Client) setState(ctx context.Context, srv lxdclient.InstanceServer, name, action string, force bool) error {
+	op, err := srv.UpdateInstanceState(name, api.InstanceStatePut{Action: action, Timeout: -1, Force: force}, "")
+	if err != nil {
+		return c.check(action+" "+name, err)
+	}
+	return c.check(action+" "+name, wait(ctx, op, nil))
+}
+
+// Start starts a container.
+func (c *Client) Start(ctx context.Context, project, name string) error {
+	srv, err := c.project(project)
+	if err != nil {
+		return err
+	}
+	return c.setState(ctx, srv, name, "start", false)
+}
+
+// Stop stops a container, cleanly unless force.
+func (c *Client) Stop(ctx context.Context, project, name string, force bool) error {
+	srv, err := c.project(project)
+	if err != nil {
+		return err
+	}
+	return c.setState(ctx, srv, name, "stop", force)
+}
+
+// Restart restarts a running container.
+func (c *Client) Restart(ctx context.Context, project, name string) error {
+	srv, err := c.project(project)
+	if err != nil {
+		return err
+	}
+	return c.setState(ctx, srv, name, "restart", false)
+}
+
+// Delete deletes a container; with force a running one is stopped first.
+func (c *Client) Delete(ctx context.Context, project, name string, force bool) error {
+	srv, err := c.project(project)
+	if err != nil {
+		return err
+	}
+	if force {
+		err := c.setState(ctx, srv, name, "stop", true)
+		if err != nil && !errors.Is(err, ErrNotRunning) {
+			return err
+		}
+	}
+	op, err := srv.DeleteInstance(name)
+	if err != nil {
+		return c.check("delete "+name, err)
+	}
+	return c.check("delete "+name, wait(ctx, op, nil))
+}
+
+// Get returns one container.
+func (c *Client) Get(ctx context.Context, project, name string) (Instance, error) {
+	srv, err := c.project(project)
+	if err != nil {
+		return Instance{}, err
+	}
+	in, _, err := srv.GetInstanceFull(name)
+	if err != nil {
+		return Instance{}, c.check("get "+name, err)
+	}
+	out := []Instance{convert(in)}
+	c.addresses(srv, out)
+	return out[0], nil
+}
+
+// List returns the containers of one project, or of every project when
+// project is "".
+func (c *Client) List(ctx context.Context, project string) ([]Instance, error) {
+	var ins []api.InstanceFull
+	srv, err := c.server()
+	if err != nil {
+		return nil, err
+	}
+	if project == "" {
+		ins, err = srv.GetInstancesFullAllProjects(api.InstanceTypeContainer)
+	} else {
+		ins, err = srv.UseProject(project).GetInstancesFull(api.InstanceTypeContainer)
+	}
+	if err != nil {
+		return nil, c.check("list", err)
+	}
+	out := make([]Instance, 0, len(ins))
+	for i := range ins {
+		out = append(out, convert(&ins[i]))
+	}
+	c.addresses(srv, out)
+	sort.Slice(out, func(i, j int) bool { return out[i].Project+"/"+out[i].Name < out[j].Project+"/"+out[j].Name })
+	return out, nil
+}
+
+func convert(in *api.InstanceFull) Instance {
+	cfg := in.ExpandedConfig
+	if cfg == nil {
+		cfg = in.Config
+	}
+	out := Instance{
+		Name: in.Name, Project: in.Project, Status: in.Status, Running: in.StatusCode == api.Running,
+		Created: in.CreatedAt, Snapshots: len(in.Snapshots), Image: cfg["user.lxcgate.image"],
+	}
+	if out.Image == "" {
+		out.Image = cfg["image.description"]
+	}
+	out.CPU, _ = strconv.Atoi(cfg["limits.cpu"])
+	out.Memory = parseBytes(cfg["limits.memory"])
+	devs := in.ExpandedDevices
+	if devs == nil {
+		devs = in.Devices
+	}
+	if root, ok := devs["root"]; ok {
+		out.Disk = parseBytes(root["size"])
+	}
+	for _, d := range devs {
+		if d["type"] == "gpu" {
+			id := d["id"]
+			if id == "" {
+				id = d["pci"]
+			}
+			if id == "" {
+				id = "all"
+			}
+			out.GPUs = append(out.GPUs, id)
+		}
+	}
+	sort.Strings(out.GPUs)
+	// The address is not read from in.State: see addresses.go.
+	out.nic = primaryNIC(devs, cfg)
+	return out
+}
+
+// parseBytes reads the sizes lxcgate writes ("123B") and LXD's forms.
+func parseBytes(s string) int64 {
+	n, _ := units.ParseSize(s)
+	return n
+}
+
+// SetConfig sets (or, with "", removes) config keys of a container.
+func (c *Client) SetConfig(ctx context.Context, project, name string, kv map[string]string) error {
+	srv, err := c.project(project)
+	if err != nil {
+		return err
+	}
+	in, etag, err := srv.GetInstance(name)
+	if err != nil {
+		return c.check("configure "+name, err)
+	}
+	put := in.Writable()
+	for k, v := range kv {
+		if v == "" {
+			delete(put.Config, k)
+		} else {
+			put.Config[k] = v
+		}
+	}
+	op, err := srv.UpdateInstance(name, put, etag)
+	if err != nil {
+		return c.check("configure "+name, err)
+	}
+	return c.check("configure "+name, wait(ctx, op, nil))
+}
+
+// IsRunning reports whether a container runs, without its full state (a
+// cheaper call than Get).
+func (c *Client) IsRunning(ctx context.Context, project, name string) (bool, error) {
+	srv, err := c.project(project)
+	if err != nil {
+		return false, err
+	}
+	in, _, err := srv.GetInstance(name)
+	if err != nil {
+		return false, c.check("get "+name, err)
+	}
+	return in.StatusCode == api.Running, nil
+}

@@ -1,0 +1,42 @@
+package lxd
+
+import (
+	"context"
+	"strconv"
+)
+
+// GPU is one of the host's GPUs.
+type GPU struct {
+	ID     string // DRM card id, as LXD's gpu device "id" takes it
+	Vendor string
+	Model  string
+	PCI    string
+	UUID   string
+}
+
+// GPUs lists the host's GPUs from LXD's resources API.
+func (c *Client) GPUs(ctx context.Context) ([]GPU, error) {
+	srv, err := c.server()
+	if err != nil {
+		return nil, err
+	}
+	res, err := srv.GetServerResources()
+	if err != nil {
+		return nil, c.check("resources", err)
+	}
+	var out []GPU
+	for _, card := range res.GPU.Cards {
+		g := GPU{Vendor: card.Vendor, Model: card.Product, PCI: card.PCIAddress}
+		if card.DRM != nil {
+			g.ID = strconv.FormatUint(card.DRM.ID, 10)
+		}
+		if card.Nvidia != nil {
+			g.UUID = card.Nvidia.UUID
+			if card.Nvidia.Model != "" {
+				g.Model = card.Nvidia.Model
+			}
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
