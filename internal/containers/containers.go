@@ -45,7 +45,12 @@ type LXD interface {
 	GPUs(ctx context.Context) ([]lxd.GPU, error)
 	EnsureGPUProfile(ctx context.Context, p lxd.GPUProfile) error
 	SecureNIC(ctx context.Context, project, name string) error
+	Access
+	Snapshotter
 }
+
+// The adapter satisfies the service's needs; the build says so, not a user.
+var _ LXD = (*lxd.Client)(nil)
 
 // Config is what the service needs from the configuration.
 type Config struct {

@@ -559,3 +559,6 @@ func TestImageAllowlist(t *testing.T) {
 		t.Fatalf("image outside the allowlist: %v", err)
 	}
 }
+
+// The fake satisfies what the service needs, as the real adapter does.
+var _ LXD = (*lxdtest.Fake)(nil)

@@ -35,14 +35,6 @@ var snapRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$`)
 // ErrBusy is returned when another operation holds the container.
 var ErrBusy = errors.New("is busy with another operation; try again in a moment")
 
-func (s *Service) snapshotter() (Snapshotter, error) {
-	sn, ok := s.lxd.(Snapshotter)
-	if !ok {
-		return nil, errors.New("this gateway's LXD backend has no snapshots")
-	}
-	return sn, nil
-}
-
 func checkSnapName(snap string) error {
 	if !snapRE.MatchString(snap) {
 		return fmt.Errorf("snapshot name %q: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", snap)
@@ -60,10 +52,7 @@ func (s *Service) TakeSnapshot(ctx context.Context, user, name, snap string, kee
 	if err := checkSnapName(snap); err != nil {
 		return "", nil, err
 	}
-	sn, err := s.snapshotter()
-	if err != nil {
-		return "", nil, err
-	}
+	sn := Snapshotter(s.lxd)
 	r, release, err := s.hold(ctx, user, name)
 	if err != nil {
 		return "", nil, err
@@ -165,10 +154,7 @@ func (s *Service) snapshotInfo(ctx context.Context, sn Snapshotter, r row, user,
 
 // Snapshots lists user's container's snapshots, oldest first.
 func (s *Service) Snapshots(ctx context.Context, user, name string) ([]SnapshotInfo, error) {
-	sn, err := s.snapshotter()
-	if err != nil {
-		return nil, err
-	}
+	sn := Snapshotter(s.lxd)
 	r, err := s.lookup(ctx, user, name)
 	if err != nil {
 		return nil, err
@@ -181,10 +167,7 @@ func (s *Service) DeleteSnapshot(ctx context.Context, user, name, snap string) e
 	if err := checkSnapName(snap); err != nil {
 		return err
 	}
-	sn, err := s.snapshotter()
-	if err != nil {
-		return err
-	}
+	sn := Snapshotter(s.lxd)
 	r, release, err := s.hold(ctx, user, name)
 	if err != nil {
 		return err
@@ -211,10 +194,7 @@ func (s *Service) Restore(ctx context.Context, user, name, snap string) error {
 	if err := checkSnapName(snap); err != nil {
 		return err
 	}
-	sn, err := s.snapshotter()
-	if err != nil {
-		return err
-	}
+	sn := Snapshotter(s.lxd)
 	s.busy.RLock()
 	defer s.busy.RUnlock()
 	unlock, ok := s.boxes.tryLock(user + "/" + name)
@@ -322,10 +302,7 @@ func (s *Service) AutoSnap(ctx context.Context, user, name, every, expiry string
 	if every == "off" {
 		expiry, pattern = "", ""
 	}
-	sn, err := s.snapshotter()
-	if err != nil {
-		return err
-	}
+	sn := Snapshotter(s.lxd)
 	_, release, err := s.hold(ctx, user, name)
 	if err != nil {
 		return err
