@@ -34,7 +34,7 @@ func (a *app) portmap(args []string) error {
 	}
 	defer db.Close()
 	log := newLogger(a.cfg.Log, a.stderr)
-	cs := a.containerService(db, lxd.New(a.cfg.Containers.LXDSocket, log), log)
+	cs := a.containerService(db, lxd.New(a.cfg.Containers.LXDSocket, log), log, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	st, err := portmap.New(backend, cs, log).Check(ctx)

@@ -20,6 +20,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/portmap"
+	"github.com/lxcgate/lxcgate/internal/ref"
 	"github.com/lxcgate/lxcgate/internal/server"
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/throttle"
@@ -69,7 +70,10 @@ func (a *app) serve(args []string) error {
 	sh := shell.New(authn, al, log, a.cfg.Hostname)
 	lx := lxd.New(a.cfg.Containers.LXDSocket, log)
 	lx.ExecTimeout = a.cfg.Containers.ExecTimeout.D()
-	cs := a.containerService(db, lx, log)
+	// The mapper follows the service's changes, and the service is the
+	// mapper's source: the closure reads mapper once serving has begun.
+	var mapper *portmap.Mapper
+	cs := a.containerService(db, lx, log, func(r ref.Ref) { mapper.Follow(r) })
 	sh.AddContainers(cs, a.publicAddress())
 	_, listenPort, _ := net.SplitHostPort(a.cfg.SSH.Listen)
 	sh.AddAccess(cs, st, net.JoinHostPort(a.publicAddress(), listenPort))
@@ -79,8 +83,7 @@ func (a *app) serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	mapper := portmap.New(backend, cs, log)
-	cs.OnChange = mapper.Follow
+	mapper = portmap.New(backend, cs, log)
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	// LXD may be down at start: the gateway serves anyway and reconciles
@@ -91,7 +94,7 @@ func (a *app) serve(args []string) error {
 		go mapper.Run(ctx, a.cfg.Ports.ReconcileInterval.D())
 		lx.Watch(ctx, func(project, name, action string) {
 			if owner, ok := strings.CutPrefix(project, a.cfg.Containers.ProjectPrefix); ok {
-				go mapper.Follow(owner + "/" + name) // the event stream must not wait on iptables
+				go mapper.Follow(ref.Ref{Owner: owner, Name: name}) // the event stream must not wait on iptables
 			}
 		})
 	}()
@@ -171,7 +174,7 @@ func (a *app) publicAddress() string {
 	return a.cfg.Hostname
 }
 
-func (a *app) containerService(db *sql.DB, lx *lxd.Client, log *slog.Logger) *containers.Service {
+func (a *app) containerService(db *sql.DB, lx *lxd.Client, log *slog.Logger, onChange func(ref.Ref)) *containers.Service {
 	c := a.cfg
 	first, last, _ := c.Ports.PortRange()
 	return containers.New(db, lx, containers.Config{
@@ -184,7 +187,7 @@ func (a *app) containerService(db *sql.DB, lx *lxd.Client, log *slog.Logger) *co
 		SnapshotKeep: c.Snapshots.Keep,
 		Services:     c.Ports.Services, PortFirst: first, PortLast: last,
 		MaxCPU: c.Containers.MaxCPU, MaxMemory: int64(c.Containers.MaxMemory), MaxDisk: int64(c.Containers.MaxDisk),
-		SharedGPUs: c.GPU.Shared,
+		SharedGPUs: c.GPU.Shared, OnChange: onChange,
 	}, log)
 }
 

@@ -166,7 +166,7 @@ func (a *app) user(args []string) error {
 			}
 		}
 		log := newLogger(a.cfg.Log, a.stderr)
-		cs := a.containerService(db, lxd.New(a.cfg.Containers.LXDSocket, log), log)
+		cs := a.containerService(db, lxd.New(a.cfg.Containers.LXDSocket, log), log, nil)
 		if set {
 			if _, err := cs.SetQuota(ctx, pos[0], ch); err != nil {
 				return err

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/ref"
 	"github.com/lxcgate/lxcgate/internal/store"
 )
 
@@ -70,6 +71,9 @@ type Config struct {
 	MaxCPU             int
 	MaxMemory, MaxDisk int64
 	SharedGPUs         bool // several containers may hold one GPU
+	// OnChange, when set, hears of a container whose state or ports
+	// changed (the port mapper follows it), before the command returns.
+	OnChange func(ref.Ref)
 }
 
 // Quota is a user's limits, totals over all their containers.
@@ -142,10 +146,6 @@ type Service struct {
 	// checked, when set, runs in the reservation's transaction between the
 	// checks and the insert: tests widen the window a race would need.
 	checked func()
-
-	// OnChange, when set, hears "owner/name" of a container whose state or
-	// ports changed (the port mapper follows it).
-	OnChange func(key string)
 }
 
 // New returns a Service.
@@ -225,7 +225,13 @@ func (s *Service) Images(ctx context.Context) ([]lxd.Image, error) {
 
 // changed tells the port mapper that a container's state or ports changed.
 func (s *Service) changed(user, name string) {
-	if s.OnChange != nil {
-		s.OnChange(user + "/" + name)
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange(ref.Ref{Owner: user, Name: name})
 	}
+}
+
+// owner is the user whose project this is, if it is one of lxcgate's.
+func (s *Service) owner(project string) (string, bool) {
+	user, ok := strings.CutPrefix(project, s.cfg.Prefix)
+	return user, ok && user != ""
 }

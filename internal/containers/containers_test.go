@@ -13,6 +13,7 @@ import (
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/lxd/lxdtest"
+	"github.com/lxcgate/lxcgate/internal/ref"
 	"github.com/lxcgate/lxcgate/internal/store/storetest"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
@@ -337,7 +338,7 @@ func TestPortsAreStableAndReleased(t *testing.T) {
 	busy := ln.Addr().(*net.TCPAddr).Port
 	s, _ := newPortService(t, busy, busy+6)
 	var changed []string
-	s.OnChange = func(k string) { changed = append(changed, k) }
+	s.cfg.OnChange = func(r ref.Ref) { changed = append(changed, r.String()) }
 	c, err := s.Create(ctx, "alice", CreateRequest{Name: "dev", Start: true})
 	if err != nil {
 		t.Fatal(err)
@@ -351,7 +352,7 @@ func TestPortsAreStableAndReleased(t *testing.T) {
 	if fmt.Sprint(again.Ports) != fmt.Sprint(c.Ports) {
 		t.Fatalf("ports changed across a restart: %v -> %v", c.Ports, again.Ports)
 	}
-	m, _, _ := s.Mappings(ctx, "alice/dev")
+	m, _ := s.Mappings(ctx, ref.Ref{Owner: "alice", Name: "dev"})
 	if len(m) != 2 || m[0].IP == "" {
 		t.Fatalf("mappings of a running container: %+v", m)
 	}

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net"
 	"sort"
-	"strings"
 
 	"github.com/lxcgate/lxcgate/internal/failpoint"
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/portmap"
+	"github.com/lxcgate/lxcgate/internal/ref"
 	"github.com/lxcgate/lxcgate/internal/store"
 )
 
@@ -95,42 +95,47 @@ func (s *Service) portsOf(ctx context.Context, ids ...store.ContainerID) (map[st
 	return out, nil
 }
 
-// Mappings gives portmap the desired state: the ports of running
-// containers that have an address, and the keys of running ones still
-// waiting for one; key "owner/name" for one container, "" for all.
-func (s *Service) Mappings(ctx context.Context, key string) ([]portmap.Mapping, []string, error) {
-	var rs []row
-	var ins []lxd.Instance
-	if key == "" {
-		var err error
-		if rs, err = s.rows(ctx, ""); err != nil {
-			return nil, nil, err
-		}
-		if ins, err = s.lxd.List(ctx, ""); err != nil {
-			return nil, nil, err
-		}
-	} else {
-		owner, name, _ := strings.Cut(key, "/")
-		r, err := s.lookup(ctx, owner, name)
-		if errors.Is(err, ErrNoSuch) {
-			return nil, nil, nil // deleted: nothing is desired
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		rs = []row{r}
-		in, err := s.lxd.Get(ctx, s.Project(owner), name)
-		if err != nil && !errors.Is(err, lxd.ErrNotFound) {
-			return nil, nil, err
-		}
-		if err == nil {
-			ins = []lxd.Instance{in}
-		}
+// AllMappings gives portmap the desired state: the ports of running
+// containers that have an address, and the running ones still waiting for
+// one.
+func (s *Service) AllMappings(ctx context.Context) ([]portmap.Mapping, []ref.Ref, error) {
+	rs, err := s.rows(ctx, "")
+	if err != nil {
+		return nil, nil, err
 	}
-	running := map[string]lxd.Instance{}
+	ins, err := s.lxd.List(ctx, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.mappings(ctx, rs, ins)
+}
+
+// Mappings gives one container's desired mappings; none when it is gone,
+// stopped or still without an address.
+func (s *Service) Mappings(ctx context.Context, r ref.Ref) ([]portmap.Mapping, error) {
+	rw, err := s.lookup(ctx, r.Owner, r.Name)
+	if errors.Is(err, ErrNoSuch) {
+		return nil, nil // deleted: nothing is desired
+	}
+	if err != nil {
+		return nil, err
+	}
+	in, err := s.lxd.Get(ctx, s.Project(r.Owner), r.Name)
+	if errors.Is(err, lxd.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	maps, _, err := s.mappings(ctx, []row{rw}, []lxd.Instance{in})
+	return maps, err
+}
+
+func (s *Service) mappings(ctx context.Context, rs []row, ins []lxd.Instance) ([]portmap.Mapping, []ref.Ref, error) {
+	running := map[ref.Ref]lxd.Instance{}
 	for _, in := range ins {
-		if in.Running {
-			running[in.Project+"/"+in.Name] = in
+		if owner, ok := s.owner(in.Project); ok && in.Running {
+			running[ref.Ref{Owner: owner, Name: in.Name}] = in
 		}
 	}
 	ports, err := s.portsOf(ctx, idsOf(rs)...)
@@ -138,14 +143,15 @@ func (s *Service) Mappings(ctx context.Context, key string) ([]portmap.Mapping, 
 		return nil, nil, err
 	}
 	var out []portmap.Mapping
-	var pending []string
+	var pending []ref.Ref
 	for _, r := range rs {
-		in, ok := running[s.Project(r.Owner)+"/"+r.Name]
+		id := ref.Ref{Owner: r.Owner, Name: r.Name}
+		in, ok := running[id]
 		if !ok || r.State != store.StateReady {
 			continue
 		}
 		if in.IPv4 == "" {
-			pending = append(pending, r.Owner+"/"+r.Name)
+			pending = append(pending, id)
 			continue
 		}
 		for _, p := range ports[r.ID] {
@@ -158,9 +164,8 @@ func (s *Service) Mappings(ctx context.Context, key string) ([]portmap.Mapping, 
 
 // Pending reports whether a container runs but has no address yet, so its
 // mappings must wait for DHCP.
-func (s *Service) Pending(ctx context.Context, key string) bool {
-	owner, name, _ := strings.Cut(key, "/")
-	in, err := s.lxd.Get(ctx, s.Project(owner), name)
+func (s *Service) Pending(ctx context.Context, r ref.Ref) bool {
+	in, err := s.lxd.Get(ctx, s.Project(r.Owner), r.Name)
 	return err == nil && in.Running && in.IPv4 == ""
 }
 

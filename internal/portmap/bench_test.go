@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"testing"
+
+	"github.com/lxcgate/lxcgate/internal/ref"
 )
 
 // The benchmarks write real iptables rules, so they run only inside a
@@ -101,10 +103,10 @@ func toggle(b *testing.B, start bool, perRule bool) {
 			err = ipt.ApplyPerRule(rules, nil)
 		case up:
 			src.set(all...)
-			_, err = m.SyncOne(ctx, "user0/box0")
+			_, err = m.SyncOne(ctx, ref.Ref{Owner: "user0", Name: "box0"})
 		default:
 			src.set(all[3:]...)
-			_, err = m.SyncOne(ctx, "user0/box0")
+			_, err = m.SyncOne(ctx, ref.Ref{Owner: "user0", Name: "box0"})
 		}
 		if err != nil {
 			b.Fatal(err)
@@ -112,7 +114,7 @@ func toggle(b *testing.B, start bool, perRule bool) {
 		if perRule && timed {
 			b.StopTimer()
 			m.actual = nil // the mapper's view is stale now; re-read
-			_, err := m.SyncOne(ctx, "user0/box0")
+			_, err := m.SyncOne(ctx, ref.Ref{Owner: "user0", Name: "box0"})
 			b.StartTimer()
 			if err != nil {
 				b.Fatal(err)

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lxcgate/lxcgate/internal/ref"
 )
 
 // DefaultChainPrefix names lxcgate's chains: PREFIX-DNAT (nat) and
@@ -33,13 +35,13 @@ type Mapping struct {
 	ContainerPort int
 }
 
-// Key names the container a mapping belongs to.
-func (m Mapping) Key() string { return m.Owner + "/" + m.Name }
+// Ref names the container a mapping belongs to.
+func (m Mapping) Ref() ref.Ref { return ref.Ref{Owner: m.Owner, Name: m.Name} }
 
 const commentPrefix = "lxcgate:"
 
 func (m Mapping) comment(kind string) string {
-	return fmt.Sprintf("%s%s:%s:%d:%s:%d:%s", commentPrefix, m.Key(), m.Service, m.HostPort, m.IP, m.ContainerPort, kind)
+	return fmt.Sprintf("%s%s:%s:%d:%s:%d:%s", commentPrefix, m.Ref(), m.Service, m.HostPort, m.IP, m.ContainerPort, kind)
 }
 
 // Rule is one rule in a chain: the comment identifies it, the spec is what
@@ -74,12 +76,14 @@ type Backend interface {
 }
 
 // Source gives the desired mappings: those of running containers that have
-// an address, and the keys of running containers without one yet. With key
-// "" it returns all of them, else one container's.
+// an address, and the running containers without one yet.
 type Source interface {
-	Mappings(ctx context.Context, key string) (maps []Mapping, pending []string, err error)
+	// AllMappings covers every container.
+	AllMappings(ctx context.Context) (maps []Mapping, pending []ref.Ref, err error)
+	// Mappings covers one container; none when it is gone.
+	Mappings(ctx context.Context, r ref.Ref) ([]Mapping, error)
 	// Pending reports a container that runs but has no address yet.
-	Pending(ctx context.Context, key string) bool
+	Pending(ctx context.Context, r ref.Ref) bool
 }
 
 // Mapper keeps the chains equal to the desired state.
@@ -93,7 +97,7 @@ type Mapper struct {
 	ensured bool
 
 	watchMu  sync.Mutex
-	watching map[string]bool // containers waiting for an address, each watched once
+	watching map[ref.Ref]bool // containers waiting for an address, each watched once
 }
 
 // New returns a Mapper.
@@ -111,7 +115,7 @@ func (m *Mapper) Sync(ctx context.Context) (Result, error) {
 	defer m.mu.Unlock()
 	// Desired is read under the lock too: two syncs must not apply
 	// snapshots taken in one order in the other.
-	desired, pending, err := m.src.Mappings(ctx, "")
+	desired, pending, err := m.src.AllMappings(ctx)
 	if err != nil {
 		return Result{}, err
 	}
@@ -122,8 +126,8 @@ func (m *Mapper) Sync(ctx context.Context) (Result, error) {
 	// A container started behind the gateway's back (or while it was down)
 	// sends no event the gateway saw: watch it as after an event, rather
 	// than leave it unmapped until the next pass.
-	for _, key := range pending {
-		m.watch(key)
+	for _, r := range pending {
+		m.watch(r)
 	}
 	return m.apply(desired, func(string) bool { return true }, strays)
 }
@@ -131,10 +135,10 @@ func (m *Mapper) Sync(ctx context.Context) (Result, error) {
 // SyncOne reconciles one container's mappings (key "owner/name") against
 // what lxcgate last wrote, which is fast enough to follow every start and
 // stop; Sync corrects anything this misses.
-func (m *Mapper) SyncOne(ctx context.Context, key string) (Result, error) {
+func (m *Mapper) SyncOne(ctx context.Context, r ref.Ref) (Result, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	desired, _, err := m.src.Mappings(ctx, key)
+	desired, err := m.src.Mappings(ctx, r)
 	if err != nil {
 		return Result{}, err
 	}
@@ -144,7 +148,7 @@ func (m *Mapper) SyncOne(ctx context.Context, key string) (Result, error) {
 			return Result{}, err
 		}
 	}
-	prefix := commentPrefix + key + ":"
+	prefix := commentPrefix + r.String() + ":"
 	return m.apply(desired, func(c string) bool { return strings.HasPrefix(c, prefix) }, strays)
 }
 
@@ -239,7 +243,7 @@ type Status struct {
 
 // Check reads both sides without changing anything.
 func (m *Mapper) Check(ctx context.Context) (Status, error) {
-	desired, _, err := m.src.Mappings(ctx, "")
+	desired, _, err := m.src.AllMappings(ctx)
 	if err != nil {
 		return Status{}, err
 	}
@@ -295,50 +299,50 @@ func ParseComment(c string) (Mapping, string, error) {
 // without an address yet, again in the background once DHCP has given it
 // one. Doing the first step before returning means a stop's rule is gone
 // by the time the user sees "Stopped".
-func (m *Mapper) Follow(key string) {
+func (m *Mapper) Follow(r ref.Ref) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	_, err := m.SyncOne(ctx, key)
-	pending := err == nil && m.src.Pending(ctx, key)
+	_, err := m.SyncOne(ctx, r)
+	pending := err == nil && m.src.Pending(ctx, r)
 	cancel()
 	if err != nil {
-		m.log.Warn("mapping update failed; the periodic reconcile retries", "container", key, "err", err)
+		m.log.Warn("mapping update failed; the periodic reconcile retries", "container", r, "err", err)
 	}
 	if pending {
-		m.watch(key)
+		m.watch(r)
 	}
 }
 
 // watch maps a running container as soon as it has an address; one watch
 // per container at a time.
-func (m *Mapper) watch(key string) {
+func (m *Mapper) watch(r ref.Ref) {
 	m.watchMu.Lock()
 	if m.watching == nil {
-		m.watching = map[string]bool{}
+		m.watching = map[ref.Ref]bool{}
 	}
-	if m.watching[key] {
+	if m.watching[r] {
 		m.watchMu.Unlock()
 		return
 	}
-	m.watching[key] = true
+	m.watching[r] = true
 	m.watchMu.Unlock()
 	go func() {
 		defer func() {
 			m.watchMu.Lock()
-			delete(m.watching, key)
+			delete(m.watching, r)
 			m.watchMu.Unlock()
 		}()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		for m.src.Pending(ctx, key) {
+		for m.src.Pending(ctx, r) {
 			select {
 			case <-ctx.Done():
-				m.log.Warn("no address within a minute; the periodic reconcile maps it later", "container", key)
+				m.log.Warn("no address within a minute; the periodic reconcile maps it later", "container", r)
 				return
 			case <-time.After(250 * time.Millisecond):
 			}
 		}
-		if _, err := m.SyncOne(ctx, key); err != nil {
-			m.log.Warn("mapping update failed; the periodic reconcile retries", "container", key, "err", err)
+		if _, err := m.SyncOne(ctx, r); err != nil {
+			m.log.Warn("mapping update failed; the periodic reconcile retries", "container", r, "err", err)
 		}
 	}()
 }

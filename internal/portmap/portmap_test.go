@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/lxcgate/lxcgate/internal/ref"
 )
 
 // fakeBackend keeps rules in memory, as the chains would.
@@ -71,33 +73,47 @@ func (s *fakeSource) set(m ...Mapping) {
 	s.m = m
 }
 
-func (s *fakeSource) Mappings(_ context.Context, key string) ([]Mapping, []string, error) {
+func (s *fakeSource) AllMappings(context.Context) ([]Mapping, []ref.Ref, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Mapping
-	var pending []string
+	var pending []ref.Ref
 	for _, m := range s.m {
-		if m.IP == "" && (key == "" || m.Key() == key) {
-			pending = append(pending, m.Key())
-		} else if key == "" || m.Key() == key {
+		if m.IP == "" {
+			pending = append(pending, m.Ref())
+		} else {
 			out = append(out, m)
 		}
 	}
 	return out, pending, nil
 }
 
+func (s *fakeSource) Mappings(_ context.Context, r ref.Ref) ([]Mapping, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Mapping
+	for _, m := range s.m {
+		if m.IP != "" && m.Ref() == r {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
 // Pending: a mapping set without IP stands for a running container
 // waiting for its address.
-func (s *fakeSource) Pending(_ context.Context, key string) bool {
+func (s *fakeSource) Pending(_ context.Context, r ref.Ref) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range s.m {
-		if m.Key() == key && m.IP == "" {
+		if m.Ref() == r && m.IP == "" {
 			return true
 		}
 	}
 	return false
 }
+
+var aliceDev = ref.Ref{Owner: "alice", Name: "dev"}
 
 func newMapper() (*Mapper, *fakeBackend, *fakeSource) {
 	b, src := &fakeBackend{}, &fakeSource{}
@@ -123,12 +139,12 @@ func TestSyncAppliesOnlyTheDifference(t *testing.T) {
 	moved := dev
 	moved.IP = "10.166.0.9"
 	src.set(moved, web)
-	if res, _ := m.SyncOne(ctx, "alice/dev"); res.Added != 1 || res.Removed != 1 {
+	if res, _ := m.SyncOne(ctx, aliceDev); res.Added != 1 || res.Removed != 1 {
 		t.Fatalf("moved: %+v", res)
 	}
 	// Stopped: its rules go, bob's stay.
 	src.set(web)
-	m.SyncOne(ctx, "alice/dev")
+	m.SyncOne(ctx, aliceDev)
 	got := b.comments()
 	if len(got) != 1 || got[0] != web.comment("dnat") {
 		t.Fatalf("after stop: %v", got)
@@ -161,11 +177,11 @@ func TestFailedApplyIsRetriedFromTheChains(t *testing.T) {
 	m, b, src := newMapper()
 	src.set(dev)
 	b.fail = errors.New("iptables: lock held")
-	if _, err := m.SyncOne(ctx, "alice/dev"); err == nil {
+	if _, err := m.SyncOne(ctx, aliceDev); err == nil {
 		t.Fatal("failure not reported")
 	}
 	b.fail = nil
-	if res, err := m.SyncOne(ctx, "alice/dev"); err != nil || res.Added != 1 {
+	if res, err := m.SyncOne(ctx, aliceDev); err != nil || res.Added != 1 {
 		t.Fatalf("retry: %+v %v", res, err)
 	}
 }

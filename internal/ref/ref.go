@@ -1,0 +1,22 @@
+// Package ref names a container the one way lxcgate names it everywhere:
+// its owner and its name. Two users may both own "dev", so a name alone
+// never identifies a container.
+package ref
+
+import "strings"
+
+// Ref is a container's identity.
+type Ref struct {
+	Owner string
+	Name  string
+}
+
+// String is "owner/name": for logs, lock keys and rule comments.
+func (r Ref) String() string { return r.Owner + "/" + r.Name }
+
+// Parse reads the string form back (from a rule comment); ok is false when
+// either part is missing.
+func Parse(s string) (r Ref, ok bool) {
+	r.Owner, r.Name, ok = strings.Cut(s, "/")
+	return r, ok && r.Owner != "" && r.Name != ""
+}
