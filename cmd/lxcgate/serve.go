@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lxcgate/lxcgate/internal/argv"
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/auth"
 	"github.com/lxcgate/lxcgate/internal/containers"
@@ -24,17 +23,27 @@ import (
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/throttle"
 	"github.com/lxcgate/lxcgate/internal/users"
+	"github.com/spf13/cobra"
 )
 
-func (a *app) serve(args []string) error {
-	fs := argv.NewFlagSet("serve")
-	listen := fs.String("listen", "", "")
-	if pos, err := argv.Parse(fs, args); err != nil || len(pos) > 0 {
-		return usagef("usage: lxcgate serve [--listen ADDR]")
+func (a *app) serveCmd() *cobra.Command {
+	var v shell.Values
+	c := &cobra.Command{
+		Use: "serve", Short: "run the gateway (default listen :2222)", Args: noArgs("lxcgate serve [--listen ADDR]"),
+		Long: "Serves SSH until SIGTERM or SIGINT, then drains running commands (ssh.drain_timeout).\n" +
+			"With no admin in the database, it first creates one and prints its password once.",
+		RunE: func(*cobra.Command, []string) error {
+			if l := v.String("listen"); l != "" {
+				a.cfg.SSH.Listen = l
+			}
+			return a.serve()
+		},
 	}
-	if *listen != "" {
-		a.cfg.SSH.Listen = *listen
-	}
+	v = shell.DefineFlags(c.Flags(), []shell.Flag{{Name: "listen", Kind: shell.String, Arg: "ADDR", Help: "the address to listen on (ssh.listen)"}})
+	return c
+}
+
+func (a *app) serve() error {
 	log := newLogger(a.cfg.Log, a.stderr)
 	db, err := a.open()
 	if err != nil {
@@ -70,10 +79,8 @@ func (a *app) serve(args []string) error {
 	lx := lxd.New(a.cfg.Containers.LXDSocket, log)
 	lx.ExecTimeout = a.cfg.Containers.ExecTimeout.D()
 	cs := a.containerService(db, lx, log)
-	sh.AddContainers(cs, a.publicAddress())
 	_, listenPort, _ := net.SplitHostPort(a.cfg.SSH.Listen)
-	sh.AddAccess(cs, st, net.JoinHostPort(a.publicAddress(), listenPort))
-	sh.AddSnapshots(cs)
+	sh.AddServices(cs, st, a.publicAddress(), net.JoinHostPort(a.publicAddress(), listenPort))
 	first, last, _ := a.cfg.Ports.PortRange()
 	backend, err := portmap.NewIPTables(a.cfg.Ports.ChainPrefix, a.cfg.Ports.Addresses, first, last)
 	if err != nil {

@@ -49,7 +49,7 @@ func TestContainerCommands(t *testing.T) {
 		{alice, "launch dev", 1, "", `you already have "dev"`},
 		{alice, "create my_box", 1, "", "'_' is not allowed"},
 		{alice, "create box --image nope", 1, "", `no image "nope"`},
-		{alice, "create box --memory lots", 2, "", `"lots" is not a size`},
+		{alice, "create box --memory lots", 2, "", `invalid value "lots" for --memory: not a size`},
 		{alice, "create box --cpu 9", 1, "", "cpu would be 10, your limit is 4"},
 		{alice, "create", 2, "", "missing arguments"},
 		{alice, "list", 0, "dev", ""},
