@@ -313,7 +313,6 @@ func (s *Session) run(args []string) int {
 		return exitOK
 	}
 	if err == nil {
-		// Saying why is kinder than "unknown", and reveals nothing secret.
 		if why := s.gate(cmd, inv); why != "" {
 			return s.refuse(cmd, args, why)
 		}
@@ -325,7 +324,8 @@ func (s *Session) run(args []string) int {
 	return s.result(cmd, args, err)
 }
 
-// refuse answers a command, flag or argument its gate refused.
+// refuse answers a command, flag or argument its gate refused. Saying why
+// is kinder than "unknown command", and reveals nothing secret.
 func (s *Session) refuse(cmd *Command, args []string, why string) int {
 	fmt.Fprintf(s.errw, "error: %s %s\n", cmd.Name, why)
 	s.record(redact(cmd, args), false, "refused: "+why)
