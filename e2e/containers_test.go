@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -100,23 +101,20 @@ func TestContainerLifecycle(t *testing.T) {
 	g.start()
 
 	r := g.sshKey("alice", alice, "", "launch", "dev")
-	if r.code != 0 || !strings.Contains(r.err, "Creating dev") || !strings.Contains(r.err, "Launched dev") {
+	if r.code != 0 || !strings.Contains(r.err, "Creating dev") || !strings.Contains(r.err, "Launched dev (10.166.0.") ||
+		!regexp.MustCompile(`^ssh -p \d+ ubuntu@\S+\n$`).MatchString(r.out) {
 		t.Fatalf("launch: %+v", r)
 	}
 	if got := lxdNames(t, prefix+"alice"); strings.Join(got, ",") != "dev" {
 		t.Fatalf("LXD holds %v", got)
 	}
-	// The address comes by DHCP shortly after the start.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		cs := g.listJSON("alice", alice)
-		if len(cs) == 1 && cs[0].State == "running" && strings.HasPrefix(cs[0].IPv4, "10.166.0.") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dev never got an address: %+v", cs)
-		}
-		time.Sleep(200 * time.Millisecond)
+	// launch returned once the address came by DHCP: details right after
+	// is complete, and shows the ssh command launch printed.
+	if cs := g.listJSON("alice", alice); len(cs) != 1 || cs[0].State != "running" || !strings.HasPrefix(cs[0].IPv4, "10.166.0.") {
+		t.Fatalf("dev right after launch: %+v", cs)
+	}
+	if d := g.sshKey("alice", alice, "", "info", "dev"); d.code != 0 || !strings.Contains(d.out, strings.TrimSpace(r.out)) {
+		t.Fatalf("details after launch lacks %q: %+v", r.out, d)
 	}
 	r = g.sshKey("alice", alice, "", "details", "dev", "--json")
 	for _, k := range []string{`"name"`, `"owner": "alice"`, `"state"`, `"ipv4"`, `"image": "lxcgate-busybox"`, `"created"`, `"cpu": 1`, `"memory"`, `"gpus": []`, `"service": "ssh"`, `"container_port": 22`, `"snapshots": 0`} {
@@ -159,6 +157,12 @@ func TestContainerLifecycle(t *testing.T) {
 		}
 	}
 	g.mustLxcgate("", "user", "quota", "alice", "--containers", "2")
+	if r := g.sshKey("alice", alice, "", "quota", "--json"); r.code != 0 || !strings.Contains(r.out, `"containers": 2`) {
+		t.Fatalf("alice's own quota: %+v", r)
+	}
+	if r := g.sshKey("alice", alice, "", "quota", "bob"); r.code != 1 || !strings.Contains(r.err, "needs the admin role") {
+		t.Fatalf("alice reads bob's quota: %+v", r)
+	}
 	if r := g.sshKey("alice", alice, "", "create", "third"); r.code != 1 || !strings.Contains(r.err, "containers would be 3, your limit is 2") {
 		t.Fatalf("quota: %+v", r)
 	}
@@ -179,7 +183,7 @@ func TestContainerLifecycle(t *testing.T) {
 		{[]string{"delete", "dev"}, 1, "add --yes"},
 		{[]string{"delete", "dev", "--yes"}, 1, "--force"},
 		{[]string{"delete", "dev", "--yes", "--force"}, 0, "Deleted dev."},
-		{[]string{"delete", "secret", "--yes"}, 0, "Deleted secret."},
+		{[]string{"rm", "secret", "--yes", "-f"}, 0, "Deleted secret."},
 	} {
 		r := g.sshKey("alice", alice, "", step.args...)
 		if r.code != step.code || !strings.Contains(r.err, step.want) {

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -305,6 +307,17 @@ func TestHostCommands(t *testing.T) {
 	if err == nil || !strings.Contains(errw, `unknown command "frobnicate"`) {
 		t.Fatalf("unknown: %v %s", err, errw)
 	}
+	// A flag another command has is bad usage here (exit 2); -h is help (exit 0).
+	_, errw, err = g.lxcgate("", "user", "list", "--admin", "--containers", "3")
+	if code := exitCode(err); code != 2 || !strings.Contains(errw, "unknown flag --admin") {
+		t.Fatalf("user list --admin: %d %s", code, errw)
+	}
+	if out, errw, err := g.lxcgate("", "user", "list", "--help"); err != nil || !strings.Contains(out, "usage: lxcgate user list") {
+		t.Fatalf("user list --help: %v %s %s", err, out, errw)
+	}
+	if out := g.mustLxcgate("", "user", "list", "--format", "csv"); !strings.HasPrefix(out, "name,role,disabled,has_password,keys,created\nalice,") {
+		t.Fatalf("user list --format csv: %s", out)
+	}
 }
 
 // user add without --password-stdin asks twice on a terminal, without echo.
@@ -331,4 +344,16 @@ expect eof
 	if _, errw, err := g.lxcgate("", "user", "add", "dave"); err == nil || !strings.Contains(errw, "--password-stdin") {
 		t.Fatalf("user add without a terminal: %v %s", err, errw)
 	}
+}
+
+// exitCode is a host command's exit status (0 when err is nil).
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }

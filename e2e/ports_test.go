@@ -255,6 +255,13 @@ func TestUserPorts(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "port", "del", "nb", "jupyter"); r.code != 0 {
 		t.Fatalf("port del: %+v", r)
 	}
+	// A port added without a label is withdrawn by its number too.
+	if r := g.sshKey("alice", alice, "", "port", "add", "nb", "6379"); r.code != 0 {
+		t.Fatalf("port add 6379: %+v", r)
+	}
+	if r := g.sshKey("alice", alice, "", "port", "del", "nb", "6379"); r.code != 0 || !strings.Contains(r.err, "Withdrew 6379 from nb.") {
+		t.Fatalf("port del 6379: %+v", r)
+	}
 	if r := g.sshKey("alice", alice, "", "ports", "nb"); strings.Contains(r.out, "jupyter") {
 		t.Fatalf("still listed: %+v", r)
 	}

@@ -1,12 +1,11 @@
 // Command lxcgate is the SSH gateway to a lab's LXD containers. This file
-// only parses the host command line and wires the packages together.
+// builds the host command line (cobra) and wires the packages together.
 package main
 
 import (
 	"context"
 	"database/sql"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,35 +13,15 @@ import (
 	"path/filepath"
 	"runtime/debug"
 
+	"github.com/lxcgate/lxcgate/internal/argv"
 	"github.com/lxcgate/lxcgate/internal/config"
+	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/store"
+	"github.com/spf13/cobra"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
-
-const usage = `usage: lxcgate [--config FILE] [--data DIR] COMMAND
-
-commands:
-  serve [--listen ADDR]                       run the gateway (default listen :2222)
-  user add NAME [--admin] [--password-stdin]  add a user (prompts for the password on a terminal)
-  user list [--json]                          list users
-  user del NAME                               delete a user and their keys
-  user passwd NAME [--password-stdin]         set a user's password
-  user disable NAME | user enable NAME        stop or allow a user's logins
-  user key add NAME                           add authorized_keys lines read from stdin
-  user key list NAME [--json]                 list a user's keys
-  user key del NAME FINGERPRINT               remove a key (SHA256:...)
-  user quota NAME [--containers N] [--cpu N] [--memory SIZE] [--disk SIZE] [--gpus N] [--ports N] [--snapshots N]
-                                              show or set a user's container quota
-  portmap status                              print desired versus actual port mappings
-  portmap flush                               remove lxcgate's iptables chains (for an uninstall)
-  migrate                                     apply pending migrations, print the schema version
-  config [--default]                          print the effective (or a commented default) configuration
-  version                                     print the version
-
-The data directory (default ./data, env LXCGATE_DATA) holds the database and the host key.
-`
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -50,78 +29,222 @@ func main() {
 
 // app is what every host command gets.
 type app struct {
+	args   []string     // as typed, for errors that quote a flag
+	global shell.Values // --config, --data
 	cfg    config.Config
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
-	log    *slog.Logger
 }
 
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("lxcgate", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	cfgFile := fs.String("config", os.Getenv("LXCGATE_CONFIG"), "")
-	data := fs.String("data", "", "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usage)
-			return 0
-		}
-		fmt.Fprintf(stderr, "lxcgate: %v\n%s", err, usage)
-		return 2
-	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	cfg, err := config.Load(*cfgFile, os.Getenv)
-	if err != nil {
-		fmt.Fprintf(stderr, "lxcgate: %v\n", err)
-		return 1
-	}
-	if *data != "" {
-		cfg.Data = *data
-	}
-	a := &app{cfg: cfg, stdin: stdin, stdout: stdout, stderr: stderr}
-	err = a.dispatch(rest[0], rest[1:])
-	var ue usageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "lxcgate: %v\n", err)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "lxcgate: %v\n", err)
-		return 1
-	}
-}
+// Exit statuses: 2 is bad usage (unknown command or flag, wrong
+// arguments), 1 any other failure.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
 
 type usageError struct{ error }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
-func (a *app) dispatch(cmd string, args []string) error {
-	switch cmd {
-	case "serve":
-		return a.serve(args)
-	case "user":
-		return a.user(args)
-	case "migrate":
-		return a.migrate(args)
-	case "portmap":
-		return a.portmap(args)
-	case "config":
-		return a.config(args)
-	case "version":
-		fmt.Fprintf(a.stdout, "lxcgate %s (schema %d, %s)\n", buildVersion(), store.Latest(), goVersion())
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(a.stdout, usage)
+// errUsage asks for the usage on stderr with status 2 and no message.
+var errUsage = usageError{errors.New("")}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{args: args, stdin: stdin, stdout: stdout, stderr: stderr}
+	root := a.commands()
+	args, err := argv.Normalize(allFlags(root), args)
+	if err == nil {
+		root.SetArgs(args)
+		_, err = root.ExecuteC()
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errUsage):
+		writeOverview(stderr, root)
+		return exitUsage
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "lxcgate: %v\n", err)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "lxcgate: %v\n", err)
+		return exitFail
+	}
+}
+
+// commands is the whole host command line: one declaration per command,
+// from which parsing, help and completion come.
+func (a *app) commands() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "lxcgate",
+		Short: "the SSH gateway to a lab's LXD containers",
+		Long:  "The data directory (default ./data, env LXCGATE_DATA) holds the database and the host key.",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown command %q; run 'lxcgate help'", args[0])
+			}
+			return nil
+		},
+		RunE:              func(*cobra.Command, []string) error { return errUsage },
+		PersistentPreRunE: func(*cobra.Command, []string) error { return a.load() },
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+	}
+	a.global = shell.DefineFlags(root.PersistentFlags(), globalFlags)
+	cobra.EnableCommandSorting = false // help lists them as declared
+	root.AddCommand(a.serveCmd(), a.userCmd(), a.portmapCmd(), a.migrateCmd(), a.configCmd(), a.versionCmd(), a.completionCmd(root))
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{argv.FlagError(err, a.args)} })
+	root.SetHelpFunc(func(c *cobra.Command, _ []string) { writeHelp(a.stdout, c) })
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetIn(a.stdin)
+	walk(root, func(c *cobra.Command) {
+		c.Flags().SortFlags, c.PersistentFlags().SortFlags = false, false // in declared order
+		argv.Once(c.Flags())
+		argv.Once(c.PersistentFlags())
+	})
+	return root
+}
+
+// globalFlags are every command's; they may stand anywhere.
+var globalFlags = []shell.Flag{
+	{Name: "config", Kind: shell.String, Arg: "FILE", Help: "the configuration file (env LXCGATE_CONFIG)"},
+	{Name: "data", Kind: shell.String, Arg: "DIR", Help: "the data directory (env LXCGATE_DATA, default ./data)"},
+	{Name: "help", Short: "h", Help: "show this help"},
+}
+
+// load reads the configuration: the file, the environment, then --data.
+func (a *app) load() error {
+	file := a.global.String("config")
+	if !a.global.Changed("config") {
+		file = os.Getenv("LXCGATE_CONFIG")
+	}
+	cfg, err := config.Load(file, os.Getenv)
+	if err != nil {
+		return err
+	}
+	if d := a.global.String("data"); d != "" {
+		cfg.Data = d
+	}
+	a.cfg = cfg
+	return nil
+}
+
+// walk calls f for c and every command below it.
+func walk(c *cobra.Command, f func(*cobra.Command)) {
+	f(c)
+	for _, sub := range c.Commands() {
+		walk(sub, f)
+	}
+}
+
+// noArgs, exactArgs: argument checks whose errors are usage errors.
+func noArgs(use string) cobra.PositionalArgs { return exactArgs(0, use) }
+
+func exactArgs(n int, use string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("usage: %s", use)
+		}
 		return nil
 	}
-	return usagef("unknown command %q; run 'lxcgate help'", cmd)
+}
+
+// group is a command whose work is its sub-commands.
+func group(use, short string, subs ...*cobra.Command) *cobra.Command {
+	c := &cobra.Command{
+		Use: use, Short: short, Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("usage: %s %s", c.CommandPath(), subNames(c))
+			}
+			return usagef("unknown %s command %q; see 'lxcgate help %s'", c.Name(), args[0], c.Name())
+		},
+	}
+	c.AddCommand(subs...)
+	return c
+}
+
+func (a *app) migrateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "migrate", Short: "apply pending migrations, print the schema version", Args: noArgs("lxcgate migrate"),
+		Long: "Brings the database to the newest schema (serve does too) and prints its version.",
+		RunE: func(*cobra.Command, []string) error {
+			db, err := a.open()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			v, err := store.Version(context.Background(), db)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "schema version %d\n", v)
+			return nil
+		},
+	}
+}
+
+func (a *app) configCmd() *cobra.Command {
+	var v shell.Values
+	c := &cobra.Command{
+		Use: "config", Short: "print the effective (or a commented default) configuration", Args: noArgs("lxcgate config [--default]"),
+		Long: "Prints every key with its effective value: the file, then the environment, then flags.",
+		RunE: func(*cobra.Command, []string) error {
+			if v.Bool("default") {
+				fmt.Fprint(a.stdout, config.DefaultFile())
+				return nil
+			}
+			if err := a.cfg.Validate(); err != nil {
+				return err
+			}
+			s, err := a.cfg.Encode()
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(a.stdout, s)
+			return nil
+		},
+	}
+	v = shell.DefineFlags(c.Flags(), []shell.Flag{{Name: "default", Help: "print every key with its default and an explanation instead"}})
+	return c
+}
+
+func (a *app) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "version", Short: "print the version", Args: noArgs("lxcgate version"),
+		Long: "The version, the newest database schema it knows, and the Go release it was built with.",
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintf(a.stdout, "lxcgate %s (schema %d, %s)\n", buildVersion(), store.Latest(), goVersion())
+			return nil
+		},
+	}
+}
+
+func (a *app) completionCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use: "completion bash|zsh|fish", Short: "print a shell completion script", ValidArgs: []string{"bash", "zsh", "fish"},
+		Long: "Commands and flags complete on Tab once the script is loaded, e.g.\n" +
+			"  source <(lxcgate completion bash)",
+		Args:              exactArgs(1, "lxcgate completion bash|zsh|fish"),
+		PersistentPreRunE: func(*cobra.Command, []string) error { return nil }, // needs no configuration
+		RunE: func(_ *cobra.Command, args []string) error {
+			switch args[0] {
+			case "bash":
+				return root.GenBashCompletionV2(a.stdout, true)
+			case "zsh":
+				return root.GenZshCompletion(a.stdout)
+			case "fish":
+				return root.GenFishCompletion(a.stdout, true)
+			}
+			return usagef("usage: lxcgate completion bash|zsh|fish")
+		},
+	}
 }
 
 func buildVersion() string {
@@ -159,45 +282,6 @@ func (a *app) open() (*sql.DB, error) {
 		return nil, err
 	}
 	return db, nil
-}
-
-func (a *app) migrate(args []string) error {
-	if len(args) > 0 {
-		return usagef("usage: lxcgate migrate")
-	}
-	db, err := a.open()
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	v, err := store.Version(context.Background(), db)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "schema version %d\n", v)
-	return nil
-}
-
-func (a *app) config(args []string) error {
-	fs := flag.NewFlagSet("config", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	def := fs.Bool("default", false, "")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return usagef("usage: lxcgate config [--default]")
-	}
-	if *def {
-		fmt.Fprint(a.stdout, config.DefaultFile())
-		return nil
-	}
-	if err := a.cfg.Validate(); err != nil {
-		return err
-	}
-	s, err := a.cfg.Encode()
-	if err != nil {
-		return err
-	}
-	fmt.Fprint(a.stdout, s)
-	return nil
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

@@ -3,55 +3,113 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"text/tabwriter"
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/portmap"
+	"github.com/lxcgate/lxcgate/internal/shell"
+	"github.com/spf13/cobra"
 )
 
-func (a *app) portmap(args []string) error {
-	if len(args) != 1 || (args[0] != "status" && args[0] != "flush") {
-		return usagef("usage: lxcgate portmap status|flush")
-	}
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
+
+func (a *app) portmapCmd() *cobra.Command {
+	return group("portmap", "inspect or remove lxcgate's port mappings", a.portmapStatusCmd(), a.portmapFlushCmd())
+}
+
+// backend is the iptables backend the configuration describes.
+func (a *app) backend() (*portmap.IPTables, error) {
 	if err := a.cfg.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	first, last, _ := a.cfg.Ports.PortRange()
-	backend, err := portmap.NewIPTables(a.cfg.Ports.ChainPrefix, a.cfg.Ports.Addresses, first, last)
-	if err != nil {
-		return err
+	return portmap.NewIPTables(a.cfg.Ports.ChainPrefix, a.cfg.Ports.Addresses, first, last)
+}
+
+func (a *app) portmapFlushCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "flush", Short: "remove lxcgate's iptables chains (for an uninstall)", Args: noArgs("lxcgate portmap flush"),
+		Long: "Removes lxcgate's chains and the jumps into them; a running gateway puts them back.",
+		RunE: func(*cobra.Command, []string) error {
+			backend, err := a.backend()
+			if err != nil {
+				return err
+			}
+			if err := backend.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stderr, "removed lxcgate's chains and the jumps into them; a running gateway puts them back")
+			return nil
+		},
 	}
-	if args[0] == "flush" {
-		if err := backend.Flush(); err != nil {
-			return err
-		}
-		fmt.Fprintln(a.stderr, "removed lxcgate's chains and the jumps into them; a running gateway puts them back")
-		return nil
+}
+
+// portmapStatus is 'portmap status --json'.
+type portmapStatus struct {
+	Desired []string `json:"desired"`
+	Actual  []string `json:"actual"`
+	Missing []string `json:"missing"`
+	Extra   []string `json:"extra"`
+	InSync  bool     `json:"in_sync"`
+}
+
+func (a *app) portmapStatusCmd() *cobra.Command {
+	var v shell.Values
+	c := &cobra.Command{
+		Use: "status", Short: "print desired versus actual port mappings", Args: noArgs("lxcgate portmap status [--json]"),
+		Long: "Compares the mappings the database and LXD call for with lxcgate's iptables chains;\n" +
+			"exits 1 when they differ (a running gateway repairs them within ports.reconcile_interval).",
+		RunE: func(*cobra.Command, []string) error {
+			backend, err := a.backend()
+			if err != nil {
+				return err
+			}
+			db, err := a.open()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			log := newLogger(a.cfg.Log, a.stderr)
+			cs := a.containerService(db, lxd.New(a.cfg.Containers.LXDSocket, log), log, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			st, err := portmap.New(backend, cs, log).Check(ctx)
+			if err != nil {
+				return err
+			}
+			out := portmapStatus{nonNil(st.Desired), nonNil(st.Actual), nonNil(st.Missing), nonNil(st.Extra), len(st.Missing)+len(st.Extra) == 0}
+			if err := a.emit(v, out, func(w io.Writer) { writePortmapStatus(w, out) }); err != nil {
+				return err
+			}
+			if !out.InSync {
+				return fmt.Errorf("%d missing and %d extra rules; a running gateway repairs them within ports.reconcile_interval",
+					len(st.Missing), len(st.Extra))
+			}
+			return nil
+		},
 	}
-	db, err := a.open()
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	log := newLogger(a.cfg.Log, a.stderr)
-	cs := a.containerService(db, lxd.New(a.cfg.Containers.LXDSocket, log), log, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	st, err := portmap.New(backend, cs, log).Check(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "desired rules: %d\nactual rules:  %d\n", len(st.Desired), len(st.Actual))
+	v = shell.DefineFlags(c.Flags(), shell.FormatFlags)
+	return c
+}
+
+func writePortmapStatus(w io.Writer, st portmapStatus) {
+	fmt.Fprintf(w, "desired rules: %d\nactual rules:  %d\n", len(st.Desired), len(st.Actual))
 	for _, c := range st.Missing {
-		fmt.Fprintf(a.stdout, "missing  %s\n", c)
+		fmt.Fprintf(w, "missing  %s\n", c)
 	}
 	for _, c := range st.Extra {
-		fmt.Fprintf(a.stdout, "extra    %s\n", c)
+		fmt.Fprintf(w, "extra    %s\n", c)
 	}
-	if len(st.Missing)+len(st.Extra) == 0 {
-		fmt.Fprintln(a.stdout, "in sync")
-		return nil
+	if st.InSync {
+		fmt.Fprintln(w, "in sync")
 	}
-	return fmt.Errorf("%d missing and %d extra rules; a running gateway repairs them within ports.reconcile_interval",
-		len(st.Missing), len(st.Extra))
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lxcgate/lxcgate/internal/argv"
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/auth"
 	"github.com/lxcgate/lxcgate/internal/containers"
@@ -25,40 +24,44 @@ import (
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/throttle"
 	"github.com/lxcgate/lxcgate/internal/users"
+	"github.com/spf13/cobra"
 )
 
-func (a *app) serve(args []string) error {
-	fs := argv.NewFlagSet("serve")
-	listen := fs.String("listen", "", "")
-	if pos, err := argv.Parse(fs, args); err != nil || len(pos) > 0 {
-		return usagef("usage: lxcgate serve [--listen ADDR]")
+func (a *app) serveCmd() *cobra.Command {
+	var v shell.Values
+	c := &cobra.Command{
+		Use: "serve", Short: "run the gateway (default listen :2222)", Args: noArgs("lxcgate serve [--listen ADDR]"),
+		Long: "Serves SSH until SIGTERM or SIGINT, then drains running commands (ssh.drain_timeout).\n" +
+			"With no admin in the database, it first creates one and prints its password once.",
+		RunE: func(*cobra.Command, []string) error {
+			if l := v.String("listen"); l != "" {
+				a.cfg.SSH.Listen = l
+			}
+			return a.serve()
+		},
 	}
-	if *listen != "" {
-		a.cfg.SSH.Listen = *listen
-	}
+	v = shell.DefineFlags(c.Flags(), []shell.Flag{{Name: "listen", Kind: shell.String, Arg: "ADDR", Help: "the address to listen on (ssh.listen)"}})
+	return c
+}
+
+func (a *app) serve() error {
 	log := newLogger(a.cfg.Log, a.stderr)
 	db, err := a.open()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	ctx := context.Background()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
 	st := users.New(db)
-	if err := a.bootstrapAdmin(ctx, st); err != nil {
+	lobby, err := a.prepareUsers(ctx, st)
+	if err != nil {
 		return err
-	}
-	lobby := ""
-	if a.cfg.Lobby.Enabled {
-		lobby = a.cfg.Lobby.Name
-		if _, err := st.Get(ctx, lobby); err == nil {
-			return fmt.Errorf("lobby.name %q is also a user's name; rename the lobby or the user", lobby)
-		}
 	}
 	hostKey, err := server.LoadHostKey(filepath.Join(a.cfg.Data, "ssh_host_ed25519_key"))
 	if err != nil {
 		return err
 	}
-
 	th := throttle.New(throttle.Limits{
 		PerAccount: a.cfg.Auth.MaxFailures, PerAddress: a.cfg.Auth.MaxFailuresPerAddress,
 		Window: a.cfg.Auth.FailureWindow.D(), Lockout: a.cfg.Auth.Lockout.D(),
@@ -68,36 +71,12 @@ func (a *app) serve(args []string) error {
 	st.SetLogger(log)
 	al := audit.New(db, log)
 	sh := shell.New(authn, al, log, a.cfg.Hostname)
-	lx := lxd.New(a.cfg.Containers.LXDSocket, log)
-	lx.ExecTimeout = a.cfg.Containers.ExecTimeout.D()
-	// The mapper follows the service's changes, and the service is the
-	// mapper's source: the closure reads mapper once serving has begun.
-	var mapper *portmap.Mapper
-	cs := a.containerService(db, lx, log, func(r ref.Ref) { mapper.Follow(r) })
-	sh.AddContainers(cs, a.publicAddress())
-	_, listenPort, _ := net.SplitHostPort(a.cfg.SSH.Listen)
-	sh.AddAccess(cs, st, net.JoinHostPort(a.publicAddress(), listenPort))
-	sh.AddSnapshots(cs)
-	first, last, _ := a.cfg.Ports.PortRange()
-	backend, err := portmap.NewIPTables(a.cfg.Ports.ChainPrefix, a.cfg.Ports.Addresses, first, last)
+	cs, err := a.startContainers(ctx, db, log)
 	if err != nil {
 		return err
 	}
-	mapper = portmap.New(backend, cs, log)
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	// LXD may be down at start: the gateway serves anyway and reconciles
-	// as soon as LXD answers; then LXD's events and a periodic reconcile
-	// keep the port mappings true.
-	go func() {
-		settle(ctx, log, cs, mapper)
-		go mapper.Run(ctx, a.cfg.Ports.ReconcileInterval.D())
-		lx.Watch(ctx, func(project, name, action string) {
-			if owner, ok := strings.CutPrefix(project, a.cfg.Containers.ProjectPrefix); ok {
-				go mapper.Follow(ref.Ref{Owner: owner, Name: name}) // the event stream must not wait on iptables
-			}
-		})
-	}()
+	_, listenPort, _ := net.SplitHostPort(a.cfg.SSH.Listen)
+	sh.AddServices(cs, st, a.publicAddress(), net.JoinHostPort(a.publicAddress(), listenPort))
 	srv := server.New(server.Options{
 		HostKey: hostKey, Auth: authn, Shell: sh, Audit: al, Log: log,
 		Lobby:              lobby,
@@ -113,7 +92,57 @@ func (a *app) serve(args []string) error {
 		MaxChannelsPerConnection: a.cfg.SSH.MaxChannelsPerConnection,
 		DB:                       db,
 	})
+	return a.listen(srv, log, lobby)
+}
 
+// prepareUsers makes the first admin when there is none and returns the
+// lobby's name ("" when off).
+func (a *app) prepareUsers(ctx context.Context, st *users.Store) (string, error) {
+	if err := a.bootstrapAdmin(ctx, st); err != nil {
+		return "", err
+	}
+	if !a.cfg.Lobby.Enabled {
+		return "", nil
+	}
+	lobby := a.cfg.Lobby.Name
+	if _, err := st.Get(ctx, lobby); err == nil {
+		return "", fmt.Errorf("lobby.name %q is also a user's name; rename the lobby or the user", lobby)
+	}
+	return lobby, nil
+}
+
+// startContainers returns the container service with its port mapper,
+// which follows LXD until ctx ends.
+func (a *app) startContainers(ctx context.Context, db *sql.DB, log *slog.Logger) (*containers.Service, error) {
+	lx := lxd.New(a.cfg.Containers.LXDSocket, log)
+	lx.ExecTimeout = a.cfg.Containers.ExecTimeout.D()
+	// The mapper follows the service's changes, and the service is the
+	// mapper's source: the closure reads mapper once serving has begun.
+	var mapper *portmap.Mapper
+	cs := a.containerService(db, lx, log, func(r ref.Ref) { mapper.Follow(r) })
+	first, last, _ := a.cfg.Ports.PortRange()
+	backend, err := portmap.NewIPTables(a.cfg.Ports.ChainPrefix, a.cfg.Ports.Addresses, first, last)
+	if err != nil {
+		return nil, err
+	}
+	mapper = portmap.New(backend, cs, log)
+	// LXD may be down at start: the gateway serves anyway and reconciles
+	// as soon as LXD answers; then LXD's events and a periodic reconcile
+	// keep the port mappings true.
+	go func() {
+		settle(ctx, log, cs, mapper)
+		go mapper.Run(ctx, a.cfg.Ports.ReconcileInterval.D())
+		lx.Watch(ctx, func(project, name, action string) {
+			if owner, ok := strings.CutPrefix(project, a.cfg.Containers.ProjectPrefix); ok {
+				go mapper.Follow(ref.Ref{Owner: owner, Name: name}) // the event stream must not wait on iptables
+			}
+		})
+	}()
+	return cs, nil
+}
+
+// listen serves until SIGTERM or SIGINT, then drains.
+func (a *app) listen(srv *server.Server, log *slog.Logger, lobby string) error {
 	ln, err := net.Listen("tcp", a.cfg.SSH.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another gateway running? set --listen)", a.cfg.SSH.Listen, err)

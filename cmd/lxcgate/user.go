@@ -3,227 +3,285 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
+	"database/sql"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 
-	"github.com/lxcgate/lxcgate/internal/argv"
-	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/shell"
-	"github.com/lxcgate/lxcgate/internal/units"
 	"github.com/lxcgate/lxcgate/internal/users"
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
-func (a *app) user(args []string) error {
-	if len(args) == 0 {
-		return usagef("usage: lxcgate user add|list|del|passwd|disable|enable|key ...")
-	}
+var passwordStdinFlag = shell.Flag{Name: "password-stdin", Help: "read the password from the first line of stdin instead of asking"}
+
+func (a *app) userCmd() *cobra.Command {
+	return group("user", "manage the gateway's users",
+		a.userAddCmd(), a.userListCmd(),
+		a.userSimpleCmd("del", "delete a user and their keys", "Deletes the user and their keys; their containers stay in LXD.",
+			func(ctx context.Context, st *users.Store, name string) error {
+				if err := st.Delete(ctx, name); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stderr, "deleted %s\n", name)
+				return nil
+			}),
+		a.userPasswdCmd(),
+		a.userEnableCmd("disable", true), a.userEnableCmd("enable", false),
+		group("key", "manage a user's gateway keys", a.keyAddCmd(), a.keyListCmd(), a.keyDelCmd()),
+		a.userQuotaCmd(),
+	)
+}
+
+// withUsers runs f on the migrated database's users.
+func (a *app) withUsers(f func(ctx context.Context, db *sql.DB, st *users.Store) error) error {
 	db, err := a.open()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	st := users.New(db)
-	ctx := context.Background()
-	sub, args := args[0], args[1:]
+	return f(context.Background(), db, users.New(db))
+}
 
-	fs := argv.NewFlagSet("user " + sub)
-	admin := fs.Bool("admin", false, "")
-	pwStdin := fs.Bool("password-stdin", false, "")
-	asJSON := fs.Bool("json", false, "")
-	qn, qcpu, qgpus, qports := fs.Int("containers", -1, ""), fs.Int("cpu", -1, ""), fs.Int("gpus", -1, ""), fs.Int("ports", -1, "")
-	qsnaps := fs.Int("snapshots", -1, "")
-	qmem, qdisk := fs.String("memory", "", ""), fs.String("disk", "", "")
-	pos, err := argv.Parse(fs, args)
-	if err != nil {
-		return usageError{err}
+// userSimpleCmd is a user command that takes just the user's name.
+func (a *app) userSimpleCmd(name, short, long string, f func(ctx context.Context, st *users.Store, name string) error) *cobra.Command {
+	return &cobra.Command{
+		Use: name + " NAME", Short: short, Long: long, Args: exactArgs(1, "lxcgate user "+name+" NAME"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.withUsers(func(ctx context.Context, _ *sql.DB, st *users.Store) error { return f(ctx, st, args[0]) })
+		},
 	}
-	want := func(n int, use string) error {
-		if len(pos) != n {
-			return usagef("usage: lxcgate user %s", use)
+}
+
+func (a *app) userEnableCmd(verb string, disable bool) *cobra.Command {
+	short, long := "allow a user's logins again", "Lets the user log in again."
+	if disable {
+		short, long = "stop a user's logins", "Refuses the user's logins and ends their open sessions within about half a second."
+	}
+	return a.userSimpleCmd(verb, short, long, func(ctx context.Context, st *users.Store, name string) error {
+		if err := st.SetDisabled(ctx, name, disable); err != nil {
+			return err
 		}
+		fmt.Fprintf(a.stderr, "%sd %s\n", verb, name)
 		return nil
+	})
+}
+
+func (a *app) userAddCmd() *cobra.Command {
+	var v shell.Values
+	c := &cobra.Command{
+		Use: "add NAME", Short: "add a user (prompts for the password on a terminal)",
+		Long: "Without --password-stdin, asks for the password twice on a terminal, without echo.\n" +
+			"NAME: 1-32 lowercase letters, digits, '_' or '-', starting with a letter or '_'.",
+		Args: exactArgs(1, "lxcgate user add NAME [--admin] [--password-stdin]"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if err := users.ValidName(args[0]); err != nil {
+				return err
+			}
+			return a.withUsers(func(ctx context.Context, _ *sql.DB, st *users.Store) error {
+				pw, err := a.readNewPassword(v.Bool("password-stdin"))
+				if err != nil {
+					return err
+				}
+				role := users.RoleUser
+				if v.Bool("admin") {
+					role = users.RoleAdmin
+				}
+				u, err := st.Add(ctx, args[0], role, pw)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stderr, "added %s (%s)\n", u.Name, u.Role)
+				return nil
+			})
+		},
 	}
-	switch sub {
-	case "add":
-		if err := want(1, "add NAME [--admin] [--password-stdin]"); err != nil {
-			return err
-		}
-		if err := users.ValidName(pos[0]); err != nil {
-			return err
-		}
-		pw, err := a.readNewPassword(*pwStdin)
-		if err != nil {
-			return err
-		}
-		role := users.RoleUser
-		if *admin {
-			role = users.RoleAdmin
-		}
-		u, err := st.Add(ctx, pos[0], role, pw)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stderr, "added %s (%s)\n", u.Name, u.Role)
-	case "list":
-		if err := want(0, "list [--json]"); err != nil {
-			return err
-		}
-		list, err := st.List(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			if list == nil {
-				list = []users.User{}
-			}
-			return writeJSON(a.stdout, list)
-		}
-		tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tROLE\tSTATUS\tPASSWORD\tKEYS\tCREATED")
-		for _, u := range list {
-			status, pw := "enabled", "no"
-			if u.Disabled {
-				status = "disabled"
-			}
-			if u.HasPassword {
-				pw = "yes"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", u.Name, u.Role, status, pw, u.Keys, u.Created.Format("2006-01-02"))
-		}
-		return tw.Flush()
-	case "del":
-		if err := want(1, "del NAME"); err != nil {
-			return err
-		}
-		if err := st.Delete(ctx, pos[0]); err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stderr, "deleted %s\n", pos[0])
-	case "passwd":
-		if err := want(1, "passwd NAME [--password-stdin]"); err != nil {
-			return err
-		}
-		if _, err := st.Get(ctx, pos[0]); err != nil {
-			return err
-		}
-		pw, err := a.readNewPassword(*pwStdin)
-		if err != nil {
-			return err
-		}
-		if err := st.SetPassword(ctx, pos[0], pw); err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stderr, "password of %s changed\n", pos[0])
-	case "disable", "enable":
-		if err := want(1, sub+" NAME"); err != nil {
-			return err
-		}
-		if err := st.SetDisabled(ctx, pos[0], sub == "disable"); err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stderr, "%sd %s\n", sub, pos[0])
-	case "key":
-		return a.userKey(ctx, st, pos, *asJSON)
-	case "quota":
-		if err := want(1, "quota NAME [--containers N] [--cpu N] [--memory SIZE] [--disk SIZE] [--gpus N]"); err != nil {
-			return err
-		}
-		var ch containers.QuotaChange
-		set := false
-		fs.Visit(func(f *flag.Flag) {
-			set = true
-			switch f.Name {
-			case "containers":
-				ch.Containers = qn
-			case "cpu":
-				ch.CPU = qcpu
-			case "gpus":
-				ch.GPUs = qgpus
-			case "ports":
-				ch.Ports = qports
-			case "snapshots":
-				ch.Snapshots = qsnaps
-			}
-		})
-		for _, sz := range []struct {
-			s   string
-			dst **int64
-		}{{*qmem, &ch.Memory}, {*qdisk, &ch.Disk}} {
-			if sz.s != "" {
-				n, err := units.ParseSize(sz.s)
+	v = shell.DefineFlags(c.Flags(), []shell.Flag{{Name: "admin", Help: "give the user the admin role"}, passwordStdinFlag})
+	return c
+}
+
+func (a *app) userPasswdCmd() *cobra.Command {
+	var v shell.Values
+	c := &cobra.Command{
+		Use: "passwd NAME", Short: "set a user's password",
+		Long: "Without --password-stdin, asks for the new password twice on a terminal, without echo.",
+		Args: exactArgs(1, "lxcgate user passwd NAME [--password-stdin]"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.withUsers(func(ctx context.Context, _ *sql.DB, st *users.Store) error {
+				if _, err := st.Get(ctx, args[0]); err != nil {
+					return err
+				}
+				pw, err := a.readNewPassword(v.Bool("password-stdin"))
+				if err != nil {
+					return err
+				}
+				if err := st.SetPassword(ctx, args[0], pw); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stderr, "password of %s changed\n", args[0])
+				return nil
+			})
+		},
+	}
+	v = shell.DefineFlags(c.Flags(), []shell.Flag{passwordStdinFlag})
+	return c
+}
+
+func (a *app) userListCmd() *cobra.Command {
+	var v shell.Values
+	c := &cobra.Command{
+		Use: "list", Short: "list users", Args: noArgs("lxcgate user list [--format FORMAT] [--json]"),
+		Long: "Name, role, status, whether a password is set, number of keys and when each user was added (UTC).",
+		RunE: func(*cobra.Command, []string) error {
+			return a.withUsers(func(ctx context.Context, _ *sql.DB, st *users.Store) error {
+				list, err := st.List(ctx)
+				if err != nil {
+					return err
+				}
+				if list == nil {
+					list = []users.User{}
+				}
+				for i := range list {
+					list[i].Created = list[i].Created.UTC()
+				}
+				return a.emit(v, list, func(tw io.Writer) {
+					fmt.Fprintln(tw, "NAME\tROLE\tSTATUS\tPASSWORD\tKEYS\tCREATED")
+					for _, u := range list {
+						status, pw := "enabled", "no"
+						if u.Disabled {
+							status = "disabled"
+						}
+						if u.HasPassword {
+							pw = "yes"
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", u.Name, u.Role, status, pw, u.Keys, u.Created.Format(shell.TimeFormat))
+					}
+				})
+			})
+		},
+	}
+	v = shell.DefineFlags(c.Flags(), shell.FormatFlags)
+	return c
+}
+
+func (a *app) keyAddCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "add NAME", Short: "add authorized_keys lines read from stdin", Args: exactArgs(1, "lxcgate user key add NAME"),
+		Long: "Reads one or more authorized_keys lines (at most 1 MiB) from stdin; a key belongs to one user only.",
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.withUsers(func(ctx context.Context, _ *sql.DB, st *users.Store) error {
+				data, err := io.ReadAll(io.LimitReader(a.stdin, 1<<20))
+				if err != nil {
+					return err
+				}
+				added, err := st.AddKeys(ctx, args[0], data)
+				if err != nil {
+					return err
+				}
+				for _, k := range added {
+					fmt.Fprintf(a.stderr, "added %s %s %s\n", k.Fingerprint, k.Type, k.Comment)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func (a *app) keyListCmd() *cobra.Command {
+	var v shell.Values
+	c := &cobra.Command{
+		Use: "list NAME", Short: "list a user's keys", Args: exactArgs(1, "lxcgate user key list NAME [--format FORMAT] [--json]"),
+		Long: "Fingerprint (as ssh-keygen -l prints it), type, comment and when each key was added (UTC).",
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.withUsers(func(ctx context.Context, _ *sql.DB, st *users.Store) error {
+				keys, err := st.Keys(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if keys == nil {
+					keys = []users.Key{}
+				}
+				for i := range keys {
+					keys[i].Added = keys[i].Added.UTC()
+				}
+				return a.emit(v, keys, func(tw io.Writer) {
+					fmt.Fprintln(tw, "FINGERPRINT\tTYPE\tCOMMENT\tADDED")
+					for _, k := range keys {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, k.Comment, k.Added.Format(shell.TimeFormat))
+					}
+				})
+			})
+		},
+	}
+	v = shell.DefineFlags(c.Flags(), shell.FormatFlags)
+	return c
+}
+
+func (a *app) keyDelCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "del NAME FINGERPRINT", Short: "remove a key (SHA256:...)", Args: exactArgs(2, "lxcgate user key del NAME FINGERPRINT"),
+		Long: "Removes the user's key with this fingerprint, as 'user key list' shows it.",
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.withUsers(func(ctx context.Context, _ *sql.DB, st *users.Store) error {
+				if err := st.DeleteKey(ctx, args[0], args[1]); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stderr, "deleted key %s of %s\n", args[1], args[0])
+				return nil
+			})
+		},
+	}
+}
+
+func (a *app) userQuotaCmd() *cobra.Command {
+	var v shell.Values
+	c := &cobra.Command{
+		Use: "quota NAME", Short: "show or set a user's container quota", Args: exactArgs(1, "lxcgate user quota NAME [flags]"),
+		Long: "Shows the user's limits beside their use; the flags given set those limits (the rest stay).",
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.withUsers(func(ctx context.Context, db *sql.DB, _ *users.Store) error {
+				log := newLogger(a.cfg.Log, a.stderr)
+				cs := a.containerService(db, lxd.New(a.cfg.Containers.LXDSocket, log), log, nil)
+				if ch, ok := shell.QuotaChangeOf(v); ok {
+					if _, err := cs.SetQuota(ctx, args[0], ch); err != nil {
+						return err
+					}
+				}
+				q, use, err := cs.Quota(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				f, err := v.Format()
 				if err != nil {
 					return usageError{err}
 				}
-				*sz.dst = &n
-			}
-		}
-		log := newLogger(a.cfg.Log, a.stderr)
-		cs := a.containerService(db, lxd.New(a.cfg.Containers.LXDSocket, log), log, nil)
-		if set {
-			if _, err := cs.SetQuota(ctx, pos[0], ch); err != nil {
-				return err
-			}
-		}
-		q, use, err := cs.Quota(ctx, pos[0])
-		if err != nil {
-			return err
-		}
-		return shell.PrintQuota(a.stdout, pos[0], q, use)
-	default:
-		return usagef("unknown user command %q; see 'lxcgate help'", sub)
+				if f != shell.FormatTable {
+					return shell.Render(a.stdout, f, shell.QuotaView(args[0], q, use))
+				}
+				return shell.PrintQuota(a.stdout, args[0], q, use)
+			})
+		},
 	}
-	return nil
+	v = shell.DefineFlags(c.Flags(), append(shell.QuotaFlags[:len(shell.QuotaFlags):len(shell.QuotaFlags)], shell.FormatFlags...))
+	return c
 }
 
-func (a *app) userKey(ctx context.Context, st *users.Store, pos []string, asJSON bool) error {
-	if len(pos) < 2 {
-		return usagef("usage: lxcgate user key add NAME | list NAME [--json] | del NAME FINGERPRINT")
+// emit writes a listing as a table or in the format asked for.
+func (a *app) emit(v shell.Values, data any, table func(w io.Writer)) error {
+	f, err := v.Format()
+	if err != nil {
+		return usageError{err}
 	}
-	sub, name := pos[0], pos[1]
-	switch {
-	case sub == "add" && len(pos) == 2:
-		data, err := io.ReadAll(io.LimitReader(a.stdin, 1<<20))
-		if err != nil {
-			return err
-		}
-		added, err := st.AddKeys(ctx, name, data)
-		if err != nil {
-			return err
-		}
-		for _, k := range added {
-			fmt.Fprintf(a.stderr, "added %s %s %s\n", k.Fingerprint, k.Type, k.Comment)
-		}
-	case sub == "list" && len(pos) == 2:
-		keys, err := st.Keys(ctx, name)
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return writeJSON(a.stdout, keys)
-		}
-		tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "FINGERPRINT\tTYPE\tCOMMENT\tADDED")
-		for _, k := range keys {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, k.Comment, k.Added.Format("2006-01-02"))
-		}
-		return tw.Flush()
-	case sub == "del" && len(pos) == 3:
-		if err := st.DeleteKey(ctx, name, pos[2]); err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stderr, "deleted key %s of %s\n", pos[2], name)
-	default:
-		return usagef("usage: lxcgate user key add NAME | list NAME [--json] | del NAME FINGERPRINT")
+	if f != shell.FormatTable {
+		return shell.Render(a.stdout, f, data)
 	}
-	return nil
+	tw := newTable(a.stdout)
+	table(tw)
+	return tw.Flush()
 }
 
 // readNewPassword reads a password from the first line of stdin, or asks
@@ -260,10 +318,4 @@ func (a *app) readNewPassword(fromStdin bool) (string, error) {
 		return "", errors.New("the passwords differ; nothing changed")
 	}
 	return string(pw), nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

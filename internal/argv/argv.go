@@ -1,14 +1,16 @@
 // Package argv splits command lines the way a POSIX shell would (quotes and
 // backslashes only: no variables, globs or substitutions) and parses flags
-// that may stand before, between or after positional arguments.
+// with spf13/pflag, the way every lxcgate command line takes them: anywhere
+// among the positional arguments, "--" ending them, a flag given twice
+// refused, and errors that quote the flag as it was typed.
 package argv
 
 import (
 	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"strings"
+
+	"github.com/spf13/pflag"
 )
 
 // ErrQuote is returned for an unterminated quote or a trailing backslash.
@@ -68,81 +70,114 @@ func Split(line string) ([]string, error) {
 	return words, nil
 }
 
-// NewFlagSet returns a FlagSet that reports errors by return value only.
-func NewFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+// NewFlagSet returns a FlagSet that reports errors by return value only:
+// it prints nothing and exits nothing.
+func NewFlagSet(name string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
+	fs.SetInterspersed(true)
 	return fs
 }
 
 // Parse parses flags anywhere in args and returns the positional arguments.
-// A "--" ends flag parsing. Errors are one line, without the flag package's
-// usage dump.
-func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	// A flag given twice is refused rather than the last one winning:
-	// "--cpu 1 ... --cpu 64" deep in a long line is a mistake or a trick.
-	var dup string
-	fs.VisitAll(func(f *flag.Flag) {
-		switch f.Value.(type) {
-		case onceValue, onceBool:
-			return // parsed before with this set
-		}
-		o := onceValue{Value: f.Value, name: f.Name, dup: &dup, set: new(bool)}
-		if b, ok := f.Value.(boolFlag); ok && b.IsBoolFlag() {
-			f.Value = onceBool{o}
-		} else {
-			f.Value = o
-		}
-	})
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			if dup != "" {
-				return nil, fmt.Errorf("flag --%s is given more than once; give it once", dup)
-			}
-			msg := err.Error()
-			if f, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
-				msg = "unknown flag " + f
-			}
-			return nil, errors.New(msg)
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		// The flag package stops at "--" (consumed) or at the first non-flag.
-		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
+// A "--" ends flag parsing. A flag given twice is refused. Errors are one
+// line quoting the flag as typed.
+func Parse(fs *pflag.FlagSet, args []string) ([]string, error) {
+	Once(fs)
+	norm, err := Normalize(fs, args)
+	if err != nil {
+		return nil, err
 	}
+	if err := fs.Parse(norm); err != nil {
+		return nil, FlagError(err, args)
+	}
+	return fs.Args(), nil
 }
 
-type boolFlag interface{ IsBoolFlag() bool }
+// errTwice is what a flag's second value is refused with.
+var errTwice = errors.New("given more than once")
 
-// onceValue refuses a second Set of the flag it wraps.
-type onceValue struct {
-	flag.Value
-	name string
-	dup  *string
-	set  *bool
+// once refuses a second Set of the flag value it wraps.
+type once struct {
+	pflag.Value
+	set bool
 }
 
-func (o onceValue) Set(v string) error {
-	if *o.set {
-		*o.dup = o.name
-		return errors.New("given more than once")
+func (o *once) Set(v string) error {
+	if o.set {
+		return errTwice
 	}
-	*o.set = true
+	o.set = true
 	return o.Value.Set(v)
 }
 
-// onceBool is onceValue for a flag that takes no value.
-type onceBool struct{ onceValue }
+// Unwrap returns the wrapped value.
+func (o *once) Unwrap() pflag.Value { return o.Value }
 
-func (onceBool) IsBoolFlag() bool { return true }
+// Once makes every flag of fs refuse a second value: "--cpu 1 ... --cpu 64"
+// deep in a long line is a mistake or a trick, not a correction. It may be
+// called again after more flags were defined.
+func Once(fs *pflag.FlagSet) {
+	fs.VisitAll(func(f *pflag.Flag) {
+		if _, ok := f.Value.(*once); !ok {
+			f.Value = &once{Value: f.Value}
+		}
+	})
+}
+
+// Normalize returns a copy of args in which a long flag written with one
+// dash, as Go's flag package takes it (-force, -cpu=2), has two. Values
+// and everything after "--" are left alone.
+func Normalize(fs *pflag.FlagSet, args []string) ([]string, error) {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...), nil
+		}
+		if len(a) < 2 || a[0] != '-' {
+			out = append(out, a)
+			continue
+		}
+		body := a[1:]
+		if a[1] == '-' {
+			body = a[2:]
+		}
+		name, _, inline := strings.Cut(body, "=")
+		var f *pflag.Flag
+		switch {
+		case a[1] == '-':
+			f = fs.Lookup(name)
+		case strings.HasPrefix(a, "-test."):
+			// pflag would skip it silently, as if go test had passed it.
+			return nil, errors.New("unknown flag " + a)
+		case fs.Lookup(name) != nil && (len(name) > 1 || fs.ShorthandLookup(name) == nil):
+			f = fs.Lookup(name)
+			a = "-" + a
+		default:
+			f, inline = lastShorthand(fs, a)
+		}
+		out = append(out, a)
+		if f != nil && !inline && f.NoOptDefVal == "" && i+1 < len(args) {
+			out = append(out, args[i+1]) // the flag's value, whatever it looks like
+			i++
+		}
+	}
+	return out, nil
+}
+
+// lastShorthand returns the flag of a shorthand group (-fy, -nVALUE) that
+// takes a value, and whether that value is inside the group.
+func lastShorthand(fs *pflag.FlagSet, group string) (*pflag.Flag, bool) {
+	for j := 1; j < len(group); j++ {
+		f := fs.ShorthandLookup(group[j : j+1])
+		if f == nil {
+			return nil, true // pflag reports it
+		}
+		if f.NoOptDefVal == "" {
+			return f, j < len(group)-1
+		}
+	}
+	return nil, true
+}

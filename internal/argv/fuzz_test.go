@@ -110,7 +110,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, joined string) {
 		args := strings.Split(joined, "\x00")
 		fs := NewFlagSet("fuzz")
-		fs.Bool("force", false, "")
+		fs.BoolP("force", "f", false, "")
 		fs.Bool("yes", false, "")
 		fs.Int("n", 0, "")
 		fs.String("name", "", "")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -33,73 +34,62 @@ type KeyStore interface {
 // "host:port" of the gateway itself, for ProxyJump lines.
 func (sh *Shell) AddAccess(a Access, ks KeyStore, gateway string) {
 	sh.access, sh.keys, sh.gateway = a, ks, gateway
-	names := func(c *Ctx) []string { return sh.cs.Names(c.ctx, c.User.Name) }
+	keyFlags := append([]Flag{
+		{Name: "type", Kind: String, Arg: "TYPE", Default: "ed25519", Values: []string{"ed25519", "rsa"}, Help: "the new key's type: ed25519 or rsa"},
+		loginFlag,
+		{Name: "mine", Help: "install your gateway keys instead of a new pair"},
+		{Name: "list", Help: "list the user's authorized keys (those from 'key' marked)"},
+		{Name: "revoke", Kind: String, Arg: "FINGERPRINT", Help: "remove the key with this fingerprint"},
+	}, FormatFlags...)
 	sh.insertAfter("gpus",
-		&Command{Name: "key", Args: "NAME [--type ed25519|rsa] [--user ubuntu] [--mine] [--list] [--revoke FINGERPRINT]",
-			Summary: "make a key pair for a container, or list or revoke its keys", Run: runKey, Complete: names,
+		&Command{Name: "key", Args: "NAME", MinArgs: 1, MaxArgs: 1, Flags: keyFlags,
+			Summary: "make a key pair for a container, or list or revoke its keys", Run: runKey, Complete: completeNames,
 			Help: "key NAME makes a key pair, adds the public half to the container user's authorized_keys\n" +
 				"and prints the private half once (stdout), with the command to use it (stderr):\n" +
 				"  ssh gw key box1 > ~/.ssh/lxcgate-box1 && chmod 600 ~/.ssh/lxcgate-box1\n" +
 				"--mine installs your gateway keys instead; --list shows the user's keys; --revoke removes one."},
-		&Command{Name: "keys", Args: "[add [KEY] | del FINGERPRINT] [--json]", Summary: "list, add or remove your gateway keys",
-			Run: runKeys, Help: "keys add reads one authorized_keys line (a .pub file) from the arguments or standard input."},
-		&Command{Name: "setpass", Args: "NAME [--user ubuntu] [--stdin]", Summary: "set a container user's password",
-			Secret: true, Run: runSetpass, Complete: names},
-		&Command{Name: "sshconfig", Summary: "print ~/.ssh/config blocks for your containers", Run: runSSHConfig},
+		&Command{Name: "keys", Args: "[add [KEY] | del FINGERPRINT]", MaxArgs: -1, Flags: FormatFlags,
+			Summary: "list, add or remove your gateway keys", Run: runKeys, Complete: completeKeys,
+			Help: "keys lists your gateway keys; keys add reads one authorized_keys line (a .pub file) from the\n" +
+				"arguments or standard input; keys del FINGERPRINT removes one."},
+		&Command{Name: "setpass", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "set a container user's password",
+			Flags: []Flag{loginFlag, stdinFlag}, Secret: true, Run: runSetpass, Complete: completeNames,
+			Help: "Asks twice without echo and hands the password to chpasswd in the container (never on a\n" +
+				"command line); with --stdin, reads the two lines from standard input."},
+		&Command{Name: "sshconfig", Summary: "print ~/.ssh/config blocks for your containers", Flags: FormatFlags, Run: runSSHConfig,
+			Help: "A Host block per container through its published ssh port, and a NAME-via-gw block through\n" +
+				"the gateway (ProxyJump); append them to ~/.ssh/config."},
 	)
 }
 
+func completeKeys(_ *Ctx, args []string) []string {
+	if len(args) == 0 {
+		return []string{"add", "del"}
+	}
+	return nil
+}
+
 func runKey(c *Ctx, args []string) error {
-	fs := c.Flags("key")
-	typ := fs.String("type", "ed25519", "")
-	login := fs.String("user", "ubuntu", "")
-	mine := fs.Bool("mine", false, "")
-	list := fs.Bool("list", false, "")
-	revoke := fs.String("revoke", "", "")
-	asJSON := fs.Bool("json", false, "")
-	pos, err := c.Parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	a, name := c.s.sh.access, pos[0]
+	a, name, login := c.s.sh.access, args[0], c.Flags.String("user")
 	switch {
-	case *list:
-		keys, err := a.ContainerKeys(c.ctx, c.User.Name, name, *login)
+	case c.Flags.Bool("list"):
+		return c.listContainerKeys(name, login)
+	case c.Flags.String("revoke") != "":
+		fp := c.Flags.String("revoke")
+		return c.done(a.RevokeKey(c.ctx, c.User.Name, name, login, fp), "Revoked %s for %s in %s.", fp, login, name)
+	case c.Flags.Bool("mine"):
+		mine, err := c.s.sh.keys.AuthorizedKeys(c.ctx, c.User.Name)
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return c.JSON(keys)
-		}
-		tw := c.Table()
-		fmt.Fprintln(tw, "FINGERPRINT\tTYPE\tCOMMENT\tFROM")
-		for _, k := range keys {
-			from := "-"
-			if k.Issued {
-				from = "key"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, dash(k.Comment), from)
-		}
-		return tw.Flush()
-	case *revoke != "":
-		if err := a.RevokeKey(c.ctx, c.User.Name, name, *login, *revoke); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.Err, "Revoked %s for %s in %s.\n", *revoke, *login, name)
-		return nil
-	case *mine:
-		mineKeys, err := c.s.sh.keys.AuthorizedKeys(c.ctx, c.User.Name)
+		fps, err := a.InstallKeys(c.ctx, c.User.Name, name, login, mine)
 		if err != nil {
 			return err
 		}
-		fps, err := a.InstallKeys(c.ctx, c.User.Name, name, *login, mineKeys)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(c.Err, "Installed %d of your keys for %s in %s: %s\n", len(fps), *login, name, strings.Join(fps, " "))
+		fmt.Fprintf(c.Err, "Installed %d of your keys for %s in %s: %s\n", len(fps), login, name, strings.Join(fps, " "))
 		return nil
 	}
-	k, err := a.GenerateKey(c.ctx, c.User.Name, name, *login, *typ)
+	k, err := a.GenerateKey(c.ctx, c.User.Name, name, login, c.Flags.String("type"))
 	if err != nil {
 		return err
 	}
@@ -110,131 +100,160 @@ func runKey(c *Ctx, args []string) error {
 	if ct, err := c.containers().Get(c.ctx, c.User.Name, name); err == nil {
 		for _, p := range ct.Ports {
 			if p.ContainerPort == 22 {
-				fmt.Fprintf(c.Err, "Then:     ssh -i %s -p %d %s@%s\n", file, p.HostPort, *login, c.s.sh.public)
+				fmt.Fprintf(c.Err, "Then:     ssh -i %s -p %d %s@%s\n", file, p.HostPort, login, c.s.sh.public)
 			}
 		}
 	}
-	fmt.Fprintf(c.Err, "Or:       ssh -i %s -J %s %s@%s\n", file, c.s.sh.jump(c.User.Name), *login, name)
+	fmt.Fprintf(c.Err, "Or:       ssh -i %s -J %s %s@%s\n", file, c.s.sh.jump(c.User.Name), login, name)
 	return nil
+}
+
+// listContainerKeys is key --list.
+func (c *Ctx) listContainerKeys(name, login string) error {
+	keys, err := c.s.sh.access.ContainerKeys(c.ctx, c.User.Name, name, login)
+	if err != nil {
+		return err
+	}
+	if keys == nil {
+		keys = []containers.ContainerKey{}
+	}
+	return c.Emit(keys, func() error {
+		tw := c.Table()
+		fmt.Fprintln(tw, "FINGERPRINT\tTYPE\tCOMMENT\tFROM")
+		for _, k := range keys {
+			from := "-"
+			if k.Issued {
+				from = "key"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, dash(k.Comment), from)
+		}
+		return tw.Flush()
+	})
 }
 
 // jump is the ProxyJump spec for user.
 func (sh *Shell) jump(user string) string { return user + "@" + sh.gateway }
 
 func runKeys(c *Ctx, args []string) error {
-	fs := c.Flags("keys")
-	asJSON := fs.Bool("json", false, "")
-	pos, err := c.Parse(fs, args, 0, -1)
-	if err != nil {
-		return err
-	}
 	ks := c.s.sh.keys
 	switch {
-	case len(pos) == 0:
+	case len(args) == 0:
 		keys, err := ks.Keys(c.ctx, c.User.Name)
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return c.JSON(keys)
+		if keys == nil {
+			keys = []users.Key{}
 		}
-		tw := c.Table()
-		fmt.Fprintln(tw, "FINGERPRINT\tTYPE\tCOMMENT\tADDED")
-		for _, k := range keys {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, dash(k.Comment), k.Added.Format("2006-01-02"))
+		for i := range keys {
+			keys[i].Added = keys[i].Added.UTC()
 		}
-		return tw.Flush()
-	case pos[0] == "add":
-		line := strings.Join(pos[1:], " ")
-		if line == "" {
-			if line, err = c.ReadLine("Paste the public key (one line of a .pub file): "); err != nil {
-				return fmt.Errorf("keys add: %w", err)
+		return c.Emit(keys, func() error {
+			tw := c.Table()
+			fmt.Fprintln(tw, "FINGERPRINT\tTYPE\tCOMMENT\tADDED")
+			for _, k := range keys {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, dash(k.Comment), tableTime(k.Added))
 			}
-		}
-		added, err := ks.AddKeys(c.ctx, c.User.Name, []byte(line))
-		if err != nil {
-			return fmt.Errorf("keys add: %w", err)
-		}
-		for _, k := range added {
-			fmt.Fprintf(c.Err, "Added %s %s.\n", k.Fingerprint, k.Type)
-		}
-		return nil
-	case pos[0] == "del" && len(pos) == 2:
-		err := ks.DeleteKey(c.ctx, c.User.Name, pos[1])
+			return tw.Flush()
+		})
+	case args[0] == "add":
+		return c.addKeys(strings.Join(args[1:], " "))
+	case args[0] == "del" && len(args) == 2:
+		err := ks.DeleteKey(c.ctx, c.User.Name, args[1])
 		if errors.Is(err, users.ErrKeyNotFound) {
-			return fmt.Errorf("keys del: you have no key %s; see 'keys'", pos[1])
+			return fmt.Errorf("keys del: you have no key %s; see 'keys'", args[1])
 		}
 		if err != nil {
 			return fmt.Errorf("keys del: %w", err)
 		}
-		fmt.Fprintf(c.Err, "Removed %s.\n", pos[1])
+		fmt.Fprintf(c.Err, "Removed %s.\n", args[1])
 		return nil
 	}
 	return Usagef("use 'keys', 'keys add [KEY]' or 'keys del FINGERPRINT'")
 }
 
-func runSetpass(c *Ctx, args []string) error {
-	fs := c.Flags("setpass")
-	login := fs.String("user", "ubuntu", "")
-	stdin := fs.Bool("stdin", false, "")
-	pos, err := c.Parse(fs, args, 1, 1)
+// addKeys is keys add: the key from the arguments, else one line read.
+func (c *Ctx) addKeys(line string) error {
+	var err error
+	if line == "" {
+		if line, err = c.ReadLine("Paste the public key (one line of a .pub file): "); err != nil {
+			return fmt.Errorf("keys add: %w", err)
+		}
+	}
+	added, err := c.s.sh.keys.AddKeys(c.ctx, c.User.Name, []byte(line))
 	if err != nil {
-		return err
+		return fmt.Errorf("keys add: %w", err)
 	}
-	pw, err := c.ReadSecret(fmt.Sprintf("New password for %s in %s: ", *login, pos[0]), *stdin)
-	if err != nil {
-		return fmt.Errorf("setpass: %w", err)
+	for _, k := range added {
+		fmt.Fprintf(c.Err, "Added %s %s.\n", k.Fingerprint, k.Type)
 	}
-	if err := users.CheckPasswordPolicy(pw); err != nil {
-		return fmt.Errorf("setpass: %w; nothing changed", err)
-	}
-	again, err := c.ReadSecret("Repeat it: ", *stdin)
-	if err != nil {
-		return fmt.Errorf("setpass: %w", err)
-	}
-	if pw != again {
-		return errors.New("setpass: the passwords differ; nothing changed")
-	}
-	if err := c.s.sh.access.SetPassword(c.ctx, c.User.Name, pos[0], *login, pw); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.Err, "Password of %s in %s set.\n", *login, pos[0])
 	return nil
 }
 
-func runSSHConfig(c *Ctx, args []string) error {
-	if _, err := c.Parse(c.Flags("sshconfig"), args, 0, 0); err != nil {
+func runSetpass(c *Ctx, args []string) error {
+	login := c.Flags.String("user")
+	pw, err := c.newPassword("setpass", fmt.Sprintf("New password for %s in %s: ", login, args[0]), "Repeat it: ", "the passwords differ")
+	if err != nil {
 		return err
 	}
+	return c.done(c.s.sh.access.SetPassword(c.ctx, c.User.Name, args[0], login, pw), "Password of %s in %s set.", login, args[0])
+}
+
+// SSHHost is one ~/.ssh/config Host block.
+type SSHHost struct {
+	Container    string `json:"container"`
+	Host         string `json:"host"`
+	HostName     string `json:"hostname"`
+	Port         int    `json:"port,omitempty"`
+	User         string `json:"user"`
+	IdentityFile string `json:"identity_file"`
+	ProxyJump    string `json:"proxy_jump,omitempty"`
+}
+
+func runSSHConfig(c *Ctx, _ []string) error {
 	list, err := c.containers().List(c.ctx, c.User.Name, false)
 	if err != nil {
 		return err
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
-	for i, ct := range list {
-		if i > 0 {
-			fmt.Fprintln(c.Out)
-		}
-		fmt.Fprint(c.Out, c.s.sh.sshConfig(c.User.Name, ct))
+	hosts := []SSHHost{}
+	for _, ct := range list {
+		hosts = append(hosts, c.s.sh.sshHosts(c.User.Name, ct)...)
 	}
-	return nil
+	return c.Emit(hosts, func() error { return writeSSHConfig(c.Out, hosts) })
 }
 
-// sshConfig is a ready ~/.ssh/config block for a container: through its
-// published ssh port, and through the gateway (ProxyJump).
-func (sh *Shell) sshConfig(user string, ct containers.Container) string {
-	var b strings.Builder
+// sshHosts are a container's ~/.ssh/config blocks: through its published
+// ssh port, and through the gateway (ProxyJump).
+func (sh *Shell) sshHosts(user string, ct containers.Container) []SSHHost {
+	var out []SSHHost
 	key := "~/.ssh/lxcgate-" + ct.Name
 	for _, p := range ct.Ports {
 		if p.ContainerPort == 22 {
-			fmt.Fprintf(&b, "Host %s\n    HostName %s\n    Port %d\n    User ubuntu\n    IdentityFile %s\n\n", ct.Name, sh.public, p.HostPort, key)
+			out = append(out, SSHHost{Container: ct.Name, Host: ct.Name, HostName: sh.public, Port: p.HostPort, User: "ubuntu", IdentityFile: key})
 		}
 	}
-	host, port, _ := strings.Cut(sh.gateway, ":")
-	fmt.Fprintf(&b, "Host %s-via-gw\n    HostName %s\n    User ubuntu\n    IdentityFile %s\n    ProxyJump %s@%s", ct.Name, ct.Name, key, user, host)
-	if port != "" && port != "22" {
-		fmt.Fprintf(&b, ":%s", port)
+	jump := user + "@" + sh.gateway
+	if host, port, _ := strings.Cut(sh.gateway, ":"); port == "" || port == "22" {
+		jump = user + "@" + host
 	}
-	b.WriteString("\n")
-	return b.String()
+	return append(out, SSHHost{Container: ct.Name, Host: ct.Name + "-via-gw", HostName: ct.Name, User: "ubuntu", IdentityFile: key, ProxyJump: jump})
+}
+
+// writeSSHConfig writes Host blocks, a blank line between containers.
+func writeSSHConfig(w io.Writer, hosts []SSHHost) error {
+	for i, h := range hosts {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "Host %s\n    HostName %s\n", h.Host, h.HostName)
+		if h.Port != 0 {
+			fmt.Fprintf(w, "    Port %d\n", h.Port)
+		}
+		fmt.Fprintf(w, "    User %s\n    IdentityFile %s\n", h.User, h.IdentityFile)
+		if h.ProxyJump != "" {
+			fmt.Fprintf(w, "    ProxyJump %s\n", h.ProxyJump)
+		}
+	}
+	return nil
 }

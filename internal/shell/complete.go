@@ -2,26 +2,67 @@ package shell
 
 import "strings"
 
-// complete extends the command name being typed: to the whole name when one
-// matches, else to the longest common prefix of those that do.
+// complete extends the word being typed: a command name, a flag name, a
+// flag's value where the flag lists them, or a positional argument (the
+// command's Complete: container names, sub-commands). It extends to the
+// whole word when one candidate matches, else to the longest common
+// prefix of those that do.
 func (s *Session) complete(line string) (string, bool) {
-	var cands []string
 	head, word := "", line
+	var cands []string
 	if i := strings.LastIndexAny(line, " \t"); i >= 0 {
-		// An argument: ask the command for candidates.
 		head, word = line[:i+1], line[i+1:]
-		fields := strings.Fields(line)
-		cmd := s.lookup(fields[0])
-		if cmd == nil || cmd.Complete == nil || !s.allowed(cmd) || strings.HasPrefix(word, "-") {
-			return "", false
-		}
-		cands = cmd.Complete(&Ctx{ctx: s.ctx, s: s, User: s.user})
+		cands = s.argCandidates(strings.Fields(head), word)
 	} else {
 		for _, c := range s.visible() {
 			cands = append(cands, c.Name)
 			cands = append(cands, c.Aliases...)
 		}
 	}
+	return extend(head, word, cands)
+}
+
+// argCandidates lists what may follow words (the command and what was
+// typed after it) when the next word starts with prefix.
+func (s *Session) argCandidates(words []string, prefix string) []string {
+	cmd := s.lookup(words[0])
+	if cmd == nil || !s.allowed(cmd) {
+		return nil
+	}
+	admin := s.user.IsAdmin()
+	if strings.HasPrefix(prefix, "-") {
+		var out []string
+		for _, f := range cmd.flags(admin) {
+			out = append(out, "--"+f.Name)
+		}
+		return out
+	}
+	var pos []string
+	for i := 1; i < len(words); i++ {
+		w := words[i]
+		if w == "--" {
+			pos = append(pos, words[i+1:]...)
+			break
+		}
+		name, _, inline := strings.Cut(strings.TrimLeft(w, "-"), "=")
+		f, isFlag := cmd.flag(name)
+		switch {
+		case !strings.HasPrefix(w, "-") || w == "-":
+			pos = append(pos, w)
+		case isFlag && f.takesValue() && !inline && i == len(words)-1:
+			return f.Values // the flag's value is being typed
+		case isFlag && f.takesValue() && !inline:
+			i++ // skip its value
+		}
+	}
+	if cmd.Complete == nil || (cmd.AdminArgs && !admin) {
+		return nil
+	}
+	return cmd.Complete(&Ctx{ctx: s.ctx, s: s, User: s.user}, pos)
+}
+
+// extend completes word from cands.
+func extend(head, word string, cands []string) (string, bool) {
 	var match []string
 	for _, n := range cands {
 		if strings.HasPrefix(n, word) {

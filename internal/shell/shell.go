@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/lxcgate/lxcgate/internal/argv"
 	"github.com/lxcgate/lxcgate/internal/audit"
@@ -37,6 +38,9 @@ type Shell struct {
 	Log      *slog.Logger
 	Host     string        // shown in the prompt
 	Draining chan struct{} // closed when the gateway shuts down
+	// LaunchWait bounds how long launch waits for a container's address
+	// (DefaultLaunchWait when AddContainers finds it zero).
+	LaunchWait time.Duration
 
 	cmds    []*Command
 	cs      Containers // nil until AddContainers
@@ -293,37 +297,61 @@ func (s *Session) run(args []string) int {
 		s.record([]string{s.firstWord(args)}, false, "unknown command")
 		return exitUnknown
 	}
-
 	if err := s.refresh(); err != nil {
 		fmt.Fprintf(s.errw, "error: %v\n", err)
 		s.record(redact(cmd, args), false, "refused: "+err.Error())
 		s.end()
 		return exitFail
 	}
-	if !s.allowed(cmd) {
-		// Same answer as for an unknown command would hide that it exists;
-		// saying why is kinder and reveals nothing secret.
-		why := "needs the admin role"
-		if s.lobby {
-			why = "is not available in the lobby; type 'login' first"
-		}
-		fmt.Fprintf(s.errw, "error: %s %s\n", cmd.Name, why)
-		s.record(args, false, "refused: "+why)
-		return exitFail
+	if why := s.gate(cmd, nil); why != "" {
+		return s.refuse(cmd, args, why)
 	}
+	inv, err := cmd.parse(args[1:])
+	if err == nil && inv.flags.Bool(helpFlag.Name) {
+		cmd.writeHelp(s.out, s.user.IsAdmin())
+		s.record(redact(cmd, args), true, "ok")
+		return exitOK
+	}
+	if err == nil {
+		if why := s.gate(cmd, inv); why != "" {
+			return s.refuse(cmd, args, why)
+		}
+		err = inv.checkCount()
+	}
+	if err == nil {
+		err = s.invoke(inv)
+	}
+	return s.result(cmd, args, err)
+}
+
+// refuse answers a command, flag or argument its gate refused. Saying why
+// is kinder than "unknown command", and reveals nothing secret.
+func (s *Session) refuse(cmd *Command, args []string, why string) int {
+	fmt.Fprintf(s.errw, "error: %s %s\n", cmd.Name, why)
+	s.record(redact(cmd, args), false, "refused: "+why)
+	return exitFail
+}
+
+// invoke runs a parsed command under its own context.
+func (s *Session) invoke(inv *invocation) error {
 	ctx, cancel := s.con.commandContext(s.ctx)
 	defer cancel()
 	if s.io.Busy != nil {
 		s.io.Busy(true)
 		defer s.io.Busy(false)
 	}
-	c := &Ctx{ctx: ctx, s: s, Out: s.out, Err: s.errw, User: s.user, Interactive: s.io.PTY}
-	err := s.call(cmd, c, args[1:])
+	c := &Ctx{ctx: ctx, s: s, Out: s.out, Err: s.errw, User: s.user, Interactive: s.io.PTY, Flags: inv.flags}
+	err := s.call(inv.cmd, c, inv.args)
 	if errors.Is(err, errNoTerminal) {
 		// In a script the next line is likely the secret itself: stop
 		// before it runs as a command (and lands in the audit).
 		s.end()
 	}
+	return err
+}
+
+// result reports a command's outcome and returns its exit status.
+func (s *Session) result(cmd *Command, args []string, err error) int {
 	if err == nil {
 		s.record(redact(cmd, args), true, "ok")
 		return exitOK
@@ -399,13 +427,6 @@ func (s *Session) lookup(name string) *Command {
 		}
 	}
 	return nil
-}
-
-func (s *Session) allowed(c *Command) bool {
-	if s.lobby {
-		return c.Lobby
-	}
-	return !c.Admin || s.user.IsAdmin()
 }
 
 // visible lists the commands this session may run, in table order.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/units"
@@ -24,54 +23,72 @@ type Snapshots interface {
 // AddSnapshots adds the snapshot commands.
 func (sh *Shell) AddSnapshots(sn Snapshots) {
 	sh.snaps = sn
-	names := func(c *Ctx) []string { return sh.cs.Names(c.ctx, c.User.Name) }
+	name := completeNames
 	sh.insertAfter("details",
-		&Command{Name: "snapshot", Args: "[delete] NAME [SNAPSHOT] [--keep]",
-			Summary: "take a snapshot (or delete one)", Run: runSnapshot, Complete: names,
+		&Command{Name: "snapshot", Args: "[delete] NAME [SNAPSHOT]", MinArgs: 1, MaxArgs: 3,
+			Summary: "take a snapshot (or delete one)", Run: runSnapshot, Complete: completeSnapshot,
+			Flags: []Flag{{Name: "keep", Help: "pin it: pruning never deletes it"}},
 			Help: "snapshot NAME [SNAPSHOT] [--keep] takes a copy-on-write snapshot of a running or stopped\n" +
 				"container, named SNAPSHOT or by the time; snapshot delete NAME SNAPSHOT deletes one.\n" +
 				"--keep pins it: pruning (which keeps the newest few unpinned ones) never deletes it."},
-		&Command{Name: "snapshots", Args: "NAME [--json]", Summary: "list a container's snapshots", Run: runSnapshots, Complete: names},
-		&Command{Name: "restore", Args: "NAME SNAPSHOT [--yes]", Summary: "roll a container back to a snapshot", Run: runRestore, Complete: names,
+		&Command{Name: "snapshots", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "list a container's snapshots",
+			Flags: FormatFlags, Run: runSnapshots, Complete: name,
+			Help: "Each snapshot's name, when it was taken (UTC), whether it is pinned, and its size where the storage says."},
+		&Command{Name: "restore", Args: "NAME SNAPSHOT", MinArgs: 2, MaxArgs: 2, Summary: "roll a container back to a snapshot",
+			Flags: []Flag{yesFlag}, Run: runRestore, Complete: name,
 			Help: "Stops the container if it runs, restores the snapshot, and starts it again. Everything written\n" +
 				"since the snapshot is lost; its host ports stay the same. Asks you to type the name; --yes in scripts."},
-		&Command{Name: "clone", Args: "NAME SNAPSHOT NEWNAME", Summary: "make a new container from a snapshot", Run: runClone, Complete: names},
-		&Command{Name: "autosnap", Args: "NAME daily|hourly|off [--expiry 7d]", Summary: "schedule snapshots", Run: runAutosnap, Complete: names},
+		&Command{Name: "clone", Args: "NAME SNAPSHOT NEWNAME", MinArgs: 3, MaxArgs: 3, Summary: "make a new container from a snapshot",
+			Run: runClone, Complete: name,
+			Help: "Makes NEWNAME, stopped, from NAME's SNAPSHOT, with host ports of its own; it counts against your quota."},
+		&Command{Name: "autosnap", Args: "NAME daily|hourly|off", MinArgs: 2, MaxArgs: 2, Summary: "schedule snapshots",
+			Flags: []Flag{{Name: "expiry", Kind: String, Arg: "AGE", Default: "7d", Help: "how long each scheduled snapshot is kept"}},
+			Run:   runAutosnap, Complete: completeAutosnap,
+			Help: "Has LXD take a snapshot daily or hourly (off stops it); each expires after --expiry (1d, 12h, 2w)."},
 	)
 }
 
+// completeSnapshot offers the caller's containers, and "delete" first.
+func completeSnapshot(c *Ctx, args []string) []string {
+	switch {
+	case len(args) == 0:
+		return append([]string{"delete"}, completeNames(c, nil)...)
+	case len(args) == 1 && args[0] == "delete":
+		return completeNames(c, nil)
+	}
+	return nil
+}
+
+func completeAutosnap(c *Ctx, args []string) []string {
+	if len(args) == 1 {
+		return []string{"daily", "hourly", "off"}
+	}
+	return completeNames(c, args)
+}
+
 func runSnapshot(c *Ctx, args []string) error {
-	fs := c.Flags("snapshot")
-	keep := fs.Bool("keep", false, "")
-	pos, err := c.Parse(fs, args, 1, 3)
-	if err != nil {
-		return err
-	}
 	sn := c.s.sh.snaps
-	if pos[0] == "delete" && len(pos) == 3 {
-		if err := sn.DeleteSnapshot(c.ctx, c.User.Name, pos[1], pos[2]); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.Err, "Deleted snapshot %s of %s.\n", pos[2], pos[1])
-		return nil
+	if args[0] == "delete" && len(args) == 3 {
+		return c.done(sn.DeleteSnapshot(c.ctx, c.User.Name, args[1], args[2]), "Deleted snapshot %s of %s.", args[2], args[1])
 	}
-	if len(pos) > 2 {
+	if len(args) > 2 {
 		return Usagef("too many arguments")
 	}
 	want := ""
-	if len(pos) == 2 {
-		want = pos[1]
+	if len(args) == 2 {
+		want = args[1]
 	}
-	name, pruned, err := sn.TakeSnapshot(c.ctx, c.User.Name, pos[0], want, *keep)
+	keep := c.Flags.Bool("keep")
+	name, pruned, err := sn.TakeSnapshot(c.ctx, c.User.Name, args[0], want, keep)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(c.Out, name)
 	pin := ""
-	if *keep {
+	if keep {
 		pin = " (pinned)"
 	}
-	fmt.Fprintf(c.Err, "Took snapshot %s of %s%s.\n", name, pos[0], pin)
+	fmt.Fprintf(c.Err, "Took snapshot %s of %s%s.\n", name, args[0], pin)
 	if len(pruned) > 0 {
 		fmt.Fprintf(c.Err, "Pruned the oldest: %s.\n", strings.Join(pruned, ", "))
 	}
@@ -79,95 +96,64 @@ func runSnapshot(c *Ctx, args []string) error {
 }
 
 func runSnapshots(c *Ctx, args []string) error {
-	fs := c.Flags("snapshots")
-	asJSON := fs.Bool("json", false, "")
-	pos, err := c.Parse(fs, args, 1, 1)
+	list, err := c.s.sh.snaps.Snapshots(c.ctx, c.User.Name, args[0])
 	if err != nil {
 		return err
 	}
-	list, err := c.s.sh.snaps.Snapshots(c.ctx, c.User.Name, pos[0])
-	if err != nil {
-		return err
+	for i := range list {
+		list[i].Created = list[i].Created.UTC()
 	}
-	if *asJSON {
-		return c.JSON(list)
-	}
-	if len(list) == 0 {
-		fmt.Fprintf(c.Err, "%s has no snapshots; 'snapshot %s' takes one.\n", pos[0], pos[0])
-		return nil
-	}
-	tw := c.Table()
-	fmt.Fprintln(tw, "NAME\tCREATED\tPINNED\tSIZE")
-	for _, s := range list {
-		pinned, size := "-", "-"
-		if s.Pinned {
-			pinned = "yes"
+	return c.Emit(list, func() error {
+		if len(list) == 0 {
+			fmt.Fprintf(c.Err, "%s has no snapshots; 'snapshot %s' takes one.\n", args[0], args[0])
+			return nil
 		}
-		if s.Size >= 0 {
-			size = units.FormatSize(s.Size)
+		tw := c.Table()
+		fmt.Fprintln(tw, "NAME\tCREATED\tPINNED\tSIZE")
+		for _, s := range list {
+			pinned, size := "-", "-"
+			if s.Pinned {
+				pinned = "yes"
+			}
+			if s.Size >= 0 {
+				size = units.FormatSize(s.Size)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, tableTime(s.Created), pinned, size)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.Created.UTC().Format(time.DateTime), pinned, size)
-	}
-	return tw.Flush()
+		return tw.Flush()
+	})
 }
 
 func runRestore(c *Ctx, args []string) error {
-	fs := c.Flags("restore")
-	yes := fs.Bool("yes", false, "")
-	pos, err := c.Parse(fs, args, 2, 2)
-	if err != nil {
+	name, snap := args[0], args[1]
+	prompt := fmt.Sprintf("Everything written to %s since %s will be lost.", name, snap)
+	if err := c.confirm("restore", name, prompt, "what was written since "+snap+" is lost", "changed"); err != nil {
 		return err
 	}
-	name, snap := pos[0], pos[1]
-	if !*yes {
-		if !c.Interactive {
-			return fmt.Errorf("restore %s: add --yes to confirm (what was written since %s is lost)", name, snap)
-		}
-		typed, err := c.ReadLine(fmt.Sprintf("Everything written to %s since %s will be lost. Type its name to confirm: ", name, snap))
-		if err != nil {
-			return fmt.Errorf("restore %s: %w", name, err)
-		}
-		if typed != name {
-			return fmt.Errorf("restore %s: the name did not match; nothing changed", name)
-		}
-	}
-	if err := c.s.sh.snaps.Restore(c.ctx, c.User.Name, name, snap); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.Err, "Restored %s to %s.\n", name, snap)
-	return nil
+	return c.done(c.s.sh.snaps.Restore(c.ctx, c.User.Name, name, snap), "Restored %s to %s.", name, snap)
 }
 
 func runClone(c *Ctx, args []string) error {
-	pos, err := c.Parse(c.Flags("clone"), args, 3, 3)
+	if err := containers.ValidName(args[2]); err != nil {
+		return err
+	}
+	ct, err := c.s.sh.snaps.Clone(c.ctx, c.User.Name, args[0], args[1], args[2])
 	if err != nil {
 		return err
 	}
-	if err := containers.ValidName(pos[2]); err != nil {
-		return err
-	}
-	ct, err := c.s.sh.snaps.Clone(c.ctx, c.User.Name, pos[0], pos[1], pos[2])
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.Err, "Cloned %s from %s/%s; 'start %s' starts it.\n", ct.Name, pos[0], pos[1], ct.Name)
+	fmt.Fprintf(c.Err, "Cloned %s from %s/%s; 'start %s' starts it.\n", ct.Name, args[0], args[1], ct.Name)
 	return nil
 }
 
 func runAutosnap(c *Ctx, args []string) error {
-	fs := c.Flags("autosnap")
-	expiry := fs.String("expiry", "7d", "")
-	pos, err := c.Parse(fs, args, 2, 2)
-	if err != nil {
+	expiry := c.Flags.String("expiry")
+	if err := c.s.sh.snaps.AutoSnap(c.ctx, c.User.Name, args[0], args[1], expiry); err != nil {
 		return err
 	}
-	if err := c.s.sh.snaps.AutoSnap(c.ctx, c.User.Name, pos[0], pos[1], *expiry); err != nil {
-		return err
-	}
-	if pos[1] == "off" {
-		fmt.Fprintf(c.Err, "Scheduled snapshots of %s are off.\n", pos[0])
+	if args[1] == "off" {
+		fmt.Fprintf(c.Err, "Scheduled snapshots of %s are off.\n", args[0])
 	} else {
-		fmt.Fprintf(c.Err, "%s is snapshotted %s; each snapshot expires after %s.\n", pos[0], pos[1], *expiry)
+		fmt.Fprintf(c.Err, "%s is snapshotted %s; each snapshot expires after %s.\n", args[0], args[1], expiry)
 	}
 	return nil
 }

@@ -1,0 +1,123 @@
+package shell
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/lxcgate/lxcgate/internal/containers"
+	"github.com/lxcgate/lxcgate/internal/units"
+)
+
+func runPort(c *Ctx, args []string) error {
+	verb, name, what := args[0], args[1], args[2]
+	switch verb {
+	case "add":
+		cport, err := strconv.Atoi(what)
+		if err != nil {
+			return Usagef("CONTAINER_PORT must be a number, not %q", what)
+		}
+		p, err := c.containers().PortAdd(c.ctx, c.User.Name, name, cport, c.Flags.String("name"))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Err, "Published %s port %d on host port %d: %s\n", name, p.ContainerPort, p.HostPort, c.s.sh.reach(p))
+		return nil
+	case "del":
+		label, err := c.portLabel(name, what)
+		if err != nil {
+			return err
+		}
+		return c.done(c.containers().PortDel(c.ctx, c.User.Name, name, label), "Withdrew %s from %s.", what, name)
+	}
+	return Usagef("use 'port add NAME CONTAINER_PORT [--name LABEL]' or 'port del NAME LABEL|CONTAINER_PORT'")
+}
+
+// portLabel turns a container port number into the label it is published
+// under (labels start with a letter, so a number is never one).
+func (c *Ctx) portLabel(name, what string) (string, error) {
+	n, err := strconv.Atoi(what)
+	if err != nil {
+		return what, nil
+	}
+	ct, err := c.containers().Get(c.ctx, c.User.Name, name)
+	if err != nil {
+		return "", err
+	}
+	for _, p := range ct.Ports {
+		if p.ContainerPort == n {
+			return p.Service, nil
+		}
+	}
+	return what, nil
+}
+
+// quotaView is quota's data in JSON, YAML and CSV.
+type quotaView struct {
+	User  string           `json:"user"`
+	Quota containers.Quota `json:"quota"`
+	Usage containers.Usage `json:"usage"`
+}
+
+func runQuota(c *Ctx, args []string) error {
+	user := c.User.Name
+	if len(args) == 1 {
+		user = args[0] // the gate let only an admin name someone
+	}
+	if ch, ok := QuotaChangeOf(c.Flags); ok {
+		if _, err := c.containers().SetQuota(c.ctx, user, ch); err != nil {
+			return err
+		}
+	}
+	q, use, err := c.containers().Quota(c.ctx, user)
+	if err != nil {
+		return err
+	}
+	return c.Emit(quotaView{user, q, use}, func() error { return PrintQuota(c.Out, user, q, use) })
+}
+
+// QuotaChangeOf is the change the quota flags (QuotaFlags) ask for; ok is
+// false when none was given.
+func QuotaChangeOf(v Values) (ch containers.QuotaChange, ok bool) {
+	ints := []struct {
+		name string
+		dst  **int
+	}{{"containers", &ch.Containers}, {"cpu", &ch.CPU}, {"gpus", &ch.GPUs}, {"ports", &ch.Ports}, {"snapshots", &ch.Snapshots}}
+	for _, f := range ints {
+		if v.Changed(f.name) {
+			n := v.Int(f.name)
+			*f.dst, ok = &n, true
+		}
+	}
+	sizes := []struct {
+		name string
+		dst  **int64
+	}{{"memory", &ch.Memory}, {"disk", &ch.Disk}}
+	for _, f := range sizes {
+		if v.Changed(f.name) {
+			n := v.Size(f.name)
+			*f.dst, ok = &n, true
+		}
+	}
+	return ch, ok
+}
+
+// PrintQuota writes a user's quota beside their use; the host command
+// "lxcgate user quota" prints the same.
+func PrintQuota(w io.Writer, user string, q containers.Quota, use containers.Usage) error {
+	fmt.Fprintf(w, "quota of %s (in use / limit):\n", user)
+	fmt.Fprintf(w, "  containers  %d / %d\n", use.Containers, q.Containers)
+	fmt.Fprintf(w, "  cpu         %d / %d\n", use.CPU, q.CPU)
+	fmt.Fprintf(w, "  memory      %s / %s\n", units.FormatSize(use.Memory), units.FormatSize(q.Memory))
+	fmt.Fprintf(w, "  disk        %s / %s\n", units.FormatSize(use.Disk), units.FormatSize(q.Disk))
+	fmt.Fprintf(w, "  gpus        %d / %d\n", use.GPUs, q.GPUs)
+	fmt.Fprintf(w, "  snapshots   %d at most\n", q.Snapshots)
+	_, err := fmt.Fprintf(w, "  ports       %d added per container at most\n", q.Ports)
+	return err
+}
+
+// QuotaView is the data 'quota --json' and 'lxcgate user quota --json'
+// write.
+func QuotaView(user string, q containers.Quota, use containers.Usage) any {
+	return quotaView{user, q, use}
+}

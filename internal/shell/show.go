@@ -1,0 +1,187 @@
+package shell
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/lxcgate/lxcgate/internal/containers"
+	"github.com/lxcgate/lxcgate/internal/units"
+)
+
+// The listings: each writes a table, or its data in the format asked for.
+
+func runImages(c *Ctx, _ []string) error {
+	imgs, err := c.containers().Images(c.ctx)
+	if err != nil {
+		return fmt.Errorf("images: %w", err)
+	}
+	type image struct {
+		Alias       string `json:"alias"`
+		Description string `json:"description"`
+		Size        int64  `json:"size"`
+	}
+	out := []image{}
+	for _, im := range imgs {
+		out = append(out, image{im.Alias, im.Description, im.Size})
+	}
+	return c.Emit(out, func() error {
+		tw := c.Table()
+		fmt.Fprintln(tw, "ALIAS\tSIZE\tDESCRIPTION")
+		for _, im := range out {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", im.Alias, units.FormatSize(im.Size), im.Description)
+		}
+		return tw.Flush()
+	})
+}
+
+// utc returns ct with its times in UTC, as every output writes them.
+func utc(ct containers.Container) containers.Container {
+	ct.Created = ct.Created.UTC()
+	return ct
+}
+
+func runList(c *Ctx, _ []string) error {
+	all := c.Flags.Bool("all")
+	list, err := c.containers().List(c.ctx, c.User.Name, all)
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	for i := range list {
+		list[i] = utc(list[i])
+	}
+	return c.Emit(list, func() error {
+		if len(list) == 0 {
+			fmt.Fprintln(c.Err, "No containers yet; 'launch NAME' makes one.")
+			return nil
+		}
+		tw := c.Table()
+		if all {
+			fmt.Fprint(tw, "OWNER\t")
+		}
+		fmt.Fprintln(tw, "NAME\tSTATE\tIPV4\tIMAGE\tCPU\tMEMORY\tGPUS")
+		for _, ct := range list {
+			if all {
+				fmt.Fprintf(tw, "%s\t", ct.Owner)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", ct.Name, ct.State, dash(ct.IPv4), ct.Image, ct.CPU,
+				units.FormatSize(ct.Memory), dash(strings.Join(ct.GPUs, ",")))
+		}
+		return tw.Flush()
+	})
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func runDetails(c *Ctx, args []string) error {
+	ct, err := c.containers().Get(c.ctx, c.User.Name, args[0])
+	if err != nil {
+		return err
+	}
+	ct = utc(ct)
+	return c.Emit(ct, func() error { return c.writeDetails(ct) })
+}
+
+// writeDetails is details' table.
+func (c *Ctx) writeDetails(ct containers.Container) error {
+	tw := c.Table()
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	row("name", ct.Name)
+	row("owner", ct.Owner)
+	row("state", ct.State)
+	row("ipv4", dash(ct.IPv4))
+	row("image", ct.Image)
+	row("created", tableTime(ct.Created))
+	row("cpu", strconv.Itoa(ct.CPU))
+	row("memory", units.FormatSize(ct.Memory))
+	row("disk", units.FormatSize(ct.Disk))
+	row("gpus", dash(strings.Join(ct.GPUs, ",")))
+	row("snapshots", strconv.Itoa(ct.Snapshots))
+	if len(ct.Ports) == 0 {
+		row("ports", "none published")
+	}
+	for _, p := range ct.Ports {
+		row(p.Service, fmt.Sprintf("%d -> %d   %s", p.HostPort, p.ContainerPort, c.s.sh.reach(p)))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if c.s.sh.gateway != "" {
+		fmt.Fprintf(c.Out, "\n# ~/.ssh/config (a key from 'key %s' in ~/.ssh/lxcgate-%s)\n", ct.Name, ct.Name)
+		writeSSHConfig(c.Out, c.s.sh.sshHosts(c.User.Name, ct))
+	}
+	if ct.State != "running" && len(ct.Ports) > 0 {
+		fmt.Fprintf(c.Err, "The ports answer while %s runs; 'start %s' starts it.\n", ct.Name, ct.Name)
+	}
+	return nil
+}
+
+// reach is a ready command or URL for a published port.
+func (sh *Shell) reach(p containers.Port) string {
+	switch {
+	case p.ContainerPort == 22 || p.Service == "ssh":
+		return fmt.Sprintf("ssh -p %d ubuntu@%s", p.HostPort, sh.public)
+	case p.Service == "https" || p.ContainerPort == 443:
+		return fmt.Sprintf("https://%s:%d/", sh.public, p.HostPort)
+	default:
+		return fmt.Sprintf("http://%s:%d/", sh.public, p.HostPort)
+	}
+}
+
+func runPorts(c *Ctx, args []string) error {
+	ct, err := c.containers().Get(c.ctx, c.User.Name, args[0])
+	if err != nil {
+		return err
+	}
+	return c.Emit(ct.Ports, func() error {
+		tw := c.Table()
+		fmt.Fprintln(tw, "SERVICE\tCONTAINER\tHOST\tREACH")
+		for _, p := range ct.Ports {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", p.Service, p.ContainerPort, p.HostPort, c.s.sh.reach(p))
+		}
+		return tw.Flush()
+	})
+}
+
+func runGPUs(c *Ctx, _ []string) error {
+	gs, err := c.containers().GPUs(c.ctx)
+	if err != nil {
+		return fmt.Errorf("gpus: %w", err)
+	}
+	type gpu struct {
+		ID      string   `json:"id"`
+		Vendor  string   `json:"vendor"`
+		Model   string   `json:"model"`
+		PCI     string   `json:"pci"`
+		UUID    string   `json:"uuid"`
+		Holders []string `json:"holders"`
+	}
+	out := []gpu{}
+	for _, g := range gs {
+		holders := []string{}
+		for _, h := range g.Holders {
+			if !c.User.IsAdmin() && !strings.HasPrefix(h, c.User.Name+"/") {
+				h = "(another user)" // others see that a GPU is taken, not by whom
+			}
+			holders = append(holders, h)
+		}
+		out = append(out, gpu{g.ID, g.Vendor, g.Model, g.PCI, g.UUID, holders})
+	}
+	return c.Emit(out, func() error {
+		if len(out) == 0 {
+			fmt.Fprintln(c.Err, "This host has no GPUs.")
+			return nil
+		}
+		tw := c.Table()
+		fmt.Fprintln(tw, "ID\tVENDOR\tMODEL\tPCI\tUUID\tHELD BY")
+		for _, g := range out {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", dash(g.ID), g.Vendor, g.Model, g.PCI, dash(g.UUID), dash(strings.Join(g.Holders, ",")))
+		}
+		return tw.Flush()
+	})
+}
