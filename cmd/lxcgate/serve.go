@@ -70,13 +70,13 @@ func (a *app) serve() error {
 	users.SetMaxConcurrentHashes(a.cfg.Auth.MaxConcurrentHashes)
 	st.SetLogger(log)
 	al := audit.New(db, log)
-	sh := shell.New(authn, al, log, a.cfg.Hostname)
 	cs, err := a.startContainers(ctx, db, log)
 	if err != nil {
 		return err
 	}
 	_, listenPort, _ := net.SplitHostPort(a.cfg.SSH.Listen)
-	sh.AddServices(cs, st, a.publicAddress(), net.JoinHostPort(a.publicAddress(), listenPort))
+	sh := shell.New(shell.Options{Users: authn, Audit: al, Log: log, Host: a.cfg.Hostname,
+		Services: cs, Keys: st, Public: a.publicAddress(), Gateway: net.JoinHostPort(a.publicAddress(), listenPort)})
 	srv := server.New(server.Options{
 		HostKey: hostKey, Auth: authn, Shell: sh, Audit: al, Log: log,
 		Lobby:              lobby,

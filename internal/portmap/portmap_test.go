@@ -208,3 +208,8 @@ func TestJumpsMatchOnlyTheHost(t *testing.T) {
 		t.Fatalf("narrowed jumps: %+v", narrowed)
 	}
 }
+
+var (
+	_ Backend = (*fakeBackend)(nil)
+	_ Source  = (*fakeSource)(nil)
+)

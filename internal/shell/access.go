@@ -30,10 +30,8 @@ type KeyStore interface {
 	AuthorizedKeys(ctx context.Context, name string) ([]byte, error)
 }
 
-// AddAccess adds the key, keys, setpass and sshconfig commands. gateway is
-// "host:port" of the gateway itself, for ProxyJump lines.
-func (sh *Shell) AddAccess(a Access, ks KeyStore, gateway string) {
-	sh.access, sh.keys, sh.gateway = a, ks, gateway
+// accessCmds are the key, keys, setpass and sshconfig commands.
+func accessCmds() []*Command {
 	keyFlags := append([]Flag{
 		{Name: "type", Kind: String, Arg: "TYPE", Default: "ed25519", Values: []string{"ed25519", "rsa"}, Help: "the new key's type: ed25519 or rsa"},
 		loginFlag,
@@ -41,25 +39,25 @@ func (sh *Shell) AddAccess(a Access, ks KeyStore, gateway string) {
 		{Name: "list", Help: "list the user's authorized keys (those from 'key' marked)"},
 		{Name: "revoke", Kind: String, Arg: "FINGERPRINT", Help: "remove the key with this fingerprint"},
 	}, FormatFlags...)
-	sh.insertAfter("gpus",
-		&Command{Name: "key", Args: "NAME", MinArgs: 1, MaxArgs: 1, Flags: keyFlags,
+	return []*Command{
+		{Name: "key", Args: "NAME", MinArgs: 1, MaxArgs: 1, Flags: keyFlags,
 			Summary: "make a key pair for a container, or list or revoke its keys", Run: runKey, Complete: completeNames,
 			Help: "key NAME makes a key pair, adds the public half to the container user's authorized_keys\n" +
 				"and prints the private half once (stdout), with the command to use it (stderr):\n" +
 				"  ssh gw key box1 > ~/.ssh/lxcgate-box1 && chmod 600 ~/.ssh/lxcgate-box1\n" +
 				"--mine installs your gateway keys instead; --list shows the user's keys; --revoke removes one."},
-		&Command{Name: "keys", Args: "[add [KEY] | del FINGERPRINT]", MaxArgs: -1, Flags: FormatFlags,
+		{Name: "keys", Args: "[add [KEY] | del FINGERPRINT]", MaxArgs: -1, Flags: FormatFlags,
 			Summary: "list, add or remove your gateway keys", Run: runKeys, Complete: completeKeys,
 			Help: "keys lists your gateway keys; keys add reads one authorized_keys line (a .pub file) from the\n" +
 				"arguments or standard input; keys del FINGERPRINT removes one."},
-		&Command{Name: "setpass", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "set a container user's password",
+		{Name: "setpass", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "set a container user's password",
 			Flags: []Flag{loginFlag, stdinFlag}, Secret: true, Run: runSetpass, Complete: completeNames,
 			Help: "Asks twice without echo and hands the password to chpasswd in the container (never on a\n" +
 				"command line); with --stdin, reads the two lines from standard input."},
-		&Command{Name: "sshconfig", Summary: "print ~/.ssh/config blocks for your containers", Flags: FormatFlags, Run: runSSHConfig,
+		{Name: "sshconfig", Summary: "print ~/.ssh/config blocks for your containers", Flags: FormatFlags, Run: runSSHConfig,
 			Help: "A Host block per container through its published ssh port, and a NAME-via-gw block through\n" +
 				"the gateway (ProxyJump); append them to ~/.ssh/config."},
-	)
+	}
 }
 
 func completeKeys(_ *Ctx, args []string) []string {

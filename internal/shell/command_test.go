@@ -1,18 +1,20 @@
 package shell
 
 import (
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 
+	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
 // fullShell is the gateway's whole command table, with no services behind
 // it: enough for help, gates and parsing.
 func fullShell() *Shell {
-	sh, _, _ := newShell()
-	sh.cmds = builtins()
-	sh.AddServices(nil, nil, "gpu1.example.org", "gpu1.example.org:2222")
+	sh := New(Options{Users: &fakeUsers{}, Audit: &recorder{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Host: "gpu1",
+		Services: (*containers.Service)(nil), Public: "gpu1.example.org", Gateway: "gpu1.example.org:2222"})
 	return sh
 }
 

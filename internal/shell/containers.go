@@ -43,15 +43,6 @@ type Service interface {
 	Snapshots
 }
 
-// AddServices adds every container command, in the order help lists them:
-// public is the host address in connection instructions, gateway the
-// gateway's own "host:port" for ProxyJump lines.
-func (sh *Shell) AddServices(svc Service, ks KeyStore, public, gateway string) {
-	sh.AddContainers(svc, public)
-	sh.AddAccess(svc, ks, gateway)
-	sh.AddSnapshots(svc)
-}
-
 // DefaultLaunchWait is how long launch waits for the container's address.
 const DefaultLaunchWait = 30 * time.Second
 
@@ -70,64 +61,71 @@ var createFlags = []Flag{
 	{Name: "gpu", Kind: String, Arg: "all|LIST", Help: "all GPUs, or those listed (ids, UUIDs or PCI addresses from 'gpus', comma-separated)"},
 }
 
-// AddContainers adds the container commands to the table; public is the
-// host address shown in connection instructions.
-func (sh *Shell) AddContainers(cs Containers, public string) {
-	sh.cs = cs
-	sh.public = public
-	if sh.LaunchWait == 0 {
-		sh.LaunchWait = DefaultLaunchWait
-	}
+// containerCmds are the commands on a container's life, as help lists them.
+func containerCmds() []*Command {
 	name := completeNames
 	launchFlags := append(createFlags[:len(createFlags):len(createFlags)],
 		Flag{Name: "no-wait", Help: "return once it starts, without waiting for its address"})
-	sh.insertAfter("help",
-		&Command{Name: "images", Summary: "list the images you may launch", Flags: FormatFlags, Run: runImages,
+	return []*Command{
+		{Name: "images", Summary: "list the images you may launch", Flags: FormatFlags, Run: runImages,
 			Help: "The images create and launch take with --image."},
-		&Command{Name: "create", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "create a container (stopped)", Flags: createFlags,
+		{Name: "create", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "create a container (stopped)", Flags: createFlags,
 			Run: func(c *Ctx, a []string) error { return runCreate(c, a, false) }, Help: "NAME: 1-63 letters, digits and '-', starting with a letter. SIZE: e.g. 512MiB, 4GiB.\n" +
 				"Flags left out take the gateway's defaults; the request must fit your quota ('quota')."},
-		&Command{Name: "launch", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "create and start a container", Flags: launchFlags,
+		{Name: "launch", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "create and start a container", Flags: launchFlags,
 			Run: func(c *Ctx, a []string) error { return runCreate(c, a, true) }, Help: "As create, then starts it and waits (up to 30s) until it has its address, so that\n" +
 				"'details NAME' right after is complete; ends with the ssh command that reaches it."},
-		&Command{Name: "start", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "start a container", Complete: name,
+		{Name: "start", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "start a container", Complete: name,
 			Help: "Starts a stopped container; its host ports are the same as before.", Run: func(c *Ctx, a []string) error {
 				return c.done(c.containers().Start(c.ctx, c.User.Name, a[0]), "Started %s.", a[0])
 			}},
-		&Command{Name: "stop", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "stop a container (--force: at once)", Complete: name,
+		{Name: "stop", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "stop a container (--force: at once)", Complete: name,
 			Flags: []Flag{forceFlag}, Help: "Shuts the container down cleanly; --force stops it at once.", Run: func(c *Ctx, a []string) error {
 				return c.done(c.containers().Stop(c.ctx, c.User.Name, a[0], c.Flags.Bool("force")), "Stopped %s.", a[0])
 			}},
-		&Command{Name: "restart", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "restart a container", Complete: name,
+		{Name: "restart", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "restart a container", Complete: name,
 			Help: "Stops and starts a running container.", Run: func(c *Ctx, a []string) error {
 				return c.done(c.containers().Restart(c.ctx, c.User.Name, a[0]), "Restarted %s.", a[0])
 			}},
-		&Command{Name: "delete", Aliases: []string{"rm"}, Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "delete a container and its data",
+		{Name: "delete", Aliases: []string{"rm"}, Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "delete a container and its data",
 			Flags: []Flag{{Name: "force", Short: "f", Help: "delete it even while it runs"}, yesFlag}, Run: runDelete, Complete: name,
 			Help: "Asks you to type the name to confirm; without a terminal, pass --yes.\nA running container needs --force."},
-		&Command{Name: "list", Aliases: []string{"ls"}, Summary: "list your containers (--all: everyone's, admins)", Run: runList,
+		{Name: "list", Aliases: []string{"ls"}, Summary: "list your containers (--all: everyone's, admins)", Run: runList,
 			Flags: append([]Flag{{Name: "all", Help: "everyone's containers, with their owners", Admin: true}}, FormatFlags...),
 			Help:  "Name, state, address, image, CPUs, memory and GPUs of each of your containers."},
-		&Command{Name: "details", Aliases: []string{"info"}, Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "show a container and how to reach it",
+		{Name: "details", Aliases: []string{"info"}, Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "show a container and how to reach it",
 			Flags: FormatFlags, Run: runDetails, Complete: name,
 			Help: "Everything about one container, its published ports with a ready command or URL each,\n" +
 				"and a ~/.ssh/config block for it."},
-		&Command{Name: "ports", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "list a container's published ports", Flags: FormatFlags,
+	}
+}
+
+// portCmds are the commands on published ports and GPUs.
+func portCmds() []*Command {
+	name := completeNames
+	return []*Command{
+		{Name: "ports", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "list a container's published ports", Flags: FormatFlags,
 			Run: runPorts, Complete: name, Help: "Each published port: service, container port, host port, and how to reach it."},
-		&Command{Name: "port", Args: "add|del NAME CONTAINER_PORT|LABEL", MinArgs: 3, MaxArgs: 3, Summary: "publish or withdraw a port",
+		{Name: "port", Args: "add|del NAME CONTAINER_PORT|LABEL", MinArgs: 3, MaxArgs: 3, Summary: "publish or withdraw a port",
 			Flags: []Flag{{Name: "name", Kind: String, Arg: "LABEL", Help: "the label of a port added (default portN)"}},
 			Run:   runPort, Complete: completePort,
 			Help: "port add NAME CONTAINER_PORT [--name LABEL], port del NAME LABEL|CONTAINER_PORT.\n" +
 				"port add dev 8888 --name jupyter publishes port 8888 of dev on a host port of its own,\n" +
 				"kept for dev's lifetime; port del dev jupyter (or port del dev 8888) withdraws it. Ports the\n" +
 				"gateway publishes for every container (such as ssh) stay."},
-		&Command{Name: "gpus", Summary: "list the host's GPUs and who holds them", Flags: FormatFlags, Run: runGPUs,
+		{Name: "gpus", Summary: "list the host's GPUs and who holds them", Flags: FormatFlags, Run: runGPUs,
 			Help: "The host's GPUs as --gpu takes them (id, UUID or PCI address), and the containers holding each."},
-		&Command{Name: "quota", Args: "[USER]", MaxArgs: 1, AdminArgs: true, Summary: "show your quota and use (admins: anyone's, and set it)",
+	}
+}
+
+// quotaCmds shows (and, for admins, sets) quotas.
+func quotaCmds() []*Command {
+	return []*Command{
+		{Name: "quota", Args: "[USER]", MaxArgs: 1, AdminArgs: true, Summary: "show your quota and use (admins: anyone's, and set it)",
 			Flags: append(QuotaFlags[:len(QuotaFlags):len(QuotaFlags)], FormatFlags...), Run: runQuota,
 			Help: "quota shows your limits beside what your containers take now.\n" +
 				"Admins: quota USER shows a user's; quota USER --memory 64GiB ... sets the limits given."},
-	)
+	}
 }
 
 func (c *Ctx) containers() Containers { return c.s.sh.cs }
@@ -200,10 +198,10 @@ func runCreate(c *Ctx, args []string, start bool) error {
 // waitForAddress polls the container until it has its IPv4 address (its
 // port mappings follow it), for at most the shell's LaunchWait.
 func (c *Ctx) waitForAddress(ct containers.Container) containers.Container {
-	deadline := time.Now().Add(c.s.sh.LaunchWait)
+	deadline := time.Now().Add(c.s.sh.launchWait)
 	for ct.IPv4 == "" {
 		if time.Now().After(deadline) {
-			fmt.Fprintf(c.Err, "%s has no address yet after %s; 'details %s' shows it once it has.\n", ct.Name, c.s.sh.LaunchWait, ct.Name)
+			fmt.Fprintf(c.Err, "%s has no address yet after %s; 'details %s' shows it once it has.\n", ct.Name, c.s.sh.launchWait, ct.Name)
 			return ct
 		}
 		select {

@@ -31,8 +31,7 @@ func newContainerShell(t *testing.T) (*Shell, *lxdtest.Fake) {
 		GPU: lxd.GPUProfile{Name: "lxcgate-nvidia"}, Quota: containers.Quota{Containers: 2, CPU: 4, Memory: 1 << 30, Disk: 10 << 30, GPUs: 1, Ports: 2},
 		Services: map[string]int{"ssh": 22}, PortFirst: 42000, PortLast: 42999,
 	}, log)
-	sh, _, _ := newShell()
-	sh.AddServices(cs, us, "gpu1.example.org", "gpu1.example.org:2222")
+	sh, _, _ := newShellWith(Options{Services: cs, Keys: us, Public: "gpu1.example.org", Gateway: "gpu1.example.org:2222"})
 	return sh, fake
 }
 
@@ -217,7 +216,7 @@ func (n noLease) Get(ctx context.Context, user, name string) (containers.Contain
 func TestLaunchWaitEnds(t *testing.T) {
 	sh, _ := newContainerShell(t)
 	sh.cs = noLease{sh.cs}
-	sh.LaunchWait = 600 * time.Millisecond
+	sh.launchWait = 600 * time.Millisecond
 	start := time.Now()
 	code, out, errw := exec(sh, alice, false, "launch dev", "")
 	if code != 0 || out != "" || !strings.Contains(errw, "dev has no address yet after 600ms") || time.Since(start) > 5*time.Second {

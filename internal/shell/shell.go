@@ -31,47 +31,62 @@ type Auditor interface {
 	Record(ctx context.Context, e audit.Event)
 }
 
-// Shell holds what every session shares. Create it once.
+// Options is everything a Shell is built from, in one place.
+type Options struct {
+	Users Users
+	Audit Auditor
+	Log   *slog.Logger
+	Host  string // shown in the prompt
+	// Services gives the container commands; nil leaves them out.
+	Services Service
+	Keys     KeyStore // the caller's gateway keys, for key --mine
+	Public   string   // host address in connection instructions
+	Gateway  string   // "host:port" of the gateway, for ProxyJump lines
+	// LaunchWait bounds how long launch waits for a container's address
+	// (DefaultLaunchWait when zero).
+	LaunchWait time.Duration
+}
+
+// Shell holds what every session shares. Create it once, with New.
 type Shell struct {
 	Users    Users
 	Audit    Auditor
 	Log      *slog.Logger
-	Host     string        // shown in the prompt
+	Host     string
 	Draining chan struct{} // closed when the gateway shuts down
-	// LaunchWait bounds how long launch waits for a container's address
-	// (DefaultLaunchWait when AddContainers finds it zero).
-	LaunchWait time.Duration
 
-	cmds    []*Command
-	cs      Containers // nil until AddContainers
-	public  string     // host address in connection instructions
-	access  Access     // nil until AddAccess
-	keys    KeyStore
-	gateway string    // "host:port" of the gateway, for ProxyJump
-	snaps   Snapshots // nil until AddSnapshots
+	cmds       []*Command
+	cs         Containers
+	access     Access
+	snaps      Snapshots
+	keys       KeyStore
+	public     string
+	gateway    string
+	launchWait time.Duration
 }
 
-// New returns a Shell with the built-in command table.
-func New(u Users, a Auditor, log *slog.Logger, host string) *Shell {
-	sh := &Shell{Users: u, Audit: a, Log: log.With("component", "shell"), Host: host, Draining: make(chan struct{})}
-	sh.cmds = builtins()
+// New returns a Shell with its whole command table, in the order help
+// lists it.
+func New(o Options) *Shell {
+	sh := &Shell{Users: o.Users, Audit: o.Audit, Log: o.Log.With("component", "shell"), Host: o.Host,
+		Draining: make(chan struct{}), keys: o.Keys, public: o.Public, gateway: o.Gateway, launchWait: o.LaunchWait}
+	if sh.launchWait == 0 {
+		sh.launchWait = DefaultLaunchWait
+	}
+	own := builtins()
+	sh.cmds = own[:1] // help first
+	if o.Services != nil {
+		sh.cs, sh.access, sh.snaps = o.Services, o.Services, o.Services
+		for _, group := range [][]*Command{containerCmds(), snapshotCmds(), portCmds(), accessCmds(), quotaCmds()} {
+			sh.cmds = append(sh.cmds, group...)
+		}
+	}
+	sh.cmds = append(sh.cmds, own[1:]...) // whoami, passwd, login, exit
 	return sh
 }
 
-// Add adds commands to the table; later issues' packages plug in here.
+// Add adds commands to the end of the table (tests add their own).
 func (sh *Shell) Add(cmds ...*Command) { sh.cmds = append(sh.cmds, cmds...) }
-
-// insertAfter puts cmds right after the named command, so that help lists
-// related commands together.
-func (sh *Shell) insertAfter(name string, cmds ...*Command) {
-	for i, c := range sh.cmds {
-		if c.Name == name {
-			sh.cmds = append(sh.cmds[:i+1], append(cmds, sh.cmds[i+1:]...)...)
-			return
-		}
-	}
-	sh.cmds = append(sh.cmds, cmds...)
-}
 
 // Drain tells interactive sessions to end once their running command ends.
 func (sh *Shell) Drain() {

@@ -67,9 +67,16 @@ var (
 )
 
 func newShell() (*Shell, *fakeUsers, *recorder) {
+	return newShellWith(Options{})
+}
+
+// newShellWith builds a shell from o, with fake users and audit, and two
+// commands of the tests' own.
+func newShellWith(o Options) (*Shell, *fakeUsers, *recorder) {
 	fu := &fakeUsers{pws: map[string]string{"alice": "alice-secret", "bob": "bob-secret"}}
 	rec := &recorder{}
-	sh := New(fu, rec, slog.New(slog.NewTextHandler(io.Discard, nil)), "gpu1")
+	o.Users, o.Audit, o.Log, o.Host = fu, rec, slog.New(slog.NewTextHandler(io.Discard, nil)), "gpu1"
+	sh := New(o)
 	sh.Add(&Command{Name: "secretadmin", Summary: "admin only", Admin: true, Run: func(c *Ctx, _ []string) error {
 		io.WriteString(c.Out, "admin ran\n")
 		return nil
@@ -364,3 +371,8 @@ func TestCtrlD(t *testing.T) {
 		t.Fatalf("the command was cut: %s", term.screen())
 	}
 }
+
+var (
+	_ Users   = (*fakeUsers)(nil)
+	_ Auditor = (*recorder)(nil)
+)

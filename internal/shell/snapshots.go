@@ -20,32 +20,31 @@ type Snapshots interface {
 	AutoSnap(ctx context.Context, user, name, every, expiry string) error
 }
 
-// AddSnapshots adds the snapshot commands.
-func (sh *Shell) AddSnapshots(sn Snapshots) {
-	sh.snaps = sn
+// snapshotCmds are the snapshot commands.
+func snapshotCmds() []*Command {
 	name := completeNames
-	sh.insertAfter("details",
-		&Command{Name: "snapshot", Args: "[delete] NAME [SNAPSHOT]", MinArgs: 1, MaxArgs: 3,
+	return []*Command{
+		{Name: "snapshot", Args: "[delete] NAME [SNAPSHOT]", MinArgs: 1, MaxArgs: 3,
 			Summary: "take a snapshot (or delete one)", Run: runSnapshot, Complete: completeSnapshot,
 			Flags: []Flag{{Name: "keep", Help: "pin it: pruning never deletes it"}},
 			Help: "snapshot NAME [SNAPSHOT] [--keep] takes a copy-on-write snapshot of a running or stopped\n" +
 				"container, named SNAPSHOT or by the time; snapshot delete NAME SNAPSHOT deletes one.\n" +
 				"--keep pins it: pruning (which keeps the newest few unpinned ones) never deletes it."},
-		&Command{Name: "snapshots", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "list a container's snapshots",
+		{Name: "snapshots", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "list a container's snapshots",
 			Flags: FormatFlags, Run: runSnapshots, Complete: name,
 			Help: "Each snapshot's name, when it was taken (UTC), whether it is pinned, and its size where the storage says."},
-		&Command{Name: "restore", Args: "NAME SNAPSHOT", MinArgs: 2, MaxArgs: 2, Summary: "roll a container back to a snapshot",
+		{Name: "restore", Args: "NAME SNAPSHOT", MinArgs: 2, MaxArgs: 2, Summary: "roll a container back to a snapshot",
 			Flags: []Flag{yesFlag}, Run: runRestore, Complete: name,
 			Help: "Stops the container if it runs, restores the snapshot, and starts it again. Everything written\n" +
 				"since the snapshot is lost; its host ports stay the same. Asks you to type the name; --yes in scripts."},
-		&Command{Name: "clone", Args: "NAME SNAPSHOT NEWNAME", MinArgs: 3, MaxArgs: 3, Summary: "make a new container from a snapshot",
+		{Name: "clone", Args: "NAME SNAPSHOT NEWNAME", MinArgs: 3, MaxArgs: 3, Summary: "make a new container from a snapshot",
 			Run: runClone, Complete: name,
 			Help: "Makes NEWNAME, stopped, from NAME's SNAPSHOT, with host ports of its own; it counts against your quota."},
-		&Command{Name: "autosnap", Args: "NAME daily|hourly|off", MinArgs: 2, MaxArgs: 2, Summary: "schedule snapshots",
+		{Name: "autosnap", Args: "NAME daily|hourly|off", MinArgs: 2, MaxArgs: 2, Summary: "schedule snapshots",
 			Flags: []Flag{{Name: "expiry", Kind: String, Arg: "AGE", Default: "7d", Help: "how long each scheduled snapshot is kept"}},
 			Run:   runAutosnap, Complete: completeAutosnap,
 			Help: "Has LXD take a snapshot daily or hourly (off stops it); each expires after --expiry (1d, 12h, 2w)."},
-	)
+	}
 }
 
 // completeSnapshot offers the caller's containers, and "delete" first.

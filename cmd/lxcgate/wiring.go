@@ -1,0 +1,22 @@
+package main
+
+import (
+	"github.com/lxcgate/lxcgate/internal/auth"
+	"github.com/lxcgate/lxcgate/internal/containers"
+	"github.com/lxcgate/lxcgate/internal/portmap"
+	"github.com/lxcgate/lxcgate/internal/server"
+	"github.com/lxcgate/lxcgate/internal/shell"
+	"github.com/lxcgate/lxcgate/internal/users"
+)
+
+// What serve plugs into what: the build, not a user, finds a missing
+// method. (The SSH layer may not know containers, so this lives here.)
+var (
+	_ shell.Service   = (*containers.Service)(nil)
+	_ shell.KeyStore  = (*users.Store)(nil)
+	_ shell.Users     = (*auth.Authenticator)(nil)
+	_ server.Jumper   = (*containers.Service)(nil)
+	_ portmap.Source  = (*containers.Service)(nil)
+	_ portmap.Backend = (*portmap.IPTables)(nil)
+	_ auth.Store      = (*users.Store)(nil)
+)
