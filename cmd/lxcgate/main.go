@@ -17,6 +17,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/config"
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/store"
+	"github.com/lxcgate/lxcgate/internal/users"
 	"github.com/spf13/cobra"
 )
 
@@ -71,9 +72,21 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "lxcgate: %v\n", err)
 		return exitUsage
 	default:
-		fmt.Fprintf(stderr, "lxcgate: %v\n", err)
+		fmt.Fprintf(stderr, "lxcgate: %v%s\n", err, hint(err))
 		return exitFail
 	}
+}
+
+// hint names the host command that helps after a domain error; the
+// packages below say only what went wrong.
+func hint(err error) string {
+	switch {
+	case errors.Is(err, users.ErrKeyNotFound):
+		return " (see 'lxcgate user key list')"
+	case errors.Is(err, users.ErrNotFound):
+		return " (see 'lxcgate user list')"
+	}
+	return ""
 }
 
 // commands is the whole host command line: one declaration per command,

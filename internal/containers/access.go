@@ -48,7 +48,7 @@ func (s *Service) running(ctx context.Context, user, name string) (_ row, _ func
 	defer releaseUnless(&err, release)
 	in, err := s.lxd.Get(ctx, s.Project(user), name)
 	if err == nil && !in.Running {
-		err = fmt.Errorf("%s is stopped; 'start %s' first", name, name)
+		err = errorf(ErrStopped, name, "%s is stopped", name)
 	}
 	if err != nil {
 		return row{}, nil, err
@@ -289,7 +289,7 @@ func (s *Service) RevokeKey(ctx context.Context, user, name, login, fingerprint 
 		keep = append(keep, line)
 	}
 	if removed == 0 {
-		return fmt.Errorf("%s's authorized_keys in %s has no key %s; see 'key %s --list'", login, name, fingerprint, name)
+		return errorf(ErrNoKey, name, "%s's authorized_keys in %s has no key %s", login, name, fingerprint)
 	}
 	if err := a.WriteFile(ctx, s.Project(user), name, file, []byte(strings.Join(keep, "")), acct.uid, acct.gid, 0o600); err != nil {
 		return fmt.Errorf("revoke: %w", err)

@@ -21,15 +21,42 @@ import (
 	"github.com/lxcgate/lxcgate/internal/store"
 )
 
-// Errors callers match with errors.Is.
+// Errors callers match with errors.Is. Their text says what is wrong, in
+// the domain's words; what to type next is the caller's to add (the shell
+// names its commands, the host CLI its own).
 var (
 	// ErrNoSuch is the one answer for a container that does not exist and
-	// for one that belongs to someone else.
-	ErrNoSuch  = errors.New("no such container")
+	// for one that belongs to someone else; it is LXD's own "not found".
+	ErrNoSuch  = lxd.ErrNotFound
 	ErrBadName = errors.New("invalid container name")
 	ErrQuota   = errors.New("quota exceeded")
 	ErrExists  = errors.New("container already exists")
+	// ErrStopped: the operation needs the container running.
+	ErrStopped    = errors.New("container is stopped")
+	ErrNoImage    = errors.New("no such image")
+	ErrNoGPU      = errors.New("no such GPU")
+	ErrGPUHeld    = errors.New("GPU held by another container")
+	ErrNoSnapshot = errors.New("no such snapshot")
+	ErrPortUsed   = errors.New("port already published")
+	ErrNoPortRule = errors.New("no such published port")
+	ErrNoKey      = errors.New("no such key")
 )
+
+// Error is a domain error about one container: it matches its Kind with
+// errors.Is and names the container, so that a caller can point the user
+// to the right command.
+type Error struct {
+	Kind error
+	Name string // the container
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+func (e *Error) Unwrap() error { return e.Kind }
+
+func errorf(kind error, name, format string, a ...any) error {
+	return &Error{Kind: kind, Name: name, Msg: fmt.Sprintf(format, a...)}
+}
 
 // LXD is the subset of the LXD adapter the service uses; lxd.Client and
 // lxdtest.Fake satisfy it.
@@ -188,7 +215,7 @@ type row = store.Container
 func (s *Service) lookup(ctx context.Context, user, name string) (row, error) {
 	r, err := s.st.Containers.Get(ctx, s.db, user, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return row{}, fmt.Errorf("%w %q (see 'list')", ErrNoSuch, name)
+		return row{}, errorf(ErrNoSuch, name, "no such container %q", name)
 	}
 	if err != nil {
 		return row{}, fmt.Errorf("look up %s: %w", name, err)

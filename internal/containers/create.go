@@ -108,9 +108,9 @@ func (s *Service) makeInstance(ctx context.Context, user string, req CreateReque
 	case errors.Is(err, lxd.ErrExists):
 		return fmt.Errorf("%w: you already have %q", ErrExists, req.Name)
 	case errors.Is(err, lxd.ErrImageNotFound):
-		return fmt.Errorf("no image %q that you may use; see 'images'", req.Image)
+		return errorf(ErrNoImage, req.Name, "no image %q that you may use", req.Image)
 	case errors.Is(err, lxd.ErrLimit):
-		return fmt.Errorf("create %s: %w (LXD project limit); see 'quota'", req.Name, ErrQuota)
+		return errorf(ErrQuota, req.Name, "create %s: %v (LXD project limit)", req.Name, ErrQuota)
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("create %s: cancelled; nothing was kept", req.Name)
 	}
@@ -162,7 +162,7 @@ func (s *Service) checkCaps(req CreateRequest) error {
 // at create, before it makes anything (saving a round trip per launch).
 func (s *Service) checkImage(image string) error {
 	if len(s.cfg.Images) > 0 && !slices.Contains(s.cfg.Images, image) {
-		return fmt.Errorf("no image %q that you may use; see 'images'", image)
+		return errorf(ErrNoImage, "", "no image %q that you may use", image)
 	}
 	return nil
 }

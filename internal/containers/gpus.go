@@ -62,7 +62,7 @@ func (s *Service) pickGPUs(ctx context.Context, want string, spec *lxd.Spec) ([]
 	for _, tok := range strings.Split(want, ",") {
 		g := findGPU(host, tok)
 		if g == nil {
-			return nil, nil, 0, fmt.Errorf("no GPU %q on this host; see 'gpus' for ids, UUIDs and PCI addresses", strings.TrimSpace(tok))
+			return nil, nil, 0, errorf(ErrNoGPU, "", "no GPU %q on this host", strings.TrimSpace(tok))
 		}
 		dev := "gpu-" + strings.NewReplacer(":", "-", ".", "-").Replace(g.PCI)
 		if g.PCI == "" {
@@ -116,7 +116,7 @@ func (s *Service) gpusFree(ctx context.Context, q store.Querier, host []lxd.GPU,
 	for _, g := range host {
 		k := gpuKey(g)
 		if len(held[k]) > 0 && (want == "all" || strings.Contains(","+want+",", ","+k+",")) {
-			return fmt.Errorf("GPU %s is held by another container; see 'gpus' for free ones", k)
+			return errorf(ErrGPUHeld, "", "GPU %s is held by another container", k)
 		}
 	}
 	return nil

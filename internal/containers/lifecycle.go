@@ -38,7 +38,7 @@ func (s *Service) Restart(ctx context.Context, user, name string) error {
 	return s.act(ctx, user, name, "restart", func(p string) error {
 		err := s.lxd.Restart(ctx, p, name)
 		if errors.Is(err, lxd.ErrNotRunning) {
-			return fmt.Errorf("%s is not running; use 'start %s'", name, name)
+			return errorf(ErrStopped, name, "%s is not running", name)
 		}
 		return err
 	})
@@ -83,7 +83,7 @@ func (s *Service) act(ctx context.Context, user, name, verb string, f func(proje
 	defer release()
 	if err := f(s.Project(user)); err != nil {
 		if errors.Is(err, lxd.ErrNotFound) {
-			return fmt.Errorf("%w %q (see 'list')", ErrNoSuch, name)
+			return errorf(ErrNoSuch, name, "no such container %q", name)
 		}
 		return fmt.Errorf("%s %s: %w", verb, name, err)
 	}

@@ -196,7 +196,7 @@ func (s *Service) PortAdd(ctx context.Context, user, name string, containerPort 
 		added := 0
 		for _, have := range ps {
 			if have.Service == label || have.ContainerPort == containerPort {
-				return fmt.Errorf("%s already publishes %q or port %d; see 'ports %s'", name, label, containerPort, name)
+				return errorf(ErrPortUsed, name, "%s already publishes %q or port %d", name, label, containerPort)
 			}
 			if have.UserAdded {
 				added++
@@ -239,7 +239,7 @@ func (s *Service) PortDel(ctx context.Context, user, name, label string) error {
 				return fmt.Errorf("%q is published for every container by the gateway's configuration and cannot be removed", label)
 			}
 		}
-		return fmt.Errorf("%s publishes no port %q; see 'ports %s'", name, label, name)
+		return errorf(ErrNoPortRule, name, "%s publishes no port %q", name, label)
 	}
 	if err != nil {
 		return fmt.Errorf("port del %s: %w", name, err)

@@ -76,7 +76,7 @@ func (s *Service) TakeSnapshot(ctx context.Context, user, name, snap string, kee
 		}
 	}
 	if total+1 > q.Snapshots {
-		return "", nil, fmt.Errorf("%w: snapshots would be %d, your limit is %d; delete some ('snapshot delete NAME SNAPSHOT')",
+		return "", nil, fmt.Errorf("%w: snapshots would be %d, your limit is %d; delete some first",
 			ErrQuota, total+1, q.Snapshots)
 	}
 	p := s.Project(user)
@@ -175,7 +175,7 @@ func (s *Service) DeleteSnapshot(ctx context.Context, user, name, snap string) e
 	defer release()
 	if err := sn.DeleteSnapshot(ctx, s.Project(user), name, snap); err != nil {
 		if errors.Is(err, lxd.ErrNotFound) {
-			return fmt.Errorf("%s has no snapshot %q; see 'snapshots %s'", name, snap, name)
+			return errorf(ErrNoSnapshot, name, "%s has no snapshot %q", name, snap)
 		}
 		return err
 	}
@@ -213,7 +213,7 @@ func (s *Service) Restore(ctx context.Context, user, name, snap string) error {
 	if err != nil {
 		return err
 	}
-	noSnap := fmt.Errorf("%s has no snapshot %q; see 'snapshots %s'", name, snap, name)
+	noSnap := errorf(ErrNoSnapshot, name, "%s has no snapshot %q", name, snap)
 	if running {
 		// Make sure before stopping it; a stopped one LXD checks itself.
 		snaps, err := sn.Snapshots(ctx, p, name)
@@ -269,7 +269,7 @@ func (s *Service) Clone(ctx context.Context, user, name, snap, newName string) (
 		found = found || si.Name == snap
 	}
 	if !found {
-		return Container{}, fmt.Errorf("%s has no snapshot %q; see 'snapshots %s'", name, snap, name)
+		return Container{}, errorf(ErrNoSnapshot, name, "%s has no snapshot %q", name, snap)
 	}
 	r, err := s.lookup(ctx, user, name)
 	if err != nil {

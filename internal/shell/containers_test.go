@@ -62,7 +62,7 @@ func TestContainerCommands(t *testing.T) {
 		{alice, "delete dev", 1, "", "add --yes to confirm"},
 		{alice, "delete dev --yes", 1, "", "running; stop it first or use --force"},
 		{alice, "stop dev", 0, "", "Stopped dev."},
-		{alice, "restart dev", 1, "", "not running; use 'start dev'"},
+		{alice, "restart dev", 1, "", "dev is not running; 'start dev' first"},
 		{alice, "start dev", 0, "", "Started dev."},
 		{alice, "gpus", 0, "", "no GPUs"},
 		{alice, "launch g --gpu all", 1, "", "this host has no GPUs"},

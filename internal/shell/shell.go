@@ -16,6 +16,7 @@ import (
 
 	"github.com/lxcgate/lxcgate/internal/argv"
 	"github.com/lxcgate/lxcgate/internal/audit"
+	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
@@ -377,10 +378,43 @@ func (s *Session) result(cmd *Command, args []string, err error) int {
 		code = exitUsage
 		fmt.Fprintf(s.errw, "error: %s: %v (see 'help %s')\n", cmd.Name, err, cmd.Name)
 	} else {
-		fmt.Fprintf(s.errw, "error: %v\n", err)
+		fmt.Fprintf(s.errw, "error: %v%s\n", err, hint(err))
 	}
 	s.record(redact(cmd, args), false, err.Error())
 	return code
+}
+
+// hint names the command that helps after a domain error: the services
+// say what went wrong, in their words; the shell says what to type next.
+func hint(err error) string {
+	name := "NAME"
+	var e *containers.Error
+	if errors.As(err, &e) && e.Name != "" {
+		name = e.Name
+	}
+	switch {
+	case errors.Is(err, containers.ErrNoSuch):
+		return " (see 'list')"
+	case errors.Is(err, containers.ErrStopped):
+		return fmt.Sprintf("; 'start %s' first", name)
+	case errors.Is(err, containers.ErrNoImage):
+		return "; see 'images'"
+	case errors.Is(err, containers.ErrNoGPU):
+		return "; see 'gpus' for ids, UUIDs and PCI addresses"
+	case errors.Is(err, containers.ErrGPUHeld):
+		return "; see 'gpus' for free ones"
+	case errors.Is(err, containers.ErrNoSnapshot):
+		return fmt.Sprintf("; see 'snapshots %s'", name)
+	case errors.Is(err, containers.ErrPortUsed), errors.Is(err, containers.ErrNoPortRule):
+		return fmt.Sprintf("; see 'ports %s'", name)
+	case errors.Is(err, containers.ErrNoKey):
+		return fmt.Sprintf("; see 'key %s --list'", name)
+	case errors.Is(err, containers.ErrQuota):
+		return "; see 'quota'"
+	case errors.Is(err, users.ErrKeyNotFound):
+		return "; see 'keys'"
+	}
+	return ""
 }
 
 // call runs a command, turning a panic into an error: one broken command

@@ -469,7 +469,7 @@ func (s *Store) DeleteKey(ctx context.Context, name, fingerprint string) error {
 		if _, err := s.Get(ctx, name); err != nil {
 			return err
 		}
-		return fmt.Errorf("%w: %s has no key %s (see 'user key list %s')", ErrKeyNotFound, name, fingerprint, name)
+		return fmt.Errorf("%w: %s has no key %s", ErrKeyNotFound, name, fingerprint)
 	}
 	if err != nil {
 		return fmt.Errorf("delete key %s: %w", fingerprint, err)
