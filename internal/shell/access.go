@@ -68,7 +68,7 @@ func completeKeys(_ *Ctx, args []string) []string {
 }
 
 func runKey(c *Ctx, args []string) error {
-	a, name, login := c.s.sh.access, args[0], c.Flags.String("user")
+	a, name, login := c.sh.access, args[0], c.Flags.String("user")
 	switch {
 	case c.Flags.Bool("list"):
 		return c.listContainerKeys(name, login)
@@ -76,7 +76,7 @@ func runKey(c *Ctx, args []string) error {
 		fp := c.Flags.String("revoke")
 		return c.done(a.RevokeKey(c.ctx, c.User.Name, name, login, fp), "Revoked %s for %s in %s.", fp, login, name)
 	case c.Flags.Bool("mine"):
-		mine, err := c.s.sh.keys.AuthorizedKeys(c.ctx, c.User.Name)
+		mine, err := c.sh.keys.AuthorizedKeys(c.ctx, c.User.Name)
 		if err != nil {
 			return err
 		}
@@ -98,17 +98,17 @@ func runKey(c *Ctx, args []string) error {
 	if ct, err := c.containers().Get(c.ctx, c.User.Name, name); err == nil {
 		for _, p := range ct.Ports {
 			if p.ContainerPort == 22 {
-				fmt.Fprintf(c.Err, "Then:     ssh -i %s -p %d %s@%s\n", file, p.HostPort, login, c.s.sh.public)
+				fmt.Fprintf(c.Err, "Then:     ssh -i %s -p %d %s@%s\n", file, p.HostPort, login, c.sh.public)
 			}
 		}
 	}
-	fmt.Fprintf(c.Err, "Or:       ssh -i %s -J %s %s@%s\n", file, c.s.sh.jump(c.User.Name), login, name)
+	fmt.Fprintf(c.Err, "Or:       ssh -i %s -J %s %s@%s\n", file, c.sh.jump(c.User.Name), login, name)
 	return nil
 }
 
 // listContainerKeys is key --list.
 func (c *Ctx) listContainerKeys(name, login string) error {
-	keys, err := c.s.sh.access.ContainerKeys(c.ctx, c.User.Name, name, login)
+	keys, err := c.sh.access.ContainerKeys(c.ctx, c.User.Name, name, login)
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (c *Ctx) listContainerKeys(name, login string) error {
 func (sh *Shell) jump(user string) string { return user + "@" + sh.gateway }
 
 func runKeys(c *Ctx, args []string) error {
-	ks := c.s.sh.keys
+	ks := c.sh.keys
 	switch {
 	case len(args) == 0:
 		keys, err := ks.Keys(c.ctx, c.User.Name)
@@ -178,7 +178,7 @@ func (c *Ctx) addKeys(line string) error {
 			return fmt.Errorf("keys add: %w", err)
 		}
 	}
-	added, err := c.s.sh.keys.AddKeys(c.ctx, c.User.Name, []byte(line))
+	added, err := c.sh.keys.AddKeys(c.ctx, c.User.Name, []byte(line))
 	if err != nil {
 		return fmt.Errorf("keys add: %w", err)
 	}
@@ -194,7 +194,7 @@ func runSetpass(c *Ctx, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.done(c.s.sh.access.SetPassword(c.ctx, c.User.Name, args[0], login, pw), "Password of %s in %s set.", login, args[0])
+	return c.done(c.sh.access.SetPassword(c.ctx, c.User.Name, args[0], login, pw), "Password of %s in %s set.", login, args[0])
 }
 
 // SSHHost is one ~/.ssh/config Host block.
@@ -216,7 +216,7 @@ func runSSHConfig(c *Ctx, _ []string) error {
 	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 	hosts := []SSHHost{}
 	for _, ct := range list {
-		hosts = append(hosts, c.s.sh.sshHosts(c.User.Name, ct)...)
+		hosts = append(hosts, c.sh.sshHosts(c.User.Name, ct)...)
 	}
 	return c.Emit(hosts, func() error { return writeSSHConfig(c.Out, hosts) })
 }

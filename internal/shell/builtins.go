@@ -84,7 +84,7 @@ func runWhoami(c *Ctx, _ []string) error {
 		Role   string `json:"role"`
 		Method string `json:"method"`
 		Remote string `json:"remote"`
-	}{c.User.Name, string(c.User.Role), c.s.method, c.s.io.Remote}
+	}{c.User.Name, string(c.User.Role), c.Method, c.Remote}
 	return c.Emit(info, func() error {
 		_, err := fmt.Fprintf(c.Out, "%s (%s), from %s by %s\n", info.Name, info.Role, auth.Host(info.Remote), info.Method)
 		return err
@@ -104,7 +104,7 @@ func runPasswd(c *Ctx, _ []string) error {
 	if err != nil {
 		return err
 	}
-	err = c.s.sh.Users.ChangePassword(c.ctx, c.User.Name, old, pw, c.s.io.Remote)
+	err = c.sh.Users.ChangePassword(c.ctx, c.User.Name, old, pw, c.Remote)
 	switch {
 	case errors.Is(err, users.ErrAuth):
 		return errors.New("passwd: current password is wrong; nothing changed")
@@ -158,8 +158,8 @@ func runLogin(c *Ctx, args []string) error {
 	if err != nil {
 		return fmt.Errorf("login: %w", err)
 	}
-	u, err := c.s.sh.Users.Password(c.ctx, name, pw, c.s.io.Remote)
-	c.s.sh.Audit.Record(c.ctx, audit.Event{Kind: audit.KindLogin, User: audit.SafeName(name), Remote: c.s.io.Remote,
+	u, err := c.sh.Users.Password(c.ctx, name, pw, c.Remote)
+	c.sh.Audit.Record(c.ctx, audit.Event{Kind: audit.KindLogin, User: audit.SafeName(name), Remote: c.Remote,
 		Method: "login", Detail: reason(err), OK: err == nil})
 	if err != nil {
 		// One answer for every failure: nothing tells a wrong name from a

@@ -58,7 +58,7 @@ func (s *Session) argCandidates(words []string, prefix string) []string {
 	if cmd.Complete == nil || (cmd.AdminArgs && !admin) {
 		return nil
 	}
-	return cmd.Complete(&Ctx{ctx: s.ctx, s: s, User: s.user}, pos)
+	return cmd.Complete(&Ctx{ctx: s.ctx, s: s, sh: s.sh, User: s.user}, pos)
 }
 
 // extend completes word from cands.

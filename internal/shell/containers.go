@@ -128,7 +128,7 @@ func quotaCmds() []*Command {
 	}
 }
 
-func (c *Ctx) containers() Containers { return c.s.sh.cs }
+func (c *Ctx) containers() Containers { return c.sh.cs }
 
 // done writes a confirmation when err is nil, and returns err.
 func (c *Ctx) done(err error, format string, a ...any) error {
@@ -143,7 +143,7 @@ func completeNames(c *Ctx, args []string) []string {
 	if len(args) > 0 {
 		return nil
 	}
-	return c.s.sh.cs.Names(c.ctx, c.User.Name)
+	return c.sh.cs.Names(c.ctx, c.User.Name)
 }
 
 // completePort offers add|del, then the caller's containers.
@@ -188,7 +188,7 @@ func runCreate(c *Ctx, args []string, start bool) error {
 	if ct.IPv4 != "" {
 		for _, p := range ct.Ports {
 			if p.ContainerPort == 22 || p.Service == "ssh" {
-				fmt.Fprintf(c.Out, "%s\n", c.s.sh.reach(p))
+				fmt.Fprintf(c.Out, "%s\n", c.sh.reach(p))
 			}
 		}
 	}
@@ -198,10 +198,10 @@ func runCreate(c *Ctx, args []string, start bool) error {
 // waitForAddress polls the container until it has its IPv4 address (its
 // port mappings follow it), for at most the shell's LaunchWait.
 func (c *Ctx) waitForAddress(ct containers.Container) containers.Container {
-	deadline := time.Now().Add(c.s.sh.launchWait)
+	deadline := time.Now().Add(c.sh.launchWait)
 	for ct.IPv4 == "" {
 		if time.Now().After(deadline) {
-			fmt.Fprintf(c.Err, "%s has no address yet after %s; 'details %s' shows it once it has.\n", ct.Name, c.s.sh.launchWait, ct.Name)
+			fmt.Fprintf(c.Err, "%s has no address yet after %s; 'details %s' shows it once it has.\n", ct.Name, c.sh.launchWait, ct.Name)
 			return ct
 		}
 		select {

@@ -14,10 +14,13 @@ import (
 // Ctx is what a running command sees.
 type Ctx struct {
 	ctx         context.Context
-	s           *Session
+	s           *Session  // for the console only
+	sh          *Shell    // the services and settings commands use
 	Out         io.Writer // data
 	Err         io.Writer // progress and messages
 	User        users.User
+	Remote      string // the client's address
+	Method      string // how the session authenticated
 	Interactive bool   // a person at a terminal
 	Flags       Values // this run's flags, as the command declares them
 }

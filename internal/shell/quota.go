@@ -21,7 +21,7 @@ func runPort(c *Ctx, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(c.Err, "Published %s port %d on host port %d: %s\n", name, p.ContainerPort, p.HostPort, c.s.sh.reach(p))
+		fmt.Fprintf(c.Err, "Published %s port %d on host port %d: %s\n", name, p.ContainerPort, p.HostPort, c.sh.reach(p))
 		return nil
 	case "del":
 		label, err := c.portLabel(name, what)

@@ -356,7 +356,8 @@ func (s *Session) invoke(inv *invocation) error {
 		s.io.Busy(true)
 		defer s.io.Busy(false)
 	}
-	c := &Ctx{ctx: ctx, s: s, Out: s.out, Err: s.errw, User: s.user, Interactive: s.io.PTY, Flags: inv.flags}
+	c := &Ctx{ctx: ctx, s: s, sh: s.sh, Out: s.out, Err: s.errw, User: s.user, Remote: s.io.Remote, Method: s.method,
+		Interactive: s.io.PTY, Flags: inv.flags}
 	err := s.call(inv.cmd, c, inv.args)
 	if errors.Is(err, errNoTerminal) {
 		// In a script the next line is likely the secret itself: stop

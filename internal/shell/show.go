@@ -106,14 +106,14 @@ func (c *Ctx) writeDetails(ct containers.Container) error {
 		row("ports", "none published")
 	}
 	for _, p := range ct.Ports {
-		row(p.Service, fmt.Sprintf("%d -> %d   %s", p.HostPort, p.ContainerPort, c.s.sh.reach(p)))
+		row(p.Service, fmt.Sprintf("%d -> %d   %s", p.HostPort, p.ContainerPort, c.sh.reach(p)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if c.s.sh.gateway != "" {
+	if c.sh.gateway != "" {
 		fmt.Fprintf(c.Out, "\n# ~/.ssh/config (a key from 'key %s' in ~/.ssh/lxcgate-%s)\n", ct.Name, ct.Name)
-		writeSSHConfig(c.Out, c.s.sh.sshHosts(c.User.Name, ct))
+		writeSSHConfig(c.Out, c.sh.sshHosts(c.User.Name, ct))
 	}
 	if ct.State != "running" && len(ct.Ports) > 0 {
 		fmt.Fprintf(c.Err, "The ports answer while %s runs; 'start %s' starts it.\n", ct.Name, ct.Name)
@@ -142,7 +142,7 @@ func runPorts(c *Ctx, args []string) error {
 		tw := c.Table()
 		fmt.Fprintln(tw, "SERVICE\tCONTAINER\tHOST\tREACH")
 		for _, p := range ct.Ports {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", p.Service, p.ContainerPort, p.HostPort, c.s.sh.reach(p))
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", p.Service, p.ContainerPort, p.HostPort, c.sh.reach(p))
 		}
 		return tw.Flush()
 	})

@@ -66,7 +66,7 @@ func completeAutosnap(c *Ctx, args []string) []string {
 }
 
 func runSnapshot(c *Ctx, args []string) error {
-	sn := c.s.sh.snaps
+	sn := c.sh.snaps
 	if args[0] == "delete" && len(args) == 3 {
 		return c.done(sn.DeleteSnapshot(c.ctx, c.User.Name, args[1], args[2]), "Deleted snapshot %s of %s.", args[2], args[1])
 	}
@@ -95,7 +95,7 @@ func runSnapshot(c *Ctx, args []string) error {
 }
 
 func runSnapshots(c *Ctx, args []string) error {
-	list, err := c.s.sh.snaps.Snapshots(c.ctx, c.User.Name, args[0])
+	list, err := c.sh.snaps.Snapshots(c.ctx, c.User.Name, args[0])
 	if err != nil {
 		return err
 	}
@@ -129,14 +129,14 @@ func runRestore(c *Ctx, args []string) error {
 	if err := c.confirm("restore", name, prompt, "what was written since "+snap+" is lost", "changed"); err != nil {
 		return err
 	}
-	return c.done(c.s.sh.snaps.Restore(c.ctx, c.User.Name, name, snap), "Restored %s to %s.", name, snap)
+	return c.done(c.sh.snaps.Restore(c.ctx, c.User.Name, name, snap), "Restored %s to %s.", name, snap)
 }
 
 func runClone(c *Ctx, args []string) error {
 	if err := containers.ValidName(args[2]); err != nil {
 		return err
 	}
-	ct, err := c.s.sh.snaps.Clone(c.ctx, c.User.Name, args[0], args[1], args[2])
+	ct, err := c.sh.snaps.Clone(c.ctx, c.User.Name, args[0], args[1], args[2])
 	if err != nil {
 		return err
 	}
@@ -146,7 +146,7 @@ func runClone(c *Ctx, args []string) error {
 
 func runAutosnap(c *Ctx, args []string) error {
 	expiry := c.Flags.String("expiry")
-	if err := c.s.sh.snaps.AutoSnap(c.ctx, c.User.Name, args[0], args[1], expiry); err != nil {
+	if err := c.sh.snaps.AutoSnap(c.ctx, c.User.Name, args[0], args[1], expiry); err != nil {
 		return err
 	}
 	if args[1] == "off" {
