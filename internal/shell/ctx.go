@@ -14,7 +14,7 @@ import (
 // Ctx is what a running command sees.
 type Ctx struct {
 	ctx         context.Context
-	s           *Session  // for the console only
+	s           *Session  // the console, and the session help, login and exit act on
 	sh          *Shell    // the services and settings commands use
 	Out         io.Writer // data
 	Err         io.Writer // progress and messages
