@@ -3,8 +3,6 @@
 // never identifies a container.
 package ref
 
-import "strings"
-
 // Ref is a container's identity.
 type Ref struct {
 	Owner string
@@ -13,10 +11,3 @@ type Ref struct {
 
 // String is "owner/name": for logs, lock keys and rule comments.
 func (r Ref) String() string { return r.Owner + "/" + r.Name }
-
-// Parse reads the string form back (from a rule comment); ok is false when
-// either part is missing.
-func Parse(s string) (r Ref, ok bool) {
-	r.Owner, r.Name, ok = strings.Cut(s, "/")
-	return r, ok && r.Owner != "" && r.Name != ""
-}
