@@ -58,7 +58,12 @@ func TestNonRoot(t *testing.T) {
 	if err := syscall.Stat(sock, &st); err != nil {
 		t.Fatalf("LXD socket: %v", err)
 	}
+	// systemd's side of Type=notify and WatchdogSec=: a datagram socket the
+	// gateway reports to.
+	notify := listenNotify(t, filepath.Join(dir, "notify"))
+	g.envVars = append(g.envVars, "NOTIFY_SOCKET="+filepath.Join(dir, "notify"), "WATCHDOG_USEC=400000")
 	g.startAs(uid, gid, st.Gid)
+	expectNotify(t, notify, "READY=1")
 	pid := g.cmd.Process.Pid
 
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -90,6 +95,54 @@ func TestNonRoot(t *testing.T) {
 	t.Logf("gateway pid %d: Uid %s, Groups %s, CapEff %s; DNAT:\n%s", pid, fields["Uid"], fields["Groups"], fields["CapEff"], g.natRules())
 	if strings.Contains(g.logs(), "level=ERROR") {
 		t.Errorf("the unprivileged gateway logged errors:\n%s", g.logs())
+	}
+	expectNotify(t, notify, "WATCHDOG=1")
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	expectNotify(t, notify, "STOPPING=1")
+	select {
+	case <-g.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the gateway did not stop on SIGTERM")
+	}
+}
+
+// listenNotify stands in for systemd's notify socket; what arrives comes
+// on the channel.
+func listenNotify(t *testing.T, path string) chan string {
+	t.Helper()
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o666) // the gateway runs as another user
+	t.Cleanup(func() { c.Close() })
+	ch := make(chan string, 100)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			ch <- string(buf[:n])
+		}
+	}()
+	return ch
+}
+
+// expectNotify waits for msg, skipping other messages (watchdog pings).
+func expectNotify(t *testing.T, ch chan string, msg string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case got := <-ch:
+			if got == msg {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %q on NOTIFY_SOCKET", msg)
+		}
 	}
 }
 
