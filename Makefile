@@ -1,9 +1,15 @@
 # Everyday targets. The two commands for a fresh machine are in the README:
 # scripts/up.sh (a running gateway) and scripts/test.sh (the whole suite).
-.PHONY: build test lint check run bench
+.PHONY: build test lint check run bench deb
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
 
 build:
-	go build -o bin/lxcgate ./cmd/lxcgate
+	go build -ldflags "-X main.version=$(VERSION)" -o bin/lxcgate ./cmd/lxcgate
+
+# dist/lxcgate_VERSION_ARCH.deb (tools/mkdeb: nfpm as a library)
+deb:
+	go run ./tools/mkdeb -version $(VERSION)
 
 test:
 	go test -race ./internal/... ./cmd/...

@@ -22,7 +22,7 @@ CLIENT_ADDR=10.177.0.2
 DEBIAN_IMAGE=lxcgate-debian
 BUSYBOX_IMAGE=lxcgate-busybox
 MIRROR=${LXCGATE_LAB_MIRROR:-http://deb.debian.org/debian}
-PACKAGES=(lxd lxd-client dnsmasq-base iptables btrfs-progs debootstrap busybox-static openssh-client sshpass iproute2 expect ssh-audit)
+PACKAGES=(lxd lxd-client dnsmasq-base iptables btrfs-progs debootstrap busybox-static openssh-client sshpass iproute2 expect ssh-audit systemd)
 
 say() { printf 'lab: %s\n' "$*" >&2; }
 die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }

@@ -20,6 +20,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/portmap"
 	"github.com/lxcgate/lxcgate/internal/ref"
+	"github.com/lxcgate/lxcgate/internal/sdnotify"
 	"github.com/lxcgate/lxcgate/internal/server"
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/throttle"
@@ -154,11 +155,16 @@ func (a *app) listen(srv *server.Server, log *slog.Logger, lobby string) error {
 	defer signal.Stop(sigs)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
+	sdnotify.Notify(sdnotify.Ready) // systemd Type=notify: the listener is up and served
+	wdCtx, wdStop := context.WithCancel(context.Background())
+	defer wdStop()
+	go sdnotify.RunWatchdog(wdCtx)
 	select {
 	case err := <-done:
 		return err
 	case sig := <-sigs:
 		log.Info("draining", "signal", sig.String(), "timeout", a.cfg.SSH.DrainTimeout.D())
+		sdnotify.Notify(sdnotify.Stopping)
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.SSH.DrainTimeout.D())
 		defer cancel()
 		err := srv.Shutdown(ctx)

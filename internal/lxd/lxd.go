@@ -64,7 +64,7 @@ func (c *Client) server() (lxdclient.InstanceServer, error) {
 	if c.srv != nil {
 		return c.srv, nil
 	}
-	srv, err := lxdclient.ConnectLXDUnix(c.socket, &lxdclient.ConnectionArgs{SkipGetServer: true})
+	srv, err := lxdclient.ConnectLXDUnix(Socket(c.socket), &lxdclient.ConnectionArgs{SkipGetServer: true})
 	if err != nil {
 		c.log.Warn("connect failed", "err", err)
 		return nil, ErrUnavailable
