@@ -32,7 +32,8 @@ func (a *app) serveCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use: "serve", Short: "run the gateway (default listen :2222)", Args: noArgs("lxcgate serve [--listen ADDR]"),
 		Long: "Serves SSH until SIGTERM or SIGINT, then drains running commands (ssh.drain_timeout).\n" +
-			"With no admin in the database, it first creates one and prints its password once.",
+			"With no admin in the database, it first creates one and prints its password once (on a terminal;\n" +
+			"otherwise it is written to DATA/initial-admin-password, mode 0600).",
 		RunE: func(*cobra.Command, []string) error {
 			if l := v.String("listen"); l != "" {
 				a.cfg.SSH.Listen = l
@@ -46,6 +47,7 @@ func (a *app) serveCmd() *cobra.Command {
 
 func (a *app) serve() error {
 	log := newLogger(a.cfg.Log, a.stderr)
+	tightenData(a.cfg.Data, log)
 	db, err := a.open()
 	if err != nil {
 		return err
@@ -221,7 +223,7 @@ func (a *app) containerService(db *sql.DB, lx *lxd.Client, log *slog.Logger, onC
 }
 
 // bootstrapAdmin makes sure a newcomer is never locked out: with no admin in
-// the database, an "admin" account is created from the configured keys, or
+// with a random password shown once (showInitialPassword; never logged).
 // with a random password printed once on stderr (never logged).
 func (a *app) bootstrapAdmin(ctx context.Context, st *users.Store) error {
 	has, err := st.HasAdmin(ctx)
@@ -243,7 +245,5 @@ func (a *app) bootstrapAdmin(ctx context.Context, st *users.Store) error {
 		}
 		return err
 	}
-	fmt.Fprintf(a.stderr, "lxcgate: created admin account %q with password %s\n"+
-		"lxcgate: it is shown only now; log in and run 'passwd' to change it\n", name, pw)
-	return nil
+	return a.showInitialPassword(name, pw)
 }
