@@ -14,7 +14,8 @@ import (
 // it: enough for help, gates and parsing.
 func fullShell() *Shell {
 	sh := New(Options{Users: &fakeUsers{}, Audit: &recorder{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Host: "gpu1",
-		Services: (*containers.Service)(nil), Public: "gpu1.example.org", Gateway: "gpu1.example.org:2222"})
+		Services: (*containers.Service)(nil), Public: "gpu1.example.org", Gateway: "gpu1.example.org:2222",
+		Admin: (*users.Store)(nil)})
 	return sh
 }
 
