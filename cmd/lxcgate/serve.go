@@ -72,6 +72,7 @@ func (a *app) serve() error {
 	users.SetMaxConcurrentHashes(a.cfg.Auth.MaxConcurrentHashes)
 	st.SetLogger(log)
 	al := audit.New(db, log)
+	go al.Retain(ctx, a.cfg.Audit.Retention.D(), 24*time.Hour) // [audit] retention, at start and daily
 	cs, err := a.startContainers(ctx, db, log)
 	if err != nil {
 		return err
