@@ -79,7 +79,7 @@ func (a *app) serve() error {
 	}
 	_, listenPort, _ := net.SplitHostPort(a.cfg.SSH.Listen)
 	sh := shell.New(shell.Options{Users: authn, Audit: al, Log: log, Host: a.cfg.Hostname,
-		Services: cs, Keys: st, Admin: st, Public: a.publicAddress(), Gateway: net.JoinHostPort(a.publicAddress(), listenPort)})
+		Services: cs, Keys: st, Admin: st, AuditLog: al, Public: a.publicAddress(), Gateway: net.JoinHostPort(a.publicAddress(), listenPort)})
 	srv := server.New(server.Options{
 		HostKey: hostKey, Auth: authn, Shell: sh, Audit: al, Log: log,
 		Lobby:              lobby,
