@@ -34,6 +34,13 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 	}
 	unlock := s.boxes.lock(user + "/" + req.Name)
 	defer unlock()
+	// The host ports travel with the create request, so that they outlive
+	// the database (see adopt).
+	if ps, err := s.portsOf(ctx, res.id); err == nil {
+		spec.Config = portKeys(ps[res.id])
+	} else {
+		s.log.Error("reading the reserved ports failed; the next reconcile records them in LXD", "user", user, "name", req.Name, "err", err)
+	}
 	if err := s.makeInstance(ctx, user, req, spec, res.quota); err != nil {
 		s.unreserve(user, req.Name, res.id)
 		return Container{}, err

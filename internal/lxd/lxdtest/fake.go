@@ -114,6 +114,7 @@ func (f *Fake) Create(ctx context.Context, project string, spec lxd.Spec, progre
 		in.GPUs = append(in.GPUs, id)
 	}
 	sort.Strings(in.GPUs)
+	in.Config = keepConfig(nil, spec.Config)
 	f.Instances[key(project, spec.Name)] = in
 	if spec.Start {
 		if f.FailStart != nil {
@@ -400,12 +401,17 @@ func (f *Fake) Restore(_ context.Context, project, name, snap string) error {
 	return fmt.Errorf("snapshot %s: %w", snap, lxd.ErrNotFound)
 }
 
-// SetConfig records nothing but checks the instance.
-func (f *Fake) SetConfig(_ context.Context, project, name string, _ map[string]string) error {
+// SetConfig keeps lxcgate's own keys (see keepConfig) and checks the
+// instance.
+func (f *Fake) SetConfig(_ context.Context, project, name string, kv map[string]string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	_, err := f.get(project, name)
-	return err
+	in, err := f.get(project, name)
+	if err != nil {
+		return err
+	}
+	in.Config = keepConfig(in.Config, kv)
+	return nil
 }
 
 // Count returns the number of instances in all projects.
