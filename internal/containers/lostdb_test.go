@@ -115,3 +115,35 @@ func TestAdoptFallsBackToFreshPorts(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A clone keeps its own port keys, not its source's added ports.
+func TestCloneDropsItsSourcesPortKeys(t *testing.T) {
+	ctx := context.Background()
+	s, fake := newPortService(t, 41400, 41460)
+	s.cfg.Quota.Snapshots = 5
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "dev"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PortAdd(ctx, "alice", "dev", 8080, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.TakeSnapshot(ctx, "alice", "dev", "s1", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Clone(ctx, "alice", "dev", "s1", "dev2"); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := fake.Get(ctx, "lxcgate-alice", "dev2")
+	want := portKeys(mapValues(hostPorts(t, s, "alice", "dev2")))
+	if !maps.Equal(in.Config, want) {
+		t.Fatalf("clone's keys: %v, want %v", in.Config, want)
+	}
+}
+
+func mapValues(m map[string]Port) []Port {
+	var out []Port
+	for _, p := range m {
+		out = append(out, p)
+	}
+	return out
+}

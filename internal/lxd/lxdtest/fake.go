@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,7 +115,11 @@ func (f *Fake) Create(ctx context.Context, project string, spec lxd.Spec, progre
 		in.GPUs = append(in.GPUs, id)
 	}
 	sort.Strings(in.GPUs)
-	in.Config = keepConfig(nil, spec.Config)
+	var base map[string]string
+	if src, _, ok := strings.Cut(spec.CopyOf, "/"); ok && f.Instances[key(project, src)] != nil {
+		base = f.Instances[key(project, src)].Config // a copy takes its source's config, as LXD's does
+	}
+	in.Config = keepConfig(base, spec.Config)
 	f.Instances[key(project, spec.Name)] = in
 	if spec.Start {
 		if f.FailStart != nil {
