@@ -130,3 +130,29 @@ func TestUserCommands(t *testing.T) {
 		t.Fatalf("audit holds a password:\n%s", a)
 	}
 }
+
+// On a terminal, user add asks for the password twice without echo.
+func TestUserAddOnTerminal(t *testing.T) {
+	sh, st, _ := adminShell(t)
+	term := startTerminal(sh, root, false)
+	term.waitFor(t, "root1@gpu1> ")
+	io.WriteString(term.in, "user add dave\r")
+	term.waitFor(t, "Password: ")
+	io.WriteString(term.in, "dave-password-1\r")
+	term.waitFor(t, "Repeat password: ")
+	io.WriteString(term.in, "dave-password-1\r")
+	term.waitFor(t, "Added dave (user).")
+	io.WriteString(term.in, "user passwd dave\r")
+	term.waitFor(t, "Password: ")
+	io.WriteString(term.in, "dave-password-2\r")
+	io.WriteString(term.in, "dave-password-3\r")
+	term.waitFor(t, "the passwords differ; nothing changed")
+	if strings.Contains(term.screen(), "dave-password") {
+		t.Fatalf("password echoed: %q", term.screen())
+	}
+	io.WriteString(term.in, "exit\r")
+	<-term.done
+	if _, err := st.Authenticate(context.Background(), "dave", "dave-password-1"); err != nil {
+		t.Fatalf("dave's password: %v", err)
+	}
+}
