@@ -195,12 +195,30 @@ func TestAuditHoldsNoSecrets(t *testing.T) {
 	}
 }
 
-func TestFirstStartCreatesAdminAndKeepsHostKey(t *testing.T) {
+// The first admin's password goes to an owner-only file, never to the log
+// (stderr is no terminal here); a loose data directory is tightened.
+func TestFirstAdminPasswordFileAndHostKey(t *testing.T) {
 	g := newGW(t)
+	data := filepath.Join(g.dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(data, 0o755)
 	g.start()
-	m := regexp.MustCompile(`created admin account "admin" with password (\S+)`).FindStringSubmatch(g.logs())
-	if m == nil {
-		t.Fatalf("no admin password printed:\n%s", g.logs())
+	pwFile := filepath.Join(data, "initial-admin-password")
+	b, err := os.ReadFile(pwFile)
+	if err != nil || !strings.Contains(g.logs(), pwFile) {
+		t.Fatalf("no password file named: %v\n%s", err, g.logs())
+	}
+	m := []string{"", strings.TrimSpace(string(b))}
+	if st, err := os.Stat(pwFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("password file mode: %v %v", st.Mode(), err)
+	}
+	if strings.Contains(g.logs(), m[1]) {
+		t.Fatalf("the first admin's password reached the log")
+	}
+	if st, err := os.Stat(data); err != nil || st.Mode().Perm() != 0o700 || !strings.Contains(g.logs(), "tightened permissions") {
+		t.Fatalf("data directory not tightened: %v %v\n%s", st.Mode(), err, g.logs())
 	}
 	if r := g.sshPassword("admin", m[1], "password", "whoami"); r.code != 0 || !strings.Contains(r.out, "admin (admin)") {
 		t.Fatalf("admin login: %+v", r)

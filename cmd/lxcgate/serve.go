@@ -33,7 +33,8 @@ func (a *app) serveCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use: "serve", Short: "run the gateway (default listen :2222)", Args: noArgs("lxcgate serve [--listen ADDR]"),
 		Long: "Serves SSH until SIGTERM or SIGINT, then drains running commands (ssh.drain_timeout).\n" +
-			"With no admin in the database, it first creates one and prints its password once.",
+			"With no admin in the database, it first creates one and prints its password once (on a terminal;\n" +
+			"otherwise it is written to DATA/initial-admin-password, mode 0600).",
 		RunE: func(*cobra.Command, []string) error {
 			if l := v.String("listen"); l != "" {
 				a.cfg.SSH.Listen = l
@@ -47,6 +48,7 @@ func (a *app) serveCmd() *cobra.Command {
 
 func (a *app) serve() error {
 	log := newLogger(a.cfg.Log, a.stderr)
+	tightenData(a.cfg.Data, log)
 	db, err := a.open()
 	if err != nil {
 		return err
@@ -71,13 +73,14 @@ func (a *app) serve() error {
 	users.SetMaxConcurrentHashes(a.cfg.Auth.MaxConcurrentHashes)
 	st.SetLogger(log)
 	al := audit.New(db, log)
+	go al.Retain(ctx, a.cfg.Audit.Retention.D(), 24*time.Hour) // [audit] retention, at start and daily
 	cs, err := a.startContainers(ctx, db, log)
 	if err != nil {
 		return err
 	}
 	_, listenPort, _ := net.SplitHostPort(a.cfg.SSH.Listen)
 	sh := shell.New(shell.Options{Users: authn, Audit: al, Log: log, Host: a.cfg.Hostname,
-		Services: cs, Keys: st, Public: a.publicAddress(), Gateway: net.JoinHostPort(a.publicAddress(), listenPort)})
+		Services: cs, Keys: st, Admin: st, AuditLog: al, Public: a.publicAddress(), Gateway: net.JoinHostPort(a.publicAddress(), listenPort)})
 	srv := server.New(server.Options{
 		HostKey: hostKey, Auth: authn, Shell: sh, Audit: al, Log: log,
 		Lobby:              lobby,
@@ -227,7 +230,7 @@ func (a *app) containerService(db *sql.DB, lx *lxd.Client, log *slog.Logger, onC
 }
 
 // bootstrapAdmin makes sure a newcomer is never locked out: with no admin in
-// the database, an "admin" account is created from the configured keys, or
+// with a random password shown once (showInitialPassword; never logged).
 // with a random password printed once on stderr (never logged).
 func (a *app) bootstrapAdmin(ctx context.Context, st *users.Store) error {
 	has, err := st.HasAdmin(ctx)
@@ -249,7 +252,5 @@ func (a *app) bootstrapAdmin(ctx context.Context, st *users.Store) error {
 		}
 		return err
 	}
-	fmt.Fprintf(a.stderr, "lxcgate: created admin account %q with password %s\n"+
-		"lxcgate: it is shown only now; log in and run 'passwd' to change it\n", name, pw)
-	return nil
+	return a.showInitialPassword(name, pw)
 }

@@ -31,7 +31,7 @@ func (a *app) userCmd() *cobra.Command {
 				return nil
 			}),
 		a.userPasswdCmd(),
-		a.userEnableCmd("disable", true), a.userEnableCmd("enable", false),
+		a.userEnableCmd("disable", true), a.userEnableCmd("enable", false), a.userRoleCmd(),
 		group("key", "manage a user's gateway keys", a.keyAddCmd(), a.keyListCmd(), a.keyDelCmd()),
 		a.userQuotaCmd(),
 	)
@@ -69,6 +69,26 @@ func (a *app) userEnableCmd(verb string, disable bool) *cobra.Command {
 		fmt.Fprintf(a.stderr, "%sd %s\n", verb, name)
 		return nil
 	})
+}
+
+func (a *app) userRoleCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "role NAME admin|user", Short: "give a user the admin or the user role", Args: exactArgs(2, "lxcgate user role NAME admin|user"),
+		Long: "Changes the role at once, open sessions included; the last enabled admin keeps theirs.",
+		RunE: func(_ *cobra.Command, args []string) error {
+			role := users.Role(args[1])
+			if role != users.RoleAdmin && role != users.RoleUser {
+				return usagef("usage: lxcgate user role NAME admin|user")
+			}
+			return a.withUsers(func(ctx context.Context, _ *sql.DB, st *users.Store) error {
+				if err := st.SetRole(ctx, args[0], role); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stderr, "%s is now %s\n", args[0], role)
+				return nil
+			})
+		},
+	}
 }
 
 func (a *app) userAddCmd() *cobra.Command {

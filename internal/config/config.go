@@ -39,7 +39,38 @@ type Config struct {
 	GPU        GPU        `toml:"gpu"`
 	Ports      Ports      `toml:"ports"`
 	Snapshots  Snapshots  `toml:"snapshots"`
+	Audit      Audit      `toml:"audit"`
 }
+
+// Audit configures the audit table.
+type Audit struct {
+	Retention Age `toml:"retention"` // rows older than this are deleted; 0: kept forever
+}
+
+// Age is a duration that may also be written in days: "180d".
+type Age time.Duration
+
+// UnmarshalText parses "180d" or a Go duration.
+func (a *Age) UnmarshalText(b []byte) error {
+	v, err := units.ParseAge(string(b))
+	if err != nil {
+		return err
+	}
+	*a = Age(v)
+	return nil
+}
+
+// MarshalText writes whole days as "180d", anything else as Go does.
+func (a Age) MarshalText() ([]byte, error) {
+	d := time.Duration(a)
+	if d%(24*time.Hour) == 0 {
+		return []byte(fmt.Sprintf("%dd", d/(24*time.Hour))), nil
+	}
+	return []byte(d.String()), nil
+}
+
+// D returns the time.Duration.
+func (a Age) D() time.Duration { return time.Duration(a) }
 
 // Snapshots configures snapshot history.
 type Snapshots struct {
@@ -226,6 +257,7 @@ func Default() Config {
 		Quota:     Quota{Containers: 3, CPU: 8, Memory: Size(16 << 30), Disk: Size(50 << 30), GPUs: 1, Ports: 3, Snapshots: 20},
 		GPU:       GPU{Profile: "lxcgate-nvidia"},
 		Snapshots: Snapshots{Keep: 5},
+		Audit:     Audit{Retention: Age(180 * 24 * time.Hour)},
 		Ports: Ports{Range: "20000-29999", Services: map[string]int{"ssh": 22}, Addresses: []string{},
 			ReconcileInterval: Duration(30 * time.Second), ChainPrefix: "LXCGATE"},
 	}

@@ -34,11 +34,21 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 	}
 	unlock := s.boxes.lock(user + "/" + req.Name)
 	defer unlock()
+	// The host ports travel with the create request, so that they outlive
+	// the database (see adopt).
+	if ps, err := s.portsOf(ctx, res.id); err == nil {
+		spec.Config = portKeys(ps[res.id])
+	} else {
+		s.log.Error("reading the reserved ports failed; the next reconcile records them in LXD", "user", user, "name", req.Name, "err", err)
+	}
 	if err := s.makeInstance(ctx, user, req, spec, res.quota); err != nil {
 		s.unreserve(user, req.Name, res.id)
 		return Container{}, err
 	}
 	failpoint.Hit("create:made")
+	if req.copyOf != "" {
+		s.dropCopiedPortKeys(ctx, user, req.Name, spec.Config)
+	}
 	if err := s.st.Containers.SetState(context.WithoutCancel(ctx), s.db, res.id, store.StateReady); err != nil {
 		// LXD has it; Reconcile adopts it at the next start.
 		s.log.Error("mark ready failed; the next start's reconcile keeps the container", "user", user, "name", req.Name, "err", err)
@@ -196,4 +206,24 @@ func (s *Service) forgetProject(project string) {
 
 func limitsOf(q Quota) lxd.Limits {
 	return lxd.Limits{Instances: q.Containers, CPU: q.CPU, Memory: q.Memory, Disk: q.Disk}
+}
+
+// dropCopiedPortKeys removes the port keys a copy took over from its source
+// beyond its own (the source's added ports): they would claim the source's
+// host ports should the database be lost.
+func (s *Service) dropCopiedPortKeys(ctx context.Context, user, name string, own map[string]string) {
+	in, err := s.lxd.Get(context.WithoutCancel(ctx), s.Project(user), name)
+	if err != nil {
+		s.log.Warn("reading a copy's port keys failed; the next reconcile settles them", "user", user, "name", name, "err", err)
+		return
+	}
+	kv := map[string]string{}
+	for k := range in.Config {
+		if _, ok := own[k]; !ok {
+			kv[k] = ""
+		}
+	}
+	if len(kv) > 0 {
+		s.keepPortKeys(ctx, user, name, kv)
+	}
 }

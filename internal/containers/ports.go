@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strconv"
 
 	"github.com/lxcgate/lxcgate/internal/failpoint"
 	"github.com/lxcgate/lxcgate/internal/lxd"
@@ -217,6 +218,8 @@ func (s *Service) PortAdd(ctx context.Context, user, name string, containerPort 
 		return Port{}, err
 	}
 	failpoint.Hit("port:reserved")
+	s.keepPortKeys(ctx, user, name, map[string]string{lxd.PortKey(label): strconv.Itoa(p.HostPort),
+		lxd.ContainerPortKey(label): strconv.Itoa(containerPort)})
 	s.changed(user, name)
 	return p, nil
 }
@@ -244,6 +247,27 @@ func (s *Service) PortDel(ctx context.Context, user, name, label string) error {
 	if err != nil {
 		return fmt.Errorf("port del %s: %w", name, err)
 	}
+	s.keepPortKeys(ctx, user, name, map[string]string{lxd.PortKey(label): "", lxd.ContainerPortKey(label): ""})
 	s.changed(user, name)
 	return nil
+}
+
+// portKeys are the instance config keys that keep ports in LXD: host
+// port and container port by service.
+func portKeys(ps []Port) map[string]string {
+	kv := map[string]string{}
+	for _, p := range ps {
+		kv[lxd.PortKey(p.Service)] = strconv.Itoa(p.HostPort)
+		kv[lxd.ContainerPortKey(p.Service)] = strconv.Itoa(p.ContainerPort)
+	}
+	return kv
+}
+
+// keepPortKeys writes port keys to the instance. The database stays the
+// truth while it lives: a failure is logged, and the next reconcile
+// writes them again.
+func (s *Service) keepPortKeys(ctx context.Context, user, name string, kv map[string]string) {
+	if err := s.lxd.SetConfig(context.WithoutCancel(ctx), s.Project(user), name, kv); err != nil {
+		s.log.Warn("keeping host ports in LXD failed; the next reconcile retries", "user", user, "name", name, "err", err)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
@@ -58,7 +60,11 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		}
 		s.log.Warn("reconcile: dropped a row whose instance is gone", "owner", r.Owner, "name", r.Name, "state", r.State)
 	}
-	return s.reconcilePorts(ctx)
+	if err := s.reconcilePorts(ctx); err != nil {
+		return err
+	}
+	s.reconcilePortKeys(ctx, ins)
+	return nil
 }
 
 // settle brings one instance in a user's project and its row (when known)
@@ -108,14 +114,64 @@ func (s *Service) adopt(ctx context.Context, owner string, in lxd.Instance) erro
 	if err != nil {
 		return fmt.Errorf("reconcile: adopt %s: %w", key, err)
 	}
-	_, err = s.st.Containers.Insert(ctx, s.db, store.Container{UserID: uid, Name: in.Name, Image: in.Image, CPU: in.CPU,
-		Memory: in.Memory, Disk: in.Disk, GPUs: strings.Join(in.GPUs, ","), GPUCount: len(in.GPUs),
-		State: store.StateReady, Created: in.Created})
+	var kept []int
+	err = store.Tx(ctx, s.db, func(q store.Querier) error {
+		id, err := s.st.Containers.Insert(ctx, q, store.Container{UserID: uid, Name: in.Name, Image: in.Image, CPU: in.CPU,
+			Memory: in.Memory, Disk: in.Disk, GPUs: strings.Join(in.GPUs, ","), GPUCount: len(in.GPUs),
+			State: store.StateReady, Created: in.Created})
+		if err != nil {
+			return err
+		}
+		kept, err = s.adoptPorts(ctx, q, id, owner, in)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("reconcile: adopt %s: %w", key, err)
 	}
-	s.log.Info("reconcile: adopted an instance without a row", "owner", owner, "name", in.Name)
+	s.log.Info("reconcile: adopted an instance without a row", "owner", owner, "name", in.Name, "host_ports", kept)
 	return nil
+}
+
+// adoptPorts records the host ports an instance keeps in its config keys
+// (lxd.PortKey), the same ports as before the database was lost. A key
+// whose port is out of range or taken, or whose container port is unknown,
+// is skipped: ensurePorts gives configured services fresh ones.
+func (s *Service) adoptPorts(ctx context.Context, q store.Querier, id store.ContainerID, owner string, in lxd.Instance) ([]int, error) {
+	used, err := s.st.Ports.HostPorts(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var services []string
+	for k := range in.Config {
+		if svc, ok := strings.CutPrefix(k, lxd.PortKey("")); ok && svc != "" {
+			services = append(services, svc)
+		}
+	}
+	sort.Strings(services)
+	var kept []int
+	for _, svc := range services {
+		hp, err1 := strconv.Atoi(in.Config[lxd.PortKey(svc)])
+		cp, err2 := strconv.Atoi(in.Config[lxd.ContainerPortKey(svc)])
+		conf, configured := s.cfg.Services[svc]
+		if err2 != nil && configured {
+			cp, err2 = conf, nil
+		}
+		if configured {
+			cp = conf // the configuration decides a configured service's port
+		}
+		if err1 != nil || err2 != nil || hp < s.cfg.PortFirst || hp > s.cfg.PortLast || used[hp] || cp < 1 || cp > 65535 {
+			s.log.Warn("reconcile: a kept host port could not be taken back", "owner", owner, "name", in.Name, "service", svc,
+				"value", in.Config[lxd.PortKey(svc)])
+			continue
+		}
+		err := s.st.Ports.Insert(ctx, q, store.Port{ContainerID: id, Service: svc, ContainerPort: cp, HostPort: hp, UserAdded: !configured})
+		if err != nil {
+			return nil, fmt.Errorf("take back host port %d for %s: %w", hp, svc, err)
+		}
+		used[hp] = true
+		kept = append(kept, hp)
+	}
+	return kept, nil
 }
 
 // reconcilePorts gives every container every configured service: adopted
@@ -135,4 +191,49 @@ func (s *Service) reconcilePorts(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// reconcilePortKeys writes each container's host ports to its instance
+// config where they differ: containers made before the keys existed, ports
+// reserved by a reconcile, and writes that failed.
+func (s *Service) reconcilePortKeys(ctx context.Context, ins []lxd.Instance) {
+	rs, err := s.rows(ctx, "")
+	if err != nil {
+		s.log.Error("reconcile: reading containers for their port keys failed", "err", err)
+		return
+	}
+	byKey := map[string]lxd.Instance{}
+	for _, in := range ins {
+		byKey[in.Project+"/"+in.Name] = in
+	}
+	var ids []store.ContainerID
+	for _, r := range rs {
+		ids = append(ids, r.ID)
+	}
+	ps, err := s.portsOf(ctx, ids...)
+	if err != nil {
+		s.log.Error("reconcile: reading ports for their keys failed", "err", err)
+		return
+	}
+	for _, r := range rs {
+		in, ok := byKey[s.Project(r.Owner)+"/"+r.Name]
+		if !ok || r.State != store.StateReady {
+			continue
+		}
+		want := portKeys(ps[r.ID])
+		kv := map[string]string{}
+		for k, v := range want {
+			if in.Config[k] != v {
+				kv[k] = v
+			}
+		}
+		for k := range in.Config {
+			if _, ok := want[k]; !ok {
+				kv[k] = ""
+			}
+		}
+		if len(kv) > 0 {
+			s.keepPortKeys(ctx, r.Owner, r.Name, kv)
+		}
+	}
 }

@@ -29,6 +29,9 @@ type Instance struct {
 	GPUs      []string
 	Snapshots int
 	Image     string // the image alias or description recorded at creation
+	// Config holds the instance's own "user.lxcgate." keys (host ports,
+	// see PortKey), which outlive lxcgate's database.
+	Config map[string]string
 
 	nic nic // the NIC whose host-side address IPv4 is
 }
@@ -46,7 +49,20 @@ type Spec struct {
 	// CopyOf, when set ("NAME/SNAPSHOT"), makes the container a copy of a
 	// snapshot in the same project instead of an image.
 	CopyOf string
+	// Config is set on the instance with the create request: lxcgate's
+	// own "user.lxcgate." keys, such as its host ports (PortKey).
+	Config map[string]string
 }
+
+// KeyPrefix starts every config key lxcgate keeps on an instance.
+const KeyPrefix = "user.lxcgate."
+
+// PortKey is the config key that keeps a service's host port on its
+// instance; ContainerPortKey keeps the port inside the container.
+func PortKey(service string) string { return KeyPrefix + "port." + service }
+
+// ContainerPortKey: see PortKey.
+func ContainerPortKey(service string) string { return KeyPrefix + "cport." + service }
 
 // Create creates (and with spec.Start, starts) a container. On failure after
 // the instance exists, it deletes it again: nothing half-made stays.
@@ -89,6 +105,11 @@ func (c *Client) Create(ctx context.Context, project string, spec Spec, progress
 			},
 			Devices: devices,
 		},
+	}
+	for k, v := range spec.Config {
+		if strings.HasPrefix(k, KeyPrefix) {
+			req.Config[k] = v
+		}
 	}
 	op, err := srv.CreateInstance(req)
 	if err != nil {
@@ -237,6 +258,14 @@ func convert(in *api.InstanceFull) Instance {
 	}
 	if out.Image == "" {
 		out.Image = cfg["image.description"]
+	}
+	for k, v := range in.Config { // the instance's own, never a profile's
+		if strings.HasPrefix(k, KeyPrefix+"port.") || strings.HasPrefix(k, KeyPrefix+"cport.") {
+			if out.Config == nil {
+				out.Config = map[string]string{}
+			}
+			out.Config[k] = v
+		}
 	}
 	out.CPU, _ = strconv.Atoi(cfg["limits.cpu"])
 	out.Memory = parseBytes(cfg["limits.memory"])

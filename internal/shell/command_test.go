@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
@@ -14,7 +15,8 @@ import (
 // it: enough for help, gates and parsing.
 func fullShell() *Shell {
 	sh := New(Options{Users: &fakeUsers{}, Audit: &recorder{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Host: "gpu1",
-		Services: (*containers.Service)(nil), Public: "gpu1.example.org", Gateway: "gpu1.example.org:2222"})
+		Services: (*containers.Service)(nil), Public: "gpu1.example.org", Gateway: "gpu1.example.org:2222",
+		Admin: (*users.Store)(nil), AuditLog: (*audit.Log)(nil)})
 	return sh
 }
 

@@ -41,8 +41,12 @@ type Options struct {
 	// Services gives the container commands; nil leaves them out.
 	Services Service
 	Keys     KeyStore // the caller's gateway keys, for key --mine
-	Public   string   // host address in connection instructions
-	Gateway  string   // "host:port" of the gateway, for ProxyJump lines
+	// Admin lets admins manage users (the user command); nil leaves it out.
+	Admin UserAdmin
+	// AuditLog gives the audit command; nil leaves it out.
+	AuditLog AuditReader
+	Public   string // host address in connection instructions
+	Gateway  string // "host:port" of the gateway, for ProxyJump lines
 	// LaunchWait bounds how long launch waits for a container's address
 	// (DefaultLaunchWait when zero).
 	LaunchWait time.Duration
@@ -61,6 +65,8 @@ type Shell struct {
 	access     Access
 	snaps      Snapshots
 	keys       KeyStore
+	admin      UserAdmin
+	auditLog   AuditReader
 	public     string
 	gateway    string
 	launchWait time.Duration
@@ -70,7 +76,7 @@ type Shell struct {
 // lists it.
 func New(o Options) *Shell {
 	sh := &Shell{Users: o.Users, Audit: o.Audit, Log: o.Log.With("component", "shell"), Host: o.Host,
-		Draining: make(chan struct{}), keys: o.Keys, public: o.Public, gateway: o.Gateway, launchWait: o.LaunchWait}
+		Draining: make(chan struct{}), keys: o.Keys, admin: o.Admin, auditLog: o.AuditLog, public: o.Public, gateway: o.Gateway, launchWait: o.LaunchWait}
 	if sh.launchWait == 0 {
 		sh.launchWait = DefaultLaunchWait
 	}
@@ -81,6 +87,12 @@ func New(o Options) *Shell {
 		for _, group := range [][]*Command{containerCmds(), snapshotCmds(), portCmds(), accessCmds(), quotaCmds()} {
 			sh.cmds = append(sh.cmds, group...)
 		}
+	}
+	if o.Admin != nil {
+		sh.cmds = append(sh.cmds, userCmds()...)
+	}
+	if o.AuditLog != nil {
+		sh.cmds = append(sh.cmds, auditCmds()...)
 	}
 	sh.cmds = append(sh.cmds, own[1:]...) // whoami, passwd, login, exit
 	return sh

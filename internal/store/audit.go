@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -23,6 +24,23 @@ type Audit interface {
 	Insert(ctx context.Context, q Querier, e AuditEvent) error
 	// Recent returns up to limit events, newest first.
 	Recent(ctx context.Context, q Querier, limit int) ([]AuditEvent, error)
+	// Query returns the events f matches, newest first, at most f.Limit
+	// (MaxAuditRows when zero or above).
+	Query(ctx context.Context, q Querier, f AuditFilter) ([]AuditEvent, error)
+	// Prune deletes the events before t and returns how many went.
+	Prune(ctx context.Context, q Querier, before time.Time) (int64, error)
+}
+
+// MaxAuditRows bounds one audit query.
+const MaxAuditRows = 1000
+
+// AuditFilter selects audit events; zero fields match everything.
+type AuditFilter struct {
+	User    string
+	Kind    string
+	Since   time.Time
+	Command string // the command's name: its detail starts with this word
+	Limit   int
 }
 
 type auditTable struct{}
@@ -35,8 +53,46 @@ func (auditTable) Insert(ctx context.Context, q Querier, e AuditEvent) error {
 	return mapErr(err)
 }
 
-func (auditTable) Recent(ctx context.Context, q Querier, limit int) ([]AuditEvent, error) {
-	rows, err := q.QueryContext(ctx, `SELECT at, kind, user, remote, method, detail, ok FROM audit ORDER BY id DESC LIMIT ?`, limit)
+func (t auditTable) Recent(ctx context.Context, q Querier, limit int) ([]AuditEvent, error) {
+	return t.query(ctx, q, `SELECT at, kind, user, remote, method, detail, ok FROM audit ORDER BY id DESC LIMIT ?`, limit)
+}
+
+func (t auditTable) Query(ctx context.Context, q Querier, f AuditFilter) ([]AuditEvent, error) {
+	where, args := []string{"1=1"}, []any{}
+	if f.User != "" {
+		where, args = append(where, "user = ?"), append(args, f.User)
+	}
+	if f.Kind != "" {
+		where, args = append(where, "kind = ?"), append(args, f.Kind)
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "at >= ?"), append(args, f.Since.Unix())
+	}
+	if f.Command != "" {
+		// The detail is the quoted argv: the name, then a space or " => ".
+		where = append(where, "kind = 'command'", "(detail = ? OR substr(detail, 1, ?) = ?)")
+		args = append(args, f.Command, len(f.Command)+1, f.Command+" ")
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > MaxAuditRows {
+		limit = MaxAuditRows
+	}
+	args = append(args, limit)
+	return t.query(ctx, q, `SELECT at, kind, user, remote, method, detail, ok FROM audit WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, args...)
+}
+
+func (auditTable) Prune(ctx context.Context, q Querier, before time.Time) (int64, error) {
+	res, err := q.ExecContext(ctx, `DELETE FROM audit WHERE at < ?`, before.Unix())
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	n, err := res.RowsAffected()
+	return n, mapErr(err)
+}
+
+func (auditTable) query(ctx context.Context, q Querier, query string, args ...any) ([]AuditEvent, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -40,6 +40,8 @@ type Users interface {
 	// there is none.
 	SetDisabled(ctx context.Context, q Querier, name string, disabled bool, at time.Time) error
 	SetPasswordHash(ctx context.Context, q Querier, name, hash string, at time.Time) error
+	// SetRole changes one user's role; ErrNotFound when there is none.
+	SetRole(ctx context.Context, q Querier, name, role string, at time.Time) error
 	// Delete removes a user (and, by cascade, their keys and quota);
 	// ErrNotFound when there is none, ErrForeignKey while they own
 	// containers.
@@ -154,6 +156,10 @@ func (userTable) SetDisabled(ctx context.Context, q Querier, name string, disabl
 
 func (userTable) SetPasswordHash(ctx context.Context, q Querier, name, hash string, at time.Time) error {
 	return affected(q.ExecContext(ctx, `UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?`, hash, at.Unix(), name))
+}
+
+func (userTable) SetRole(ctx context.Context, q Querier, name, role string, at time.Time) error {
+	return affected(q.ExecContext(ctx, `UPDATE users SET role = ?, updated_at = ? WHERE name = ?`, role, at.Unix(), name))
 }
 
 func (userTable) Delete(ctx context.Context, q Querier, name string) error {

@@ -1,6 +1,9 @@
 package units
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int64{
@@ -18,6 +21,19 @@ func TestParseSize(t *testing.T) {
 	for n, want := range map[int64]string{2 << 30: "2GiB", 512 << 20: "512MiB", 3 << 29: "1536MiB", 100: "100B"} {
 		if got := FormatSize(n); got != want {
 			t.Errorf("FormatSize(%d) = %s, want %s", n, got, want)
+		}
+	}
+}
+
+func TestParseAge(t *testing.T) {
+	for in, want := range map[string]time.Duration{"180d": 180 * 24 * time.Hour, "0d": 0, "36h": 36 * time.Hour, "90m": 90 * time.Minute} {
+		if got, err := ParseAge(in); err != nil || got != want {
+			t.Errorf("ParseAge(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "d", "1.5d", "-1d", "soon", "-5h"} {
+		if _, err := ParseAge(bad); err == nil {
+			t.Errorf("ParseAge(%q) passed", bad)
 		}
 	}
 }

@@ -196,6 +196,24 @@ func (s *Store) SetDisabled(ctx context.Context, name string, disabled bool) err
 	})
 }
 
+// SetRole gives a user a role. The last enabled admin cannot be demoted.
+func (s *Store) SetRole(ctx context.Context, name string, role Role) error {
+	if role != RoleAdmin && role != RoleUser {
+		return fmt.Errorf("role must be %s or %s, not %q", RoleAdmin, RoleUser, role)
+	}
+	return store.Tx(ctx, s.db, func(q store.Querier) error {
+		if role != RoleAdmin {
+			if _, err := s.guardLastAdmin(ctx, q, name); err != nil {
+				return err
+			}
+		}
+		if err := s.st.Users.SetRole(ctx, q, name, string(role), s.now()); err != nil {
+			return userErr(err, "update user", name)
+		}
+		return nil
+	})
+}
+
 // SetPassword replaces a user's password.
 func (s *Store) SetPassword(ctx context.Context, name, password string) error {
 	if err := CheckPasswordPolicy(password); err != nil {

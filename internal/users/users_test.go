@@ -154,7 +154,25 @@ func TestLastAdminStays(t *testing.T) {
 	if err := s.SetDisabled(ctx, "root1", true); !errors.Is(err, ErrLastAdmin) {
 		t.Fatalf("disable last admin: %v", err)
 	}
-	s.Add(ctx, "root2", RoleAdmin, "")
+	if err := s.SetRole(ctx, "root1", RoleUser); !errors.Is(err, ErrLastAdmin) {
+		t.Fatalf("demote last admin: %v", err)
+	}
+	if err := s.SetRole(ctx, "root1", "boss"); err == nil {
+		t.Fatal("unknown role accepted")
+	}
+	if err := s.SetRole(ctx, "nobody", RoleAdmin); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("role of nobody: %v", err)
+	}
+	s.Add(ctx, "root2", RoleUser, "")
+	if err := s.SetRole(ctx, "root2", RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRole(ctx, "root1", RoleUser); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := s.Get(ctx, "root1"); u.Role != RoleUser {
+		t.Fatalf("root1 is %s", u.Role)
+	}
 	if err := s.Delete(ctx, "root1"); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,6 +115,11 @@ func (f *Fake) Create(ctx context.Context, project string, spec lxd.Spec, progre
 		in.GPUs = append(in.GPUs, id)
 	}
 	sort.Strings(in.GPUs)
+	var base map[string]string
+	if src, _, ok := strings.Cut(spec.CopyOf, "/"); ok && f.Instances[key(project, src)] != nil {
+		base = f.Instances[key(project, src)].Config // a copy takes its source's config, as LXD's does
+	}
+	in.Config = keepConfig(base, spec.Config)
 	f.Instances[key(project, spec.Name)] = in
 	if spec.Start {
 		if f.FailStart != nil {
@@ -400,12 +406,17 @@ func (f *Fake) Restore(_ context.Context, project, name, snap string) error {
 	return fmt.Errorf("snapshot %s: %w", snap, lxd.ErrNotFound)
 }
 
-// SetConfig records nothing but checks the instance.
-func (f *Fake) SetConfig(_ context.Context, project, name string, _ map[string]string) error {
+// SetConfig keeps lxcgate's own keys (see keepConfig) and checks the
+// instance.
+func (f *Fake) SetConfig(_ context.Context, project, name string, kv map[string]string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	_, err := f.get(project, name)
-	return err
+	in, err := f.get(project, name)
+	if err != nil {
+		return err
+	}
+	in.Config = keepConfig(in.Config, kv)
+	return nil
 }
 
 // Count returns the number of instances in all projects.

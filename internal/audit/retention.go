@@ -1,0 +1,49 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/lxcgate/lxcgate/internal/store"
+)
+
+// Query returns the events f matches, newest first and bounded
+// (store.MaxAuditRows).
+func (l *Log) Query(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
+	if l.db == nil {
+		return nil, errors.New("no audit table")
+	}
+	return l.table.Query(ctx, l.db, f)
+}
+
+// Prune deletes the events older than age and returns how many went.
+func (l *Log) Prune(ctx context.Context, age time.Duration) (int64, error) {
+	if l.db == nil {
+		return 0, nil
+	}
+	return l.table.Prune(ctx, l.db, time.Now().Add(-age))
+}
+
+// Retain prunes events older than age now and then every interval until
+// ctx ends; age 0 keeps everything. Failures are logged and retried at
+// the next turn.
+func (l *Log) Retain(ctx context.Context, age, interval time.Duration) {
+	if age <= 0 {
+		return
+	}
+	for {
+		n, err := l.Prune(ctx, age)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			l.log.Error("audit prune failed", "err", err)
+		case n > 0:
+			l.log.Info("audit rows pruned", "rows", n, "older_than", age.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
