@@ -36,6 +36,7 @@ type app struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	level  slog.LevelVar // serve's log level, which SIGHUP may change
 }
 
 // Exit statuses: 2 is bad usage (unknown command or flag, wrong
@@ -133,19 +134,27 @@ var globalFlags = []shell.Flag{
 
 // load reads the configuration: the file, the environment, then --data.
 func (a *app) load() error {
+	cfg, err := a.read()
+	if err != nil {
+		return err
+	}
+	a.cfg = cfg
+	return nil
+}
+
+func (a *app) read() (config.Config, error) {
 	file := a.global.String("config")
 	if !a.global.Changed("config") {
 		file = os.Getenv("LXCGATE_CONFIG")
 	}
 	cfg, err := config.Load(file, os.Getenv)
 	if err != nil {
-		return err
+		return cfg, err
 	}
 	if d := a.global.String("data"); d != "" {
 		cfg.Data = d
 	}
-	a.cfg = cfg
-	return nil
+	return cfg, nil
 }
 
 // walk calls f for c and every command below it.
@@ -298,8 +307,15 @@ func (a *app) open() (*sql.DB, error) {
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(c.Level))
+	return newLeveledLogger(c, w, new(slog.LevelVar))
+}
+
+// newLeveledLogger logs at level, which starts at c's and may change later
+// (SIGHUP).
+func newLeveledLogger(c config.Log, w io.Writer, level *slog.LevelVar) *slog.Logger {
+	var l slog.Level
+	l.UnmarshalText([]byte(c.Level))
+	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

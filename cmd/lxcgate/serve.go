@@ -33,6 +33,7 @@ func (a *app) serveCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use: "serve", Short: "run the gateway (default listen :2222)", Args: noArgs("lxcgate serve [--listen ADDR]"),
 		Long: "Serves SSH until SIGTERM or SIGINT, then drains running commands (ssh.drain_timeout).\n" +
+			"SIGHUP re-reads the configuration: the log level applies at once, other changes are logged as needing a restart.\n" +
 			"With no admin in the database, it first creates one and prints its password once (on a terminal;\n" +
 			"otherwise it is written to DATA/initial-admin-password, mode 0600).",
 		RunE: func(*cobra.Command, []string) error {
@@ -47,7 +48,7 @@ func (a *app) serveCmd() *cobra.Command {
 }
 
 func (a *app) serve() error {
-	log := newLogger(a.cfg.Log, a.stderr)
+	log := newLeveledLogger(a.cfg.Log, a.stderr, &a.level)
 	tightenData(a.cfg.Data, log)
 	db, err := a.open()
 	if err != nil {
@@ -153,28 +154,40 @@ func (a *app) listen(srv *server.Server, log *slog.Logger, lobby string) error {
 	}
 	log.Info("lxcgate listening", "addr", ln.Addr().String(), "version", buildVersion(), "data", a.cfg.Data, "lobby", lobby)
 
-	sigs := make(chan os.Signal, 1)
+	sigs, hups := make(chan os.Signal, 1), make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(hups, syscall.SIGHUP) // systemctl reload: never stops the gateway
 	defer signal.Stop(sigs)
+	defer signal.Stop(hups)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	sdnotify.Notify(sdnotify.Ready) // systemd Type=notify: the listener is up and served
 	wdCtx, wdStop := context.WithCancel(context.Background())
 	defer wdStop()
 	go sdnotify.RunWatchdog(wdCtx)
-	select {
-	case err := <-done:
-		return err
-	case sig := <-sigs:
-		log.Info("draining", "signal", sig.String(), "timeout", a.cfg.SSH.DrainTimeout.D())
-		sdnotify.Notify(sdnotify.Stopping)
-		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.SSH.DrainTimeout.D())
-		defer cancel()
-		err := srv.Shutdown(ctx)
-		<-done
-		log.Info("stopped")
-		return err
+	for {
+		select {
+		case <-hups:
+			a.reload(log)
+			continue
+		case err := <-done:
+			return err
+		case sig := <-sigs:
+			return a.drain(srv, log, sig, done)
+		}
 	}
+}
+
+// drain ends serving: running commands get ssh.drain_timeout.
+func (a *app) drain(srv *server.Server, log *slog.Logger, sig os.Signal, done <-chan error) error {
+	log.Info("draining", "signal", sig.String(), "timeout", a.cfg.SSH.DrainTimeout.D())
+	sdnotify.Notify(sdnotify.Stopping)
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.SSH.DrainTimeout.D())
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	<-done
+	log.Info("stopped")
+	return err
 }
 
 // settle brings LXD's shared state in line, reconciles ownership, then
