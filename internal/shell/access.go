@@ -140,20 +140,7 @@ func runKeys(c *Ctx, args []string) error {
 		if err != nil {
 			return err
 		}
-		if keys == nil {
-			keys = []users.Key{}
-		}
-		for i := range keys {
-			keys[i].Added = keys[i].Added.UTC()
-		}
-		return c.Emit(keys, func() error {
-			tw := c.Table()
-			fmt.Fprintln(tw, "FINGERPRINT\tTYPE\tCOMMENT\tADDED")
-			for _, k := range keys {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, dash(k.Comment), tableTime(k.Added))
-			}
-			return tw.Flush()
-		})
+		return c.emitKeys(keys)
 	case args[0] == "add":
 		return c.addKeys(strings.Join(args[1:], " "))
 	case args[0] == "del" && len(args) == 2:
@@ -254,4 +241,22 @@ func writeSSHConfig(w io.Writer, hosts []SSHHost) error {
 		}
 	}
 	return nil
+}
+
+// emitKeys lists gateway keys, one's own (keys) or a user's (user key list).
+func (c *Ctx) emitKeys(keys []users.Key) error {
+	if keys == nil {
+		keys = []users.Key{}
+	}
+	for i := range keys {
+		keys[i].Added = keys[i].Added.UTC()
+	}
+	return c.Emit(keys, func() error {
+		tw := c.Table()
+		fmt.Fprintln(tw, "FINGERPRINT\tTYPE\tCOMMENT\tADDED")
+		for _, k := range keys {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, dash(k.Comment), tableTime(k.Added))
+		}
+		return tw.Flush()
+	})
 }

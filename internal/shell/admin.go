@@ -201,20 +201,7 @@ func (c *Ctx) userKey(sub, name string, more []string) error {
 		if err != nil {
 			return wrapUser("key list", err)
 		}
-		if keys == nil {
-			keys = []users.Key{}
-		}
-		for i := range keys {
-			keys[i].Added = keys[i].Added.UTC()
-		}
-		return c.Emit(keys, func() error {
-			tw := c.Table()
-			fmt.Fprintln(tw, "FINGERPRINT\tTYPE\tCOMMENT\tADDED")
-			for _, k := range keys {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, k.Comment, k.Added.Format(TimeFormat))
-			}
-			return tw.Flush()
-		})
+		return c.emitKeys(keys)
 	case sub == "del" && len(more) == 1:
 		return c.done(wrapUser("key del", ua.DeleteKey(c.ctx, name, more[0])), "Deleted key %s of %s.", more[0], name)
 	}
