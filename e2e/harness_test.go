@@ -146,7 +146,19 @@ func (g *gw) newKey(name string) string {
 
 func (g *gw) start(args ...string) {
 	g.t.Helper()
-	g.cmd = exec.Command(binary, append([]string{"--data", filepath.Join(g.dir, "data"), "serve", "--listen", "127.0.0.1:" + g.port}, args...)...)
+	g.run(exec.Command(binary, g.serveArgs(args...)...))
+}
+
+// serveArgs are the gateway's arguments for this test's data and port.
+func (g *gw) serveArgs(args ...string) []string {
+	return append([]string{"--data", filepath.Join(g.dir, "data"), "serve", "--listen", "127.0.0.1:" + g.port}, args...)
+}
+
+// run starts cmd as the gateway, waits until it listens (failing at once
+// when it exits first) and writes known_hosts from its host key.
+func (g *gw) run(cmd *exec.Cmd) {
+	g.t.Helper()
+	g.cmd = cmd
 	g.cmd.Env = append(os.Environ(), g.envVars...)
 	g.cmd.Stdout = &g.logWriter
 	g.cmd.Stderr = &g.logWriter
@@ -154,7 +166,7 @@ func (g *gw) start(args ...string) {
 	if err := g.cmd.Start(); err != nil {
 		g.t.Fatal(err)
 	}
-	cmd, exited, waited := g.cmd, make(chan error, 1), make(chan struct{})
+	exited, waited := make(chan error, 1), make(chan struct{})
 	g.exited = exited
 	go func() { err := cmd.Wait(); close(waited); exited <- err }()
 	g.t.Cleanup(func() {
@@ -170,6 +182,12 @@ func (g *gw) start(args ...string) {
 		if err == nil {
 			c.Close()
 			break
+		}
+		select {
+		case err := <-exited:
+			exited <- err // for the test, which may wait on it too
+			g.t.Fatalf("the gateway exited: %v\n%s", err, g.logs())
+		default:
 		}
 		if time.Now().After(deadline) {
 			g.t.Fatalf("gateway did not listen: %s", g.logs())

@@ -173,49 +173,10 @@ func nonRootIDs(t *testing.T) (int, int) {
 // and the two ambient capabilities, and waits until it listens.
 func (g *gw) startAs(uid, gid int, extraGroup uint32) {
 	g.t.Helper()
-	g.cmd = exec.Command("setpriv", "--reuid", strconv.Itoa(uid), "--regid", strconv.Itoa(gid),
+	g.run(exec.Command("setpriv", append([]string{"--reuid", strconv.Itoa(uid), "--regid", strconv.Itoa(gid),
 		"--groups", fmt.Sprintf("%d,%d", gid, extraGroup),
 		"--inh-caps", "-all,+net_admin,+net_raw", "--ambient-caps", "+net_admin,+net_raw", "--bounding-set", "-all,+net_admin,+net_raw",
-		binary, "--data", filepath.Join(g.dir, "data"), "serve", "--listen", "127.0.0.1:"+g.port)
-	g.cmd.Env = append(os.Environ(), g.envVars...)
-	g.logWriter.g = g
-	g.cmd.Stdout, g.cmd.Stderr = &g.logWriter, &g.logWriter
-	if err := g.cmd.Start(); err != nil {
-		g.t.Fatal(err)
-	}
-	cmd, exited, waited := g.cmd, make(chan error, 1), make(chan struct{})
-	g.exited = exited
-	go func() { err := cmd.Wait(); close(waited); exited <- err }()
-	g.t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-waited
-		if g.t.Failed() {
-			g.t.Logf("gateway log:\n%s", g.logs())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", "127.0.0.1:"+g.port)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-exited:
-			g.t.Fatalf("the gateway exited: %v\n%s", err, g.logs())
-		default:
-		}
-		if time.Now().After(deadline) {
-			g.t.Fatalf("gateway did not listen: %s", g.logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	pub, err := exec.Command("ssh-keygen", "-y", "-f", filepath.Join(g.dir, "data", "ssh_host_ed25519_key")).Output()
-	if err != nil {
-		g.t.Fatalf("reading the host key: %v", err)
-	}
-	g.known = filepath.Join(g.dir, "known_hosts")
-	os.WriteFile(g.known, []byte(fmt.Sprintf("[127.0.0.1]:%s %s", g.port, pub)), 0o644)
+		binary}, g.serveArgs()...)...))
 }
 
 // procStatus parses /proc/PID/status into its fields.

@@ -162,25 +162,8 @@ func (a *app) userListCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if list == nil {
-					list = []users.User{}
-				}
-				for i := range list {
-					list[i].Created = list[i].Created.UTC()
-				}
-				return a.emit(v, list, func(tw io.Writer) {
-					fmt.Fprintln(tw, "NAME\tROLE\tSTATUS\tPASSWORD\tKEYS\tCREATED")
-					for _, u := range list {
-						status, pw := "enabled", "no"
-						if u.Disabled {
-							status = "disabled"
-						}
-						if u.HasPassword {
-							pw = "yes"
-						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", u.Name, u.Role, status, pw, u.Keys, u.Created.Format(shell.TimeFormat))
-					}
-				})
+				list = shell.UsersUTC(list)
+				return a.emit(v, list, func(tw io.Writer) { shell.WriteUsers(tw, list) })
 			})
 		},
 	}

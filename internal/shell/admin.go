@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/lxcgate/lxcgate/internal/users"
@@ -154,27 +155,38 @@ func (c *Ctx) userList() error {
 	if err != nil {
 		return wrapUser("list", err)
 	}
+	list = UsersUTC(list)
+	return c.Emit(list, func() error {
+		tw := c.Table()
+		WriteUsers(tw, list)
+		return tw.Flush()
+	})
+}
+
+// UsersUTC readies users for listing: never null in JSON, times in UTC.
+func UsersUTC(list []users.User) []users.User {
 	if list == nil {
 		list = []users.User{}
 	}
 	for i := range list {
 		list[i].Created = list[i].Created.UTC()
 	}
-	return c.Emit(list, func() error {
-		tw := c.Table()
-		fmt.Fprintln(tw, "NAME\tROLE\tSTATUS\tPASSWORD\tKEYS\tCREATED")
-		for _, u := range list {
-			status, pw := "enabled", "no"
-			if u.Disabled {
-				status = "disabled"
-			}
-			if u.HasPassword {
-				pw = "yes"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", u.Name, u.Role, status, pw, u.Keys, u.Created.Format(TimeFormat))
+	return list
+}
+
+// WriteUsers is the user table, as the shell and the host CLI print it.
+func WriteUsers(w io.Writer, list []users.User) {
+	fmt.Fprintln(w, "NAME\tROLE\tSTATUS\tPASSWORD\tKEYS\tCREATED")
+	for _, u := range list {
+		status, pw := "enabled", "no"
+		if u.Disabled {
+			status = "disabled"
 		}
-		return tw.Flush()
-	})
+		if u.HasPassword {
+			pw = "yes"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", u.Name, u.Role, status, pw, u.Keys, u.Created.Format(TimeFormat))
+	}
 }
 
 func (c *Ctx) userKey(sub, name string, more []string) error {
