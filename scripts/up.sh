@@ -11,4 +11,5 @@ command -v go >/dev/null || { echo "up: Go 1.26 or newer is needed (https://go.d
 mkdir -p bin
 go build -o bin/lxcgate ./cmd/lxcgate
 export LXCGATE_DATA=${LXCGATE_DATA:-/var/lib/lxcgate}
+export LXCGATE_CONTAINERS_NAT=${LXCGATE_CONTAINERS_NAT:-false} # the lab's bridge has no NAT
 exec bin/lxcgate serve "$@"

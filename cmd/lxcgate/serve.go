@@ -17,6 +17,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/auth"
 	"github.com/lxcgate/lxcgate/internal/containers"
+	"github.com/lxcgate/lxcgate/internal/doctor"
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/portmap"
 	"github.com/lxcgate/lxcgate/internal/ref"
@@ -134,8 +135,11 @@ func (a *app) startContainers(ctx context.Context, db *sql.DB, log *slog.Logger)
 	// LXD may be down at start: the gateway serves anyway and reconciles
 	// as soon as LXD answers; then LXD's events and a periodic reconcile
 	// keep the port mappings true.
+	settled := make(chan struct{})
+	go a.logDoctor(ctx, log, lx, settled)
 	go func() {
 		settle(ctx, log, cs, mapper)
+		close(settled)
 		go mapper.Run(ctx, a.cfg.Ports.ReconcileInterval.D())
 		lx.Watch(ctx, func(project, name, action string) {
 			if owner, ok := strings.CutPrefix(project, a.cfg.Containers.ProjectPrefix); ok {
@@ -144,6 +148,18 @@ func (a *app) startContainers(ctx context.Context, db *sql.DB, log *slog.Logger)
 		})
 	}()
 	return cs, nil
+}
+
+// logDoctor logs the preflight checks once the first reconcile made the
+// chains, or after a while when LXD keeps the gateway from settling.
+func (a *app) logDoctor(ctx context.Context, log *slog.Logger, lx *lxd.Client, settled <-chan struct{}) {
+	select {
+	case <-settled:
+	case <-time.After(20 * time.Second):
+	case <-ctx.Done():
+		return
+	}
+	logReport(log, doctor.Run(ctx, a.doctorEnv(lx)))
 }
 
 // listen serves until SIGTERM or SIGINT, then drains.

@@ -107,6 +107,9 @@ type Containers struct {
 	Disk          Size     `toml:"disk"`
 	ProjectPrefix string   `toml:"project_prefix"`
 	LXDSocket     string   `toml:"lxd_socket"`
+	// NAT says whether the bridge should masquerade containers' traffic;
+	// doctor holds the bridge against it.
+	NAT bool `toml:"nat"`
 	// ExecTimeout bounds what lxcgate runs in a container (chpasswd).
 	ExecTimeout Duration `toml:"exec_timeout"`
 	// The most one create may ask for, whatever the quota says.
@@ -251,8 +254,8 @@ func Default() Config {
 		Log:   Log{Level: "info", Format: "text"},
 		Containers: Containers{
 			DefaultImage: "lxcgate-debian", Images: []string{}, CPU: 2, Memory: Size(2 << 30), Disk: Size(10 << 30),
-			ProjectPrefix: "lxcgate-",
-			MaxCPU:        128, MaxMemory: Size(1 << 40), MaxDisk: Size(16 << 40), ExecTimeout: Duration(30 * time.Second),
+			ProjectPrefix: "lxcgate-", NAT: true,
+			MaxCPU: 128, MaxMemory: Size(1 << 40), MaxDisk: Size(16 << 40), ExecTimeout: Duration(30 * time.Second),
 		},
 		Quota:     Quota{Containers: 3, CPU: 8, Memory: Size(16 << 30), Disk: Size(50 << 30), GPUs: 1, Ports: 3, Snapshots: 20},
 		GPU:       GPU{Profile: "lxcgate-nvidia"},

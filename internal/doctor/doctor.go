@@ -29,22 +29,15 @@ type Report struct {
 	Checks []Check `json:"checks"`
 }
 
-// Failed tells whether any check failed.
-func (r Report) Failed() bool {
+// Failures counts the checks that failed.
+func (r Report) Failures() int {
+	n := 0
 	for _, c := range r.Checks {
 		if c.Status == Fail {
-			return true
+			n++
 		}
 	}
-	return false
-}
-
-// ExitCode is 1 when any check failed, 0 otherwise.
-func (r Report) ExitCode() int {
-	if r.Failed() {
-		return 1
-	}
-	return 0
+	return n
 }
 
 // WriteJSON writes {"checks":[...]} followed by a newline.

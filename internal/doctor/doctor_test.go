@@ -8,8 +8,8 @@ import (
 
 func TestReportJSONShapeAndExitCode(t *testing.T) {
 	r := Report{Checks: []Check{{Name: "lxd", Status: OK, Detail: "5.0.2"}, {Name: "pool", Status: Warn, Detail: "dir"}}}
-	if r.ExitCode() != 0 {
-		t.Fatalf("exit = %d, want 0", r.ExitCode())
+	if r.Failures() != 0 {
+		t.Fatalf("failures = %d, want 0", r.Failures())
 	}
 	var b bytes.Buffer
 	if err := r.WriteJSON(&b); err != nil {
@@ -24,8 +24,8 @@ func TestReportJSONShapeAndExitCode(t *testing.T) {
 		t.Fatalf("shape: %v %v", m, err)
 	}
 	r.Checks = append(r.Checks, Check{Name: "perm", Status: Fail, Detail: "chmod 0700"})
-	if r.ExitCode() != 1 {
-		t.Fatalf("exit = %d, want 1", r.ExitCode())
+	if r.Failures() != 1 {
+		t.Fatalf("failures = %d, want 1", r.Failures())
 	}
 	b.Reset()
 	_ = Report{}.WriteJSON(&b)

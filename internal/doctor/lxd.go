@@ -5,40 +5,52 @@ import (
 	"fmt"
 )
 
+// Host is what the checks read of the LXD host.
+type Host struct {
+	Version       string
+	Pool          string
+	PoolDriver    string
+	Network       string // the default profile's bridge
+	NetworkConfig map[string]string
+}
+
 // LXD is what the checks need from the LXD daemon.
 type LXD interface {
-	ServerVersion(ctx context.Context) (string, error)
-	// NetworkConfig is the config of the named network (bridge).
-	NetworkConfig(ctx context.Context, name string) (map[string]string, error)
+	// Host fails only when LXD does not answer; what it could not read
+	// it leaves empty.
+	Host(ctx context.Context) (Host, error)
 	// GPUs is how many GPUs LXD's resources report.
 	GPUs(ctx context.Context) (int, error)
 }
 
 // CheckLXD reports whether LXD answers and its version.
-func CheckLXD(ctx context.Context, l LXD) Check {
+func CheckLXD(h Host, err error) Check {
 	c := Check{Name: "lxd"}
-	v, err := l.ServerVersion(ctx)
-	if err != nil {
-		c.Status, c.Detail = Fail, fmt.Sprintf("LXD unreachable: %v: start LXD (lxd waitready)", err)
+	if err != nil && h.Version == "" {
+		c.Status, c.Detail = Fail, fmt.Sprintf("LXD unreachable: %v: start LXD (lxd waitready) or set containers.lxd_socket", err)
 		return c
 	}
-	c.Status, c.Detail = OK, "LXD "+v
+	c.Status, c.Detail = OK, "LXD "+h.Version
 	return c
 }
 
 // CheckBridge compares the bridge's NAT with the configured wish and
 // requires dns.mode=none so two users can each run a container "dev".
-func CheckBridge(ctx context.Context, l LXD, bridge string, wantNAT bool) Check {
+func CheckBridge(h Host, wantNAT bool) Check {
 	c := Check{Name: "bridge"}
-	cfg, err := l.NetworkConfig(ctx, bridge)
-	if err != nil {
-		c.Status, c.Detail = Fail, fmt.Sprintf("network %s: %v", bridge, err)
+	bridge, cfg := h.Network, h.NetworkConfig
+	switch {
+	case bridge == "":
+		c.Status, c.Detail = Fail, "the default profile has no NIC on a managed network: lxc profile device add default eth0 nic network=lxdbr0 name=eth0"
+		return c
+	case cfg == nil:
+		c.Status, c.Detail = Fail, fmt.Sprintf("network %s can't be read: is it an LXD managed bridge? (lxc network show %s)", bridge, bridge)
 		return c
 	}
 	nat := cfg["ipv4.nat"] == "true"
 	switch {
 	case nat != wantNAT:
-		c.Status, c.Detail = Warn, fmt.Sprintf("%s ipv4.nat=%t, configured %t: lxc network set %s ipv4.nat=%t", bridge, nat, wantNAT, bridge, wantNAT)
+		c.Status, c.Detail = Warn, fmt.Sprintf("%s ipv4.nat=%t, configured %t: lxc network set %s ipv4.nat=%t (or set containers.nat)", bridge, nat, wantNAT, bridge, wantNAT)
 	case cfg["dns.mode"] != "none":
 		c.Status, c.Detail = Warn, fmt.Sprintf("%s dns.mode=%q: two users can't both run \"dev\": lxc network set %s dns.mode=none", bridge, cfg["dns.mode"], bridge)
 	default:
@@ -61,6 +73,10 @@ func CheckGPUs(ctx context.Context, l LXD, nvidiaRuntime bool, lookPath func(str
 			c.Status, c.Detail = Fail, fmt.Sprintf("%d GPUs; [gpu] nvidia_runtime is on but nvidia-container-cli is missing: install libnvidia-container-tools", n)
 			return c
 		}
+	}
+	if n == 0 {
+		c.Status, c.Detail = Warn, "no GPUs found: containers get none (is the driver loaded? nvidia-smi)"
+		return c
 	}
 	c.Status, c.Detail = OK, fmt.Sprintf("%d GPUs found", n)
 	return c

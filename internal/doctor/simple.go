@@ -27,6 +27,8 @@ func CheckHostKey(path string) Check {
 func CheckPoolDriver(pool, driver string) Check {
 	c := Check{Name: "storage pool"}
 	switch driver {
+	case "":
+		c.Status, c.Detail = Fail, "the default profile has no root disk on a pool: lxc profile device add default root disk path=/ pool=POOL"
 	case "zfs", "btrfs":
 		c.Status, c.Detail = OK, fmt.Sprintf("pool %s uses %s", pool, driver)
 	case "dir":

@@ -1,0 +1,53 @@
+package doctor
+
+import (
+	"context"
+	"time"
+)
+
+// Env is the host a report describes, and the configuration it is held
+// against.
+type Env struct {
+	LXD           LXD
+	Runner        Runner
+	LookPath      func(string) (string, error)
+	InUse         PortInUse
+	ChainPrefix   string
+	PortFirst     int
+	PortLast      int
+	NAT           bool // the bridge should NAT containers' traffic
+	NvidiaRuntime bool
+	DataDir       string
+	DBFile        string
+	HostKey       string
+}
+
+// probedPorts is how many ports from the range's start are bind-probed:
+// enough to catch a service squatting the range, cheap at every start.
+const probedPorts = 64
+
+// Run runs every check, each LXD call bounded so that a hung daemon makes
+// a failed check, not a hung doctor.
+func Run(ctx context.Context, e Env) Report {
+	var r Report
+	add := func(c Check) { r.Checks = append(r.Checks, c) }
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	h, err := e.LXD.Host(lctx)
+	add(CheckLXD(h, err))
+	if h.Version != "" {
+		add(CheckPoolDriver(h.Pool, h.PoolDriver))
+		add(CheckBridge(h, e.NAT))
+		add(CheckGPUs(lctx, e.LXD, e.NvidiaRuntime, e.LookPath))
+	} else {
+		for _, name := range []string{"storage pool", "bridge", "gpus"} {
+			add(Check{Name: name, Status: Warn, Detail: "not checked: LXD does not answer"})
+		}
+	}
+	add(CheckIptablesBackend(ctx, e.Runner))
+	add(CheckChains(ctx, e.Runner, e.ChainPrefix))
+	add(CheckPortRange(e.PortFirst, e.PortLast, probedPorts, e.InUse))
+	add(CheckPerms(e.DataDir, e.DBFile))
+	add(CheckHostKey(e.HostKey))
+	return r
+}
