@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/portmap"
 	"github.com/lxcgate/lxcgate/internal/shell"
@@ -72,7 +73,7 @@ func (a *app) portmapStatusCmd() *cobra.Command {
 			}
 			defer db.Close()
 			log := newLogger(a.cfg.Log, a.stderr)
-			cs := a.containerService(db, lxd.New(a.cfg.Containers.LXDSocket, log), log, nil)
+			cs := containers.New(db, lxd.New(a.cfg.Containers.LXDSocket, log), a.containerConfig(nil), log)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			st, err := portmap.New(backend, cs, log).Check(ctx)

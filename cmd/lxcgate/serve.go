@@ -34,7 +34,8 @@ func (a *app) serveCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use: "serve", Short: "run the gateway (default listen :2222)", Args: noArgs("lxcgate serve [--listen ADDR]"),
 		Long: "Serves SSH until SIGTERM or SIGINT, then drains running commands (ssh.drain_timeout).\n" +
-			"SIGHUP re-reads the configuration: the log level applies at once, other changes are logged as needing a restart.\n" +
+			"SIGHUP re-reads the configuration: the log level, limits, container defaults and caps, the images\n" +
+			"allowlist, default quotas and published services apply at once; other changes are logged as needing a restart.\n" +
 			"With no admin in the database, it first creates one and prints its password once (on a terminal;\n" +
 			"otherwise it is written to DATA/initial-admin-password, mode 0600).",
 		RunE: func(*cobra.Command, []string) error {
@@ -67,16 +68,13 @@ func (a *app) serve() error {
 	if err != nil {
 		return err
 	}
-	th := throttle.New(throttle.Limits{
-		PerAccount: a.cfg.Auth.MaxFailures, PerAddress: a.cfg.Auth.MaxFailuresPerAddress,
-		Window: a.cfg.Auth.FailureWindow.D(), Lockout: a.cfg.Auth.Lockout.D(),
-	})
+	th := throttle.New(a.throttleLimits())
 	authn := auth.New(st, th)
 	users.SetMaxConcurrentHashes(a.cfg.Auth.MaxConcurrentHashes)
 	st.SetLogger(log)
 	al := audit.New(db, log)
 	go al.Retain(ctx, a.cfg.Audit.Retention.D(), 24*time.Hour) // [audit] retention, at start and daily
-	cs, err := a.startContainers(ctx, db, log)
+	cs, resync, err := a.startContainers(ctx, db, log)
 	if err != nil {
 		return err
 	}
@@ -98,7 +96,14 @@ func (a *app) serve() error {
 		MaxChannelsPerConnection: a.cfg.SSH.MaxChannelsPerConnection,
 		DB:                       db,
 	})
-	return a.listen(srv, log, lobby)
+	return a.listen(srv, log, lobby, &liveParts{srv: srv, throttle: th, cs: cs, resync: resync})
+}
+
+func (a *app) throttleLimits() throttle.Limits {
+	return throttle.Limits{
+		PerAccount: a.cfg.Auth.MaxFailures, PerAddress: a.cfg.Auth.MaxFailuresPerAddress,
+		Window: a.cfg.Auth.FailureWindow.D(), Lockout: a.cfg.Auth.Lockout.D(),
+	}
 }
 
 // prepareUsers makes the first admin when there is none and returns the
@@ -118,18 +123,18 @@ func (a *app) prepareUsers(ctx context.Context, st *users.Store) (string, error)
 }
 
 // startContainers returns the container service with its port mapper,
-// which follows LXD until ctx ends.
-func (a *app) startContainers(ctx context.Context, db *sql.DB, log *slog.Logger) (*containers.Service, error) {
+// which follows LXD until ctx ends, and a resync that reconciles both.
+func (a *app) startContainers(ctx context.Context, db *sql.DB, log *slog.Logger) (*containers.Service, func(), error) {
 	lx := lxd.New(a.cfg.Containers.LXDSocket, log)
 	lx.ExecTimeout = a.cfg.Containers.ExecTimeout.D()
 	// The mapper follows the service's changes, and the service is the
 	// mapper's source: the closure reads mapper once serving has begun.
 	var mapper *portmap.Mapper
-	cs := a.containerService(db, lx, log, func(r ref.Ref) { mapper.Follow(r) })
+	cs := containers.New(db, lx, a.containerConfig(func(r ref.Ref) { mapper.Follow(r) }), log)
 	first, last, _ := a.cfg.Ports.PortRange()
 	backend, err := portmap.NewIPTables(a.cfg.Ports.ChainPrefix, a.cfg.Ports.Addresses, first, last)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mapper = portmap.New(backend, cs, log)
 	// LXD may be down at start: the gateway serves anyway and reconciles
@@ -147,7 +152,16 @@ func (a *app) startContainers(ctx context.Context, db *sql.DB, log *slog.Logger)
 			}
 		})
 	}()
-	return cs, nil
+	resync := func() {
+		if err := cs.Reconcile(ctx); err != nil {
+			log.Warn("reload: reconcile failed; the periodic one retries", "err", err)
+			return
+		}
+		if _, err := mapper.Sync(ctx); err != nil {
+			log.Warn("reload: port mapping failed; the periodic one retries", "err", err)
+		}
+	}
+	return cs, resync, nil
 }
 
 // logDoctor logs the preflight checks once the first reconcile made the
@@ -163,7 +177,7 @@ func (a *app) logDoctor(ctx context.Context, log *slog.Logger, lx *lxd.Client, s
 }
 
 // listen serves until SIGTERM or SIGINT, then drains.
-func (a *app) listen(srv *server.Server, log *slog.Logger, lobby string) error {
+func (a *app) listen(srv *server.Server, log *slog.Logger, lobby string, live *liveParts) error {
 	ln, err := net.Listen("tcp", a.cfg.SSH.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another gateway running? set --listen)", a.cfg.SSH.Listen, err)
@@ -184,7 +198,7 @@ func (a *app) listen(srv *server.Server, log *slog.Logger, lobby string) error {
 	for {
 		select {
 		case <-hups:
-			a.reload(log)
+			a.reload(log, live)
 			continue
 		case err := <-done:
 			return err
@@ -241,10 +255,11 @@ func (a *app) publicAddress() string {
 	return a.cfg.Hostname
 }
 
-func (a *app) containerService(db *sql.DB, lx *lxd.Client, log *slog.Logger, onChange func(ref.Ref)) *containers.Service {
+// containerConfig is the container service's share of the configuration.
+func (a *app) containerConfig(onChange func(ref.Ref)) containers.Config {
 	c := a.cfg
 	first, last, _ := c.Ports.PortRange()
-	return containers.New(db, lx, containers.Config{
+	return containers.Config{
 		DefaultImage: c.Containers.DefaultImage, Images: c.Containers.Images,
 		CPU: c.Containers.CPU, Memory: int64(c.Containers.Memory), Disk: int64(c.Containers.Disk),
 		Prefix: c.Containers.ProjectPrefix,
@@ -255,7 +270,7 @@ func (a *app) containerService(db *sql.DB, lx *lxd.Client, log *slog.Logger, onC
 		Services:     c.Ports.Services, PortFirst: first, PortLast: last,
 		MaxCPU: c.Containers.MaxCPU, MaxMemory: int64(c.Containers.MaxMemory), MaxDisk: int64(c.Containers.MaxDisk),
 		SharedGPUs: c.GPU.Shared, OnChange: onChange,
-	}, log)
+	}
 }
 
 // bootstrapAdmin makes sure a newcomer is never locked out: with no admin in

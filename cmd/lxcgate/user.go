@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/users"
@@ -248,7 +249,7 @@ func (a *app) userQuotaCmd() *cobra.Command {
 		RunE: func(_ *cobra.Command, args []string) error {
 			return a.withUsers(func(ctx context.Context, db *sql.DB, _ *users.Store) error {
 				log := newLogger(a.cfg.Log, a.stderr)
-				cs := a.containerService(db, lxd.New(a.cfg.Containers.LXDSocket, log), log, nil)
+				cs := containers.New(db, lxd.New(a.cfg.Containers.LXDSocket, log), a.containerConfig(nil), log)
 				if ch, ok := shell.QuotaChangeOf(v); ok {
 					if _, err := cs.SetQuota(ctx, args[0], ch); err != nil {
 						return err

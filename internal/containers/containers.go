@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
@@ -158,7 +160,7 @@ type Service struct {
 	db  *sql.DB
 	st  *store.Store
 	lxd LXD
-	cfg Config
+	cfg atomic.Pointer[Config] // swapped whole by Reconfigure; read through conf
 	log *slog.Logger
 
 	boxes keyed // serialises operations per container
@@ -177,11 +179,35 @@ type Service struct {
 
 // New returns a Service.
 func New(db *sql.DB, l LXD, cfg Config, log *slog.Logger) *Service {
-	return &Service{db: db, st: store.New(), lxd: l, cfg: cfg, log: log.With("component", "containers")}
+	s := &Service{db: db, st: store.New(), lxd: l, log: log.With("component", "containers")}
+	s.cfg.Store(&cfg)
+	return s
+}
+
+// conf is the configuration now in force. A caller reads it once per
+// decision where two fields must agree.
+func (s *Service) conf() *Config { return s.cfg.Load() }
+
+// Reconfigure applies the parts of next that may change while serving:
+// container defaults and caps, the images allowlist, the default quota,
+// the published services and snapshot keeping. The project prefix, the
+// port range, the GPU profile and sharing, and OnChange stay as they
+// were; they need a restart. Containers gain a newly configured service
+// at the next Reconcile.
+func (s *Service) Reconfigure(next Config) {
+	old := s.conf()
+	c := *old
+	c.DefaultImage, c.Images = next.DefaultImage, slices.Clone(next.Images)
+	c.CPU, c.Memory, c.Disk = next.CPU, next.Memory, next.Disk
+	c.MaxCPU, c.MaxMemory, c.MaxDisk = next.MaxCPU, next.MaxMemory, next.MaxDisk
+	c.Quota = next.Quota
+	c.Services = maps.Clone(next.Services)
+	c.SnapshotKeep = next.SnapshotKeep
+	s.cfg.Store(&c)
 }
 
 // Project is the LXD project holding user's containers.
-func (s *Service) Project(user string) string { return s.cfg.Prefix + user }
+func (s *Service) Project(user string) string { return s.conf().Prefix + user }
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
 
@@ -238,12 +264,12 @@ func (s *Service) Images(ctx context.Context) ([]lxd.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(s.cfg.Images) == 0 {
+	if len(s.conf().Images) == 0 {
 		return all, nil
 	}
 	var out []lxd.Image
 	for _, im := range all {
-		if slices.Contains(s.cfg.Images, im.Alias) {
+		if slices.Contains(s.conf().Images, im.Alias) {
 			out = append(out, im)
 		}
 	}
@@ -252,13 +278,13 @@ func (s *Service) Images(ctx context.Context) ([]lxd.Image, error) {
 
 // changed tells the port mapper that a container's state or ports changed.
 func (s *Service) changed(user, name string) {
-	if s.cfg.OnChange != nil {
-		s.cfg.OnChange(ref.Ref{Owner: user, Name: name})
+	if s.conf().OnChange != nil {
+		s.conf().OnChange(ref.Ref{Owner: user, Name: name})
 	}
 }
 
 // owner is the user whose project this is, if it is one of lxcgate's.
 func (s *Service) owner(project string) (string, bool) {
-	user, ok := strings.CutPrefix(project, s.cfg.Prefix)
+	user, ok := strings.CutPrefix(project, s.conf().Prefix)
 	return user, ok && user != ""
 }

@@ -190,7 +190,7 @@ func TestGPUs(t *testing.T) {
 		t.Fatalf("holders by the short form: %+v", gs)
 	}
 	s.Delete(ctx, "bob", "b", true)
-	s.cfg.SharedGPUs = true
+	s.conf().SharedGPUs = true
 	if c, err := s.Create(ctx, "bob", CreateRequest{Name: "all", GPU: "all"}); err != nil || fake.Instances["lxcgate-bob/all"].GPUs[0] != "all" {
 		t.Fatalf("--gpu all, shared: %+v %v", c, err)
 	}
@@ -321,9 +321,9 @@ func (f slowCreate) Create(ctx context.Context, project string, spec lxd.Spec, p
 
 func newPortService(t *testing.T, first, last int) (*Service, *lxdtest.Fake) {
 	s, fake, _ := newService(t)
-	s.cfg.Services = map[string]int{"ssh": 22, "jupyter": 8888}
-	s.cfg.PortFirst, s.cfg.PortLast = first, last
-	s.cfg.Quota.Ports = 1
+	s.conf().Services = map[string]int{"ssh": 22, "jupyter": 8888}
+	s.conf().PortFirst, s.conf().PortLast = first, last
+	s.conf().Quota.Ports = 1
 	return s, fake
 }
 
@@ -338,7 +338,7 @@ func TestPortsAreStableAndReleased(t *testing.T) {
 	busy := ln.Addr().(*net.TCPAddr).Port
 	s, _ := newPortService(t, busy, busy+6)
 	var changed []string
-	s.cfg.OnChange = func(r ref.Ref) { changed = append(changed, r.String()) }
+	s.conf().OnChange = func(r ref.Ref) { changed = append(changed, r.String()) }
 	c, err := s.Create(ctx, "alice", CreateRequest{Name: "dev", Start: true})
 	if err != nil {
 		t.Fatal(err)
@@ -404,7 +404,7 @@ func TestPortRangeExhausted(t *testing.T) {
 func TestKeysAndPasswords(t *testing.T) {
 	ctx := context.Background()
 	s, fake := newPortService(t, 39100, 39199)
-	s.cfg.Quota.Ports = 3
+	s.conf().Quota.Ports = 3
 	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "box", Start: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -471,9 +471,9 @@ func TestKeysAndPasswords(t *testing.T) {
 func TestSnapshots(t *testing.T) {
 	ctx := context.Background()
 	s, fake := newPortService(t, 39200, 39299)
-	s.cfg.SnapshotKeep = 3
-	s.cfg.Quota.Snapshots = 8
-	s.cfg.Quota.Containers = 4
+	s.conf().SnapshotKeep = 3
+	s.conf().Quota.Snapshots = 8
+	s.conf().Quota.Containers = 4
 	s.Create(ctx, "alice", CreateRequest{Name: "box", Start: true})
 	s.Create(ctx, "alice", CreateRequest{Name: "other"})
 	s.TakeSnapshot(ctx, "alice", "other", "o1", false)
@@ -551,7 +551,7 @@ func TestSnapshots(t *testing.T) {
 func TestImageAllowlist(t *testing.T) {
 	ctx := context.Background()
 	s, _, _ := newService(t)
-	s.cfg.Images = []string{"lxcgate-busybox"}
+	s.conf().Images = []string{"lxcgate-busybox"}
 	imgs, _ := s.Images(ctx)
 	if len(imgs) != 1 || imgs[0].Alias != "lxcgate-busybox" {
 		t.Fatalf("images: %+v", imgs)
@@ -563,3 +563,36 @@ func TestImageAllowlist(t *testing.T) {
 
 // The fake satisfies what the service needs, as the real adapter does.
 var _ LXD = (*lxdtest.Fake)(nil)
+
+// A reload changes the defaults, caps, allowlist and services of the
+// next commands, and nothing that needs a restart.
+func TestReconfigure(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newPortService(t, 31000, 31099)
+	next := *s.conf()
+	next.Images = []string{"lxcgate-busybox"}
+	next.Quota.Containers = 1
+	next.MaxCPU = 1
+	next.Services = map[string]int{"ssh": 22, "web": 80}
+	next.Prefix, next.PortFirst = "other-", 1
+	s.Reconfigure(next)
+	if c := s.conf(); c.Prefix == "other-" || c.PortFirst == 1 || c.Services["web"] != 80 || len(c.Services) != 2 {
+		t.Fatalf("applied: %+v", c)
+	}
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "big", Image: "lxcgate-busybox", CPU: 2}); err == nil || !strings.Contains(err.Error(), "at most 1") {
+		t.Fatalf("new cap: %v", err)
+	}
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "deb", Image: "lxcgate-debian"}); err == nil || !strings.Contains(err.Error(), "no image") {
+		t.Fatalf("new allowlist: %v", err)
+	}
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "one", Image: "lxcgate-busybox", CPU: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "two", Image: "lxcgate-busybox", CPU: 1}); !errors.Is(err, ErrQuota) {
+		t.Fatalf("new default quota: %v", err)
+	}
+	next.Services["extra"] = 9 // the caller's map is not shared
+	if _, ok := s.conf().Services["extra"]; ok {
+		t.Fatal("services map shared with the caller")
+	}
+}

@@ -69,16 +69,16 @@ func (s *Service) plan(ctx context.Context, req *CreateRequest) (lxd.Spec, []lxd
 		return lxd.Spec{}, nil, 0, err
 	}
 	if req.Image == "" {
-		req.Image = s.cfg.DefaultImage
+		req.Image = s.conf().DefaultImage
 	}
 	if req.CPU == 0 {
-		req.CPU = s.cfg.CPU
+		req.CPU = s.conf().CPU
 	}
 	if req.Memory == 0 {
-		req.Memory = s.cfg.Memory
+		req.Memory = s.conf().Memory
 	}
 	if req.Disk == 0 {
-		req.Disk = s.cfg.Disk
+		req.Disk = s.conf().Disk
 	}
 	if err := s.checkCaps(*req); err != nil {
 		return lxd.Spec{}, nil, 0, err
@@ -158,12 +158,12 @@ func (s *Service) checkCaps(req CreateRequest) error {
 	switch {
 	case req.CPU < 0 || req.Memory < 0 || req.Disk < 0:
 		return errors.New("cpu, memory and disk must be positive")
-	case s.cfg.MaxCPU > 0 && req.CPU > s.cfg.MaxCPU:
-		return fmt.Errorf("cpu %d: at most %d for one container", req.CPU, s.cfg.MaxCPU)
-	case s.cfg.MaxMemory > 0 && req.Memory > s.cfg.MaxMemory:
-		return fmt.Errorf("memory %s: at most %s for one container", units.FormatSize(req.Memory), units.FormatSize(s.cfg.MaxMemory))
-	case s.cfg.MaxDisk > 0 && req.Disk > s.cfg.MaxDisk:
-		return fmt.Errorf("disk %s: at most %s for one container", units.FormatSize(req.Disk), units.FormatSize(s.cfg.MaxDisk))
+	case s.conf().MaxCPU > 0 && req.CPU > s.conf().MaxCPU:
+		return fmt.Errorf("cpu %d: at most %d for one container", req.CPU, s.conf().MaxCPU)
+	case s.conf().MaxMemory > 0 && req.Memory > s.conf().MaxMemory:
+		return fmt.Errorf("memory %s: at most %s for one container", units.FormatSize(req.Memory), units.FormatSize(s.conf().MaxMemory))
+	case s.conf().MaxDisk > 0 && req.Disk > s.conf().MaxDisk:
+		return fmt.Errorf("disk %s: at most %s for one container", units.FormatSize(req.Disk), units.FormatSize(s.conf().MaxDisk))
 	}
 	return nil
 }
@@ -171,7 +171,7 @@ func (s *Service) checkCaps(req CreateRequest) error {
 // checkImage applies the allowlist; whether the image exists LXD answers
 // at create, before it makes anything (saving a round trip per launch).
 func (s *Service) checkImage(image string) error {
-	if len(s.cfg.Images) > 0 && !slices.Contains(s.cfg.Images, image) {
+	if len(s.conf().Images) > 0 && !slices.Contains(s.conf().Images, image) {
 		return errorf(ErrNoImage, "", "no image %q that you may use", image)
 	}
 	return nil

@@ -54,7 +54,7 @@ func (s *Service) pickGPUs(ctx context.Context, want string, spec *lxd.Spec) ([]
 		return nil, nil, 0, errors.New("this host has no GPUs; create the container without --gpu")
 	}
 	if want == "all" {
-		spec.Profiles = append(spec.Profiles, s.cfg.GPU.Name)
+		spec.Profiles = append(spec.Profiles, s.conf().GPU.Name)
 		return []string{"all"}, host, len(host), nil
 	}
 	spec.GPUs = map[string]string{}

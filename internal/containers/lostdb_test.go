@@ -64,7 +64,7 @@ func TestReconcileAfterLostDatabase(t *testing.T) {
 	if _, err := us.Add(ctx, "alice", users.RoleUser, ""); err != nil {
 		t.Fatal(err)
 	}
-	s2 := New(db, fake, s.cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s2 := New(db, fake, *s.conf(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := s2.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +89,8 @@ func TestAdoptFallsBackToFreshPorts(t *testing.T) {
 	db := storetest.Open(t)
 	us := users.New(db)
 	us.Add(ctx, "bob", users.RoleUser, "")
-	s2 := New(db, fake, s.cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	s2.cfg.PortFirst = before["jupyter"].HostPort
+	s2 := New(db, fake, *s.conf(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s2.conf().PortFirst = before["jupyter"].HostPort
 	if _, err := s2.Create(ctx, "bob", CreateRequest{Name: "web"}); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func TestCloneDropsItsSourcesPortKeys(t *testing.T) {
 	ctx := context.Background()
 	s, fake := newPortService(t, 41400, 41460)
-	s.cfg.Quota.Snapshots = 5
+	s.conf().Quota.Snapshots = 5
 	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "dev"}); err != nil {
 		t.Fatal(err)
 	}

@@ -97,7 +97,7 @@ func TestNoPanicLeavesALockHeld(t *testing.T) {
 		s, fake, _ := newService(t)
 		p := &panicky{Fake: fake}
 		s.lxd = p
-		s.cfg.Quota.Snapshots = 5
+		s.conf().Quota.Snapshots = 5
 		if _, err := s.Create(ctx0, "alice", CreateRequest{Name: "dev", Start: true}); err != nil {
 			t.Fatal(err)
 		}

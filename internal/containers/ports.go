@@ -21,7 +21,7 @@ var ErrNoPort = errors.New("no free host port left in the configured range; ask 
 // services returns the configured services in a stable order.
 func (s *Service) services() []Port {
 	var out []Port
-	for name, p := range s.cfg.Services {
+	for name, p := range s.conf().Services {
 		out = append(out, Port{Service: name, ContainerPort: p})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Service < out[j].Service })
@@ -37,7 +37,7 @@ func (s *Service) allocPort(ctx context.Context, q store.Querier, id store.Conta
 	if err != nil {
 		return 0, fmt.Errorf("host ports in use: %w", err)
 	}
-	for hp := s.cfg.PortFirst; hp <= s.cfg.PortLast; hp++ {
+	for hp := s.conf().PortFirst; hp <= s.conf().PortLast; hp++ {
 		if used[hp] || listening(hp) {
 			continue
 		}

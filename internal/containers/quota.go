@@ -46,7 +46,7 @@ func (s *Service) reserve(ctx context.Context, user string, req CreateRequest, h
 		if dup {
 			return fmt.Errorf("%w: you already have %q", ErrExists, req.Name)
 		}
-		if req.GPU != "" && !s.cfg.SharedGPUs {
+		if req.GPU != "" && !s.conf().SharedGPUs {
 			if err := s.gpusFree(ctx, q, host, req.GPU); err != nil {
 				return err
 			}
@@ -127,10 +127,10 @@ func (s *Service) unreserve(user, name string, id store.ContainerID) {
 func (s *Service) Quota(ctx context.Context, user string) (Quota, Usage, error) {
 	uid, err := s.st.Users.ID(ctx, s.db, user)
 	if errors.Is(err, store.ErrNotFound) {
-		return s.cfg.Quota, Usage{}, nil
+		return s.conf().Quota, Usage{}, nil
 	}
 	if err != nil {
-		return s.cfg.Quota, Usage{}, fmt.Errorf("quota of %s: %w", user, err)
+		return s.conf().Quota, Usage{}, fmt.Errorf("quota of %s: %w", user, err)
 	}
 	q, u, err := s.quotaOf(ctx, s.db, uid)
 	if err != nil {
@@ -154,7 +154,7 @@ func (s *Service) quotaOf(ctx context.Context, q store.Querier, uid store.UserID
 
 // limits is a user's quota: their own values over the configured defaults.
 func (s *Service) limits(ctx context.Context, q store.Querier, uid store.UserID) (Quota, error) {
-	quota := s.cfg.Quota
+	quota := s.conf().Quota
 	row, err := s.st.Quotas.Get(ctx, q, uid)
 	if err != nil {
 		return quota, err

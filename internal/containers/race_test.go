@@ -17,7 +17,7 @@ import (
 // twin is a second Service on the same database and LXD, as a second
 // gateway process would be: it shares no in-process lock with s.
 func twin(s *Service) *Service {
-	return New(s.db, s.lxd, s.cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return New(s.db, s.lxd, *s.conf(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // race runs n creates at once, alternating between two services on one
@@ -51,7 +51,7 @@ func race(t *testing.T, s *Service, n int, req func(i int) (string, CreateReques
 // what stops them).
 func TestRaceForTheLastSlot(t *testing.T) {
 	s, fake, _ := newService(t)
-	s.cfg.Quota.Containers = 1
+	s.conf().Quota.Containers = 1
 	errs := race(t, s, 20, func(i int) (string, CreateRequest) {
 		return "alice", CreateRequest{Name: fmt.Sprintf("c%d", i)}
 	})
@@ -73,7 +73,7 @@ func TestRaceForTheLastSlot(t *testing.T) {
 func TestRaceForOneGPU(t *testing.T) {
 	s, fake, _ := newService(t)
 	fake.HostGPUs = []lxd.GPU{{ID: "0", Vendor: "NVIDIA", Model: "H100", PCI: "0000:01:00.0", UUID: "GPU-aaaa"}}
-	s.cfg.Quota.Containers, s.cfg.Quota.GPUs, s.cfg.Quota.CPU, s.cfg.Quota.Memory = 20, 20, 20, 20<<30
+	s.conf().Quota.Containers, s.conf().Quota.GPUs, s.conf().Quota.CPU, s.conf().Quota.Memory = 20, 20, 20, 20<<30
 	users := []string{"alice", "bob"}
 	errs := race(t, s, 20, func(i int) (string, CreateRequest) {
 		return users[i/2%2], CreateRequest{Name: fmt.Sprintf("g%d", i), GPU: "0"}
@@ -103,7 +103,7 @@ func TestRaceForHostPorts(t *testing.T) {
 	first := ln.Addr().(*net.TCPAddr).Port + 1
 	ln.Close()
 	s, _ := newPortService(t, first, first+19) // 10 containers x 2 services
-	s.cfg.Quota.Containers, s.cfg.Quota.CPU, s.cfg.Quota.Memory = 20, 20, 20<<30
+	s.conf().Quota.Containers, s.conf().Quota.CPU, s.conf().Quota.Memory = 20, 20, 20<<30
 	users := []string{"alice", "bob"}
 	errs := race(t, s, 10, func(i int) (string, CreateRequest) {
 		return users[i%2], CreateRequest{Name: fmt.Sprintf("p%d", i)}

@@ -15,7 +15,7 @@ import (
 // Prepare brings LXD's shared state (the GPU profile) to what the
 // configuration describes.
 func (s *Service) Prepare(ctx context.Context) error {
-	return s.lxd.EnsureGPUProfile(ctx, s.cfg.GPU)
+	return s.lxd.EnsureGPUProfile(ctx, s.conf().GPU)
 }
 
 // Reconcile makes the database and LXD agree after a crash or changes made
@@ -40,7 +40,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	}
 	seen := map[string]bool{}
 	for _, in := range ins {
-		if !strings.HasPrefix(in.Project, s.cfg.Prefix) {
+		if !strings.HasPrefix(in.Project, s.conf().Prefix) {
 			continue
 		}
 		key := in.Project + "/" + in.Name
@@ -70,7 +70,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 // settle brings one instance in a user's project and its row (when known)
 // into agreement.
 func (s *Service) settle(ctx context.Context, in lxd.Instance, r row, known bool) error {
-	owner := strings.TrimPrefix(in.Project, s.cfg.Prefix)
+	owner := strings.TrimPrefix(in.Project, s.conf().Prefix)
 	if in.Unfiltered() {
 		// Made before lxcgate filtered NICs, or by hand: without the
 		// filter the container could use another address.
@@ -152,14 +152,14 @@ func (s *Service) adoptPorts(ctx context.Context, q store.Querier, id store.Cont
 	for _, svc := range services {
 		hp, err1 := strconv.Atoi(in.Config[lxd.PortKey(svc)])
 		cp, err2 := strconv.Atoi(in.Config[lxd.ContainerPortKey(svc)])
-		conf, configured := s.cfg.Services[svc]
+		conf, configured := s.conf().Services[svc]
 		if err2 != nil && configured {
 			cp, err2 = conf, nil
 		}
 		if configured {
 			cp = conf // the configuration decides a configured service's port
 		}
-		if err1 != nil || err2 != nil || hp < s.cfg.PortFirst || hp > s.cfg.PortLast || used[hp] || cp < 1 || cp > 65535 {
+		if err1 != nil || err2 != nil || hp < s.conf().PortFirst || hp > s.conf().PortLast || used[hp] || cp < 1 || cp > 65535 {
 			s.log.Warn("reconcile: a kept host port could not be taken back", "owner", owner, "name", in.Name, "service", svc,
 				"value", in.Config[lxd.PortKey(svc)])
 			continue

@@ -93,7 +93,7 @@ func (s *Service) TakeSnapshot(ctx context.Context, user, name, snap string, kee
 			return snap, nil, fmt.Errorf("snapshot %s taken, but pinning failed: %w", snap, err)
 		}
 	}
-	if mine+1 <= s.cfg.SnapshotKeep {
+	if mine+1 <= s.conf().SnapshotKeep {
 		return snap, nil, nil // within the history even before pins count: nothing to prune
 	}
 	pruned, err := s.prune(ctx, sn, r, user, name)
@@ -114,7 +114,7 @@ func (s *Service) prune(ctx context.Context, sn Snapshotter, r row, user, name s
 		}
 	}
 	var pruned []string
-	for i := 0; i < len(unpinned)-s.cfg.SnapshotKeep; i++ {
+	for i := 0; i < len(unpinned)-s.conf().SnapshotKeep; i++ {
 		if err := sn.DeleteSnapshot(ctx, s.Project(user), name, unpinned[i].Name); err != nil {
 			return pruned, fmt.Errorf("prune %s: %w", unpinned[i].Name, err)
 		}
@@ -278,7 +278,7 @@ func (s *Service) Clone(ctx context.Context, user, name, snap, newName string) (
 	// The clone asks for the source's GPUs only where GPUs are shared:
 	// exclusive ones belong to the source.
 	gpu := ""
-	if r.GPUCount > 0 && s.cfg.SharedGPUs {
+	if r.GPUCount > 0 && s.conf().SharedGPUs {
 		gpu = r.GPUs
 	}
 	return s.Create(ctx, user, CreateRequest{Name: newName, Image: r.Image, CPU: r.CPU, Memory: r.Memory, Disk: r.Disk,

@@ -537,3 +537,22 @@ func TestAlgorithms(t *testing.T) {
 		}
 	}
 }
+
+// SetLimits changes the caps for newcomers and cuts nothing already open.
+func TestSetLimits(t *testing.T) {
+	s := &Server{sess: newSessionCounter(2, 2), addrs: newAddrLimiter(1, 1)}
+	if err := s.sess.acquire("alice"); err != nil {
+		t.Fatal(err)
+	}
+	a, _, _ := s.addrs.acquire("a")
+	s.SetLimits(Limits{MaxSessions: 1, MaxSessionsPerUser: 1, MaxConnections: 7, MaxUnauthPerAddress: 3, MaxConnectionsPerAddress: 3})
+	if err := s.sess.acquire("bob"); err == nil || !strings.Contains(err.Error(), "limit of 1") {
+		t.Fatalf("lowered session cap: %v", err)
+	}
+	if b, _, _ := s.addrs.acquire("a"); a == nil || b == nil {
+		t.Fatal("raised per-source cap not applied")
+	}
+	if s.maxConns.Load() != 7 || s.maxChans.Load() != defaultMaxChannelsPerConnection {
+		t.Fatalf("connections %d, channels %d", s.maxConns.Load(), s.maxChans.Load())
+	}
+}

@@ -40,6 +40,30 @@ type addrSlot struct {
 	authed, released bool // under the limiter's lock
 }
 
+// Limits are the caps SetLimits may change while serving.
+type Limits struct {
+	MaxSessions, MaxSessionsPerUser, MaxConnections                         int
+	MaxUnauthPerAddress, MaxConnectionsPerAddress, MaxChannelsPerConnection int
+}
+
+// SetLimits applies new caps (SIGHUP). They hold for what opens from now
+// on: connections, sessions and channels already open are never cut, and a
+// lowered cap only refuses newcomers until enough of them have ended.
+// Zero per-source values mean the defaults, as in Options.
+func (s *Server) SetLimits(l Limits) {
+	s.sess.set(l.MaxSessions, l.MaxSessionsPerUser)
+	s.addrs.set(orDefault(l.MaxUnauthPerAddress, defaultMaxUnauthPerAddress),
+		orDefault(l.MaxConnectionsPerAddress, defaultMaxConnectionsPerAddress))
+	s.maxConns.Store(int64(l.MaxConnections))
+	s.maxChans.Store(int32(orDefault(l.MaxChannelsPerConnection, defaultMaxChannelsPerConnection)))
+}
+
+func (l *addrLimiter) set(maxUnauth, maxTotal int) {
+	l.mu.Lock()
+	l.maxUnauth, l.maxTotal = maxUnauth, maxTotal
+	l.mu.Unlock()
+}
+
 func newAddrLimiter(maxUnauth, maxTotal int) *addrLimiter {
 	return &addrLimiter{maxUnauth: maxUnauth, maxTotal: maxTotal, by: map[string]*addrCount{}}
 }
@@ -119,7 +143,7 @@ func (l *addrLimiter) counts(key string) (unauth, total int) {
 // the client, so that a client told "closed" or "refused" finds it free.
 func (s *Server) acquireChannel(ctx ssh.Context, ch gossh.NewChannel) (release func(), ok bool) {
 	st := stateOf(ctx)
-	limit := int32(s.opt.MaxChannelsPerConnection)
+	limit := s.maxChans.Load()
 	for {
 		n := st.channels.Load()
 		if n >= limit {

@@ -164,6 +164,12 @@ func newSessionCounter(max, perUser int) *sessionCounter {
 	return &sessionCounter{max: max, perUser: perUser, by: map[string]int{}}
 }
 
+func (c *sessionCounter) set(max, perUser int) {
+	c.mu.Lock()
+	c.max, c.perUser = max, perUser
+	c.mu.Unlock()
+}
+
 func (c *sessionCounter) acquire(user string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -81,6 +81,8 @@ type Server struct {
 	sess *sessionCounter
 
 	conns    atomic.Int64
+	maxConns atomic.Int64 // MaxConnections, which SetLimits may change
+	maxChans atomic.Int32 // MaxChannelsPerConnection, likewise
 	addrs    *addrLimiter
 	refusals *audit.Sampler // connection refusals: a log line per source per minute
 	lockouts *audit.Sampler // refusals during a lockout: an audit record per key per minute
@@ -101,6 +103,8 @@ func New(opt Options) *Server {
 		lockouts: audit.NewSampler(time.Minute, 4096),
 		live:     newRegistry(),
 	}
+	s.maxConns.Store(int64(opt.MaxConnections))
+	s.maxChans.Store(int32(opt.MaxChannelsPerConnection))
 	s.ssh = &ssh.Server{
 		Version:     "lxcgate",
 		HostSigners: []ssh.Signer{opt.HostKey},
@@ -200,9 +204,9 @@ type Identity struct {
 // count since), never audited: a flood must not write a row per attempt.
 func (s *Server) accept(ctx ssh.Context, conn net.Conn) net.Conn {
 	remote := conn.RemoteAddr().String()
-	if n := s.conns.Add(1); n > int64(s.opt.MaxConnections) {
+	if n, limit := s.conns.Add(1), s.maxConns.Load(); n > limit {
 		s.conns.Add(-1)
-		s.refused("*", remote, "too many connections", s.opt.MaxConnections)
+		s.refused("*", remote, "too many connections", int(limit))
 		return nil
 	}
 	key := addrKey(conn.RemoteAddr())
@@ -228,7 +232,7 @@ func (s *Server) accept(ctx ssh.Context, conn net.Conn) net.Conn {
 		s.addrs.release(slot)
 		s.live.remove(st)
 		if n := st.chRefused.Load(); n > 1 {
-			s.log.Info("channels refused past the cap", "remote", st.remote, "refused", n, "limit", s.opt.MaxChannelsPerConnection)
+			s.log.Info("channels refused past the cap", "remote", st.remote, "refused", n, "limit", s.maxChans.Load())
 		}
 	}}
 	st.conn = tc

@@ -51,6 +51,15 @@ func New(l Limits) *Throttle {
 	return &Throttle{limits: l, max: bound, now: time.Now, entries: map[string]*entry{}}
 }
 
+// SetLimits changes the limits (SIGHUP); failures already counted stay
+// and are judged by the new ones. MaxEntries stays as it was.
+func (t *Throttle) SetLimits(l Limits) {
+	t.mu.Lock()
+	l.MaxEntries = t.limits.MaxEntries
+	t.limits = l
+	t.mu.Unlock()
+}
+
 // Keys name what is locked; the account part is the bounded safe form of
 // the name, since names arrive from clients before authentication.
 func accountKey(name string) string { return "account " + audit.SafeName(name) }

@@ -152,3 +152,19 @@ func TestLockedSaysWhich(t *testing.T) {
 		t.Fatalf("long name: %v, key of %d bytes", locked, len(l.Key))
 	}
 }
+
+// Limits changed by a reload judge the failures already counted.
+func TestSetLimits(t *testing.T) {
+	c := &clock{t: time.Unix(1000, 0)}
+	th := newThrottle(c)
+	th.Failure("alice", "10.0.0.1")
+	th.Failure("alice", "10.0.0.2")
+	if ok, _ := th.Allowed("alice", "10.0.0.3"); !ok {
+		t.Fatal("locked below the limit")
+	}
+	th.SetLimits(Limits{PerAccount: 2, PerAddress: 5, Window: time.Minute, Lockout: time.Minute})
+	th.Failure("alice", "10.0.0.3")
+	if ok, until := th.Allowed("alice", "10.0.0.4"); ok || !until.Equal(c.t.Add(time.Minute)) {
+		t.Fatalf("new limit and lockout not applied: %v %v", ok, until)
+	}
+}
