@@ -27,7 +27,10 @@ func (a *app) doctorCmd() *cobra.Command {
 			if err := a.cfg.Validate(); err != nil {
 				return err
 			}
-			lx := lxd.New(a.cfg.Containers.LXDSocket, newLogger(a.cfg.Log, io.Discard))
+			lx, err := a.lxdClient(newLogger(a.cfg.Log, io.Discard))
+			if err != nil {
+				return err
+			}
 			r := doctor.Run(context.Background(), a.doctorEnv(lx))
 			if v.Bool("json") {
 				if err := r.WriteJSON(a.stdout); err != nil {

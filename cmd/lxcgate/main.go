@@ -111,7 +111,7 @@ func (a *app) commands() *cobra.Command {
 	}
 	a.global = shell.DefineFlags(root.PersistentFlags(), globalFlags)
 	cobra.EnableCommandSorting = false // help lists them as declared
-	root.AddCommand(a.serveCmd(), a.userCmd(), a.portmapCmd(), a.doctorCmd(), a.backupCmd(), a.migrateCmd(), a.configCmd(), a.versionCmd(), a.completionCmd(root))
+	root.AddCommand(a.serveCmd(), a.userCmd(), a.portmapCmd(), a.doctorCmd(), a.lxdCmd(), a.backupCmd(), a.migrateCmd(), a.configCmd(), a.versionCmd(), a.completionCmd(root))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{argv.FlagError(err, a.args)} })
 	root.SetHelpFunc(func(c *cobra.Command, _ []string) { writeHelp(a.stdout, c) })
 	root.SetOut(a.stdout)

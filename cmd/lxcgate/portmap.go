@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/containers"
-	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/portmap"
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/spf13/cobra"
@@ -73,7 +72,11 @@ func (a *app) portmapStatusCmd() *cobra.Command {
 			}
 			defer db.Close()
 			log := newLogger(a.cfg.Log, a.stderr)
-			cs := containers.New(db, lxd.New(a.cfg.Containers.LXDSocket, log), a.containerConfig(nil), log)
+			lx, err := a.lxdClient(log)
+			if err != nil {
+				return err
+			}
+			cs := containers.New(db, lx, a.containerConfig(nil), log)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			st, err := portmap.New(backend, cs, log).Check(ctx)

@@ -125,7 +125,10 @@ func (a *app) prepareUsers(ctx context.Context, st *users.Store) (string, error)
 // startContainers returns the container service with its port mapper,
 // which follows LXD until ctx ends, and a resync that reconciles both.
 func (a *app) startContainers(ctx context.Context, db *sql.DB, log *slog.Logger) (*containers.Service, func(), error) {
-	lx := lxd.New(a.cfg.Containers.LXDSocket, log)
+	lx, err := a.lxdClient(log)
+	if err != nil {
+		return nil, nil, err
+	}
 	lx.ExecTimeout = a.cfg.Containers.ExecTimeout.D()
 	// The mapper follows the service's changes, and the service is the
 	// mapper's source: the closure reads mapper once serving has begun.

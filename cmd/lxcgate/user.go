@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/lxcgate/lxcgate/internal/containers"
-	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/users"
 	"github.com/spf13/cobra"
@@ -249,7 +248,11 @@ func (a *app) userQuotaCmd() *cobra.Command {
 		RunE: func(_ *cobra.Command, args []string) error {
 			return a.withUsers(func(ctx context.Context, db *sql.DB, _ *users.Store) error {
 				log := newLogger(a.cfg.Log, a.stderr)
-				cs := containers.New(db, lxd.New(a.cfg.Containers.LXDSocket, log), a.containerConfig(nil), log)
+				lx, err := a.lxdClient(log)
+				if err != nil {
+					return err
+				}
+				cs := containers.New(db, lx, a.containerConfig(nil), log)
 				if ch, ok := shell.QuotaChangeOf(v); ok {
 					if _, err := cs.SetQuota(ctx, args[0], ch); err != nil {
 						return err

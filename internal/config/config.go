@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -34,6 +35,7 @@ type Config struct {
 	Auth       Auth       `toml:"auth"`
 	Lobby      Lobby      `toml:"lobby"`
 	Log        Log        `toml:"log"`
+	LXD        LXD        `toml:"lxd"`
 	Containers Containers `toml:"containers"`
 	Quota      Quota      `toml:"quota"`
 	GPU        GPU        `toml:"gpu"`
@@ -96,6 +98,15 @@ func (p Ports) PortRange() (int, int, error) {
 		return 0, 0, fmt.Errorf("ports.range %q: want FIRST-LAST within 1-65535", p.Range)
 	}
 	return first, last, nil
+}
+
+// LXD says how to reach LXD over HTTPS (a cluster, or a remote host);
+// with URL empty, the unix socket (containers.lxd_socket) is used.
+type LXD struct {
+	URL        string `toml:"url"`         // https://HOST:8443
+	ServerCert string `toml:"server_cert"` // PEM file of the server's (cluster's) certificate, pinned
+	ClientCert string `toml:"client_cert"` // PEM files; empty: DATA/lxd-client.crt and .key, made on first use
+	ClientKey  string `toml:"client_key"`
 }
 
 // Containers configures what a new container gets.
@@ -368,10 +379,30 @@ func applyEnv(v reflect.Value, prefix string, env func(string) string) error {
 // Validate checks the whole configuration and returns the first problem as
 // one line naming the key.
 func (c *Config) Validate() error {
-	for _, check := range []func() error{c.validateServer, c.validateContainers, c.validatePorts, c.validateLog} {
+	for _, check := range []func() error{c.validateServer, c.validateLXD, c.validateContainers, c.validatePorts, c.validateLog} {
 		if err := check(); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// validateLXD checks the [lxd] section: an https URL with a pinned
+// server certificate, and client files given both or neither.
+func (c *Config) validateLXD() error {
+	l := c.LXD
+	if l.URL == "" {
+		return nil
+	}
+	u, err := url.Parse(l.URL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("lxd.url %q: want https://HOST:8443", l.URL)
+	}
+	if l.ServerCert == "" {
+		return errors.New("lxd.url needs lxd.server_cert, the cluster's certificate to pin (lxc info | sed -n '/BEGIN/,/END/p' on a member)")
+	}
+	if (l.ClientCert == "") != (l.ClientKey == "") {
+		return errors.New("lxd.client_cert and lxd.client_key go together; leave both empty to use DATA/lxd-client.crt and .key")
 	}
 	return nil
 }

@@ -36,10 +36,10 @@ var (
 		"the admin can allow it with 'lxc network set BRIDGE dns.mode=none'")
 )
 
-// Client talks to the local LXD daemon over its unix socket.
+// Client talks to LXD over its unix socket or HTTPS.
 type Client struct {
-	socket string
-	log    *slog.Logger
+	conn Conn
+	log  *slog.Logger
 
 	mu  sync.Mutex
 	srv lxdclient.InstanceServer
@@ -52,10 +52,10 @@ type Client struct {
 	nicAt    time.Time
 }
 
-// New returns a client for the socket ("" for LXD's default). It connects
-// lazily, so the gateway starts even while LXD is down.
-func New(socket string, log *slog.Logger) *Client {
-	return &Client{socket: socket, log: log.With("component", "lxd")}
+// New returns a client for conn. It connects lazily, so the gateway starts
+// even while LXD is down.
+func New(conn Conn, log *slog.Logger) *Client {
+	return &Client{conn: conn, log: log.With("component", "lxd")}
 }
 
 func (c *Client) server() (lxdclient.InstanceServer, error) {
@@ -64,7 +64,16 @@ func (c *Client) server() (lxdclient.InstanceServer, error) {
 	if c.srv != nil {
 		return c.srv, nil
 	}
-	srv, err := lxdclient.ConnectLXDUnix(Socket(c.socket), &lxdclient.ConnectionArgs{SkipGetServer: true})
+	var srv lxdclient.InstanceServer
+	var err error
+	if c.conn.remote() {
+		srv, err = lxdclient.ConnectLXD(c.conn.URL, &lxdclient.ConnectionArgs{
+			TLSServerCert: c.conn.ServerCert, TLSClientCert: c.conn.ClientCert, TLSClientKey: c.conn.ClientKey,
+			SkipGetServer: true,
+		})
+	} else {
+		srv, err = lxdclient.ConnectLXDUnix(Socket(c.conn.Socket), &lxdclient.ConnectionArgs{SkipGetServer: true})
+	}
 	if err != nil {
 		c.log.Warn("connect failed", "err", err)
 		return nil, ErrUnavailable

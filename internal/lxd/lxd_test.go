@@ -14,7 +14,7 @@ import (
 )
 
 func TestCheckMapsErrors(t *testing.T) {
-	c := New("", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c := New(Conn{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for _, tc := range []struct {
 		err  error
 		want error

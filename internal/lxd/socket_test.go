@@ -1,6 +1,7 @@
 package lxd
 
 import (
+	"crypto/tls"
 	"net"
 	"os"
 	"path/filepath"
@@ -64,5 +65,35 @@ func TestSocketEnv(t *testing.T) {
 	t.Setenv("LXD_DIR", filepath.Dir(custom))
 	if got := Socket(""); got != custom {
 		t.Fatalf("Socket(\"\") with LXD_DIR = %q, want %q", got, custom)
+	}
+}
+
+func TestClientCertFiles(t *testing.T) {
+	dir := t.TempDir()
+	cert, key, err := ClientCertFiles(dir, "lxcgate@test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(key)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key: %v %v", st, err)
+	}
+	pem1, _ := os.ReadFile(cert)
+	if _, err := tls.LoadX509KeyPair(cert, key); err != nil {
+		t.Fatalf("not a pair: %v", err)
+	}
+	fp, err := Fingerprint(pem1)
+	if err != nil || len(fp) != 64 {
+		t.Fatalf("fingerprint %q %v", fp, err)
+	}
+	// A second call keeps the pair.
+	if _, _, err := ClientCertFiles(dir, "lxcgate@test"); err != nil {
+		t.Fatal(err)
+	}
+	if pem2, _ := os.ReadFile(cert); string(pem2) != string(pem1) {
+		t.Fatal("the pair was replaced")
+	}
+	if _, err := Fingerprint([]byte("junk")); err == nil {
+		t.Fatal("junk has a fingerprint")
 	}
 }
