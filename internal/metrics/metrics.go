@@ -136,8 +136,8 @@ type Inventory struct {
 // seconds with a short timeout.
 type Sources struct {
 	Inventory func() Inventory
-	Rules     func() int   // per-mapping rules in lxcgate's chains
-	Synced    func() error // nil when the last full port reconcile succeeded
+	Rules     func() int                      // per-mapping rules in lxcgate's chains
+	Synced    func() error                    // nil when the last full port reconcile succeeded
 	LXD       func(ctx context.Context) error // a cheap call that LXD answers
 }
 
