@@ -67,6 +67,7 @@ func ContainerPortKey(service string) string { return KeyPrefix + "cport." + ser
 // Create creates (and with spec.Start, starts) a container. On failure after
 // the instance exists, it deletes it again: nothing half-made stays.
 func (c *Client) Create(ctx context.Context, project string, spec Spec, progress func(string)) error {
+	defer c.timed("create")()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -163,6 +164,7 @@ func (c *Client) setState(ctx context.Context, srv lxdclient.InstanceServer, nam
 
 // Start starts a container.
 func (c *Client) Start(ctx context.Context, project, name string) error {
+	defer c.timed("start")()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -172,6 +174,7 @@ func (c *Client) Start(ctx context.Context, project, name string) error {
 
 // Stop stops a container, cleanly unless force.
 func (c *Client) Stop(ctx context.Context, project, name string, force bool) error {
+	defer c.timed("stop")()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -181,6 +184,7 @@ func (c *Client) Stop(ctx context.Context, project, name string, force bool) err
 
 // Restart restarts a running container.
 func (c *Client) Restart(ctx context.Context, project, name string) error {
+	defer c.timed("restart")()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -190,6 +194,7 @@ func (c *Client) Restart(ctx context.Context, project, name string) error {
 
 // Delete deletes a container; with force a running one is stopped first.
 func (c *Client) Delete(ctx context.Context, project, name string, force bool) error {
+	defer c.timed("delete")()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -209,6 +214,7 @@ func (c *Client) Delete(ctx context.Context, project, name string, force bool) e
 
 // Get returns one container.
 func (c *Client) Get(ctx context.Context, project, name string) (Instance, error) {
+	defer c.timed("get")()
 	srv, err := c.project(project)
 	if err != nil {
 		return Instance{}, err
@@ -225,6 +231,7 @@ func (c *Client) Get(ctx context.Context, project, name string) (Instance, error
 // List returns the containers of one project, or of every project when
 // project is "".
 func (c *Client) List(ctx context.Context, project string) ([]Instance, error) {
+	defer c.timed("list")()
 	var ins []api.InstanceFull
 	srv, err := c.server()
 	if err != nil {
@@ -302,6 +309,7 @@ func parseBytes(s string) int64 {
 
 // SetConfig sets (or, with "", removes) config keys of a container.
 func (c *Client) SetConfig(ctx context.Context, project, name string, kv map[string]string) error {
+	defer c.timed("configure")()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -328,6 +336,7 @@ func (c *Client) SetConfig(ctx context.Context, project, name string, kv map[str
 // IsRunning reports whether a container runs, without its full state (a
 // cheaper call than Get).
 func (c *Client) IsRunning(ctx context.Context, project, name string) (bool, error) {
+	defer c.timed("get")()
 	srv, err := c.project(project)
 	if err != nil {
 		return false, err

@@ -46,6 +46,9 @@ type Client struct {
 
 	// ExecTimeout bounds a command run in a container; set before use.
 	ExecTimeout time.Duration
+	// Observe, when set before use, hears how long each call took, by
+	// operation ("create", "start", "list"); never a container's name.
+	Observe func(op string, d time.Duration)
 
 	nets     subnets // bridges' subnets, and under its lock the NIC cache
 	nicCache map[string]map[string]string
@@ -71,6 +74,37 @@ func (c *Client) server() (lxdclient.InstanceServer, error) {
 	}
 	c.srv = srv
 	return srv, nil
+}
+
+// timed reports an operation's duration when it returns:
+// defer c.timed("start")().
+func (c *Client) timed(op string) func() {
+	if c.Observe == nil {
+		return func() {}
+	}
+	start := time.Now()
+	return func() { c.Observe(op, time.Since(start)) }
+}
+
+// Ping asks LXD for its server record, the cheapest call there is: the
+// readiness probe. LXD's client takes no context, so the wait is bounded
+// here and a hung call is left to finish on its own.
+func (c *Client) Ping(ctx context.Context) error {
+	srv, err := c.server()
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := srv.GetServer()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return c.check("ping", err)
+	case <-ctx.Done():
+		return fmt.Errorf("ping: %w", ErrUnavailable)
+	}
 }
 
 func (c *Client) project(p string) (lxdclient.InstanceServer, error) {
