@@ -3,6 +3,7 @@ package lxd
 import (
 	"context"
 	"errors"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,9 +82,7 @@ func (c *Client) Create(ctx context.Context, project string, spec Spec, progress
 	if err != nil {
 		return err
 	}
-	for dev, d := range nics {
-		devices[dev] = d
-	}
+	maps.Copy(devices, nics)
 	for dev, id := range spec.GPUs {
 		d := map[string]string{"type": "gpu", "gputype": "physical"}
 		if strings.Contains(id, ":") {
