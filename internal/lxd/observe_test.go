@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -53,5 +54,9 @@ func TestPingTimesOut(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("Ping took %v", d)
+	}
+	// The hung call still holds its place: the next ping fails at once.
+	if err := c.Ping(context.Background()); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "still waiting") {
+		t.Fatalf("Ping while one hangs: %v", err)
 	}
 }

@@ -71,7 +71,7 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // that what a client sends can never grow the label space.
 var (
 	loginMethods = set("password", "publickey", "keyboard-interactive", "none")
-	loginResults = set("ok", "fail", "locked", "refused")
+	loginResults = set("ok", "fail", "locked")
 	cmdResults   = set("ok", "fail", "usage", "refused", "unknown")
 	// Command names are the command table's words; the shell sends
 	// "unknown" for anything else, and this guards the shape regardless.
