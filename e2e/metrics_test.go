@@ -110,6 +110,7 @@ func TestMetricsNotReadyWithoutLXD(t *testing.T) {
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "LXD") || strings.Count(body, "\n") != 1 {
 		t.Fatalf("/readyz without LXD: %d %q", code, body)
 	}
+	t.Logf("/readyz without LXD: %d %s", code, body)
 	if code, _ := scrape(t, addr, "/metrics"); code != 200 {
 		t.Fatalf("/metrics without LXD: %d", code)
 	}
