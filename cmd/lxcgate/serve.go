@@ -19,6 +19,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/doctor"
 	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/metrics"
 	"github.com/lxcgate/lxcgate/internal/portmap"
 	"github.com/lxcgate/lxcgate/internal/ref"
 	"github.com/lxcgate/lxcgate/internal/sdnotify"
@@ -74,13 +75,15 @@ func (a *app) serve() error {
 	st.SetLogger(log)
 	al := audit.New(db, log)
 	go al.Retain(ctx, a.cfg.Audit.Retention.D(), 24*time.Hour) // [audit] retention, at start and daily
-	cs, resync, err := a.startContainers(ctx, db, log)
+	met := metrics.New()
+	cs, resync, err := a.startContainers(ctx, db, log, met)
 	if err != nil {
 		return err
 	}
 	_, listenPort, _ := net.SplitHostPort(a.cfg.SSH.Listen)
 	sh := shell.New(shell.Options{Users: authn, Audit: al, Log: log, Host: a.cfg.Hostname,
-		Services: cs, Keys: st, Admin: st, AuditLog: al, Public: a.publicAddress(), Gateway: net.JoinHostPort(a.publicAddress(), listenPort)})
+		Services: cs, Keys: st, Admin: st, AuditLog: al, Public: a.publicAddress(), Gateway: net.JoinHostPort(a.publicAddress(), listenPort),
+		Metrics: met})
 	srv := server.New(server.Options{
 		HostKey: hostKey, Auth: authn, Shell: sh, Audit: al, Log: log,
 		Lobby:              lobby,
@@ -95,8 +98,9 @@ func (a *app) serve() error {
 		MaxConnectionsPerAddress: a.cfg.SSH.MaxConnectionsPerAddress,
 		MaxChannelsPerConnection: a.cfg.SSH.MaxChannelsPerConnection,
 		DB:                       db,
+		Metrics:                  met,
 	})
-	return a.listen(srv, log, lobby, &liveParts{srv: srv, throttle: th, cs: cs, resync: resync})
+	return a.listen(srv, log, lobby, met, &liveParts{srv: srv, throttle: th, cs: cs, resync: resync})
 }
 
 func (a *app) throttleLimits() throttle.Limits {
@@ -123,13 +127,15 @@ func (a *app) prepareUsers(ctx context.Context, st *users.Store) (string, error)
 }
 
 // startContainers returns the container service with its port mapper,
-// which follows LXD until ctx ends, and a resync that reconciles both.
-func (a *app) startContainers(ctx context.Context, db *sql.DB, log *slog.Logger) (*containers.Service, func(), error) {
+// which follows LXD until ctx ends (met hears of both), and a resync that
+// reconciles both.
+func (a *app) startContainers(ctx context.Context, db *sql.DB, log *slog.Logger, met *metrics.Metrics) (*containers.Service, func(), error) {
 	lx, err := a.lxdClient(log)
 	if err != nil {
 		return nil, nil, err
 	}
 	lx.ExecTimeout = a.cfg.Containers.ExecTimeout.D()
+	lx.Observe = met.LXDOperation
 	// The mapper follows the service's changes, and the service is the
 	// mapper's source: the closure reads mapper once serving has begun.
 	var mapper *portmap.Mapper
@@ -140,6 +146,14 @@ func (a *app) startContainers(ctx context.Context, db *sql.DB, log *slog.Logger)
 		return nil, nil, err
 	}
 	mapper = portmap.New(backend, cs, log)
+	mapper.OnSync(met.Reconciled)
+	met.Watch(metrics.Sources{
+		Inventory: func() metrics.Inventory {
+			inv := cs.Inventory()
+			return metrics.Inventory{Containers: inv.ByStatus, GPUs: inv.GPUs}
+		},
+		Rules: mapper.Rules, Synced: mapper.Synced, LXD: lx.Ping,
+	})
 	// LXD may be down at start: the gateway serves anyway and reconciles
 	// as soon as LXD answers; then LXD's events and a periodic reconcile
 	// keep the port mappings true.
@@ -180,11 +194,17 @@ func (a *app) logDoctor(ctx context.Context, log *slog.Logger, lx *lxd.Client, s
 }
 
 // listen serves until SIGTERM or SIGINT, then drains.
-func (a *app) listen(srv *server.Server, log *slog.Logger, lobby string, live *liveParts) error {
+func (a *app) listen(srv *server.Server, log *slog.Logger, lobby string, met *metrics.Metrics, live *liveParts) error {
 	ln, err := net.Listen("tcp", a.cfg.SSH.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another gateway running? set --listen)", a.cfg.SSH.Listen, err)
 	}
+	stopMetrics, err := a.serveMetrics(met, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMetrics() // after the drain: probes see the gateway until it is gone
 	log.Info("lxcgate listening", "addr", ln.Addr().String(), "version", buildVersion(), "data", a.cfg.Data, "lobby", lobby)
 
 	sigs, hups := make(chan os.Signal, 1), make(chan os.Signal, 1)
@@ -209,6 +229,27 @@ func (a *app) listen(srv *server.Server, log *slog.Logger, lobby string, live *l
 			return a.drain(srv, log, sig, done)
 		}
 	}
+}
+
+// serveMetrics starts the monitoring listener when [metrics] listen is
+// set; stop shuts it down.
+func (a *app) serveMetrics(met *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+	if a.cfg.Metrics.Listen == "" {
+		return func() {}, nil
+	}
+	log = log.With("component", "metrics")
+	hs, addr, err := met.Listen(a.cfg.Metrics.Listen, log)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("metrics listening", "addr", addr.String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := hs.Shutdown(ctx); err != nil {
+			log.Warn("metrics listener shutdown", "err", err)
+		}
+	}, nil
 }
 
 // drain ends serving: running commands get ssh.drain_timeout.

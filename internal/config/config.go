@@ -42,6 +42,12 @@ type Config struct {
 	Ports      Ports      `toml:"ports"`
 	Snapshots  Snapshots  `toml:"snapshots"`
 	Audit      Audit      `toml:"audit"`
+	Metrics    Metrics    `toml:"metrics"`
+}
+
+// Metrics configures the monitoring listener (/metrics, /healthz, /readyz).
+type Metrics struct {
+	Listen string `toml:"listen"` // "HOST:PORT"; empty: off
 }
 
 // Audit configures the audit table.
@@ -443,6 +449,11 @@ func (c *Config) validateServer() error {
 	} {
 		if n <= 0 {
 			return fmt.Errorf("%s must be at least 1", key)
+		}
+	}
+	if l := c.Metrics.Listen; l != "" {
+		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
+			return fmt.Errorf("metrics.listen %q: want HOST:PORT or :PORT, or empty for off", l)
 		}
 	}
 	if c.Lobby.Enabled && !validUserName(c.Lobby.Name) {

@@ -76,11 +76,27 @@ func TestValidate(t *testing.T) {
 		func(c *Config) { c.Log.Level = "loud" },
 		func(c *Config) { c.Auth.Lockout = 0 },
 		func(c *Config) { c.Data = "" },
+		func(c *Config) { c.Metrics.Listen = "9222" },
 	} {
 		c := Default()
 		mut(&c)
 		if err := c.Validate(); err == nil {
 			t.Errorf("accepted %+v", c)
 		}
+	}
+}
+
+func TestMetricsListen(t *testing.T) {
+	c, err := Load("", func(k string) string {
+		if k == "LXCGATE_METRICS_LISTEN" {
+			return "127.0.0.1:9222"
+		}
+		return ""
+	})
+	if err != nil || c.Metrics.Listen != "127.0.0.1:9222" || c.Validate() != nil {
+		t.Fatalf("LXCGATE_METRICS_LISTEN: %+v %v %v", c.Metrics, err, c.Validate())
+	}
+	if Default().Metrics.Listen != "" {
+		t.Fatal("the metrics listener must be off by default")
 	}
 }

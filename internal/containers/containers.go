@@ -172,6 +172,8 @@ type Service struct {
 	// so that a reconcile never mistakes a create in flight for a leftover.
 	busy sync.RWMutex
 
+	inv inventory // what the last full reconcile saw, for monitoring
+
 	// checked, when set, runs in the reservation's transaction between the
 	// checks and the insert: tests widen the window a race would need.
 	checked func()

@@ -108,6 +108,7 @@ func (s *Service) AllMappings(ctx context.Context) ([]portmap.Mapping, []ref.Ref
 	if err != nil {
 		return nil, nil, err
 	}
+	s.noteInventory(ctx, rs, ins)
 	return s.mappings(ctx, rs, ins)
 }
 

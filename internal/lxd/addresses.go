@@ -211,6 +211,7 @@ func (in Instance) Unfiltered() bool { return in.nic.dev != "" && !in.nic.filter
 // (containers made before lxcgate did it at create, or adopted ones). LXD
 // applies it to a running container at once.
 func (c *Client) SecureNIC(ctx context.Context, project, name string) error {
+	defer c.timed("secure-nic")()
 	srv, err := c.project(project)
 	if err != nil {
 		return err

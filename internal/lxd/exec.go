@@ -26,6 +26,7 @@ const (
 // exit status and the first KiBs of what it wrote to stderr. Past the
 // timeout or when ctx ends, the process is killed.
 func (c *Client) Exec(ctx context.Context, project, name string, argv []string, stdin []byte) (int, string, error) {
+	defer c.timed("exec")()
 	timeout := c.ExecTimeout
 	if timeout <= 0 {
 		timeout = defaultExecTimeout

@@ -112,6 +112,7 @@ func (c *Client) fileType(ctx context.Context, project, name, path string) (stri
 
 // ReadFile reads a regular file of at most MaxFileSize from a container.
 func (c *Client) ReadFile(ctx context.Context, project, name, path string) ([]byte, error) {
+	defer c.timed("read-file")()
 	typ, err := c.fileType(ctx, project, name, path)
 	if err != nil {
 		return nil, err
@@ -140,6 +141,7 @@ func (c *Client) ReadFile(ctx context.Context, project, name, path string) ([]by
 // mode: a new file beside it, renamed over it. An existing path of another
 // type is refused.
 func (c *Client) WriteFile(ctx context.Context, project, name, path string, data []byte, uid, gid int64, mode int) error {
+	defer c.timed("write-file")()
 	typ, err := c.fileType(ctx, project, name, path)
 	if err != nil && !errors.Is(err, ErrNoFile) {
 		return err
@@ -182,6 +184,7 @@ func randomHex() string {
 // Mkdir creates a directory in a container; an existing one is fine, an
 // existing path of another type is refused.
 func (c *Client) Mkdir(ctx context.Context, project, name, path string, uid, gid int64, mode int) error {
+	defer c.timed("mkdir")()
 	typ, err := c.fileType(ctx, project, name, path)
 	if err == nil {
 		if typ != "directory" {

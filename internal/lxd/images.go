@@ -15,6 +15,7 @@ type Image struct {
 
 // Images lists the default project's images that have an alias.
 func (c *Client) Images(ctx context.Context) ([]Image, error) {
+	defer c.timed("images")()
 	srv, err := c.server()
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package lxd
 import (
 	"context"
 	"errors"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,6 +68,7 @@ func ContainerPortKey(service string) string { return KeyPrefix + "cport." + ser
 // Create creates (and with spec.Start, starts) a container. On failure after
 // the instance exists, it deletes it again: nothing half-made stays.
 func (c *Client) Create(ctx context.Context, project string, spec Spec, progress func(string)) error {
+	defer c.timed("create")()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -80,9 +82,7 @@ func (c *Client) Create(ctx context.Context, project string, spec Spec, progress
 	if err != nil {
 		return err
 	}
-	for dev, d := range nics {
-		devices[dev] = d
-	}
+	maps.Copy(devices, nics)
 	for dev, id := range spec.GPUs {
 		d := map[string]string{"type": "gpu", "gputype": "physical"}
 		if strings.Contains(id, ":") {
@@ -163,6 +163,7 @@ func (c *Client) setState(ctx context.Context, srv lxdclient.InstanceServer, nam
 
 // Start starts a container.
 func (c *Client) Start(ctx context.Context, project, name string) error {
+	defer c.timed("start")()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -172,6 +173,7 @@ func (c *Client) Start(ctx context.Context, project, name string) error {
 
 // Stop stops a container, cleanly unless force.
 func (c *Client) Stop(ctx context.Context, project, name string, force bool) error {
+	defer c.timed("stop")()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -181,6 +183,7 @@ func (c *Client) Stop(ctx context.Context, project, name string, force bool) err
 
 // Restart restarts a running container.
 func (c *Client) Restart(ctx context.Context, project, name string) error {
+	defer c.timed("restart")()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -190,6 +193,7 @@ func (c *Client) Restart(ctx context.Context, project, name string) error {
 
 // Delete deletes a container; with force a running one is stopped first.
 func (c *Client) Delete(ctx context.Context, project, name string, force bool) error {
+	defer c.timed("delete")()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -209,6 +213,7 @@ func (c *Client) Delete(ctx context.Context, project, name string, force bool) e
 
 // Get returns one container.
 func (c *Client) Get(ctx context.Context, project, name string) (Instance, error) {
+	defer c.timed("get")()
 	srv, err := c.project(project)
 	if err != nil {
 		return Instance{}, err
@@ -225,6 +230,7 @@ func (c *Client) Get(ctx context.Context, project, name string) (Instance, error
 // List returns the containers of one project, or of every project when
 // project is "".
 func (c *Client) List(ctx context.Context, project string) ([]Instance, error) {
+	defer c.timed("list")()
 	var ins []api.InstanceFull
 	srv, err := c.server()
 	if err != nil {
@@ -302,6 +308,7 @@ func parseBytes(s string) int64 {
 
 // SetConfig sets (or, with "", removes) config keys of a container.
 func (c *Client) SetConfig(ctx context.Context, project, name string, kv map[string]string) error {
+	defer c.timed("configure")()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -328,6 +335,7 @@ func (c *Client) SetConfig(ctx context.Context, project, name string, kv map[str
 // IsRunning reports whether a container runs, without its full state (a
 // cheaper call than Get).
 func (c *Client) IsRunning(ctx context.Context, project, name string) (bool, error) {
+	defer c.timed("get")()
 	srv, err := c.project(project)
 	if err != nil {
 		return false, err

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,6 +47,11 @@ type Client struct {
 
 	// ExecTimeout bounds a command run in a container; set before use.
 	ExecTimeout time.Duration
+	// Observe, when set before use, hears how long each call took, by
+	// operation ("create", "start", "list"); never a container's name.
+	Observe func(op string, d time.Duration)
+
+	pinging atomic.Bool // a Ping's call is in flight
 
 	nets     subnets // bridges' subnets, and under its lock the NIC cache
 	nicCache map[string]map[string]string
@@ -80,6 +86,42 @@ func (c *Client) server() (lxdclient.InstanceServer, error) {
 	}
 	c.srv = srv
 	return srv, nil
+}
+
+// timed reports an operation's duration when it returns:
+// defer c.timed("start")().
+func (c *Client) timed(op string) func() {
+	if c.Observe == nil {
+		return func() {}
+	}
+	start := time.Now()
+	return func() { c.Observe(op, time.Since(start)) }
+}
+
+// Ping asks LXD for its server record, the cheapest call there is: the
+// readiness probe. LXD's client takes no context, so the wait is bounded
+// here and a hung call is left to finish on its own; while one hangs,
+// later pings fail at once rather than pile up.
+func (c *Client) Ping(ctx context.Context) error {
+	srv, err := c.server()
+	if err != nil {
+		return err
+	}
+	if !c.pinging.CompareAndSwap(false, true) {
+		return fmt.Errorf("ping: the last one is still waiting: %w", ErrUnavailable)
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer c.pinging.Store(false)
+		_, _, err := srv.GetServer()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return c.check("ping", err)
+	case <-ctx.Done():
+		return fmt.Errorf("ping: %w", ErrUnavailable)
+	}
 }
 
 func (c *Client) project(p string) (lxdclient.InstanceServer, error) {

@@ -17,6 +17,7 @@ type GPUProfile struct {
 // EnsureGPUProfile creates or updates the GPU profile in the default
 // project to the configured state.
 func (c *Client) EnsureGPUProfile(ctx context.Context, p GPUProfile) error {
+	defer c.timed("gpu-profile")()
 	srv, err := c.server()
 	if err != nil {
 		return err

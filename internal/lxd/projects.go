@@ -20,6 +20,7 @@ type Limits struct {
 // EnsureProject creates the project if missing (sharing the default
 // project's images, profiles and storage volumes) and sets its limits.
 func (c *Client) EnsureProject(ctx context.Context, name string, l Limits) error {
+	defer c.timed("project")()
 	srv, err := c.server()
 	if err != nil {
 		return err

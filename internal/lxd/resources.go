@@ -16,6 +16,7 @@ type GPU struct {
 
 // GPUs lists the host's GPUs from LXD's resources API.
 func (c *Client) GPUs(ctx context.Context) ([]GPU, error) {
+	defer c.timed("gpus")()
 	srv, err := c.server()
 	if err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ type Snapshot struct {
 
 // Snapshot takes a (stateless) snapshot of a running or stopped container.
 func (c *Client) Snapshot(ctx context.Context, project, name, snap string) error {
+	defer c.timed("snapshot")()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -31,6 +32,7 @@ func (c *Client) Snapshot(ctx context.Context, project, name, snap string) error
 
 // Snapshots lists a container's snapshots, oldest first.
 func (c *Client) Snapshots(ctx context.Context, project, name string) ([]Snapshot, error) {
+	defer c.timed("snapshots")()
 	srv, err := c.project(project)
 	if err != nil {
 		return nil, err
@@ -57,6 +59,7 @@ func (c *Client) Snapshots(ctx context.Context, project, name string) ([]Snapsho
 
 // DeleteSnapshot deletes one snapshot.
 func (c *Client) DeleteSnapshot(ctx context.Context, project, name, snap string) error {
+	defer c.timed("delete-snapshot")()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -70,6 +73,7 @@ func (c *Client) DeleteSnapshot(ctx context.Context, project, name, snap string)
 
 // Restore rolls a stopped container back to a snapshot.
 func (c *Client) Restore(ctx context.Context, project, name, snap string) error {
+	defer c.timed("restore")()
 	srv, err := c.project(project)
 	if err != nil {
 		return err

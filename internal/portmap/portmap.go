@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/ref"
@@ -98,11 +99,51 @@ type Mapper struct {
 
 	watchMu  sync.Mutex
 	watching map[ref.Ref]bool // containers waiting for an address, each watched once
+
+	// What monitoring reads without waiting on mu, which a reconcile
+	// holds while LXD and iptables answer.
+	rules   atomic.Int64 // per-mapping rules last known in the chains
+	stateMu sync.Mutex
+	syncErr error // why the chains may differ from the desired state; nil: in sync
+	onSync  func(d time.Duration, err error)
 }
+
+var errNotSynced = errors.New("not reconciled yet")
 
 // New returns a Mapper.
 func New(b Backend, src Source, log *slog.Logger) *Mapper {
-	return &Mapper{backend: b, src: src, log: log.With("component", "portmap")}
+	return &Mapper{backend: b, src: src, log: log.With("component", "portmap"), syncErr: errNotSynced}
+}
+
+// OnSync sets a function told how long each full reconcile took and how
+// it ended; set it before Run.
+func (m *Mapper) OnSync(fn func(d time.Duration, err error)) {
+	m.stateMu.Lock()
+	defer m.stateMu.Unlock()
+	m.onSync = fn
+}
+
+// Rules returns how many per-mapping rules lxcgate last knew in its chains.
+func (m *Mapper) Rules() int { return int(m.rules.Load()) }
+
+// Synced returns nil when the last full reconcile succeeded and no update
+// failed since, else why the chains may be out of step.
+func (m *Mapper) Synced() error {
+	m.stateMu.Lock()
+	defer m.stateMu.Unlock()
+	return m.syncErr
+}
+
+// noted records a full reconcile's outcome (err nil) or a failed update
+// that left the chains in an unknown state.
+func (m *Mapper) noted(d time.Duration, err error, full bool) {
+	m.stateMu.Lock()
+	m.syncErr = err
+	fn := m.onSync
+	m.stateMu.Unlock()
+	if full && fn != nil {
+		fn(d, err)
+	}
 }
 
 // Result counts what a reconcile changed.
@@ -110,9 +151,11 @@ type Result struct{ Added, Removed int }
 
 // Sync reconciles every mapping, reading the chains afresh: the safety net
 // for changes made behind lxcgate's back.
-func (m *Mapper) Sync(ctx context.Context) (Result, error) {
+func (m *Mapper) Sync(ctx context.Context) (res Result, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	start := time.Now()
+	defer func() { m.noted(time.Since(start), err, true) }()
 	// Desired is read under the lock too: two syncs must not apply
 	// snapshots taken in one order in the other.
 	desired, pending, err := m.src.AllMappings(ctx)
@@ -172,6 +215,7 @@ func (m *Mapper) load() ([]Rule, error) {
 		}
 		m.actual[r.Comment] = r
 	}
+	m.rules.Store(int64(len(m.actual)))
 	return strays, nil
 }
 
@@ -215,7 +259,9 @@ func (m *Mapper) apply(desired []Mapping, inScope func(comment string) bool, ext
 		// The chains are in an unknown state: read them afresh next time.
 		m.actual = nil
 		m.ensured = false
-		return Result{}, fmt.Errorf("update port mappings: %w", err)
+		err = fmt.Errorf("update port mappings: %w", err)
+		m.noted(0, err, false)
+		return Result{}, err
 	}
 	for _, r := range del {
 		delete(m.actual, r.Comment)
@@ -223,6 +269,7 @@ func (m *Mapper) apply(desired []Mapping, inScope func(comment string) bool, ext
 	for _, r := range add {
 		m.actual[r.Comment] = r
 	}
+	m.rules.Store(int64(len(m.actual)))
 	if len(add)+len(del) > 0 {
 		m.log.Debug("rules applied", "added", len(add), "removed", len(del))
 	}

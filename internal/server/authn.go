@@ -76,6 +76,7 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 		// The name comes from the client: only its safe form is recorded.
 		name := audit.SafeName(meta.User())
 		if err == nil {
+			s.opt.Metrics.Login(method, "ok")
 			st.authDone.Store(true)
 			s.addrs.authenticated(st.slot)
 			if s.opt.Lobby == "" || meta.User() != s.opt.Lobby {
@@ -96,7 +97,12 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 			}
 		}
 		var locked *auth.LockedError
+		result := "fail"
 		if method != "publickey" && errors.As(st.lastErr, &locked) {
+			result = "locked"
+		}
+		s.opt.Metrics.Login(method, result)
+		if result == "locked" {
 			// A sprayer goes on while locked out: one record a minute per
 			// locked account or address, carrying the count in between.
 			ok, suppressed := s.lockouts.Allow(locked.Key)

@@ -85,6 +85,8 @@ func (s *Server) limitSessions(next ssh.Handler) ssh.Handler {
 		}
 		held := &slot{name: id.User.Name}
 		sess.Context().SetValue(keySlot, held)
+		s.opt.Metrics.SessionOpened()
+		defer s.opt.Metrics.SessionClosed()
 		defer func() { s.sess.release(held.name) }()
 		next(sess)
 	}

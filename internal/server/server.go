@@ -49,7 +49,26 @@ type Options struct {
 	// open connections then end; nil turns the watcher off.
 	DB            *sql.DB
 	WatchInterval time.Duration // 0 means 400ms
+
+	// Metrics hears of logins and sessions; nil counts nothing.
+	Metrics Metrics
 }
+
+// Metrics is what the server reports: counts only, never a name. method
+// is the SSH method ("password", "publickey", "keyboard-interactive",
+// "none"); result is "ok", "fail" or "locked".
+type Metrics interface {
+	Login(method, result string)
+	SessionOpened()
+	SessionClosed()
+}
+
+// noMetrics stands in when Options.Metrics is nil.
+type noMetrics struct{}
+
+func (noMetrics) Login(string, string) {}
+func (noMetrics) SessionOpened()       {}
+func (noMetrics) SessionClosed()       {}
 
 // Defaults for the zero values of Options' limits.
 const (
@@ -95,6 +114,9 @@ func New(opt Options) *Server {
 	opt.MaxConnectionsPerAddress = orDefault(opt.MaxConnectionsPerAddress, defaultMaxConnectionsPerAddress)
 	opt.MaxChannelsPerConnection = orDefault(opt.MaxChannelsPerConnection, defaultMaxChannelsPerConnection)
 	opt.WatchInterval = orDefault(opt.WatchInterval, defaultWatchInterval)
+	if opt.Metrics == nil {
+		opt.Metrics = noMetrics{}
+	}
 	s := &Server{
 		opt: opt, log: opt.Log.With("component", "ssh"),
 		sess:     newSessionCounter(opt.MaxSessions, opt.MaxSessionsPerUser),

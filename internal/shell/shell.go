@@ -50,6 +50,15 @@ type Options struct {
 	// LaunchWait bounds how long launch waits for a container's address
 	// (DefaultLaunchWait when zero).
 	LaunchWait time.Duration
+	// Metrics counts commands; nil counts nothing.
+	Metrics Metrics
+}
+
+// Metrics hears of each command line's outcome: the command's name in the
+// table ("unknown" for anything else, so that what a user types never
+// becomes a label), and "ok", "fail", "usage", "refused" or "unknown".
+type Metrics interface {
+	Command(name, result string)
 }
 
 // Shell holds what every session shares. Create it once, with New.
@@ -70,13 +79,15 @@ type Shell struct {
 	public     string
 	gateway    string
 	launchWait time.Duration
+	metrics    Metrics
 }
 
 // New returns a Shell with its whole command table, in the order help
 // lists it.
 func New(o Options) *Shell {
 	sh := &Shell{Users: o.Users, Audit: o.Audit, Log: o.Log.With("component", "shell"), Host: o.Host,
-		Draining: make(chan struct{}), keys: o.Keys, admin: o.Admin, auditLog: o.AuditLog, public: o.Public, gateway: o.Gateway, launchWait: o.LaunchWait}
+		Draining: make(chan struct{}), keys: o.Keys, admin: o.Admin, auditLog: o.AuditLog, public: o.Public, gateway: o.Gateway, launchWait: o.LaunchWait,
+		metrics: o.Metrics}
 	if sh.launchWait == 0 {
 		sh.launchWait = DefaultLaunchWait
 	}
@@ -280,12 +291,14 @@ func (s *Session) line(line string) int {
 	if len(line) > MaxLine {
 		fmt.Fprintf(s.errw, "error: the command line is longer than %d KiB; nothing was run\n", MaxLine>>10)
 		s.record([]string{s.firstWord(strings.Fields(line))}, false, "line too long")
+		s.count(nil, "usage")
 		return exitUsage
 	}
 	args, err := argv.Split(line)
 	if err != nil {
 		fmt.Fprintf(s.errw, "error: %v; nothing was run\n", err)
 		s.record([]string{s.firstWord(strings.Fields(line))}, false, "quoting error")
+		s.count(nil, "usage")
 		return exitUsage
 	}
 	if len(args) == 0 {
@@ -323,11 +336,13 @@ func (s *Session) run(args []string) int {
 		}
 		fmt.Fprintf(s.errw, "error: %s (type 'help' for the list)\n", msg)
 		s.record([]string{s.firstWord(args)}, false, "unknown command")
+		s.count(nil, "unknown")
 		return exitUnknown
 	}
 	if err := s.refresh(); err != nil {
 		fmt.Fprintf(s.errw, "error: %v\n", err)
 		s.record(redact(cmd, args), false, "refused: "+err.Error())
+		s.count(cmd, "refused")
 		s.end()
 		return exitFail
 	}
@@ -338,6 +353,7 @@ func (s *Session) run(args []string) int {
 	if err == nil && inv.flags.Bool(helpFlag.Name) {
 		cmd.writeHelp(s.out, s.user.IsAdmin())
 		s.record(redact(cmd, args), true, "ok")
+		s.count(cmd, "ok")
 		return exitOK
 	}
 	if err == nil {
@@ -357,6 +373,7 @@ func (s *Session) run(args []string) int {
 func (s *Session) refuse(cmd *Command, args []string, why string) int {
 	fmt.Fprintf(s.errw, "error: %s %s\n", cmd.Name, why)
 	s.record(redact(cmd, args), false, "refused: "+why)
+	s.count(cmd, "refused")
 	return exitFail
 }
 
@@ -383,17 +400,19 @@ func (s *Session) invoke(inv *invocation) error {
 func (s *Session) result(cmd *Command, args []string, err error) int {
 	if err == nil {
 		s.record(redact(cmd, args), true, "ok")
+		s.count(cmd, "ok")
 		return exitOK
 	}
-	code := exitFail
+	code, result := exitFail, "fail"
 	var ue usageError
 	if errors.As(err, &ue) {
-		code = exitUsage
+		code, result = exitUsage, "usage"
 		fmt.Fprintf(s.errw, "error: %s: %v (see 'help %s')\n", cmd.Name, err, cmd.Name)
 	} else {
 		fmt.Fprintf(s.errw, "error: %v%s\n", err, hint(err))
 	}
 	s.record(redact(cmd, args), false, err.Error())
+	s.count(cmd, result)
 	return code
 }
 
@@ -463,6 +482,19 @@ func (s *Session) record(args []string, ok bool, result string) {
 		Kind: audit.KindCommand, User: s.user.Name, Remote: s.io.Remote,
 		Method: s.method, Detail: quote(args) + " => " + result, OK: ok,
 	})
+}
+
+// count reports a command's outcome by its table name only; cmd nil is a
+// line that named no command.
+func (s *Session) count(cmd *Command, result string) {
+	if s.sh.metrics == nil {
+		return
+	}
+	name := "unknown"
+	if cmd != nil {
+		name = cmd.Name
+	}
+	s.sh.metrics.Command(name, result)
 }
 
 // quote joins args so that the audit line splits back into the same words.
