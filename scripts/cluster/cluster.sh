@@ -184,6 +184,18 @@ YAML
 	done
 }
 
+# A restarted member is listed Offline until its next heartbeat (seconds).
+cluster_wait_online() {
+	local n i
+	for i in $(seq 1 60); do
+		n=$(M1 lxc query '/1.0/cluster/members?recursion=1' | jq '[.[] | select(.status == "Online")] | length')
+		[ "$n" = "$CMEMBERS" ] && return
+		[ "$i" = 1 ] && say "waiting for every member to be online ($n of $CMEMBERS)"
+		sleep 1
+	done
+	die "the cluster has $n of $CMEMBERS members online after a minute; see: lxc --project $CPROJECT exec labcluster-m1 -- lxc cluster list"
+}
+
 # What the gateway needs on the cluster: our client trusted, the busybox
 # image, and a GPU member. One exec answers every check.
 cluster_contents() {
@@ -259,8 +271,12 @@ EOF
 	if ! cmp -s "$tmp" "$CSTATE/lxcgate.toml"; then mv "$tmp" "$CSTATE/lxcgate.toml"; else rm -f "$tmp"; fi
 }
 
+# One cluster up or down at a time (several engineers share the lab).
+cluster_lock() { mkdir -p "$STATE"; exec 9>"$STATE/cluster.lock"; flock 9; }
+
 cluster_up() {
 	need_root cluster up
+	cluster_lock
 	status >/dev/null 2>&1 || up
 	cluster_packages
 	mkdir -p "$CSTATE"
@@ -270,6 +286,7 @@ cluster_up() {
 	cluster_members_start
 	cluster_routes
 	cluster_form
+	cluster_wait_online
 	cluster_contents
 	cluster_config
 	say "cluster ready: $(for i in $(ms); do printf 'member%s=%s ' "$i" "$(maddr "$i")"; done)config $CSTATE/lxcgate.toml"
@@ -277,6 +294,7 @@ cluster_up() {
 
 cluster_down() {
 	need_root cluster down
+	cluster_lock
 	local r m
 	if ! lxd_running && grep -q '^instance:' "$CSTATE/made" 2>/dev/null; then
 		die "lxd is not running: start it (scripts/lab.sh up), then run cluster down again"
@@ -303,8 +321,8 @@ cluster_down() {
 json_str() { local s=${1//\\/\\\\}; printf '"%s"' "${s//\"/\\\"}"; }
 
 # cluster_status [--json]: a line per member, or the JSON tools read; exit 1
-# unless all members run, are online in the nested cluster, and answer on
-# their address, and the gateway config is written.
+# unless all members run, are online in the nested cluster, answer on their
+# address and have their subnet routed, and the gateway config is written.
 cluster_status() {
 	local json=0 ok=0 i m name addr state online reach members="" sep=""
 	[ "${1:-}" = --json ] && json=1
@@ -321,7 +339,10 @@ cluster_status() {
 		state=$(grep "^$m," <<<"$states" | cut -d, -f2 || true)
 		online=$(grep "^$name " <<<"$nested" | cut -d' ' -f2 || true)
 		reach=unreachable
-		if [ "$state" = RUNNING ] && timeout 1 bash -c "exec 3<>/dev/tcp/$addr/$CPORT" 2>/dev/null; then reach=reachable; fi
+		if [ "$state" = RUNNING ] && timeout 1 bash -c "exec 3<>/dev/tcp/$addr/$CPORT" 2>/dev/null; then
+			reach=reachable
+			ip -4 route show "$CNET.$i.0/24" | grep -q "via $addr dev $BRIDGE" || reach=no-route
+		fi
 		[ "$state" = RUNNING ] && [ "$online" = Online ] && [ "$reach" = reachable ] || ok=1
 		if [ -n "$state" ]; then
 			members+="$sep{\"name\": $(json_str "$name"), \"address\": $(json_str "$addr"), \"outer_project\": $(json_str "$CPROJECT"), \"outer_instance\": $(json_str "$m")}"
