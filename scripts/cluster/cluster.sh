@@ -237,7 +237,8 @@ cluster_config() {
 	local tmp=$CSTATE/lxcgate.toml.tmp
 	cat >"$tmp" <<EOF
 # lxcgate configuration for the lab's LXD cluster (written by scripts/lab.sh cluster up).
-# Start a gateway with: lxcgate serve --config $CSTATE/lxcgate.toml --data DIR
+# Start a gateway with: lxcgate --config $CSTATE/lxcgate.toml --data DIR serve
+# (the [lxd] keys need a gateway that connects to LXD over HTTPS).
 
 [ssh]
 # Another port than a single-host gateway's default.
