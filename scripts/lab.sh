@@ -6,6 +6,13 @@
 #   scripts/lab.sh up       install packages, start LXD, create what is missing
 #   scripts/lab.sh down     remove what "up" made, and nothing else
 #   scripts/lab.sh status   print each part; exit 1 unless the lab is complete
+#
+#   scripts/lab.sh cluster up               a 3-member LXD cluster nested in the lab's
+#                                           LXD, and a gateway config for it
+#   scripts/lab.sh cluster down [--purge]   remove what "cluster up" made (--purge:
+#                                           also the member image's cache)
+#   scripts/lab.sh cluster status [--json]  per member; exit 1 unless complete
+#   (see scripts/cluster/cluster.sh)
 set -euo pipefail
 
 STATE=${LXCGATE_LAB_STATE:-/var/lib/lxcgate-lab}
@@ -223,6 +230,8 @@ up() {
 
 down() {
 	need_root down
+	# The cluster stands on this lab: it goes first.
+	if [ -f "$CSTATE/made" ]; then cluster_down; fi
 	if was_made veth; then ip link del "$VETH_HOST" 2>/dev/null || true; fi
 	if was_made netns; then ip netns del "$NETNS" 2>/dev/null || true; fi
 	if was_made ip_forward; then sysctl -qw net.ipv4.ip_forward=0; fi
@@ -254,9 +263,13 @@ status() {
 	return $ok
 }
 
+# shellcheck source=cluster/cluster.sh
+. "$(dirname "${BASH_SOURCE[0]}")/cluster/cluster.sh"
+
 case "${1:-}" in
 up) up ;;
 down) down ;;
 status) status ;;
-*) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+cluster) shift; cluster_main "$@" ;;
+*) echo "usage: $0 up|down|status|cluster up|down|status" >&2; exit 2 ;;
 esac
