@@ -42,6 +42,9 @@ var (
 	ErrPortUsed   = errors.New("port already published")
 	ErrNoPortRule = errors.New("no such published port")
 	ErrNoKey      = errors.New("no such key")
+	// ErrUnreachable: the container's cluster member does not answer.
+	ErrUnreachable = errors.New("unreachable")
+	ErrNoHost      = errors.New("no such cluster member")
 )
 
 // Error is a domain error about one container: it matches its Kind with
@@ -77,6 +80,17 @@ type LXD interface {
 	SecureNIC(ctx context.Context, project, name string) error
 	Access
 	Snapshotter
+	Cluster
+}
+
+// Cluster is what placement needs of an LXD cluster; a single host has
+// no members.
+type Cluster interface {
+	// Members is nil when LXD is not a cluster.
+	Members(ctx context.Context) ([]lxd.Member, error)
+	MemberResources(ctx context.Context, member string) (lxd.Resources, error)
+	Move(ctx context.Context, project, name, member string) error
+	SetRouted(ctx context.Context, project, name, addr string) error
 }
 
 // The adapter satisfies the service's needs; the build says so, not a user.
@@ -114,6 +128,9 @@ type Quota struct {
 	GPUs       int   `json:"gpus"`
 	Ports      int   `json:"ports"` // ports a user may add to each container
 	Snapshots  int   `json:"snapshots"`
+	// Hosts is the cluster group the user's containers may be placed in;
+	// "" is any member. Not a sum: Usage leaves it empty.
+	Hosts string `json:"hosts,omitempty"`
 }
 
 // Port is a published port (filled by the port-mapping work).
@@ -137,6 +154,10 @@ type Container struct {
 	GPUs      []string  `json:"gpus"`
 	Ports     []Port    `json:"ports"`
 	Snapshots int       `json:"snapshots"`
+	// Host is the cluster member it is on ("" on a single host).
+	Host string `json:"host,omitempty"`
+	// Placement says why a new container went to its member.
+	Placement string `json:"placement,omitempty"`
 }
 
 // CreateRequest asks for a new container; zero values take the defaults.
@@ -147,6 +168,7 @@ type CreateRequest struct {
 	Memory   int64
 	Disk     int64
 	GPU      string // "", "all", or a comma list of ids, UUIDs or PCI addresses
+	Host     string // the cluster member to create on; "" lets placement choose
 	Start    bool
 	Progress func(string)
 	copyOf   string // "NAME/SNAPSHOT" for a clone
@@ -163,7 +185,8 @@ type Service struct {
 	cfg atomic.Pointer[Config] // swapped whole by Reconfigure; read through conf
 	log *slog.Logger
 
-	boxes keyed // serialises operations per container
+	boxes keyed     // serialises operations per container
+	addrs addresses // routed addresses held by creates in flight
 
 	projMu   sync.Mutex
 	projects map[string]lxd.Limits // projects made sure of, with their limits

@@ -508,7 +508,7 @@ func TestSnapshots(t *testing.T) {
 		{func() error { _, _, err := s.TakeSnapshot(ctx, "bob", "box", "x", false); return err }, "no such container"},
 		{func() error { return s.Restore(ctx, "alice", "box", "nope") }, `no snapshot "nope"`},
 		{func() error { return s.Restore(ctx, "bob", "box", "s5") }, "no such container"},
-		{func() error { _, err := s.Clone(ctx, "bob", "box", "s5", "copy"); return err }, "no such container"},
+		{func() error { _, err := s.Clone(ctx, "bob", "box", "s5", "copy", ""); return err }, "no such container"},
 		{func() error { return s.AutoSnap(ctx, "alice", "box", "weekly", "") }, "use daily, hourly or off"},
 		{func() error { return s.AutoSnap(ctx, "alice", "box", "daily", "soon") }, "write it like 7d"},
 	} {
@@ -532,7 +532,7 @@ func TestSnapshots(t *testing.T) {
 	}
 	release()
 	// Clone: a new container with ports of its own.
-	c, err := s.Clone(ctx, "alice", "box", "s5", "copy")
+	c, err := s.Clone(ctx, "alice", "box", "s5", "copy", "")
 	if err != nil || len(c.Ports) != 2 || c.Ports[0].HostPort == before.Ports[0].HostPort {
 		t.Fatalf("clone: %+v %v", c, err)
 	}

@@ -18,13 +18,21 @@ import (
 // then creates it in LXD; a failure undoes the reservation, and a kill in
 // between is settled by Reconcile.
 func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (Container, error) {
-	spec, host, gpuCount, err := s.plan(ctx, &req)
+	p, err := s.plan(ctx, user, &req)
 	if err != nil {
 		return Container{}, err
 	}
+	defer p.release()
+	spec := p.spec
+	if p.placed.Host != "" {
+		s.log.Info("placed", "user", user, "name", req.Name, "host", p.placed.Host, "reason", p.placed.Reason)
+		if req.Progress != nil {
+			req.Progress(fmt.Sprintf("Placed on %s: %s", p.placed.Host, p.placed.Reason))
+		}
+	}
 	s.busy.RLock()
 	defer s.busy.RUnlock()
-	res, err := s.reserve(ctx, user, req, host, gpuCount)
+	res, err := s.reserve(ctx, user, req, p.placed.gpus, p.gpuCount)
 	if err != nil {
 		return Container{}, err
 	}
@@ -54,19 +62,28 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 		s.log.Error("mark ready failed; the next start's reconcile keeps the container", "user", user, "name", req.Name, "err", err)
 	}
 	c := s.created(ctx, user, req, res.id)
+	c.Host, c.Placement = p.placed.Host, p.placed.Reason
 	if req.Start {
 		s.changed(user, req.Name)
 	}
 	return c, nil
 }
 
+// planned is a create decided before anything exists.
+type planned struct {
+	spec     lxd.Spec
+	placed   Placement
+	gpuCount int
+	release  func() // gives back the routed address held for the create
+}
+
 // plan fills in req's defaults and checks everything that can be checked
-// before anything exists: the name, the caps, the image, the GPUs. It
-// returns the LXD spec, the host's GPUs (when GPUs were asked for) and how
-// many GPUs the container takes; req.GPU becomes the resolved form.
-func (s *Service) plan(ctx context.Context, req *CreateRequest) (lxd.Spec, []lxd.GPU, int, error) {
+// before anything exists: the name, the caps, the image, the member, the
+// GPUs, the address. req.GPU becomes the resolved form.
+func (s *Service) plan(ctx context.Context, user string, req *CreateRequest) (planned, error) {
+	p := planned{release: func() {}}
 	if err := ValidName(req.Name); err != nil {
-		return lxd.Spec{}, nil, 0, err
+		return p, err
 	}
 	if req.Image == "" {
 		req.Image = s.conf().DefaultImage
@@ -81,20 +98,31 @@ func (s *Service) plan(ctx context.Context, req *CreateRequest) (lxd.Spec, []lxd
 		req.Disk = s.conf().Disk
 	}
 	if err := s.checkCaps(*req); err != nil {
-		return lxd.Spec{}, nil, 0, err
+		return p, err
 	}
 	if req.copyOf == "" {
 		if err := s.checkImage(req.Image); err != nil {
-			return lxd.Spec{}, nil, 0, err
+			return p, err
 		}
 	}
-	spec := lxd.Spec{Name: req.Name, Image: req.Image, CPU: req.CPU, Memory: req.Memory, Disk: req.Disk, Start: req.Start, CopyOf: req.copyOf}
-	gpus, host, gpuCount, err := s.pickGPUs(ctx, req.GPU, &spec)
-	if err != nil {
-		return lxd.Spec{}, nil, 0, err
+	p.spec = lxd.Spec{Name: req.Name, Image: req.Image, CPU: req.CPU, Memory: req.Memory, Disk: req.Disk, Start: req.Start, CopyOf: req.copyOf}
+	var err error
+	if p.placed, err = s.place(ctx, user, *req); err != nil {
+		return p, err
 	}
+	gpus, n, err := s.pickGPUs(req.GPU, p.placed.gpus, p.placed.Host, &p.spec)
+	if err != nil {
+		return p, err
+	}
+	p.gpuCount = n
 	req.GPU = strings.Join(gpus, ",") // recorded resolved: PCI addresses, or "all"
-	return spec, host, gpuCount, nil
+	p.spec.Target = p.placed.Host
+	if p.placed.member.Subnet != "" {
+		if p.spec.Routed, p.release, err = s.allocAddress(ctx, p.placed.member); err != nil {
+			return planned{release: func() {}}, err
+		}
+	}
+	return p, nil
 }
 
 // makeInstance creates the reserved container in LXD, in a project with the

@@ -2,8 +2,8 @@ package containers
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
@@ -23,61 +23,83 @@ func findGPU(host []lxd.GPU, tok string) *lxd.GPU {
 		return nil
 	}
 	for i, g := range host {
-		if tok == g.ID || strings.EqualFold(tok, g.UUID) || strings.EqualFold(tok, g.PCI) ||
-			(g.PCI != "" && strings.EqualFold("0000:"+tok, g.PCI)) {
+		t := tok
+		if g.Host != "" {
+			t = strings.TrimPrefix(tok, g.Host+"/") // a member's GPU, named with or without it
+		}
+		if t == g.ID || strings.EqualFold(t, g.UUID) || strings.EqualFold(t, g.PCI) ||
+			(g.PCI != "" && strings.EqualFold("0000:"+t, g.PCI)) {
 			return &host[i]
 		}
 	}
 	return nil
 }
 
-// gpuKey is how a GPU is recorded: its PCI address, else its id.
+// gpuKey is how a GPU is recorded: its PCI address, else its id; in a
+// cluster prefixed by its member ("member3/0000:01:00.0").
 func gpuKey(g lxd.GPU) string {
+	k := g.ID
 	if g.PCI != "" {
-		return strings.ToLower(g.PCI)
+		k = strings.ToLower(g.PCI)
 	}
-	return g.ID
+	if g.Host != "" {
+		return g.Host + "/" + k
+	}
+	return k
 }
 
-// pickGPUs resolves --gpu against the host's GPUs before anything exists
-// and fills in the spec; it returns what to record, the host's GPUs and
-// how many GPUs the container takes.
-func (s *Service) pickGPUs(ctx context.Context, want string, spec *lxd.Spec) ([]string, []lxd.GPU, int, error) {
-	if want == "" {
-		return nil, nil, 0, nil
+// allKey is the recorded form of --gpu all: on a single host "all", in a
+// cluster "MEMBER/all".
+func allKey(member string) string {
+	if member == "" {
+		return "all"
 	}
-	host, err := s.lxd.GPUs(ctx)
-	if err != nil {
-		return nil, nil, 0, err
+	return member + "/all"
+}
+
+// pickGPUs resolves --gpu against the GPUs of the host (or the chosen
+// cluster member) before anything exists and fills in the spec; it
+// returns what to record and how many GPUs the container takes. Simulated
+// GPUs are recorded and counted, and get no device.
+func (s *Service) pickGPUs(want string, host []lxd.GPU, member string, spec *lxd.Spec) ([]string, int, error) {
+	if want == "" {
+		return nil, 0, nil
+	}
+	where := "this host"
+	if member != "" {
+		where = member
 	}
 	if len(host) == 0 {
-		return nil, nil, 0, errors.New("this host has no GPUs; create the container without --gpu")
+		return nil, 0, fmt.Errorf("%s has no GPUs; create the container without --gpu", where)
 	}
 	if want == "all" {
-		spec.Profiles = append(spec.Profiles, s.conf().GPU.Name)
-		return []string{"all"}, host, len(host), nil
+		if !host[0].Simulated {
+			spec.Profiles = append(spec.Profiles, s.conf().GPU.Name)
+		}
+		return []string{allKey(member)}, len(host), nil
 	}
 	spec.GPUs = map[string]string{}
 	var keys []string
 	for _, tok := range strings.Split(want, ",") {
 		g := findGPU(host, tok)
 		if g == nil {
-			return nil, nil, 0, errorf(ErrNoGPU, "", "no GPU %q on this host", strings.TrimSpace(tok))
+			return nil, 0, errorf(ErrNoGPU, "", "no GPU %q on %s", strings.TrimSpace(tok), where)
 		}
-		dev := "gpu-" + strings.NewReplacer(":", "-", ".", "-").Replace(g.PCI)
+		k := gpuKey(*g)
+		if slices.Contains(keys, k) {
+			return nil, 0, fmt.Errorf("GPU %q is listed twice", strings.TrimSpace(tok))
+		}
+		keys = append(keys, k)
+		if g.Simulated {
+			continue
+		}
+		dev, id := "gpu-"+strings.NewReplacer(":", "-", ".", "-").Replace(g.PCI), g.PCI
 		if g.PCI == "" {
-			dev = "gpu" + g.ID
+			dev, id = "gpu"+g.ID, g.ID
 		}
-		if _, dup := spec.GPUs[dev]; dup {
-			return nil, nil, 0, fmt.Errorf("GPU %q is listed twice", strings.TrimSpace(tok))
-		}
-		spec.GPUs[dev] = g.ID
-		if g.PCI != "" {
-			spec.GPUs[dev] = g.PCI
-		}
-		keys = append(keys, gpuKey(*g))
+		spec.GPUs[dev] = id
 	}
-	return keys, host, len(keys), nil
+	return keys, len(keys), nil
 }
 
 // held returns, by GPU key, the containers ("owner/name") that hold each
@@ -93,9 +115,12 @@ func (s *Service) held(ctx context.Context, q store.Querier, host []lxd.GPU) (ma
 			continue
 		}
 		for _, tok := range strings.Split(r.GPUs, ",") {
-			if strings.TrimSpace(tok) == "all" {
+			tok = strings.TrimSpace(tok)
+			if member, isAll := strings.CutSuffix(tok, "all"); isAll && (member == "" || strings.HasSuffix(member, "/")) {
 				for _, g := range host {
-					out[gpuKey(g)] = append(out[gpuKey(g)], r.Owner+"/"+r.Name)
+					if member == "" || g.Host+"/" == member {
+						out[gpuKey(g)] = append(out[gpuKey(g)], r.Owner+"/"+r.Name)
+					}
 				}
 			} else if g := findGPU(host, tok); g != nil {
 				out[gpuKey(*g)] = append(out[gpuKey(*g)], r.Owner+"/"+r.Name)
@@ -115,7 +140,7 @@ func (s *Service) gpusFree(ctx context.Context, q store.Querier, host []lxd.GPU,
 	}
 	for _, g := range host {
 		k := gpuKey(g)
-		if len(held[k]) > 0 && (want == "all" || strings.Contains(","+want+",", ","+k+",")) {
+		if len(held[k]) > 0 && (want == allKey(g.Host) || strings.Contains(","+want+",", ","+k+",")) {
 			return errorf(ErrGPUHeld, "", "GPU %s is held by another container", k)
 		}
 	}
@@ -130,7 +155,7 @@ type GPUInfo struct {
 
 // GPUs lists the host's GPUs and who holds each ("all" holders hold every one).
 func (s *Service) GPUs(ctx context.Context) ([]GPUInfo, error) {
-	host, err := s.lxd.GPUs(ctx)
+	host, err := s.allGPUs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +170,30 @@ func (s *Service) GPUs(ctx context.Context) ([]GPUInfo, error) {
 			h = []string{}
 		}
 		out = append(out, GPUInfo{GPU: g, Holders: h})
+	}
+	return out, nil
+}
+
+// allGPUs are the host's GPUs, or in a cluster every member's, named by
+// member. A member that does not answer shows its simulated GPUs only.
+func (s *Service) allGPUs(ctx context.Context) ([]lxd.GPU, error) {
+	ms, err := s.lxd.Members(ctx)
+	if err != nil || ms == nil {
+		if err != nil {
+			return nil, err
+		}
+		return s.lxd.GPUs(ctx)
+	}
+	var out []lxd.GPU
+	for _, m := range ms {
+		var res lxd.Resources
+		if m.Online && m.SimGPUs < 0 {
+			if res, err = s.lxd.MemberResources(ctx, m.Name); err != nil {
+				s.log.Warn("GPUs of a member unknown", "member", m.Name, "err", err)
+				continue
+			}
+		}
+		out = append(out, memberGPUs(m, res)...)
 	}
 	return out, nil
 }

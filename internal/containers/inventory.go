@@ -41,7 +41,7 @@ func (s *Service) noteInventory(ctx context.Context, rs []row, ins []lxd.Instanc
 	gpus := 0
 	if holdsGPU(rs) {
 		gpus = -1 // unknown: the last count stands
-		if host, err := s.lxd.GPUs(ctx); err == nil {
+		if host, err := s.allGPUs(ctx); err == nil {
 			if held, err := s.held(ctx, s.db, host); err == nil {
 				gpus = len(held)
 			}

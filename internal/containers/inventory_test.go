@@ -24,7 +24,7 @@ func TestInventory(t *testing.T) {
 	}
 	// Not the gateway's: outside its project prefix.
 	fake.Instances["other/x"] = &lxd.Instance{Name: "x", Project: "other", Status: "Running", Running: true}
-	if _, _, err := s.AllMappings(ctx); err != nil {
+	if _, err := s.AllMappings(ctx); err != nil {
 		t.Fatal(err)
 	}
 	inv := s.Inventory()

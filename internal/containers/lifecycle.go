@@ -57,10 +57,31 @@ func (s *Service) hold(ctx context.Context, user, name string) (_ row, _ func(),
 	if err == nil && r.State == store.StateCreating {
 		err = fmt.Errorf("%s is still being created; try again in a moment", name)
 	}
+	if err == nil {
+		err = s.reachable(ctx, user, name)
+	}
 	if err != nil {
 		return row{}, nil, err
 	}
 	return r, release, nil
+}
+
+// reachable fails at once, in one line, for a container whose cluster
+// member does not answer, rather than after LXD's own timeouts. A single
+// host costs nothing here.
+func (s *Service) reachable(ctx context.Context, user, name string) error {
+	ms, err := s.lxd.Members(ctx)
+	if err != nil || ms == nil {
+		return err
+	}
+	in, err := s.lxd.Get(ctx, s.Project(user), name)
+	switch {
+	case err != nil:
+		return nil // the operation itself says what is wrong
+	case in.Offline != "":
+		return fmt.Errorf("%s: %w", name, errOffline(in.Offline))
+	}
+	return nil
 }
 
 // releaseUnless releases when the function it is deferred in fails or
@@ -231,7 +252,10 @@ func merge(r row, in lxd.Instance, found bool) Container {
 	}
 	if found {
 		c.State = strings.ToLower(in.Status)
-		c.IPv4, c.Snapshots = in.IPv4, in.Snapshots
+		if in.Offline != "" {
+			c.State = "unreachable (" + in.Offline + " offline)"
+		}
+		c.IPv4, c.Snapshots, c.Host = in.IPv4, in.Snapshots, in.Location
 		if in.CPU > 0 {
 			c.CPU = in.CPU
 		}

@@ -130,7 +130,7 @@ func TestCloneDropsItsSourcesPortKeys(t *testing.T) {
 	if _, _, err := s.TakeSnapshot(ctx, "alice", "dev", "s1", true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Clone(ctx, "alice", "dev", "s1", "dev2"); err != nil {
+	if _, err := s.Clone(ctx, "alice", "dev", "s1", "dev2", ""); err != nil {
 		t.Fatal(err)
 	}
 	in, _ := fake.Get(ctx, "lxcgate-alice", "dev2")

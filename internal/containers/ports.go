@@ -99,14 +99,14 @@ func (s *Service) portsOf(ctx context.Context, ids ...store.ContainerID) (map[st
 // AllMappings gives portmap the desired state: the ports of running
 // containers that have an address, and the running ones still waiting for
 // one.
-func (s *Service) AllMappings(ctx context.Context) ([]portmap.Mapping, []ref.Ref, error) {
+func (s *Service) AllMappings(ctx context.Context) (portmap.Desired, error) {
 	rs, err := s.rows(ctx, "")
 	if err != nil {
-		return nil, nil, err
+		return portmap.Desired{}, err
 	}
 	ins, err := s.lxd.List(ctx, "")
 	if err != nil {
-		return nil, nil, err
+		return portmap.Desired{}, err
 	}
 	s.noteInventory(ctx, rs, ins)
 	return s.mappings(ctx, rs, ins)
@@ -129,23 +129,32 @@ func (s *Service) Mappings(ctx context.Context, r ref.Ref) ([]portmap.Mapping, e
 	if err != nil {
 		return nil, err
 	}
-	maps, _, err := s.mappings(ctx, []row{rw}, []lxd.Instance{in})
-	return maps, err
+	if in.Offline != "" {
+		// Its member does not answer: say nothing rather than "none",
+		// which would drop its rules.
+		return nil, fmt.Errorf("%s: %w", r, errOffline(in.Offline))
+	}
+	d, err := s.mappings(ctx, []row{rw}, []lxd.Instance{in})
+	return d.Mappings, err
 }
 
-func (s *Service) mappings(ctx context.Context, rs []row, ins []lxd.Instance) ([]portmap.Mapping, []ref.Ref, error) {
+func (s *Service) mappings(ctx context.Context, rs []row, ins []lxd.Instance) (portmap.Desired, error) {
+	var d portmap.Desired
 	running := map[ref.Ref]lxd.Instance{}
 	for _, in := range ins {
-		if owner, ok := s.owner(in.Project); ok && in.Running {
+		owner, ok := s.owner(in.Project)
+		switch {
+		case ok && in.Offline != "":
+			d.Unknown = append(d.Unknown, ref.Ref{Owner: owner, Name: in.Name})
+		case ok && in.Running:
 			running[ref.Ref{Owner: owner, Name: in.Name}] = in
 		}
 	}
 	ports, err := s.portsOf(ctx, idsOf(rs)...)
 	if err != nil {
-		return nil, nil, err
+		return d, err
 	}
-	var out []portmap.Mapping
-	var pending []ref.Ref
+	out, pending := d.Mappings, d.Pending
 	for _, r := range rs {
 		id := ref.Ref{Owner: r.Owner, Name: r.Name}
 		in, ok := running[id]
@@ -161,7 +170,8 @@ func (s *Service) mappings(ctx context.Context, rs []row, ins []lxd.Instance) ([
 				IP: in.IPv4, ContainerPort: p.ContainerPort})
 		}
 	}
-	return out, pending, nil
+	d.Mappings, d.Pending = out, pending
+	return d, nil
 }
 
 // Pending reports whether a container runs but has no address yet, so its

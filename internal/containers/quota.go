@@ -19,6 +19,7 @@ type Usage = Quota
 type QuotaChange struct {
 	Containers, CPU, GPUs, Ports, Snapshots *int
 	Memory, Disk                            *int64
+	Hosts                                   *string // a cluster group; "" any member
 }
 
 // reservation is a container recorded as "creating", with its host ports.
@@ -174,6 +175,9 @@ func (s *Service) limits(ctx context.Context, q store.Querier, uid store.UserID)
 	if row.Disk != nil {
 		quota.Disk = *row.Disk
 	}
+	if row.Hosts != nil {
+		quota.Hosts = *row.Hosts
+	}
 	return quota, nil
 }
 
@@ -200,8 +204,13 @@ func (s *Service) SetQuota(ctx context.Context, user string, ch QuotaChange) (Qu
 		n := int64(*v)
 		return &n
 	}
+	if ch.Hosts != nil {
+		if err := s.checkGroup(ctx, *ch.Hosts); err != nil {
+			return Quota{}, err
+		}
+	}
 	err = s.st.Quotas.Set(ctx, s.db, uid, store.Quota{Containers: wide(ch.Containers), CPU: wide(ch.CPU), Memory: ch.Memory,
-		Disk: ch.Disk, GPUs: wide(ch.GPUs), Ports: wide(ch.Ports), Snapshots: wide(ch.Snapshots)})
+		Disk: ch.Disk, GPUs: wide(ch.GPUs), Ports: wide(ch.Ports), Snapshots: wide(ch.Snapshots), Hosts: ch.Hosts})
 	if err != nil {
 		return Quota{}, fmt.Errorf("set quota of %s: %w", user, err)
 	}

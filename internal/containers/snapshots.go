@@ -255,8 +255,9 @@ func (s *Service) Restore(ctx context.Context, user, name, snap string) error {
 }
 
 // Clone makes a new container of user's from a snapshot of one of theirs,
-// under their quota and with host ports of its own.
-func (s *Service) Clone(ctx context.Context, user, name, snap, newName string) (Container, error) {
+// under their quota and with host ports of its own; in a cluster on host,
+// or where placement chooses.
+func (s *Service) Clone(ctx context.Context, user, name, snap, newName, host string) (Container, error) {
 	if err := checkSnapName(snap); err != nil {
 		return Container{}, err
 	}
@@ -282,7 +283,7 @@ func (s *Service) Clone(ctx context.Context, user, name, snap, newName string) (
 		gpu = r.GPUs
 	}
 	return s.Create(ctx, user, CreateRequest{Name: newName, Image: r.Image, CPU: r.CPU, Memory: r.Memory, Disk: r.Disk,
-		GPU: gpu, copyOf: name + "/" + snap})
+		GPU: gpu, Host: host, copyOf: name + "/" + snap})
 }
 
 var expiryRE = regexp.MustCompile(`^([0-9]+[MHdwmy])( [0-9]+[MHdwmy])*$`)

@@ -24,6 +24,7 @@ import (
 // nic is the network device whose address lxcgate publishes.
 type nic struct {
 	dev, network, mac string
+	routed            string // a routed NIC's configured IPv4 address
 	filtered          bool
 }
 
@@ -44,6 +45,10 @@ func primaryNIC(devs map[string]map[string]string, cfg map[string]string) nic {
 		dev = "eth0"
 	}
 	d := devs[dev]
+	if d["nictype"] == "routed" {
+		// The configured address is the only one the host routes to it.
+		return nic{dev: dev, routed: d["ipv4.address"], filtered: true}
+	}
 	n := nic{dev: dev, network: d["network"], mac: cfg["volatile."+dev+".hwaddr"],
 		filtered: d["security.mac_filtering"] == "true" && d["security.ipv4_filtering"] == "true"}
 	if n.network == "" {
@@ -139,6 +144,12 @@ func (c *Client) addresses(srv lxdclient.InstanceServer, ins []Instance) {
 	type group struct{ project, network string }
 	byGroup := map[group][]int{}
 	for i, in := range ins {
+		if in.Running && in.nic.routed != "" {
+			if ip := net.ParseIP(in.nic.routed).To4(); ip != nil && ip.IsGlobalUnicast() {
+				ins[i].IPv4 = ip.String()
+			}
+			continue
+		}
 		if in.Running && in.nic.mac != "" && in.nic.network != "" {
 			g := group{in.Project, in.nic.network}
 			byGroup[g] = append(byGroup[g], i)
@@ -169,29 +180,45 @@ func (c *Client) addresses(srv lxdclient.InstanceServer, ins []Instance) {
 	}
 }
 
-// nicOverrides returns the default profile's NICs with LXD's MAC and IPv4
-// filtering on, to be set on a new instance; cached like subnets.
-func (c *Client) nicOverrides(srv lxdclient.InstanceServer) (map[string]map[string]string, error) {
+// profile is what a new instance takes from the default profile: its
+// NICs, with LXD's MAC and IPv4 filtering turned on, and its root pool.
+type profile struct {
+	nics map[string]map[string]string
+	pool string
+}
+
+// defaultProfile reads the default profile, cached like subnets.
+func (c *Client) defaultProfile(srv lxdclient.InstanceServer) (profile, error) {
 	c.nets.mu.Lock()
-	cached, at := c.nicCache, c.nicAt
+	cached, at := c.profile, c.profileAt
 	c.nets.mu.Unlock()
-	if cached != nil && time.Since(at) < subnetTTL {
+	if cached.nics != nil && time.Since(at) < subnetTTL {
 		return cached, nil
 	}
 	p, _, err := srv.UseProject("default").GetProfile("default")
 	if err != nil {
-		return nil, c.check("get profile default", err)
+		return profile{}, c.check("get profile default", err)
 	}
-	out := map[string]map[string]string{}
+	out := profile{nics: map[string]map[string]string{}, pool: "default"}
 	for name, d := range p.Devices {
-		if d["type"] == "nic" {
-			out[name] = filtered(d)
+		switch {
+		case d["type"] == "nic":
+			out.nics[name] = filtered(d)
+		case d["type"] == "disk" && d["path"] == "/" && d["pool"] != "":
+			out.pool = d["pool"]
 		}
 	}
 	c.nets.mu.Lock()
-	c.nicCache, c.nicAt = out, time.Now()
+	c.profile, c.profileAt = out, time.Now()
 	c.nets.mu.Unlock()
 	return out, nil
+}
+
+// routedNIC is eth0 as a routed NIC: the member routes addr to the
+// container's veth and nothing else, so the address is the host's
+// decision, and no DHCP is needed.
+func routedNIC(addr string) map[string]string {
+	return map[string]string{"type": "nic", "nictype": "routed", "name": "eth0", "ipv4.address": addr}
 }
 
 func filtered(d map[string]string) map[string]string {

@@ -16,6 +16,7 @@ type Host struct {
 // first NIC's managed network. A pool or network that can't be read is
 // left empty rather than failing the rest.
 func (c *Client) Host(ctx context.Context) (Host, error) {
+	defer c.timed("host")()
 	srv, err := c.server()
 	if err != nil {
 		return Host{}, err

@@ -30,6 +30,11 @@ type Instance struct {
 	GPUs      []string
 	Snapshots int
 	Image     string // the image alias or description recorded at creation
+	Location  string // the cluster member it is on; "" on a single host
+	Routed    string // its routed NIC's address, running or not; "" for a bridged NIC
+	// Offline names its cluster member when that member does not answer:
+	// Status and Running then say nothing true.
+	Offline string
 	// Config holds the instance's own "user.lxcgate." keys (host ports,
 	// see PortKey), which outlive lxcgate's database.
 	Config map[string]string
@@ -53,6 +58,12 @@ type Spec struct {
 	// Config is set on the instance with the create request: lxcgate's
 	// own "user.lxcgate." keys, such as its host ports (PortKey).
 	Config map[string]string
+	// Target is the cluster member to create on; "" lets LXD choose (or
+	// is the only host).
+	Target string
+	// Routed, when set, replaces the profile's eth0 with a routed NIC of
+	// this IPv4 address (a cluster member's subnet, see Member.Subnet).
+	Routed string
 }
 
 // KeyPrefix starts every config key lxcgate keeps on an instance.
@@ -73,25 +84,14 @@ func (c *Client) Create(ctx context.Context, project string, spec Spec, progress
 	if err != nil {
 		return err
 	}
-	devices := map[string]map[string]string{}
-	if spec.Disk > 0 {
-		// The root disk comes from the default profile; override its size.
-		devices["root"] = map[string]string{"type": "disk", "path": "/", "pool": "default", "size": bytesStr(spec.Disk)}
+	if spec.Target != "" {
+		srv = srv.UseTarget(spec.Target)
 	}
-	nics, err := c.nicOverrides(srv)
+	prof, err := c.defaultProfile(srv)
 	if err != nil {
 		return err
 	}
-	maps.Copy(devices, nics)
-	for dev, id := range spec.GPUs {
-		d := map[string]string{"type": "gpu", "gputype": "physical"}
-		if strings.Contains(id, ":") {
-			d["pci"] = id
-		} else {
-			d["id"] = id
-		}
-		devices[dev] = d
-	}
+	devices := devicesFor(spec, prof)
 	req := api.InstancesPost{
 		Name:   spec.Name,
 		Type:   api.InstanceTypeContainer,
@@ -144,6 +144,30 @@ func (c *Client) Create(ctx context.Context, project string, spec Spec, progress
 		return err
 	}
 	return nil
+}
+
+// devicesFor overrides the default profile's devices as spec asks: the
+// root disk's size, eth0 (filtered, or routed) and GPUs.
+func devicesFor(spec Spec, prof profile) map[string]map[string]string {
+	devices := map[string]map[string]string{}
+	if spec.Disk > 0 {
+		devices["root"] = map[string]string{"type": "disk", "path": "/", "pool": prof.pool, "size": bytesStr(spec.Disk)}
+	}
+	if spec.Routed != "" {
+		devices["eth0"] = routedNIC(spec.Routed)
+	} else {
+		maps.Copy(devices, prof.nics)
+	}
+	for dev, id := range spec.GPUs {
+		d := map[string]string{"type": "gpu", "gputype": "physical"}
+		if strings.Contains(id, ":") {
+			d["pci"] = id
+		} else {
+			d["id"] = id
+		}
+		devices[dev] = d
+	}
+	return devices
 }
 
 func source(spec Spec) api.InstanceSource {
@@ -223,6 +247,7 @@ func (c *Client) Get(ctx context.Context, project, name string) (Instance, error
 		return Instance{}, c.check("get "+name, err)
 	}
 	out := []Instance{convert(in)}
+	c.markOffline(ctx, out)
 	c.addresses(srv, out)
 	return out[0], nil
 }
@@ -248,6 +273,7 @@ func (c *Client) List(ctx context.Context, project string) ([]Instance, error) {
 	for i := range ins {
 		out = append(out, convert(&ins[i]))
 	}
+	c.markOffline(ctx, out)
 	c.addresses(srv, out)
 	sort.Slice(out, func(i, j int) bool { return out[i].Project+"/"+out[i].Name < out[j].Project+"/"+out[j].Name })
 	return out, nil
@@ -260,7 +286,10 @@ func convert(in *api.InstanceFull) Instance {
 	}
 	out := Instance{
 		Name: in.Name, Project: in.Project, Status: in.Status, Running: in.StatusCode == api.Running,
-		Created: in.CreatedAt, Snapshots: len(in.Snapshots), Image: cfg["user.lxcgate.image"],
+		Created: in.CreatedAt, Snapshots: len(in.Snapshots), Image: cfg["user.lxcgate.image"], Location: in.Location,
+	}
+	if out.Location == "none" {
+		out.Location = "" // a single host's answer
 	}
 	if out.Image == "" {
 		out.Image = cfg["image.description"]
@@ -297,6 +326,7 @@ func convert(in *api.InstanceFull) Instance {
 	sort.Strings(out.GPUs)
 	// The address is not read from in.State: see addresses.go.
 	out.nic = primaryNIC(devs, cfg)
+	out.Routed = out.nic.routed
 	return out
 }
 

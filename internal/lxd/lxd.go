@@ -53,9 +53,10 @@ type Client struct {
 
 	pinging atomic.Bool // a Ping's call is in flight
 
-	nets     subnets // bridges' subnets, and under its lock the NIC cache
-	nicCache map[string]map[string]string
-	nicAt    time.Time
+	cluster   clusterCache
+	nets      subnets // bridges' subnets, and under its lock the NIC cache
+	profile   profile // the default profile, under nets' lock
+	profileAt time.Time
 }
 
 // New returns a client for conn. It connects lazily, so the gateway starts

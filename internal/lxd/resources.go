@@ -3,6 +3,8 @@ package lxd
 import (
 	"context"
 	"strconv"
+
+	"github.com/canonical/lxd/shared/api"
 )
 
 // GPU is one of the host's GPUs.
@@ -12,6 +14,11 @@ type GPU struct {
 	Model  string
 	PCI    string
 	UUID   string
+	// Host is the cluster member the GPU is in ("" on a single host).
+	Host string
+	// Simulated GPUs stand in for real ones (a member's user.lxcgate.gpus):
+	// placement counts them, no device is attached.
+	Simulated bool
 }
 
 // GPUs lists the host's GPUs from LXD's resources API.
@@ -25,6 +32,10 @@ func (c *Client) GPUs(ctx context.Context) ([]GPU, error) {
 	if err != nil {
 		return nil, c.check("resources", err)
 	}
+	return gpus(res), nil
+}
+
+func gpus(res *api.Resources) []GPU {
 	var out []GPU
 	for _, card := range res.GPU.Cards {
 		g := GPU{Vendor: card.Vendor, Model: card.Product, PCI: card.PCIAddress}
@@ -39,5 +50,5 @@ func (c *Client) GPUs(ctx context.Context) ([]GPU, error) {
 		}
 		out = append(out, g)
 	}
-	return out, nil
+	return out
 }

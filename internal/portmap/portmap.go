@@ -80,11 +80,22 @@ type Backend interface {
 // an address, and the running containers without one yet.
 type Source interface {
 	// AllMappings covers every container.
-	AllMappings(ctx context.Context) (maps []Mapping, pending []ref.Ref, err error)
+	AllMappings(ctx context.Context) (Desired, error)
 	// Mappings covers one container; none when it is gone.
 	Mappings(ctx context.Context, r ref.Ref) ([]Mapping, error)
 	// Pending reports a container that runs but has no address yet.
 	Pending(ctx context.Context, r ref.Ref) bool
+}
+
+// Desired is the state the chains should be in.
+type Desired struct {
+	Mappings []Mapping
+	// Pending containers run but have no address yet: they are watched
+	// until they do.
+	Pending []ref.Ref
+	// Unknown containers are on a cluster member that does not answer:
+	// their rules stay as they are until it answers and says otherwise.
+	Unknown []ref.Ref
 }
 
 // Mapper keeps the chains equal to the desired state.
@@ -146,6 +157,26 @@ func (m *Mapper) noted(d time.Duration, err error, full bool) {
 	}
 }
 
+// outside is the scope of a full reconcile: every rule but those of the
+// unknown containers, which are neither added nor removed.
+func outside(unknown []ref.Ref) func(comment string) bool {
+	if len(unknown) == 0 {
+		return func(string) bool { return true }
+	}
+	skip := make([]string, len(unknown))
+	for i, r := range unknown {
+		skip[i] = commentPrefix + r.String() + ":"
+	}
+	return func(c string) bool {
+		for _, p := range skip {
+			if strings.HasPrefix(c, p) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 // Result counts what a reconcile changed.
 type Result struct{ Added, Removed int }
 
@@ -158,7 +189,7 @@ func (m *Mapper) Sync(ctx context.Context) (res Result, err error) {
 	defer func() { m.noted(time.Since(start), err, true) }()
 	// Desired is read under the lock too: two syncs must not apply
 	// snapshots taken in one order in the other.
-	desired, pending, err := m.src.AllMappings(ctx)
+	d, err := m.src.AllMappings(ctx)
 	if err != nil {
 		return Result{}, err
 	}
@@ -169,10 +200,10 @@ func (m *Mapper) Sync(ctx context.Context) (res Result, err error) {
 	// A container started behind the gateway's back (or while it was down)
 	// sends no event the gateway saw: watch it as after an event, rather
 	// than leave it unmapped until the next pass.
-	for _, r := range pending {
+	for _, r := range d.Pending {
 		m.watch(r)
 	}
-	return m.apply(desired, func(string) bool { return true }, strays)
+	return m.apply(d.Mappings, outside(d.Unknown), strays)
 }
 
 // SyncOne reconciles one container's mappings (key "owner/name") against
@@ -290,10 +321,11 @@ type Status struct {
 
 // Check reads both sides without changing anything.
 func (m *Mapper) Check(ctx context.Context) (Status, error) {
-	desired, _, err := m.src.AllMappings(ctx)
+	d, err := m.src.AllMappings(ctx)
 	if err != nil {
 		return Status{}, err
 	}
+	desired := d.Mappings
 	rules, err := m.backend.Rules()
 	if err != nil {
 		return Status{}, err

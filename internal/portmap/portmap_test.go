@@ -73,7 +73,7 @@ func (s *fakeSource) set(m ...Mapping) {
 	s.m = m
 }
 
-func (s *fakeSource) AllMappings(context.Context) ([]Mapping, []ref.Ref, error) {
+func (s *fakeSource) AllMappings(context.Context) (Desired, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Mapping
@@ -85,7 +85,7 @@ func (s *fakeSource) AllMappings(context.Context) ([]Mapping, []ref.Ref, error) 
 			out = append(out, m)
 		}
 	}
-	return out, pending, nil
+	return Desired{Mappings: out, Pending: pending}, nil
 }
 
 func (s *fakeSource) Mappings(_ context.Context, r ref.Ref) ([]Mapping, error) {

@@ -3,10 +3,12 @@ package shell
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/units"
 )
 
 // Containers is what the container commands need; containers.Service
@@ -25,6 +27,8 @@ type Containers interface {
 	GPUs(ctx context.Context) ([]containers.GPUInfo, error)
 	Quota(ctx context.Context, user string) (containers.Quota, containers.Usage, error)
 	SetQuota(ctx context.Context, user string, ch containers.QuotaChange) (containers.Quota, error)
+	Move(ctx context.Context, user, name, host string) error
+	Hosts(ctx context.Context) ([]containers.HostInfo, error)
 	Ports
 }
 
@@ -59,7 +63,11 @@ var createFlags = []Flag{
 	{Name: "memory", Kind: Size, Help: "memory, e.g. 512MiB or 4GiB"},
 	{Name: "disk", Kind: Size, Help: "root disk, e.g. 20GiB"},
 	{Name: "gpu", Kind: String, Arg: "all|LIST", Help: "all GPUs, or those listed (ids, UUIDs or PCI addresses from 'gpus', comma-separated)"},
+	hostFlag,
 }
+
+// hostFlag places a new container on a cluster member.
+var hostFlag = Flag{Name: "host", Kind: String, Arg: "MEMBER", Help: "the cluster member to put it on (default: the gateway chooses)"}
 
 // containerCmds are the commands on a container's life, as help lists them.
 func containerCmds() []*Command {
@@ -90,6 +98,11 @@ func containerCmds() []*Command {
 		{Name: "delete", Aliases: []string{"rm"}, Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "delete a container and its data",
 			Flags: []Flag{{Name: "force", Short: "f", Help: "delete it even while it runs"}, yesFlag}, Run: runDelete, Complete: name,
 			Help: "Asks you to type the name to confirm; without a terminal, pass --yes.\nA running container needs --force."},
+		{Name: "move", Args: "NAME", MinArgs: 1, MaxArgs: 1, Admin: true, Summary: "move a stopped container to another cluster member",
+			Flags: []Flag{{Name: "host", Kind: String, Arg: "MEMBER", Help: "the member to move it to"},
+				{Name: "user", Kind: String, Arg: "OWNER", Help: "whose container (default: yours)"}},
+			Run: runMove, Help: "Admins only. The container must be stopped and hold no GPUs; it keeps its host ports\n" +
+				"and gets an address on the new member. 'start NAME' afterwards."},
 		{Name: "list", Aliases: []string{"ls"}, Summary: "list your containers (--all: everyone's, admins)", Run: runList,
 			Flags: append([]Flag{{Name: "all", Help: "everyone's containers, with their owners", Admin: true}}, FormatFlags...),
 			Help:  "Name, state, address, image, CPUs, memory and GPUs of each of your containers."},
@@ -113,6 +126,8 @@ func portCmds() []*Command {
 				"port add dev 8888 --name jupyter publishes port 8888 of dev on a host port of its own,\n" +
 				"kept for dev's lifetime; port del dev jupyter (or port del dev 8888) withdraws it. Ports the\n" +
 				"gateway publishes for every container (such as ssh) stay."},
+		{Name: "hosts", Summary: "list the cluster's members (--host takes them)", Flags: FormatFlags, Run: runHosts,
+			Help: "Each member's state, cluster groups, free memory, CPUs and free GPUs, as placement weighs them."},
 		{Name: "gpus", Summary: "list the host's GPUs and who holds them", Flags: FormatFlags, Run: runGPUs,
 			Help: "The host's GPUs as --gpu takes them (id, UUID or PCI address), and the containers holding each."},
 	}
@@ -157,6 +172,17 @@ func completePort(c *Ctx, args []string) []string {
 	return nil
 }
 
+func runMove(c *Ctx, args []string) error {
+	host, owner := c.Flags.String("host"), c.Flags.String("user")
+	if host == "" {
+		return Usagef("--host MEMBER is needed")
+	}
+	if owner == "" {
+		owner = c.User.Name
+	}
+	return c.done(c.containers().Move(c.ctx, owner, args[0], host), "Moved %s to %s.", args[0], host)
+}
+
 func runCreate(c *Ctx, args []string, start bool) error {
 	if c.Flags.Int("cpu") < 0 {
 		return Usagef("--cpu must be a positive number")
@@ -165,13 +191,16 @@ func runCreate(c *Ctx, args []string, start bool) error {
 		return err
 	}
 	req := containers.CreateRequest{Name: args[0], Image: c.Flags.String("image"), CPU: c.Flags.Int("cpu"),
-		Memory: c.Flags.Size("memory"), Disk: c.Flags.Size("disk"), GPU: c.Flags.String("gpu"), Start: start}
+		Memory: c.Flags.Size("memory"), Disk: c.Flags.Size("disk"), GPU: c.Flags.String("gpu"), Host: c.Flags.String("host"), Start: start}
 	p := c.progress()
 	req.Progress = p.line // its first line comes once every check has passed
 	ct, err := c.containers().Create(c.ctx, c.User.Name, req)
 	p.done()
 	if err != nil {
 		return err
+	}
+	if ct.Host != "" {
+		c.Note(fmt.Sprintf("placed on %s: %s", ct.Host, ct.Placement))
 	}
 	if !start {
 		fmt.Fprintf(c.Err, "Created %s; 'start %s' starts it.\n", ct.Name, ct.Name)
@@ -231,4 +260,24 @@ func runDelete(c *Ctx, args []string) error {
 		return err
 	}
 	return c.done(c.containers().Delete(c.ctx, c.User.Name, name, c.Flags.Bool("force")), "Deleted %s.", name)
+}
+
+func runHosts(c *Ctx, _ []string) error {
+	hs, err := c.containers().Hosts(c.ctx)
+	if err != nil {
+		return err
+	}
+	return c.Emit(hs, func() error {
+		if len(hs) == 0 {
+			fmt.Fprintln(c.Err, "This gateway runs on a single host; there are no cluster members to choose.")
+			return nil
+		}
+		tw := c.Table()
+		fmt.Fprintln(tw, "HOST\tSTATE\tGROUPS\tFREE MEMORY\tCPUS\tGPUS FREE")
+		for _, h := range hs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d/%d\n", h.Name, h.Status, dash(strings.Join(h.Groups, ",")),
+				units.FormatSize(h.MemoryFree), h.CPUs, h.GPUsFree, h.GPUs)
+		}
+		return tw.Flush()
+	})
 }

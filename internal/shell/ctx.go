@@ -25,6 +25,10 @@ type Ctx struct {
 	Flags       Values // this run's flags, as the command declares them
 }
 
+// Note adds a line to the command's audit row when it succeeds (where a
+// new container was placed, and why).
+func (c *Ctx) Note(s string) { c.s.note = s }
+
 // Context is the command's context: cancelled by Ctrl-C on a terminal and
 // when the connection drops.
 func (c *Ctx) Context() context.Context { return c.ctx }

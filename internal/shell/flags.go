@@ -80,6 +80,7 @@ var QuotaFlags = []Flag{
 	{Name: "gpus", Kind: Int, Help: "GPUs over all containers", Admin: true},
 	{Name: "ports", Kind: Int, Help: "ports a user may add to each container", Admin: true},
 	{Name: "snapshots", Kind: Int, Help: "snapshots over all containers", Admin: true},
+	{Name: "hosts", Kind: String, Arg: "GROUP", Help: "the cluster group containers go to (all: any member)", Admin: true},
 }
 
 // Values are one invocation's flag values, read by name. Reading a flag

@@ -99,6 +99,13 @@ func QuotaChangeOf(v Values) (ch containers.QuotaChange, ok bool) {
 			*f.dst, ok = &n, true
 		}
 	}
+	if v.Changed("hosts") {
+		g := v.String("hosts")
+		if g == "all" {
+			g = ""
+		}
+		ch.Hosts, ok = &g, true
+	}
 	return ch, ok
 }
 
@@ -113,6 +120,9 @@ func PrintQuota(w io.Writer, user string, q containers.Quota, use containers.Usa
 	fmt.Fprintf(w, "  gpus        %d / %d\n", use.GPUs, q.GPUs)
 	fmt.Fprintf(w, "  snapshots   %d at most\n", q.Snapshots)
 	_, err := fmt.Fprintf(w, "  ports       %d added per container at most\n", q.Ports)
+	if q.Hosts != "" {
+		_, err = fmt.Fprintf(w, "  hosts       cluster group %s\n", q.Hosts)
+	}
 	return err
 }
 

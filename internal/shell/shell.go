@@ -156,6 +156,7 @@ type Session struct {
 	con  console
 	out  io.Writer // data
 	errw io.Writer // messages
+	note string    // what the running command adds to its audit row
 
 	mu   sync.Mutex
 	exit bool
@@ -387,6 +388,7 @@ func (s *Session) invoke(inv *invocation) error {
 	}
 	c := &Ctx{ctx: ctx, s: s, sh: s.sh, Out: s.out, Err: s.errw, User: s.user, Remote: s.io.Remote, Method: s.method,
 		Interactive: s.io.PTY, Flags: inv.flags}
+	s.note = ""
 	err := s.call(inv.cmd, c, inv.args)
 	if errors.Is(err, errNoTerminal) {
 		// In a script the next line is likely the secret itself: stop
@@ -399,7 +401,11 @@ func (s *Session) invoke(inv *invocation) error {
 // result reports a command's outcome and returns its exit status.
 func (s *Session) result(cmd *Command, args []string, err error) int {
 	if err == nil {
-		s.record(redact(cmd, args), true, "ok")
+		ok := "ok"
+		if s.note != "" {
+			ok += ": " + s.note
+		}
+		s.record(redact(cmd, args), true, ok)
 		s.count(cmd, "ok")
 		return exitOK
 	}

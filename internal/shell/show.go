@@ -2,6 +2,7 @@ package shell
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -56,16 +57,25 @@ func runList(c *Ctx, _ []string) error {
 			return nil
 		}
 		tw := c.Table()
+		cluster := slices.ContainsFunc(list, func(ct containers.Container) bool { return ct.Host != "" })
 		if all {
 			fmt.Fprint(tw, "OWNER\t")
 		}
-		fmt.Fprintln(tw, "NAME\tSTATE\tIPV4\tIMAGE\tCPU\tMEMORY\tGPUS")
+		fmt.Fprint(tw, "NAME\tSTATE\tIPV4\tIMAGE\tCPU\tMEMORY\tGPUS")
+		if cluster {
+			fmt.Fprint(tw, "\tHOST")
+		}
+		fmt.Fprintln(tw)
 		for _, ct := range list {
 			if all {
 				fmt.Fprintf(tw, "%s\t", ct.Owner)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", ct.Name, ct.State, dash(ct.IPv4), ct.Image, ct.CPU,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s", ct.Name, ct.State, dash(ct.IPv4), ct.Image, ct.CPU,
 				units.FormatSize(ct.Memory), dash(strings.Join(ct.GPUs, ",")))
+			if cluster {
+				fmt.Fprintf(tw, "\t%s", dash(ct.Host))
+			}
+			fmt.Fprintln(tw)
 		}
 		return tw.Flush()
 	})
@@ -94,6 +104,9 @@ func (c *Ctx) writeDetails(ct containers.Container) error {
 	row("name", ct.Name)
 	row("owner", ct.Owner)
 	row("state", ct.State)
+	if ct.Host != "" {
+		row("host", ct.Host)
+	}
 	row("ipv4", dash(ct.IPv4))
 	row("image", ct.Image)
 	row("created", tableTime(ct.Created))
@@ -160,6 +173,7 @@ func runGPUs(c *Ctx, _ []string) error {
 		PCI     string   `json:"pci"`
 		UUID    string   `json:"uuid"`
 		Holders []string `json:"holders"`
+		Host    string   `json:"host,omitempty"` // its cluster member
 	}
 	out := []gpu{}
 	for _, g := range gs {
@@ -170,7 +184,11 @@ func runGPUs(c *Ctx, _ []string) error {
 			}
 			holders = append(holders, h)
 		}
-		out = append(out, gpu{g.ID, g.Vendor, g.Model, g.PCI, g.UUID, holders})
+		id := g.ID
+		if g.Host != "" {
+			id = g.Host + "/" + g.ID // as --gpu takes it
+		}
+		out = append(out, gpu{id, g.Vendor, g.Model, g.PCI, g.UUID, holders, g.Host})
 	}
 	return c.Emit(out, func() error {
 		if len(out) == 0 {
@@ -180,7 +198,7 @@ func runGPUs(c *Ctx, _ []string) error {
 		tw := c.Table()
 		fmt.Fprintln(tw, "ID\tVENDOR\tMODEL\tPCI\tUUID\tHELD BY")
 		for _, g := range out {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", dash(g.ID), g.Vendor, g.Model, g.PCI, dash(g.UUID), dash(strings.Join(g.Holders, ",")))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", dash(g.ID), g.Vendor, g.Model, dash(g.PCI), dash(g.UUID), dash(strings.Join(g.Holders, ",")))
 		}
 		return tw.Flush()
 	})

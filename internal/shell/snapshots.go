@@ -16,7 +16,7 @@ type Snapshots interface {
 	Snapshots(ctx context.Context, user, name string) ([]containers.SnapshotInfo, error)
 	DeleteSnapshot(ctx context.Context, user, name, snap string) error
 	Restore(ctx context.Context, user, name, snap string) error
-	Clone(ctx context.Context, user, name, snap, newName string) (containers.Container, error)
+	Clone(ctx context.Context, user, name, snap, newName, host string) (containers.Container, error)
 	AutoSnap(ctx context.Context, user, name, every, expiry string) error
 }
 
@@ -38,7 +38,7 @@ func snapshotCmds() []*Command {
 			Help: "Stops the container if it runs, restores the snapshot, and starts it again. Everything written\n" +
 				"since the snapshot is lost; its host ports stay the same. Asks you to type the name; --yes in scripts."},
 		{Name: "clone", Args: "NAME SNAPSHOT NEWNAME", MinArgs: 3, MaxArgs: 3, Summary: "make a new container from a snapshot",
-			Run: runClone, Complete: name,
+			Run: runClone, Complete: name, Flags: []Flag{hostFlag},
 			Help: "Makes NEWNAME, stopped, from NAME's SNAPSHOT, with host ports of its own; it counts against your quota."},
 		{Name: "autosnap", Args: "NAME daily|hourly|off", MinArgs: 2, MaxArgs: 2, Summary: "schedule snapshots",
 			Flags: []Flag{{Name: "expiry", Kind: String, Arg: "AGE", Default: "7d", Help: "how long each scheduled snapshot is kept"}},
@@ -136,9 +136,13 @@ func runClone(c *Ctx, args []string) error {
 	if err := containers.ValidName(args[2]); err != nil {
 		return err
 	}
-	ct, err := c.sh.snaps.Clone(c.ctx, c.User.Name, args[0], args[1], args[2])
+	ct, err := c.sh.snaps.Clone(c.ctx, c.User.Name, args[0], args[1], args[2], c.Flags.String("host"))
 	if err != nil {
 		return err
+	}
+	if ct.Host != "" {
+		c.Note(fmt.Sprintf("placed on %s: %s", ct.Host, ct.Placement))
+		fmt.Fprintf(c.Err, "Placed on %s: %s.\n", ct.Host, ct.Placement)
 	}
 	fmt.Fprintf(c.Err, "Cloned %s from %s/%s; 'start %s' starts it.\n", ct.Name, args[0], args[1], ct.Name)
 	return nil

@@ -10,6 +10,7 @@ import (
 // configured default.
 type Quota struct {
 	Containers, CPU, Memory, Disk, GPUs, Ports, Snapshots *int64
+	Hosts                                                 *string // a cluster group; "" any member
 }
 
 // Quotas is the quotas table.
@@ -26,16 +27,21 @@ var _ Quotas = (*quotaTable)(nil)
 
 func (quotaTable) Get(ctx context.Context, q Querier, uid UserID) (Quota, error) {
 	var c, cpu, mem, disk, gpus, ports, snaps sql.NullInt64
-	err := q.QueryRowContext(ctx, `SELECT containers, cpu, memory, disk, gpus, ports, snapshots FROM quotas WHERE user_id = ?`, uid).
-		Scan(&c, &cpu, &mem, &disk, &gpus, &ports, &snaps)
+	var hosts sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT containers, cpu, memory, disk, gpus, ports, snapshots, hosts FROM quotas WHERE user_id = ?`, uid).
+		Scan(&c, &cpu, &mem, &disk, &gpus, &ports, &snaps, &hosts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Quota{}, nil
 	}
 	if err != nil {
 		return Quota{}, mapErr(err)
 	}
-	return Quota{Containers: ptrOf(c), CPU: ptrOf(cpu), Memory: ptrOf(mem), Disk: ptrOf(disk), GPUs: ptrOf(gpus),
-		Ports: ptrOf(ports), Snapshots: ptrOf(snaps)}, nil
+	out := Quota{Containers: ptrOf(c), CPU: ptrOf(cpu), Memory: ptrOf(mem), Disk: ptrOf(disk), GPUs: ptrOf(gpus),
+		Ports: ptrOf(ports), Snapshots: ptrOf(snaps)}
+	if hosts.Valid {
+		out.Hosts = &hosts.String
+	}
+	return out, nil
 }
 
 func ptrOf(n sql.NullInt64) *int64 {
@@ -46,12 +52,12 @@ func ptrOf(n sql.NullInt64) *int64 {
 }
 
 func (quotaTable) Set(ctx context.Context, q Querier, uid UserID, ch Quota) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO quotas (user_id, containers, cpu, memory, disk, gpus, ports, snapshots)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := q.ExecContext(ctx, `INSERT INTO quotas (user_id, containers, cpu, memory, disk, gpus, ports, snapshots, hosts)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (user_id) DO UPDATE SET containers = coalesce(excluded.containers, containers),
 		cpu = coalesce(excluded.cpu, cpu), memory = coalesce(excluded.memory, memory),
 		disk = coalesce(excluded.disk, disk), gpus = coalesce(excluded.gpus, gpus), ports = coalesce(excluded.ports, ports),
-		snapshots = coalesce(excluded.snapshots, snapshots)`,
-		uid, ch.Containers, ch.CPU, ch.Memory, ch.Disk, ch.GPUs, ch.Ports, ch.Snapshots)
+		snapshots = coalesce(excluded.snapshots, snapshots), hosts = coalesce(excluded.hosts, hosts)`,
+		uid, ch.Containers, ch.CPU, ch.Memory, ch.Disk, ch.GPUs, ch.Ports, ch.Snapshots, ch.Hosts)
 	return mapErr(err)
 }

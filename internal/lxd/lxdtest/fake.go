@@ -37,6 +37,13 @@ type Fake struct {
 	Snaps map[string][]lxd.Snapshot
 	// Secured lists the instances SecureNIC was called for.
 	Secured []string
+
+	// Cluster, when set, makes the fake a cluster of these members (by
+	// default a single host); Resources are each member's, by name.
+	Cluster   []lxd.Member
+	Resources map[string]lxd.Resources
+	// Moves records Move calls as project/name>member.
+	Moves []string
 }
 
 // New returns a Fake with the lab's two images and no GPUs.
@@ -105,7 +112,13 @@ func (f *Fake) Create(ctx context.Context, project string, spec lxd.Spec, progre
 		progress("Unpack: 100%")
 	}
 	in := &lxd.Instance{Name: spec.Name, Project: project, Status: "Stopped", Created: time.Now().UTC(),
-		CPU: spec.CPU, Memory: spec.Memory, Disk: spec.Disk, Image: spec.Image}
+		CPU: spec.CPU, Memory: spec.Memory, Disk: spec.Disk, Image: spec.Image, Location: spec.Target, Routed: spec.Routed}
+	if in.Location == "" && len(f.Cluster) > 0 {
+		in.Location = f.Cluster[0].Name
+	}
+	if m := f.member(in.Location); m != nil && !m.Online {
+		return fmt.Errorf("create %s: %w", spec.Name, lxd.ErrUnavailable)
+	}
 	for _, p := range spec.Profiles {
 		if f.Profile != nil && p == f.Profile.Name {
 			in.GPUs = append(in.GPUs, "all")
@@ -134,6 +147,18 @@ func (f *Fake) Create(ctx context.Context, project string, spec lxd.Spec, progre
 func (f *Fake) start(in *lxd.Instance) {
 	f.nextIP++
 	in.Running, in.Status, in.IPv4 = true, "Running", fmt.Sprintf("10.166.0.%d", 10+f.nextIP%200)
+	if in.Routed != "" {
+		in.IPv4 = in.Routed
+	}
+}
+
+func (f *Fake) member(name string) *lxd.Member {
+	for i := range f.Cluster {
+		if f.Cluster[i].Name == name {
+			return &f.Cluster[i]
+		}
+	}
+	return nil
 }
 
 func (f *Fake) get(project, name string) (*lxd.Instance, error) {
@@ -217,7 +242,17 @@ func (f *Fake) Get(_ context.Context, project, name string) (lxd.Instance, error
 	if err != nil {
 		return lxd.Instance{}, err
 	}
-	return *in, nil
+	return f.view(in), nil
+}
+
+// view is an instance as the adapter returns it: marked when its member
+// is offline.
+func (f *Fake) view(in *lxd.Instance) lxd.Instance {
+	out := *in
+	if m := f.member(in.Location); m != nil && !m.Online {
+		out.Offline, out.Running, out.Status, out.IPv4 = m.Name, false, "Unreachable", ""
+	}
+	return out
 }
 
 // List returns the instances of a project, or of all with "".
@@ -230,7 +265,7 @@ func (f *Fake) List(_ context.Context, project string) ([]lxd.Instance, error) {
 	out := []lxd.Instance{}
 	for _, in := range f.Instances {
 		if project == "" || in.Project == project {
-			out = append(out, *in)
+			out = append(out, f.view(in))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return key(out[i].Project, out[i].Name) < key(out[j].Project, out[j].Name) })
@@ -424,4 +459,73 @@ func (f *Fake) Count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.Instances)
+}
+
+// Members lists the cluster's members; nil for a single host.
+func (f *Fake) Members(context.Context) ([]lxd.Member, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.up(); err != nil {
+		return nil, err
+	}
+	if f.Cluster == nil {
+		return nil, nil
+	}
+	return append([]lxd.Member(nil), f.Cluster...), nil
+}
+
+// SetOnline marks a member online or offline, as a heartbeat would.
+func (f *Fake) SetOnline(member string, online bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if m := f.member(member); m != nil {
+		m.Online, m.Status = online, "Online"
+		if !online {
+			m.Status = "Offline"
+		}
+	}
+}
+
+// MemberResources returns a member's resources.
+func (f *Fake) MemberResources(_ context.Context, member string) (lxd.Resources, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.up(); err != nil {
+		return lxd.Resources{}, err
+	}
+	if m := f.member(member); m != nil && !m.Online {
+		return lxd.Resources{}, lxd.ErrUnavailable
+	}
+	return f.Resources[member], nil
+}
+
+// Move moves a stopped instance to another member.
+func (f *Fake) Move(_ context.Context, project, name, member string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, err := f.get(project, name)
+	if err != nil {
+		return err
+	}
+	if in.Running {
+		return fmt.Errorf("move %s: %w", name, lxd.ErrRunning)
+	}
+	if m := f.member(member); m == nil || !m.Online {
+		return fmt.Errorf("move %s: %w", name, lxd.ErrUnavailable)
+	}
+	in.Location = member
+	f.Moves = append(f.Moves, key(project, name)+">"+member)
+	return nil
+}
+
+// SetRouted changes a stopped instance's routed address.
+func (f *Fake) SetRouted(_ context.Context, project, name, addr string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, err := f.get(project, name)
+	if err != nil {
+		return err
+	}
+	in.Routed = addr
+	return nil
 }

@@ -1,0 +1,3 @@
+-- Cluster placement: the cluster group a user's containers may go to
+-- (NULL: the configured default, any member).
+ALTER TABLE quotas ADD COLUMN hosts TEXT;
