@@ -28,6 +28,7 @@ HOST_ADDR=10.177.0.1
 CLIENT_ADDR=10.177.0.2
 DEBIAN_IMAGE=lxcgate-debian
 BUSYBOX_IMAGE=lxcgate-busybox
+BUSYBOX_VERSION="lab build 2" # in the image's description; a change rebuilds the cached rootfs
 MIRROR=${LXCGATE_LAB_MIRROR:-http://deb.debian.org/debian}
 PACKAGES=(lxd lxd-client dnsmasq-base iptables btrfs-progs debootstrap busybox-static openssh-client sshpass iproute2 expect ssh-audit systemd)
 
@@ -138,7 +139,7 @@ build_debian() {
 
 build_busybox() {
 	local dir=$CACHE/busybox
-	if [ ! -f "$dir/rootfs.tar.gz" ]; then
+	if [ ! -f "$dir/rootfs.tar.gz" ] || [ "$(cat "$dir/version" 2>/dev/null)" != "$BUSYBOX_VERSION" ]; then
 		say "building $BUSYBOX_IMAGE"
 		rm -rf "$dir" && mkdir -p "$dir/meta"
 		local root=$dir/rootfs
@@ -147,14 +148,15 @@ build_busybox() {
 		for app in $(/bin/busybox --list); do
 			[ -e "$root/bin/$app" ] || ln -s busybox "$root/bin/$app"
 		done
-		# A tiny init: take an address by DHCP, then wait; LXD's clean stop sends SIGPWR.
+		# A tiny init: take an address by DHCP unless LXD configured one (a
+		# routed NIC), then wait; LXD's clean stop sends SIGPWR.
 		cat >"$root/sbin/init" <<'EOF'
 #!/bin/sh
 trap 'exit 0' PWR TERM INT
 export PATH=/bin
 hostname -F /etc/hostname
 ip link set lo up
-udhcpc -b -q -i eth0 -s /etc/udhcpc.script >/dev/null 2>&1 &
+ip -4 addr show dev eth0 | grep -q inet || udhcpc -b -q -i eth0 -s /etc/udhcpc.script >/dev/null 2>&1 &
 while :; do sleep 3600 & wait $!; done
 EOF
 		cat >"$root/etc/udhcpc.script" <<'EOF'
@@ -176,8 +178,9 @@ EOF
 		mkdir -p "$root/home/ubuntu" && chown 1000:1000 "$root/home/ubuntu"
 		tar -C "$root" --numeric-owner -czf "$dir/rootfs.tar.gz.tmp" . && mv "$dir/rootfs.tar.gz.tmp" "$dir/rootfs.tar.gz"
 		rm -rf "$root"
+		echo "$BUSYBOX_VERSION" >"$dir/version"
 	fi
-	write_metadata "$dir/meta" "BusyBox only, boots in a blink (lxcgate lab)" busybox "1.35"
+	write_metadata "$dir/meta" "BusyBox only, boots in a blink (lxcgate $BUSYBOX_VERSION)" busybox "1.35"
 }
 
 setup_images() {

@@ -45,6 +45,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		}
 		key := in.Project + "/" + in.Name
 		seen[key] = true
+		if in.Offline != "" {
+			continue // its member does not answer: nothing is known, nothing changes
+		}
 		r, known := byKey[key]
 		if err := s.settle(ctx, in, r, known); err != nil {
 			return err
@@ -217,7 +220,7 @@ func (s *Service) reconcilePortKeys(ctx context.Context, ins []lxd.Instance) {
 	}
 	for _, r := range rs {
 		in, ok := byKey[s.Project(r.Owner)+"/"+r.Name]
-		if !ok || r.State != store.StateReady {
+		if !ok || r.State != store.StateReady || in.Offline != "" {
 			continue
 		}
 		want := portKeys(ps[r.ID])

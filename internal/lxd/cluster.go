@@ -2,10 +2,15 @@ package lxd
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	lxdclient "github.com/canonical/lxd/client"
 	"github.com/canonical/lxd/shared/api"
 )
 
@@ -22,6 +27,8 @@ type Member struct {
 	// Subnet is the member's user.lxcgate.subnet: the routed addresses
 	// lxcgate gives its containers there ("" when unset).
 	Subnet string
+
+	hangs bool // LXD calls it online, but it does not answer the gateway
 }
 
 // Member config keys lxcgate reads.
@@ -38,6 +45,10 @@ type clusterCache struct {
 	clustered bool
 	members   []Member
 	at        time.Time
+	direct    map[string]lxdclient.InstanceServer // each member's own API, for pings
+
+	lastMu sync.Mutex
+	last   map[string]Instance // by project/name: what the last full list said
 }
 
 // membersTTL bounds how stale the member list may be for placement; an
@@ -74,6 +85,7 @@ func (c *Client) Members(ctx context.Context) ([]Member, error) {
 		return nil, c.check("cluster members", err)
 	}
 	out := make([]Member, 0, len(ms))
+	hung := c.pingMembers(ctx, ms)
 	for _, m := range ms {
 		sim := -1
 		if v, ok := m.Config[MemberGPUsKey]; ok {
@@ -81,8 +93,13 @@ func (c *Client) Members(ctx context.Context) ([]Member, error) {
 				sim = n
 			}
 		}
-		out = append(out, Member{Name: m.ServerName, URL: m.URL, Status: m.Status, Online: m.Status == "Online",
-			Groups: m.Groups, SimGPUs: sim, Subnet: m.Config[MemberSubnetKey]})
+		mb := Member{Name: m.ServerName, URL: m.URL, Status: m.Status, Online: m.Status == "Online",
+			Groups: m.Groups, SimGPUs: sim, Subnet: m.Config[MemberSubnetKey]}
+		if mb.Online && hung[mb.Name] {
+			// LXD has not noticed yet (its heartbeats take a while).
+			mb.Online, mb.Status, mb.hangs = false, "Offline", true
+		}
+		out = append(out, mb)
 	}
 	c.cluster.members, c.cluster.at = out, time.Now()
 	return out, nil
@@ -145,7 +162,7 @@ func (c *Client) markOffline(ctx context.Context, ins []Instance) {
 	for i := range ins {
 		if down[ins[i].Location] {
 			ins[i].Offline = ins[i].Location
-			ins[i].Running, ins[i].Status = false, "Unreachable"
+			ins[i].Running, ins[i].Status, ins[i].IPv4 = false, "Unreachable", ""
 		}
 	}
 }
@@ -184,4 +201,239 @@ func (c *Client) SetRouted(ctx context.Context, project, name, addr string) erro
 		return c.check("set the address of "+name, err)
 	}
 	return c.check("set the address of "+name, wait(ctx, op, nil))
+}
+
+// pingTimeout bounds how long a member may take to answer the gateway's
+// own ping before it counts as away.
+const pingTimeout = 1500 * time.Millisecond
+
+// pingMembers asks each member LXD calls online for /1.0 on its own
+// address, at once, and names those that did not answer in time. Over a
+// unix socket (a single host) there is nothing to ask.
+func (c *Client) pingMembers(ctx context.Context, ms []api.ClusterMember) map[string]bool {
+	hung := map[string]bool{}
+	if !c.conn.remote() {
+		return hung
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		if m.Status != "Online" {
+			continue
+		}
+		srv, err := c.direct(m)
+		if err != nil {
+			hung[m.ServerName] = true
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !ping(ctx, srv, m.URL) {
+				mu.Lock()
+				hung[m.ServerName] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return hung
+}
+
+// ping asks a member for /1.0 within pingTimeout. Any answer counts: a
+// refusal still says the member is there.
+func ping(ctx context.Context, srv lxdclient.InstanceServer, url string) bool {
+	hc, err := srv.GetHTTPClient()
+	if err != nil {
+		return false
+	}
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(pctx, http.MethodGet, url+"/1.0", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return true
+}
+
+// direct is a client of one member's own address (the cluster shares one
+// certificate, so the pinned one fits every member). Called with the
+// cluster lock held.
+func (c *Client) direct(m api.ClusterMember) (lxdclient.InstanceServer, error) {
+	if srv, ok := c.cluster.direct[m.ServerName]; ok {
+		return srv, nil
+	}
+	srv, err := lxdclient.ConnectLXD(m.URL, &lxdclient.ConnectionArgs{
+		TLSServerCert: c.conn.ServerCert, TLSClientCert: c.conn.ClientCert, TLSClientKey: c.conn.ClientKey, SkipGetServer: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if c.cluster.direct == nil {
+		c.cluster.direct = map[string]lxdclient.InstanceServer{}
+	}
+	c.cluster.direct[m.ServerName] = srv
+	return srv, nil
+}
+
+// memberHangs reports a member that LXD still calls online but that does
+// not answer: a full list would wait for it.
+func (c *Client) memberHangs(ctx context.Context) bool {
+	if c.cluster.isKnown() && !c.cluster.isClustered() {
+		return false
+	}
+	ms, err := c.Members(ctx)
+	if err != nil {
+		return false
+	}
+	for _, m := range ms {
+		if m.hangs {
+			return true
+		}
+	}
+	return false
+}
+
+// remember keeps what a full list of project ("" for all) said, for
+// listKnown; what the list no longer has is forgotten.
+func (c *Client) remember(project string, ins []Instance) {
+	if c.cluster.isKnown() && !c.cluster.isClustered() {
+		return
+	}
+	c.cluster.lastMu.Lock()
+	defer c.cluster.lastMu.Unlock()
+	if c.cluster.last == nil {
+		c.cluster.last = map[string]Instance{}
+	}
+	for k, in := range c.cluster.last {
+		if project == "" || in.Project == project {
+			delete(c.cluster.last, k)
+		}
+	}
+	for _, in := range ins {
+		c.cluster.last[in.Project+"/"+in.Name] = in
+	}
+}
+
+// listKnown answers from the last full list, without asking LXD: while
+// LXD still waits for a member that went away, any list would wait too
+// (LXD 5.0 asks every member, even for recursion=1). Instances on members
+// away are marked offline; the others keep their last known state. With
+// nothing remembered yet (a gateway just started) LXD is asked anyway.
+func (c *Client) listKnown(ctx context.Context, srv lxdclient.InstanceServer, project string) ([]Instance, error) {
+	c.cluster.lastMu.Lock()
+	var out []Instance
+	for _, in := range c.cluster.last {
+		if project == "" || in.Project == project {
+			out = append(out, in)
+		}
+	}
+	empty := len(c.cluster.last) == 0
+	c.cluster.lastMu.Unlock()
+	if empty {
+		ins, err := srv.GetInstancesFullAllProjects(api.InstanceTypeContainer)
+		if err != nil {
+			return nil, c.check("list", err)
+		}
+		for i := range ins {
+			if project == "" || ins[i].Project == project {
+				out = append(out, convert(&ins[i]))
+			}
+		}
+	}
+	c.markOffline(ctx, out)
+	sort.Slice(out, func(i, j int) bool { return out[i].Project+"/"+out[i].Name < out[j].Project+"/"+out[j].Name })
+	return out, nil
+}
+
+// offlineGet answers for an instance whose member is away, from LXD's
+// database, without asking the member; ok is false otherwise.
+func (c *Client) offlineGet(ctx context.Context, project, name string) (Instance, bool) {
+	if c.cluster.isKnown() && !c.cluster.isClustered() {
+		return Instance{}, false
+	}
+	ms, err := c.Members(ctx)
+	if err != nil || ms == nil {
+		return Instance{}, false
+	}
+	away := false
+	for _, m := range ms {
+		away = away || !m.Online
+	}
+	if !away {
+		return Instance{}, false
+	}
+	// Asking LXD would be forwarded to the member: the last full list
+	// says where the instance is.
+	c.cluster.lastMu.Lock()
+	in, ok := c.cluster.last[project+"/"+name]
+	c.cluster.lastMu.Unlock()
+	if !ok {
+		return Instance{}, false
+	}
+	out := []Instance{in}
+	c.markOffline(ctx, out)
+	return out[0], out[0].Offline != ""
+}
+
+// listTimeout bounds a full list in a cluster: past it, a member is taken
+// to be away and the list is answered from what is known.
+const listTimeout = 3 * time.Second
+
+// errListSlow: a full list in a cluster took longer than listTimeout.
+var errListSlow = errors.New("list: a cluster member is slow to answer")
+
+// fullList lists with state. In a cluster it waits at most listTimeout:
+// LXD's client here cannot be given a deadline per call (its WithContext
+// changes the shared client), so the call runs on and its answer is
+// dropped.
+func (c *Client) fullList(srv lxdclient.InstanceServer, project string) ([]api.InstanceFull, error) {
+	list := func() ([]api.InstanceFull, error) {
+		if project == "" {
+			return srv.GetInstancesFullAllProjects(api.InstanceTypeContainer)
+		}
+		return srv.UseProject(project).GetInstancesFull(api.InstanceTypeContainer)
+	}
+	if !c.cluster.isClustered() {
+		return list()
+	}
+	type answer struct {
+		ins []api.InstanceFull
+		err error
+	}
+	ch := make(chan answer, 1)
+	var late atomic.Bool
+	go func() {
+		ins, err := list()
+		if late.Load() && err == nil {
+			// Nobody waits any more; what it says still freshens the
+			// last known state, so that a slow cluster is not stuck in it.
+			out := make([]Instance, 0, len(ins))
+			for i := range ins {
+				out = append(out, convert(&ins[i]))
+			}
+			c.addresses(srv, out)
+			c.remember(project, out)
+		}
+		ch <- answer{ins, err}
+	}()
+	select {
+	case a := <-ch:
+		return a.ins, a.err
+	case <-time.After(listTimeout):
+		late.Store(true)
+		return nil, errListSlow
+	}
+}
+
+// expire makes the next Members ask LXD and ping again.
+func (cc *clusterCache) expire() {
+	cc.mu.Lock()
+	cc.at = time.Time{}
+	cc.mu.Unlock()
 }

@@ -242,6 +242,9 @@ func (c *Client) Get(ctx context.Context, project, name string) (Instance, error
 	if err != nil {
 		return Instance{}, err
 	}
+	if in, ok := c.offlineGet(ctx, project, name); ok {
+		return in, nil // its member does not answer: LXD would wait for it
+	}
 	in, _, err := srv.GetInstanceFull(name)
 	if err != nil {
 		return Instance{}, c.check("get "+name, err)
@@ -261,10 +264,17 @@ func (c *Client) List(ctx context.Context, project string) ([]Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	if project == "" {
-		ins, err = srv.GetInstancesFullAllProjects(api.InstanceTypeContainer)
-	} else {
-		ins, err = srv.UseProject(project).GetInstancesFull(api.InstanceTypeContainer)
+	if c.memberHangs(ctx) {
+		// LXD would wait (up to 30 s) for the member: answer with what
+		// the last full list said.
+		return c.listKnown(ctx, srv, project)
+	}
+	ins, err = c.fullList(srv, project)
+	if errors.Is(err, errListSlow) {
+		// A member went away since the last ping: look again, and answer
+		// from what is known rather than wait with LXD.
+		c.cluster.expire()
+		return c.listKnown(ctx, srv, project)
 	}
 	if err != nil {
 		return nil, c.check("list", err)
@@ -275,6 +285,7 @@ func (c *Client) List(ctx context.Context, project string) ([]Instance, error) {
 	}
 	c.markOffline(ctx, out)
 	c.addresses(srv, out)
+	c.remember(project, out)
 	sort.Slice(out, func(i, j int) bool { return out[i].Project+"/"+out[i].Name < out[j].Project+"/"+out[j].Name })
 	return out, nil
 }

@@ -55,14 +55,15 @@ build_member() { # hash
 	local dir=$CACHE/member
 	local root=$dir/base
 	mkdir -p "$dir/meta"
-	if [ ! -f "$root/.complete" ]; then
+	# nftables: LXD's routed NICs set up their reverse-path filter with it.
+	local pkgs=lxd,lxd-client,dnsmasq-base,iproute2,ifupdown,isc-dhcp-client,systemd-sysv,procps,nftables
+	if [ "$(cat "$root/.complete" 2>/dev/null)" != "$pkgs" ]; then
 		say "building $CIMAGE with debootstrap (Debian 12 + LXD; about 3 minutes)"
-		rm -rf "$root"
-		debootstrap --variant=minbase \
-			--include=lxd,lxd-client,dnsmasq-base,iproute2,ifupdown,isc-dhcp-client,systemd-sysv,procps \
+		rm -rf "$root" "$dir/rootfs.hash"
+		debootstrap --variant=minbase --include="$pkgs" \
 			bookworm "$root" "$MIRROR" >"$dir/debootstrap.log" 2>&1 || die "debootstrap failed; see $dir/debootstrap.log"
 		rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
-		touch "$root/.complete"
+		echo "$pkgs" >"$root/.complete"
 	fi
 	if [ "$(cat "$dir/rootfs.hash" 2>/dev/null)" != "$1" ] || [ ! -f "$dir/rootfs.tar.gz" ]; then
 		say "packing $CIMAGE"
@@ -206,11 +207,19 @@ cluster_contents() {
 		lxc image info $BUSYBOX_IMAGE >/dev/null 2>&1 && echo image
 		lxc cluster group show gpu 2>/dev/null | grep -q -- '- $CGPU_MEMBER\$' && echo group
 		lxc cluster show $CGPU_MEMBER | grep -qx '  user.lxcgate.gpus: \"$CGPUS\"' && echo gpus
+		for i in \$(seq 1 $CMEMBERS); do
+			lxc cluster show member\$i | grep -qx \"  user.lxcgate.subnet: $CNET.\$i.128/25\" && echo subnet\$i
+		done
+		lxc image info $BUSYBOX_IMAGE 2>/dev/null | grep -q '$BUSYBOX_VERSION' && echo image-current
 		true")
 	if ! grep -qx trust <<<"$have"; then
 		say "trusting the lab client certificate on the cluster"
 		L file push -q "$CSTATE/client.crt" labcluster-m1/root/lxcgate-lab-client.crt
 		M1 lxc config trust add /root/lxcgate-lab-client.crt --name lxcgate-lab-client >/dev/null
+	fi
+	if grep -qx image <<<"$have" && ! grep -qx image-current <<<"$have"; then
+		M1 lxc image delete "$BUSYBOX_IMAGE" # an older build: its init ran DHCP over a routed address
+		have=$(grep -vx image <<<"$have")
 	fi
 	if ! grep -qx image <<<"$have"; then
 		say "importing $BUSYBOX_IMAGE into the cluster"
@@ -226,11 +235,22 @@ cluster_contents() {
 	fi
 	if ! grep -qx gpus <<<"$have"; then
 		# No GPUs in the lab: a member config key stands in for them.
-		M1 lxc cluster show "$CGPU_MEMBER" |
-			sed -e '/^  user\.lxcgate\.gpus:/d' -e 's/^config: {}$/config:/' -e "/^config:/a\\  user.lxcgate.gpus: \"$CGPUS\"" |
-			M1 lxc cluster edit "$CGPU_MEMBER"
+		member_key "$CGPU_MEMBER" user.lxcgate.gpus "$CGPUS"
 	fi
+	local i
+	for i in $(seq 1 "$CMEMBERS"); do
+		# The routed addresses lxcgate gives containers on member i.
+		grep -qx "subnet$i" <<<"$have" || member_key "member$i" user.lxcgate.subnet "$CNET.$i.128/25"
+	done
 	[ -s "$CSTATE/cluster.crt" ] || L file pull -q labcluster-m1/var/lib/lxd/cluster.crt "$CSTATE/cluster.crt"
+}
+
+# member_key sets one config key of a cluster member (LXD 5.0 has no
+# "lxc cluster set").
+member_key() { # member key value
+	M1 lxc cluster show "$1" |
+		sed -e "/^  ${2//./\\.}:/d" -e 's/^config: {}$/config:/' -e "/^config:/a\\  $2: \"$3\"" |
+		M1 lxc cluster edit "$1"
 }
 
 cluster_config() {
