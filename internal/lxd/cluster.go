@@ -57,7 +57,6 @@ const membersTTL = 2 * time.Second
 
 // Members lists the cluster's members, or nil when LXD is not clustered.
 func (c *Client) Members(ctx context.Context) ([]Member, error) {
-	defer c.timed("members")()
 	c.cluster.mu.Lock()
 	defer c.cluster.mu.Unlock()
 	if c.cluster.known && !c.cluster.clustered {
