@@ -159,7 +159,9 @@ func (c *Client) markOffline(ctx context.Context, ins []Instance) {
 		}
 	}
 	for i := range ins {
-		if down[ins[i].Location] {
+		// LXD answers "Error" for an instance whose member it could not
+		// ask: as good as away, whatever the member list says yet.
+		if down[ins[i].Location] || (ins[i].Status == "Error" && ins[i].Location != "") {
 			ins[i].Offline = ins[i].Location
 			ins[i].Running, ins[i].Status, ins[i].IPv4 = false, "Unreachable", ""
 		}
@@ -317,6 +319,20 @@ func (c *Client) remember(project string, ins []Instance) {
 	for _, in := range ins {
 		c.cluster.last[in.Project+"/"+in.Name] = in
 	}
+}
+
+// rememberOne keeps what a Get said, so that a container made since the
+// last full list is known too.
+func (c *Client) rememberOne(in Instance) {
+	if !c.cluster.isClustered() || in.Offline != "" {
+		return
+	}
+	c.cluster.lastMu.Lock()
+	defer c.cluster.lastMu.Unlock()
+	if c.cluster.last == nil {
+		c.cluster.last = map[string]Instance{}
+	}
+	c.cluster.last[in.Project+"/"+in.Name] = in
 }
 
 // listKnown answers from the last full list, without asking LXD: while

@@ -252,6 +252,7 @@ func (c *Client) Get(ctx context.Context, project, name string) (Instance, error
 	out := []Instance{convert(in)}
 	c.markOffline(ctx, out)
 	c.addresses(srv, out)
+	c.rememberOne(out[0])
 	return out[0], nil
 }
 

@@ -1,0 +1,257 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// clusterGW is a gateway on the lab's LXD cluster, with projects, chains
+// and a port range of the test's own; alice and bob are users, admin an
+// admin. Cleanup deletes the test's projects on the cluster.
+func clusterGW(t *testing.T, first int) (*gw, map[string]string, string) {
+	t.Helper()
+	c := needCluster(t)
+	n := time.Now().UnixNano() % 1e6
+	prefix, chains := fmt.Sprintf("e2ec%d-", n), fmt.Sprintf("E2EC%d", n)
+	g := newGW(t, "LXCGATE_CONFIG="+c.Config, "LXCGATE_CONTAINERS_PROJECT_PREFIX="+prefix,
+		"LXCGATE_PORTS_CHAIN_PREFIX="+chains, fmt.Sprintf("LXCGATE_PORTS_RANGE=%d-%d", first, first+49),
+		"LXCGATE_PORTS_PUBLIC_ADDRESS="+hostAddr, "LXCGATE_PORTS_RECONCILE_INTERVAL=2s")
+	g.chains = chains
+	keys := map[string]string{
+		"alice": g.addUser("alice", "alice-password", false),
+		"bob":   g.addUser("bob", "bob-password", false),
+		"admin": g.addUser("boss", "boss-password", true),
+	}
+	t.Cleanup(func() {
+		g.lxcgate("", "portmap", "flush")
+		removeClusterProjects(prefix)
+	})
+	g.start()
+	return g, keys, prefix
+}
+
+// nested runs the nested cluster's lxc through member1.
+func nested(args ...string) (string, error) {
+	out, err := exec.Command("lxc", append([]string{"exec", "labcluster-m1", "--project", "labcluster", "--", "lxc"}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func removeClusterProjects(prefix string) {
+	out, _ := nested("project", "list", "--format", "csv")
+	for _, line := range strings.Split(out, "\n") {
+		name, _, _ := strings.Cut(line, ",")
+		name = strings.TrimSuffix(name, " (current)")
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		ls, _ := nested("list", "--project", name, "--format", "csv", "-c", "n")
+		for _, in := range strings.Fields(ls) {
+			nested("delete", "--force", "--project", name, in)
+		}
+		nested("project", "delete", name)
+	}
+}
+
+// serveHTTP starts busybox's httpd on 8080 in a nested container.
+func serveHTTP(t *testing.T, project, name, body string) {
+	t.Helper()
+	out, err := nested("exec", name, "--project", project, "--", "sh", "-c",
+		"mkdir -p /www && echo "+body+" > /www/index.html && httpd -p 8080 -h /www")
+	if err != nil {
+		t.Fatalf("httpd in %s: %v %s", name, err, out)
+	}
+}
+
+// httpGet fetches / on addr:port from the client namespace.
+func httpGet(t *testing.T, addr string, port int) string {
+	t.Helper()
+	r := runCmd(t, "", "ip", "netns", "exec", clientNS, "timeout", "5", "bash", "-c",
+		fmt.Sprintf("exec 3<>/dev/tcp/%s/%d; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3", addr, port))
+	return r.out
+}
+
+type clusterContainer struct {
+	Name      string `json:"name"`
+	State     string `json:"state"`
+	IPv4      string `json:"ipv4"`
+	Host      string `json:"host"`
+	Placement string `json:"placement"`
+	Ports     []port `json:"ports"`
+}
+
+func (g *gw) container(user, key, name string) clusterContainer {
+	g.t.Helper()
+	r := g.sshKey(user, key, "", "details", name, "--json")
+	var c clusterContainer
+	if err := json.Unmarshal([]byte(r.out), &c); err != nil {
+		g.t.Fatalf("details %s --json: %v %+v", name, err, r)
+	}
+	return c
+}
+
+func (c clusterContainer) hostPort(containerPort int) int {
+	for _, p := range c.Ports {
+		if p.ContainerPort == containerPort {
+			return p.HostPort
+		}
+	}
+	return 0
+}
+
+// Scenario: alice and bob share a 3-member cluster. alice launches on the
+// member she names and reaches it over its published port and by ssh -W;
+// a launch asking for GPUs lands on the GPU member; bob's launches are
+// placed by free memory, then held to the group his quota names; bob can
+// reach nothing of alice's on any member; an admin moves alice's stopped
+// container to another member, where it is reachable again.
+func TestClusterPlacement(t *testing.T) {
+	g, keys, prefix := clusterGW(t, 31100)
+	alice, bob, admin := keys["alice"], keys["bob"], keys["admin"]
+	if r := g.sshKey("alice", alice, "", "hosts"); r.code != 0 || strings.Count(r.out, "online") != 3 {
+		t.Fatalf("hosts: %+v", r)
+	}
+	r := g.sshKey("alice", alice, "", "launch", "web", "--host", "member2")
+	if r.code != 0 || !strings.Contains(r.err, "Placed on member2: asked for") {
+		t.Fatalf("launch --host: %+v", r)
+	}
+	if r := g.sshKey("alice", alice, "", "port", "add", "web", "8080"); r.code != 0 {
+		t.Fatalf("port add: %+v", r)
+	}
+	web := g.container("alice", alice, "web")
+	if web.Host != "member2" || !strings.HasPrefix(web.IPv4, "10.200.2.") {
+		t.Fatalf("web: %+v", web)
+	}
+	serveHTTP(t, prefix+"alice", "web", "alice-web")
+	waitFor(t, "the published port from the client", 15*time.Second, func() bool {
+		return strings.Contains(httpGet(t, hostAddr, web.hostPort(8080)), "alice-web")
+	})
+	jump := runCmd(t, "GET / HTTP/1.0\r\n\r\n", "ssh", g.sshArgs("alice", "-i", alice, "-W", "web:8080")...)
+	if !strings.Contains(jump.out, "alice-web") {
+		t.Fatalf("ssh -W web:8080: %+v", jump)
+	}
+
+	r = g.sshKey("alice", alice, "", "launch", "g", "--gpu", "sim0")
+	if r.code != 0 || !strings.Contains(r.err, "Placed on member3: 2 of 2 GPUs free") {
+		t.Fatalf("launch --gpu sim0: %+v", r)
+	}
+	if r := g.sshKey("alice", alice, "", "gpus"); !strings.Contains(r.out, "member3/sim0") || !strings.Contains(r.out, "alice/g") {
+		t.Fatalf("gpus: %+v", r)
+	}
+	if r := g.sshKey("bob", bob, "", "launch", "b1", "--gpu", "sim0"); r.code == 0 || !strings.Contains(r.err, "see 'gpus'") {
+		t.Fatalf("bob takes a held GPU: %+v", r)
+	}
+	r = g.sshKey("bob", bob, "", "launch", "b1")
+	if r.code != 0 || !strings.Contains(r.err, "most free memory") {
+		t.Fatalf("bob's launch by memory: %+v", r)
+	}
+	if a := g.sshKey("boss", admin, "", "audit", "--command", "launch"); !strings.Contains(a.out, "placed on member3: 2 of 2 GPUs free") {
+		t.Fatalf("placement not audited: %+v", a)
+	}
+
+	// bob against alice's containers, on every member.
+	for _, cmd := range [][]string{{"details", "web"}, {"stop", "web"}, {"ports", "web"}, {"snapshot", "g"}} {
+		if r := g.sshKey("bob", bob, "", cmd...); r.code == 0 || !strings.Contains(r.err, "no such container") {
+			t.Errorf("bob %v: %+v", cmd, r)
+		}
+	}
+	if r := runCmd(t, "", "ssh", g.sshArgs("bob", "-i", bob, "-W", "web:8080")...); strings.Contains(r.out, "alice-web") {
+		t.Fatalf("bob reached alice's web: %+v", r)
+	}
+	if r := runCmd(t, "", "ssh", g.sshArgs("bob", "-i", bob, "-W", web.IPv4+":8080")...); strings.Contains(r.out, "alice-web") {
+		t.Fatalf("bob reached alice's web by address: %+v", r)
+	}
+	if r := g.sshKey("bob", bob, "", "list"); strings.Contains(r.out, "web") {
+		t.Fatalf("bob sees alice's container: %+v", r)
+	}
+
+	// An admin holds bob to the gpu group.
+	if r := g.sshKey("boss", admin, "", "quota", "bob", "--hosts", "gpu"); r.code != 0 {
+		t.Fatalf("quota --hosts: %+v", r)
+	}
+	if r := g.sshKey("bob", bob, "", "launch", "b2"); r.code != 0 || !strings.Contains(r.err, "Placed on member3") {
+		t.Fatalf("bob held to group gpu: %+v", r)
+	}
+	if r := g.sshKey("bob", bob, "", "launch", "b3", "--host", "member1"); r.code == 0 || !strings.Contains(r.err, "outside your cluster group gpu") {
+		t.Fatalf("bob outside his group: %+v", r)
+	}
+	if r := g.sshKey("bob", bob, "", "move", "b1", "--host", "member1"); r.code == 0 {
+		t.Fatalf("a user moved a container: %+v", r)
+	}
+
+	// The admin moves alice's stopped web to member1.
+	if r := g.sshKey("alice", alice, "", "stop", "web", "--force"); r.code != 0 {
+		t.Fatalf("stop: %+v", r)
+	}
+	if r := g.sshKey("boss", admin, "", "move", "web", "--host", "member1", "--user", "alice"); r.code != 0 {
+		t.Fatalf("move: %+v", r)
+	}
+	if r := g.sshKey("alice", alice, "", "start", "web"); r.code != 0 {
+		t.Fatalf("start after move: %+v", r)
+	}
+	moved := g.container("alice", alice, "web")
+	if moved.Host != "member1" || !strings.HasPrefix(moved.IPv4, "10.200.1.") || moved.hostPort(8080) != web.hostPort(8080) {
+		t.Fatalf("after the move: %+v (before %+v)", moved, web)
+	}
+	serveHTTP(t, prefix+"alice", "web", "alice-moved")
+	waitFor(t, "the same host port after the move", 15*time.Second, func() bool {
+		return strings.Contains(httpGet(t, hostAddr, web.hostPort(8080)), "alice-moved")
+	})
+}
+
+// Scenario: a member goes away while the gateway runs. Its container shows
+// as unreachable and commands on it fail in one line, while the other
+// members go on as before; its rows, ports and rules stay. When the member
+// is back, its container is running and mapped again without anyone's help.
+func TestClusterMemberAway(t *testing.T) {
+	g, keys, prefix := clusterGW(t, 31200)
+	alice := keys["alice"]
+	if r := g.sshKey("alice", alice, "", "launch", "far", "--host", "member2"); r.code != 0 {
+		t.Fatalf("launch far: %+v", r)
+	}
+	far := g.container("alice", alice, "far")
+	waitFor(t, "far's rule", 10*time.Second, func() bool { return strings.Contains(g.natRules(), "alice/far:ssh") })
+	t.Cleanup(func() { exec.Command("lxc", "start", "labcluster-m2", "--project", "labcluster").Run() })
+	if out, err := exec.Command("lxc", "stop", "labcluster-m2", "--project", "labcluster", "--force").CombinedOutput(); err != nil {
+		t.Fatalf("stop member2: %v %s", err, out)
+	}
+	waitFor(t, "far unreachable", 30*time.Second, func() bool {
+		return strings.Contains(g.sshKey("alice", alice, "", "list").out, "unreachable (member2 offline)")
+	})
+	r := g.sshKey("alice", alice, "", "stop", "far")
+	if r.code == 0 || !strings.Contains(r.err, "unreachable (member2 offline)") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Fatalf("stop far while member2 is away: %+v", r)
+	}
+	// The rest of the cluster goes on.
+	if r := g.sshKey("alice", alice, "", "launch", "near", "--host", "member1"); r.code != 0 {
+		t.Fatalf("launch on member1 while member2 is away: %+v", r)
+	}
+	if r := g.sshKey("alice", alice, "", "launch", "auto"); r.code != 0 || strings.Contains(r.err, "member2") {
+		t.Fatalf("placement chose the member away: %+v", r)
+	}
+	time.Sleep(3 * time.Second) // a periodic reconcile (2 s) passes
+	if !strings.Contains(g.natRules(), "alice/far:ssh") {
+		t.Fatalf("far's rule was dropped while member2 was away:\n%s", g.natRules())
+	}
+	if c := g.container("alice", alice, "far"); c.hostPort(22) != far.hostPort(22) {
+		t.Fatalf("far's port changed: %+v", c)
+	}
+
+	if out, err := exec.Command("lxc", "start", "labcluster-m2", "--project", "labcluster").CombinedOutput(); err != nil {
+		t.Fatalf("start member2: %v %s", err, out)
+	}
+	waitFor(t, "far running again", 90*time.Second, func() bool {
+		return g.container("alice", alice, "far").State == "running"
+	})
+	serveHTTP(t, prefix+"alice", "far", "far-again")
+	if r := g.sshKey("alice", alice, "", "port", "add", "far", "8080"); r.code != 0 {
+		t.Fatalf("port add after the member came back: %+v", r)
+	}
+	back := g.container("alice", alice, "far")
+	waitFor(t, "far reachable again", 20*time.Second, func() bool {
+		return strings.Contains(httpGet(t, hostAddr, back.hostPort(8080)), "far-again")
+	})
+}
