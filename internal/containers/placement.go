@@ -171,6 +171,9 @@ func (s *Service) weigh(ctx context.Context, m lxd.Member) (candidate, error) {
 		return candidate{}, err
 	}
 	c := candidate{m: m, res: res, gpus: memberGPUs(m, res)}
+	if len(c.gpus) == 0 {
+		return c, nil // nothing to hold: no need to read every container's row
+	}
 	held, err := s.held(ctx, s.db, c.gpus)
 	if err != nil {
 		return candidate{}, err

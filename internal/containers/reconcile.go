@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -184,8 +185,14 @@ func (s *Service) reconcilePorts(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
+	// One read of every port finds the containers that lack a service;
+	// only those take a transaction (ensurePorts checks again in it).
+	have, err := s.portsOf(ctx, idsOf(rs)...)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
 	for _, r := range rs {
-		if r.State != store.StateReady {
+		if r.State != store.StateReady || hasServices(have[r.ID], s.services()) {
 			continue
 		}
 		err := store.Tx(ctx, s.db, func(q store.Querier) error { return s.ensurePorts(ctx, q, r.ID) })
@@ -194,6 +201,16 @@ func (s *Service) reconcilePorts(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// hasServices reports whether ps publishes every service of want.
+func hasServices(ps []Port, want []Port) bool {
+	for _, w := range want {
+		if !slices.ContainsFunc(ps, func(p Port) bool { return p.Service == w.Service }) {
+			return false
+		}
+	}
+	return true
 }
 
 // reconcilePortKeys writes each container's host ports to its instance
