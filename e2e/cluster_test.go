@@ -114,6 +114,13 @@ func TestClusterPlacement(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "hosts"); r.code != 0 || strings.Count(r.out, "online") != 3 {
 		t.Fatalf("hosts: %+v", r)
 	}
+	if rep, code, stderr := g.doctor(); code != 0 {
+		t.Fatalf("doctor on the cluster: %d %+v %s", code, rep, stderr)
+	} else if st, d := rep.status("member subnets"); st != "ok" || !strings.Contains(d, "member3=10.200.3.128/25") {
+		t.Fatalf("doctor's member subnets: %s %q", st, d)
+	} else if st, d := rep.status("gpus"); st != "ok" || !strings.Contains(d, "2 GPUs") {
+		t.Fatalf("doctor's gpus on the cluster: %s %q", st, d)
+	}
 	r := g.sshKey("alice", alice, "", "launch", "web", "--host", "member2")
 	if r.code != 0 || !strings.Contains(r.err, "Placed on member2: asked for") {
 		t.Fatalf("launch --host: %+v", r)

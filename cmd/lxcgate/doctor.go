@@ -91,9 +91,34 @@ func (d doctorLXD) Host(ctx context.Context) (doctor.Host, error) {
 	return doctor.Host(h), err
 }
 
+// GPUs counts the host's GPUs, or every member's (simulated ones too).
 func (d doctorLXD) GPUs(ctx context.Context) (int, error) {
-	g, err := d.c.GPUs(ctx)
-	return len(g), err
+	ms, err := d.c.Members(ctx)
+	if err != nil || ms == nil {
+		g, err := d.c.GPUs(ctx)
+		return len(g), err
+	}
+	n := 0
+	for _, m := range ms {
+		if m.SimGPUs >= 0 {
+			n += m.SimGPUs
+		} else if res, err := d.c.MemberResources(ctx, m.Name); err == nil {
+			n += len(res.GPUs)
+		}
+	}
+	return n, nil
+}
+
+func (d doctorLXD) Members(ctx context.Context) ([]doctor.Member, error) {
+	ms, err := d.c.Members(ctx)
+	if err != nil || ms == nil {
+		return nil, err
+	}
+	out := make([]doctor.Member, len(ms))
+	for i, m := range ms {
+		out[i] = doctor.Member{Name: m.Name, URL: m.URL, Online: m.Online, Subnet: m.Subnet}
+	}
+	return out, nil
 }
 
 // hostRunner runs host tools (iptables) for the checks.

@@ -110,7 +110,7 @@ func (s *Service) place(ctx context.Context, user string, req CreateRequest) (Pl
 		}
 	}
 	return Placement{Host: best.m.Name, member: best.m,
-		Reason: fmt.Sprintf("most free memory (%s free, %d CPUs)", units.FormatSize(int64(best.freeMemory())), best.res.CPUs)}, nil
+		Reason: fmt.Sprintf("most free memory (%s free, %d CPUs)", units.FormatApprox(int64(best.freeMemory())), best.res.CPUs)}, nil
 }
 
 // placeOn checks the member asked for.

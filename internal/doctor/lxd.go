@@ -21,6 +21,8 @@ type LXD interface {
 	Host(ctx context.Context) (Host, error)
 	// GPUs is how many GPUs LXD's resources report.
 	GPUs(ctx context.Context) (int, error)
+	// Members is nil when LXD is not a cluster.
+	Members(ctx context.Context) ([]Member, error)
 }
 
 // CheckLXD reports whether LXD answers and its version.

@@ -12,8 +12,9 @@ type fakeLXD struct {
 	gpus int
 }
 
-func (f fakeLXD) Host(context.Context) (Host, error) { return f.host, f.err }
-func (f fakeLXD) GPUs(context.Context) (int, error)  { return f.gpus, f.err }
+func (f fakeLXD) Host(context.Context) (Host, error)        { return f.host, f.err }
+func (f fakeLXD) GPUs(context.Context) (int, error)         { return f.gpus, f.err }
+func (f fakeLXD) Members(context.Context) ([]Member, error) { return nil, f.err }
 
 func TestCheckLXD(t *testing.T) {
 	if c := CheckLXD(Host{Version: "5.0.2"}, nil); c.Status != OK {

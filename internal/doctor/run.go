@@ -37,7 +37,13 @@ func Run(ctx context.Context, e Env) Report {
 	add(CheckLXD(h, err))
 	if h.Version != "" {
 		add(CheckPoolDriver(h.Pool, h.PoolDriver))
-		add(CheckBridge(h, e.NAT))
+		// In a cluster the gateway reaches containers through each
+		// member's routed subnet, not through a bridge of its own.
+		if ms, err := e.LXD.Members(lctx); err == nil && ms != nil {
+			add(CheckMemberRoutes(ctx, e.Runner, ms))
+		} else {
+			add(CheckBridge(h, e.NAT))
+		}
 		add(CheckGPUs(lctx, e.LXD, e.NvidiaRuntime, e.LookPath))
 	} else {
 		for _, name := range []string{"storage pool", "bridge", "gpus"} {

@@ -276,7 +276,7 @@ func runHosts(c *Ctx, _ []string) error {
 		fmt.Fprintln(tw, "HOST\tSTATE\tGROUPS\tFREE MEMORY\tCPUS\tGPUS FREE")
 		for _, h := range hs {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d/%d\n", h.Name, h.Status, dash(strings.Join(h.Groups, ",")),
-				units.FormatSize(h.MemoryFree), h.CPUs, h.GPUsFree, h.GPUs)
+				units.FormatApprox(h.MemoryFree), h.CPUs, h.GPUsFree, h.GPUs)
 		}
 		return tw.Flush()
 	})

@@ -58,6 +58,20 @@ func FormatSize(n int64) string {
 	return fmt.Sprintf("%dB", n)
 }
 
+// FormatApprox prints n with one decimal in the largest binary unit it
+// reaches ("22.5GiB"): for amounts that are measured, not configured.
+func FormatApprox(n int64) string {
+	for _, u := range []struct {
+		s string
+		n int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.n {
+			return fmt.Sprintf("%.1f%s", float64(n)/float64(u.n), u.s)
+		}
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
 // ParseAge parses a duration written as whole days ("180d") or as Go
 // writes durations ("36h", "90m").
 func ParseAge(s string) (time.Duration, error) {

@@ -37,3 +37,11 @@ func TestParseAge(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatApprox(t *testing.T) {
+	for n, want := range map[int64]string{23632804 << 10: "22.5GiB", 512: "512B", 1536: "1.5KiB", 3 << 40: "3.0TiB"} {
+		if got := FormatApprox(n); got != want {
+			t.Errorf("FormatApprox(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
