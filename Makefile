@@ -29,3 +29,4 @@ bench:
 	bench/containers.sh
 	bench/portmap.sh
 	bench/snapshots.sh
+	bench/cluster.sh
