@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/lxcgate/lxcgate/internal/config"
-	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/server"
 	"github.com/lxcgate/lxcgate/internal/throttle"
 	"github.com/lxcgate/lxcgate/internal/users"
@@ -17,9 +16,7 @@ import (
 type liveParts struct {
 	srv      *server.Server
 	throttle *throttle.Throttle
-	cs       *containers.Service
-	// resync gives containers a newly configured service and maps it.
-	resync func()
+	eng      *engine
 }
 
 // liveKeys are the keys a reload applies at once (a key ending in "." is
@@ -31,7 +28,7 @@ var liveKeys = []string{
 	"auth.max_failures", "auth.max_failures_per_address", "auth.failure_window", "auth.lockout", "auth.max_concurrent_hashes",
 	"containers.default_image", "containers.images", "containers.cpu", "containers.memory", "containers.disk",
 	"containers.max_cpu", "containers.max_memory", "containers.max_disk",
-	"quota.", "ports.services", "snapshots.keep",
+	"quota.", "ports.services", "snapshots.keep", "leases.", "idle.",
 }
 
 func isLive(key string) bool {
@@ -106,11 +103,14 @@ func (a *app) apply(log *slog.Logger, live *liveParts, applied []string) {
 		live.throttle.SetLimits(a.throttleLimits())
 		users.SetMaxConcurrentHashes(c.Auth.MaxConcurrentHashes)
 	}
-	if touched("containers.", "quota.", "ports.services", "snapshots.") {
-		live.cs.Reconfigure(a.containerConfig(nil))
+	if touched("containers.", "quota.", "ports.services", "snapshots.", "leases.") {
+		live.eng.cs.Reconfigure(a.containerConfig(nil))
 	}
-	if touched("ports.services") && live.resync != nil {
-		go live.resync()
+	if touched("idle.") {
+		live.eng.sweeper.SetConfig(a.sweepConfig())
+	}
+	if touched("ports.services") {
+		go live.eng.resync()
 	}
 }
 

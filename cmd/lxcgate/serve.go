@@ -25,6 +25,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/sdnotify"
 	"github.com/lxcgate/lxcgate/internal/server"
 	"github.com/lxcgate/lxcgate/internal/shell"
+	"github.com/lxcgate/lxcgate/internal/sweep"
 	"github.com/lxcgate/lxcgate/internal/throttle"
 	"github.com/lxcgate/lxcgate/internal/users"
 	"github.com/spf13/cobra"
@@ -76,10 +77,11 @@ func (a *app) serve() error {
 	al := audit.New(db, log)
 	go al.Retain(ctx, a.cfg.Audit.Retention.D(), 24*time.Hour) // [audit] retention, at start and daily
 	met := metrics.New()
-	cs, resync, err := a.startContainers(ctx, db, log, met)
+	eng, err := a.startContainers(ctx, db, log, met, al)
 	if err != nil {
 		return err
 	}
+	cs := eng.cs
 	_, listenPort, _ := net.SplitHostPort(a.cfg.SSH.Listen)
 	sh := shell.New(shell.Options{Users: authn, Audit: al, Log: log, Host: a.cfg.Hostname,
 		Services: cs, Keys: st, Admin: st, AuditLog: al, Public: a.publicAddress(), Gateway: net.JoinHostPort(a.publicAddress(), listenPort),
@@ -100,7 +102,7 @@ func (a *app) serve() error {
 		DB:                       db,
 		Metrics:                  met,
 	})
-	return a.listen(srv, log, lobby, met, &liveParts{srv: srv, throttle: th, cs: cs, resync: resync})
+	return a.listen(srv, log, lobby, met, &liveParts{srv: srv, throttle: th, eng: eng})
 }
 
 func (a *app) throttleLimits() throttle.Limits {
@@ -126,59 +128,73 @@ func (a *app) prepareUsers(ctx context.Context, st *users.Store) (string, error)
 	return lobby, nil
 }
 
-// startContainers returns the container service with its port mapper,
-// which follows LXD until ctx ends (met hears of both), and a resync that
-// reconciles both.
-func (a *app) startContainers(ctx context.Context, db *sql.DB, log *slog.Logger, met *metrics.Metrics) (*containers.Service, func(), error) {
+// engine is the container side of a serving gateway: the service, the
+// port mapper that follows it and the sweeper that stops what ran out.
+type engine struct {
+	ctx     context.Context // the gateway's: ends when it stops
+	log     *slog.Logger
+	cs      *containers.Service
+	mapper  *portmap.Mapper
+	sweeper *sweep.Sweeper
+}
+
+// startContainers starts the engine, which follows LXD until ctx ends
+// (met hears of it); rec takes the audit rows of automatic stops.
+func (a *app) startContainers(ctx context.Context, db *sql.DB, log *slog.Logger, met *metrics.Metrics, rec sweep.Recorder) (*engine, error) {
 	lx, err := a.lxdClient(log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	lx.ExecTimeout = a.cfg.Containers.ExecTimeout.D()
 	lx.Observe = met.LXDOperation
 	// The mapper follows the service's changes, and the service is the
 	// mapper's source: the closure reads mapper once serving has begun.
-	var mapper *portmap.Mapper
-	cs := containers.New(db, lx, a.containerConfig(func(r ref.Ref) { mapper.Follow(r) }), log)
+	e := &engine{ctx: ctx, log: log}
+	e.cs = containers.New(db, lx, a.containerConfig(func(r ref.Ref) { e.mapper.Follow(r) }), log)
 	first, last, _ := a.cfg.Ports.PortRange()
 	backend, err := portmap.NewIPTables(a.cfg.Ports.ChainPrefix, a.cfg.Ports.Addresses, first, last)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	mapper = portmap.New(backend, cs, log)
-	mapper.OnSync(met.Reconciled)
+	e.mapper = portmap.New(backend, e.cs, log)
+	e.mapper.OnSync(met.Reconciled)
+	e.sweeper = sweep.New(e.cs, sweep.Conntrack{}, sweep.NvidiaSMI{}, rec, log, a.sweepConfig())
 	met.Watch(metrics.Sources{
 		Inventory: func() metrics.Inventory {
-			inv := cs.Inventory()
+			inv := e.cs.Inventory()
 			return metrics.Inventory{Containers: inv.ByStatus, GPUs: inv.GPUs}
 		},
-		Rules: mapper.Rules, Synced: mapper.Synced, LXD: lx.Ping,
+		Rules: e.mapper.Rules, Synced: e.mapper.Synced, LXD: lx.Ping,
 	})
 	// LXD may be down at start: the gateway serves anyway and reconciles
 	// as soon as LXD answers; then LXD's events and a periodic reconcile
-	// keep the port mappings true.
+	// keep the port mappings true, and the sweeper runs beside it.
 	settled := make(chan struct{})
 	go a.logDoctor(ctx, log, lx, settled)
 	go func() {
-		settle(ctx, log, cs, mapper)
+		settle(ctx, log, e.cs, e.mapper)
 		close(settled)
-		go mapper.Run(ctx, a.cfg.Ports.ReconcileInterval.D())
+		go e.mapper.Run(ctx, a.cfg.Ports.ReconcileInterval.D())
+		go e.sweeper.Run(ctx, a.cfg.Ports.ReconcileInterval.D())
 		lx.Watch(ctx, func(project, name, action string) {
 			if owner, ok := strings.CutPrefix(project, a.cfg.Containers.ProjectPrefix); ok {
-				go mapper.Follow(ref.Ref{Owner: owner, Name: name}) // the event stream must not wait on iptables
+				go e.mapper.Follow(ref.Ref{Owner: owner, Name: name}) // the event stream must not wait on iptables
 			}
 		})
 	}()
-	resync := func() {
-		if err := cs.Reconcile(ctx); err != nil {
-			log.Warn("reload: reconcile failed; the periodic one retries", "err", err)
-			return
-		}
-		if _, err := mapper.Sync(ctx); err != nil {
-			log.Warn("reload: port mapping failed; the periodic one retries", "err", err)
-		}
+	return e, nil
+}
+
+// resync reconciles the containers, then the port mappings (after a
+// reload added a published service).
+func (e *engine) resync() {
+	if err := e.cs.Reconcile(e.ctx); err != nil {
+		e.log.Warn("reload: reconcile failed; the periodic one retries", "err", err)
+		return
 	}
-	return cs, resync, nil
+	if _, err := e.mapper.Sync(e.ctx); err != nil {
+		e.log.Warn("reload: port mapping failed; the periodic one retries", "err", err)
+	}
 }
 
 // logDoctor logs the preflight checks once the first reconcile made the
@@ -314,7 +330,12 @@ func (a *app) containerConfig(onChange func(ref.Ref)) containers.Config {
 		Services:     c.Ports.Services, PortFirst: first, PortLast: last,
 		MaxCPU: c.Containers.MaxCPU, MaxMemory: int64(c.Containers.MaxMemory), MaxDisk: int64(c.Containers.MaxDisk),
 		SharedGPUs: c.GPU.Shared, OnChange: onChange,
+		LeaseDefault: c.Leases.Default.D(), LeaseMax: c.Leases.Max.D(),
 	}
+}
+
+func (a *app) sweepConfig() sweep.Config {
+	return sweep.Config{IdleAfter: a.cfg.Idle.StopAfter.D(), CPUPercent: a.cfg.Idle.CPUPercent, OnlyGPU: a.cfg.Idle.OnlyGPU}
 }
 
 // bootstrapAdmin makes sure a newcomer is never locked out: with no admin in

@@ -17,6 +17,8 @@ const (
 	KindLogin   = "login"
 	KindCommand = "command"
 	KindRefusal = "refusal"
+	// KindAuto is what the gateway did by itself (an idle or expired stop).
+	KindAuto = "auto"
 )
 
 // Event is one audit record.

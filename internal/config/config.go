@@ -43,6 +43,8 @@ type Config struct {
 	Snapshots  Snapshots  `toml:"snapshots"`
 	Audit      Audit      `toml:"audit"`
 	Metrics    Metrics    `toml:"metrics"`
+	Leases     Leases     `toml:"leases"`
+	Idle       Idle       `toml:"idle"`
 }
 
 // Metrics configures the monitoring listener (/metrics, /healthz, /readyz).
@@ -79,6 +81,48 @@ func (a Age) MarshalText() ([]byte, error) {
 
 // D returns the time.Duration.
 func (a Age) D() time.Duration { return time.Duration(a) }
+
+// Span is an optional length of time: "" (none), days ("7d") or a Go
+// duration ("12h").
+type Span time.Duration
+
+// UnmarshalText parses "", "7d" or a Go duration.
+func (a *Span) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*a = 0
+		return nil
+	}
+	v, err := units.ParseAge(string(b))
+	if err != nil {
+		return err
+	}
+	*a = Span(v)
+	return nil
+}
+
+// MarshalText writes none as "", whole days as "7d".
+func (a Span) MarshalText() ([]byte, error) {
+	if a == 0 {
+		return []byte{}, nil
+	}
+	return []byte(units.FormatAge(time.Duration(a))), nil
+}
+
+// D returns the time.Duration.
+func (a Span) D() time.Duration { return time.Duration(a) }
+
+// Leases configures container leases.
+type Leases struct {
+	Default Span `toml:"default"` // a new container's lease; "": none
+	Max     Span `toml:"max"`     // the longest a user may ask for; "": no cap
+}
+
+// Idle configures the automatic stop of idle containers.
+type Idle struct {
+	StopAfter  Duration `toml:"stop_after"`  // 0: off
+	CPUPercent float64  `toml:"cpu_percent"` // of one CPU
+	OnlyGPU    bool     `toml:"only_gpu"`
+}
 
 // Snapshots configures snapshot history.
 type Snapshots struct {
@@ -278,6 +322,7 @@ func Default() Config {
 		GPU:       GPU{Profile: "lxcgate-nvidia"},
 		Snapshots: Snapshots{Keep: 5},
 		Audit:     Audit{Retention: Age(180 * 24 * time.Hour)},
+		Idle:      Idle{CPUPercent: 2},
 		Ports: Ports{Range: "20000-29999", Services: map[string]int{"ssh": 22}, Addresses: []string{},
 			ReconcileInterval: Duration(30 * time.Second), ChainPrefix: "LXCGATE"},
 	}
@@ -359,6 +404,12 @@ func applyEnv(v reflect.Value, prefix string, env func(string) string) error {
 			} else {
 				err = fmt.Errorf("%q is not a whole number", s)
 			}
+		case f.Kind() == reflect.Float64:
+			var v float64
+			if v, err = strconv.ParseFloat(s, 64); err != nil {
+				err = fmt.Errorf("%q is not a number", s)
+			}
+			f.SetFloat(v)
 		case f.Kind() == reflect.Bool:
 			var b bool
 			if b, err = strconv.ParseBool(s); err == nil {
@@ -385,10 +436,23 @@ func applyEnv(v reflect.Value, prefix string, env func(string) string) error {
 // Validate checks the whole configuration and returns the first problem as
 // one line naming the key.
 func (c *Config) Validate() error {
-	for _, check := range []func() error{c.validateServer, c.validateLXD, c.validateContainers, c.validatePorts, c.validateLog} {
+	for _, check := range []func() error{c.validateServer, c.validateLXD, c.validateContainers, c.validatePorts, c.validateLog, c.validateLeases} {
 		if err := check(); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// validateLeases checks [leases] and [idle].
+func (c *Config) validateLeases() error {
+	switch {
+	case c.Leases.Max > 0 && c.Leases.Default > c.Leases.Max:
+		return fmt.Errorf("leases.default %s is longer than leases.max %s", units.FormatAge(c.Leases.Default.D()), units.FormatAge(c.Leases.Max.D()))
+	case c.Idle.StopAfter < 0:
+		return errors.New("idle.stop_after must be 0s (off) or positive")
+	case c.Idle.CPUPercent <= 0 || c.Idle.CPUPercent > 100:
+		return fmt.Errorf("idle.cpu_percent %g: give a share of one CPU between 0 and 100", c.Idle.CPUPercent)
 	}
 	return nil
 }

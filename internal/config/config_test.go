@@ -100,3 +100,28 @@ func TestMetricsListen(t *testing.T) {
 		t.Fatal("the metrics listener must be off by default")
 	}
 }
+
+func TestLeasesAndIdle(t *testing.T) {
+	env := map[string]string{"LXCGATE_LEASES_DEFAULT": "7d", "LXCGATE_LEASES_MAX": "30d", "LXCGATE_IDLE_STOP_AFTER": "4h",
+		"LXCGATE_IDLE_CPU_PERCENT": "1.5", "LXCGATE_DATA": "/tmp/x"}
+	c, err := Load("", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Leases.Default.D() != 7*24*time.Hour || c.Leases.Max.D() != 30*24*time.Hour || c.Idle.StopAfter.D() != 4*time.Hour || c.Idle.CPUPercent != 1.5 {
+		t.Fatalf("%+v %+v", c.Leases, c.Idle)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"LXCGATE_LEASES_DEFAULT": "60d", "LXCGATE_IDLE_CPU_PERCENT": "0", "LXCGATE_IDLE_STOP_AFTER": "-1s"} {
+		bad := map[string]string{"LXCGATE_LEASES_MAX": "30d", "LXCGATE_DATA": "/tmp/x", k: v}
+		c, err := Load("", func(k string) string { return bad[k] })
+		if err == nil {
+			err = c.Validate()
+		}
+		if err == nil {
+			t.Errorf("%s=%s accepted", k, v)
+		}
+	}
+}

@@ -42,6 +42,8 @@ var (
 	ErrPortUsed   = errors.New("port already published")
 	ErrNoPortRule = errors.New("no such published port")
 	ErrNoKey      = errors.New("no such key")
+	// ErrExpired: the container's lease ran out; renew it to start it.
+	ErrExpired = errors.New("lease ran out")
 	// ErrUnreachable: the container's cluster member does not answer.
 	ErrUnreachable = errors.New("unreachable")
 	ErrNoHost      = errors.New("no such cluster member")
@@ -114,6 +116,9 @@ type Config struct {
 	MaxCPU             int
 	MaxMemory, MaxDisk int64
 	SharedGPUs         bool // several containers may hold one GPU
+	// LeaseDefault is a new container's lease (0: none); LeaseMax caps
+	// what a user may ask for (0: no cap).
+	LeaseDefault, LeaseMax time.Duration
 	// OnChange, when set, hears of a container whose state or ports
 	// changed (the port mapper follows it), before the command returns.
 	OnChange func(ref.Ref)
@@ -158,6 +163,10 @@ type Container struct {
 	Host string `json:"host,omitempty"`
 	// Placement says why a new container went to its member.
 	Placement string `json:"placement,omitempty"`
+	// Expires is when its lease runs out (UTC); absent without a lease.
+	Expires *time.Time `json:"expires,omitempty"`
+	// Reason says why the gateway stopped it: "idle" or "expired".
+	Reason string `json:"reason,omitempty"`
 }
 
 // CreateRequest asks for a new container; zero values take the defaults.
@@ -167,8 +176,9 @@ type CreateRequest struct {
 	CPU      int
 	Memory   int64
 	Disk     int64
-	GPU      string // "", "all", or a comma list of ids, UUIDs or PCI addresses
-	Host     string // the cluster member to create on; "" lets placement choose
+	GPU      string        // "", "all", or a comma list of ids, UUIDs or PCI addresses
+	Host     string        // the cluster member to create on; "" lets placement choose
+	Lease    time.Duration // 0: the configured default
 	Start    bool
 	Progress func(string)
 	copyOf   string // "NAME/SNAPSHOT" for a clone
@@ -228,6 +238,7 @@ func (s *Service) Reconfigure(next Config) {
 	c.Quota = next.Quota
 	c.Services = maps.Clone(next.Services)
 	c.SnapshotKeep = next.SnapshotKeep
+	c.LeaseDefault, c.LeaseMax = next.LeaseDefault, next.LeaseMax
 	s.cfg.Store(&c)
 }
 

@@ -63,6 +63,9 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 	}
 	c := s.created(ctx, user, req, res.id)
 	c.Host, c.Placement = p.placed.Host, p.placed.Reason
+	if !res.until.IsZero() {
+		c.Expires = &res.until
+	}
 	if req.Start {
 		s.changed(user, req.Name)
 	}
@@ -105,8 +108,12 @@ func (s *Service) plan(ctx context.Context, user string, req *CreateRequest) (pl
 			return p, err
 		}
 	}
+	lease, err := s.leaseFor(req.Lease)
+	if err != nil {
+		return p, err
+	}
+	req.Lease = lease // recorded from now on as a deadline
 	p.spec = lxd.Spec{Name: req.Name, Image: req.Image, CPU: req.CPU, Memory: req.Memory, Disk: req.Disk, Start: req.Start, CopyOf: req.copyOf}
-	var err error
 	if p.placed, err = s.place(ctx, user, *req); err != nil {
 		return p, err
 	}

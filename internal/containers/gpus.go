@@ -111,8 +111,8 @@ func (s *Service) held(ctx context.Context, q store.Querier, host []lxd.GPU) (ma
 	}
 	out := map[string][]string{}
 	for _, r := range rs {
-		if r.GPUs == "" || r.State == store.StateDeleting {
-			continue
+		if r.GPUs == "" || r.State == store.StateDeleting || r.StopReason == ReasonExpired {
+			continue // an expired container's GPUs went back to the lab
 		}
 		for _, tok := range strings.Split(r.GPUs, ",") {
 			tok = strings.TrimSpace(tok)

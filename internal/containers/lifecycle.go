@@ -5,26 +5,45 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/lxcgate/lxcgate/internal/failpoint"
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/store"
 )
 
-// Start starts user's container.
+// Start starts user's container; one whose lease ran out must be renewed
+// first. A start clears the gateway's own stop (idle, expired).
 func (s *Service) Start(ctx context.Context, user, name string) error {
-	return s.act(ctx, user, name, "start", func(p string) error {
+	return s.act(ctx, user, name, "start", func(r row, p string) error {
+		if err := checkLease(r); err != nil {
+			return err
+		}
 		err := s.lxd.Start(ctx, p, name)
 		if errors.Is(err, lxd.ErrRunning) {
 			return fmt.Errorf("%s is already running", name)
+		}
+		if err == nil {
+			s.cleared(ctx, r)
 		}
 		return err
 	})
 }
 
+// cleared drops the record of the gateway's own stop once the container
+// runs again.
+func (s *Service) cleared(ctx context.Context, r row) {
+	if r.StopReason == "" {
+		return
+	}
+	if err := s.st.Containers.SetStopped(context.WithoutCancel(ctx), s.db, r.ID, "", time.Time{}); err != nil {
+		s.log.Warn("clearing the stop reason failed", "owner", r.Owner, "name", r.Name, "err", err)
+	}
+}
+
 // Stop stops user's container, cleanly unless force.
 func (s *Service) Stop(ctx context.Context, user, name string, force bool) error {
-	return s.act(ctx, user, name, "stop", func(p string) error {
+	return s.act(ctx, user, name, "stop", func(_ row, p string) error {
 		err := s.lxd.Stop(ctx, p, name, force)
 		if errors.Is(err, lxd.ErrNotRunning) {
 			return fmt.Errorf("%s is not running", name)
@@ -35,7 +54,7 @@ func (s *Service) Stop(ctx context.Context, user, name string, force bool) error
 
 // Restart restarts user's running container.
 func (s *Service) Restart(ctx context.Context, user, name string) error {
-	return s.act(ctx, user, name, "restart", func(p string) error {
+	return s.act(ctx, user, name, "restart", func(_ row, p string) error {
 		err := s.lxd.Restart(ctx, p, name)
 		if errors.Is(err, lxd.ErrNotRunning) {
 			return errorf(ErrStopped, name, "%s is not running", name)
@@ -96,13 +115,17 @@ func releaseUnless(err *error, release func()) {
 	}
 }
 
-func (s *Service) act(ctx context.Context, user, name, verb string, f func(project string) error) error {
-	_, release, err := s.hold(ctx, user, name)
+func (s *Service) act(ctx context.Context, user, name, verb string, f func(r row, project string) error) error {
+	r, release, err := s.hold(ctx, user, name)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := f(s.Project(user)); err != nil {
+	if err := f(r, s.Project(user)); err != nil {
+		var de *Error
+		if errors.As(err, &de) {
+			return err // says it all
+		}
 		if errors.Is(err, lxd.ErrNotFound) {
 			return errorf(ErrNoSuch, name, "no such container %q", name)
 		}
@@ -250,6 +273,11 @@ func merge(r row, in lxd.Instance, found bool) Container {
 	if r.GPUs != "" {
 		c.GPUs = strings.Split(r.GPUs, ",")
 	}
+	if !r.LeaseUntil.IsZero() {
+		t := r.LeaseUntil
+		c.Expires = &t
+	}
+	c.Reason = r.StopReason
 	if found {
 		c.State = strings.ToLower(in.Status)
 		if in.Offline != "" {

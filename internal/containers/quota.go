@@ -25,7 +25,8 @@ type QuotaChange struct {
 // reservation is a container recorded as "creating", with its host ports.
 type reservation struct {
 	id    store.ContainerID
-	quota Quota // the owner's, for the LXD project's limits
+	quota Quota     // the owner's, for the LXD project's limits
+	until time.Time // when its lease runs out; zero: none
 }
 
 // reserve checks the quota (and, for exclusive GPUs, that nobody holds
@@ -62,8 +63,13 @@ func (s *Service) reserve(ctx context.Context, user string, req CreateRequest, h
 		if s.checked != nil {
 			s.checked()
 		}
+		now := time.Now()
+		var until time.Time
+		if req.Lease > 0 {
+			until = now.Add(req.Lease).UTC().Truncate(time.Second)
+		}
 		id, err := s.st.Containers.Insert(ctx, q, store.Container{UserID: uid, Name: req.Name, Image: req.Image, CPU: req.CPU,
-			Memory: req.Memory, Disk: req.Disk, GPUs: req.GPU, GPUCount: gpus, State: store.StateCreating, Created: time.Now()})
+			Memory: req.Memory, Disk: req.Disk, GPUs: req.GPU, GPUCount: gpus, State: store.StateCreating, Created: now, LeaseUntil: until})
 		if errors.Is(err, store.ErrUnique) {
 			return fmt.Errorf("%w: you already have %q", ErrExists, req.Name)
 		}
@@ -74,7 +80,7 @@ func (s *Service) reserve(ctx context.Context, user string, req CreateRequest, h
 		if err := s.ensurePorts(ctx, q, id); err != nil {
 			return fmt.Errorf("create %s: %w", req.Name, err)
 		}
-		res = reservation{id: id, quota: quota}
+		res = reservation{id: id, quota: quota, until: until}
 		return nil
 	})
 	return res, err

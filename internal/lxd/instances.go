@@ -29,9 +29,10 @@ type Instance struct {
 	Disk      int64 // bytes, root disk size; 0 when unset
 	GPUs      []string
 	Snapshots int
-	Image     string // the image alias or description recorded at creation
-	Location  string // the cluster member it is on; "" on a single host
-	Routed    string // its routed NIC's address, running or not; "" for a bridged NIC
+	Image     string        // the image alias or description recorded at creation
+	Location  string        // the cluster member it is on; "" on a single host
+	Routed    string        // its routed NIC's address, running or not; "" for a bridged NIC
+	CPUTime   time.Duration // CPU time used since it started (LXD's state)
 	// Offline names its cluster member when that member does not answer:
 	// Status and Running then say nothing true.
 	Offline string
@@ -315,6 +316,9 @@ func convert(in *api.InstanceFull) Instance {
 		}
 	}
 	out.CPU, _ = strconv.Atoi(cfg["limits.cpu"])
+	if in.State != nil {
+		out.CPUTime = time.Duration(in.State.CPU.Usage)
+	}
 	out.Memory = parseBytes(cfg["limits.memory"])
 	devs := in.ExpandedDevices
 	if devs == nil {

@@ -29,6 +29,9 @@ type Containers interface {
 	SetQuota(ctx context.Context, user string, ch containers.QuotaChange) (containers.Quota, error)
 	Move(ctx context.Context, user, name, host string) error
 	Hosts(ctx context.Context) ([]containers.HostInfo, error)
+	Renew(ctx context.Context, user, name string, d time.Duration) (time.Time, error)
+	SetLease(ctx context.Context, user, name string, until time.Time) error
+	Notices(ctx context.Context, user string, since time.Time, soon time.Duration) ([]containers.Notice, error)
 	Ports
 }
 
@@ -64,6 +67,7 @@ var createFlags = []Flag{
 	{Name: "disk", Kind: Size, Help: "root disk, e.g. 20GiB"},
 	{Name: "gpu", Kind: String, Arg: "all|LIST", Help: "all GPUs, or those listed (ids, UUIDs or PCI addresses from 'gpus', comma-separated)"},
 	hostFlag,
+	{Name: "lease", Kind: String, Arg: "DUR", Help: "stop it after this long, e.g. 12h or 7d ('renew' extends it; default: the gateway's)"},
 }
 
 // hostFlag places a new container on a cluster member.
@@ -98,6 +102,12 @@ func containerCmds() []*Command {
 		{Name: "delete", Aliases: []string{"rm"}, Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "delete a container and its data",
 			Flags: []Flag{{Name: "force", Short: "f", Help: "delete it even while it runs"}, yesFlag}, Run: runDelete, Complete: name,
 			Help: "Asks you to type the name to confirm; without a terminal, pass --yes.\nA running container needs --force."},
+		{Name: "renew", Args: "NAME [DUR]", MinArgs: 1, MaxArgs: 2, Summary: "extend a container's lease from now", Complete: name,
+			Run: runRenew, Help: "Sets the lease of NAME to DUR from now (default: the gateway's lease), up to the gateway's\n" +
+				"longest. A container stopped because its lease ran out may then be started again."},
+		{Name: "lease", Args: "NAME DUR|none", MinArgs: 2, MaxArgs: 2, Admin: true, Summary: "set or clear any container's lease",
+			Flags: []Flag{{Name: "user", Kind: String, Arg: "OWNER", Help: "whose container (default: yours)"}},
+			Run:   runLease, Help: "Admins only: sets NAME's lease to DUR from now (no cap), or removes it with none."},
 		{Name: "move", Args: "NAME", MinArgs: 1, MaxArgs: 1, Admin: true, Summary: "move a stopped container to another cluster member",
 			Flags: []Flag{{Name: "host", Kind: String, Arg: "MEMBER", Help: "the member to move it to"},
 				{Name: "user", Kind: String, Arg: "OWNER", Help: "whose container (default: yours)"}},
@@ -172,6 +182,58 @@ func completePort(c *Ctx, args []string) []string {
 	return nil
 }
 
+// parseLease reads a lease given on the command line ("" is none asked).
+func parseLease(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := units.ParseAge(s)
+	if err != nil || d <= 0 {
+		return 0, Usagef("lease %q: say 12h or 7d", s)
+	}
+	return d, nil
+}
+
+func runRenew(c *Ctx, args []string) error {
+	var d time.Duration
+	if len(args) == 2 {
+		var err error
+		if d, err = parseLease(args[1]); err != nil {
+			return err
+		}
+	}
+	until, err := c.containers().Renew(c.ctx, c.User.Name, args[0], d)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Err, "%s's lease now runs out at %s.\n", args[0], until.Format(time.RFC3339))
+	return nil
+}
+
+func runLease(c *Ctx, args []string) error {
+	owner := c.Flags.String("user")
+	if owner == "" {
+		owner = c.User.Name
+	}
+	var until time.Time
+	if args[1] != "none" {
+		d, err := parseLease(args[1])
+		if err != nil {
+			return err
+		}
+		until = time.Now().Add(d)
+	}
+	if err := c.containers().SetLease(c.ctx, owner, args[0], until); err != nil {
+		return err
+	}
+	if until.IsZero() {
+		fmt.Fprintf(c.Err, "%s/%s has no lease now.\n", owner, args[0])
+	} else {
+		fmt.Fprintf(c.Err, "%s/%s's lease now runs out at %s.\n", owner, args[0], until.UTC().Truncate(time.Second).Format(time.RFC3339))
+	}
+	return nil
+}
+
 func runMove(c *Ctx, args []string) error {
 	host, owner := c.Flags.String("host"), c.Flags.String("user")
 	if host == "" {
@@ -190,7 +252,11 @@ func runCreate(c *Ctx, args []string, start bool) error {
 	if err := containers.ValidName(args[0]); err != nil {
 		return err
 	}
-	req := containers.CreateRequest{Name: args[0], Image: c.Flags.String("image"), CPU: c.Flags.Int("cpu"),
+	lease, err := parseLease(c.Flags.String("lease"))
+	if err != nil {
+		return err
+	}
+	req := containers.CreateRequest{Name: args[0], Image: c.Flags.String("image"), CPU: c.Flags.Int("cpu"), Lease: lease,
 		Memory: c.Flags.Size("memory"), Disk: c.Flags.Size("disk"), GPU: c.Flags.String("gpu"), Host: c.Flags.String("host"), Start: start}
 	p := c.progress()
 	req.Progress = p.line // its first line comes once every check has passed

@@ -213,6 +213,7 @@ func (s *Session) interactive(t *termConsole) int {
 		fmt.Fprintf(t, "Welcome to lxcgate on %s. This is the lobby: type 'login' to sign in.\n", s.sh.Host)
 	} else {
 		fmt.Fprintf(t, "Welcome to lxcgate on %s, %s. Type 'help' for commands.\n", s.sh.Host, s.user.Name)
+		s.banner(t)
 	}
 	t.setCompleter(s.complete)
 	stop := s.watchDrain(t)
@@ -449,6 +450,8 @@ func hint(err error) string {
 		return fmt.Sprintf("; see 'key %s --list'", name)
 	case errors.Is(err, containers.ErrQuota):
 		return "; see 'quota'"
+	case errors.Is(err, containers.ErrExpired):
+		return fmt.Sprintf("; 'renew %s' first", name)
 	case errors.Is(err, users.ErrKeyNotFound):
 		return "; see 'keys'"
 	}

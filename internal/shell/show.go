@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/units"
@@ -56,29 +58,54 @@ func runList(c *Ctx, _ []string) error {
 			fmt.Fprintln(c.Err, "No containers yet; 'launch NAME' makes one.")
 			return nil
 		}
-		tw := c.Table()
-		cluster := slices.ContainsFunc(list, func(ct containers.Container) bool { return ct.Host != "" })
-		if all {
-			fmt.Fprint(tw, "OWNER\t")
-		}
-		fmt.Fprint(tw, "NAME\tSTATE\tIPV4\tIMAGE\tCPU\tMEMORY\tGPUS")
-		if cluster {
-			fmt.Fprint(tw, "\tHOST")
-		}
-		fmt.Fprintln(tw)
-		for _, ct := range list {
-			if all {
-				fmt.Fprintf(tw, "%s\t", ct.Owner)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s", ct.Name, ct.State, dash(ct.IPv4), ct.Image, ct.CPU,
-				units.FormatSize(ct.Memory), dash(strings.Join(ct.GPUs, ",")))
-			if cluster {
-				fmt.Fprintf(tw, "\t%s", dash(ct.Host))
-			}
-			fmt.Fprintln(tw)
-		}
-		return tw.Flush()
+		return writeList(c.Table(), list, all)
 	})
+}
+
+// writeList is list's table: the columns a single host never fills
+// (HOST) and those no container needs (EXPIRES, REASON) only when used.
+func writeList(tw *tabwriter.Writer, list []containers.Container, all bool) error {
+	has := func(f func(containers.Container) bool) bool { return slices.ContainsFunc(list, f) }
+	cluster := has(func(ct containers.Container) bool { return ct.Host != "" })
+	leased := has(func(ct containers.Container) bool { return ct.Expires != nil })
+	reasons := has(func(ct containers.Container) bool { return ct.Reason != "" })
+	if all {
+		fmt.Fprint(tw, "OWNER\t")
+	}
+	fmt.Fprint(tw, "NAME\tSTATE\tIPV4\tIMAGE\tCPU\tMEMORY\tGPUS")
+	cond := func(on bool, s string) {
+		if on {
+			fmt.Fprint(tw, "\t"+s)
+		}
+	}
+	cond(cluster, "HOST")
+	cond(leased, "EXPIRES")
+	cond(reasons, "REASON")
+	fmt.Fprintln(tw)
+	for _, ct := range list {
+		if all {
+			fmt.Fprintf(tw, "%s\t", ct.Owner)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s", ct.Name, ct.State, dash(ct.IPv4), ct.Image, ct.CPU,
+			units.FormatSize(ct.Memory), dash(strings.Join(ct.GPUs, ",")))
+		cond(cluster, dash(ct.Host))
+		cond(leased, dash(expires(ct)))
+		cond(reasons, dash(ct.Reason))
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+// expires is when a container's lease runs out, as list and details say
+// it; "expired" once it has.
+func expires(ct containers.Container) string {
+	switch {
+	case ct.Expires == nil:
+		return ""
+	case ct.Reason == containers.ReasonExpired || !time.Now().Before(*ct.Expires):
+		return "expired"
+	}
+	return tableTime(*ct.Expires)
 }
 
 func dash(s string) string {
@@ -114,6 +141,12 @@ func (c *Ctx) writeDetails(ct containers.Container) error {
 	row("memory", units.FormatSize(ct.Memory))
 	row("disk", units.FormatSize(ct.Disk))
 	row("gpus", dash(strings.Join(ct.GPUs, ",")))
+	if ct.Expires != nil {
+		row("expires", expires(ct))
+	}
+	if ct.Reason != "" {
+		row("stopped", "by the gateway: "+ct.Reason)
+	}
 	row("snapshots", strconv.Itoa(ct.Snapshots))
 	if len(ct.Ports) == 0 {
 		row("ports", "none published")

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -27,6 +28,12 @@ type Container struct {
 	GPUCount int
 	State    string
 	Created  time.Time
+	// LeaseUntil is when the lease runs out; zero: no lease.
+	LeaseUntil time.Time
+	// StopReason says why the gateway stopped it ("idle", "expired"; ""
+	// when it did not, or it was started since), at StoppedAt.
+	StopReason string
+	StoppedAt  time.Time
 }
 
 // Usage is what one user's containers take, summed.
@@ -61,29 +68,52 @@ type Containers interface {
 	// DeleteReservation removes a row only while it is still "creating";
 	// ErrNotFound otherwise.
 	DeleteReservation(ctx context.Context, q Querier, id ContainerID) error
+	// SetLease sets when the lease runs out (zero: no lease) and clears an
+	// "expired" stop reason; ErrNotFound when the row is gone.
+	SetLease(ctx context.Context, q Querier, id ContainerID, until time.Time) error
+	// SetStopped records why and when the gateway stopped a container; a
+	// reason "" clears it (the container was started).
+	SetStopped(ctx context.Context, q Querier, id ContainerID, reason string, at time.Time) error
 }
 
 type containerTable struct{}
 
 var _ Containers = (*containerTable)(nil)
 
-const containerCols = `c.id, c.user_id, u.name, c.name, c.image, c.cpu, c.memory, c.disk, c.gpus, c.gpu_count, c.state, c.created_at`
+const containerCols = `c.id, c.user_id, u.name, c.name, c.image, c.cpu, c.memory, c.disk, c.gpus, c.gpu_count, c.state, c.created_at,
+	c.lease_until, coalesce(c.stop_reason, ''), c.stopped_at`
 
 func scanContainer(sc scanner) (Container, error) {
 	var c Container
 	var at int64
-	err := sc.Scan(&c.ID, &c.UserID, &c.Owner, &c.Name, &c.Image, &c.CPU, &c.Memory, &c.Disk, &c.GPUs, &c.GPUCount, &c.State, &at)
+	var lease, stopped sql.NullInt64
+	err := sc.Scan(&c.ID, &c.UserID, &c.Owner, &c.Name, &c.Image, &c.CPU, &c.Memory, &c.Disk, &c.GPUs, &c.GPUCount, &c.State, &at,
+		&lease, &c.StopReason, &stopped)
 	if err != nil {
 		return Container{}, mapErr(err)
 	}
 	c.Created = time.Unix(at, 0).UTC()
+	if lease.Valid {
+		c.LeaseUntil = time.Unix(lease.Int64, 0).UTC()
+	}
+	if stopped.Valid {
+		c.StoppedAt = time.Unix(stopped.Int64, 0).UTC()
+	}
 	return c, nil
 }
 
+// unixOrNull stores a zero time as NULL.
+func unixOrNull(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.Unix()
+}
+
 func (containerTable) Insert(ctx context.Context, q Querier, c Container) (ContainerID, error) {
-	res, err := q.ExecContext(ctx, `INSERT INTO containers (user_id, name, image, cpu, memory, disk, gpus, gpu_count, state, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.UserID, c.Name, c.Image, c.CPU, c.Memory, c.Disk, c.GPUs, c.GPUCount, c.State, c.Created.Unix())
+	res, err := q.ExecContext(ctx, `INSERT INTO containers (user_id, name, image, cpu, memory, disk, gpus, gpu_count, state, created_at, lease_until)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.UserID, c.Name, c.Image, c.CPU, c.Memory, c.Disk, c.GPUs, c.GPUCount, c.State, c.Created.Unix(), unixOrNull(c.LeaseUntil))
 	if err != nil {
 		return 0, mapErr(err)
 	}
@@ -146,4 +176,16 @@ func (containerTable) Delete(ctx context.Context, q Querier, id ContainerID) err
 
 func (containerTable) DeleteReservation(ctx context.Context, q Querier, id ContainerID) error {
 	return affected(q.ExecContext(ctx, `DELETE FROM containers WHERE id = ? AND state = 'creating'`, id))
+}
+
+func (containerTable) SetLease(ctx context.Context, q Querier, id ContainerID, until time.Time) error {
+	return affected(q.ExecContext(ctx, `UPDATE containers SET lease_until = ?,
+		stop_reason = CASE WHEN stop_reason = 'expired' THEN NULL ELSE stop_reason END WHERE id = ?`, unixOrNull(until), id))
+}
+
+func (containerTable) SetStopped(ctx context.Context, q Querier, id ContainerID, reason string, at time.Time) error {
+	if reason == "" {
+		return affected(q.ExecContext(ctx, `UPDATE containers SET stop_reason = NULL, stopped_at = NULL WHERE id = ?`, id))
+	}
+	return affected(q.ExecContext(ctx, `UPDATE containers SET stop_reason = ?, stopped_at = ? WHERE id = ?`, reason, at.Unix(), id))
 }

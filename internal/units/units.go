@@ -72,6 +72,22 @@ func FormatApprox(n int64) string {
 	return fmt.Sprintf("%dB", n)
 }
 
+// FormatAge writes whole days as "7d", anything else as Go does ("12h0m0s"
+// reads "12h").
+func FormatAge(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
 // ParseAge parses a duration written as whole days ("180d") or as Go
 // writes durations ("36h", "90m").
 func ParseAge(s string) (time.Duration, error) {

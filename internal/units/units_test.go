@@ -45,3 +45,11 @@ func TestFormatApprox(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatAge(t *testing.T) {
+	for d, want := range map[time.Duration]string{7 * 24 * time.Hour: "7d", 12 * time.Hour: "12h", 90 * time.Minute: "1h30m", 5 * time.Second: "5s", 0: "0s"} {
+		if got := FormatAge(d); got != want {
+			t.Errorf("FormatAge(%s) = %q, want %q", d, got, want)
+		}
+	}
+}

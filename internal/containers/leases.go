@@ -1,0 +1,211 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/ref"
+	"github.com/lxcgate/lxcgate/internal/store"
+	"github.com/lxcgate/lxcgate/internal/units"
+)
+
+// The reasons the gateway stops a container by itself.
+const (
+	ReasonIdle    = "idle"
+	ReasonExpired = "expired"
+)
+
+// leaseFor is the lease a new container gets: the one asked for, else the
+// default, else (when there is a cap) the cap; 0 is none.
+func (s *Service) leaseFor(asked time.Duration) (time.Duration, error) {
+	c := s.conf()
+	switch {
+	case asked < 0:
+		return 0, errors.New("--lease must be positive, e.g. 12h or 7d")
+	case asked > 0 && c.LeaseMax > 0 && asked > c.LeaseMax:
+		return 0, fmt.Errorf("lease %s: at most %s", units.FormatAge(asked), units.FormatAge(c.LeaseMax))
+	case asked > 0:
+		return asked, nil
+	case c.LeaseDefault > 0:
+		return c.LeaseDefault, nil
+	}
+	return c.LeaseMax, nil
+}
+
+// expired reports a lease that has run out by the wall clock.
+func expired(r row, now time.Time) bool { return !r.LeaseUntil.IsZero() && !now.Before(r.LeaseUntil) }
+
+// checkLease refuses to start a container whose lease ran out.
+func checkLease(r row) error {
+	if r.StopReason == ReasonExpired || expired(r, time.Now()) {
+		return errorf(ErrExpired, r.Name, "the lease of %s ran out at %s", r.Name, r.LeaseUntil.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// Renew gives user's container a lease of d from now (0: the default,
+// else the cap), at most the cap; a container stopped because its lease
+// ran out may be started again, when nobody took its GPUs meanwhile.
+func (s *Service) Renew(ctx context.Context, user, name string, d time.Duration) (time.Time, error) {
+	if d == 0 {
+		d = s.conf().LeaseDefault
+		if d == 0 {
+			d = s.conf().LeaseMax
+		}
+		if d == 0 {
+			return time.Time{}, fmt.Errorf("give a duration, e.g. 'renew %s 7d'", name)
+		}
+	}
+	d, err := s.leaseFor(d)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return s.setLease(ctx, user, name, time.Now().Add(d))
+}
+
+// SetLease sets any container's lease (admins): until zero removes it. No
+// cap applies.
+func (s *Service) SetLease(ctx context.Context, user, name string, until time.Time) error {
+	_, err := s.setLease(ctx, user, name, until)
+	return err
+}
+
+func (s *Service) setLease(ctx context.Context, user, name string, until time.Time) (time.Time, error) {
+	r, release, err := s.hold(ctx, user, name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer release()
+	until = until.UTC().Truncate(time.Second)
+	err = store.Tx(ctx, s.db, func(q store.Querier) error {
+		if r.StopReason == ReasonExpired && r.GPUs != "" && !s.conf().SharedGPUs {
+			// Its GPUs were given back when it expired.
+			if err := s.gpusStillFree(ctx, q, r); err != nil {
+				return err
+			}
+		}
+		return s.st.Containers.SetLease(ctx, q, r.ID, until)
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("lease of %s: %w", name, err)
+	}
+	return until, nil
+}
+
+// gpusStillFree refuses when another container took r's GPUs.
+func (s *Service) gpusStillFree(ctx context.Context, q store.Querier, r row) error {
+	host, err := s.allGPUs(ctx)
+	if err != nil {
+		return err
+	}
+	held, err := s.held(ctx, q, host)
+	if err != nil {
+		return err
+	}
+	for _, g := range host {
+		k := gpuKey(g)
+		if len(held[k]) > 0 && (r.GPUs == allKey(g.Host) || strings.Contains(","+r.GPUs+",", ","+k+",")) {
+			return errorf(ErrGPUHeld, r.Name, "GPU %s went to %s while %s was expired; delete %s or wait for it",
+				k, strings.Join(held[k], ","), r.Name, r.Name)
+		}
+	}
+	return nil
+}
+
+// SweepItem is one of the gateway's containers as the sweeper weighs it.
+type SweepItem struct {
+	Ref        ref.Ref
+	Running    bool
+	LeaseUntil time.Time // zero: no lease
+	GPUs       []string  // recorded GPU keys
+	IPv4       string
+	CPUTime    time.Duration // CPU time used since it started
+	StopReason string        // the gateway's own stop, if any
+}
+
+// SweepItems lists every ready container with what the sweeper needs, in
+// one LXD list. Containers on members that do not answer are left out.
+func (s *Service) SweepItems(ctx context.Context) ([]SweepItem, error) {
+	rs, err := s.rows(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	ins, err := s.lxd.List(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	byKey := make(map[string]int, len(ins))
+	for i, in := range ins {
+		byKey[in.Project+"/"+in.Name] = i
+	}
+	out := make([]SweepItem, 0, len(rs))
+	for _, r := range rs {
+		i, ok := byKey[s.Project(r.Owner)+"/"+r.Name]
+		if !ok || r.State != store.StateReady || ins[i].Offline != "" {
+			continue
+		}
+		it := SweepItem{Ref: ref.Ref{Owner: r.Owner, Name: r.Name}, Running: ins[i].Running, LeaseUntil: r.LeaseUntil,
+			IPv4: ins[i].IPv4, CPUTime: ins[i].CPUTime, StopReason: r.StopReason}
+		if r.GPUs != "" {
+			it.GPUs = strings.Split(r.GPUs, ",")
+		}
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+// AutoStop stops a container for reason (idle, expired) and records why;
+// a container already stopped only gets the record.
+func (s *Service) AutoStop(ctx context.Context, r ref.Ref, reason string) error {
+	rw, release, err := s.hold(ctx, r.Owner, r.Name)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if reason == ReasonIdle && rw.StopReason != "" {
+		return nil // stopped already, for a reason of its own
+	}
+	// The record goes first: a kill between the two steps leaves a
+	// container that is marked and stopped at the next pass.
+	if err := s.st.Containers.SetStopped(ctx, s.db, rw.ID, reason, time.Now()); err != nil {
+		return fmt.Errorf("stop %s (%s): %w", r, reason, err)
+	}
+	err = s.lxd.Stop(ctx, s.Project(r.Owner), r.Name, false)
+	if err != nil && !errors.Is(err, lxd.ErrNotRunning) {
+		return fmt.Errorf("stop %s (%s): %w", r, reason, err)
+	}
+	s.changed(r.Owner, r.Name)
+	return nil
+}
+
+// Notice is a line of the login banner.
+type Notice struct {
+	Name   string    `json:"name"`
+	Reason string    `json:"reason"` // idle, expired, or "expires" for a lease running out soon
+	At     time.Time `json:"at"`
+}
+
+// Notices lists user's containers whose lease runs out within soon, and
+// those the gateway stopped since since.
+func (s *Service) Notices(ctx context.Context, user string, since time.Time, soon time.Duration) ([]Notice, error) {
+	rs, err := s.rows(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	var out []Notice
+	for _, r := range rs {
+		switch {
+		case r.State != store.StateReady:
+		case r.StopReason != "" && r.StoppedAt.After(since):
+			out = append(out, Notice{Name: r.Name, Reason: r.StopReason, At: r.StoppedAt})
+		case r.StopReason == "" && !r.LeaseUntil.IsZero() && r.LeaseUntil.Sub(now) < soon:
+			out = append(out, Notice{Name: r.Name, Reason: "expires", At: r.LeaseUntil})
+		}
+	}
+	return out, nil
+}

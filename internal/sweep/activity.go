@@ -1,0 +1,90 @@
+package sweep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/ti-mo/conntrack"
+)
+
+// Conntrack counts the host's tracked TCP connections by the address that
+// answers them (the reply's source): for a DNATed published port and for
+// a connection the gateway dials (ssh -J) alike, the container. Closed
+// ones linger for a while (TIME_WAIT), which only errs towards "in use".
+type Conntrack struct{}
+
+// Connections dumps the connection table over netlink (CAP_NET_ADMIN).
+func (Conntrack) Connections(context.Context) (map[string]int, error) {
+	c, err := conntrack.Dial(nil)
+	if err != nil {
+		return nil, fmt.Errorf("conntrack: %w", err)
+	}
+	defer c.Close()
+	flows, err := c.Dump(nil)
+	if err != nil {
+		return nil, fmt.Errorf("conntrack dump: %w", err)
+	}
+	out := map[string]int{}
+	for _, f := range flows {
+		// TCP only: published ports and ssh -J are TCP, while the host's
+		// own UDP chatter with a container (DHCP) says nothing of use.
+		if a := f.TupleReply.IP.SourceAddress; a.Is4() && f.TupleOrig.Proto.Protocol == syscall.IPPROTO_TCP {
+			out[a.String()]++
+		}
+	}
+	return out, nil
+}
+
+// NvidiaSMI reads GPU utilization with nvidia-smi where it is installed.
+type NvidiaSMI struct {
+	// Run runs a command and returns its output; nil runs it for real.
+	Run func(ctx context.Context, name string, args ...string) ([]byte, error)
+}
+
+// Utilization returns nil, nil when nvidia-smi is not installed.
+func (n NvidiaSMI) Utilization(ctx context.Context) (map[string]float64, error) {
+	run := n.Run
+	if run == nil {
+		if _, err := exec.LookPath("nvidia-smi"); err != nil {
+			return nil, nil
+		}
+		run = func(ctx context.Context, name string, args ...string) ([]byte, error) {
+			return exec.CommandContext(ctx, name, args...).Output()
+		}
+	}
+	out, err := run(ctx, "nvidia-smi", "--query-gpu=pci.bus_id,utilization.gpu", "--format=csv,noheader,nounits")
+	if err != nil {
+		return nil, fmt.Errorf("nvidia-smi: %w", err)
+	}
+	return parseSMI(string(out))
+}
+
+// parseSMI reads "00000000:01:00.0, 87" lines; nvidia-smi writes the PCI
+// domain with eight digits, LXD with four.
+func parseSMI(out string) (map[string]float64, error) {
+	util := map[string]float64{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		bus, pct, ok := strings.Cut(line, ",")
+		if !ok {
+			return nil, errors.New("nvidia-smi: unexpected output: " + line)
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(pct), 64)
+		if err != nil {
+			v = 100 // "[N/A]": not known, so not idle
+		}
+		bus = strings.ToLower(strings.TrimSpace(bus))
+		if dom, rest, ok := strings.Cut(bus, ":"); ok && len(dom) == 8 {
+			bus = dom[4:] + ":" + rest
+		}
+		util[bus] = v
+	}
+	return util, nil
+}

@@ -1,0 +1,261 @@
+// Package sweep gives GPUs and CPUs back to the lab: it stops containers
+// whose lease ran out, and, when configured, containers that sat idle
+// (little CPU, no GPU use, no connection through the gateway) for too
+// long. It runs beside the port mapper's reconcile, keeps its timers on
+// the monotonic clock, and records every stop.
+package sweep
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxcgate/lxcgate/internal/audit"
+	"github.com/lxcgate/lxcgate/internal/containers"
+	"github.com/lxcgate/lxcgate/internal/ref"
+)
+
+// Config is what a sweep acts on; it may change while running.
+type Config struct {
+	IdleAfter  time.Duration // 0: no idle stop
+	CPUPercent float64       // below this share of one CPU counts as idle
+	OnlyGPU    bool          // idle stop only for containers holding GPUs
+}
+
+// Source lists the containers and stops them.
+type Source interface {
+	SweepItems(ctx context.Context) ([]containers.SweepItem, error)
+	AutoStop(ctx context.Context, r ref.Ref, reason string) error
+}
+
+// Connections counts the connections tracked to each container address:
+// published-port traffic (DNAT) and the gateway's own ssh -J dials both
+// end at the container's address.
+type Connections interface {
+	Connections(ctx context.Context) (map[string]int, error)
+}
+
+// GPUUse is each local GPU's utilization in percent, by PCI address in
+// lower case ("0000:01:00.0"); nil where no tool reports it.
+type GPUUse interface {
+	Utilization(ctx context.Context) (map[string]float64, error)
+}
+
+// Recorder takes the audit rows of automatic stops.
+type Recorder interface {
+	Record(ctx context.Context, e audit.Event)
+}
+
+// Sweeper runs the passes.
+type Sweeper struct {
+	src   Source
+	conns Connections
+	gpus  GPUUse // may be nil
+	rec   Recorder
+	log   *slog.Logger
+	cfg   atomic.Pointer[Config]
+	// mono is how long the sweeper has been up, on the monotonic clock:
+	// every timer runs on it. wall is the wall clock, read only to turn
+	// a deadline into time left.
+	mono func() time.Duration
+	wall func() time.Time
+
+	mu    sync.Mutex // one pass at a time
+	track map[ref.Ref]*tracked
+}
+
+// tracked is what the sweeper remembers of a container between passes.
+type tracked struct {
+	// The lease as seen at base: remaining is measured on the monotonic
+	// clock from base, so that a clock set forward stops nothing early.
+	lease     time.Time
+	base      time.Duration
+	remaining time.Duration
+
+	cpu    time.Duration // CPU time at cpuAt
+	cpuAt  time.Duration
+	active time.Duration // the last pass that saw it in use (or start)
+}
+
+// New returns a Sweeper; gpus may be nil.
+func New(src Source, conns Connections, gpus GPUUse, rec Recorder, log *slog.Logger, cfg Config) *Sweeper {
+	start := time.Now()
+	s := &Sweeper{src: src, conns: conns, gpus: gpus, rec: rec, log: log.With("component", "sweep"),
+		mono: func() time.Duration { return time.Since(start) }, wall: time.Now, track: map[ref.Ref]*tracked{}}
+	s.cfg.Store(&cfg)
+	return s
+}
+
+// SetConfig applies a new configuration from the next pass (SIGHUP).
+func (s *Sweeper) SetConfig(c Config) { s.cfg.Store(&c) }
+
+// Result counts one pass's stops.
+type Result struct{ Expired, Idle int }
+
+// Run passes every interval until ctx ends; the first pass is at once, so
+// that a gateway that was down past a deadline acts on it at start.
+func (s *Sweeper) Run(ctx context.Context, interval time.Duration) {
+	c := s.cfg.Load()
+	s.log.Info("sweeping", "every", interval, "idle_after", c.IdleAfter, "cpu_percent", c.CPUPercent, "only_gpu", c.OnlyGPU)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.Pass(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("sweep failed; the next pass retries", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Pass looks at every container once and stops those past their lease or
+// idle for too long.
+func (s *Sweeper) Pass(ctx context.Context) (Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cfg := *s.cfg.Load()
+	items, err := s.src.SweepItems(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	var conns map[string]int
+	var util map[string]float64
+	if cfg.IdleAfter > 0 {
+		if conns, err = s.conns.Connections(ctx); err != nil {
+			// Without connections nothing can be called idle.
+			s.log.Warn("connections unknown; no idle stop this pass", "err", err)
+			cfg.IdleAfter = 0
+		}
+		if s.gpus != nil && holdsGPUs(items) {
+			if util, err = s.gpus.Utilization(ctx); err != nil {
+				s.log.Warn("GPU use unknown; GPU containers count as busy this pass", "err", err)
+				util = nil
+			}
+		}
+	}
+	now, wall := s.mono(), s.wall()
+	seen := make(map[ref.Ref]bool, len(items))
+	var res Result
+	for _, it := range items {
+		seen[it.Ref] = true
+		st := s.track[it.Ref]
+		if st == nil {
+			st = &tracked{active: now, cpuAt: now, cpu: it.CPUTime}
+			s.track[it.Ref] = st
+		}
+		if why, stop := s.leaseOver(st, it, now, wall); stop {
+			if s.stop(ctx, it.Ref, containers.ReasonExpired, why) {
+				res.Expired++
+			}
+			continue
+		}
+		if why, stop := s.idleFor(cfg, st, it, now, conns, util); stop {
+			if s.stop(ctx, it.Ref, containers.ReasonIdle, why) {
+				res.Idle++
+				st.active = now // the next start begins a new count
+			}
+		}
+	}
+	for r := range s.track {
+		if !seen[r] {
+			delete(s.track, r)
+		}
+	}
+	return res, nil
+}
+
+// leaseOver says whether a container's lease has run out: by the
+// monotonic clock since the sweeper first saw this deadline, which never
+// runs early when the wall clock jumps.
+func (s *Sweeper) leaseOver(st *tracked, it containers.SweepItem, now time.Duration, wall time.Time) (string, bool) {
+	if it.LeaseUntil.IsZero() || it.StopReason == containers.ReasonExpired {
+		st.lease = time.Time{}
+		return "", false
+	}
+	if !st.lease.Equal(it.LeaseUntil) {
+		st.lease, st.base = it.LeaseUntil, now
+		st.remaining = it.LeaseUntil.Sub(wall) // the wall clock, once
+	}
+	if now-st.base < st.remaining {
+		return "", false
+	}
+	return fmt.Sprintf("its lease ran out at %s", it.LeaseUntil.UTC().Format(time.RFC3339)), true
+}
+
+// idleFor says whether a running container has been idle for cfg's time.
+func (s *Sweeper) idleFor(cfg Config, st *tracked, it containers.SweepItem, now time.Duration, conns map[string]int, util map[string]float64) (string, bool) {
+	cpu := 100.0 // unknown until two readings: busy
+	if span := now - st.cpuAt; span > 0 && st.cpu <= it.CPUTime && it.Running {
+		cpu = 100 * float64(it.CPUTime-st.cpu) / float64(span)
+	}
+	if st.cpuAt != now {
+		st.cpu, st.cpuAt = it.CPUTime, now
+	}
+	switch {
+	case !it.Running || cfg.IdleAfter <= 0 || (cfg.OnlyGPU && len(it.GPUs) == 0):
+		st.active = now
+		return "", false
+	case cpu >= cfg.CPUPercent, it.IPv4 != "" && conns[it.IPv4] > 0, gpuBusy(it.GPUs, util, cfg.CPUPercent):
+		s.log.Debug("in use", "owner", it.Ref.Owner, "name", it.Ref.Name, "cpu_percent", cpu, "connections", conns[it.IPv4])
+		st.active = now
+		return "", false
+	}
+	idle := now - st.active
+	if idle < cfg.IdleAfter {
+		return "", false
+	}
+	return fmt.Sprintf("idle for %s (CPU under %g%%, no connection through the gateway)", idle.Round(time.Second), cfg.CPUPercent), true
+}
+
+// gpuBusy reports a GPU of the container in use; with no utilization
+// known, a container holding GPUs counts as busy.
+func gpuBusy(gpus []string, util map[string]float64, threshold float64) bool {
+	if len(gpus) == 0 {
+		return false
+	}
+	if util == nil {
+		return true
+	}
+	for _, g := range gpus {
+		_, key, found := strings.Cut(g, "/") // a cluster member's GPU: MEMBER/PCI
+		if !found {
+			key = g
+		}
+		for pci, u := range util {
+			if (key == "all" || strings.EqualFold(key, pci)) && u >= threshold {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func holdsGPUs(items []containers.SweepItem) bool {
+	for _, it := range items {
+		if len(it.GPUs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// stop stops one container, with a log line and an audit row either way.
+func (s *Sweeper) stop(ctx context.Context, r ref.Ref, reason, why string) bool {
+	err := s.src.AutoStop(ctx, r, reason)
+	detail := fmt.Sprintf("stop %s: %s (%s)", r.Name, reason, why)
+	if err != nil {
+		s.log.Error("automatic stop failed; the next pass retries", "owner", r.Owner, "name", r.Name, "reason", reason, "err", err)
+		detail += " => " + err.Error()
+	} else {
+		s.log.Info("stopped", "owner", r.Owner, "name", r.Name, "reason", reason, "why", why)
+	}
+	s.rec.Record(ctx, audit.Event{Kind: audit.KindAuto, User: r.Owner, Method: "gateway", Detail: detail, OK: err == nil})
+	return err == nil
+}
