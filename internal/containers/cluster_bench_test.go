@@ -302,3 +302,21 @@ func BenchmarkPlacement(b *testing.B) {
 		l.report(b)
 	})
 }
+
+// BenchmarkClusterSweepItems is what one lease and idle sweep reads of
+// 5,000 containers: one LXD list and the rows.
+func BenchmarkClusterSweepItems(b *testing.B) {
+	s, l := newBenchCluster(b, false)
+	ctx := context.Background()
+	l.reset()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		items, err := s.SweepItems(ctx)
+		if err != nil || len(items) != benchMembers*benchPer {
+			b.Fatalf("%d items, %v", len(items), err)
+		}
+	}
+	b.StopTimer()
+	l.report(b)
+}
