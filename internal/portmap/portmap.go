@@ -412,12 +412,18 @@ func (m *Mapper) watch(r ref.Ref) {
 		}()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		for m.src.Pending(ctx, r) {
+		// DHCP answers within a second or two: look often at first, so
+		// that a launch is reachable as soon as it has its address.
+		start := time.Now()
+		for delay := 50 * time.Millisecond; m.src.Pending(ctx, r); {
+			if time.Since(start) > 3*time.Second {
+				delay = min(2*delay, time.Second)
+			}
 			select {
 			case <-ctx.Done():
 				m.log.Warn("no address within a minute; the periodic reconcile maps it later", "container", r)
 				return
-			case <-time.After(250 * time.Millisecond):
+			case <-time.After(delay):
 			}
 		}
 		if _, err := m.SyncOne(ctx, r); err != nil {
