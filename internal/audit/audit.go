@@ -17,6 +17,8 @@ const (
 	KindLogin   = "login"
 	KindCommand = "command"
 	KindRefusal = "refusal"
+	KindWeb     = "web" // a request for a page of the web listener
+	KindAPI     = "api" // a request of the JSON API
 )
 
 // Event is one audit record.

@@ -18,6 +18,18 @@ func (c Container) InUTC() Container {
 	return c
 }
 
+// Reach is a ready command or URL for a published port on the host public.
+func (p Port) Reach(public string) string {
+	switch {
+	case p.ContainerPort == 22 || p.Service == "ssh":
+		return fmt.Sprintf("ssh -p %d ubuntu@%s", p.HostPort, public)
+	case p.Service == "https" || p.ContainerPort == 443:
+		return fmt.Sprintf("https://%s:%d/", public, p.HostPort)
+	default:
+		return fmt.Sprintf("http://%s:%d/", public, p.HostPort)
+	}
+}
+
 // GPUView is one GPU as a user sees it.
 type GPUView struct {
 	ID      string   `json:"id"` // as --gpu takes it: member/id in a cluster

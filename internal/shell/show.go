@@ -129,16 +129,7 @@ func (c *Ctx) writeDetails(ct containers.Container) error {
 }
 
 // reach is a ready command or URL for a published port.
-func (sh *Shell) reach(p containers.Port) string {
-	switch {
-	case p.ContainerPort == 22 || p.Service == "ssh":
-		return fmt.Sprintf("ssh -p %d ubuntu@%s", p.HostPort, sh.public)
-	case p.Service == "https" || p.ContainerPort == 443:
-		return fmt.Sprintf("https://%s:%d/", sh.public, p.HostPort)
-	default:
-		return fmt.Sprintf("http://%s:%d/", sh.public, p.HostPort)
-	}
-}
+func (sh *Shell) reach(p containers.Port) string { return p.Reach(sh.public) }
 
 func runPorts(c *Ctx, args []string) error {
 	ct, err := c.containers().Get(c.ctx, c.User.Name, args[0])
