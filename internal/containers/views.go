@@ -102,4 +102,3 @@ func (s *Service) releaseGPUs(ctx context.Context, user, name string) {
 		s.log.Warn("closing GPU assignment failed", "user", user, "name", name, "err", err)
 	}
 }
-

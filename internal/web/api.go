@@ -213,4 +213,3 @@ func (s *Server) apiDelete(w http.ResponseWriter, r *http.Request, c caller) str
 	w.WriteHeader(http.StatusNoContent)
 	return "deleted " + n
 }
-

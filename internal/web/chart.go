@@ -136,8 +136,12 @@ func chartSVG(steps []step, total int, from, now time.Time) template.HTML {
 	}
 	// Vertical grid at each midnight (UTC), labelled with the day.
 	for d := from.UTC().Truncate(24 * time.Hour).Add(24 * time.Hour); d.Before(now); d = d.Add(24 * time.Hour) {
-		fmt.Fprintf(&b, `<line class="grid" x1="%.1f" x2="%.1f" y1="%d" y2="%d"/><text class="axis" x="%.1f" y="%d" text-anchor="middle">%s</text>`,
-			x(d), x(d), padT, padT+plotH, x(d), chartH-10, d.Format("Mon 2"))
+		lx, anchor := x(d), "middle"
+		if lx > chartW-padR-24 { // the last label would run off the edge
+			lx, anchor = chartW-padR, "end"
+		}
+		fmt.Fprintf(&b, `<line class="grid" x1="%.1f" x2="%.1f" y1="%d" y2="%d"/><text class="axis" x="%.1f" y="%d" text-anchor="%s">%s</text>`,
+			x(d), x(d), padT, padT+plotH, lx, chartH-10, anchor, d.Format("Mon 2"))
 	}
 	var line strings.Builder
 	fmt.Fprintf(&line, "M%.1f %.1f", x(from), y(steps[0].InUse))

@@ -16,11 +16,11 @@ func TestOccupancy(t *testing.T) {
 	h := func(n int) time.Time { return from.Add(time.Duration(n) * time.Hour) }
 	gpus := []containers.GPUInfo{{GPU: lxd.GPU{ID: "0", PCI: "a"}}, {GPU: lxd.GPU{ID: "1", PCI: "b"}}, {GPU: lxd.GPU{ID: "2", PCI: "c"}}}
 	spans := []containers.GPUSpan{
-		{GPU: "a", Since: from.Add(-time.Hour), Until: h(10)},   // from before the window
-		{GPU: "b", Since: h(5), Until: h(10)},                   // ends with a
-		{GPU: "b", Since: h(6), Until: h(8)},                    // shared: b counts once
-		{GPU: "all", Since: h(20), Until: h(22)},                // every GPU
-		{GPU: "c", Since: h(21)},                                // still held
+		{GPU: "a", Since: from.Add(-time.Hour), Until: h(10)},     // from before the window
+		{GPU: "b", Since: h(5), Until: h(10)},                     // ends with a
+		{GPU: "b", Since: h(6), Until: h(8)},                      // shared: b counts once
+		{GPU: "all", Since: h(20), Until: h(22)},                  // every GPU
+		{GPU: "c", Since: h(21)},                                  // still held
 		{GPU: "a", Since: from.Add(-48 * time.Hour), Until: h(0)}, // over before the window
 	}
 	got := fmt.Sprint(occupancy(spans, gpus, from, now))

@@ -23,7 +23,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04 UTC")
 	},
 	"dict2": func(q containers.Quota, u containers.Usage) map[string]any { return map[string]any{"Q": q, "U": u} },
-	"bar": func(used, limit any) template.HTML { return quotaBar(toInt64(used), toInt64(limit)) },
+	"bar":   func(used, limit any) template.HTML { return quotaBar(toInt64(used), toInt64(limit)) },
 }).ParseFS(files, "templates/*.html"))
 
 func (s *Server) pageRoutes() {
@@ -37,7 +37,9 @@ func (s *Server) pageRoutes() {
 }
 
 // pageRefusal shows a page saying how to sign in (or why not).
-func (s *Server) pageRefusal(w http.ResponseWriter, r *http.Request, e *refusal) { s.errorPage(w, r, e) }
+func (s *Server) pageRefusal(w http.ResponseWriter, r *http.Request, e *refusal) {
+	s.errorPage(w, r, e)
+}
 
 func (s *Server) errorPage(w http.ResponseWriter, _ *http.Request, e *refusal) {
 	s.render(w, e.status, "error.html", map[string]any{"Title": http.StatusText(e.status), "Message": e.msg,
