@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -256,13 +257,18 @@ func (a *app) serveMetrics(met *metrics.Metrics, log *slog.Logger) (stop func(),
 		return nil, err
 	}
 	log.Info("metrics listening", "addr", addr.String())
+	return shutdown(hs, log, "metrics"), nil
+}
+
+// shutdown returns what stops an HTTP listener, giving its requests 5 s.
+func shutdown(hs *http.Server, log *slog.Logger, what string) func() {
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := hs.Shutdown(ctx); err != nil {
-			log.Warn("metrics listener shutdown", "err", err)
+			log.Warn(what+" listener shutdown", "err", err)
 		}
-	}, nil
+	}
 }
 
 // webSite builds the web page and API when [web] listen is set; both are
@@ -307,13 +313,7 @@ func (a *app) serveWeb(site *web.Server, log *slog.Logger) (stop func(), err err
 		return nil, err
 	}
 	log.Info("web listening", "addr", addr.String(), "url", a.webBaseURL(), "tls", a.cfg.Web.TLSCert != "")
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := hs.Shutdown(ctx); err != nil {
-			log.Warn("web listener shutdown", "err", err)
-		}
-	}, nil
+	return shutdown(hs, log, "web"), nil
 }
 
 // drain ends serving: running commands get ssh.drain_timeout.
