@@ -56,6 +56,9 @@ func (s *Server) guard(kind string, h handler, onRefusal func(http.ResponseWrite
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
 		c, err := s.identify(r)
+		if err == nil && kind == audit.KindAPI && !s.perUser.take(c.user.Name) {
+			err = refuse(http.StatusTooManyRequests, fmt.Sprintf("over %d API requests a minute; slow down", apiPerMinute))
+		}
 		note := ""
 		if err != nil {
 			onRefusal(sw, r, err)

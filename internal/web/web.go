@@ -87,6 +87,7 @@ type Server struct {
 	mux     *http.ServeMux
 	signins *limiter // sign-in requests per address
 	badAuth *limiter // failed credentials per address
+	perUser *limiter // API requests per user: a runaway script must not starve the others
 }
 
 //go:embed static templates openapi.json
@@ -97,6 +98,7 @@ const (
 	maxBody           = 64 << 10 // a JSON request body
 	readHeaderTimeout = 10 * time.Second
 	requestTimeout    = 10 * time.Minute // a launch may download an image
+	apiPerMinute      = 600              // API requests of one user, as a bucket refilled each minute
 )
 
 // New returns a Server with every route.
@@ -105,7 +107,8 @@ func New(o Options) *Server {
 		o.Now = time.Now
 	}
 	s := &Server{o: o, log: o.Log.With("component", "web"), mux: http.NewServeMux(),
-		signins: newLimiter(10, time.Minute, o.Now), badAuth: newLimiter(20, time.Minute, o.Now)}
+		signins: newLimiter(10, time.Minute, o.Now), badAuth: newLimiter(20, time.Minute, o.Now),
+		perUser: newLimiter(apiPerMinute, time.Minute, o.Now)}
 	static, _ := fs.Sub(files, "static")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	s.pageRoutes()

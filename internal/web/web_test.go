@@ -261,6 +261,12 @@ func TestWebBadCredentials(t *testing.T) {
 	if strings.Contains(l.log.String(), tok) || strings.Contains(l.log.String(), good) {
 		t.Fatal("a token reached the log")
 	}
+	// One user's runaway script is limited, not the others'.
+	for range 600 {
+		l.do("GET", "/api/v1/me", good, "")
+	}
+	l.want("GET", "/api/v1/me", good, "", 429, "slow down")
+	l.want("GET", "/api/v1/me", l.token("alice"), "", 200, "alice")
 }
 
 func TestWebDisabledUser(t *testing.T) {
