@@ -23,11 +23,11 @@ func (s *Server) apiRoutes() {
 	api("GET /api/v1/containers/{name}/snapshots", s.apiSnapshots)
 	api("GET /api/v1/gpus", s.apiGPUs)
 	api("GET /api/v1/quota", s.apiQuota)
-	s.mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+	s.mux.Handle("GET /api/v1/openapi.json", s.open(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := files.ReadFile("openapi.json")
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(b)
-	})
+	})))
 	// Anything else under /api answers in JSON, not with the page's 404.
 	api("/api/", func(w http.ResponseWriter, r *http.Request, c caller) string {
 		writeError(w, http.StatusNotFound, "no such endpoint; see /api/v1/openapi.json")

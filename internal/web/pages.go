@@ -33,7 +33,7 @@ func (s *Server) pageRoutes() {
 	page("POST /signout", s.signout)
 	s.mux.HandleFunc("GET /signin", s.signinPage)
 	s.mux.HandleFunc("POST /signin", s.signin)
-	s.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	s.mux.Handle("GET /favicon.ico", s.open(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })))
 }
 
 // pageRefusal shows a page saying how to sign in (or why not).

@@ -70,6 +70,16 @@ func (s *Server) guard(kind string, h handler, onRefusal func(http.ResponseWrite
 	}
 }
 
+// open serves a route that needs no credentials (the stylesheet, the
+// OpenAPI document), audited all the same, as nobody.
+func (s *Server) open(h http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		s.record(r, audit.KindWeb, caller{remote: r.RemoteAddr}, sw.code(), "")
+	}
+}
+
 // identify decides who sent r: a bearer token, or a session cookie (with
 // its CSRF token on writes). A disabled or deleted user is nobody, and a
 // disabled user's sessions end.

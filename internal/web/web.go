@@ -110,7 +110,7 @@ func New(o Options) *Server {
 		signins: newLimiter(10, time.Minute, o.Now), badAuth: newLimiter(20, time.Minute, o.Now),
 		perUser: newLimiter(apiPerMinute, time.Minute, o.Now)}
 	static, _ := fs.Sub(files, "static")
-	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	s.mux.Handle("GET /static/", s.open(http.StripPrefix("/static/", http.FileServerFS(static))))
 	s.pageRoutes()
 	s.apiRoutes()
 	return s
