@@ -30,3 +30,4 @@ bench:
 	bench/portmap.sh
 	bench/snapshots.sh
 	bench/cluster.sh
+	bench/web.sh

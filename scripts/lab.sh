@@ -30,7 +30,7 @@ DEBIAN_IMAGE=lxcgate-debian
 BUSYBOX_IMAGE=lxcgate-busybox
 BUSYBOX_VERSION="lab build 2" # in the image's description; a change rebuilds the cached rootfs
 MIRROR=${LXCGATE_LAB_MIRROR:-http://deb.debian.org/debian}
-PACKAGES=(lxd lxd-client dnsmasq-base iptables btrfs-progs debootstrap busybox-static openssh-client sshpass iproute2 expect ssh-audit systemd)
+PACKAGES=(lxd lxd-client dnsmasq-base iptables btrfs-progs debootstrap busybox-static openssh-client sshpass iproute2 expect ssh-audit systemd chromium)
 
 say() { printf 'lab: %s\n' "$*" >&2; }
 die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -28,6 +30,8 @@ import (
 	"github.com/lxcgate/lxcgate/internal/sweep"
 	"github.com/lxcgate/lxcgate/internal/throttle"
 	"github.com/lxcgate/lxcgate/internal/users"
+	"github.com/lxcgate/lxcgate/internal/web"
+	"github.com/lxcgate/lxcgate/internal/webauth"
 	"github.com/spf13/cobra"
 )
 
@@ -83,9 +87,10 @@ func (a *app) serve() error {
 	}
 	cs := eng.cs
 	_, listenPort, _ := net.SplitHostPort(a.cfg.SSH.Listen)
+	wa, site := a.webSite(db, cs, st, al, log)
 	sh := shell.New(shell.Options{Users: authn, Audit: al, Log: log, Host: a.cfg.Hostname,
 		Services: cs, Keys: st, Admin: st, AuditLog: al, Public: a.publicAddress(), Gateway: net.JoinHostPort(a.publicAddress(), listenPort),
-		Metrics: met})
+		Metrics: met, Web: wa})
 	srv := server.New(server.Options{
 		HostKey: hostKey, Auth: authn, Shell: sh, Audit: al, Log: log,
 		Lobby:              lobby,
@@ -102,7 +107,10 @@ func (a *app) serve() error {
 		DB:                       db,
 		Metrics:                  met,
 	})
-	return a.listen(srv, log, lobby, met, &liveParts{srv: srv, throttle: th, eng: eng})
+	if site != nil {
+		go site.Prune(ctx, time.Hour)
+	}
+	return a.listen(srv, log, lobby, met, site, &liveParts{srv: srv, throttle: th, eng: eng})
 }
 
 func (a *app) throttleLimits() throttle.Limits {
@@ -210,7 +218,7 @@ func (a *app) logDoctor(ctx context.Context, log *slog.Logger, lx *lxd.Client, s
 }
 
 // listen serves until SIGTERM or SIGINT, then drains.
-func (a *app) listen(srv *server.Server, log *slog.Logger, lobby string, met *metrics.Metrics, live *liveParts) error {
+func (a *app) listen(srv *server.Server, log *slog.Logger, lobby string, met *metrics.Metrics, site *web.Server, live *liveParts) error {
 	ln, err := net.Listen("tcp", a.cfg.SSH.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another gateway running? set --listen)", a.cfg.SSH.Listen, err)
@@ -221,6 +229,12 @@ func (a *app) listen(srv *server.Server, log *slog.Logger, lobby string, met *me
 		return err
 	}
 	defer stopMetrics() // after the drain: probes see the gateway until it is gone
+	stopWeb, err := a.serveWeb(site, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopWeb()
 	log.Info("lxcgate listening", "addr", ln.Addr().String(), "version", buildVersion(), "data", a.cfg.Data, "lobby", lobby)
 
 	sigs, hups := make(chan os.Signal, 1), make(chan os.Signal, 1)
@@ -259,13 +273,63 @@ func (a *app) serveMetrics(met *metrics.Metrics, log *slog.Logger) (stop func(),
 		return nil, err
 	}
 	log.Info("metrics listening", "addr", addr.String())
+	return shutdown(hs, log, "metrics"), nil
+}
+
+// shutdown returns what stops an HTTP listener, giving its requests 5 s.
+func shutdown(hs *http.Server, log *slog.Logger, what string) func() {
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := hs.Shutdown(ctx); err != nil {
-			log.Warn("metrics listener shutdown", "err", err)
+			log.Warn(what+" listener shutdown", "err", err)
 		}
-	}, nil
+	}
+}
+
+// webSite builds the web page and API when [web] listen is set; both are
+// nil when it is off (and the shell then has no web or token command).
+func (a *app) webSite(db *sql.DB, cs *containers.Service, st *users.Store, al *audit.Log, log *slog.Logger) (shell.Web, *web.Server) {
+	if a.cfg.Web.Listen == "" {
+		return nil, nil
+	}
+	wa := webauth.New(db, a.webBaseURL())
+	pub, _ := url.Parse(a.cfg.Web.PublicURL)
+	site := web.New(web.Options{Service: cs, Users: st, Auth: wa, Audit: al, Log: log, Host: a.cfg.Hostname,
+		Public: a.publicAddress(), Secure: a.cfg.Web.TLSCert != "" || (pub != nil && pub.Scheme == "https")})
+	return wa, site
+}
+
+// webBaseURL is where users reach the web listener: web.public_url, or
+// one made from the listen address (the hostname for a wildcard one).
+func (a *app) webBaseURL() string {
+	if a.cfg.Web.PublicURL != "" {
+		return a.cfg.Web.PublicURL
+	}
+	host, port, _ := net.SplitHostPort(a.cfg.Web.Listen)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = a.cfg.Hostname
+	}
+	scheme := "http"
+	if a.cfg.Web.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// serveWeb starts the web listener when [web] listen is set; stop shuts
+// it down.
+func (a *app) serveWeb(site *web.Server, log *slog.Logger) (stop func(), err error) {
+	if site == nil {
+		return func() {}, nil
+	}
+	log = log.With("component", "web")
+	hs, addr, err := site.Listen(a.cfg.Web.Listen, a.cfg.Web.TLSCert, a.cfg.Web.TLSKey)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("web listening", "addr", addr.String(), "url", a.webBaseURL(), "tls", a.cfg.Web.TLSCert != "")
+	return shutdown(hs, log, "web"), nil
 }
 
 // drain ends serving: running commands get ssh.drain_timeout.

@@ -7,6 +7,8 @@ import (
 	"github.com/lxcgate/lxcgate/internal/server"
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/users"
+	"github.com/lxcgate/lxcgate/internal/web"
+	"github.com/lxcgate/lxcgate/internal/webauth"
 )
 
 // What serve plugs into what: the build, not a user, finds a missing
@@ -19,4 +21,8 @@ var (
 	_ portmap.Source  = (*containers.Service)(nil)
 	_ portmap.Backend = (*portmap.IPTables)(nil)
 	_ auth.Store      = (*users.Store)(nil)
+	_ web.Service     = (*containers.Service)(nil)
+	_ web.Users       = (*users.Store)(nil)
+	_ web.Auth        = (*webauth.Auth)(nil)
+	_ shell.Web       = (*webauth.Auth)(nil)
 )

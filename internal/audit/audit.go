@@ -19,6 +19,8 @@ const (
 	KindRefusal = "refusal"
 	// KindAuto is what the gateway did by itself (an idle or expired stop).
 	KindAuto = "auto"
+	KindWeb  = "web" // a request for a page of the web listener
+	KindAPI  = "api" // a request of the JSON API
 )
 
 // Event is one audit record.

@@ -45,6 +45,16 @@ type Config struct {
 	Metrics    Metrics    `toml:"metrics"`
 	Leases     Leases     `toml:"leases"`
 	Idle       Idle       `toml:"idle"`
+	Web        Web        `toml:"web"`
+}
+
+// Web configures the status page and JSON API listener. Without TLS it is
+// meant to sit behind a reverse proxy that terminates HTTPS.
+type Web struct {
+	Listen    string `toml:"listen"`     // "HOST:PORT"; empty: off
+	PublicURL string `toml:"public_url"` // base of the links 'web' prints, e.g. "https://gw.lab.example"
+	TLSCert   string `toml:"tls_cert"`   // PEM certificate file; with tls_key, serve HTTPS
+	TLSKey    string `toml:"tls_key"`
 }
 
 // Metrics configures the monitoring listener (/metrics, /healthz, /readyz).
@@ -520,8 +530,32 @@ func (c *Config) validateServer() error {
 			return fmt.Errorf("metrics.listen %q: want HOST:PORT or :PORT, or empty for off", l)
 		}
 	}
+	if err := c.validateWeb(); err != nil {
+		return err
+	}
 	if c.Lobby.Enabled && !validUserName(c.Lobby.Name) {
 		return fmt.Errorf("lobby.name %q: use a unix user name", c.Lobby.Name)
+	}
+	return nil
+}
+
+// validateWeb checks the web section: an address, a URL whose links a
+// browser can follow, and a certificate only with its key.
+func (c *Config) validateWeb() error {
+	w := c.Web
+	if w.Listen != "" {
+		if _, port, err := net.SplitHostPort(w.Listen); err != nil || port == "" {
+			return fmt.Errorf("web.listen %q: want HOST:PORT or :PORT, or empty for off", w.Listen)
+		}
+	}
+	if w.PublicURL != "" {
+		u, err := url.Parse(w.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("web.public_url %q: want http(s)://HOST[:PORT][/PATH]", w.PublicURL)
+		}
+	}
+	if (w.TLSCert == "") != (w.TLSKey == "") {
+		return errors.New("web.tls_cert and web.tls_key go together: set both, or neither")
 	}
 	return nil
 }

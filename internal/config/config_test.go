@@ -77,12 +77,28 @@ func TestValidate(t *testing.T) {
 		func(c *Config) { c.Auth.Lockout = 0 },
 		func(c *Config) { c.Data = "" },
 		func(c *Config) { c.Metrics.Listen = "9222" },
+		func(c *Config) { c.Web.Listen = "8080" },
+		func(c *Config) { c.Web.TLSCert = "/etc/cert.pem" },
+		func(c *Config) { c.Web.TLSKey = "/etc/key.pem" },
+		func(c *Config) { c.Web.PublicURL = "gw.lab.example" },
+		func(c *Config) { c.Web.PublicURL = "javascript:alert(1)" },
 	} {
 		c := Default()
 		mut(&c)
 		if err := c.Validate(); err == nil {
 			t.Errorf("accepted %+v", c)
 		}
+	}
+}
+
+func TestWebListen(t *testing.T) {
+	env := map[string]string{"LXCGATE_WEB_LISTEN": "127.0.0.1:8080", "LXCGATE_WEB_PUBLIC_URL": "https://gw.lab.example"}
+	c, err := Load("", func(k string) string { return env[k] })
+	if err != nil || c.Web.Listen != "127.0.0.1:8080" || c.Web.PublicURL != "https://gw.lab.example" || c.Validate() != nil {
+		t.Fatalf("LXCGATE_WEB_*: %+v %v %v", c.Web, err, c.Validate())
+	}
+	if Default().Web.Listen != "" {
+		t.Fatal("the web listener must be off by default")
 	}
 }
 

@@ -61,6 +61,7 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 		// LXD has it; Reconcile adopts it at the next start.
 		s.log.Error("mark ready failed; the next start's reconcile keeps the container", "user", user, "name", req.Name, "err", err)
 	}
+	s.recordGPUs(ctx, user, req.Name, req.GPU)
 	c := s.created(ctx, user, req, res.id)
 	c.Host, c.Placement = p.placed.Host, p.placed.Reason
 	if !res.until.IsZero() {

@@ -177,6 +177,9 @@ func (s *Service) Delete(ctx context.Context, user, name string, force bool) err
 		// start's reconcile.
 		s.log.Error("dropping the row of a deleted container failed", "user", user, "name", name, "err", err)
 	}
+	if r.GPUs != "" {
+		s.releaseGPUs(ctx, user, name)
+	}
 	s.changed(user, name) // its ports went with the row; the rules go now
 	return nil
 }

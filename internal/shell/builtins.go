@@ -79,12 +79,7 @@ func (s *Session) writeHelpList(w io.Writer) {
 }
 
 func runWhoami(c *Ctx, _ []string) error {
-	info := struct {
-		Name   string `json:"name"`
-		Role   string `json:"role"`
-		Method string `json:"method"`
-		Remote string `json:"remote"`
-	}{c.User.Name, string(c.User.Role), c.Method, c.Remote}
+	info := users.Identity{Name: c.User.Name, Role: string(c.User.Role), Method: c.Method, Remote: c.Remote}
 	return c.Emit(info, func() error {
 		_, err := fmt.Fprintf(c.Out, "%s (%s), from %s by %s\n", info.Name, info.Role, auth.Host(info.Remote), info.Method)
 		return err

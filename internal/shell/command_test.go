@@ -9,6 +9,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/users"
+	"github.com/lxcgate/lxcgate/internal/webauth"
 )
 
 // fullShell is the gateway's whole command table, with no services behind
@@ -16,7 +17,7 @@ import (
 func fullShell() *Shell {
 	sh := New(Options{Users: &fakeUsers{}, Audit: &recorder{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Host: "gpu1",
 		Services: (*containers.Service)(nil), Public: "gpu1.example.org", Gateway: "gpu1.example.org:2222",
-		Admin: (*users.Store)(nil), AuditLog: (*audit.Log)(nil)})
+		Admin: (*users.Store)(nil), AuditLog: (*audit.Log)(nil), Web: (*webauth.Auth)(nil)})
 	return sh
 }
 

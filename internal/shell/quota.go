@@ -52,13 +52,6 @@ func (c *Ctx) portLabel(name, what string) (string, error) {
 	return what, nil
 }
 
-// quotaView is quota's data in JSON, YAML and CSV.
-type quotaView struct {
-	User  string           `json:"user"`
-	Quota containers.Quota `json:"quota"`
-	Usage containers.Usage `json:"usage"`
-}
-
 func runQuota(c *Ctx, args []string) error {
 	user := c.User.Name
 	if len(args) == 1 {
@@ -73,7 +66,7 @@ func runQuota(c *Ctx, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.Emit(quotaView{user, q, use}, func() error { return PrintQuota(c.Out, user, q, use) })
+	return c.Emit(containers.QuotaView{User: user, Quota: q, Usage: use}, func() error { return PrintQuota(c.Out, user, q, use) })
 }
 
 // QuotaChangeOf is the change the quota flags (QuotaFlags) ask for; ok is
@@ -129,5 +122,5 @@ func PrintQuota(w io.Writer, user string, q containers.Quota, use containers.Usa
 // QuotaView is the data 'quota --json' and 'lxcgate user quota --json'
 // write.
 func QuotaView(user string, q containers.Quota, use containers.Usage) any {
-	return quotaView{user, q, use}
+	return containers.QuotaView{User: user, Quota: q, Usage: use}
 }

@@ -52,6 +52,8 @@ type Options struct {
 	LaunchWait time.Duration
 	// Metrics counts commands; nil counts nothing.
 	Metrics Metrics
+	// Web gives the web and token commands; nil leaves them out.
+	Web Web
 }
 
 // Metrics hears of each command line's outcome: the command's name in the
@@ -80,6 +82,7 @@ type Shell struct {
 	gateway    string
 	launchWait time.Duration
 	metrics    Metrics
+	web        Web
 }
 
 // New returns a Shell with its whole command table, in the order help
@@ -87,7 +90,7 @@ type Shell struct {
 func New(o Options) *Shell {
 	sh := &Shell{Users: o.Users, Audit: o.Audit, Log: o.Log.With("component", "shell"), Host: o.Host,
 		Draining: make(chan struct{}), keys: o.Keys, admin: o.Admin, auditLog: o.AuditLog, public: o.Public, gateway: o.Gateway, launchWait: o.LaunchWait,
-		metrics: o.Metrics}
+		metrics: o.Metrics, web: o.Web}
 	if sh.launchWait == 0 {
 		sh.launchWait = DefaultLaunchWait
 	}
@@ -98,6 +101,9 @@ func New(o Options) *Shell {
 		for _, group := range [][]*Command{containerCmds(), snapshotCmds(), portCmds(), accessCmds(), quotaCmds()} {
 			sh.cmds = append(sh.cmds, group...)
 		}
+	}
+	if o.Web != nil {
+		sh.cmds = append(sh.cmds, webCmds()...)
 	}
 	if o.Admin != nil {
 		sh.cmds = append(sh.cmds, userCmds()...)

@@ -38,12 +38,6 @@ func runImages(c *Ctx, _ []string) error {
 	})
 }
 
-// utc returns ct with its times in UTC, as every output writes them.
-func utc(ct containers.Container) containers.Container {
-	ct.Created = ct.Created.UTC()
-	return ct
-}
-
 func runList(c *Ctx, _ []string) error {
 	all := c.Flags.Bool("all")
 	list, err := c.containers().List(c.ctx, c.User.Name, all)
@@ -51,7 +45,7 @@ func runList(c *Ctx, _ []string) error {
 		return fmt.Errorf("list: %w", err)
 	}
 	for i := range list {
-		list[i] = utc(list[i])
+		list[i] = list[i].InUTC()
 	}
 	return c.Emit(list, func() error {
 		if len(list) == 0 {
@@ -120,7 +114,7 @@ func runDetails(c *Ctx, args []string) error {
 	if err != nil {
 		return err
 	}
-	ct = utc(ct)
+	ct = ct.InUTC()
 	return c.Emit(ct, func() error { return c.writeDetails(ct) })
 }
 
@@ -168,16 +162,7 @@ func (c *Ctx) writeDetails(ct containers.Container) error {
 }
 
 // reach is a ready command or URL for a published port.
-func (sh *Shell) reach(p containers.Port) string {
-	switch {
-	case p.ContainerPort == 22 || p.Service == "ssh":
-		return fmt.Sprintf("ssh -p %d ubuntu@%s", p.HostPort, sh.public)
-	case p.Service == "https" || p.ContainerPort == 443:
-		return fmt.Sprintf("https://%s:%d/", sh.public, p.HostPort)
-	default:
-		return fmt.Sprintf("http://%s:%d/", sh.public, p.HostPort)
-	}
-}
+func (sh *Shell) reach(p containers.Port) string { return p.Reach(sh.public) }
 
 func runPorts(c *Ctx, args []string) error {
 	ct, err := c.containers().Get(c.ctx, c.User.Name, args[0])
@@ -199,30 +184,7 @@ func runGPUs(c *Ctx, _ []string) error {
 	if err != nil {
 		return fmt.Errorf("gpus: %w", err)
 	}
-	type gpu struct {
-		ID      string   `json:"id"`
-		Vendor  string   `json:"vendor"`
-		Model   string   `json:"model"`
-		PCI     string   `json:"pci"`
-		UUID    string   `json:"uuid"`
-		Holders []string `json:"holders"`
-		Host    string   `json:"host,omitempty"` // its cluster member
-	}
-	out := []gpu{}
-	for _, g := range gs {
-		holders := []string{}
-		for _, h := range g.Holders {
-			if !c.User.IsAdmin() && !strings.HasPrefix(h, c.User.Name+"/") {
-				h = "(another user)" // others see that a GPU is taken, not by whom
-			}
-			holders = append(holders, h)
-		}
-		id := g.ID
-		if g.Host != "" {
-			id = g.Host + "/" + g.ID // as --gpu takes it
-		}
-		out = append(out, gpu{id, g.Vendor, g.Model, g.PCI, g.UUID, holders, g.Host})
-	}
+	out := containers.ViewGPUs(gs, c.User.Name, c.User.IsAdmin())
 	return c.Emit(out, func() error {
 		if len(out) == 0 {
 			fmt.Fprintln(c.Err, "This host has no GPUs.")

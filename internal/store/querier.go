@@ -40,6 +40,10 @@ type Store struct {
 	ContainerKeys ContainerKeys
 	Quotas        Quotas
 	Audit         Audit
+	WebLinks      WebLinks
+	WebSessions   WebSessions
+	APITokens     APITokens
+	GPUHistory    GPUHistory
 }
 
 // New returns the SQLite implementation of every table.
@@ -53,6 +57,10 @@ func New() *Store {
 		ContainerKeys: containerKeyTable{},
 		Quotas:        quotaTable{},
 		Audit:         auditTable{},
+		WebLinks:      webLinkTable{},
+		WebSessions:   webSessionTable{},
+		APITokens:     apiTokenTable{},
+		GPUHistory:    gpuHistoryTable{},
 	}
 }
 

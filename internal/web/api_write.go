@@ -1,0 +1,132 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/lxcgate/lxcgate/internal/containers"
+	"github.com/lxcgate/lxcgate/internal/units"
+)
+
+// size is a byte count in a request: a number, or a string such as "4GiB"
+// as the shell's flags take it.
+type size int64
+
+func (z *size) UnmarshalJSON(b []byte) error {
+	var n int64
+	if err := json.Unmarshal(b, &n); err == nil {
+		*z = size(n)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a size is a number of bytes or a string such as \"4GiB\"")
+	}
+	v, err := units.ParseSize(s)
+	if err != nil {
+		return err
+	}
+	*z = size(v)
+	return nil
+}
+
+// createBody is POST /api/v1/containers: create's and launch's flags.
+type createBody struct {
+	Name   string `json:"name"`
+	Image  string `json:"image"`
+	CPU    int    `json:"cpu"`
+	Memory size   `json:"memory"`
+	Disk   size   `json:"disk"`
+	GPU    string `json:"gpu"`
+	Host   string `json:"host"`
+	Start  bool   `json:"start"` // launch: create and start
+}
+
+func (s *Server) apiCreate(w http.ResponseWriter, r *http.Request, c caller) string {
+	var b createBody
+	if status, err := decode(w, r, &b); err != nil {
+		writeError(w, status, err.Error())
+		return err.Error()
+	}
+	if b.CPU < 0 {
+		return s.fail(w, badRequest("cpu must be a positive number"))
+	}
+	if err := containers.ValidName(b.Name); err != nil {
+		return s.fail(w, badRequest("%v", err))
+	}
+	ct, err := s.o.Service.Create(r.Context(), c.user.Name, containers.CreateRequest{Name: b.Name, Image: b.Image, CPU: b.CPU,
+		Memory: int64(b.Memory), Disk: int64(b.Disk), GPU: b.GPU, Host: b.Host, Start: b.Start})
+	if err != nil {
+		return s.fail(w, err)
+	}
+	w.Header().Set("Location", "/api/v1/containers/"+ct.Name)
+	writeJSON(w, http.StatusCreated, ct.InUTC())
+	note := "created " + ct.Name
+	if ct.Host != "" {
+		note += fmt.Sprintf(", placed on %s: %s", ct.Host, ct.Placement)
+	}
+	return note
+}
+
+// actBody holds every verb's options; each verb reads its own.
+type actBody struct {
+	Force    bool   `json:"force"`    // stop
+	Name     string `json:"name"`     // snapshot: its name (default: the time)
+	Keep     bool   `json:"keep"`     // snapshot: pin it
+	Snapshot string `json:"snapshot"` // restore: which one
+}
+
+// snapshotTaken is the answer to POST .../snapshot.
+type snapshotTaken struct {
+	Name   string   `json:"name"`
+	Pruned []string `json:"pruned"`
+}
+
+func (s *Server) apiAct(w http.ResponseWriter, r *http.Request, c caller) string {
+	n, err := name(r)
+	if err != nil {
+		return s.fail(w, err)
+	}
+	var b actBody
+	if status, err := decode(w, r, &b); err != nil {
+		writeError(w, status, err.Error())
+		return err.Error()
+	}
+	ctx, user, verb := r.Context(), c.user.Name, r.PathValue("verb")
+	switch verb {
+	case "start":
+		err = s.o.Service.Start(ctx, user, n)
+	case "stop":
+		err = s.o.Service.Stop(ctx, user, n, b.Force)
+	case "restart":
+		err = s.o.Service.Restart(ctx, user, n)
+	case "restore":
+		if b.Snapshot == "" {
+			return s.fail(w, badRequest("restore needs {\"snapshot\": NAME}"))
+		}
+		err = s.o.Service.Restore(ctx, user, n, b.Snapshot)
+	case "snapshot":
+		snap, pruned, err := s.o.Service.TakeSnapshot(ctx, user, n, b.Name, b.Keep)
+		if err != nil {
+			return s.fail(w, err)
+		}
+		if pruned == nil {
+			pruned = []string{}
+		}
+		writeJSON(w, http.StatusCreated, snapshotTaken{snap, pruned})
+		return fmt.Sprintf("snapshot %s of %s", snap, n)
+	default:
+		writeError(w, http.StatusNotFound, "no such action; use start, stop, restart, snapshot or restore")
+		return "no such action"
+	}
+	if err != nil {
+		return s.fail(w, err)
+	}
+	ct, err := s.o.Service.Get(ctx, user, n)
+	if err != nil {
+		return s.fail(w, err)
+	}
+	writeJSON(w, http.StatusOK, ct.InUTC())
+	return verb + " " + n
+}

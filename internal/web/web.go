@@ -1,0 +1,173 @@
+// Package web serves the lab's status page and its JSON API (/api/v1).
+// Browsers sign in with a one-time link that 'web' prints over SSH;
+// scripts send an API token from 'token create'. Both reach the same
+// container service, with the same checks, quotas and locks as the shell,
+// and write the same JSON shapes as its --json.
+package web
+
+import (
+	"context"
+	"crypto/tls"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/lxcgate/lxcgate/internal/audit"
+	"github.com/lxcgate/lxcgate/internal/containers"
+	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/users"
+)
+
+// Service is what the pages and the API need of the containers;
+// containers.Service satisfies it. Every call takes the acting user.
+type Service interface {
+	Images(ctx context.Context) ([]lxd.Image, error)
+	Create(ctx context.Context, user string, req containers.CreateRequest) (containers.Container, error)
+	Start(ctx context.Context, user, name string) error
+	Stop(ctx context.Context, user, name string, force bool) error
+	Restart(ctx context.Context, user, name string) error
+	Delete(ctx context.Context, user, name string, force bool) error
+	Get(ctx context.Context, user, name string) (containers.Container, error)
+	List(ctx context.Context, user string, all bool) ([]containers.Container, error)
+	GPUs(ctx context.Context) ([]containers.GPUInfo, error)
+	Quota(ctx context.Context, user string) (containers.Quota, containers.Usage, error)
+	TakeSnapshot(ctx context.Context, user, name, snap string, keep bool) (string, []string, error)
+	Snapshots(ctx context.Context, user, name string) ([]containers.SnapshotInfo, error)
+	Restore(ctx context.Context, user, name, snap string) error
+	GPUHistory(ctx context.Context, from time.Time) ([]containers.GPUSpan, error)
+}
+
+// Users looks up the signed-in user afresh on every request, so that a
+// role change or a disabled account applies at once.
+type Users interface {
+	Get(ctx context.Context, name string) (users.User, error)
+}
+
+// Auth checks the web's credentials; webauth.Auth satisfies it.
+type Auth interface {
+	LinkUser(ctx context.Context, secret string) (string, error)
+	Redeem(ctx context.Context, secret string) (cookie, user string, err error)
+	SessionUser(ctx context.Context, cookie string) (string, error)
+	EndSession(ctx context.Context, cookie string) error
+	EndSessions(ctx context.Context, user string) (int64, error)
+	TokenUser(ctx context.Context, secret string) (string, error)
+	Prune(ctx context.Context) error
+}
+
+// Auditor records audit events.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Event)
+}
+
+// Options is everything a Server is built from.
+type Options struct {
+	Service Service
+	Users   Users
+	Auth    Auth
+	Audit   Auditor
+	Log     *slog.Logger
+	Host    string // the gateway's name, in titles
+	Public  string // host address in the ready ssh lines
+	// Secure marks the session cookie Secure: set it when browsers reach
+	// the listener over HTTPS (TLS here, or a proxy in front).
+	Secure bool
+	// Now is the clock (tests); time.Now when nil.
+	Now func() time.Time
+}
+
+// Server is the web listener's handler. Create it with New.
+type Server struct {
+	o       Options
+	log     *slog.Logger
+	mux     *http.ServeMux
+	signins *limiter // sign-in requests per address
+	badAuth *limiter // failed credentials per address
+	perUser *limiter // API requests per user: a runaway script must not starve the others
+}
+
+//go:embed static templates openapi.json
+var files embed.FS
+
+// Limits of the listener.
+const (
+	maxBody           = 64 << 10 // a JSON request body
+	readHeaderTimeout = 10 * time.Second
+	requestTimeout    = 10 * time.Minute // a launch may download an image
+	apiPerMinute      = 600              // API requests of one user, as a bucket refilled each minute
+)
+
+// New returns a Server with every route.
+func New(o Options) *Server {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Server{o: o, log: o.Log.With("component", "web"), mux: http.NewServeMux(),
+		signins: newLimiter(10, time.Minute, o.Now), badAuth: newLimiter(20, time.Minute, o.Now),
+		perUser: newLimiter(apiPerMinute, time.Minute, o.Now)}
+	static, _ := fs.Sub(files, "static")
+	s.mux.Handle("GET /static/", s.open(http.StripPrefix("/static/", http.FileServerFS(static))))
+	s.pageRoutes()
+	s.apiRoutes()
+	return s
+}
+
+// ServeHTTP serves one request: security headers first, then the route,
+// audited.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+	s.mux.ServeHTTP(w, r)
+}
+
+// Listen starts serving on addr (HTTPS when cert and key are given) and
+// returns the server, to be shut down, and the address it listens on.
+func (s *Server) Listen(addr, cert, key string) (*http.Server, net.Addr, error) {
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: time.Minute,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("web: TLS certificate: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("web: listen on %s: %w", addr, err)
+	}
+	if hs.TLSConfig != nil {
+		ln = tls.NewListener(ln, hs.TLSConfig)
+	}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("web listener stopped", "err", err)
+		}
+	}()
+	return hs, ln.Addr(), nil
+}
+
+// Prune deletes expired sessions and links every interval until ctx ends.
+func (s *Server) Prune(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := s.o.Auth.Prune(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("pruning expired web sessions failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
