@@ -30,4 +30,6 @@ bench:
 	bench/portmap.sh
 	bench/snapshots.sh
 	bench/cluster.sh
+	bench/reach.sh
+	bench/flow.sh
 	bench/web.sh

@@ -55,9 +55,13 @@ flow() { # USER: the gateway's flow for one user
 	time_it "gw.delete" as "$u" delete box --yes
 }
 t0=$(date +%s%N)
-for u in $(seq "$USERS"); do flow "u$u" >"$tmp/flow.u$u.log" 2>&1 & done
+pids=()
+for u in $(seq "$USERS"); do
+	flow "u$u" >"$tmp/flow.u$u.log" 2>&1 &
+	pids+=($!)
+done
 fails=0
-for job in $(jobs -p); do wait "$job" || fails=$((fails + 1)); done
+for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
 t1=$(date +%s%N)
 [ "$fails" -eq 0 ] || { echo "$fails users' flows failed:" >&2; cat "$tmp"/flow.u*.log >&2; exit 1; }
 
@@ -65,7 +69,7 @@ t1=$(date +%s%N)
 lxc_project "${prefix}lxc"
 iptables -t nat -N BENCHHAND
 iptables -t nat -I PREROUTING -j BENCHHAND
-lxcdo() { lxc "$@" --project "${prefix}lxc"; }
+lxcdo() { local sub=$1; shift; lxc "$sub" --project "${prefix}lxc" "$@"; }
 lxc_launch() {
 	lxcdo launch "$IMAGE" "$1" -c limits.cpu=1 -c limits.memory=512MiB -d root,size=2GiB >/dev/null
 	while [ -z "$(lxcdo list "$1" -c 4 --format csv)" ]; do sleep 0.05; done
@@ -90,7 +94,7 @@ for i in $(seq "$ROUNDS"); do
 	time_it lxc.delete lxcdo delete "l$i"
 done
 
-left_rules=$(iptables -t nat -S BENCHFLOW-DNAT | grep -c DNAT || true)
+left_rules=$(iptables -t nat -S BENCHFLOW-DNAT | grep -c '^-A' || true)
 left_rows=$("$tmp/lxcgate" --data "$tmp/gw" portmap status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d.get("desired") or []))')
 p99() { sort -n "$tmp/$1" | awk '{a[NR]=$1} END {i=int(NR*0.99+0.999); if (i<1) i=1; printf "%.0f", a[i]/1000}'; }
 printf '%d users at once through lxcgate (all in %.1f s) against lxc one at a time (%d rounds): p99 ms\n' \
