@@ -103,14 +103,43 @@ func (s *Service) place(ctx context.Context, user string, req CreateRequest) (Pl
 	if req.GPU != "" {
 		return chooseForGPUs(cands, gpuDemand(req.GPU))
 	}
+	return s.byMemory(ctx, cands), nil
+}
+
+// memoryGrain is the difference in free memory placement treats as none:
+// members whose free memory differs by less weigh their CPUs, then how
+// many of the gateway's containers they hold.
+const memoryGrain = 256 << 20
+
+// byMemory takes the member with the most free memory, then CPUs, then
+// the fewest containers (so that equal members fill evenly).
+func (s *Service) byMemory(ctx context.Context, cands []candidate) Placement {
+	held := map[string]int{}
+	if ins, err := s.lxd.List(ctx, ""); err == nil {
+		for _, in := range ins {
+			if _, ok := s.owner(in.Project); ok {
+				held[in.Location]++
+			}
+		}
+	}
+	grain := func(c candidate) uint64 { return c.freeMemory() / memoryGrain }
 	best := cands[0]
 	for _, c := range cands[1:] {
-		if c.freeMemory() > best.freeMemory() || (c.freeMemory() == best.freeMemory() && c.res.CPUs > best.res.CPUs) {
+		switch {
+		case grain(c) != grain(best):
+			if grain(c) > grain(best) {
+				best = c
+			}
+		case c.res.CPUs != best.res.CPUs:
+			if c.res.CPUs > best.res.CPUs {
+				best = c
+			}
+		case held[c.m.Name] < held[best.m.Name]:
 			best = c
 		}
 	}
-	return Placement{Host: best.m.Name, member: best.m,
-		Reason: fmt.Sprintf("most free memory (%s free, %d CPUs)", units.FormatApprox(int64(best.freeMemory())), best.res.CPUs)}, nil
+	return Placement{Host: best.m.Name, member: best.m, Reason: fmt.Sprintf("most free memory (%s free, %d CPUs, %d containers)",
+		units.FormatApprox(int64(best.freeMemory())), best.res.CPUs, held[best.m.Name])}
 }
 
 // placeOn checks the member asked for.

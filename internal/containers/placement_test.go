@@ -166,3 +166,23 @@ func TestRoutedAddressesUnique(t *testing.T) {
 		seen[in.Routed] = true
 	}
 }
+
+// Members alike in memory and CPUs fill evenly.
+func TestPlacementSpreadsOverEqualMembers(t *testing.T) {
+	ctx := context.Background()
+	s, fake := newCluster(t)
+	for m := range fake.Resources {
+		fake.Resources[m] = lxd.Resources{MemoryTotal: 4 << 30, MemoryUsed: 1 << 30, CPUs: 2}
+	}
+	seen := map[string]bool{}
+	for _, n := range []string{"a", "b", "c"} {
+		c, err := s.Create(ctx, "alice", CreateRequest{Name: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[c.Host] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("three launches on equal members went to %v", seen)
+	}
+}
