@@ -386,10 +386,8 @@ func TestPortsAreStableAndReleased(t *testing.T) {
 
 func TestPortRangeExhausted(t *testing.T) {
 	ctx := context.Background()
-	ln, _ := net.Listen("tcp", ":0")
-	defer ln.Close()
-	p := ln.Addr().(*net.TCPAddr).Port
-	s, fake := newPortService(t, p+1, p+2) // room for one container's two services
+	p := freePair(t)
+	s, fake := newPortService(t, p, p+1) // room for one container's two services
 	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "a"}); err != nil {
 		t.Fatal(err)
 	}
@@ -595,4 +593,25 @@ func TestReconfigure(t *testing.T) {
 	if _, ok := s.conf().Services["extra"]; ok {
 		t.Fatal("services map shared with the caller")
 	}
+}
+
+// freePair finds two free ports in a row: on a busy host the neighbour of
+// a free port is often taken.
+func freePair(t *testing.T) int {
+	t.Helper()
+	for try := 0; try < 100; try++ {
+		a, err := net.Listen("tcp", ":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := a.Addr().(*net.TCPAddr).Port
+		b, err := net.Listen("tcp", fmt.Sprintf(":%d", p+1))
+		a.Close()
+		if err == nil {
+			b.Close()
+			return p
+		}
+	}
+	t.Fatal("no two free ports in a row")
+	return 0
 }
