@@ -18,7 +18,7 @@ func benchBackend(b *testing.B) *IPTables {
 	if os.Getenv("LXCGATE_BENCH_NETNS") == "" {
 		b.Skip("run through bench/portmap.sh, inside a network namespace")
 	}
-	ipt, err := NewIPTables("", nil, 20000, 29999)
+	ipt, err := NewIPTables("", nil, 20000, 59999)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,9 +40,12 @@ func lab(n int) []Mapping {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func BenchmarkFullReconcileFromEmpty1000x3(b *testing.B) {
+func BenchmarkFullReconcileFromEmpty1000x3(b *testing.B)  { fullFromEmpty(b, 1000) }
+func BenchmarkFullReconcileFromEmpty10000x3(b *testing.B) { fullFromEmpty(b, 10000) }
+
+func fullFromEmpty(b *testing.B, n int) {
 	ipt := benchBackend(b)
-	src := &fakeSource{m: lab(1000)}
+	src := &fakeSource{m: lab(n)}
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -51,15 +54,18 @@ func BenchmarkFullReconcileFromEmpty1000x3(b *testing.B) {
 		}
 		m := New(ipt, src, quiet())
 		b.StartTimer()
-		if res, err := m.Sync(ctx); err != nil || res.Added != 3000 {
+		if res, err := m.Sync(ctx); err != nil || res.Added != 3*n {
 			b.Fatalf("%+v %v", res, err)
 		}
 	}
 }
 
-func BenchmarkReconcileNothingToChange1000x3(b *testing.B) {
+func BenchmarkReconcileNothingToChange1000x3(b *testing.B)  { nothingToChange(b, 1000) }
+func BenchmarkReconcileNothingToChange10000x3(b *testing.B) { nothingToChange(b, 10000) }
+
+func nothingToChange(b *testing.B, n int) {
 	ipt := benchBackend(b)
-	src := &fakeSource{m: lab(1000)}
+	src := &fakeSource{m: lab(n)}
 	ctx := context.Background()
 	ipt.Flush()
 	m := New(ipt, src, quiet())
@@ -74,11 +80,11 @@ func BenchmarkReconcileNothingToChange1000x3(b *testing.B) {
 	}
 }
 
-// toggle maps (start) or unmaps (stop) one container among 1000, timing
+// toggle maps (start) or unmaps (stop) one container among n, timing
 // only the direction asked for.
-func toggle(b *testing.B, start bool, perRule bool) {
+func toggle(b *testing.B, n int, start bool, perRule bool) {
 	ipt := benchBackend(b)
-	all := lab(1000)
+	all := lab(n)
 	src := &fakeSource{m: all}
 	ctx := context.Background()
 	ipt.Flush()
@@ -128,10 +134,13 @@ func toggle(b *testing.B, start bool, perRule bool) {
 	}
 }
 
-func BenchmarkMapStartedContainerBatched(b *testing.B)   { toggle(b, true, false) }
-func BenchmarkMapStartedContainerPerRule(b *testing.B)   { toggle(b, true, true) }
-func BenchmarkUnmapStoppedContainerBatched(b *testing.B) { toggle(b, false, false) }
-func BenchmarkUnmapStoppedContainerPerRule(b *testing.B) { toggle(b, false, true) }
+func BenchmarkMapStartedContainerBatched(b *testing.B)   { toggle(b, 1000, true, false) }
+func BenchmarkMapStartedContainerPerRule(b *testing.B)   { toggle(b, 1000, true, true) }
+func BenchmarkUnmapStoppedContainerBatched(b *testing.B) { toggle(b, 1000, false, false) }
+func BenchmarkUnmapStoppedContainerPerRule(b *testing.B) { toggle(b, 1000, false, true) }
+
+func BenchmarkMapStartedContainer10000x3(b *testing.B)   { toggle(b, 10000, true, false) }
+func BenchmarkUnmapStoppedContainer10000x3(b *testing.B) { toggle(b, 10000, false, false) }
 
 // Per-rule from empty for 100 containers: 600 calls (the 1000-container
 // figure is ten times this; measuring it would take minutes).
