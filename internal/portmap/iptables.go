@@ -462,6 +462,7 @@ func (b *IPTables) Apply(del, add []Rule) (err error) {
 func (b *IPTables) deleteNF(c *nfConn, del []Rule, adding map[int]bool) error {
 	var rs []nfRule
 	var chains []string
+	missing := false
 	lookup := map[string]bool{} // chains to list for handles
 	for _, r := range del {
 		if r.Handle == 0 && r.Spec != "" && r.Comment != "" {
@@ -506,9 +507,17 @@ func (b *IPTables) deleteNF(c *nfConn, del []Rule, adding map[int]bool) error {
 			if hs := handles[k]; len(hs) > 0 {
 				rs = append(rs, nfRule{chain: ch, handle: hs[0]})
 				handles[k] = hs[1:]
-			} // else gone already: nothing to delete
+			} else {
+				missing = true // gone already, behind lxcgate's back
+			}
 		}
 	}
+	// Something was not as lxcgate knew it: the next reconcile reads all.
+	defer func() {
+		if missing {
+			b.genOK = false
+		}
+	}()
 	return b.commit(func() error {
 		if err := c.deleteRules("nat", rs, chains); err != nil {
 			if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.EBUSY) {

@@ -42,10 +42,16 @@ const (
 	nftaRuleTable  = 1
 	nftaRuleChain  = 2
 	nftaRuleHandle = 3
+	nftaRuleExprs  = 4
 	nftaRuleUdata  = 7
+	nftaListElem   = 1
+	nftaExprName   = 1
+	nftaExprData   = 2
+	nftaMatchName  = 1
+	nftaMatchInfo  = 3
 	nftaGenID      = 1
 
-	udataRuleComment = 0 // iptables-nft keeps "-m comment" in the rule's user data
+	udataRuleComment = 0 // where newer iptables-nft may keep "-m comment"
 
 	netlinkNetfilter = 12
 	nlmsgHdrLen      = 16
@@ -175,14 +181,7 @@ func attrs(body []byte, fn func(typ uint16, v []byte)) {
 	if len(body) < nfgenLen {
 		return
 	}
-	for p := body[nfgenLen:]; len(p) >= 4; {
-		l := int(binary.NativeEndian.Uint16(p[0:]))
-		if l < 4 || l > len(p) {
-			return
-		}
-		fn(binary.NativeEndian.Uint16(p[2:])&0x3fff, p[4:l])
-		p = p[min((l+3)&^3, len(p)):]
-	}
+	nested(body[nfgenLen:], fn)
 }
 
 func cstr(v []byte) string {
@@ -261,13 +260,70 @@ func (c *nfConn) rules(table, chain string) ([]nfRule, error) {
 				if len(v) == 8 {
 					r.handle = binary.BigEndian.Uint64(v)
 				}
+			case nftaRuleExprs:
+				if c := matchComment(v); c != "" {
+					r.comment = c
+				}
 			case nftaRuleUdata:
-				r.comment = udataComment(v)
+				if c := udataComment(v); c != "" {
+					r.comment = c
+				}
 			}
 		})
 		out = append(out, r)
 	})
 	return out, err
+}
+
+// nested walks nested attributes.
+func nested(v []byte, fn func(typ uint16, v []byte)) {
+	for len(v) >= 4 {
+		l := int(binary.NativeEndian.Uint16(v[0:]))
+		if l < 4 || l > len(v) {
+			return
+		}
+		fn(binary.NativeEndian.Uint16(v[2:])&0x3fff, v[4:l])
+		v = v[min((l+3)&^3, len(v)):]
+	}
+}
+
+// matchComment reads the comment of an xt "comment" match among a rule's
+// expressions, as iptables-nft writes "-m comment": its info is the
+// comment, NUL-terminated (struct xt_comment_info).
+func matchComment(exprs []byte) string {
+	comment := ""
+	nested(exprs, func(t uint16, elem []byte) {
+		if t != nftaListElem {
+			return
+		}
+		var name string
+		var data []byte
+		nested(elem, func(t uint16, v []byte) {
+			switch t {
+			case nftaExprName:
+				name = cstr(v)
+			case nftaExprData:
+				data = v
+			}
+		})
+		if name != "match" {
+			return
+		}
+		var mname string
+		var info []byte
+		nested(data, func(t uint16, v []byte) {
+			switch t {
+			case nftaMatchName:
+				mname = cstr(v)
+			case nftaMatchInfo:
+				info = v
+			}
+		})
+		if mname == "comment" && comment == "" {
+			comment = cstr(info)
+		}
+	})
+	return comment
 }
 
 // udataComment reads the comment from a rule's user data: type-length-value
