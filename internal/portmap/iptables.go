@@ -285,6 +285,9 @@ func (b *IPTables) read() (chains []string, rules []listed, err error) {
 				return chains, rules, nil
 			}
 		}
+		if errors.Is(err, syscall.ENOENT) {
+			return nil, nil, nil // no nat table yet: nothing of lxcgate's either
+		}
 		b.nfFailed()
 		return nil, nil, fmt.Errorf("netlink: list nat: %w", err)
 	}
@@ -296,19 +299,26 @@ func (b *IPTables) read() (chains []string, rules []listed, err error) {
 		if ch, ok := strings.CutPrefix(l, "-N "); ok && ours(ch) {
 			chains = append(chains, ch)
 		}
-		if rest, ok := strings.CutPrefix(l, "-A "); ok {
-			ch, spec, _ := strings.Cut(rest, " ")
-			if !ours(ch) {
-				continue
-			}
-			r := listed{chain: ch, spec: spec}
-			if m := commentRE.FindStringSubmatch(spec); m != nil {
-				r.comment = m[1]
-			}
+		if r, ok := parseRuleLine(l); ok && ours(r.chain) {
 			rules = append(rules, r)
 		}
 	}
 	return chains, rules, nil
+}
+
+// parseRuleLine reads one "-A CHAIN SPEC" line of iptables -S: the chain,
+// the spec, and the comment found in it.
+func parseRuleLine(l string) (listed, bool) {
+	rest, ok := strings.CutPrefix(l, "-A ")
+	if !ok {
+		return listed{}, false
+	}
+	ch, spec, _ := strings.Cut(rest, " ")
+	r := listed{chain: ch, spec: spec}
+	if m := commentRE.FindStringSubmatch(spec); m != nil {
+		r.comment = m[1]
+	}
+	return r, true
 }
 
 // Rules lists the per-mapping rules: those of the block chains, each in
