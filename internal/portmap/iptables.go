@@ -268,22 +268,22 @@ func (b *IPTables) read() (chains []string, rules []listed, err error) {
 		return ok || chain == b.nat
 	}
 	if c := b.nfconn(); c != nil {
+		// Chain by chain: the kernel resumes a dump of a whole table by
+		// skipping what it already sent, quadratic in the table's rules.
 		all, err := c.chains("nat")
-		if err == nil {
-			var rs []nfRule
-			if rs, err = c.rules("nat", ""); err == nil {
-				for _, ch := range all {
-					if ours(ch) {
-						chains = append(chains, ch)
-					}
-				}
-				for _, r := range rs {
-					if ours(r.chain) {
-						rules = append(rules, listed{chain: r.chain, comment: r.comment, handle: r.handle})
-					}
-				}
-				return chains, rules, nil
+		for _, ch := range all {
+			if err != nil || !ours(ch) {
+				continue
 			}
+			chains = append(chains, ch)
+			var rs []nfRule
+			rs, err = c.rules("nat", ch)
+			for _, r := range rs {
+				rules = append(rules, listed{chain: r.chain, comment: r.comment, handle: r.handle})
+			}
+		}
+		if err == nil {
+			return chains, rules, nil
 		}
 		if errors.Is(err, syscall.ENOENT) {
 			return nil, nil, nil // no nat table yet: nothing of lxcgate's either

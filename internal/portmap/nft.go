@@ -22,6 +22,7 @@ import (
 type nfConn struct {
 	fd  int
 	seq uint32
+	buf []byte // for answers: the kernel sends at most 32 KiB of a dump at a time
 }
 
 const (
@@ -136,7 +137,10 @@ func (c *nfConn) exchange(b []byte, seqs map[uint32]bool, fn func(nlMsg) (done b
 	if err := syscall.Sendto(c.fd, b, 0, &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK}); err != nil {
 		return err
 	}
-	buf := make([]byte, 1<<20)
+	if c.buf == nil {
+		c.buf = make([]byte, 64<<10)
+	}
+	buf := c.buf
 	for {
 		n, _, err := syscall.Recvfrom(c.fd, buf, 0)
 		if err != nil {
