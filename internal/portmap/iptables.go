@@ -565,9 +565,36 @@ func (b *IPTables) restore(table string, lines []string) error {
 }
 
 // ApplyPerRule writes the same changes one iptables call per rule, as
-// go-iptables does, into blocks that exist; kept for the benchmark's
-// comparison.
+// go-iptables does (and a few per block it creates); kept for the
+// benchmark's comparison.
 func (b *IPTables) ApplyPerRule(del, add []Rule) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.blocks, b.genOK = nil, false
+	made := map[int]bool{}
+	for _, r := range add {
+		n, err := blockFor(r)
+		if err != nil {
+			return err
+		}
+		if made[n] {
+			continue
+		}
+		made[n] = true
+		ok, err := b.ipt.ChainExists("nat", b.blockChain(n))
+		if err != nil {
+			return b.fail("list chains", err)
+		}
+		if !ok {
+			spec, _ := argv.Split(b.dispatch(n))
+			if err := b.ipt.NewChain("nat", b.blockChain(n)); err != nil {
+				return b.fail("create a block", err)
+			}
+			if err := b.ipt.Append("nat", b.nat, spec...); err != nil {
+				return b.fail("add a jump", err)
+			}
+		}
+	}
 	for i, rs := range [][]Rule{del, add} {
 		for _, r := range rs {
 			spec, err := argv.Split(r.Spec)
