@@ -1,8 +1,12 @@
 // Package portmap publishes container ports on host ports with iptables
-// DNAT rules kept in lxcgate's own chains. Every rule carries a comment that
-// encodes the whole mapping, so the actual state read back from the chains
-// compares with the desired state by comment alone, and a reconcile applies
-// only the difference, in one batch per table.
+// DNAT rules kept in lxcgate's own chains: a dispatch chain jumping on the
+// destination port to one chain per block of 64 host ports, which holds
+// the DNAT rules of those ports. Every rule carries a comment that encodes
+// the whole mapping, so the actual state read back from the chains
+// compares with the desired state by comment alone, and a reconcile
+// applies only the difference: additions in one batch, deletions in one.
+// On the nft backend the ruleset generation tells a reconcile whether it
+// must read the chains at all.
 package portmap
 
 import (
@@ -20,8 +24,8 @@ import (
 	"github.com/lxcgate/lxcgate/internal/ref"
 )
 
-// DefaultChainPrefix names lxcgate's chains: PREFIX-DNAT (nat) and
-// PREFIX-FWD (filter). Nothing outside them is written, but for the jumps.
+// DefaultChainPrefix names lxcgate's chains: PREFIX-DNAT and its blocks
+// PREFIX-D<n> (nat), and PREFIX-FWD (filter). Nothing outside them is written, but for the jumps.
 // A second gateway on one host (a test's, say) needs a prefix of its own,
 // or the two undo each other's rules.
 const DefaultChainPrefix = "LXCGATE"
@@ -91,7 +95,8 @@ type Backend interface {
 	// Rules lists the per-mapping rules now in lxcgate's chains; anything
 	// else found there comes without a comment, to be deleted.
 	Rules() ([]Rule, error)
-	// Apply deletes and adds rules, all in one batch per table.
+	// Apply adds rules, then deletes rules: each of the two in one
+	// transaction.
 	Apply(del, add []Rule) error
 	// Flush removes the chains and the jumps.
 	Flush() error
