@@ -25,8 +25,8 @@ import (
 )
 
 // DefaultChainPrefix names lxcgate's chains: PREFIX-DNAT and its blocks
-// PREFIX-D<n> (nat), and PREFIX-FWD (filter). Nothing outside them is written, but for the jumps.
-// A second gateway on one host (a test's, say) needs a prefix of its own,
+// PREFIX-D<n> (nat), and PREFIX-FWD (filter). Nothing outside them is
+// written, but for the jumps. A second gateway on one host (a test's, say) needs a prefix of its own,
 // or the two undo each other's rules.
 const DefaultChainPrefix = "LXCGATE"
 
@@ -336,11 +336,19 @@ func (m *Mapper) apply(desired []Mapping, inScope func(comment string) bool, ext
 		m.actual[r.Comment] = r
 	}
 	m.rules.Store(int64(len(m.actual)))
-	if len(add)+len(del) > 0 {
-		m.log.Debug("rules applied", "added", len(add), "removed", len(del))
+	removed := 0
+	for _, r := range del {
+		if !isChain(r) {
+			removed++
+		}
 	}
-	return Result{Added: len(add), Removed: len(del)}, nil
+	m.log.Debug("rules applied", "added", len(add), "removed", removed, "chains removed", len(del)-removed)
+	return Result{Added: len(add), Removed: removed}, nil
 }
+
+// isChain tells a "rule" that stands for an empty chain of lxcgate's, which
+// the backend lists for removal: housekeeping, not a mapping's rule.
+func isChain(r Rule) bool { return r.Comment == "" && r.Spec == "" && r.Handle == 0 }
 
 func sortRules(rs []Rule) {
 	sort.Slice(rs, func(i, j int) bool { return rs[i].Table+rs[i].Comment < rs[j].Table+rs[j].Comment })
@@ -375,8 +383,8 @@ func (m *Mapper) Check(ctx context.Context) (Status, error) {
 	}
 	have := map[string]bool{}
 	for _, r := range rules {
-		if r.Comment == "" && r.Spec == "" && r.Handle == 0 {
-			continue // an empty block chain, not a rule
+		if isChain(r) {
+			continue
 		}
 		have[r.Comment] = true
 		st.Actual = append(st.Actual, r.Comment)
