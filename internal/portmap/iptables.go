@@ -261,16 +261,29 @@ func (b *IPTables) commit(write func() error) error {
 }
 
 // read lists lxcgate's nat chains and their rules: by netlink on the nft
-// backend, else with iptables -S.
+// backend (again when a change interrupted the listing), else with
+// iptables -S.
 func (b *IPTables) read() (chains []string, rules []listed, err error) {
+	for try := 0; ; try++ {
+		chains, rules, err = b.read1()
+		if !errors.Is(err, errDumpInterrupted) || try == 2 {
+			return chains, rules, err
+		}
+	}
+}
+
+func (b *IPTables) read1() (chains []string, rules []listed, err error) {
 	ours := func(chain string) bool {
 		_, ok := b.blockOf(chain)
 		return ok || chain == b.nat
 	}
 	if c := b.nfconn(); c != nil {
+		all, err := c.chains("nat")
+		if errors.Is(err, syscall.ENOENT) {
+			return nil, nil, nil // no nat table yet: nothing of lxcgate's either
+		}
 		// Chain by chain: the kernel resumes a dump of a whole table by
 		// skipping what it already sent, quadratic in the table's rules.
-		all, err := c.chains("nat")
 		for _, ch := range all {
 			if err != nil || !ours(ch) {
 				continue
@@ -278,15 +291,18 @@ func (b *IPTables) read() (chains []string, rules []listed, err error) {
 			chains = append(chains, ch)
 			var rs []nfRule
 			rs, err = c.rules("nat", ch)
+			if errors.Is(err, syscall.ENOENT) {
+				err = errDumpInterrupted // the chain went since the list of chains
+			}
 			for _, r := range rs {
 				rules = append(rules, listed{chain: r.chain, comment: r.comment, handle: r.handle})
 			}
 		}
-		if err == nil {
+		switch {
+		case err == nil:
 			return chains, rules, nil
-		}
-		if errors.Is(err, syscall.ENOENT) {
-			return nil, nil, nil // no nat table yet: nothing of lxcgate's either
+		case errors.Is(err, errDumpInterrupted):
+			return nil, nil, err
 		}
 		b.nfFailed()
 		return nil, nil, fmt.Errorf("netlink: list nat: %w", err)

@@ -126,10 +126,16 @@ func nftType(t uint16) uint16 { return nfnlSubsysNFTables<<8 | t }
 // nlMsg is one received message: its type, sequence, and payload after
 // the netlink header.
 type nlMsg struct {
-	typ  uint16
-	seq  uint32
-	body []byte
+	typ, flags uint16
+	seq        uint32
+	body       []byte
 }
+
+// errDumpInterrupted: the ruleset changed while a dump ran, so what it
+// gave may mix the two states.
+var errDumpInterrupted = errors.New("netlink: dump interrupted by a change")
+
+const nlmFDumpIntr = 0x10
 
 // exchange sends b and calls fn with each answer carrying one of seqs,
 // until fn says done. Answers to earlier requests are skipped.
@@ -151,7 +157,8 @@ func (c *nfConn) exchange(b []byte, seqs map[uint32]bool, fn func(nlMsg) (done b
 			if l < nlmsgHdrLen || l > len(p) {
 				return errors.New("netlink: truncated message")
 			}
-			m := nlMsg{typ: binary.NativeEndian.Uint16(p[4:]), seq: binary.NativeEndian.Uint32(p[8:]), body: p[nlmsgHdrLen:l]}
+			m := nlMsg{typ: binary.NativeEndian.Uint16(p[4:]), flags: binary.NativeEndian.Uint16(p[6:]),
+				seq: binary.NativeEndian.Uint32(p[8:]), body: p[nlmsgHdrLen:l]}
 			p = p[min((l+3)&^3, len(p)):]
 			if !seqs[m.seq] {
 				continue
@@ -233,9 +240,14 @@ type nfRule struct {
 
 // dump runs a dump request and calls fn with each answer of type want.
 func (c *nfConn) dump(b []byte, seq uint32, want uint16, fn func(body []byte)) error {
+	intr := false
 	return c.exchange(b, map[uint32]bool{seq: true}, func(m nlMsg) (bool, error) {
+		intr = intr || m.flags&nlmFDumpIntr != 0
 		switch m.typ {
 		case nlmsgDone:
+			if intr {
+				return true, errDumpInterrupted
+			}
 			return true, nil
 		case nlmsgError:
 			return true, errno(m)
