@@ -248,6 +248,9 @@ func (c *nfConn) dump(b []byte, seq uint32, want uint16, fn func(body []byte)) e
 			if intr {
 				return true, errDumpInterrupted
 			}
+			if len(m.body) >= 4 { // a dump's own error, if any
+				return true, errno(m)
+			}
 			return true, nil
 		case nlmsgError:
 			return true, errno(m)
