@@ -150,10 +150,10 @@ var commentRE = regexp.MustCompile(`--comment "?([^" ]*)"?`)
 
 // blockSize is how many host ports share one chain of DNAT rules: the
 // dispatch chain PREFIX-DNAT jumps on the destination port to the block's
-// chain PREFIX-D<port/blockSize>, so that no chain holds more than a few
-// hundred rules at 10,000 containers (1,024 blocks at most, of 64 rules at
-// most). A packet walks two short chains rather than one long one, and
-// one container's rules are read and written in chains of their own size.
+// chain PREFIX-D<port/blockSize>, so that however many containers run, the
+// dispatch chain holds at most 1,024 jumps and a block at most 64 rules. A
+// new connection walks two short chains rather than one long one, and one
+// container's rules are looked up in a chain of that size.
 const blockSize = 64
 
 func (b *IPTables) blockChain(n int) string { return b.nat[:len(b.nat)-len("NAT")] + strconv.Itoa(n) }
