@@ -7,6 +7,9 @@
 # measured in the same run: the pass that must read the chains again
 # (someone else committed to the ruleset), deletion without netlink (the
 # path of the legacy backend), and per-rule iptables calls against batches.
+# Mapping one container at 10,000 x 3 is bound by the kernel: the commit
+# that adds a rule validates the whole nat table from PREROUTING and from
+# OUTPUT (both reach lxcgate's 30,000 rules), about 8 ms a walk here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "portmap.sh: run as root" >&2; exit 1; }

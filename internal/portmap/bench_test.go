@@ -149,6 +149,11 @@ func BenchmarkMapStartedContainerPerRule(b *testing.B)   { toggle(b, 1000, true,
 func BenchmarkUnmapStoppedContainerBatched(b *testing.B) { toggle(b, 1000, false, false) }
 func BenchmarkUnmapStoppedContainerPerRule(b *testing.B) { toggle(b, 1000, false, true) }
 
+// Mapping one container among 10,000 costs what the kernel spends on the
+// commit that adds its rules: nf_tables validates the whole nat table from
+// each base chain that reaches lxcgate's chains (PREROUTING and OUTPUT),
+// all 30,000 rules twice, and each rule's comment match (an xt match)
+// doubles that walk. iptables-restore itself takes about 3 ms.
 func BenchmarkMapStartedContainer10000x3(b *testing.B)   { toggle(b, 10000, true, false) }
 func BenchmarkUnmapStoppedContainer10000x3(b *testing.B) { toggle(b, 10000, false, false) }
 
