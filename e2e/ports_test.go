@@ -17,8 +17,9 @@ const (
 	portFirst = 24000
 )
 
-// testChainRE matches the chains of tests' own gateways (portsGW).
-var testChainRE = regexp.MustCompile(`E2E[0-9]+-(DNAT|FWD)`)
+// testChainRE matches the chains of tests' own gateways (portsGW): the
+// dispatch chain, its blocks of DNAT rules, the FORWARD chain.
+var testChainRE = regexp.MustCompile(`E2E[0-9]+-(DNAT|FWD|D[0-9]+)\b`)
 
 // othersRules is iptables-save without lxcgate's chains and jumps and
 // without counters: what lxcgate must never touch.
@@ -105,10 +106,19 @@ func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
 	}
 }
 
-// natRules lists the DNAT chain of the gateway's own chains.
+// natRules lists the rules of the gateway's own nat chains, as iptables -S
+// prints them: the jumps of PREFIX-DNAT to the blocks of host ports, then
+// the DNAT rules in the blocks, PREFIX-D<port/64>.
 func (g *gw) natRules() string {
-	out, _ := exec.Command("iptables", "-t", "nat", "-S", g.chains+"-DNAT").CombinedOutput()
-	return string(out)
+	out, _ := exec.Command("iptables", "-t", "nat", "-S").CombinedOutput()
+	ours := regexp.MustCompile(`^-A ` + regexp.QuoteMeta(g.chains) + `-(DNAT|D[0-9]+) `)
+	var keep []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if ours.MatchString(l) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n") + "\n"
 }
 
 func TestPublishedSSHPort(t *testing.T) {

@@ -21,6 +21,7 @@ targets=(
 	"internal/portmap FuzzParseComment"
 	"internal/portmap FuzzMappingComment"
 	"internal/portmap FuzzRuleLine"
+	"internal/portmap FuzzNetlinkRule"
 )
 
 out=$(mktemp)

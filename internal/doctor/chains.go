@@ -29,7 +29,9 @@ func CheckChains(ctx context.Context, r Runner, prefix string) Check {
 		if len(fs) >= 2 && fs[0] == "-N" && strings.HasPrefix(fs[1], prefix) {
 			chain = true
 		}
-		if i := strings.Index(l, " -j "+prefix); i >= 0 && strings.HasPrefix(l, "-A ") {
+		// A jump from a chain of the host's (PREROUTING, OUTPUT), not one
+		// of lxcgate's own jumps between its chains.
+		if i := strings.Index(l, " -j "+prefix); i >= 0 && strings.HasPrefix(l, "-A ") && !strings.HasPrefix(l, "-A "+prefix) {
 			jump = true
 		}
 	}

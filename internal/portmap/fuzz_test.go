@@ -1,11 +1,13 @@
 package portmap
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/lxcgate/lxcgate/internal/argv"
@@ -149,18 +151,18 @@ func FuzzMappingComment(f *testing.F) {
 	})
 }
 
-// listedComment reads a line of `iptables -S CHAIN` as IPTables.Rules does:
-// lines other than "-A CHAIN ..." are skipped, and the comment is what
-// commentRE finds in the rest.
+// listedComment reads a line of `iptables -S` as IPTables.read does (the
+// path without netlink): lines other than "-A CHAIN ..." are skipped, and
+// the comment is what commentRE finds in the rest.
 func listedComment(line, chain string) (string, bool) {
-	spec, ok := strings.CutPrefix(line, "-A "+chain+" ")
-	if !ok {
+	r, ok := parseRuleLine(line)
+	if !ok || r.chain != chain {
 		return "", false
 	}
-	if m := commentRE.FindStringSubmatch(spec); m != nil {
-		return m[1], true
+	if !strings.HasPrefix(line, "-A "+chain+" ") && line != "-A "+chain {
+		return "", false
 	}
-	return "", true
+	return r.comment, true
 }
 
 // FuzzRuleLine checks that reading a listed rule line never panics, and
@@ -206,6 +208,65 @@ func FuzzRuleLine(f *testing.F) {
 		}
 		if !strings.Contains(line, c) {
 			t.Fatalf("rule line %q: comment %q is not part of it", line, c)
+		}
+	})
+}
+
+// nfRuleMsg builds a rule as the kernel lists it (after the netlink
+// header): chain, handle, and expressions with an xt comment match.
+func nfRuleMsg(chain string, handle uint64, comment string) []byte {
+	info := make([]byte, 256)
+	copy(info, comment)
+	match := append(strAttr(nftaMatchName, "comment"), attr(nftaMatchInfo, info)...)
+	elem := append(strAttr(nftaExprName, "match"), attr(nftaExprData, match)...)
+	counter := append(strAttr(nftaExprName, "counter"), attr(nftaExprData, nil)...)
+	exprs := append(attr(nftaListElem, counter), attr(nftaListElem, elem)...)
+	body := []byte{syscall.AF_INET, 0, 0, 0}
+	body = append(body, strAttr(nftaRuleTable, "nat")...)
+	body = append(body, strAttr(nftaRuleChain, chain)...)
+	body = append(body, be64Attr(nftaRuleHandle, handle)...)
+	return append(body, attr(nftaRuleExprs, exprs)...)
+}
+
+// FuzzNetlinkRule checks that reading a rule as the kernel lists it never
+// panics on any bytes, and that a comment match written as iptables-nft
+// writes it reads back whole (up to the first NUL, at most 255 bytes).
+func FuzzNetlinkRule(f *testing.F) {
+	f.Add(nfRuleMsg("LXCGATE-D312", 7, fuzzMapping.comment("dnat")), fuzzMapping.comment("dnat"))
+	f.Add([]byte{}, "")
+	f.Add([]byte{2, 0, 0, 0, 4, 0, 4, 0}, "lxcgate:block:5")
+	f.Add([]byte{2, 0, 0, 0, 8, 0, 4, 0, 255, 255, 1, 0}, "a\x00b")
+	f.Add(nfRuleMsg("X", 1, strings.Repeat("c", 300)), strings.Repeat("c", 300))
+	f.Fuzz(func(t *testing.T, raw []byte, comment string) {
+		attrs(raw, func(typ uint16, v []byte) {
+			switch typ {
+			case nftaRuleExprs:
+				matchComment(v)
+			case nftaRuleUdata:
+				udataComment(v)
+			}
+		})
+		want := comment
+		if i := strings.IndexByte(want, 0); i >= 0 {
+			want = want[:i]
+		}
+		if len(want) > 255 {
+			want = want[:255]
+			comment = want
+		}
+		var got nfRule
+		attrs(nfRuleMsg("C", 42, comment), func(typ uint16, v []byte) {
+			switch typ {
+			case nftaRuleChain:
+				got.chain = cstr(v)
+			case nftaRuleHandle:
+				got.handle = binary.BigEndian.Uint64(v)
+			case nftaRuleExprs:
+				got.comment = matchComment(v)
+			}
+		})
+		if got != (nfRule{chain: "C", handle: 42, comment: want}) {
+			t.Fatalf("comment %q reads back as %+v", comment, got)
 		}
 	})
 }

@@ -6,19 +6,31 @@ import (
 	"fmt"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/lxcgate/lxcgate/internal/argv"
 )
 
 // IPTables is the Backend on the host's iptables: go-iptables for the
-// chains and jumps, one iptables-restore --noflush per table for rules.
+// chains and jumps, iptables-restore --noflush for rules, and on the nft
+// backend netlink to read rules and delete them by handle (see nfConn).
 type IPTables struct {
 	ipt         *iptables.IPTables
 	nat, filter string   // lxcgate's chains
 	addrs       []string // host addresses to match; empty: any local address
 	first, last int      // the host port range
+
+	mu        sync.Mutex
+	nf        *nfConn
+	nfTried   bool
+	noNetlink bool           // the iptables tools only, as on the legacy backend
+	blocks    map[int]*block // the block chains as last read and written; nil: unknown
+	gen       uint32         // the ruleset generation at which they were so
+	genOK     bool
 }
 
 // NewIPTables returns the iptables backend for host ports first..last. The
@@ -136,60 +148,426 @@ func (b *IPTables) Ensure() error {
 
 var commentRE = regexp.MustCompile(`--comment "?([^" ]*)"?`)
 
-// Rules lists the per-mapping rules: those of the DNAT chain.
-func (b *IPTables) Rules() ([]Rule, error) {
-	lines, err := b.ipt.List("nat", b.nat)
+// blockSize is how many host ports share one chain of DNAT rules: the
+// dispatch chain PREFIX-DNAT jumps on the destination port to the block's
+// chain PREFIX-D<port/blockSize>, so that however many containers run, the
+// dispatch chain holds at most 1,024 jumps and a block at most 64 rules. A
+// new connection walks two short chains rather than one long one, and one
+// container's rules are looked up in a chain of that size.
+const blockSize = 64
+
+func (b *IPTables) blockChain(n int) string { return b.nat[:len(b.nat)-len("NAT")] + strconv.Itoa(n) }
+
+// blockOf reads a block's number from its chain name, PREFIX-D<n>.
+func (b *IPTables) blockOf(chain string) (int, bool) {
+	rest, ok := strings.CutPrefix(chain, b.nat[:len(b.nat)-len("NAT")])
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || strconv.Itoa(n) != rest || n < 0 || n*blockSize > 65535 {
+		return 0, false
+	}
+	return n, true
+}
+
+func dispatchComment(n int) string { return commentPrefix + "block:" + strconv.Itoa(n) }
+
+// dispatch is the jump of PREFIX-DNAT into block n.
+func (b *IPTables) dispatch(n int) string {
+	return fmt.Sprintf(`-p tcp -m tcp --dport %d:%d -m comment --comment "%s" -j %s`,
+		n*blockSize, min(n*blockSize+blockSize-1, 65535), dispatchComment(n), b.blockChain(n))
+}
+
+// block is what lxcgate knows of one block: whether its chain and the
+// jump into it exist, and (as listed) the jump's handle and spec.
+type block struct {
+	chain, jump bool
+	jumpHandle  uint64
+	jumpSpec    string
+}
+
+// listed is one rule of lxcgate's nat chains as read back.
+type listed struct {
+	chain, comment, spec string
+	handle               uint64
+}
+
+// nfconn returns the netlink connection, nil where the iptables tools
+// must do everything (the legacy backend, or netlink refused).
+func (b *IPTables) nfconn() *nfConn {
+	if b.nf != nil || b.nfTried || b.noNetlink {
+		return b.nf
+	}
+	b.nfTried = true
+	if out, err := exec.Command("iptables", "-V").Output(); err != nil || !bytes.Contains(out, []byte("nf_tables")) {
+		return nil
+	}
+	c, err := openNF()
 	if err != nil {
-		return nil, b.fail("list "+b.nat, err)
+		return nil
+	}
+	if _, err := c.generation(); err != nil {
+		c.close()
+		return nil
+	}
+	b.nf = c
+	return c
+}
+
+// nfFailed drops a connection that failed; the next call opens another.
+func (b *IPTables) nfFailed() {
+	b.nf.close()
+	b.nf, b.nfTried = nil, false
+}
+
+// generation returns the ruleset generation, when netlink tells it.
+func (b *IPTables) generation() (uint32, bool) {
+	c := b.nfconn()
+	if c == nil {
+		return 0, false
+	}
+	g, err := c.generation()
+	if err != nil {
+		b.nfFailed()
+		return 0, false
+	}
+	return g, true
+}
+
+// Unchanged reports that the chains are as lxcgate last read or wrote
+// them: no commit to nf_tables in the network namespace, by anyone, since.
+// A reconcile with nothing to change can then skip reading them.
+func (b *IPTables) Unchanged() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.genOK || b.blocks == nil {
+		return false
+	}
+	g, ok := b.generation()
+	return ok && g == b.gen
+}
+
+// commit runs one write that commits once, and keeps the generation
+// known only when that commit was the only one since it was last known.
+func (b *IPTables) commit(write func() error) error {
+	before, ok := b.generation()
+	known := ok && b.genOK && before == b.gen
+	err := write()
+	after, ok := b.generation()
+	b.genOK = err == nil && known && ok && after == before+1
+	b.gen = after
+	return err
+}
+
+// read lists lxcgate's nat chains and their rules: by netlink on the nft
+// backend (again when a change interrupted the listing), else with
+// iptables -S.
+func (b *IPTables) read() (chains []string, rules []listed, err error) {
+	for try := 0; ; try++ {
+		chains, rules, err = b.read1()
+		if !errors.Is(err, errDumpInterrupted) || try == 2 {
+			return chains, rules, err
+		}
+	}
+}
+
+func (b *IPTables) read1() (chains []string, rules []listed, err error) {
+	ours := func(chain string) bool {
+		_, ok := b.blockOf(chain)
+		return ok || chain == b.nat
+	}
+	if c := b.nfconn(); c != nil {
+		all, err := c.chains("nat")
+		if errors.Is(err, syscall.ENOENT) {
+			return nil, nil, nil // no nat table yet: nothing of lxcgate's either
+		}
+		// Chain by chain: the kernel resumes a dump of a whole table by
+		// skipping what it already sent, quadratic in the table's rules.
+		for _, ch := range all {
+			if err != nil || !ours(ch) {
+				continue
+			}
+			chains = append(chains, ch)
+			var rs []nfRule
+			rs, err = c.rules("nat", ch)
+			if errors.Is(err, syscall.ENOENT) {
+				err = errDumpInterrupted // the chain went since the list of chains
+			}
+			for _, r := range rs {
+				rules = append(rules, listed{chain: r.chain, comment: r.comment, handle: r.handle})
+			}
+		}
+		switch {
+		case err == nil:
+			return chains, rules, nil
+		case errors.Is(err, errDumpInterrupted):
+			return nil, nil, err
+		}
+		b.nfFailed()
+		return nil, nil, fmt.Errorf("netlink: list nat: %w", err)
+	}
+	out, err := exec.Command("iptables", "-w", "5", "-t", "nat", "-S").Output()
+	if err != nil {
+		return nil, nil, b.fail("list nat", err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if ch, ok := strings.CutPrefix(l, "-N "); ok && ours(ch) {
+			chains = append(chains, ch)
+		}
+		if r, ok := parseRuleLine(l); ok && ours(r.chain) {
+			rules = append(rules, r)
+		}
+	}
+	return chains, rules, nil
+}
+
+// parseRuleLine reads one "-A CHAIN SPEC" line of iptables -S: the chain,
+// the spec, and the comment found in it.
+func parseRuleLine(l string) (listed, bool) {
+	rest, ok := strings.CutPrefix(l, "-A ")
+	if !ok {
+		return listed{}, false
+	}
+	ch, spec, _ := strings.Cut(rest, " ")
+	r := listed{chain: ch, spec: spec}
+	if m := commentRE.FindStringSubmatch(spec); m != nil {
+		r.comment = m[1]
+	}
+	return r, true
+}
+
+// Rules lists the per-mapping rules: those of the block chains, each in
+// the block of its host port. What else it finds in lxcgate's nat chains
+// comes back without a comment, for the Mapper to delete as strays: a rule
+// in the wrong block or in a block that PREFIX-DNAT does not jump to, a
+// foreign rule, a second jump to one block, and a block chain left empty
+// (a Rule with neither spec nor handle: the chain and its jump).
+func (b *IPTables) Rules() ([]Rule, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rules()
+}
+
+func (b *IPTables) rules() ([]Rule, error) {
+	b.blocks, b.genOK = nil, false
+	before, genOK := b.generation()
+	chains, listed, err := b.read()
+	if err != nil {
+		return nil, err
+	}
+	blocks := map[int]*block{}
+	for _, ch := range chains {
+		if n, ok := b.blockOf(ch); ok {
+			blocks[n] = &block{chain: true}
+		}
 	}
 	var out []Rule
-	for _, l := range lines {
-		spec, ok := strings.CutPrefix(l, "-A "+b.nat+" ")
-		if !ok {
-			continue // the "-N CHAIN" line
+	for _, l := range listed {
+		if l.chain != b.nat {
+			continue
 		}
-		r := Rule{Table: "nat", Spec: spec}
-		if m := commentRE.FindStringSubmatch(spec); m != nil {
-			r.Comment = m[1]
+		n, err := strconv.Atoi(strings.TrimPrefix(l.comment, commentPrefix+"block:"))
+		if bl := blocks[n]; err == nil && l.comment == dispatchComment(n) && bl != nil && !bl.jump {
+			bl.jump, bl.jumpHandle, bl.jumpSpec = true, l.handle, l.spec
+			continue
+		}
+		out = append(out, Rule{Table: "nat", Chain: l.chain, Handle: l.handle, Spec: l.spec})
+	}
+	used := map[int]bool{}
+	for _, l := range listed {
+		n, ok := b.blockOf(l.chain)
+		if !ok {
+			continue
+		}
+		used[n] = true
+		r := Rule{Table: "nat", Chain: l.chain, Comment: l.comment, Handle: l.handle, Spec: l.spec}
+		if m, kind, err := ParseComment(l.comment); err != nil || kind != "dnat" || m.HostPort/blockSize != n || !blocks[n].jump {
+			r.Comment = ""
 		}
 		out = append(out, r)
 	}
+	for n := range blocks {
+		if !used[n] {
+			out = append(out, Rule{Table: "nat", Chain: b.blockChain(n)})
+		}
+	}
+	b.blocks = blocks
+	after, ok := b.generation()
+	b.gen, b.genOK = after, genOK && ok && after == before
 	return out, nil
 }
 
-func (b *IPTables) chainOf(table string) string {
-	if table == "nat" {
-		return b.nat
+// blockFor returns the block a per-mapping rule belongs in.
+func blockFor(r Rule) (int, error) {
+	m, _, err := ParseComment(r.Comment)
+	if err != nil || m.HostPort < 0 || m.HostPort > 65535 {
+		return 0, fmt.Errorf("rule without a mapping comment: %q", r.Spec)
 	}
-	return b.filter
+	return m.HostPort / blockSize, nil
 }
 
-// Apply writes all deletions and additions with one iptables-restore
-// --noflush: each table's part applies whole or not at all.
-func (b *IPTables) Apply(del, add []Rule) error {
-	var in bytes.Buffer
-	for _, table := range []string{"nat", "filter"} {
-		n := 0
-		var part bytes.Buffer
-		for _, r := range del {
-			if r.Table == table {
-				fmt.Fprintf(&part, "-D %s %s\n", b.chainOf(table), r.Spec)
-				n++
-			}
+// Apply adds rules (one iptables-restore, which creates the blocks they
+// need), then deletes rules (by handle in one netlink transaction on the
+// nft backend, else in one iptables-restore). Adding first means a mapping
+// that moves (a new address) is never absent. A block chain listed for
+// deletion goes with its jump unless this call adds to it.
+func (b *IPTables) Apply(del, add []Rule) (err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	defer func() {
+		if err != nil {
+			b.blocks, b.genOK = nil, false // read afresh before the next write
 		}
-		for _, r := range add {
-			if r.Table == table {
-				fmt.Fprintf(&part, "-A %s %s\n", b.chainOf(table), r.Spec)
-				n++
-			}
-		}
-		if n > 0 {
-			fmt.Fprintf(&in, "*%s\n%sCOMMIT\n", table, part.Bytes())
+	}()
+	if b.blocks == nil {
+		if _, err := b.rules(); err != nil {
+			return err
 		}
 	}
-	if in.Len() == 0 {
+	adding := map[int]bool{}
+	if len(add) > 0 {
+		var lines []string
+		for _, r := range add {
+			n, err := blockFor(r)
+			if err != nil {
+				return err
+			}
+			bl := b.blocks[n]
+			if bl == nil {
+				bl = &block{}
+				b.blocks[n] = bl
+			}
+			if !bl.chain {
+				lines = append(lines, "-N "+b.blockChain(n))
+				bl.chain = true
+			}
+			if !bl.jump {
+				lines = append(lines, "-A "+b.nat+" "+b.dispatch(n))
+				bl.jump, bl.jumpHandle, bl.jumpSpec = true, 0, b.dispatch(n)
+			}
+			adding[n] = true
+			lines = append(lines, "-A "+b.blockChain(n)+" "+r.Spec)
+		}
+		if err := b.commit(func() error { return b.restore("nat", lines) }); err != nil {
+			return err
+		}
+	}
+	if len(del) == 0 {
 		return nil
 	}
+	if c := b.nfconn(); c != nil {
+		return b.deleteNF(c, del, adding)
+	}
+	var lines []string
+	for _, r := range del {
+		switch n, isBlock := b.blockOf(r.Chain); {
+		case r.Spec == "" && r.Handle == 0 && isBlock:
+			if bl := b.blocks[n]; bl != nil && !adding[n] {
+				if bl.jump {
+					lines = append(lines, "-D "+b.nat+" "+bl.jumpSpec)
+				}
+				lines = append(lines, "-F "+r.Chain, "-X "+r.Chain)
+				delete(b.blocks, n)
+			}
+		case r.Chain != "":
+			lines = append(lines, "-D "+r.Chain+" "+r.Spec)
+		default:
+			n, err := blockFor(r)
+			if err != nil {
+				return err
+			}
+			lines = append(lines, "-D "+b.blockChain(n)+" "+r.Spec)
+		}
+	}
+	return b.commit(func() error { return b.restore("nat", lines) })
+}
+
+// deleteNF deletes by handle: the handles of rules lxcgate added itself
+// are looked up, by comment, in their blocks only.
+func (b *IPTables) deleteNF(c *nfConn, del []Rule, adding map[int]bool) error {
+	var rs []nfRule
+	var chains []string
+	missing := false
+	lookup := map[string]bool{} // chains to list for handles
+	for _, r := range del {
+		if r.Handle == 0 && r.Spec != "" && r.Comment != "" {
+			n, err := blockFor(r)
+			if err != nil {
+				return err
+			}
+			lookup[b.blockChain(n)] = true
+		}
+	}
+	handles := map[string][]uint64{} // chain + " " + comment
+	for ch := range lookup {
+		listed, err := c.rules("nat", ch)
+		if err != nil {
+			b.nfFailed()
+			return fmt.Errorf("netlink: list %s: %w", ch, err)
+		}
+		for _, l := range listed {
+			k := ch + " " + l.comment
+			handles[k] = append(handles[k], l.handle)
+		}
+	}
+	for _, r := range del {
+		n, isBlock := b.blockOf(r.Chain)
+		switch {
+		case r.Spec == "" && r.Handle == 0 && isBlock:
+			if bl := b.blocks[n]; bl != nil && !adding[n] {
+				if bl.jump && bl.jumpHandle != 0 {
+					rs = append(rs, nfRule{chain: b.nat, handle: bl.jumpHandle})
+				} else if bl.jump {
+					continue // a jump added since the last read: its handle is not known here
+				}
+				chains = append(chains, r.Chain)
+				delete(b.blocks, n)
+			}
+		case r.Handle != 0:
+			rs = append(rs, nfRule{chain: r.Chain, handle: r.Handle})
+		default:
+			n, _ := blockFor(r)
+			ch := b.blockChain(n)
+			k := ch + " " + r.Comment
+			if hs := handles[k]; len(hs) > 0 {
+				rs = append(rs, nfRule{chain: ch, handle: hs[0]})
+				handles[k] = hs[1:]
+			} else {
+				missing = true // gone already, behind lxcgate's back
+			}
+		}
+	}
+	// Something was not as lxcgate knew it: the next reconcile reads all.
+	defer func() {
+		if missing {
+			b.genOK = false
+		}
+	}()
+	return b.commit(func() error {
+		if err := c.deleteRules("nat", rs, chains); err != nil {
+			if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.EBUSY) {
+				b.nfFailed()
+			}
+			return fmt.Errorf("netlink: %w", err)
+		}
+		return nil
+	})
+}
+
+// restore writes lines to one table in one iptables-restore --noflush:
+// they apply whole or not at all.
+func (b *IPTables) restore(table string, lines []string) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	var in bytes.Buffer
+	fmt.Fprintf(&in, "*%s\n", table)
+	for _, l := range lines {
+		in.WriteString(l)
+		in.WriteByte('\n')
+	}
+	in.WriteString("COMMIT\n")
 	// -w: wait for the xtables lock (another tool holding it briefly)
 	// rather than fail the whole batch.
 	cmd := exec.Command("iptables-restore", "-w", "5", "--noflush")
@@ -203,24 +581,54 @@ func (b *IPTables) Apply(del, add []Rule) error {
 }
 
 // ApplyPerRule writes the same changes one iptables call per rule, as
-// go-iptables does; kept for the benchmark's comparison.
+// go-iptables does (and a few per block it creates); kept for the
+// benchmark's comparison.
 func (b *IPTables) ApplyPerRule(del, add []Rule) error {
-	for _, r := range del {
-		spec, err := argv.Split(r.Spec)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.blocks, b.genOK = nil, false
+	made := map[int]bool{}
+	for _, r := range add {
+		n, err := blockFor(r)
 		if err != nil {
 			return err
 		}
-		if err := b.ipt.Delete(r.Table, b.chainOf(r.Table), spec...); err != nil {
-			return b.fail("delete rule", err)
+		if made[n] {
+			continue
+		}
+		made[n] = true
+		ok, err := b.ipt.ChainExists("nat", b.blockChain(n))
+		if err != nil {
+			return b.fail("list chains", err)
+		}
+		if !ok {
+			spec, _ := argv.Split(b.dispatch(n))
+			if err := b.ipt.NewChain("nat", b.blockChain(n)); err != nil {
+				return b.fail("create a block", err)
+			}
+			if err := b.ipt.Append("nat", b.nat, spec...); err != nil {
+				return b.fail("add a jump", err)
+			}
 		}
 	}
-	for _, r := range add {
-		spec, err := argv.Split(r.Spec)
-		if err != nil {
-			return err
-		}
-		if err := b.ipt.Append(r.Table, b.chainOf(r.Table), spec...); err != nil {
-			return b.fail("add rule", err)
+	for i, rs := range [][]Rule{del, add} {
+		for _, r := range rs {
+			spec, err := argv.Split(r.Spec)
+			if err != nil {
+				return err
+			}
+			n, err := blockFor(r)
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				err = b.ipt.Delete(r.Table, b.blockChain(n), spec...)
+			} else {
+				err = b.ipt.Append(r.Table, b.blockChain(n), spec...)
+			}
+			if err != nil {
+				return b.fail("write rule", err)
+			}
 		}
 	}
 	return nil
@@ -228,6 +636,9 @@ func (b *IPTables) ApplyPerRule(del, add []Rule) error {
 
 // Flush removes the jumps and lxcgate's chains, for an uninstall.
 func (b *IPTables) Flush() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.blocks, b.genOK = nil, false
 	for _, tc := range [][2]string{{"nat", "PREROUTING"}, {"nat", "OUTPUT"}, {"filter", "FORWARD"}} {
 		lines, err := b.ipt.List(tc[0], tc[1])
 		if err != nil {
@@ -242,15 +653,34 @@ func (b *IPTables) Flush() error {
 			}
 		}
 	}
-	for _, c := range [][2]string{{"nat", b.nat}, {"filter", b.filter}} {
-		ok, err := b.ipt.ChainExists(c[0], c[1])
-		if err != nil {
-			return b.fail("list chains", err)
+	chains, _, err := b.read()
+	if err != nil {
+		return err
+	}
+	var lines []string
+	for _, ch := range chains {
+		lines = append(lines, "-F "+ch)
+	}
+	for _, ch := range chains {
+		if ch != b.nat {
+			lines = append(lines, "-X "+ch)
 		}
-		if ok {
-			if err := b.ipt.ClearAndDeleteChain(c[0], c[1]); err != nil {
-				return b.fail("delete chain "+c[1], err)
-			}
+	}
+	for _, ch := range chains {
+		if ch == b.nat {
+			lines = append(lines, "-X "+ch)
+		}
+	}
+	if err := b.restore("nat", lines); err != nil {
+		return err
+	}
+	ok, err := b.ipt.ChainExists("filter", b.filter)
+	if err != nil {
+		return b.fail("list chains", err)
+	}
+	if ok {
+		if err := b.ipt.ClearAndDeleteChain("filter", b.filter); err != nil {
+			return b.fail("delete chain "+b.filter, err)
 		}
 	}
 	return nil

@@ -1,8 +1,12 @@
 // Package portmap publishes container ports on host ports with iptables
-// DNAT rules kept in lxcgate's own chains. Every rule carries a comment that
-// encodes the whole mapping, so the actual state read back from the chains
-// compares with the desired state by comment alone, and a reconcile applies
-// only the difference, in one batch per table.
+// DNAT rules kept in lxcgate's own chains: a dispatch chain jumping on the
+// destination port to one chain per block of 64 host ports, which holds
+// the DNAT rules of those ports. Every rule carries a comment that encodes
+// the whole mapping, so the actual state read back from the chains
+// compares with the desired state by comment alone, and a reconcile
+// applies only the difference: additions in one batch, deletions in one.
+// On the nft backend the ruleset generation tells a reconcile whether it
+// must read the chains at all.
 package portmap
 
 import (
@@ -20,9 +24,9 @@ import (
 	"github.com/lxcgate/lxcgate/internal/ref"
 )
 
-// DefaultChainPrefix names lxcgate's chains: PREFIX-DNAT (nat) and
-// PREFIX-FWD (filter). Nothing outside them is written, but for the jumps.
-// A second gateway on one host (a test's, say) needs a prefix of its own,
+// DefaultChainPrefix names lxcgate's chains: PREFIX-DNAT and its blocks
+// PREFIX-D<n> (nat), and PREFIX-FWD (filter). Nothing outside them is
+// written, but for the jumps. A second gateway on one host (a test's, say) needs a prefix of its own,
 // or the two undo each other's rules.
 const DefaultChainPrefix = "LXCGATE"
 
@@ -42,15 +46,35 @@ func (m Mapping) Ref() ref.Ref { return ref.Ref{Owner: m.Owner, Name: m.Name} }
 const commentPrefix = "lxcgate:"
 
 func (m Mapping) comment(kind string) string {
-	return fmt.Sprintf("%s%s:%s:%d:%s:%d:%s", commentPrefix, m.Ref(), m.Service, m.HostPort, m.IP, m.ContainerPort, kind)
+	// Built by hand: a reconcile formats one per mapping, 30,000 at scale.
+	b := make([]byte, 0, 64)
+	b = append(b, commentPrefix...)
+	b = append(b, m.Owner...)
+	b = append(b, '/')
+	b = append(b, m.Name...)
+	b = append(b, ':')
+	b = append(b, m.Service...)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, int64(m.HostPort), 10)
+	b = append(b, ':')
+	b = append(b, m.IP...)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, int64(m.ContainerPort), 10)
+	b = append(b, ':')
+	b = append(b, kind...)
+	return string(b)
 }
 
 // Rule is one rule in a chain: the comment identifies it, the spec is what
-// iptables prints after "-A CHAIN".
+// iptables prints after "-A CHAIN". A rule read back from the chains may
+// carry where the backend found it instead of (or beside) its spec: the
+// chain and the kernel's handle.
 type Rule struct {
 	Table   string
 	Comment string
 	Spec    string
+	Chain   string
+	Handle  uint64
 }
 
 // rules returns a mapping's rules: its DNAT. (The FORWARD accept is one
@@ -58,7 +82,7 @@ type Rule struct {
 func (m Mapping) rules() []Rule {
 	dnat := m.comment("dnat")
 	return []Rule{
-		{"nat", dnat, fmt.Sprintf(`-p tcp -m tcp --dport %d -m comment --comment "%s" -j DNAT --to-destination %s:%d`,
+		{Table: "nat", Comment: dnat, Spec: fmt.Sprintf(`-p tcp -m tcp --dport %d -m comment --comment "%s" -j DNAT --to-destination %s:%d`,
 			m.HostPort, dnat, m.IP, m.ContainerPort)},
 	}
 }
@@ -68,9 +92,11 @@ type Backend interface {
 	// Ensure creates the chains, the jumps into them and the static
 	// FORWARD accept, repairing any of them.
 	Ensure() error
-	// Rules lists the per-mapping rules now in lxcgate's chains.
+	// Rules lists the per-mapping rules now in lxcgate's chains; anything
+	// else found there comes without a comment, to be deleted.
 	Rules() ([]Rule, error)
-	// Apply deletes and adds rules, all in one batch per table.
+	// Apply adds rules, then deletes rules: each of the two in one
+	// transaction.
 	Apply(del, add []Rule) error
 	// Flush removes the chains and the jumps.
 	Flush() error
@@ -97,6 +123,11 @@ type Desired struct {
 	// their rules stay as they are until it answers and says otherwise.
 	Unknown []ref.Ref
 }
+
+// Unchanged is an optional Backend method: true when the chains are known
+// to be as the backend last read or wrote them, so that a reconcile need
+// not read them again.
+type unchangedBackend interface{ Unchanged() bool }
 
 // Mapper keeps the chains equal to the desired state.
 type Mapper struct {
@@ -193,8 +224,12 @@ func (m *Mapper) Sync(ctx context.Context) (res Result, err error) {
 	if err != nil {
 		return Result{}, err
 	}
-	strays, err := m.load()
-	if err != nil {
+	var strays []Rule
+	if u, ok := m.backend.(unchangedBackend); ok && m.actual != nil && u.Unchanged() {
+		// Nothing committed to the ruleset since lxcgate read or wrote it:
+		// the chains and jumps are as m.actual says.
+		m.ensured = true
+	} else if strays, err = m.load(); err != nil {
 		return Result{}, err
 	}
 	// A container started behind the gateway's back (or while it was down)
@@ -263,11 +298,11 @@ func (m *Mapper) ensure() error {
 
 // apply brings the actual rules within scope to desired, with m.mu held.
 func (m *Mapper) apply(desired []Mapping, inScope func(comment string) bool, extraDel []Rule) (Result, error) {
-	want := map[string]Rule{}
+	// By comment, which is all a mapping's one rule needs to be told
+	// apart; the rule itself is formatted only when it is to be added.
+	want := make(map[string]Mapping, len(desired))
 	for _, d := range desired {
-		for _, r := range d.rules() {
-			want[r.Comment] = r
-		}
+		want[d.comment("dnat")] = d
 	}
 	var del, add []Rule
 	del = append(del, extraDel...)
@@ -276,9 +311,9 @@ func (m *Mapper) apply(desired []Mapping, inScope func(comment string) bool, ext
 			del = append(del, r)
 		}
 	}
-	for c, r := range want {
+	for c, d := range want {
 		if _, ok := m.actual[c]; !ok {
-			add = append(add, r)
+			add = append(add, d.rules()...)
 		}
 	}
 	if len(del) == 0 && len(add) == 0 {
@@ -301,11 +336,19 @@ func (m *Mapper) apply(desired []Mapping, inScope func(comment string) bool, ext
 		m.actual[r.Comment] = r
 	}
 	m.rules.Store(int64(len(m.actual)))
-	if len(add)+len(del) > 0 {
-		m.log.Debug("rules applied", "added", len(add), "removed", len(del))
+	removed := 0
+	for _, r := range del {
+		if !isChain(r) {
+			removed++
+		}
 	}
-	return Result{Added: len(add), Removed: len(del)}, nil
+	m.log.Debug("rules applied", "added", len(add), "removed", removed, "chains removed", len(del)-removed)
+	return Result{Added: len(add), Removed: removed}, nil
 }
+
+// isChain tells a "rule" that stands for an empty chain of lxcgate's, which
+// the backend lists for removal: housekeeping, not a mapping's rule.
+func isChain(r Rule) bool { return r.Comment == "" && r.Spec == "" && r.Handle == 0 }
 
 func sortRules(rs []Rule) {
 	sort.Slice(rs, func(i, j int) bool { return rs[i].Table+rs[i].Comment < rs[j].Table+rs[j].Comment })
@@ -340,6 +383,9 @@ func (m *Mapper) Check(ctx context.Context) (Status, error) {
 	}
 	have := map[string]bool{}
 	for _, r := range rules {
+		if isChain(r) {
+			continue
+		}
 		have[r.Comment] = true
 		st.Actual = append(st.Actual, r.Comment)
 		if !want[r.Comment] {

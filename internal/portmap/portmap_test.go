@@ -213,3 +213,50 @@ var (
 	_ Backend = (*fakeBackend)(nil)
 	_ Source  = (*fakeSource)(nil)
 )
+
+// genBackend says whether the chains are unchanged since it last read or
+// wrote them, as IPTables does from the ruleset generation.
+type genBackend struct {
+	fakeBackend
+	unchanged bool
+	reads     int
+}
+
+func (g *genBackend) Rules() ([]Rule, error) { g.reads++; return g.fakeBackend.Rules() }
+func (g *genBackend) Unchanged() bool        { return g.unchanged }
+
+// A reconcile reads the chains only when something may have changed them.
+func TestSyncSkipsReadingUnchangedChains(t *testing.T) {
+	ctx := context.Background()
+	b, src := &genBackend{}, &fakeSource{}
+	m := New(b, src, quiet())
+	src.set(dev)
+	b.unchanged = true // not trusted before a first read
+	if res, err := m.Sync(ctx); err != nil || res.Added != 1 || b.reads != 1 {
+		t.Fatalf("first: %+v %v, %d reads", res, err, b.reads)
+	}
+	src.set(dev, web)
+	if res, err := m.Sync(ctx); err != nil || res.Added != 1 || b.reads != 1 {
+		t.Fatalf("unchanged chains: %+v %v, %d reads", res, err, b.reads)
+	}
+	// Behind its back: the generation moved, the chains are read again.
+	b.unchanged = false
+	b.rules = b.rules[1:]
+	if res, err := m.Sync(ctx); err != nil || res.Added != 1 || b.reads != 2 {
+		t.Fatalf("changed chains: %+v %v, %d reads", res, err, b.reads)
+	}
+	// A failed write is never covered by "unchanged".
+	b.unchanged = true
+	b.fail = errors.New("iptables-restore: exit 1")
+	src.set(dev)
+	if _, err := m.Sync(ctx); err == nil {
+		t.Fatal("failure not reported")
+	}
+	b.fail = nil
+	if _, err := m.Sync(ctx); err != nil || b.reads != 3 {
+		t.Fatalf("after a failure: %v, %d reads", err, b.reads)
+	}
+	if got := b.comments(); len(got) != 1 || got[0] != dev.comment("dnat") {
+		t.Fatalf("chains: %v", got)
+	}
+}
