@@ -196,6 +196,7 @@ func TestIsolationCommands(t *testing.T) {
 		"key": {V("", "key", "N"), V("", "key", "N", "--type", "rsa"), V("", "key", "N", "--user", "root"), V("", "key", "N", "--list"),
 			V("", "key", "N", "--list", "--json"), V("", "key", "N", "--revoke", fp), V("", "key", "N", "--mine")},
 		"setpass": {V("", "setpass", "N"), V(pw, "setpass", "N", "--stdin"), V(pw, "setpass", "N", "--user", "root", "--stdin")},
+		"renew":   {V("", "renew", "N"), V("", "renew", "N", "1h"), V("", "renew", "N", "7d")},
 	}
 	// create and launch take a new name: bob making his own "box" is tested below.
 	special := map[string]bool{"create": true, "launch": true}

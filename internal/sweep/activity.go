@@ -12,14 +12,17 @@ import (
 	"github.com/ti-mo/conntrack"
 )
 
-// Conntrack counts the host's tracked TCP connections by the address that
+// Conntrack lists the host's tracked TCP connections by the address that
 // answers them (the reply's source): for a DNATed published port and for
-// a connection the gateway dials (ssh -J) alike, the container. Closed
-// ones linger for a while (TIME_WAIT), which only errs towards "in use".
+// a connection the gateway dials (ssh -J) alike, the container. UDP is
+// left out: the host's own chatter with a container (DHCP) says nothing.
 type Conntrack struct{}
 
+// tcpEstablished is the kernel's TCP_CONNTRACK_ESTABLISHED.
+const tcpEstablished = 3
+
 // Connections dumps the connection table over netlink (CAP_NET_ADMIN).
-func (Conntrack) Connections(context.Context) (map[string]int, error) {
+func (Conntrack) Connections(context.Context) (map[string][]Flow, error) {
 	c, err := conntrack.Dial(nil)
 	if err != nil {
 		return nil, fmt.Errorf("conntrack: %w", err)
@@ -29,13 +32,14 @@ func (Conntrack) Connections(context.Context) (map[string]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("conntrack dump: %w", err)
 	}
-	out := map[string]int{}
+	out := map[string][]Flow{}
 	for _, f := range flows {
-		// TCP only: published ports and ssh -J are TCP, while the host's
-		// own UDP chatter with a container (DHCP) says nothing of use.
-		if a := f.TupleReply.IP.SourceAddress; a.Is4() && f.TupleOrig.Proto.Protocol == syscall.IPPROTO_TCP {
-			out[a.String()]++
+		a := f.TupleReply.IP.SourceAddress
+		if !a.Is4() || f.TupleOrig.Proto.Protocol != syscall.IPPROTO_TCP {
+			continue
 		}
+		open := f.ProtoInfo.TCP != nil && f.ProtoInfo.TCP.State == tcpEstablished
+		out[a.String()] = append(out[a.String()], Flow{ID: f.ID, Open: open})
 	}
 	return out, nil
 }

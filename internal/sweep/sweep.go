@@ -32,11 +32,21 @@ type Source interface {
 	AutoStop(ctx context.Context, r ref.Ref, reason string) error
 }
 
-// Connections counts the connections tracked to each container address:
+// Connections lists the connections tracked to each container address:
 // published-port traffic (DNAT) and the gateway's own ssh -J dials both
 // end at the container's address.
 type Connections interface {
-	Connections(ctx context.Context) (map[string]int, error)
+	Connections(ctx context.Context) (map[string][]Flow, error)
+}
+
+// Flow is one tracked connection: its id (unique while it lives) and
+// whether it is open. A container is in use when it has an open one, or
+// one the last pass did not see (traffic since then, even if closed).
+// A closed one seen before is not use: it lingers a couple of minutes
+// (TIME_WAIT), and may even belong to the address's previous holder.
+type Flow struct {
+	ID   uint32
+	Open bool
 }
 
 // GPUUse is each local GPU's utilization in percent, by PCI address in
@@ -66,6 +76,7 @@ type Sweeper struct {
 
 	mu    sync.Mutex // one pass at a time
 	track map[ref.Ref]*tracked
+	flows map[uint32]bool // the connections the last pass saw
 }
 
 // tracked is what the sweeper remembers of a container between passes.
@@ -125,7 +136,7 @@ func (s *Sweeper) Pass(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	var conns map[string]int
+	var conns map[string][]Flow
 	var util map[string]float64
 	if cfg.IdleAfter > 0 {
 		if conns, err = s.conns.Connections(ctx); err != nil {
@@ -168,6 +179,14 @@ func (s *Sweeper) Pass(ctx context.Context) (Result, error) {
 			delete(s.track, r)
 		}
 	}
+	if conns != nil {
+		s.flows = map[uint32]bool{}
+		for _, fs := range conns {
+			for _, f := range fs {
+				s.flows[f.ID] = true
+			}
+		}
+	}
 	return res, nil
 }
 
@@ -190,7 +209,7 @@ func (s *Sweeper) leaseOver(st *tracked, it containers.SweepItem, now time.Durat
 }
 
 // idleFor says whether a running container has been idle for cfg's time.
-func (s *Sweeper) idleFor(cfg Config, st *tracked, it containers.SweepItem, now time.Duration, conns map[string]int, util map[string]float64) (string, bool) {
+func (s *Sweeper) idleFor(cfg Config, st *tracked, it containers.SweepItem, now time.Duration, conns map[string][]Flow, util map[string]float64) (string, bool) {
 	cpu := 100.0 // unknown until two readings: busy
 	if span := now - st.cpuAt; span > 0 && st.cpu <= it.CPUTime && it.Running {
 		cpu = 100 * float64(it.CPUTime-st.cpu) / float64(span)
@@ -202,8 +221,8 @@ func (s *Sweeper) idleFor(cfg Config, st *tracked, it containers.SweepItem, now 
 	case !it.Running || cfg.IdleAfter <= 0 || (cfg.OnlyGPU && len(it.GPUs) == 0):
 		st.active = now
 		return "", false
-	case cpu >= cfg.CPUPercent, it.IPv4 != "" && conns[it.IPv4] > 0, gpuBusy(it.GPUs, util, cfg.CPUPercent):
-		s.log.Debug("in use", "owner", it.Ref.Owner, "name", it.Ref.Name, "cpu_percent", cpu, "connections", conns[it.IPv4])
+	case cpu >= cfg.CPUPercent, s.traffic(conns[it.IPv4]), gpuBusy(it.GPUs, util, cfg.CPUPercent):
+		s.log.Debug("in use", "owner", it.Ref.Owner, "name", it.Ref.Name, "cpu_percent", cpu, "connections", len(conns[it.IPv4]))
 		st.active = now
 		return "", false
 	}
@@ -212,6 +231,16 @@ func (s *Sweeper) idleFor(cfg Config, st *tracked, it containers.SweepItem, now 
 		return "", false
 	}
 	return fmt.Sprintf("idle for %s (CPU under %g%%, no connection through the gateway)", idle.Round(time.Second), cfg.CPUPercent), true
+}
+
+// traffic reports an open connection, or one the last pass did not see.
+func (s *Sweeper) traffic(fs []Flow) bool {
+	for _, f := range fs {
+		if f.Open || !s.flows[f.ID] {
+			return true
+		}
+	}
+	return false
 }
 
 // gpuBusy reports a GPU of the container in use; with no utilization

@@ -41,9 +41,9 @@ func (f *fakeSource) AutoStop(_ context.Context, r ref.Ref, reason string) error
 	return nil
 }
 
-type fakeConns map[string]int
+type fakeConns map[string][]Flow
 
-func (f fakeConns) Connections(context.Context) (map[string]int, error) { return f, nil }
+func (f fakeConns) Connections(context.Context) (map[string][]Flow, error) { return f, nil }
 
 type fakeGPUs map[string]float64
 
@@ -134,7 +134,8 @@ func TestIdleStop(t *testing.T) {
 	s, c, _ := newSweeper(src, conns, nil, cfg)
 	busy, idle, web := item("busy", true), item("idle", true), item("webby", true)
 	src.items = []containers.SweepItem{busy, idle, web}
-	conns[web.IPv4] = 1
+	conns[web.IPv4] = []Flow{{ID: 1, Open: true}}
+	conns[idle.IPv4] = []Flow{{ID: 2}} // a closed one, from before: no use after the first pass
 	for i := 0; i < 7; i++ {
 		s.Pass(ctx)
 		c.mono = c.mono.Add(10 * time.Second)
@@ -175,7 +176,7 @@ func TestGPUUseKeepsAlive(t *testing.T) {
 
 type failingConns struct{}
 
-func (failingConns) Connections(context.Context) (map[string]int, error) {
+func (failingConns) Connections(context.Context) (map[string][]Flow, error) {
 	return nil, errors.New("netlink: permission denied")
 }
 
@@ -225,7 +226,7 @@ func BenchmarkPass(b *testing.B) {
 			util[pci] = float64(i % 50)
 		}
 		if i%4 == 0 {
-			conns[it.IPv4] = 2
+			conns[it.IPv4] = []Flow{{ID: uint32(i), Open: i%8 == 0}, {ID: uint32(i + 100000)}}
 		}
 		src.items = append(src.items, it)
 	}
@@ -237,5 +238,31 @@ func BenchmarkPass(b *testing.B) {
 		if _, err := s.Pass(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A connection made and closed between two passes is use; once seen, a
+// closed one is not.
+func TestShortConnectionsCount(t *testing.T) {
+	ctx := context.Background()
+	src := &fakeSource{}
+	conns := fakeConns{}
+	s, c, _ := newSweeper(src, conns, nil, Config{IdleAfter: 30 * time.Second, CPUPercent: 2})
+	web := item("web", true)
+	src.items = []containers.SweepItem{web}
+	for i := 0; i < 10; i++ {
+		conns[web.IPv4] = []Flow{{ID: uint32(100 + i)}} // a new short request every pass
+		s.Pass(ctx)
+		c.mono = c.mono.Add(10 * time.Second)
+	}
+	if len(src.stopped) != 0 {
+		t.Fatalf("a container with a request every pass was stopped: %v", src.stopped)
+	}
+	for i := 0; i < 5; i++ { // the last request lingers, closed
+		s.Pass(ctx)
+		c.mono = c.mono.Add(10 * time.Second)
+	}
+	if len(src.stopped) != 1 {
+		t.Fatalf("a lingering closed connection kept it alive: %v", src.stopped)
 	}
 }
