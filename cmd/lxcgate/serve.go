@@ -54,6 +54,9 @@ func (a *app) serveCmd() *cobra.Command {
 func (a *app) serve() error {
 	log := newLeveledLogger(a.cfg.Log, a.stderr, &a.level)
 	tightenData(a.cfg.Data, log)
+	if err := startPprof(log); err != nil {
+		return err
+	}
 	db, err := a.open()
 	if err != nil {
 		return err
