@@ -4,6 +4,7 @@
 package benchkit
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lxcgate/lxcgate/internal/store"
 	"github.com/lxcgate/lxcgate/internal/users"
@@ -98,4 +100,20 @@ func Dial(ctx context.Context, src *net.TCPAddr, addr string, cfg *gossh.ClientC
 		return nil, err
 	}
 	return gossh.NewClient(sc, chans, reqs), nil
+}
+
+// CPU returns the user+system CPU time a process has used so far.
+func CPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100, nil // USER_HZ
 }

@@ -130,7 +130,7 @@ func setup(args []string) error {
 
 type result struct {
 	logins, errors int
-	elapsed        time.Duration
+	elapsed, cpu   time.Duration // cpu: the server's
 	lat            []time.Duration
 	firstErr       error
 }
@@ -156,6 +156,8 @@ func run(args []string) error {
 	dur := fs.Duration("duration", 5*time.Second, "length of one round against one server")
 	rounds := fs.Int("rounds", 3, "rounds against each server, alternating")
 	min := fs.Float64("min-ratio", 0, "exit 1 when lxcgate/bare is below this")
+	barePID := fs.Int("bare-pid", 0, "the bare server's process, to report its CPU per login")
+	gwPID := fs.Int("gw-pid", 0, "the gateway's process, likewise")
 	fs.Parse(args)
 	if *bareAddr == "" || *gwAddr == "" {
 		return errors.New("run: -bare and -gw are required")
@@ -178,10 +180,15 @@ func run(args []string) error {
 			order[0], order[1] = order[1], order[0]
 		}
 		for _, a := range order {
-			res := load(a, cfgs, *workers, *sources, *dur, &next)
-			name, into := "bare", &tb
+			name, into, pid := "bare", &tb, *barePID
 			if a == *gwAddr {
-				name, into = "lxcgate", &tg
+				name, into, pid = "lxcgate", &tg, *gwPID
+			}
+			cpu0, _ := benchkit.CPU(pid)
+			res := load(a, cfgs, *workers, *sources, *dur, &next)
+			if pid > 0 {
+				cpu1, _ := benchkit.CPU(pid)
+				res.cpu = cpu1 - cpu0
 			}
 			fmt.Printf("round %d %-8s %7.1f logins/s  p50 %5.1f ms  p99 %5.1f ms  errors %d\n", r+1, name, res.rate(),
 				ms(res.pct(0.5)), ms(res.pct(0.99)), res.errors)
@@ -191,17 +198,22 @@ func run(args []string) error {
 			into.logins += res.logins
 			into.errors += res.errors
 			into.elapsed += res.elapsed
+			into.cpu += res.cpu
 			into.lat = append(into.lat, res.lat...)
 		}
 	}
 	ratio := tg.rate() / tb.rate()
 	fmt.Printf("parallel key logins + whoami, %d workers, %d users, %d sources, %d x %v each\n", *workers, *n, *sources, *rounds, *dur)
-	fmt.Printf("%-8s %9s %8s %8s %7s\n", "", "logins/s", "p50 ms", "p99 ms", "errors")
+	fmt.Printf("%-8s %9s %8s %8s %7s %14s\n", "", "logins/s", "p50 ms", "p99 ms", "errors", "server CPU/login")
 	for _, x := range []struct {
 		n string
 		r result
 	}{{"bare", tb}, {"lxcgate", tg}} {
-		fmt.Printf("%-8s %9.1f %8.1f %8.1f %7d\n", x.n, x.r.rate(), ms(x.r.pct(0.5)), ms(x.r.pct(0.99)), x.r.errors)
+		perLogin := "-"
+		if x.r.cpu > 0 && x.r.logins > 0 {
+			perLogin = fmt.Sprintf("%.0f us", float64(x.r.cpu.Microseconds())/float64(x.r.logins))
+		}
+		fmt.Printf("%-8s %9.1f %8.1f %8.1f %7d %14s\n", x.n, x.r.rate(), ms(x.r.pct(0.5)), ms(x.r.pct(0.99)), x.r.errors, perLogin)
 	}
 	fmt.Printf("ratio lxcgate/bare (logins/s): %.3f\n", ratio)
 	if tg.logins == 0 || tb.logins == 0 || tg.errors > 0 || tb.errors > 0 {
