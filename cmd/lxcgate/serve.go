@@ -86,7 +86,9 @@ func (a *app) serve() error {
 	}
 	cs := eng.cs
 	_, listenPort, _ := net.SplitHostPort(a.cfg.SSH.Listen)
-	sh := shell.New(shell.Options{Users: authn, Audit: al, Log: log, Host: a.cfg.Hostname,
+	// The shell's rows are group-committed with others; the server syncs
+	// the trail before each session's exit status.
+	sh := shell.New(shell.Options{Users: authn, Audit: al.Soon(), Log: log, Host: a.cfg.Hostname,
 		Services: cs, Keys: st, Admin: st, AuditLog: al, Public: a.publicAddress(), Gateway: net.JoinHostPort(a.publicAddress(), listenPort),
 		Metrics: met})
 	srv := server.New(server.Options{

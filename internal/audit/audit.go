@@ -34,11 +34,14 @@ type Event struct {
 
 // Log writes audit events.
 //
-// Rows are group-committed: Record returns once its row is in the table,
-// and rows recorded at once by concurrent sessions share one transaction
-// and one prepared statement. Under load a login then costs a fraction of
-// an insert and commit; alone, a row is written as before. Nothing is ever
-// queued past Record's return, so a shutdown loses no row.
+// Rows are group-committed: rows recorded at once by concurrent sessions
+// share one transaction and prepared statements, so that under load a
+// login costs a fraction of an insert and a commit. Record returns once its
+// row is in the table. RecordSoon returns at once and the row follows
+// within flushDelay, or sooner with the next Record or Sync; the server
+// uses it for successful logins and calls Sync before a session's exit
+// status, so that a client that sees its command end finds its rows in the
+// table. Shutdown calls Sync: a clean stop loses no row.
 type Log struct {
 	db    *sql.DB
 	hot   *store.Prepared
@@ -47,17 +50,19 @@ type Log struct {
 
 	mu      sync.Mutex
 	pending *batch     // the batch new rows join; nil when none
-	wmu     sync.Mutex // held by the batch being written
+	writing *batch     // the batch being written; nil when none
+	wmu     sync.Mutex // held while a batch is written: batches go in order
 }
 
 // batch is rows written together; done closes once they are.
 type batch struct {
 	rows []store.AuditEvent
+	led  bool // someone has undertaken to write it; under Log.mu
 	done chan struct{}
 }
 
-// maxBatch bounds the rows of one transaction.
-const maxBatch = 256
+// flushDelay bounds how long a row from RecordSoon waits for company.
+const flushDelay = 10 * time.Millisecond
 
 // New returns a Log writing to db (may be nil in tests) and logger.
 func New(db *sql.DB, logger *slog.Logger) *Log {
@@ -78,6 +83,56 @@ const (
 // Record writes e. A failure to write the table is logged, never returned:
 // the audit trail must not turn a good command into a failed one.
 func (l *Log) Record(ctx context.Context, e Event) {
+	if row, ok := l.row(ctx, e); ok {
+		l.write(row, true)
+	}
+}
+
+// RecordSoon is Record without waiting for the table: the row is written
+// within flushDelay, or with the next Record or Sync, whichever is first.
+func (l *Log) RecordSoon(ctx context.Context, e Event) {
+	if row, ok := l.row(ctx, e); ok {
+		l.write(row, false)
+	}
+}
+
+// Soon is l recording through RecordSoon, for a caller whose rows a Sync
+// follows before anyone looks (the shell's: the server syncs before every
+// exit status, the audit command before it reads).
+func (l *Log) Soon() Soon { return Soon{l} }
+
+// Soon records through Log.RecordSoon.
+type Soon struct{ l *Log }
+
+// Record is Log.RecordSoon.
+func (s Soon) Record(ctx context.Context, e Event) { s.l.RecordSoon(ctx, e) }
+
+// Sync returns once every row recorded before it is in the table.
+func (l *Log) Sync() {
+	if l.db == nil {
+		return
+	}
+	l.mu.Lock()
+	b := l.pending
+	if b == nil {
+		b = l.writing
+	}
+	if b == nil {
+		l.mu.Unlock()
+		return
+	}
+	if !b.led {
+		b.led = true
+		l.mu.Unlock()
+		l.lead(b)
+		return
+	}
+	l.mu.Unlock()
+	<-b.done // a batch is written only after the one before it
+}
+
+// row logs e and returns its row for the table, when there is a table.
+func (l *Log) row(ctx context.Context, e Event) (store.AuditEvent, bool) {
 	e.User, e.Remote, e.Method = clamp(e.User, maxShortField), clamp(e.Remote, maxShortField), clamp(e.Method, maxShortField)
 	e.Detail = clamp(e.Detail, maxDetail)
 	level := slog.LevelInfo
@@ -86,36 +141,67 @@ func (l *Log) Record(ctx context.Context, e Event) {
 	}
 	l.log.Log(ctx, level, e.Kind, "user", e.User, "remote", e.Remote, "method", e.Method, "detail", e.Detail, "ok", e.OK)
 	if l.db == nil {
-		return
+		return store.AuditEvent{}, false
 	}
-	l.write(store.AuditEvent{At: time.Now(), Kind: e.Kind, User: e.User, Remote: e.Remote,
-		Method: e.Method, Detail: e.Detail, OK: e.OK})
+	return store.AuditEvent{At: time.Now(), Kind: e.Kind, User: e.User, Remote: e.Remote,
+		Method: e.Method, Detail: e.Detail, OK: e.OK}, true
 }
 
-// write returns once row is written (or its write failed, which is
-// logged). The first row of a batch leads it: it waits for the write in
-// progress, if any, while later rows join its batch, then writes the batch
-// and wakes them. Alone, a row is written at once.
-func (l *Log) write(row store.AuditEvent) {
+// write adds row to the pending batch. With wait, it returns once the
+// batch is written, writing it itself when nobody has undertaken to: it
+// then waits for the batch being written, while later rows join its own.
+// Without wait, a new batch gets a timer that writes it after flushDelay
+// unless someone else has by then.
+func (l *Log) write(row store.AuditEvent, wait bool) {
 	l.mu.Lock()
-	b, lead := l.pending, false
-	if b == nil || len(b.rows) >= maxBatch {
-		b, lead = &batch{done: make(chan struct{})}, true
+	b := l.pending
+	if b == nil {
+		b = &batch{done: make(chan struct{})}
 		l.pending = b
+		if !wait {
+			time.AfterFunc(flushDelay, func() { l.claim(b) })
+		}
 	}
 	b.rows = append(b.rows, row)
-	l.mu.Unlock()
-	if !lead {
+	if !wait {
+		l.mu.Unlock()
+		return
+	}
+	if b.led {
+		l.mu.Unlock()
 		<-b.done
 		return
 	}
+	b.led = true
+	l.mu.Unlock()
+	l.lead(b)
+}
+
+// claim writes b unless someone has undertaken to.
+func (l *Log) claim(b *batch) {
+	l.mu.Lock()
+	if b.led {
+		l.mu.Unlock()
+		return
+	}
+	b.led = true
+	l.mu.Unlock()
+	l.lead(b)
+}
+
+// lead writes b, after the batch being written.
+func (l *Log) lead(b *batch) {
 	l.wmu.Lock()
 	l.mu.Lock()
 	if l.pending == b {
 		l.pending = nil // b takes no more rows
 	}
+	l.writing = b
 	l.mu.Unlock()
 	l.insert(b.rows)
+	l.mu.Lock()
+	l.writing = nil
+	l.mu.Unlock()
 	l.wmu.Unlock()
 	close(b.done)
 }

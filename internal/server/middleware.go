@@ -146,6 +146,9 @@ func (s *Server) dispatch(sess ssh.Session) {
 	}
 	raw := sess.RawCommand()
 	code := s.opt.Shell.Run(sess.Context(), sio, id.User, id.Lobby, raw, raw != "")
+	// A client that sees the exit status finds the session's rows, and its
+	// login's, in the audit table.
+	s.opt.Audit.Sync()
 	sess.Exit(code)
 }
 
