@@ -48,6 +48,7 @@ func run() error {
 	sources := flag.Int("sources", 100, "loopback source addresses")
 	maxMiB := flag.Float64("max-mib", 0, "exit 1 when the first sessions cost more than this")
 	maxMs := flag.Float64("max-whoami-ms", 0, "exit 1 when whoami's p99 at -hold is above this")
+	linger := flag.Duration("linger", 0, "keep the shells open this long before leaving (to profile the gateway)")
 	flag.Parse()
 	if *gw == "" || *pid == 0 {
 		return errors.New("-gw and -pid are required")
@@ -135,6 +136,10 @@ func run() error {
 			failed = append(failed, fmt.Sprintf("whoami p99 %.1f ms above %.0f", ms(p99), *maxMs))
 		}
 	}
+	if *linger > 0 {
+		fmt.Printf("holding the shells for %v\n", *linger)
+		time.Sleep(*linger)
+	}
 	if len(failed) > 0 {
 		return errors.New(strings.Join(failed, "; "))
 	}
@@ -159,7 +164,12 @@ func openShell(addr string, i, sources int, cfgs []*gossh.ClientConfig) (shell, 
 		return shell{}, err
 	}
 	out, _ := s.StdoutPipe()
-	s.Stdin = strings.NewReader("") // nothing typed; the shell stays idle
+	// Nothing is typed, and stdin stays open: an idle shell, not one that
+	// read EOF and left.
+	if _, err := s.StdinPipe(); err != nil {
+		c.Close()
+		return shell{}, err
+	}
 	if err := s.RequestPty("xterm", 24, 80, gossh.TerminalModes{}); err != nil {
 		c.Close()
 		return shell{}, err
