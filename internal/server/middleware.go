@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gliderlabs/ssh"
@@ -137,11 +136,13 @@ func (s *Server) dispatch(sess ssh.Session) {
 	// gliderlabs' idle timeout counts only traffic; a long command that
 	// prints nothing (an image unpack) must not be cut, so keepalives flow
 	// while a command runs. An idle prompt still times out.
+	// The keepalive goroutine runs only while a command does: an idle
+	// session has none.
 	if s.opt.IdleTimeout > 0 {
-		var busy atomic.Bool
-		sio.Busy = busy.Store
 		if conn, ok := sess.Context().Value(ssh.ContextKeyConn).(gossh.Conn); ok {
-			go keepAlive(sess.Context(), conn, &busy, max(s.opt.IdleTimeout/3, time.Second))
+			ka := &keepAlive{ctx: sess.Context(), conn: conn, every: max(s.opt.IdleTimeout/3, time.Second)}
+			sio.Busy = ka.busy
+			defer ka.busy(false)
 		}
 	}
 	raw := sess.RawCommand()
@@ -204,17 +205,41 @@ func (c *sessionCounter) total() int {
 	return c.all
 }
 
-func keepAlive(ctx context.Context, conn gossh.Conn, busy *atomic.Bool, every time.Duration) {
-	t := time.NewTicker(every)
+// keepAlive sends keepalives on a connection while busy.
+type keepAlive struct {
+	ctx   context.Context
+	conn  gossh.Conn
+	every time.Duration
+
+	mu   sync.Mutex
+	stop chan struct{} // the running goroutine's; nil when none runs
+}
+
+// busy starts or stops the keepalives.
+func (k *keepAlive) busy(b bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch {
+	case b && k.stop == nil:
+		k.stop = make(chan struct{})
+		go k.run(k.stop)
+	case !b && k.stop != nil:
+		close(k.stop)
+		k.stop = nil
+	}
+}
+
+func (k *keepAlive) run(stop <-chan struct{}) {
+	t := time.NewTicker(k.every)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-stop:
+			return
+		case <-k.ctx.Done():
 			return
 		case <-t.C:
-			if busy.Load() {
-				conn.SendRequest("keepalive@openssh.com", true, nil)
-			}
+			k.conn.SendRequest("keepalive@openssh.com", true, nil)
 		}
 	}
 }

@@ -60,7 +60,9 @@ func newTermConsole(sio IO, prompt string) *termConsole {
 	// anywhere else it passes through (typed ahead, it reaches the shell
 	// prompt and logs out, as in any shell).
 	go func() {
-		buf := make([]byte, 4096)
+		// Keystrokes, mostly; a paste takes several reads. Every idle
+		// session holds this buffer.
+		buf := make([]byte, 512)
 		for {
 			n, err := sio.Stdin.Read(buf)
 			if n > 0 {

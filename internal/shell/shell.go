@@ -69,6 +69,9 @@ type Shell struct {
 	Host     string
 	Draining chan struct{} // closed when the gateway shuts down
 
+	drained    context.Context // done once Draining is closed: idle sessions wait on it without a goroutine
+	endDrained context.CancelFunc
+
 	cmds       []*Command
 	cs         Containers
 	access     Access
@@ -88,6 +91,7 @@ func New(o Options) *Shell {
 	sh := &Shell{Users: o.Users, Audit: o.Audit, Log: o.Log.With("component", "shell"), Host: o.Host,
 		Draining: make(chan struct{}), keys: o.Keys, admin: o.Admin, auditLog: o.AuditLog, public: o.Public, gateway: o.Gateway, launchWait: o.LaunchWait,
 		metrics: o.Metrics}
+	sh.drained, sh.endDrained = context.WithCancel(context.Background())
 	if sh.launchWait == 0 {
 		sh.launchWait = DefaultLaunchWait
 	}
@@ -118,6 +122,7 @@ func (sh *Shell) Drain() {
 	case <-sh.Draining:
 	default:
 		close(sh.Draining)
+		sh.endDrained()
 	}
 }
 
@@ -247,17 +252,12 @@ func (s *Session) interactive(t *termConsole) int {
 
 // watchDrain ends an idle interactive session when the gateway drains.
 func (s *Session) watchDrain(t *termConsole) func() {
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-done:
-		case <-s.sh.Draining:
-			if t.closeIfIdle("\nlxcgate is restarting; reconnect in a moment.\n") && s.io.Close != nil {
-				s.io.Close()
-			}
+	stop := context.AfterFunc(s.sh.drained, func() {
+		if t.closeIfIdle("\nlxcgate is restarting; reconnect in a moment.\n") && s.io.Close != nil {
+			s.io.Close()
 		}
-	}()
-	return func() { close(done) }
+	})
+	return func() { stop() }
 }
 
 // end stops the session after the current command.
