@@ -121,17 +121,34 @@ func (s *Server) dispatch(sess ssh.Session) {
 	}
 	if isPty {
 		sio.Window = shell.Window{Width: ptyReq.Window.Width, Height: ptyReq.Window.Height}
-		resize := make(chan shell.Window, 1)
+		// One goroutine takes gliderlabs' window changes to the shell's
+		// terminal; a change before the shell is ready waits for it.
+		var (
+			mu      sync.Mutex
+			apply   func(shell.Window)
+			pending *shell.Window
+		)
+		sio.OnResize = func(f func(shell.Window)) {
+			mu.Lock()
+			defer mu.Unlock()
+			apply = f
+			if pending != nil {
+				f(*pending)
+				pending = nil
+			}
+		}
 		go func() {
-			defer close(resize)
 			for w := range winCh {
-				select {
-				case resize <- shell.Window{Width: w.Width, Height: w.Height}:
-				default: // a newer size will follow
+				sw := shell.Window{Width: w.Width, Height: w.Height}
+				mu.Lock()
+				if apply != nil {
+					apply(sw)
+				} else {
+					pending = &sw
 				}
+				mu.Unlock()
 			}
 		}()
-		sio.Resize = resize
 	}
 	// gliderlabs' idle timeout counts only traffic; a long command that
 	// prints nothing (an image unpack) must not be cut, so keepalives flow

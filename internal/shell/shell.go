@@ -137,7 +137,10 @@ type IO struct {
 
 	PTY     bool          // the client asked for a terminal
 	Window  Window        // its size at start
-	Resize  <-chan Window // size changes; may be nil
+	// OnResize, when set, is given at start the function that applies a
+	// size change; the caller calls it, from a goroutine of its own, on
+	// every change until the session ends (then it does nothing).
+	OnResize func(apply func(Window))
 	Close   func()        // ends the session (used when draining)
 	Remote  string        // client address, for audit
 	Method  string        // how the user authenticated
