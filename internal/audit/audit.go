@@ -206,32 +206,23 @@ func (l *Log) lead(b *batch) {
 	close(b.done)
 }
 
-// insert writes rows, in one transaction when there are several.
+// insert writes rows: a handful of them in one statement, and so one
+// commit; should that fail, row by row, so that a bad row costs only
+// itself.
 func (l *Log) insert(rows []store.AuditEvent) {
 	// Detached from any session: a dropped session must still leave its record.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if len(rows) > 1 {
-		err := store.Tx(ctx, l.db, func(q store.Querier) error {
-			tx, _ := q.(*sql.Tx)
-			if tx != nil {
-				q = l.hot.InTx(tx)
-			}
-			for _, r := range rows {
-				if err := l.table.Insert(ctx, q, r); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err == nil {
-			return
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), store.AuditBatchMax)]
+		rows = rows[len(chunk):]
+		if len(chunk) > 1 && store.InsertAudit(ctx, l.hot, chunk) == nil {
+			continue
 		}
-		// Row by row, so that one bad row costs only itself.
-	}
-	for _, r := range rows {
-		if err := l.table.Insert(ctx, l.hot, r); err != nil {
-			l.log.Error("audit write failed", "err", err)
+		for _, r := range chunk {
+			if err := l.table.Insert(ctx, l.hot, r); err != nil {
+				l.log.Error("audit write failed", "err", err)
+			}
 		}
 	}
 }
