@@ -135,17 +135,17 @@ type IO struct {
 	Stdout io.Writer
 	Stderr io.Writer
 
-	PTY     bool          // the client asked for a terminal
-	Window  Window        // its size at start
+	PTY    bool   // the client asked for a terminal
+	Window Window // its size at start
 	// OnResize, when set, is given at start the function that applies a
 	// size change; the caller calls it, from a goroutine of its own, on
 	// every change until the session ends (then it does nothing).
 	OnResize func(apply func(Window))
-	Close   func()        // ends the session (used when draining)
-	Remote  string        // client address, for audit
-	Method  string        // how the user authenticated
-	Relogin func(users.User) error
-	Busy    func(bool) // told when a command starts and ends; may be nil
+	Close    func() // ends the session (used when draining)
+	Remote   string // client address, for audit
+	Method   string // how the user authenticated
+	Relogin  func(users.User) error
+	Busy     func(bool) // told when a command starts and ends; may be nil
 	// Refresh re-reads the session's user before each command, so that a
 	// role change applies at once and a disabled or deleted account runs
 	// nothing more; an error ends the session. May be nil.
