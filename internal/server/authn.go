@@ -70,6 +70,10 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 	cfg.PublicKeyCallback = func(meta gossh.ConnMetadata, key gossh.PublicKey) (*gossh.Permissions, error) {
 		u, err := s.opt.Auth.Key(ctx, meta.User(), key)
 		if err != nil {
+			if !errors.Is(err, users.ErrAuth) && !errors.Is(err, users.ErrDisabled) {
+				// Not a refused key: the store failed, and the client is told no.
+				s.log.Error("key lookup failed", "user", audit.SafeName(meta.User()), "remote", st.remote, "err", err)
+			}
 			return nil, err
 		}
 		st.keyUser.Store(&authRecord{user: u, at: time.Now()})
