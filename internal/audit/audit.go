@@ -121,14 +121,7 @@ func (l *Log) Sync() {
 		l.mu.Unlock()
 		return
 	}
-	if !b.led {
-		b.led = true
-		l.mu.Unlock()
-		l.lead(b)
-		return
-	}
-	l.mu.Unlock()
-	<-b.done // a batch is written only after the one before it
+	l.take(b, true) // a batch is written only after the one before it
 }
 
 // row logs e and returns its row for the table, when there is a table.
@@ -167,21 +160,23 @@ func (l *Log) write(row store.AuditEvent, wait bool) {
 		l.mu.Unlock()
 		return
 	}
-	if b.led {
-		l.mu.Unlock()
-		<-b.done
-		return
-	}
-	b.led = true
-	l.mu.Unlock()
-	l.lead(b)
+	l.take(b, true)
 }
 
 // claim writes b unless someone has undertaken to.
 func (l *Log) claim(b *batch) {
 	l.mu.Lock()
+	l.take(b, false)
+}
+
+// take, called with l.mu held, releases it and writes b unless someone
+// has undertaken to; with wait, it returns once b is written either way.
+func (l *Log) take(b *batch, wait bool) {
 	if b.led {
 		l.mu.Unlock()
+		if wait {
+			<-b.done
+		}
 		return
 	}
 	b.led = true
