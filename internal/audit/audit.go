@@ -62,7 +62,7 @@ type batch struct {
 }
 
 // flushDelay bounds how long a row from RecordSoon waits for company.
-const flushDelay = 10 * time.Millisecond
+const flushDelay = 50 * time.Millisecond
 
 // New returns a Log writing to db (may be nil in tests) and logger.
 func New(db *sql.DB, logger *slog.Logger) *Log {
@@ -132,7 +132,9 @@ func (l *Log) row(ctx context.Context, e Event) (store.AuditEvent, bool) {
 	if !e.OK {
 		level = slog.LevelWarn
 	}
-	l.log.Log(ctx, level, e.Kind, "user", e.User, "remote", e.Remote, "method", e.Method, "detail", e.Detail, "ok", e.OK)
+	if l.log.Enabled(ctx, level) { // the arguments cost allocations even when the level is off
+		l.log.Log(ctx, level, e.Kind, "user", e.User, "remote", e.Remote, "method", e.Method, "detail", e.Detail, "ok", e.OK)
+	}
 	if l.db == nil {
 		return store.AuditEvent{}, false
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -47,6 +48,9 @@ func (s *Server) logSession(next ssh.Handler) ssh.Handler {
 		start := time.Now()
 		_, _, pty := sess.Pty()
 		next(sess)
+		if !s.log.Enabled(sess.Context(), slog.LevelInfo) {
+			return
+		}
 		s.log.Info("session", "user", audit.SafeName(sess.User()), "remote", sess.RemoteAddr().String(), "pty", pty,
 			"command", len(sess.RawCommand()) > 0, "duration", time.Since(start).Round(time.Millisecond))
 	}
