@@ -26,6 +26,8 @@ run:
 
 bench:
 	bench/login.sh
+	bench/logins.sh
+	bench/sessions.sh
 	bench/containers.sh
 	bench/portmap.sh
 	bench/snapshots.sh

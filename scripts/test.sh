@@ -23,5 +23,7 @@ echo "== unit tests (race)"
 go test -race -count=1 ./internal/... ./cmd/...
 echo "== fuzzing (short)"
 FUZZTIME=${FUZZTIME:-2s} scripts/fuzz.sh
+echo "== benchmark smoke (parallel logins against a bare x/crypto server)"
+bench/logins.sh --smoke
 echo "== end-to-end tests"
 go test -count=1 -timeout 20m ./e2e/...

@@ -58,6 +58,9 @@ func (a *app) serveCmd() *cobra.Command {
 func (a *app) serve() error {
 	log := newLeveledLogger(a.cfg.Log, a.stderr, &a.level)
 	tightenData(a.cfg.Data, log)
+	if err := startPprof(log); err != nil {
+		return err
+	}
 	db, err := a.open()
 	if err != nil {
 		return err
@@ -88,7 +91,9 @@ func (a *app) serve() error {
 	cs := eng.cs
 	_, listenPort, _ := net.SplitHostPort(a.cfg.SSH.Listen)
 	wa, site := a.webSite(db, cs, st, al, log)
-	sh := shell.New(shell.Options{Users: authn, Audit: al, Log: log, Host: a.cfg.Hostname,
+	// The shell's rows are group-committed with others; the server syncs
+	// the trail before each session's exit status.
+	sh := shell.New(shell.Options{Users: authn, Audit: al.Soon(), Log: log, Host: a.cfg.Hostname,
 		Services: cs, Keys: st, Admin: st, AuditLog: al, Public: a.publicAddress(), Gateway: net.JoinHostPort(a.publicAddress(), listenPort),
 		Metrics: met, Web: wa})
 	srv := server.New(server.Options{

@@ -14,6 +14,7 @@ func (l *Log) Query(ctx context.Context, f store.AuditFilter) ([]store.AuditEven
 	if l.db == nil {
 		return nil, errors.New("no audit table")
 	}
+	l.Sync()
 	return l.table.Query(ctx, l.db, f)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gliderlabs/ssh"
 	"github.com/lxcgate/lxcgate/internal/audit"
@@ -35,6 +36,19 @@ const (
 	extLobby  = "lxcgate-lobby"
 )
 
+// freshLogin is how long the user record that a key login read stands in
+// for the re-reads of the connection's first moments: the session's
+// identity and the refresh before its first command. Shorter than the
+// watcher's poll (400 ms), which ends the connections of an account
+// disabled meanwhile: "ssh gw CMD" then costs one user read, not three.
+const freshLogin = 250 * time.Millisecond
+
+// authRecord is the user record a key login read, and when.
+type authRecord struct {
+	user users.User
+	at   time.Time
+}
+
 func stateOf(ctx ssh.Context) *connState {
 	st, _ := ctx.Value(keyConnState).(*connState)
 	if st == nil {
@@ -56,8 +70,13 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 	cfg.PublicKeyCallback = func(meta gossh.ConnMetadata, key gossh.PublicKey) (*gossh.Permissions, error) {
 		u, err := s.opt.Auth.Key(ctx, meta.User(), key)
 		if err != nil {
+			if !errors.Is(err, users.ErrAuth) && !errors.Is(err, users.ErrDisabled) {
+				// Not a refused key: the store failed, and the client is told no.
+				s.log.Error("key lookup failed", "user", audit.SafeName(meta.User()), "remote", st.remote, "err", err)
+			}
 			return nil, err
 		}
+		st.keyUser.Store(&authRecord{user: u, at: time.Now()})
 		return &gossh.Permissions{Extensions: map[string]string{
 			extUser: u.Name, extMethod: "publickey",
 		}}, nil
@@ -83,7 +102,9 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 				// Lobby connections belong to no account until login.
 				s.live.add(meta.User(), st)
 			}
-			s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindLogin, User: name, Remote: st.remote, Method: method, Detail: "ok", OK: true})
+			// Written with the session's first rows, or within
+			// milliseconds: a session syncs the trail before it ends.
+			s.opt.Audit.RecordSoon(ctx, audit.Event{Kind: audit.KindLogin, User: name, Remote: st.remote, Method: method, Detail: "ok", OK: true})
 			return
 		}
 		if method == "none" {
@@ -178,6 +199,12 @@ func (s *Server) identityOf(ctx context.Context, sctx ssh.Context) (Identity, er
 		return Identity{User: users.User{Name: name, Role: users.RoleUser}, Method: method, Lobby: true}, nil
 	}
 	// Re-read the user: an account disabled since login gets no new session.
+	// A session opened right after a key login uses the record that login
+	// read (freshLogin).
+	if r := stateOf(sctx).keyUser.Load(); r != nil && method == "publickey" && r.user.Name == name &&
+		time.Since(r.at) < freshLogin {
+		return Identity{User: r.user, Method: method}, nil
+	}
 	u, err := s.opt.Auth.User(ctx, name)
 	if err != nil {
 		return Identity{}, err

@@ -3,9 +3,9 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gliderlabs/ssh"
@@ -48,6 +48,9 @@ func (s *Server) logSession(next ssh.Handler) ssh.Handler {
 		start := time.Now()
 		_, _, pty := sess.Pty()
 		next(sess)
+		if !s.log.Enabled(sess.Context(), slog.LevelInfo) {
+			return
+		}
 		s.log.Info("session", "user", audit.SafeName(sess.User()), "remote", sess.RemoteAddr().String(), "pty", pty,
 			"command", len(sess.RawCommand()) > 0, "duration", time.Since(start).Round(time.Millisecond))
 	}
@@ -122,30 +125,52 @@ func (s *Server) dispatch(sess ssh.Session) {
 	}
 	if isPty {
 		sio.Window = shell.Window{Width: ptyReq.Window.Width, Height: ptyReq.Window.Height}
-		resize := make(chan shell.Window, 1)
+		// One goroutine takes gliderlabs' window changes to the shell's
+		// terminal; a change before the shell is ready waits for it.
+		var (
+			mu      sync.Mutex
+			apply   func(shell.Window)
+			pending *shell.Window
+		)
+		sio.OnResize = func(f func(shell.Window)) {
+			mu.Lock()
+			defer mu.Unlock()
+			apply = f
+			if pending != nil {
+				f(*pending)
+				pending = nil
+			}
+		}
 		go func() {
-			defer close(resize)
 			for w := range winCh {
-				select {
-				case resize <- shell.Window{Width: w.Width, Height: w.Height}:
-				default: // a newer size will follow
+				sw := shell.Window{Width: w.Width, Height: w.Height}
+				mu.Lock()
+				if apply != nil {
+					apply(sw)
+				} else {
+					pending = &sw
 				}
+				mu.Unlock()
 			}
 		}()
-		sio.Resize = resize
 	}
 	// gliderlabs' idle timeout counts only traffic; a long command that
 	// prints nothing (an image unpack) must not be cut, so keepalives flow
 	// while a command runs. An idle prompt still times out.
+	// The keepalive goroutine runs only while a command does: an idle
+	// session has none.
 	if s.opt.IdleTimeout > 0 {
-		var busy atomic.Bool
-		sio.Busy = busy.Store
 		if conn, ok := sess.Context().Value(ssh.ContextKeyConn).(gossh.Conn); ok {
-			go keepAlive(sess.Context(), conn, &busy, max(s.opt.IdleTimeout/3, time.Second))
+			ka := &keepAlive{ctx: sess.Context(), conn: conn, every: max(s.opt.IdleTimeout/3, time.Second)}
+			sio.Busy = ka.busy
+			defer ka.busy(false)
 		}
 	}
 	raw := sess.RawCommand()
 	code := s.opt.Shell.Run(sess.Context(), sio, id.User, id.Lobby, raw, raw != "")
+	// A client that sees the exit status finds the session's rows, and its
+	// login's, in the audit table.
+	s.opt.Audit.Sync()
 	sess.Exit(code)
 }
 
@@ -201,17 +226,41 @@ func (c *sessionCounter) total() int {
 	return c.all
 }
 
-func keepAlive(ctx context.Context, conn gossh.Conn, busy *atomic.Bool, every time.Duration) {
-	t := time.NewTicker(every)
+// keepAlive sends keepalives on a connection while busy.
+type keepAlive struct {
+	ctx   context.Context
+	conn  gossh.Conn
+	every time.Duration
+
+	mu   sync.Mutex
+	stop chan struct{} // the running goroutine's; nil when none runs
+}
+
+// busy starts or stops the keepalives.
+func (k *keepAlive) busy(b bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch {
+	case b && k.stop == nil:
+		k.stop = make(chan struct{})
+		go k.run(k.stop)
+	case !b && k.stop != nil:
+		close(k.stop)
+		k.stop = nil
+	}
+}
+
+func (k *keepAlive) run(stop <-chan struct{}) {
+	t := time.NewTicker(k.every)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-stop:
+			return
+		case <-k.ctx.Done():
 			return
 		case <-t.C:
-			if busy.Load() {
-				conn.SendRequest("keepalive@openssh.com", true, nil)
-			}
+			k.conn.SendRequest("keepalive@openssh.com", true, nil)
 		}
 	}
 }

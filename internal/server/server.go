@@ -181,6 +181,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // waits for running commands until ctx ends; then it closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.opt.Shell.Drain()
+	defer s.opt.Audit.Sync() // rows from logins that opened no session
 	err := s.ssh.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		s.log.Warn("drain timed out; closing the remaining sessions", "sessions", s.sess.total())
@@ -203,6 +204,8 @@ type connState struct {
 	channels   atomic.Int32 // open channels
 	chRefused  atomic.Int32 // channels refused past the cap
 	endAudited atomic.Bool  // the end for a disabled or deleted account is recorded
+
+	keyUser atomic.Pointer[authRecord] // the record the last accepted key read
 }
 
 type ctxKey int

@@ -187,6 +187,11 @@ func (s *Server) refresh(st *connState) func(ctx context.Context, name string) (
 		if s.opt.Lobby != "" && name == s.opt.Lobby {
 			return users.User{Name: name, Role: users.RoleUser}, nil
 		}
+		// Right after a key login, the record it read is current enough:
+		// see freshLogin.
+		if r := st.keyUser.Load(); r != nil && r.user.Name == name && time.Since(r.at) < freshLogin {
+			return r.user, nil
+		}
 		u, err := s.opt.Auth.User(ctx, name)
 		switch {
 		case errors.Is(err, users.ErrNotFound):

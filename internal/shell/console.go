@@ -60,7 +60,9 @@ func newTermConsole(sio IO, prompt string) *termConsole {
 	// anywhere else it passes through (typed ahead, it reaches the shell
 	// prompt and logs out, as in any shell).
 	go func() {
-		buf := make([]byte, 4096)
+		// Keystrokes, mostly; a paste takes several reads. Every idle
+		// session holds this buffer.
+		buf := make([]byte, 512)
 		for {
 			n, err := sio.Stdin.Read(buf)
 			if n > 0 {
@@ -74,24 +76,19 @@ func newTermConsole(sio IO, prompt string) *termConsole {
 			}
 		}
 	}()
-	if sio.Resize != nil {
-		go func() {
-			for {
-				select {
-				case w, ok := <-sio.Resize:
-					if !ok {
-						return
-					}
-					// A client without a real terminal (ssh -tt < pipe)
-					// reports 0x0; x/term cannot draw in that.
-					if w.Width > 0 && w.Height > 0 {
-						c.t.SetSize(w.Width, w.Height)
-					}
-				case <-c.done:
-					return
-				}
+	if sio.OnResize != nil {
+		sio.OnResize(func(w Window) {
+			select {
+			case <-c.done:
+				return
+			default:
 			}
-		}()
+			// A client without a real terminal (ssh -tt < pipe) reports
+			// 0x0; x/term cannot draw in that.
+			if w.Width > 0 && w.Height > 0 {
+				c.t.SetSize(w.Width, w.Height)
+			}
+		})
 	}
 	return c
 }

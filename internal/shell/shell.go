@@ -71,6 +71,9 @@ type Shell struct {
 	Host     string
 	Draining chan struct{} // closed when the gateway shuts down
 
+	drained    context.Context // done once Draining is closed: idle sessions wait on it without a goroutine
+	endDrained context.CancelFunc
+
 	cmds       []*Command
 	cs         Containers
 	access     Access
@@ -91,6 +94,7 @@ func New(o Options) *Shell {
 	sh := &Shell{Users: o.Users, Audit: o.Audit, Log: o.Log.With("component", "shell"), Host: o.Host,
 		Draining: make(chan struct{}), keys: o.Keys, admin: o.Admin, auditLog: o.AuditLog, public: o.Public, gateway: o.Gateway, launchWait: o.LaunchWait,
 		metrics: o.Metrics, web: o.Web}
+	sh.drained, sh.endDrained = context.WithCancel(context.Background())
 	if sh.launchWait == 0 {
 		sh.launchWait = DefaultLaunchWait
 	}
@@ -124,6 +128,7 @@ func (sh *Shell) Drain() {
 	case <-sh.Draining:
 	default:
 		close(sh.Draining)
+		sh.endDrained()
 	}
 }
 
@@ -136,14 +141,17 @@ type IO struct {
 	Stdout io.Writer
 	Stderr io.Writer
 
-	PTY     bool          // the client asked for a terminal
-	Window  Window        // its size at start
-	Resize  <-chan Window // size changes; may be nil
-	Close   func()        // ends the session (used when draining)
-	Remote  string        // client address, for audit
-	Method  string        // how the user authenticated
-	Relogin func(users.User) error
-	Busy    func(bool) // told when a command starts and ends; may be nil
+	PTY    bool   // the client asked for a terminal
+	Window Window // its size at start
+	// OnResize, when set, is given at start the function that applies a
+	// size change; the caller calls it, from a goroutine of its own, on
+	// every change until the session ends (then it does nothing).
+	OnResize func(apply func(Window))
+	Close    func() // ends the session (used when draining)
+	Remote   string // client address, for audit
+	Method   string // how the user authenticated
+	Relogin  func(users.User) error
+	Busy     func(bool) // told when a command starts and ends; may be nil
 	// Refresh re-reads the session's user before each command, so that a
 	// role change applies at once and a disabled or deleted account runs
 	// nothing more; an error ends the session. May be nil.
@@ -253,17 +261,12 @@ func (s *Session) interactive(t *termConsole) int {
 
 // watchDrain ends an idle interactive session when the gateway drains.
 func (s *Session) watchDrain(t *termConsole) func() {
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-done:
-		case <-s.sh.Draining:
-			if t.closeIfIdle("\nlxcgate is restarting; reconnect in a moment.\n") && s.io.Close != nil {
-				s.io.Close()
-			}
+	stop := context.AfterFunc(s.sh.drained, func() {
+		if t.closeIfIdle("\nlxcgate is restarting; reconnect in a moment.\n") && s.io.Close != nil {
+			s.io.Close()
 		}
-	}()
-	return func() { close(done) }
+	})
+	return func() { stop() }
 }
 
 // end stops the session after the current command.

@@ -78,6 +78,7 @@ func ValidName(name string) error {
 // Store is the SQLite-backed user store.
 type Store struct {
 	db  *sql.DB
+	hot *store.Prepared // the reads of every login, prepared once
 	st  *store.Store
 	now func() time.Time
 	log *slog.Logger
@@ -85,7 +86,7 @@ type Store struct {
 
 // New returns a Store on a migrated database.
 func New(db *sql.DB) *Store {
-	return &Store{db: db, st: store.New(), now: time.Now, log: slog.Default()}
+	return &Store{db: db, hot: store.NewPrepared(db), st: store.New(), now: time.Now, log: slog.Default()}
 }
 
 // SetLogger sets where the store logs what users must not be told (who
@@ -135,7 +136,7 @@ func (s *Store) Add(ctx context.Context, name string, role Role, password string
 
 // Get returns the named user.
 func (s *Store) Get(ctx context.Context, name string) (User, error) {
-	u, err := s.st.Users.Get(ctx, s.db, name)
+	u, err := s.st.Users.Get(ctx, s.hot, name)
 	if err != nil {
 		return User{}, userErr(err, "get user", name)
 	}
@@ -310,7 +311,7 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (User, 
 // UserByKey returns the enabled user a public key belongs to.
 func (s *Store) UserByKey(ctx context.Context, key gossh.PublicKey) (User, error) {
 	fp := gossh.FingerprintSHA256(key)
-	row, stored, err := s.st.Users.GetByKey(ctx, s.db, fp)
+	row, stored, err := s.st.Users.GetByKey(ctx, s.hot, fp)
 	if errors.Is(err, store.ErrNotFound) {
 		return User{}, ErrAuth
 	}
