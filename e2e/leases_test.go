@@ -152,7 +152,8 @@ func TestIdleStop(t *testing.T) {
 	}
 	lxcExec("busy", "setsid sh -c 'while :; do :; done' >/dev/null 2>&1 </dev/null &")
 	lxcExec("web", "mkdir -p /www && echo hi > /www/index.html && httpd -p 8080 -h /www")
-	lxcExec("jump", "setsid sh -c 'while :; do nc -l -p 9000 >/dev/null; done' >/dev/null 2>&1 </dev/null &")
+	// nc ends a connection when its own input ends: give it one that never does.
+	lxcExec("jump", "setsid sh -c 'while :; do tail -f /dev/null | nc -l -p 9000 >/dev/null; done' >/dev/null 2>&1 </dev/null &")
 	for name, p := range map[string]string{"web": "8080", "jump": "9000"} {
 		if r := g.sshKey("alice", alice, "", "port", "add", name, p); r.code != 0 {
 			t.Fatalf("port add: %+v", r)
@@ -160,17 +161,29 @@ func TestIdleStop(t *testing.T) {
 	}
 	var web clusterContainer
 	json.Unmarshal([]byte(g.sshKey("alice", alice, "", "details", "web", "--json").out), &web)
-	// An ssh -J session held open to jump:9000 for the whole test.
+	// An ssh -J session held open to jump:9000 for the whole test, once
+	// nc listens there.
+	waitFor(t, "nc listening in jump", 10*time.Second, func() bool {
+		out, _ := exec.Command("lxc", "exec", "jump", "--project", project, "--", "netstat", "-ltn").Output()
+		return strings.Contains(string(out), ":9000")
+	})
 	hold := exec.Command("ssh", g.sshArgs("alice", "-i", alice, "-W", "jump:9000")...)
 	stdin, _ := hold.StdinPipe()
 	if err := hold.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { stdin.Close(); hold.Process.Kill(); hold.Wait() }()
+	held := make(chan error, 1)
+	go func() { held <- hold.Wait() }()
+	defer func() { stdin.Close(); hold.Process.Kill() }()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		httpGet(t, hostAddr, web.hostPort(8080)) // published-port traffic, every second
 		time.Sleep(time.Second)
+		select {
+		case err := <-held:
+			t.Fatalf("the ssh -W session to jump ended early: %v", err)
+		default:
+		}
 	}
 	for name, want := range map[string]string{"busy": "running", "idle": "stopped", "web": "running", "jump": "running"} {
 		l := g.leased("alice", alice, name)
