@@ -21,7 +21,7 @@ cluster_cleanup() {
 		for n in $(nested list --project "$p" --format csv -c n); do nested delete --force --project "$p" "$n" >/dev/null; done
 		nested project delete "$p" >/dev/null
 	done
-	"$tmp/lxcgate" --data "$tmp/cgw" portmap flush 2>/dev/null || true
+	LXCGATE_PORTS_CHAIN_PREFIX=BENCHCL "$tmp/lxcgate" --data "$tmp/cgw" portmap flush 2>/dev/null || true
 	cleanup
 }
 trap cluster_cleanup EXIT

@@ -40,7 +40,7 @@ in_ct() { # KEYFILE PORT: ssh into the container through a published port
 	ip netns exec lxcgate-client ssh -F /dev/null -p "$2" -i "$1" -o IdentitiesOnly=yes -o BatchMode=yes \
 		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=5 "ubuntu@$HOST" true
 }
-in_ct_retry() { for _ in $(seq 100); do in_ct "$@" && return 0; sleep 0.1; done; return 1; }
+in_ct_retry() { for _ in $(seq 300); do in_ct "$@" && return 0; sleep 0.2; done; return 1; } # sshd may take a while to boot under load
 
 keyfile() { as "$1" key box >"$tmp/$1.box" && chmod 600 "$tmp/$1.box"; }
 
@@ -94,7 +94,7 @@ for i in $(seq "$ROUNDS"); do
 	time_it lxc.delete lxcdo delete "l$i"
 done
 
-left_rules=$(iptables -t nat -S BENCHFLOW-DNAT | grep -c '^-A' || true)
+left_rules=$(iptables-save -t nat | grep -c 'BENCHFLOW.*-j DNAT' || true)
 left_rows=$("$tmp/lxcgate" --data "$tmp/gw" portmap status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d.get("desired") or []))')
 p99() { sort -n "$tmp/$1" | awk '{a[NR]=$1} END {i=int(NR*0.99+0.999); if (i<1) i=1; printf "%.0f", a[i]/1000}'; }
 printf '%d users at once through lxcgate (all in %.1f s) against lxc one at a time (%d rounds): p99 ms\n' \
