@@ -269,10 +269,13 @@ func Load(file string, env func(string) string) (Config, error) {
 func oneLine(err error) error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+		// The parser may quote the file's own bytes, a newline included.
+		return fmt.Errorf("line %d: %s", pe.Position.Line, controlEscaper.Replace(pe.Message))
 	}
 	return errors.New(strings.SplitN(err.Error(), "\n", 2)[0])
 }
+
+var controlEscaper = strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`)
 
 // applyEnv walks the struct by its toml tags, so that every key in the file
 // has its variable without a list to keep in step.
