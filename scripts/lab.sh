@@ -60,7 +60,8 @@ start_lxd() {
 	say "starting lxd"
 	# No systemd here: run the daemon in its own session so it outlives this script.
 	setsid lxd --group root --logfile "$LOG" </dev/null >/dev/null 2>&1 &
-	lxd waitready --timeout 60 || die "lxd did not start; see $LOG"
+	# Slower with many instances to take back (the nested cluster's members among them).
+	lxd waitready --timeout 180 || die "lxd did not start; see $LOG"
 	made daemon
 }
 
