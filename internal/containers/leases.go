@@ -166,11 +166,12 @@ func (s *Service) AutoStop(ctx context.Context, r ref.Ref, reason string) error 
 		return err
 	}
 	defer release()
-	if reason == ReasonIdle && rw.StopReason != "" {
-		return nil // stopped already, for a reason of its own
+	if rw.StopReason == ReasonExpired {
+		reason = ReasonExpired // the stronger record stays: start needs a renew
 	}
-	// The record goes first: a kill between the two steps leaves a
-	// container that is marked and stopped at the next pass.
+	// The record goes first: a kill or a refused stop between the two
+	// steps leaves a container that is marked, and the next pass, seeing
+	// it run, stops it again.
 	if err := s.st.Containers.SetStopped(ctx, s.db, rw.ID, reason, time.Now()); err != nil {
 		return fmt.Errorf("stop %s (%s): %w", r, reason, err)
 	}

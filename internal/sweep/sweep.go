@@ -194,7 +194,9 @@ func (s *Sweeper) Pass(ctx context.Context) (Result, error) {
 // monotonic clock since the sweeper first saw this deadline, which never
 // runs early when the wall clock jumps.
 func (s *Sweeper) leaseOver(st *tracked, it containers.SweepItem, now time.Duration, wall time.Time) (string, bool) {
-	if it.LeaseUntil.IsZero() || it.StopReason == containers.ReasonExpired {
+	// Expired and stopped: done. Expired and running (an earlier stop
+	// failed, or someone started it behind the gateway's back): again.
+	if it.LeaseUntil.IsZero() || (it.StopReason == containers.ReasonExpired && !it.Running) {
 		st.lease = time.Time{}
 		return "", false
 	}

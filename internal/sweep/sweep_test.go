@@ -266,3 +266,40 @@ func TestShortConnectionsCount(t *testing.T) {
 		t.Fatalf("a lingering closed connection kept it alive: %v", src.stopped)
 	}
 }
+
+type flakySource struct {
+	fakeSource
+	fail int // AutoStop records the reason but the stop fails this many times
+}
+
+func (f *flakySource) AutoStop(ctx context.Context, r ref.Ref, reason string) error {
+	if f.fail > 0 {
+		f.fail--
+		f.mu.Lock()
+		for i := range f.items {
+			if f.items[i].Ref == r {
+				f.items[i].StopReason = reason // marked, still running
+			}
+		}
+		f.mu.Unlock()
+		return errors.New("lxd: stop refused")
+	}
+	return f.fakeSource.AutoStop(ctx, r, reason)
+}
+
+// A stop that failed after the record was written is tried again.
+func TestFailedStopIsRetried(t *testing.T) {
+	ctx := context.Background()
+	src := &flakySource{fail: 1}
+	s, c, _ := newSweeper(src, fakeConns{}, nil, Config{})
+	box := item("box", true)
+	box.LeaseUntil = c.now().Add(time.Second)
+	src.items = []containers.SweepItem{box}
+	c.mono = c.mono.Add(2 * time.Second)
+	if res, _ := s.Pass(ctx); res.Expired != 0 {
+		t.Fatal("a failed stop counted")
+	}
+	if res, _ := s.Pass(ctx); res.Expired != 1 || len(src.stopped) != 1 {
+		t.Fatalf("the running, marked container was not stopped again: %+v %v", res, src.stopped)
+	}
+}
