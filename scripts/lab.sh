@@ -41,9 +41,10 @@ was_made() { grep -qxF "$1" "$STATE/made" 2>/dev/null; }
 
 need_root() { [ "$(id -u)" = 0 ] || die "run as root (sudo $0 $*)"; }
 
-install_packages() {
-	local missing=()
-	for p in "${PACKAGES[@]}"; do
+install_packages() { # [PACKAGE...]: those given, or the lab's
+	local missing=() want=("$@")
+	[ ${#want[@]} -gt 0 ] || want=("${PACKAGES[@]}")
+	for p in "${want[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return

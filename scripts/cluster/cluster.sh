@@ -33,18 +33,6 @@ M1() { L exec labcluster-m1 -- "$@"; } # the nested cluster's CLI, through membe
 maddr() { echo "10.166.0.24$1"; }
 ms() { seq 1 "$CMEMBERS"; }
 
-cluster_packages() {
-	local missing=()
-	for p in "${CLUSTER_PACKAGES[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return
-	say "installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-
 # The files copied into the member image; a change rebuilds the rootfs tarball
 # (from the kept debootstrap output) and re-imports the image.
 member_files_hash() {
@@ -299,7 +287,7 @@ cluster_up() {
 	need_root cluster up
 	cluster_lock
 	status >/dev/null 2>&1 || up
-	cluster_packages
+	install_packages "${CLUSTER_PACKAGES[@]}"
 	mkdir -p "$CSTATE"
 	cluster_image
 	cluster_project
