@@ -13,21 +13,20 @@ import (
 	"time"
 )
 
-// labGW starts a gateway whose LXD projects carry a prefix of this test's
-// own, so that tests never see each other's containers; everything under
-// the prefix is removed at the end.
+// labGW starts a gateway on the lab with small busybox containers. Its
+// LXD projects carry the prefix of its own newGW gives it, so that tests
+// never see each other's containers; everything under the prefix is
+// removed at the end.
 func labGW(t *testing.T, env ...string) (*gw, string) {
 	t.Helper()
 	needLab(t)
-	prefix := fmt.Sprintf("e2e%d-", time.Now().UnixNano()%1e6)
 	env = append([]string{
-		"LXCGATE_CONTAINERS_PROJECT_PREFIX=" + prefix,
 		"LXCGATE_CONTAINERS_DEFAULT_IMAGE=lxcgate-busybox",
 		"LXCGATE_CONTAINERS_MEMORY=256MiB", "LXCGATE_CONTAINERS_DISK=1GiB", "LXCGATE_CONTAINERS_CPU=1",
 	}, env...)
 	g := newGW(t, env...)
-	t.Cleanup(func() { removeProjects(prefix) })
-	return g, prefix
+	t.Cleanup(func() { removeProjects(g.prefix) })
+	return g, g.prefix
 }
 
 func removeProjects(prefix string) {

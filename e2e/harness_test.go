@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -42,10 +43,68 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	// Every gateway a test started kept lxcgate's chains; take them away.
-	exec.Command(binary, "--data", filepath.Join(dir, "data"), "portmap", "flush").Run()
+	// Each test removes its gateways' chains; what one left behind is a
+	// bug: remove it, name it and fail, so the host ends as it began.
+	if left := leftChains(); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: the tests left these iptables chains (now removed): %s\n", strings.Join(left, " "))
+		code = 1
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// Every gateway a test starts has a project prefix and a chain prefix of
+// its own: with the defaults it would adopt the containers a demo gateway
+// (scripts/up.sh) left in lxcgate-USER and rewrite that gateway's LXCGATE
+// chains. The pid keeps two e2e runs on one host apart.
+var gwSeq atomic.Int64
+
+func gwID() string { return fmt.Sprintf("%05d%03d", os.Getpid()%100000, gwSeq.Add(1)%1000) }
+
+// usedChains holds the chain prefix of every gateway this run started.
+var usedChains = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
+// flushChains removes the chains named PREFIX-* and the jumps into them.
+func flushChains(prefix string) error {
+	cmd := exec.Command(binary, "--data", filepath.Join(os.TempDir(), "lxcgate-e2e-flush"), "portmap", "flush")
+	cmd.Env = append(os.Environ(), "LXCGATE_PORTS_CHAIN_PREFIX="+prefix)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("portmap flush %s: %v: %s", prefix, err, out)
+	}
+	return nil
+}
+
+// chainsOf lists the nat and filter chains named PREFIX-*.
+func chainsOf(prefix string) []string {
+	out, _ := exec.Command("iptables-save", "-t", "nat").Output()
+	filter, _ := exec.Command("iptables-save", "-t", "filter").Output()
+	var names []string
+	for _, l := range strings.Split(string(out)+string(filter), "\n") {
+		if name, ok := strings.CutPrefix(strings.Fields(l + " x")[0], ":"+prefix+"-"); ok {
+			names = append(names, prefix+"-"+name)
+		}
+	}
+	return names
+}
+
+// leftChains finds (and removes) the chains of this run's gateways that
+// are still there.
+func leftChains() []string {
+	usedChains.Lock()
+	defer usedChains.Unlock()
+	var left []string
+	for prefix := range usedChains.m {
+		if names := chainsOf(prefix); len(names) > 0 {
+			left = append(left, names...)
+			if err := flushChains(prefix); err != nil {
+				fmt.Fprintln(os.Stderr, "e2e:", err)
+			}
+		}
+	}
+	return left
 }
 
 // need fails the test in CI, and skips it elsewhere, when a tool is missing.
@@ -73,7 +132,9 @@ type gw struct {
 	known     string // known_hosts for the gateway's host key
 	exited    chan error
 	envVars   []string
+	prefix    string // prefix of its LXD projects
 	chains    string // prefix of its iptables chains
+	cleanup   bool   // its chains and projects are removed at the end
 }
 
 func freePort(t *testing.T) string {
@@ -87,12 +148,46 @@ func freePort(t *testing.T) string {
 	return port
 }
 
-// newGW prepares a data directory; start runs the gateway.
+// newGW prepares a data directory; start runs the gateway. The gateway
+// gets a project prefix and a chain prefix of its own unless env names
+// them (as the cluster tests do).
 func newGW(t *testing.T, env ...string) *gw {
 	t.Helper()
 	need(t, "ssh", "ssh-keygen", "sshpass")
-	g := &gw{t: t, dir: t.TempDir(), port: freePort(t), envVars: env, chains: "LXCGATE"}
+	id := gwID()
+	g := &gw{t: t, dir: t.TempDir(), port: freePort(t), prefix: "e2e" + id + "-", chains: "E2E" + id}
+	g.envVars = []string{"LXCGATE_CONTAINERS_PROJECT_PREFIX=" + g.prefix, "LXCGATE_PORTS_CHAIN_PREFIX=" + g.chains}
+	for _, e := range env { // the last one wins, as in exec.Cmd's Env
+		if v, ok := strings.CutPrefix(e, "LXCGATE_CONTAINERS_PROJECT_PREFIX="); ok {
+			g.prefix = v
+		}
+		if v, ok := strings.CutPrefix(e, "LXCGATE_PORTS_CHAIN_PREFIX="); ok {
+			g.chains = v
+		}
+	}
+	g.envVars = append(g.envVars, env...)
 	return g
+}
+
+// cleanUp removes, once the test ends, what a started gateway made: its
+// chains (and jumps) and its LXD projects. Registered before the gateway
+// is killed, it runs after.
+func (g *gw) cleanUp() {
+	if g.cleanup {
+		return
+	}
+	g.cleanup = true
+	usedChains.Lock()
+	usedChains.m[g.chains] = true
+	usedChains.Unlock()
+	g.t.Cleanup(func() {
+		if err := flushChains(g.chains); err != nil {
+			g.t.Errorf("removing the gateway's chains: %v", err)
+		}
+		if _, err := exec.LookPath("lxc"); err == nil {
+			removeProjects(g.prefix)
+		}
+	})
 }
 
 // lxcgate runs a host command against this gateway's data directory.
@@ -158,6 +253,7 @@ func (g *gw) serveArgs(args ...string) []string {
 // when it exits first) and writes known_hosts from its host key.
 func (g *gw) run(cmd *exec.Cmd) {
 	g.t.Helper()
+	g.cleanUp()
 	g.cmd = cmd
 	g.cmd.Env = append(os.Environ(), g.envVars...)
 	g.cmd.Stdout = &g.logWriter

@@ -26,8 +26,13 @@ func (g *gw) detailsJSON(user, key, name string) container {
 // jump to whatever it claims. The gateway keeps the address the bridge
 // leased to the container's MAC, and LXD's filtering drops the spoofed
 // traffic; nothing reaches the host's own service.
-func TestContainerCannotSteerAddresses(t *testing.T) {
-	g, prefix := portsGW(t, "LXCGATE_PORTS_RECONCILE_INTERVAL=1s")
+//
+// On both lab bridges: on lxdbr6 the container also has an IPv6 lease,
+// which must never stand in for the IPv4 one.
+func TestContainerCannotSteerAddresses(t *testing.T) { onLabNets(t, testContainerCannotSteerAddresses) }
+
+func testContainerCannotSteerAddresses(t *testing.T, n labNet) {
+	g, prefix := portsGW(t, append([]string{"LXCGATE_PORTS_RECONCILE_INTERVAL=1s"}, n.env...)...)
 	alice := g.addUser("alice", "alice-password", false)
 	bob := g.addUser("bob", "bob-password", false)
 	g.start()
@@ -60,13 +65,13 @@ func TestContainerCannotSteerAddresses(t *testing.T) {
 	var leased, bobIP string
 	waitFor(t, "both have addresses", 20*time.Second, func() bool {
 		leased, bobIP = g.detailsJSON("alice", alice, "box").IPv4, g.detailsJSON("bob", bob, "box").IPv4
-		return leased != "" && bobIP != ""
+		return strings.HasPrefix(leased, n.subnet) && strings.HasPrefix(bobIP, n.subnet)
 	})
 	cfg := lxc(t, "config", "show", "--expanded", "box", "--project", prefix+"alice")
 	if !strings.Contains(cfg, `security.ipv4_filtering: "true"`) || !strings.Contains(cfg, `security.mac_filtering: "true"`) {
 		t.Fatalf("the NIC is not filtered:\n%s", cfg)
 	}
-	for _, claim := range []string{hostAddr, bobIP, "10.166.0.1"} {
+	for _, claim := range []string{hostAddr, bobIP, n.gw} {
 		out, err := exec.Command("lxc", "exec", "box", "--project", prefix+"alice", "--", "sh", "-c",
 			"ip addr flush dev eth0 && ip addr add "+claim+"/32 dev eth0 && ip -4 addr show eth0").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), claim) {

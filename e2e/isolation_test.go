@@ -109,7 +109,7 @@ func (g *gw) isoWaitIPv4(user, key, name string) string {
 	ip := ""
 	waitFor(g.t, name+" has an address", 30*time.Second, func() bool {
 		for _, c := range g.listJSON(user, key) {
-			if c.Name == name && c.State == "running" && strings.HasPrefix(c.IPv4, "10.166.0.") {
+			if c.Name == name && c.State == "running" && strings.HasPrefix(c.IPv4, g.subnet()) {
 				ip = c.IPv4
 				return true
 			}
@@ -476,8 +476,12 @@ func isoServe(t *testing.T, project, name string, port int, banner string) {
 // TestIsolationJump: ssh -W and -J through the gateway reach only the
 // caller's own running containers, by name, on 22 or a published port;
 // every other destination is refused, audited and never dialled.
-func TestIsolationJump(t *testing.T) {
-	g, prefix := portsGW(t)
+// It runs on both lab bridges: on lxdbr6 the allowed targets too were
+// unreachable before (no address).
+func TestIsolationJump(t *testing.T) { onLabNets(t, testIsolationJump) }
+
+func testIsolationJump(t *testing.T, n labNet) {
+	g, prefix := portsGW(t, n.env...)
 	alice := g.addUser("alice", "alice-password", false)
 	bob := g.addUser("bob", "bob-password", false)
 	g.start()
@@ -502,9 +506,9 @@ func TestIsolationJump(t *testing.T) {
 	lo := isoListen(t, "127.0.0.1:0")
 	listeners = append(listeners, lo)
 	_, lport, _ := net.SplitHostPort(lo.addr)
-	bridge := isoListen(t, "10.166.0.1:8000")
+	bridge := isoListen(t, n.gw+":8000")
 	if bridge == nil {
-		bridge = isoListen(t, "10.166.0.1:0")
+		bridge = isoListen(t, n.gw+":0")
 	}
 	_, bport, _ := net.SplitHostPort(bridge.addr)
 	listeners = append(listeners, bridge)
@@ -584,7 +588,7 @@ func TestIsolationJump(t *testing.T) {
 
 	targets := []string{
 		"10.177.0.1:22", "10.177.0.1:" + cport, "10.177.0.1:" + g.port,
-		"10.166.0.1:22", "10.166.0.1:53", "10.166.0.1:" + bport, "10.166.0.1:" + g.port,
+		n.gw + ":22", n.gw + ":53", n.gw + ":" + bport, n.gw + ":" + g.port, "10.166.0.1:22",
 		"127.0.0.1:" + g.port, "127.0.0.1:2222", "127.0.0.1:22", "127.0.0.1:" + lport,
 		"127.1:22", "127.1:" + lport, "0x7f000001:22", "0x7f000001:" + lport, "2130706433:22", "2130706433:" + lport,
 		"017700000001:" + lport, "127.0.0.1.:" + lport, "[::1]:22", "[::1]:" + g.port, "[::ffff:127.0.0.1]:" + lport,
@@ -605,7 +609,7 @@ func TestIsolationJump(t *testing.T) {
 
 	// The stock client's -J: the same refusals.
 	cfg := g.jumpConfig("alice", alice, alice)
-	for _, dest := range [][]string{{"10.166.0.1", "22"}, {"127.0.0.1", g.port}, {"localhost", lport}, {"jbob", "22"}, {aliceIP, "22"}, {"jbox", "8000"}} {
+	for _, dest := range [][]string{{n.gw, "22"}, {"127.0.0.1", g.port}, {"localhost", lport}, {"jbob", "22"}, {aliceIP, "22"}, {"jbox", "8000"}} {
 		refused("alice ssh -J gw -p "+dest[1]+" "+dest[0], dest[0], func() result {
 			return runCmd(t, "", "ssh", "-F", cfg, "-J", "gw", "-p", dest[1], dest[0], "true")
 		})

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # lab.sh: brings up (and takes down) the real lab lxcgate is tested against:
-# an LXD daemon with a btrfs pool, a bridge without NAT, two images, and a
-# client host in a network namespace. Idempotent: every step checks first.
+# lxcfs, an LXD daemon with a btrfs pool, a bridge without NAT (and a second
+# one with IPv6, as LXD makes its default bridge), two images, and a client
+# host in a network namespace. Idempotent: every step checks first.
 #
 #   scripts/lab.sh up       install packages, start LXD, create what is missing
 #   scripts/lab.sh down     remove what "up" made, and nothing else
@@ -21,6 +22,12 @@ LOG=/var/log/lxd-lab.log
 POOL=default
 BRIDGE=lxdbr0
 BRIDGE_ADDR=10.166.0.1/24
+# LXD's own default bridge has IPv6 on: each instance then has two leases,
+# an IPv4 and an IPv6 one. Tests run there too (containers.network).
+BRIDGE6=lxdbr6
+BRIDGE6_ADDR=10.167.0.1/24
+BRIDGE6_ADDR6=fd42:6c78:6761:7465::1/64
+LXCFS_DIR=/var/lib/lxcfs
 NETNS=lxcgate-client
 VETH_HOST=lxcg-host
 VETH_CLIENT=lxcg-client
@@ -28,9 +35,12 @@ HOST_ADDR=10.177.0.1
 CLIENT_ADDR=10.177.0.2
 DEBIAN_IMAGE=lxcgate-debian
 BUSYBOX_IMAGE=lxcgate-busybox
-BUSYBOX_VERSION="lab build 2" # in the image's description; a change rebuilds the cached rootfs
+# In each image's description: a change imports the image again (and, for
+# busybox, rebuilds the cached rootfs). Build 3: hostname and hosts templates.
+DEBIAN_VERSION="lab build 3"
+BUSYBOX_VERSION="lab build 3"
 MIRROR=${LXCGATE_LAB_MIRROR:-http://deb.debian.org/debian}
-PACKAGES=(lxd lxd-client dnsmasq-base iptables btrfs-progs debootstrap busybox-static openssh-client sshpass iproute2 expect ssh-audit systemd chromium)
+PACKAGES=(lxd lxd-client lxcfs dnsmasq-base iptables btrfs-progs debootstrap busybox-static openssh-client sshpass iproute2 expect ssh-audit systemd chromium)
 
 say() { printf 'lab: %s\n' "$*" >&2; }
 die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
@@ -55,6 +65,37 @@ install_packages() { # [PACKAGE...]: those given, or the lab's
 }
 
 lxd_running() { lxd waitready --timeout 1 >/dev/null 2>&1; }
+
+# lxcfs gives each container its own /proc/meminfo, cpuinfo, uptime...:
+# without it "free" in a 2 GiB container shows the host's memory. LXC's
+# mount hook (lxcfs's 00-lxcfs.conf) binds it in when a container starts,
+# so it must be mounted before containers start; LXD itself needs no restart.
+lxcfs_mounted() { awk -v d="$LXCFS_DIR" '$2 == d && $3 == "fuse.lxcfs" {f = 1} END {exit !f}' /proc/self/mounts; }
+lxcfs_works() { lxcfs_mounted && head -c 1 "$LXCFS_DIR/proc/meminfo" >/dev/null 2>&1; }
+
+start_lxcfs() {
+	lxcfs_works && return
+	if lxcfs_mounted; then # a dead lxcfs leaves its mount behind
+		fusermount -u "$LXCFS_DIR" 2>/dev/null || umount -l "$LXCFS_DIR"
+	fi
+	say "starting lxcfs (containers see their own memory and CPUs)"
+	mkdir -p "$LXCFS_DIR" "$STATE"
+	setsid lxcfs --pidfile "$STATE/lxcfs.pid" "$LXCFS_DIR" </dev/null >>/var/log/lxcfs-lab.log 2>&1 &
+	for _ in $(seq 50); do lxcfs_works && break; sleep 0.1; done
+	lxcfs_works || die "lxcfs did not mount $LXCFS_DIR; see /var/log/lxcfs-lab.log"
+	made lxcfs
+}
+
+stop_lxcfs() {
+	if lxd_running && lxc list --all-projects --format csv -c s 2>/dev/null | grep -q RUNNING; then
+		say "kept lxcfs: running containers use it"
+		return 1
+	fi
+	if [ -s "$STATE/lxcfs.pid" ]; then kill "$(cat "$STATE/lxcfs.pid")" 2>/dev/null || true; fi
+	for _ in $(seq 20); do lxcfs_mounted || break; sleep 0.1; done
+	if lxcfs_mounted; then fusermount -u "$LXCFS_DIR" 2>/dev/null || umount -l "$LXCFS_DIR" || true; fi
+	rm -f "$STATE/lxcfs.pid"
+}
 
 start_lxd() {
 	if lxd_running; then return; fi
@@ -91,6 +132,20 @@ setup_network() {
 	fi
 }
 
+# The second bridge: IPv6 on as LXD's default has it, but no NAT and no
+# IPv6 routing, so containers there reach nothing outside this machine.
+setup_network6() {
+	if ! lxc network show "$BRIDGE6" >/dev/null 2>&1; then
+		say "creating bridge $BRIDGE6 with IPv6, without NAT"
+		lxc network create "$BRIDGE6" ipv4.address="$BRIDGE6_ADDR" ipv4.nat=false \
+			ipv6.address="$BRIDGE6_ADDR6" ipv6.nat=false ipv6.routing=false dns.mode=none >/dev/null
+		made bridge6
+	fi
+	[ "$(lxc network get "$BRIDGE6" ipv4.nat)" = "false" ] && [ "$(lxc network get "$BRIDGE6" ipv6.nat)" = "false" ] &&
+		[ "$(lxc network get "$BRIDGE6" ipv6.routing)" = "false" ] ||
+		die "$BRIDGE6 has NAT or IPv6 routing on; the lab needs ipv4.nat=false ipv6.nat=false ipv6.routing=false"
+}
+
 setup_profile() {
 	local devs
 	devs=$(lxc profile device list default)
@@ -106,7 +161,10 @@ setup_profile() {
 
 image_present() { lxc image info "$1" >/dev/null 2>&1; }
 
-write_metadata() { # dir description
+# write_metadata DIR DESCRIPTION OS RELEASE: the image's metadata, with
+# LXD's templates that give /etc/hostname and /etc/hosts the instance's
+# name when it is created or copied (without them, the image's name).
+write_metadata() {
 	cat >"$1/metadata.yaml" <<EOF
 architecture: x86_64
 creation_date: $(date +%s)
@@ -114,8 +172,19 @@ properties:
   description: $2
   os: $3
   release: $4
+templates:
+  /etc/hostname:
+    when: [create, copy]
+    template: hostname.tpl
+  /etc/hosts:
+    when: [create, copy]
+    template: hosts.tpl
 EOF
-	tar -C "$1" -czf "$1/../meta.tar.gz" metadata.yaml
+	mkdir -p "$1/templates"
+	echo '{{ container.name }}' >"$1/templates/hostname.tpl"
+	printf '127.0.0.1\tlocalhost\n127.0.1.1\t{{ container.name }}\n\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n' \
+		>"$1/templates/hosts.tpl"
+	tar -C "$1" -czf "$1/../meta.tar.gz" metadata.yaml templates
 }
 
 build_debian() {
@@ -131,12 +200,11 @@ build_debian() {
 		chroot "$root" useradd -m -s /bin/bash -G sudo ubuntu
 		# Debian's ssh.service runs "sshd -t" first, so host keys must exist in the image.
 		chroot "$root" ssh-keygen -A >/dev/null
-		echo "$DEBIAN_IMAGE" >"$root/etc/hostname"
 		rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
 		tar -C "$root" --numeric-owner -czf "$dir/rootfs.tar.gz.tmp" . && mv "$dir/rootfs.tar.gz.tmp" "$dir/rootfs.tar.gz"
 		rm -rf "$root"
 	fi
-	write_metadata "$dir/meta" "Debian 12 with sshd and user ubuntu (lxcgate lab)" debian bookworm
+	write_metadata "$dir/meta" "Debian 12 with sshd and user ubuntu (lxcgate $DEBIAN_VERSION)" debian bookworm
 }
 
 build_busybox() {
@@ -174,7 +242,7 @@ esac
 exit 0
 EOF
 		chmod 0755 "$root/sbin/init" "$root/etc/udhcpc.script"
-		echo "$BUSYBOX_IMAGE" >"$root/etc/hostname"
+		echo localhost >"$root/etc/hostname" # the template writes the instance's name
 		printf 'root:x:0:0:root:/root:/bin/sh\nubuntu:x:1000:1000::/home/ubuntu:/bin/sh\n' >"$root/etc/passwd"
 		printf 'root:x:0:\nubuntu:x:1000:\n' >"$root/etc/group"
 		mkdir -p "$root/home/ubuntu" && chown 1000:1000 "$root/home/ubuntu"
@@ -185,16 +253,40 @@ EOF
 	write_metadata "$dir/meta" "BusyBox only, boots in a blink (lxcgate $BUSYBOX_VERSION)" busybox "1.35"
 }
 
-setup_images() {
-	if ! image_present "$DEBIAN_IMAGE"; then
-		build_debian
-		lxc image import "$CACHE/debian/meta.tar.gz" "$CACHE/debian/rootfs.tar.gz" --alias "$DEBIAN_IMAGE" >/dev/null
-		made "image:$DEBIAN_IMAGE"
+# image_current ALIAS VERSION: the image is there and of this build.
+image_current() { lxc image info "$1" 2>/dev/null | grep -q "^    description: .*(lxcgate $2)\$"; }
+
+image_fingerprint() { lxc image info "$1" 2>/dev/null | sed -n 's/^Fingerprint: //p'; }
+
+# import_image ALIAS DIR: imports DIR's tarballs as ALIAS. An older build
+# under ALIAS is replaced by moving the alias in one call, so that tests
+# launching from it meanwhile never find it missing; the old image goes
+# when this script made it.
+import_image() {
+	local old out fp
+	old=$(image_fingerprint "$1")
+	if [ -z "$old" ]; then
+		lxc image import "$2/meta.tar.gz" "$2/rootfs.tar.gz" --alias "$1" >/dev/null
+		made "image:$1"
+		return
 	fi
-	if ! image_present "$BUSYBOX_IMAGE"; then
+	say "replacing $1 with a newer build"
+	out=$(lxc image import "$2/meta.tar.gz" "$2/rootfs.tar.gz" 2>&1) || die "importing $1 failed: $out"
+	fp=$(sed -n 's/.*fingerprint: *//p' <<<"$out")
+	[ -n "$fp" ] || die "importing $1: no fingerprint in: $out"
+	lxc query -X PUT "/1.0/images/aliases/$1" -d "{\"target\": \"$fp\", \"description\": \"\"}" >/dev/null
+	if was_made "image:$1"; then lxc image delete "$old" >/dev/null; else say "kept the older image $old (not made here)"; fi
+	made "image:$1"
+}
+
+setup_images() {
+	if ! image_current "$DEBIAN_IMAGE" "$DEBIAN_VERSION"; then
+		build_debian
+		import_image "$DEBIAN_IMAGE" "$CACHE/debian"
+	fi
+	if ! image_current "$BUSYBOX_IMAGE" "$BUSYBOX_VERSION"; then
 		build_busybox
-		lxc image import "$CACHE/busybox/meta.tar.gz" "$CACHE/busybox/rootfs.tar.gz" --alias "$BUSYBOX_IMAGE" >/dev/null
-		made "image:$BUSYBOX_IMAGE"
+		import_image "$BUSYBOX_IMAGE" "$CACHE/busybox"
 	fi
 }
 
@@ -224,13 +316,15 @@ setup_netns() {
 up() {
 	need_root up
 	install_packages
+	start_lxcfs # before any container starts
 	start_lxd
 	setup_storage
 	setup_network
+	setup_network6
 	setup_profile
 	setup_images
 	setup_netns
-	say "ready: bridge $BRIDGE ($BRIDGE_ADDR, no NAT), images $DEBIAN_IMAGE and $BUSYBOX_IMAGE, client $NETNS at $CLIENT_ADDR -> host $HOST_ADDR"
+	say "ready: bridges $BRIDGE ($BRIDGE_ADDR, no NAT) and $BRIDGE6 ($BRIDGE6_ADDR and $BRIDGE6_ADDR6, no NAT), lxcfs, images $DEBIAN_IMAGE and $BUSYBOX_IMAGE, client $NETNS at $CLIENT_ADDR -> host $HOST_ADDR"
 }
 
 down() {
@@ -249,21 +343,27 @@ down() {
 		if [ -n "$old" ] && ! was_made bridge; then lxc network set "$BRIDGE" dns.mode="$old" >/dev/null 2>&1 || true; fi
 		if was_made profile-eth0; then lxc profile device remove default eth0 >/dev/null 2>&1 || true; fi
 		if was_made profile-root; then lxc profile device remove default root >/dev/null 2>&1 || true; fi
+		if was_made bridge6; then lxc network delete "$BRIDGE6" >/dev/null 2>&1 || say "kept $BRIDGE6: still in use"; fi
 		if was_made bridge; then lxc network delete "$BRIDGE" >/dev/null 2>&1 || say "kept $BRIDGE: still in use"; fi
 		if was_made pool; then lxc storage delete "$POOL" >/dev/null 2>&1 || say "kept pool $POOL: still in use"; fi
 		if was_made daemon; then lxd shutdown --timeout 30 >/dev/null 2>&1 || true; fi
 	fi
+	local keep=""
+	if was_made lxcfs && ! stop_lxcfs; then keep=lxcfs; fi
 	rm -f "$STATE/made"
+	if [ -n "$keep" ]; then made "$keep"; fi
 	say "down (packages and the image cache in $CACHE are kept)"
 }
 
 status() {
 	local ok=0
 	check() { if eval "$2" >/dev/null 2>&1; then printf '%-10s ok\n' "$1"; else printf '%-10s missing\n' "$1"; ok=1; fi; }
+	check lxcfs lxcfs_works
 	check lxd lxd_running
 	check pool "lxc storage show $POOL"
 	check bridge "lxc network show $BRIDGE"
-	check images "image_present $DEBIAN_IMAGE && image_present $BUSYBOX_IMAGE"
+	check bridge6 "lxc network show $BRIDGE6"
+	check images "image_current $DEBIAN_IMAGE '$DEBIAN_VERSION' && image_current $BUSYBOX_IMAGE '$BUSYBOX_VERSION'"
 	check client "ip netns exec $NETNS ip addr show $VETH_CLIENT"
 	return $ok
 }

@@ -52,13 +52,17 @@ func (a *app) doctorCmd() *cobra.Command {
 // doctorEnv is the host as this configuration sees it.
 func (a *app) doctorEnv(lx *lxd.Client) doctor.Env {
 	first, last, _ := a.cfg.Ports.PortRange()
-	return doctor.Env{
+	e := doctor.Env{
 		LXD: doctorLXD{lx}, Runner: hostRunner{}, LookPath: exec.LookPath, InUse: doctor.BindProbe,
 		ChainPrefix: a.cfg.Ports.ChainPrefix + "-", PortFirst: first, PortLast: last,
 		NAT: a.cfg.Containers.NAT, NvidiaRuntime: a.cfg.GPU.NvidiaRuntime,
 		DataDir: a.cfg.Data, DBFile: filepath.Join(a.cfg.Data, "lxcgate.db"),
 		HostKey: filepath.Join(a.cfg.Data, "ssh_host_ed25519_key"),
 	}
+	if a.cfg.LXD.URL == "" { // LXD on this host: its lxcfs is ours to see
+		e.Mounts = "/proc/self/mounts"
+	}
+	return e
 }
 
 // logReport logs each check at the level its status calls for.

@@ -17,7 +17,9 @@ func (a *app) lxdClient(log *slog.Logger) (*lxd.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return lxd.New(conn, log), nil
+	lx := lxd.New(conn, log)
+	lx.Network = a.cfg.Containers.Network
+	return lx, nil
 }
 
 func (a *app) lxdConn() (lxd.Conn, error) {

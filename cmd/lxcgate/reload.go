@@ -10,6 +10,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/server"
 	"github.com/lxcgate/lxcgate/internal/throttle"
 	"github.com/lxcgate/lxcgate/internal/users"
+	"github.com/lxcgate/lxcgate/internal/web"
 )
 
 // liveParts are what a reload reconfigures while serving.
@@ -17,6 +18,7 @@ type liveParts struct {
 	srv      *server.Server
 	throttle *throttle.Throttle
 	eng      *engine
+	site     *web.Server // nil when the web listener is off
 }
 
 // liveKeys are the keys a reload applies at once (a key ending in "." is
@@ -66,6 +68,9 @@ func (a *app) reload(log *slog.Logger, live *liveParts) {
 	}
 	copyKeys(&a.cfg, next, applied)
 	a.apply(log, live, applied)
+	if live != nil {
+		reloadWebCert(log, live.site)
+	}
 	log.Info("reload: configuration read", "applied", strings.Join(applied, ","), "needs_restart", strings.Join(restart, ","))
 }
 
@@ -112,6 +117,19 @@ func (a *app) apply(log *slog.Logger, live *liveParts, applied []string) {
 	if touched("ports.services") {
 		go live.eng.resync()
 	}
+}
+
+// reloadWebCert reads the web listener's TLS pair again (a renewal keeps
+// the paths); a pair that does not load leaves the one in use.
+func reloadWebCert(log *slog.Logger, site *web.Server) {
+	if site == nil || !site.TLS() {
+		return
+	}
+	if err := site.ReloadCert(); err != nil {
+		log.Error("reload: the web TLS certificate was not replaced; the one in use stays", "err", err)
+		return
+	}
+	log.Info("reload: web TLS certificate read")
 }
 
 // changedKeys names the keys (section.key, or key at the top) whose

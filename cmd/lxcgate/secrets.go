@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/lxcgate/lxcgate/internal/lxd"
 	"golang.org/x/term"
 )
 
@@ -44,8 +45,9 @@ func (a *app) showInitialPassword(name, pw string) error {
 }
 
 // tightenData makes the data directory owner-only (0700) and the
-// database, its -wal and -shm, the host key and the first admin's password
-// file 0600, logging each it changed. Missing files are fine.
+// database, its -wal and -shm, the host key, the LXD client key and the
+// first admin's password file 0600, logging each it changed. Missing files
+// are fine.
 func tightenData(dir string, log *slog.Logger) {
 	fix := func(path string, want fs.FileMode) {
 		fi, err := os.Lstat(path)
@@ -65,7 +67,7 @@ func tightenData(dir string, log *slog.Logger) {
 		log.Info("tightened permissions", "path", path, "from", fmt.Sprintf("%04o", fi.Mode().Perm()), "to", fmt.Sprintf("%04o", want))
 	}
 	fix(dir, 0o700)
-	for _, n := range []string{"lxcgate.db", "lxcgate.db-wal", "lxcgate.db-shm", "ssh_host_ed25519_key", initialPasswordFile} {
+	for _, n := range []string{"lxcgate.db", "lxcgate.db-wal", "lxcgate.db-shm", "ssh_host_ed25519_key", lxd.ClientKeyName, initialPasswordFile} {
 		fix(filepath.Join(dir, n), 0o600)
 	}
 }

@@ -36,6 +36,21 @@ func TestTightenData(t *testing.T) {
 	}
 }
 
+// Regression: the LXD client key in DATA stayed as readable as it was
+// made (0644 from an older release or a hand copy) while the database and
+// the host key beside it were tightened.
+func TestTightenDataClientKey(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "lxd-client.key")
+	os.WriteFile(key, nil, 0o644)
+	os.Chmod(key, 0o644)
+	var logs bytes.Buffer
+	tightenData(dir, slog.New(slog.NewTextHandler(&logs, nil)))
+	if fi, _ := os.Stat(key); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("lxd-client.key %v, want 0600", fi.Mode())
+	}
+}
+
 func TestInitialPasswordToFile(t *testing.T) {
 	var errw bytes.Buffer
 	a := &app{stderr: &errw}

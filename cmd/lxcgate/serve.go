@@ -18,6 +18,7 @@ import (
 
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/auth"
+	"github.com/lxcgate/lxcgate/internal/config"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/doctor"
 	"github.com/lxcgate/lxcgate/internal/lxd"
@@ -83,6 +84,7 @@ func (a *app) serve() error {
 	st.SetLogger(log)
 	al := audit.New(db, log)
 	go al.Retain(ctx, a.cfg.Audit.Retention.D(), 24*time.Hour) // [audit] retention, at start and daily
+	go al.Cap(ctx, int64(a.cfg.Audit.MaxRows), 10*time.Minute) // [audit] max_rows: a flood must not outrun the age bound
 	met := metrics.New()
 	eng, err := a.startContainers(ctx, db, log, met, al)
 	if err != nil {
@@ -115,7 +117,7 @@ func (a *app) serve() error {
 	if site != nil {
 		go site.Prune(ctx, time.Hour)
 	}
-	return a.listen(srv, log, lobby, met, site, &liveParts{srv: srv, throttle: th, eng: eng})
+	return a.listen(srv, log, lobby, met, site, &liveParts{srv: srv, throttle: th, eng: eng, site: site})
 }
 
 func (a *app) throttleLimits() throttle.Limits {
@@ -189,6 +191,7 @@ func (a *app) startContainers(ctx context.Context, db *sql.DB, log *slog.Logger,
 		close(settled)
 		go e.mapper.Run(ctx, a.cfg.Ports.ReconcileInterval.D())
 		go e.sweeper.Run(ctx, a.cfg.Ports.ReconcileInterval.D())
+		go checkGPUs(ctx, log, e.cs, a.cfg.Ports.ReconcileInterval.D())
 		lx.Watch(ctx, func(project, name, action string) {
 			if owner, ok := strings.CutPrefix(project, a.cfg.Containers.ProjectPrefix); ok {
 				go e.mapper.Follow(ref.Ref{Owner: owner, Name: name}) // the event stream must not wait on iptables
@@ -300,8 +303,10 @@ func (a *app) webSite(db *sql.DB, cs *containers.Service, st *users.Store, al *a
 	}
 	wa := webauth.New(db, a.webBaseURL())
 	pub, _ := url.Parse(a.cfg.Web.PublicURL)
+	proxies, _ := config.ParsePrefixes(a.cfg.Web.TrustedProxies) // validated
 	site := web.New(web.Options{Service: cs, Users: st, Auth: wa, Audit: al, Log: log, Host: a.cfg.Hostname,
-		Public: a.publicAddress(), Secure: a.cfg.Web.TLSCert != "" || (pub != nil && pub.Scheme == "https")})
+		Public: a.publicAddress(), Secure: a.cfg.Web.TLSCert != "" || (pub != nil && pub.Scheme == "https"),
+		PublicURL: a.cfg.Web.PublicURL, TrustedProxies: proxies})
 	return wa, site
 }
 
@@ -431,4 +436,21 @@ func (a *app) bootstrapAdmin(ctx context.Context, st *users.Store) error {
 		return err
 	}
 	return a.showInitialPassword(name, pw)
+}
+
+// checkGPUs holds the instances' GPU devices to the books at every
+// reconcile interval, between the full reconciles.
+func checkGPUs(ctx context.Context, log *slog.Logger, cs *containers.Service, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := cs.CheckGPUs(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("GPU device check failed; the next pass retries", "err", err)
+		}
+	}
 }

@@ -111,3 +111,22 @@ func TestRecordClampsFields(t *testing.T) {
 		t.Fatalf("stored user %d bytes, detail %d bytes", len(user), len(detail))
 	}
 }
+
+func TestBurstSampler(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := NewBurstSampler(time.Minute, 5, 10)
+	s.SetClock(func() time.Time { return now })
+	let := 0
+	for range 100 {
+		if ok, _ := s.Allow("198.51.100.7"); ok {
+			let++
+		}
+	}
+	if let != 5 {
+		t.Fatalf("%d of 100 let through in a period, want 5", let)
+	}
+	now = now.Add(time.Minute)
+	if ok, n := s.Allow("198.51.100.7"); !ok || n != 95 {
+		t.Fatalf("after the period: %v, suppressed %d, want 95", ok, n)
+	}
+}

@@ -48,3 +48,26 @@ func (l *Log) Retain(ctx context.Context, age, interval time.Duration) {
 		}
 	}
 }
+
+// Cap keeps at most maxRows rows, deleting the oldest, now and then every
+// interval until ctx ends; maxRows 0 keeps every row. Age alone does not
+// bound the table: a flood can outrun it.
+func (l *Log) Cap(ctx context.Context, maxRows int64, interval time.Duration) {
+	if maxRows <= 0 || l.db == nil {
+		return
+	}
+	for {
+		n, err := l.table.Trim(ctx, l.db, maxRows)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			l.log.Error("audit prune failed", "err", err)
+		case n > 0:
+			l.log.Info("audit rows pruned", "rows", n, "beyond_max_rows", maxRows)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}

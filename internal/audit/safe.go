@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/lxcgate/lxcgate/internal/store"
 )
 
 // MaxNameLen is the longest pre-authentication user name that is looked up
@@ -43,11 +45,29 @@ func SafeName(name string) string {
 	return strconv.QuoteToASCII(name[:safePrefix]) + "…(" + strconv.Itoa(len(name)) + " bytes)"
 }
 
-// clamp bounds a free-text field of a record; callers pass bounded values,
-// this only keeps a mistake from writing megabytes.
+// clamp bounds a free-text field of a record and escapes it (Escape);
+// callers pass bounded values, the bound only keeps a mistake from writing
+// megabytes. The input is cut before it is escaped, so that the work is
+// bounded too, and the escaped form is cut again to n.
 func clamp(s string, n int) string {
-	if len(s) <= n {
+	orig := len(s)
+	if orig > n {
+		s = s[:n] // a rune split here shows as \xHH
+	}
+	s = Escape(s)
+	if len(s) <= n && orig <= n {
 		return s
 	}
-	return strconv.QuoteToASCII(s[:n]) + "…(" + strconv.Itoa(len(s)) + " bytes)"
+	cut := min(n, len(s))
+	for cut > 0 && cut < len(s) && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…(" + strconv.Itoa(orig) + " bytes)"
 }
+
+// Escape makes s safe to print on a terminal: every character that moves
+// the cursor, changes colours, ends a line or reorders text is written as
+// a Go-style escape (see store.EscapeText, which every audit row's fields
+// pass through on their way into the table, whoever writes them). Escaping
+// twice changes nothing: the viewer escapes again what the writer stored.
+func Escape(s string) string { return store.EscapeText(s) }

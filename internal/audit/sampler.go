@@ -5,13 +5,14 @@ import (
 	"time"
 )
 
-// Sampler lets at most one event per key through per period and counts the
-// rest, so that a flood of identical refusals (a sprayer hammering a locked
+// Sampler lets at most burst events per key through per period (one, from
+// NewSampler) and counts the rest, so that a flood of identical refusals (a sprayer hammering a locked
 // account) writes a record a minute instead of one per attempt. It holds at
 // most max keys; past that, new keys share one overflow key. Safe for
 // concurrent use.
 type Sampler struct {
 	period time.Duration
+	burst  int
 	max    int
 	now    func() time.Time
 
@@ -21,7 +22,8 @@ type Sampler struct {
 }
 
 type sample struct {
-	last       time.Time
+	last       time.Time // when the key's period began
+	let        int       // events let through since last
 	suppressed int
 }
 
@@ -30,7 +32,20 @@ const overflowKey = "\x00overflow"
 
 // NewSampler returns a Sampler with the given period and bound on keys.
 func NewSampler(period time.Duration, max int) *Sampler {
-	return &Sampler{period: period, max: max, now: time.Now, seen: map[string]*sample{}}
+	return NewBurstSampler(period, 1, max)
+}
+
+// NewBurstSampler returns a Sampler that lets burst events per key through
+// in each period.
+func NewBurstSampler(period time.Duration, burst, keys int) *Sampler {
+	return &Sampler{period: period, burst: max(burst, 1), max: keys, now: time.Now, seen: map[string]*sample{}}
+}
+
+// SetClock replaces the clock (tests).
+func (s *Sampler) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	s.now = now
+	s.mu.Unlock()
 }
 
 // Allow reports whether an event for key should be recorded now and, when
@@ -50,18 +65,20 @@ func (s *Sampler) Allow(key string) (bool, int) {
 			e = s.seen[key]
 		}
 		if e == nil {
-			e = &sample{}
-			s.seen[key] = e
-			e.last = now
+			s.seen[key] = &sample{last: now, let: 1}
 			return true, 0
 		}
 	}
 	if now.Sub(e.last) < s.period {
+		if e.let < s.burst {
+			e.let++
+			return true, 0
+		}
 		e.suppressed++
 		return false, 0
 	}
 	n := e.suppressed
-	e.last, e.suppressed = now, 0
+	e.last, e.let, e.suppressed = now, 1, 0
 	return true, n
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -55,6 +56,9 @@ type Web struct {
 	PublicURL string `toml:"public_url"` // base of the links 'web' prints, e.g. "https://gw.lab.example"
 	TLSCert   string `toml:"tls_cert"`   // PEM certificate file; with tls_key, serve HTTPS
 	TLSKey    string `toml:"tls_key"`
+	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
+	// X-Forwarded-For names the client; empty: the socket's peer is.
+	TrustedProxies []string `toml:"trusted_proxies"`
 }
 
 // Metrics configures the monitoring listener (/metrics, /healthz, /readyz).
@@ -65,6 +69,7 @@ type Metrics struct {
 // Audit configures the audit table.
 type Audit struct {
 	Retention Age `toml:"retention"` // rows older than this are deleted; 0: kept forever
+	MaxRows   int `toml:"max_rows"`  // at most this many rows are kept, the newest; 0: no bound
 }
 
 // Leases configures container leases.
@@ -124,6 +129,9 @@ type Containers struct {
 	Disk          Size     `toml:"disk"`
 	ProjectPrefix string   `toml:"project_prefix"`
 	LXDSocket     string   `toml:"lxd_socket"`
+	// Network is the managed bridge new containers' eth0 joins; empty:
+	// the default profile's NIC.
+	Network string `toml:"network"`
 	// NAT says whether the bridge should masquerade containers' traffic;
 	// doctor holds the bridge against it.
 	NAT bool `toml:"nat"`
@@ -231,7 +239,8 @@ func Default() Config {
 		Quota:     Quota{Containers: 3, CPU: 8, Memory: Size(16 << 30), Disk: Size(50 << 30), GPUs: 1, Ports: 3, Snapshots: 20},
 		GPU:       GPU{Profile: "lxcgate-nvidia"},
 		Snapshots: Snapshots{Keep: 5},
-		Audit:     Audit{Retention: Age(180 * 24 * time.Hour)},
+		Audit:     Audit{Retention: Age(180 * 24 * time.Hour), MaxRows: 1_000_000},
+		Web:       Web{TrustedProxies: []string{}},
 		Idle:      Idle{CPUPercent: 2},
 		Ports: Ports{Range: "20000-29999", Services: map[string]int{"ssh": 22}, Addresses: []string{},
 			ReconcileInterval: Duration(30 * time.Second), ChainPrefix: "LXCGATE"},
@@ -433,6 +442,9 @@ func (c *Config) validateServer() error {
 			return fmt.Errorf("metrics.listen %q: want HOST:PORT or :PORT, or empty for off", l)
 		}
 	}
+	if c.Audit.MaxRows < 0 {
+		return errors.New("audit.max_rows must be 0 (no bound) or more")
+	}
 	if err := c.validateWeb(); err != nil {
 		return err
 	}
@@ -460,7 +472,28 @@ func (c *Config) validateWeb() error {
 	if (w.TLSCert == "") != (w.TLSKey == "") {
 		return errors.New("web.tls_cert and web.tls_key go together: set both, or neither")
 	}
+	if _, err := ParsePrefixes(w.TrustedProxies); err != nil {
+		return fmt.Errorf("web.trusted_proxies: %w", err)
+	}
 	return nil
+}
+
+// ParsePrefixes parses CIDRs ("10.0.0.0/8") and single addresses (a /32
+// or /128), as web.trusted_proxies lists them.
+func ParsePrefixes(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or a CIDR such as 10.0.0.0/8", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // validateContainers checks the containers, gpu and quota sections.

@@ -82,6 +82,9 @@ func TestValidate(t *testing.T) {
 		func(c *Config) { c.Web.TLSKey = "/etc/key.pem" },
 		func(c *Config) { c.Web.PublicURL = "gw.lab.example" },
 		func(c *Config) { c.Web.PublicURL = "javascript:alert(1)" },
+		func(c *Config) { c.Web.TrustedProxies = []string{"10.0.0.0/33"} },
+		func(c *Config) { c.Web.TrustedProxies = []string{"proxy.lan"} },
+		func(c *Config) { c.Audit.MaxRows = -1 },
 	} {
 		c := Default()
 		mut(&c)
@@ -99,6 +102,15 @@ func TestWebListen(t *testing.T) {
 	}
 	if Default().Web.Listen != "" {
 		t.Fatal("the web listener must be off by default")
+	}
+	// Trusted proxies: none by default; CIDRs and addresses from the environment.
+	env["LXCGATE_WEB_TRUSTED_PROXIES"] = "10.0.0.0/8, 192.0.2.1, ::1"
+	c, err = Load("", func(k string) string { return env[k] })
+	if err != nil || c.Validate() != nil || len(Default().Web.TrustedProxies) != 0 {
+		t.Fatalf("trusted proxies: %+v %v %v", c.Web, err, c.Validate())
+	}
+	if p, err := ParsePrefixes(c.Web.TrustedProxies); err != nil || len(p) != 3 || p[1].String() != "192.0.2.1/32" || p[2].Bits() != 128 {
+		t.Fatalf("ParsePrefixes: %v %v", p, err)
 	}
 }
 

@@ -292,7 +292,7 @@ func BenchmarkPlacement(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			a, release, err := s.allocAddress(ctx, ms[0])
+			a, release, err := s.allocAddress(ctx, ms[0], benchUser(7), "new", 0)
 			if err != nil || a != benchAddr(0, benchPer) {
 				b.Fatalf("%s %v", a, err)
 			}

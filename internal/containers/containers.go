@@ -44,6 +44,9 @@ var (
 	ErrNoKey      = errors.New("no such key")
 	// ErrExpired: the container's lease ran out; renew it to start it.
 	ErrExpired = errors.New("lease ran out")
+	// ErrRenewed: an automatic stop for an expired lease found the lease
+	// renewed since the sweep read it; the container was left alone.
+	ErrRenewed = errors.New("lease renewed")
 	// ErrUnreachable: the container's cluster member does not answer.
 	ErrUnreachable = errors.New("unreachable")
 	ErrNoHost      = errors.New("no such cluster member")
@@ -80,6 +83,8 @@ type LXD interface {
 	GPUs(ctx context.Context) ([]lxd.GPU, error)
 	EnsureGPUProfile(ctx context.Context, p lxd.GPUProfile) error
 	SecureNIC(ctx context.Context, project, name string) error
+	// SetGPUs makes an instance's GPU devices exactly w's.
+	SetGPUs(ctx context.Context, project, name string, w lxd.GPUWant) (bool, error)
 	Access
 	Snapshotter
 	Cluster

@@ -55,7 +55,9 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 	}
 	failpoint.Hit("create:made")
 	if req.copyOf != "" {
-		s.dropCopiedPortKeys(ctx, user, req.Name, spec.Config)
+		if err := s.finishCopy(ctx, user, req, p.placed.gpus, spec.Config); err != nil {
+			return Container{}, s.undoCopy(ctx, user, req, res.id, err)
+		}
 	}
 	if err := s.st.Containers.SetState(context.WithoutCancel(ctx), s.db, res.id, store.StateReady); err != nil {
 		// LXD has it; Reconcile adopts it at the next start.
@@ -78,7 +80,7 @@ type planned struct {
 	spec     lxd.Spec
 	placed   Placement
 	gpuCount int
-	release  func() // gives back the routed address held for the create
+	release  func() // gives back the routed address claimed for the create, unless its reservation bound it
 }
 
 // plan fills in req's defaults and checks everything that can be checked
@@ -114,7 +116,9 @@ func (s *Service) plan(ctx context.Context, user string, req *CreateRequest) (pl
 		return p, err
 	}
 	req.Lease = lease // recorded from now on as a deadline
-	p.spec = lxd.Spec{Name: req.Name, Image: req.Image, CPU: req.CPU, Memory: req.Memory, Disk: req.Disk, Start: req.Start, CopyOf: req.copyOf}
+	// A copy starts only once its GPU devices fit its books (finishCopy).
+	p.spec = lxd.Spec{Name: req.Name, Image: req.Image, CPU: req.CPU, Memory: req.Memory, Disk: req.Disk,
+		Start: req.Start && req.copyOf == "", CopyOf: req.copyOf}
 	if p.placed, err = s.place(ctx, user, *req); err != nil {
 		return p, err
 	}
@@ -126,11 +130,28 @@ func (s *Service) plan(ctx context.Context, user string, req *CreateRequest) (pl
 	req.GPU = strings.Join(gpus, ",") // recorded resolved: PCI addresses, or "all"
 	p.spec.Target = p.placed.Host
 	if p.placed.member.Subnet != "" {
-		if p.spec.Routed, p.release, err = s.allocAddress(ctx, p.placed.member); err != nil {
+		if p.spec.Routed, p.release, err = s.allocAddress(ctx, p.placed.member, user, req.Name, 0); err != nil {
 			return planned{release: func() {}}, err
 		}
 	}
 	return p, nil
+}
+
+// finishCopy fits a fresh copy's GPU devices to what it was booked (LXD's
+// copy keeps its source's) and drops the port keys it took over beyond
+// its own, then starts it if asked.
+func (s *Service) finishCopy(ctx context.Context, user string, req CreateRequest, host []lxd.GPU, ownKeys map[string]string) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := s.fitCopy(ctx, user, req, host); err != nil {
+		return err
+	}
+	s.dropCopiedPortKeys(ctx, user, req.Name, ownKeys)
+	if req.Start {
+		if err := s.lxd.Start(ctx, s.Project(user), req.Name); err != nil {
+			return fmt.Errorf("start %s: %w", req.Name, err)
+		}
+	}
+	return nil
 }
 
 // makeInstance creates the reserved container in LXD, in a project with the

@@ -93,13 +93,18 @@ func (s *Service) pickGPUs(want string, host []lxd.GPU, member string, spec *lxd
 		if g.Simulated {
 			continue
 		}
-		dev, id := "gpu-"+strings.NewReplacer(":", "-", ".", "-").Replace(g.PCI), g.PCI
-		if g.PCI == "" {
-			dev, id = "gpu"+g.ID, g.ID
-		}
+		dev, id := gpuDevice(*g)
 		spec.GPUs[dev] = id
 	}
 	return keys, len(keys), nil
+}
+
+// gpuDevice names the device that passes one GPU, and what it names it by.
+func gpuDevice(g lxd.GPU) (dev, id string) {
+	if g.PCI == "" {
+		return "gpu" + g.ID, g.ID
+	}
+	return "gpu-" + strings.NewReplacer(":", "-", ".", "-").Replace(g.PCI), g.PCI
 }
 
 // held returns, by GPU key, the containers ("owner/name") that hold each

@@ -93,6 +93,14 @@ func (s *Service) setLease(ctx context.Context, user, name string, until time.Ti
 	if err != nil {
 		return time.Time{}, fmt.Errorf("lease of %s: %w", name, err)
 	}
+	if r.GPUs != "" {
+		// An expired container's GPU devices went with its GPUs; they come
+		// back with the lease.
+		if err := s.fitGPUsOf(context.WithoutCancel(ctx), user, name); err != nil {
+			return until, fmt.Errorf("the lease of %s runs until %s, but giving back its GPU devices failed: %w; renew it again",
+				name, until.Format(time.RFC3339), err)
+		}
+	}
 	return until, nil
 }
 
@@ -159,28 +167,69 @@ func (s *Service) SweepItems(ctx context.Context) ([]SweepItem, error) {
 }
 
 // AutoStop stops a container for reason (idle, expired) and records why;
-// a container already stopped only gets the record.
+// a container already stopped only gets the record. A lease renewed since
+// the sweep read it wins: ErrRenewed, and nothing changes. An expired
+// container's GPU devices go with its GPUs.
 func (s *Service) AutoStop(ctx context.Context, r ref.Ref, reason string) error {
-	rw, release, err := s.hold(ctx, r.Owner, r.Name)
+	_, release, err := s.hold(ctx, r.Owner, r.Name)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if rw.StopReason == ReasonExpired {
-		reason = ReasonExpired // the stronger record stays: start needs a renew
-	}
 	// The record goes first: a kill or a refused stop between the two
 	// steps leaves a container that is marked, and the next pass, seeing
 	// it run, stops it again.
-	if err := s.st.Containers.SetStopped(ctx, s.db, rw.ID, reason, time.Now()); err != nil {
-		return fmt.Errorf("stop %s (%s): %w", r, reason, err)
+	if reason, err = s.markStopped(ctx, r, reason); err != nil {
+		return err
 	}
 	err = s.lxd.Stop(ctx, s.Project(r.Owner), r.Name, false)
 	if err != nil && !errors.Is(err, lxd.ErrNotRunning) {
 		return fmt.Errorf("stop %s (%s): %w", r, reason, err)
 	}
 	s.changed(r.Owner, r.Name)
+	if reason == ReasonExpired {
+		if err := s.fitGPUsOf(context.WithoutCancel(ctx), r.Owner, r.Name); err != nil {
+			// Stopped, and start needs a renew: the reconcile removes them.
+			s.log.Error("removing an expired container's GPU devices failed", "owner", r.Owner, "name", r.Name, "err", err)
+		}
+	}
 	return nil
+}
+
+// markStopped records the gateway's stop, re-reading the row in the same
+// transaction: a lease renewed since the sweep's read is not stopped. It
+// returns the reason recorded: an "expired" record stays, since start
+// needs a renew.
+func (s *Service) markStopped(ctx context.Context, r ref.Ref, reason string) (string, error) {
+	err := store.Tx(ctx, s.db, func(q store.Querier) error {
+		cur, err := s.st.Containers.Get(ctx, q, r.Owner, r.Name)
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(ErrNoSuch, r.Name, "no such container %q", r.Name)
+		}
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		switch {
+		case cur.StopReason == ReasonExpired:
+			reason = ReasonExpired
+		case reason == ReasonExpired && !expired(cur, now):
+			until := "none"
+			if !cur.LeaseUntil.IsZero() {
+				until = cur.LeaseUntil.Format(time.RFC3339)
+			}
+			return errorf(ErrRenewed, r.Name, "%s was renewed meanwhile (lease until %s); not stopped", r.Name, until)
+		}
+		return s.st.Containers.SetStopped(ctx, q, cur.ID, reason, now)
+	})
+	if err != nil {
+		var de *Error
+		if errors.As(err, &de) {
+			return reason, err
+		}
+		return reason, fmt.Errorf("stop %s (%s): %w", r, reason, err)
+	}
+	return reason, nil
 }
 
 // Notice is a line of the login banner.

@@ -27,6 +27,7 @@ func TestLeases(t *testing.T) {
 	if err != nil || c2.Expires == nil || time.Until(*c2.Expires) < 47*time.Hour {
 		t.Fatalf("default to the cap: %+v %v", c2, err)
 	}
+	s.SetLease(ctx, "alice", "box", time.Now().Add(-time.Second)) // ran out: an expired stop re-reads the lease
 	if err := s.AutoStop(ctx, ref.Ref{Owner: "alice", Name: "box"}, ReasonExpired); err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +74,7 @@ func TestExpiredGPUGoesBack(t *testing.T) {
 	if _, err := s.Create(ctx, "bob", CreateRequest{Name: "b", GPU: "0"}); !errors.Is(err, ErrGPUHeld) {
 		t.Fatalf("held GPU: %v", err)
 	}
+	s.SetLease(ctx, "alice", "a", time.Now().Add(-time.Second))
 	if err := s.AutoStop(ctx, ref.Ref{Owner: "alice", Name: "a"}, ReasonExpired); err != nil {
 		t.Fatal(err)
 	}

@@ -280,55 +280,6 @@ func (s *Service) groupOf(ctx context.Context, user string) (string, error) {
 	return q.Hosts, nil
 }
 
-// addresses hands out routed addresses in members' subnets. Taken are
-// those LXD holds (every instance's routed NIC) and those of creates in
-// flight, so that two launches at once never share one.
-type addresses struct {
-	mu       sync.Mutex
-	inFlight map[string]bool
-}
-
-// allocAddress picks a free address in the member's subnet, skipping its
-// network and broadcast addresses and the first host (a gateway's by
-// custom); release gives it back once the create is over.
-func (s *Service) allocAddress(ctx context.Context, m lxd.Member) (addr string, release func(), err error) {
-	_, ipnet, err := net.ParseCIDR(m.Subnet)
-	if err != nil || ipnet.IP.To4() == nil {
-		return "", nil, fmt.Errorf("member %s: user.lxcgate.subnet %q is not an IPv4 CIDR", m.Name, m.Subnet)
-	}
-	ins, err := s.lxd.List(ctx, "")
-	if err != nil {
-		return "", nil, err
-	}
-	used := map[string]bool{}
-	for _, in := range ins {
-		if in.Routed != "" {
-			used[in.Routed] = true
-		}
-	}
-	s.addrs.mu.Lock()
-	defer s.addrs.mu.Unlock()
-	if s.addrs.inFlight == nil {
-		s.addrs.inFlight = map[string]bool{}
-	}
-	ones, bits := ipnet.Mask.Size()
-	size := uint32(1) << (bits - ones)
-	base := ipv4Uint(ipnet.IP.To4())
-	for i := uint32(2); i+1 < size; i++ {
-		a := uintIPv4(base + i).String()
-		if used[a] || s.addrs.inFlight[a] {
-			continue
-		}
-		s.addrs.inFlight[a] = true
-		return a, func() {
-			s.addrs.mu.Lock()
-			delete(s.addrs.inFlight, a)
-			s.addrs.mu.Unlock()
-		}, nil
-	}
-	return "", nil, fmt.Errorf("member %s: no free address left in %s; the admin must widen user.lxcgate.subnet", m.Name, m.Subnet)
-}
-
 func ipv4Uint(ip net.IP) uint32 {
 	return uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
 }
@@ -368,14 +319,18 @@ func (s *Service) Move(ctx context.Context, user, name, host string) error {
 		return err
 	}
 	if in.Routed != "" && p.member.Subnet != "" {
-		addr, done, aerr := s.allocAddress(ctx, p.member)
+		addr, _, aerr := s.allocAddress(ctx, p.member, user, name, r.ID)
 		if aerr != nil {
 			return aerr
 		}
-		defer done()
-		if serr := s.lxd.SetRouted(ctx, project, name, addr); serr != nil {
-			return fmt.Errorf("move %s: %w", name, serr)
+		if err = s.lxd.SetRouted(ctx, project, name, addr); err != nil {
+			s.settleMoveAddress(context.WithoutCancel(ctx), r.ID, p.member.Subnet, addr, false)
+			return fmt.Errorf("move %s: %w", name, err)
 		}
+		defer func() {
+			// Runs after the set-back below: the claims follow what LXD has.
+			s.settleMoveAddress(context.WithoutCancel(ctx), r.ID, p.member.Subnet, addr, err == nil)
+		}()
 		defer func() {
 			if err != nil {
 				if rerr := s.lxd.SetRouted(context.WithoutCancel(ctx), project, name, in.Routed); rerr != nil {
@@ -383,6 +338,11 @@ func (s *Service) Move(ctx context.Context, user, name, host string) error {
 				}
 			}
 		}()
+	}
+	// It holds no GPU (see above): a GPU device it carries anyway names
+	// the old member's GPU and must not travel.
+	if err = s.fitGPUsOf(ctx, user, name); err != nil {
+		return fmt.Errorf("move %s: %w", name, err)
 	}
 	if err = s.lxd.Move(ctx, project, name, host); err != nil {
 		return fmt.Errorf("move %s: %w", name, err)

@@ -64,10 +64,12 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		}
 		s.log.Warn("reconcile: dropped a row whose instance is gone", "owner", r.Owner, "name", r.Name, "state", r.State)
 	}
+	s.checkGPUBooks(ctx, ins)
 	if err := s.reconcilePorts(ctx); err != nil {
 		return err
 	}
 	s.reconcilePortKeys(ctx, ins)
+	s.reconcileAddresses(ctx, ins)
 	return nil
 }
 
@@ -118,11 +120,24 @@ func (s *Service) adopt(ctx context.Context, owner string, in lxd.Instance) erro
 	if err != nil {
 		return fmt.Errorf("reconcile: adopt %s: %w", key, err)
 	}
+	var host []lxd.GPU
+	if len(in.GPUs) > 0 {
+		if host, err = s.allGPUs(ctx); err != nil {
+			return fmt.Errorf("reconcile: adopt %s: %w", key, err)
+		}
+	}
 	var kept []int
+	var gpus string
 	err = store.Tx(ctx, s.db, func(q store.Querier) error {
+		// Its GPUs are booked as a launch would book them: one that
+		// another container holds is not, and its device goes at the
+		// GPU check below.
+		var n int
+		if gpus, n, err = s.adoptGPUs(ctx, q, in, host); err != nil {
+			return err
+		}
 		id, err := s.st.Containers.Insert(ctx, q, store.Container{UserID: uid, Name: in.Name, Image: in.Image, CPU: in.CPU,
-			Memory: in.Memory, Disk: in.Disk, GPUs: strings.Join(in.GPUs, ","), GPUCount: len(in.GPUs),
-			State: store.StateReady, Created: in.Created})
+			Memory: in.Memory, Disk: in.Disk, GPUs: gpus, GPUCount: n, State: store.StateReady, Created: in.Created})
 		if err != nil {
 			return err
 		}
@@ -132,7 +147,8 @@ func (s *Service) adopt(ctx context.Context, owner string, in lxd.Instance) erro
 	if err != nil {
 		return fmt.Errorf("reconcile: adopt %s: %w", key, err)
 	}
-	s.log.Info("reconcile: adopted an instance without a row", "owner", owner, "name", in.Name, "host_ports", kept)
+	s.recordGPUs(ctx, owner, in.Name, gpus)
+	s.log.Info("reconcile: adopted an instance without a row", "owner", owner, "name", in.Name, "host_ports", kept, "gpus", gpus)
 	return nil
 }
 

@@ -1,10 +1,13 @@
 package containers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/failpoint"
@@ -216,16 +219,8 @@ func (s *Service) Restore(ctx context.Context, user, name, snap string) error {
 	noSnap := errorf(ErrNoSnapshot, name, "%s has no snapshot %q", name, snap)
 	if running {
 		// Make sure before stopping it; a stopped one LXD checks itself.
-		snaps, err := sn.Snapshots(ctx, p, name)
-		if err != nil {
-			return err
-		}
-		found := false
-		for _, sp := range snaps {
-			found = found || sp.Name == snap
-		}
-		if !found {
-			return noSnap
+		if found, err := hasSnapshot(ctx, sn, p, name, snap); err != nil || !found {
+			return cmp.Or(err, error(noSnap))
 		}
 	}
 	ctx = context.WithoutCancel(ctx)
@@ -237,13 +232,7 @@ func (s *Service) Restore(ctx context.Context, user, name, snap string) error {
 	}
 	restoreErr := sn.Restore(ctx, p, name, snap)
 	failpoint.Hit("restore:restored")
-	if running {
-		// Start again whether or not the restore worked: either way the
-		// container is as it was, or as the snapshot was, and running.
-		if err := s.lxd.Start(ctx, p, name); err != nil && restoreErr == nil {
-			restoreErr = fmt.Errorf("restored, but starting it again failed: %w", err)
-		}
-	}
+	restoreErr = s.afterRestore(ctx, user, name, running, restoreErr)
 	s.changed(user, name)
 	if errors.Is(restoreErr, lxd.ErrNotFound) {
 		return noSnap
@@ -252,6 +241,32 @@ func (s *Service) Restore(ctx context.Context, user, name, snap string) error {
 		return fmt.Errorf("restore %s: %w", name, restoreErr)
 	}
 	return nil
+}
+
+// afterRestore fits a restored container's GPU devices to its books (a
+// snapshot brings back the devices of its time, whose GPUs may be someone
+// else's now), then starts it again if it ran: whether or not the restore
+// worked, the container is as it was, or as the snapshot was, and running.
+func (s *Service) afterRestore(ctx context.Context, user, name string, running bool, restoreErr error) error {
+	if restoreErr == nil {
+		if err := s.fitGPUsOf(ctx, user, name); err != nil {
+			return fmt.Errorf("restored, but fitting its GPU devices to what it holds failed, so it stays stopped: %w; restore it again", err)
+		}
+	}
+	if running {
+		if err := s.lxd.Start(ctx, s.Project(user), name); err != nil && restoreErr == nil {
+			restoreErr = fmt.Errorf("restored, but starting it again failed: %w", err)
+		}
+	}
+	return restoreErr
+}
+
+func hasSnapshot(ctx context.Context, sn Snapshotter, project, name, snap string) (bool, error) {
+	snaps, err := sn.Snapshots(ctx, project, name)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(snaps, func(sp lxd.Snapshot) bool { return sp.Name == snap }), nil
 }
 
 // Clone makes a new container of user's from a snapshot of one of theirs,
@@ -276,14 +291,30 @@ func (s *Service) Clone(ctx context.Context, user, name, snap, newName, host str
 	if err != nil {
 		return Container{}, err
 	}
-	// The clone asks for the source's GPUs only where GPUs are shared:
-	// exclusive ones belong to the source.
+	if err := checkLease(r); err != nil {
+		// Its GPUs went back to the lab; a clone with a fresh lease must
+		// not bring them back.
+		return Container{}, err
+	}
+	// The clone asks for the source's GPUs only where GPUs are shared,
+	// through the same checks as a launch; exclusive ones belong to the
+	// source, and the devices LXD's copy takes over are stripped.
 	gpu := ""
 	if r.GPUCount > 0 && s.conf().SharedGPUs {
-		gpu = r.GPUs
+		gpu = askedGPUs(r.GPUs)
 	}
 	return s.Create(ctx, user, CreateRequest{Name: newName, Image: r.Image, CPU: r.CPU, Memory: r.Memory, Disk: r.Disk,
 		GPU: gpu, Host: host, copyOf: name + "/" + snap})
+}
+
+// askedGPUs turns recorded GPU keys back into a --gpu request.
+func askedGPUs(recorded string) string {
+	for _, k := range strings.Split(recorded, ",") {
+		if k == "all" || strings.HasSuffix(k, "/all") {
+			return "all"
+		}
+	}
+	return recorded
 }
 
 var expiryRE = regexp.MustCompile(`^([0-9]+[MHdwmy])( [0-9]+[MHdwmy])*$`)

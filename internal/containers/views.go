@@ -3,6 +3,7 @@ package containers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,6 +84,21 @@ func (s *Service) GPUHistory(ctx context.Context, from time.Time) ([]GPUSpan, er
 		return nil, fmt.Errorf("gpu history: %w", err)
 	}
 	return spans, nil
+}
+
+// GPUMembers names the cluster members whose GPUs the recorded keys hold
+// ("member3/0000:01:00.0", "member3/all"), once each; none on a single
+// host. The gateway's own nvidia-smi sees only the host it runs on, so
+// these GPUs' activity is unknown to it: idle stops weigh CPU and
+// connections alone, and details says so.
+func GPUMembers(keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		if m, _, ok := strings.Cut(k, "/"); ok && m != "" && !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // recordGPUs notes that a new container holds its GPUs (resolved keys);

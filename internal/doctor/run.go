@@ -20,6 +20,9 @@ type Env struct {
 	DataDir       string
 	DBFile        string
 	HostKey       string
+	// Mounts is the LXD host's mount table (/proc/self/mounts) when LXD
+	// runs on this host; empty (a remote LXD): lxcfs is not checked.
+	Mounts string
 }
 
 // probedPorts is how many ports from the range's start are bind-probed:
@@ -43,6 +46,9 @@ func Run(ctx context.Context, e Env) Report {
 			add(CheckMemberRoutes(ctx, e.Runner, ms))
 		} else {
 			add(CheckBridge(h, e.NAT))
+			if e.Mounts != "" {
+				add(CheckLXCFS(e.Mounts))
+			}
 		}
 		add(CheckGPUs(lctx, e.LXD, e.NvidiaRuntime, e.LookPath))
 	} else {

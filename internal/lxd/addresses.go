@@ -10,6 +10,7 @@ import (
 	"time"
 
 	lxdclient "github.com/canonical/lxd/client"
+	"github.com/canonical/lxd/shared/api"
 )
 
 // An instance's address is what the host decided, never what the container
@@ -116,17 +117,24 @@ func (s subnet) valid(addr string) bool {
 	return !ip.Equal(s.net.IP.To4()) && !ip.Equal(bcast)
 }
 
-// leases maps MAC to leased address for one project's instances on network;
-// a static lease wins over a dynamic one.
+// leases maps MAC to leased IPv4 address for one project's instances on
+// network (see leaseMap).
 func (c *Client) leases(srv lxdclient.InstanceServer, project, network string) (map[string]string, error) {
 	ls, err := srv.UseProject(project).GetNetworkLeases(network)
 	if err != nil {
 		return nil, c.check("leases of "+network, err)
 	}
+	return leaseMap(ls), nil
+}
+
+// leaseMap maps MAC to leased IPv4 address; a static lease wins over a
+// dynamic one. On a bridge with IPv6 (LXD's default) a MAC also has an
+// IPv6 lease, listed before or after the IPv4 one: it never counts.
+func leaseMap(ls []api.NetworkLease) map[string]string {
 	out := map[string]string{}
 	for _, l := range ls {
 		mac := strings.ToLower(l.Hwaddr)
-		if mac == "" || (l.Type != "static" && l.Type != "dynamic") {
+		if mac == "" || (l.Type != "static" && l.Type != "dynamic") || net.ParseIP(l.Address).To4() == nil {
 			continue
 		}
 		if _, have := out[mac]; have && l.Type != "static" {
@@ -134,7 +142,7 @@ func (c *Client) leases(srv lxdclient.InstanceServer, project, network string) (
 		}
 		out[mac] = l.Address
 	}
-	return out, nil
+	return out
 }
 
 // addresses fills in the host-side IPv4 of running instances, with one
@@ -208,10 +216,33 @@ func (c *Client) defaultProfile(srv lxdclient.InstanceServer) (profile, error) {
 			out.pool = d["pool"]
 		}
 	}
+	if c.Network != "" {
+		withNetwork(out.nics, c.Network)
+	}
 	c.nets.mu.Lock()
 	c.profile, c.profileAt = out, time.Now()
 	c.nets.mu.Unlock()
 	return out, nil
+}
+
+// withNetwork points the primary NIC (eth0, else the first by name, else a
+// new eth0), keeping its name in the container, at network: a managed
+// bridge, filtered as every NIC lxcgate makes.
+func withNetwork(nics map[string]map[string]string, network string) {
+	dev := "eth0"
+	if _, ok := nics[dev]; !ok && len(nics) > 0 {
+		names := make([]string, 0, len(nics))
+		for name := range nics {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		dev = names[0]
+	}
+	name := nics[dev]["name"]
+	if name == "" {
+		name = dev
+	}
+	nics[dev] = filtered(map[string]string{"type": "nic", "network": network, "name": name})
 }
 
 // routedNIC is eth0 as a routed NIC: the member routes addr to the

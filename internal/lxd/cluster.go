@@ -263,15 +263,13 @@ func ping(ctx context.Context, srv lxdclient.InstanceServer, url string) bool {
 }
 
 // direct is a client of one member's own address (the cluster shares one
-// certificate, so the pinned one fits every member). Called with the
-// cluster lock held.
+// certificate, so the pinned one, and only it, fits every member). Called
+// with the cluster lock held.
 func (c *Client) direct(m api.ClusterMember) (lxdclient.InstanceServer, error) {
 	if srv, ok := c.cluster.direct[m.ServerName]; ok {
 		return srv, nil
 	}
-	srv, err := lxdclient.ConnectLXD(m.URL, &lxdclient.ConnectionArgs{
-		TLSServerCert: c.conn.ServerCert, TLSClientCert: c.conn.ClientCert, TLSClientKey: c.conn.ClientKey, SkipGetServer: true,
-	})
+	srv, err := connectHTTPS(m.URL, c.conn)
 	if err != nil {
 		return nil, err
 	}

@@ -13,8 +13,8 @@ type Host struct {
 }
 
 // Host reads the server, the default profile's root disk pool and its
-// first NIC's managed network. A pool or network that can't be read is
-// left empty rather than failing the rest.
+// first NIC's managed network (or containers.network, when set). A pool
+// or network that can't be read is left empty rather than failing the rest.
 func (c *Client) Host(ctx context.Context) (Host, error) {
 	defer c.timed("host")()
 	srv, err := c.server()
@@ -40,6 +40,9 @@ func (c *Client) Host(ctx context.Context) (Host, error) {
 				h.Network = dev["parent"]
 			}
 		}
+	}
+	if c.Network != "" {
+		h.Network = c.Network // containers.network overrides the profile's NIC
 	}
 	if h.Pool != "" {
 		pool, _, err := srv.GetStoragePool(h.Pool)

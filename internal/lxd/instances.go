@@ -22,17 +22,20 @@ type Instance struct {
 	Status  string // as LXD says it: Running, Stopped, ...
 	// IPv4 is the bridge's lease for the instance's MAC, checked against
 	// the bridge's subnet: the host's truth, never the container's claim.
-	IPv4      string
-	Created   time.Time
-	CPU       int
-	Memory    int64 // bytes
-	Disk      int64 // bytes, root disk size; 0 when unset
-	GPUs      []string
-	Snapshots int
-	Image     string        // the image alias or description recorded at creation
-	Location  string        // the cluster member it is on; "" on a single host
-	Routed    string        // its routed NIC's address, running or not; "" for a bridged NIC
-	CPUTime   time.Duration // CPU time used since it started (LXD's state)
+	IPv4    string
+	Created time.Time
+	CPU     int
+	Memory  int64    // bytes
+	Disk    int64    // bytes, root disk size; 0 when unset
+	GPUs    []string // what each GPU device names: an id, a PCI address or AllGPUs
+	// GPUDevices are its GPU devices, its profiles' included: device name
+	// -> what it names, as in GPUs.
+	GPUDevices map[string]string
+	Snapshots  int
+	Image      string        // the image alias or description recorded at creation
+	Location   string        // the cluster member it is on; "" on a single host
+	Routed     string        // its routed NIC's address, running or not; "" for a bridged NIC
+	CPUTime    time.Duration // CPU time used since it started (LXD's state)
 	// Offline names its cluster member when that member does not answer:
 	// Status and Running then say nothing true.
 	Offline string
@@ -160,13 +163,7 @@ func devicesFor(spec Spec, prof profile) map[string]map[string]string {
 		maps.Copy(devices, prof.nics)
 	}
 	for dev, id := range spec.GPUs {
-		d := map[string]string{"type": "gpu", "gputype": "physical"}
-		if strings.Contains(id, ":") {
-			d["pci"] = id
-		} else {
-			d["id"] = id
-		}
-		devices[dev] = d
+		devices[dev] = GPUDevice(id)
 	}
 	return devices
 }
@@ -327,16 +324,13 @@ func convert(in *api.InstanceFull) Instance {
 	if root, ok := devs["root"]; ok {
 		out.Disk = parseBytes(root["size"])
 	}
-	for _, d := range devs {
+	for name, d := range devs {
 		if d["type"] == "gpu" {
-			id := d["id"]
-			if id == "" {
-				id = d["pci"]
+			if out.GPUDevices == nil {
+				out.GPUDevices = map[string]string{}
 			}
-			if id == "" {
-				id = "all"
-			}
-			out.GPUs = append(out.GPUs, id)
+			out.GPUDevices[name] = GPUOf(d)
+			out.GPUs = append(out.GPUs, GPUOf(d))
 		}
 	}
 	sort.Strings(out.GPUs)

@@ -47,6 +47,9 @@ type Client struct {
 
 	// ExecTimeout bounds a command run in a container; set before use.
 	ExecTimeout time.Duration
+	// Network, when set before use, is the managed bridge new containers'
+	// primary NIC joins instead of the default profile's.
+	Network string
 	// Observe, when set before use, hears how long each call took, by
 	// operation ("create", "start", "list"); never a container's name.
 	Observe func(op string, d time.Duration)
@@ -74,10 +77,7 @@ func (c *Client) server() (lxdclient.InstanceServer, error) {
 	var srv lxdclient.InstanceServer
 	var err error
 	if c.conn.remote() {
-		srv, err = lxdclient.ConnectLXD(c.conn.URL, &lxdclient.ConnectionArgs{
-			TLSServerCert: c.conn.ServerCert, TLSClientCert: c.conn.ClientCert, TLSClientKey: c.conn.ClientKey,
-			SkipGetServer: true,
-		})
+		srv, err = connectHTTPS(c.conn.URL, c.conn)
 	} else {
 		srv, err = lxdclient.ConnectLXDUnix(Socket(c.conn.Socket), &lxdclient.ConnectionArgs{SkipGetServer: true})
 	}

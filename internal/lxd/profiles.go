@@ -25,7 +25,7 @@ func (c *Client) EnsureGPUProfile(ctx context.Context, p GPUProfile) error {
 	want := api.ProfilePut{
 		Description: "lxcgate: all host GPUs",
 		Config:      map[string]string{},
-		Devices:     map[string]map[string]string{"gpu": {"type": "gpu", "gputype": "physical"}},
+		Devices:     map[string]map[string]string{GPUProfileDevice: {"type": "gpu", "gputype": "physical"}},
 	}
 	if p.NvidiaRuntime {
 		want.Config["nvidia.runtime"] = "true"

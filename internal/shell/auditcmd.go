@@ -61,7 +61,10 @@ func runAudit(c *Ctx, _ []string) error {
 	}
 	view := make([]auditRow, 0, len(rows))
 	for _, r := range rows {
-		view = append(view, auditRow{r.At.UTC(), r.Kind, r.User, r.Remote, r.Method, r.OK, r.Detail})
+		// Escaped again: a row from before escaping at write, or one that
+		// reached the table some other way, must not drive the terminal.
+		esc := audit.Escape
+		view = append(view, auditRow{r.At.UTC(), esc(r.Kind), esc(r.User), esc(r.Remote), esc(r.Method), r.OK, esc(r.Detail)})
 	}
 	return c.Emit(view, func() error {
 		tw := c.Table()

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/store"
@@ -68,5 +69,38 @@ func TestAuditCommand(t *testing.T) {
 	// The lobby may not read the trail.
 	if code, _, errw := exec(sh, lobby, true, "audit", ""); code != 1 || !strings.Contains(errw, "lobby") {
 		t.Fatalf("lobby audit: %d %q", code, errw)
+	}
+}
+
+// Scenario: a row written before the audit package escaped at write (or
+// by anything that bypassed it) holds terminal escapes and a newline; the
+// admin's 'audit' must still print one line per row with no control
+// character, in every format.
+func TestAuditCommandEscapesStoredRows(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t)
+	al := audit.New(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	raw := "GET /api/\x1b[1A\x1b[2K\x1b[31mSPOOFED\n2026-01-01 00:00  login  root1 \u2028x\u0085\x9b => 404"
+	store.New().Audit.Insert(ctx, db, store.AuditEvent{At: time.Now(), Kind: audit.KindWeb, User: "\x1b]0;t\x07",
+		Remote: "1.2.3.4\r", Method: "none\x7f", Detail: raw})
+	sh := New(Options{Users: &fakeUsers{}, Audit: &recorder{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Host: "gpu1", AuditLog: al})
+	for _, line := range []string{"audit", "audit --format csv", "audit --format yaml", "audit --json"} {
+		code, out, errw := exec(sh, root, false, line, "")
+		if code != 0 {
+			t.Fatalf("%s: %d %q", line, code, errw)
+		}
+		if !strings.Contains(out, "SPOOFED") {
+			t.Errorf("%s: the row is missing:\n%s", line, out)
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+			for _, r := range l {
+				if r < 0x20 || r >= 0x7f && r <= 0x9f || r == 0x2028 || r == 0x2029 || r == utf8.RuneError {
+					t.Errorf("%s: %U in line %q", line, r, l)
+				}
+			}
+		}
+		if line == "audit" && strings.Count(out, "\n") != 2 {
+			t.Errorf("%s: %d lines for one row:\n%s", line, strings.Count(out, "\n"), out)
+		}
 	}
 }

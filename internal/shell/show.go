@@ -135,6 +135,10 @@ func (c *Ctx) writeDetails(ct containers.Container) error {
 	row("memory", units.FormatSize(ct.Memory))
 	row("disk", units.FormatSize(ct.Disk))
 	row("gpus", dash(strings.Join(ct.GPUs, ",")))
+	if ms := containers.GPUMembers(ct.GPUs); len(ms) > 0 {
+		// The gateway's nvidia-smi sees its own host only.
+		row("gpu activity", "unknown on "+strings.Join(ms, ",")+" (idle stops weigh CPU and connections only)")
+	}
 	if ct.Expires != nil {
 		row("expires", expires(ct))
 	}

@@ -29,6 +29,9 @@ type Audit interface {
 	Query(ctx context.Context, q Querier, f AuditFilter) ([]AuditEvent, error)
 	// Prune deletes the events before t and returns how many went.
 	Prune(ctx context.Context, q Querier, before time.Time) (int64, error)
+	// Trim deletes the oldest events beyond the newest keep and returns
+	// how many went.
+	Trim(ctx context.Context, q Querier, keep int64) (int64, error)
 }
 
 // MaxAuditRows bounds one audit query.
@@ -48,6 +51,7 @@ type auditTable struct{}
 var _ Audit = (*auditTable)(nil)
 
 func (auditTable) Insert(ctx context.Context, q Querier, e AuditEvent) error {
+	e = e.escaped()
 	_, err := q.ExecContext(ctx, `INSERT INTO audit (at, kind, user, remote, method, detail, ok) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		e.At.Unix(), e.Kind, e.User, e.Remote, e.Method, e.Detail, e.OK)
 	return mapErr(err)
@@ -89,6 +93,32 @@ func (auditTable) Prune(ctx context.Context, q Querier, before time.Time) (int64
 	}
 	n, err := res.RowsAffected()
 	return n, mapErr(err)
+}
+
+// trimBatch bounds one Trim statement, so that cutting a flood of a million
+// rows never holds the write lock for long.
+const trimBatch = 10_000
+
+// Trim relies on ids growing with each insert (INTEGER PRIMARY KEY, and
+// only the oldest rows are ever deleted): the rows above max(id) - keep
+// are at most keep.
+func (auditTable) Trim(ctx context.Context, q Querier, keep int64) (int64, error) {
+	var total int64
+	for {
+		res, err := q.ExecContext(ctx, `DELETE FROM audit WHERE id IN (SELECT id FROM audit
+			WHERE id <= (SELECT max(id) FROM audit) - ? ORDER BY id LIMIT ?)`, keep, trimBatch)
+		if err != nil {
+			return total, mapErr(err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, mapErr(err)
+		}
+		total += n
+		if n < trimBatch {
+			return total, nil
+		}
+	}
 }
 
 func (auditTable) query(ctx context.Context, q Querier, query string, args ...any) ([]AuditEvent, error) {

@@ -28,6 +28,7 @@ func InsertAudit(ctx context.Context, q Querier, events []AuditEvent) error {
 		n := min(len(events), AuditBatchMax)
 		args := make([]any, 0, 7*n)
 		for _, e := range events[:n] {
+			e = e.escaped()
 			args = append(args, e.At.Unix(), e.Kind, e.User, e.Remote, e.Method, e.Detail, e.OK)
 		}
 		if _, err := q.ExecContext(ctx, auditInserts[n], args...); err != nil {

@@ -59,3 +59,41 @@ func TestAuditQueryAndPrune(t *testing.T) {
 		t.Fatalf("prune: %d %v", n, err)
 	}
 }
+
+func TestAuditTrim(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t)
+	a := store.New().Audit
+	for i := range 30 {
+		a.Insert(ctx, db, store.AuditEvent{At: time.Now(), Kind: "web", User: string(rune('a' + i%26))})
+	}
+	if n, err := a.Trim(ctx, db, 100); err != nil || n != 0 {
+		t.Fatalf("trim under the cap: %d, %v", n, err)
+	}
+	if n, err := a.Trim(ctx, db, 10); err != nil || n != 20 {
+		t.Fatalf("trim to 10: %d, %v", n, err)
+	}
+	if got, _ := a.Recent(ctx, db, 100); len(got) != 10 || got[9].User != "u" {
+		t.Fatalf("kept %+v", got)
+	}
+}
+
+// Scenario: a service inserts its own audit row (a GPU repair naming
+// device names) straight into the table, past the audit package: the
+// table escapes it all the same.
+func TestAuditInsertEscapes(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t)
+	a := store.New().Audit
+	bad := "gpu\x1b[2K\nroot\u2028\x9b"
+	a.Insert(ctx, db, store.AuditEvent{At: time.Now(), Kind: "auto", User: bad, Detail: bad})
+	store.InsertAudit(ctx, db, []store.AuditEvent{{At: time.Now(), Kind: "auto", Remote: bad, Method: bad}, {At: time.Now(), Kind: bad}})
+	got, err := a.Recent(ctx, db, 10)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	const want = `gpu\x1b[2K\nroot\u2028\x9b`
+	if got[2].User != want || got[2].Detail != want || got[1].Remote != want || got[1].Method != want || got[0].Kind != want {
+		t.Fatalf("stored %+v", got)
+	}
+}

@@ -44,6 +44,7 @@ type Store struct {
 	WebSessions   WebSessions
 	APITokens     APITokens
 	GPUHistory    GPUHistory
+	Routed        RoutedAddresses
 }
 
 // New returns the SQLite implementation of every table.
@@ -61,6 +62,7 @@ func New() *Store {
 		WebSessions:   webSessionTable{},
 		APITokens:     apiTokenTable{},
 		GPUHistory:    gpuHistoryTable{},
+		Routed:        routedTable{},
 	}
 }
 

@@ -1,12 +1,15 @@
 // Package sweep gives GPUs and CPUs back to the lab: it stops containers
 // whose lease ran out, and, when configured, containers that sat idle
 // (little CPU, no GPU use, no connection through the gateway) for too
-// long. It runs beside the port mapper's reconcile, keeps its timers on
+// long. A cluster member's GPU use is unknown to the gateway (nvidia-smi
+// sees its own host only): for containers holding such GPUs, CPU and
+// connections decide alone. It runs beside the port mapper's reconcile, keeps its timers on
 // the monotonic clock, and records every stop.
 package sweep
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -232,7 +235,11 @@ func (s *Sweeper) idleFor(cfg Config, st *tracked, it containers.SweepItem, now 
 	if idle < cfg.IdleAfter {
 		return "", false
 	}
-	return fmt.Sprintf("idle for %s (CPU under %g%%, no connection through the gateway)", idle.Round(time.Second), cfg.CPUPercent), true
+	why := fmt.Sprintf("idle for %s (CPU under %g%%, no connection through the gateway", idle.Round(time.Second), cfg.CPUPercent)
+	if ms := containers.GPUMembers(it.GPUs); len(ms) > 0 {
+		why += "; GPU activity unknown on " + strings.Join(ms, ",")
+	}
+	return why + ")", true
 }
 
 // traffic reports an open connection, or one the last pass did not see.
@@ -245,19 +252,18 @@ func (s *Sweeper) traffic(fs []Flow) bool {
 	return false
 }
 
-// gpuBusy reports a GPU of the container in use; with no utilization
-// known, a container holding GPUs counts as busy.
+// gpuBusy reports a GPU of the gateway host's own in use; with no
+// utilization known, a container holding such GPUs counts as busy. A
+// cluster member's GPU (MEMBER/PCI) is not the host's: the host's
+// nvidia-smi at the same bus address says nothing about it, so it counts
+// neither busy nor idle, and CPU and connections decide alone.
 func gpuBusy(gpus []string, util map[string]float64, threshold float64) bool {
-	if len(gpus) == 0 {
-		return false
-	}
-	if util == nil {
-		return true
-	}
-	for _, g := range gpus {
-		_, key, found := strings.Cut(g, "/") // a cluster member's GPU: MEMBER/PCI
-		if !found {
-			key = g
+	for _, key := range gpus {
+		if strings.Contains(key, "/") {
+			continue // a member's: unknown
+		}
+		if util == nil {
+			return true
 		}
 		for pci, u := range util {
 			if (key == "all" || strings.EqualFold(key, pci)) && u >= threshold {
@@ -268,10 +274,14 @@ func gpuBusy(gpus []string, util map[string]float64, threshold float64) bool {
 	return false
 }
 
+// holdsGPUs reports a container holding GPUs of the gateway host's own,
+// the only ones nvidia-smi can tell about.
 func holdsGPUs(items []containers.SweepItem) bool {
 	for _, it := range items {
-		if len(it.GPUs) > 0 {
-			return true
+		for _, key := range it.GPUs {
+			if !strings.Contains(key, "/") {
+				return true
+			}
 		}
 	}
 	return false
@@ -280,6 +290,11 @@ func holdsGPUs(items []containers.SweepItem) bool {
 // stop stops one container, with a log line and an audit row either way.
 func (s *Sweeper) stop(ctx context.Context, r ref.Ref, reason, why string) bool {
 	err := s.src.AutoStop(ctx, r, reason)
+	if errors.Is(err, containers.ErrRenewed) {
+		// Renewed since this pass read it: the renew wins, nothing changed.
+		s.log.Info("not stopped: renewed during the pass", "owner", r.Owner, "name", r.Name)
+		return false
+	}
 	detail := fmt.Sprintf("stop %s: %s (%s)", r.Name, reason, why)
 	if err != nil {
 		s.log.Error("automatic stop failed; the next pass retries", "owner", r.Owner, "name", r.Name, "reason", reason, "err", err)

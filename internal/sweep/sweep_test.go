@@ -303,3 +303,44 @@ func TestFailedStopIsRetried(t *testing.T) {
 		t.Fatalf("the running, marked container was not stopped again: %+v %v", res, src.stopped)
 	}
 }
+
+// Regression: in a cluster, a member's GPU was judged by the gateway
+// host's own nvidia-smi at the same bus address. The host's busy GPU kept
+// an idle member container alive, and the host's idle GPU said nothing
+// true either. A member's GPU activity is unknown, never idle: the idle
+// rule weighs CPU and connections alone, and the stop says so.
+func TestMemberGPUActivityUnknown(t *testing.T) {
+	ctx := context.Background()
+	src := &fakeSource{}
+	// The gateway's own GPU at the bus address the member's GPU has.
+	util := fakeGPUs{"0000:01:00.0": 95}
+	s, c, rec := newSweeper(src, fakeConns{}, util, Config{IdleAfter: time.Minute, CPUPercent: 2, OnlyGPU: true})
+	idle, working, local := item("idle", true), item("working", true), item("local", true)
+	idle.GPUs = []string{"member3/0000:01:00.0"}
+	working.GPUs = []string{"member3/all"}
+	local.GPUs = []string{"0000:01:00.0"} // the gateway host's own: observed, busy
+	src.items = []containers.SweepItem{idle, working, local}
+	for i := 0; i < 8; i++ {
+		s.Pass(ctx)
+		c.mono = c.mono.Add(10 * time.Second)
+		src.items[1].CPUTime += 5 * time.Second // its CPU works
+	}
+	if len(src.stopped) != 1 || src.stopped[0] != "idle:idle" {
+		t.Fatalf("stopped %v, want only idle (CPU and connections decide for a member's GPUs)", src.stopped)
+	}
+	if len(rec.rows) != 1 || !strings.Contains(rec.rows[0].Detail, "GPU activity unknown on member3") {
+		t.Fatalf("audit %+v: the stop must say the GPU activity was unknown", rec.rows)
+	}
+	// Without nvidia-smi on the gateway host the member's GPUs are no
+	// less unknown: not a reason to keep the container forever.
+	src.items[0].Running, src.items[0].StopReason, src.stopped = true, "", nil
+	s2, c2, _ := newSweeper(src, fakeConns{}, nil, Config{IdleAfter: time.Minute, CPUPercent: 2, OnlyGPU: true})
+	for i := 0; i < 8; i++ {
+		s2.Pass(ctx)
+		c2.mono = c2.mono.Add(10 * time.Second)
+		src.items[1].CPUTime += 5 * time.Second
+	}
+	if len(src.stopped) != 1 || src.stopped[0] != "idle:idle" {
+		t.Fatalf("without nvidia-smi stopped %v, want only idle (local stays busy: its use is unknown)", src.stopped)
+	}
+}

@@ -123,6 +123,25 @@ func decode(w http.ResponseWriter, r *http.Request, v any) (int, error) {
 	return http.StatusBadRequest, fmt.Errorf("the request body is not the JSON expected: %v", err)
 }
 
+// queryBool reads a boolean query parameter: absent is false; given, it is
+// true, false, 1 or 0, once. Anything else is a malformed request, never
+// a quiet true: "?force=false" must not force.
+func queryBool(r *http.Request, key string) (bool, error) {
+	vs, ok := r.URL.Query()[key]
+	if !ok {
+		return false, nil
+	}
+	if len(vs) == 1 {
+		switch vs[0] {
+		case "true", "1":
+			return true, nil
+		case "false", "0":
+			return false, nil
+		}
+	}
+	return false, badRequest("?%s= takes true, false, 1 or 0, once", key)
+}
+
 // name is the container named in the path. A name no container can have
 // (a slash, dots) is "no such container", as the shell says, whoever asks.
 func name(r *http.Request) (string, error) {
@@ -139,7 +158,10 @@ func (s *Server) apiMe(w http.ResponseWriter, r *http.Request, c caller) string 
 }
 
 func (s *Server) apiList(w http.ResponseWriter, r *http.Request, c caller) string {
-	all := r.URL.Query().Get("all") != ""
+	all, err := queryBool(r, "all")
+	if err != nil {
+		return s.fail(w, err)
+	}
 	if all && !c.user.IsAdmin() {
 		writeError(w, http.StatusForbidden, "all=1 is for admins")
 		return "all refused"
@@ -207,7 +229,11 @@ func (s *Server) apiDelete(w http.ResponseWriter, r *http.Request, c caller) str
 	if err != nil {
 		return s.fail(w, err)
 	}
-	if err := s.o.Service.Delete(r.Context(), c.user.Name, n, r.URL.Query().Get("force") != ""); err != nil {
+	force, err := queryBool(r, "force")
+	if err != nil {
+		return s.fail(w, err)
+	}
+	if err := s.o.Service.Delete(r.Context(), c.user.Name, n, force); err != nil {
 		return s.fail(w, err)
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -10,14 +10,17 @@ import (
 )
 
 // size is a byte count in a request: a number, or a string such as "4GiB"
-// as the shell's flags take it.
+// as the shell's flags take it. Given, it is positive; left out (or null),
+// the default applies.
 type size int64
 
 func (z *size) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	var n int64
 	if err := json.Unmarshal(b, &n); err == nil {
-		*z = size(n)
-		return nil
+		return z.set(n)
 	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
@@ -27,7 +30,14 @@ func (z *size) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
-	*z = size(v)
+	return z.set(v)
+}
+
+func (z *size) set(n int64) error {
+	if n <= 0 {
+		return fmt.Errorf("a size must be positive; leave it out for the default")
+	}
+	*z = size(n)
 	return nil
 }
 
@@ -35,7 +45,7 @@ func (z *size) UnmarshalJSON(b []byte) error {
 type createBody struct {
 	Name   string `json:"name"`
 	Image  string `json:"image"`
-	CPU    int    `json:"cpu"`
+	CPU    *int   `json:"cpu"` // nil: the default
 	Memory size   `json:"memory"`
 	Disk   size   `json:"disk"`
 	GPU    string `json:"gpu"`
@@ -49,13 +59,17 @@ func (s *Server) apiCreate(w http.ResponseWriter, r *http.Request, c caller) str
 		writeError(w, status, err.Error())
 		return err.Error()
 	}
-	if b.CPU < 0 {
-		return s.fail(w, badRequest("cpu must be a positive number"))
+	cpu := 0
+	if b.CPU != nil {
+		if *b.CPU <= 0 {
+			return s.fail(w, badRequest("cpu must be a positive number; leave it out for the default"))
+		}
+		cpu = *b.CPU
 	}
 	if err := containers.ValidName(b.Name); err != nil {
 		return s.fail(w, badRequest("%v", err))
 	}
-	ct, err := s.o.Service.Create(r.Context(), c.user.Name, containers.CreateRequest{Name: b.Name, Image: b.Image, CPU: b.CPU,
+	ct, err := s.o.Service.Create(r.Context(), c.user.Name, containers.CreateRequest{Name: b.Name, Image: b.Image, CPU: cpu,
 		Memory: int64(b.Memory), Disk: int64(b.Disk), GPU: b.GPU, Host: b.Host, Start: b.Start})
 	if err != nil {
 		return s.fail(w, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/lxcgate/lxcgate/internal/audit"
@@ -149,11 +150,26 @@ func (s *Server) csrfOK(r *http.Request, c caller) bool {
 }
 
 // record writes the request's audit row: the path only (a sign-in link's
-// secret is in the query, and stays out).
+// secret is in the query, and stays out), cut to maxAuditPath. A request
+// without valid credentials (the stylesheet's included) is sampled per
+// client address: anyone may send them, and each must not cost a row.
 func (s *Server) record(r *http.Request, kind string, c caller, status int, note string) {
-	detail := fmt.Sprintf("%s %s => %d", r.Method, r.URL.Path, status)
+	path := r.URL.Path
+	if len(path) > maxAuditPath {
+		path = fmt.Sprintf("%s…(%d bytes)", path[:maxAuditPath], len(path))
+	}
+	detail := fmt.Sprintf("%s %s => %d", r.Method, path, status)
 	if note != "" {
 		detail += ": " + note
+	}
+	if c.user.Name == "" {
+		ok, suppressed := s.quiet.Allow(auth.AddrGroup(c.remote))
+		if !ok {
+			return
+		}
+		if suppressed > 0 {
+			detail += fmt.Sprintf("; %d more requests without credentials from this address since the last record", suppressed)
+		}
 	}
 	method := c.method
 	if method == "" {
@@ -210,6 +226,10 @@ func (s *Server) signinForm(w http.ResponseWriter, r *http.Request) string {
 		s.errorPage(w, r, s.linkErr(err))
 		return "bad link"
 	}
+	// With no-referrer, a browser's post from this page says "Origin: null";
+	// same-origin lets it name this site (sameOrigin), and still sends
+	// nothing to any other.
+	w.Header().Set("Referrer-Policy", "same-origin")
 	s.render(w, http.StatusOK, "signin.html", map[string]any{"Title": "Sign in", "Name": name, "Secret": secret})
 	return "link of " + name
 }
@@ -236,6 +256,9 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) redeem(r *http.Request) (cookie, name string, _ *refusal) {
+	if !s.sameOrigin(r) {
+		return "", "", refuse(http.StatusForbidden, "Sign-ins are accepted only from this site's own page: open the link from 'ssh GATEWAY web' again.")
+	}
 	addr := auth.AddrGroup(r.RemoteAddr)
 	if !s.signins.take(addr) {
 		return "", "", refuse(http.StatusTooManyRequests, "Too many sign-in attempts from your address; wait a minute.")
@@ -250,6 +273,35 @@ func (s *Server) redeem(r *http.Request) (cookie, name string, _ *refusal) {
 		return "", "", refuse(http.StatusUnauthorized, "Your account may not sign in.")
 	}
 	return cookie, name, nil
+}
+
+// sameOrigin reports whether a sign-in was posted by this site's own page
+// (login CSRF: a cross-site page must not sign the victim's browser in as
+// the attacker). Browsers say where a post comes from. Sec-Fetch-Site,
+// which a page cannot forge, decides when sent: same-origin only. Without
+// it (an older browser), Origin must name the request's host or
+// public_url's origin; "null" is refused, since a hostile page can make
+// its posts say that. A client that sends neither (curl) is no browser on
+// a hostile page and is let through.
+func (s *Server) sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin" || site == "none" // none: the user's own action, no page behind it
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	// The scheme is not compared with the request's: behind a proxy that
+	// terminates HTTPS, the browser's https is plain http here.
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	pub, err := url.Parse(s.o.PublicURL)
+	return s.o.PublicURL != "" && err == nil && strings.EqualFold(u.Scheme, pub.Scheme) && strings.EqualFold(u.Host, pub.Host)
 }
 
 func (s *Server) linkErr(err error) *refusal {

@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/audit"
@@ -73,11 +75,18 @@ type Options struct {
 	Log     *slog.Logger
 	Host    string // the gateway's name, in titles
 	Public  string // host address in the ready ssh lines
+	// PublicURL is where browsers reach the listener (web.public_url),
+	// perhaps through a proxy: its origin may post sign-ins, besides the
+	// request's own host.
+	PublicURL string
 	// Secure marks the session cookie Secure: set it when browsers reach
 	// the listener over HTTPS (TLS here, or a proxy in front).
 	Secure bool
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client; from any other peer the header is ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the web listener's handler. Create it with New.
@@ -85,9 +94,15 @@ type Server struct {
 	o       Options
 	log     *slog.Logger
 	mux     *http.ServeMux
-	signins *limiter // sign-in requests per address
-	badAuth *limiter // failed credentials per address
-	perUser *limiter // API requests per user: a runaway script must not starve the others
+	signins *limiter       // sign-in requests per address
+	badAuth *limiter       // failed credentials per address
+	perUser *limiter       // API requests per user: a runaway script must not starve the others
+	quiet   *audit.Sampler // audit rows of requests without valid credentials, per address
+
+	// The TLS pair in use, read from certFile and keyFile; ReloadCert
+	// replaces it (SIGHUP) while connections keep being served.
+	cert              atomic.Pointer[tls.Certificate]
+	certFile, keyFile string
 }
 
 //go:embed static templates openapi.json
@@ -99,6 +114,12 @@ const (
 	readHeaderTimeout = 10 * time.Second
 	requestTimeout    = 10 * time.Minute // a launch may download an image
 	apiPerMinute      = 600              // API requests of one user, as a bucket refilled each minute
+	// Audit rows of requests without valid credentials: this many per
+	// client address a minute, for at most quietKeys addresses (the rest
+	// share one budget); the others are counted in the next row.
+	quietPerMinute = 10
+	quietKeys      = 10_000
+	maxAuditPath   = 512 // bytes of a request's path in its audit row
 )
 
 // New returns a Server with every route.
@@ -108,7 +129,8 @@ func New(o Options) *Server {
 	}
 	s := &Server{o: o, log: o.Log.With("component", "web"), mux: http.NewServeMux(),
 		signins: newLimiter(10, time.Minute, o.Now), badAuth: newLimiter(20, time.Minute, o.Now),
-		perUser: newLimiter(apiPerMinute, time.Minute, o.Now)}
+		perUser: newLimiter(apiPerMinute, time.Minute, o.Now), quiet: audit.NewBurstSampler(time.Minute, quietPerMinute, quietKeys)}
+	s.quiet.SetClock(o.Now)
 	static, _ := fs.Sub(files, "static")
 	s.mux.Handle("GET /static/", s.open(http.StripPrefix("/static/", http.FileServerFS(static))))
 	s.pageRoutes()
@@ -125,6 +147,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
+	if r.TLS != nil || s.o.Secure {
+		// HTTPS here or at the proxy: a browser that met the site over
+		// HTTPS never tries plain HTTP for it again, for a year.
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+	// From here on the client's address is the one that counts, even
+	// behind a proxy (Options.TrustedProxies).
+	r.RemoteAddr = s.clientAddr(r)
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -135,11 +165,12 @@ func (s *Server) Listen(addr, cert, key string) (*http.Server, net.Addr, error) 
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	if cert != "" {
-		pair, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			return nil, nil, fmt.Errorf("web: TLS certificate: %w", err)
+		s.certFile, s.keyFile = cert, key
+		if err := s.ReloadCert(); err != nil {
+			return nil, nil, err
 		}
-		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil }}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -156,13 +187,39 @@ func (s *Server) Listen(addr, cert, key string) (*http.Server, net.Addr, error) 
 	return hs, ln.Addr(), nil
 }
 
-// Prune deletes expired sessions and links every interval until ctx ends.
+// ReloadCert reads the certificate and key files given to Listen again
+// (after a renewal; serve calls it on SIGHUP): new connections get the new
+// pair, open ones keep theirs. A pair that does not load (a missing file,
+// a key that does not match) changes nothing and is returned. Without TLS
+// it does nothing.
+func (s *Server) ReloadCert() error {
+	if s.certFile == "" {
+		return nil
+	}
+	pair, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
+	if err != nil {
+		return fmt.Errorf("web: TLS certificate %s: %w", s.certFile, err)
+	}
+	s.cert.Store(&pair)
+	return nil
+}
+
+// TLS reports whether the listener serves HTTPS itself.
+func (s *Server) TLS() bool { return s.certFile != "" }
+
+// Prune deletes expired sessions and links every interval until ctx ends,
+// and records how many requests without credentials the sampling kept out
+// of the audit trail without counting them in a later row.
 func (s *Server) Prune(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		if err := s.o.Auth.Prune(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("pruning expired web sessions failed", "err", err)
+		}
+		if n := s.quiet.Drain(); n > 0 {
+			s.o.Audit.Record(ctx, audit.Event{Kind: audit.KindWeb, Method: "none",
+				Detail: fmt.Sprintf("%d requests without credentials were not recorded row by row", n)})
 		}
 		select {
 		case <-ctx.Done():

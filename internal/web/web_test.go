@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -53,6 +54,8 @@ type lab struct {
 	auth  *webauth.Auth
 	log   *syncBuffer
 	fake  *lxdtest.Fake
+	db    *sql.DB
+	al    *audit.Log // the audit trail, on the lab's database
 	clock time.Time
 	mu    sync.Mutex
 }
@@ -69,11 +72,12 @@ func (l *lab) advance(d time.Duration) {
 	l.mu.Unlock()
 }
 
-func newLab(t *testing.T) *lab {
+// newLab builds the lab; each opt may change the server's options.
+func newLab(t *testing.T, opts ...func(*web.Options)) *lab {
 	t.Helper()
 	ctx := context.Background()
 	db := storetest.Open(t)
-	l := &lab{t: t, us: users.New(db), log: &syncBuffer{}, fake: lxdtest.New(), clock: time.Now()}
+	l := &lab{t: t, us: users.New(db), log: &syncBuffer{}, fake: lxdtest.New(), db: db, clock: time.Now()}
 	for n, role := range map[string]users.Role{"alice": users.RoleUser, "bob": users.RoleUser, "root1": users.RoleAdmin} {
 		if _, err := l.us.Add(ctx, n, role, ""); err != nil {
 			t.Fatal(err)
@@ -91,9 +95,13 @@ func newLab(t *testing.T) *lab {
 	}
 	l.auth = webauth.New(db, "http://gw.test")
 	l.auth.SetClock(l.now)
-	srv := web.New(web.Options{Service: l.cs, Users: l.us, Auth: l.auth, Audit: audit.New(nil, log), Log: log,
-		Host: "gpu1", Public: "gpu1.example.org", Now: l.now})
-	ts := httptest.NewServer(srv)
+	l.al = audit.New(db, log)
+	o := web.Options{Service: l.cs, Users: l.us, Auth: l.auth, Audit: l.al, Log: log,
+		Host: "gpu1", Public: "gpu1.example.org", Now: l.now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	ts := httptest.NewServer(web.New(o))
 	t.Cleanup(ts.Close)
 	l.url = ts.URL
 	return l

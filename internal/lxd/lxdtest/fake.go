@@ -44,6 +44,13 @@ type Fake struct {
 	Resources map[string]lxd.Resources
 	// Moves records Move calls as project/name>member.
 	Moves []string
+	// GPUWrites records the SetGPUs calls that changed an instance;
+	// FailGPUs, when set, makes SetGPUs fail.
+	GPUWrites []string
+	FailGPUs  error
+
+	devs     map[string]devices // by project/name
+	snapDevs map[string]devices // by project/name/snapshot
 }
 
 // New returns a Fake with the lab's two images and no GPUs.
@@ -119,15 +126,7 @@ func (f *Fake) Create(ctx context.Context, project string, spec lxd.Spec, progre
 	if m := f.member(in.Location); m != nil && !m.Online {
 		return fmt.Errorf("create %s: %w", spec.Name, lxd.ErrUnavailable)
 	}
-	for _, p := range spec.Profiles {
-		if f.Profile != nil && p == f.Profile.Name {
-			in.GPUs = append(in.GPUs, "all")
-		}
-	}
-	for _, id := range spec.GPUs {
-		in.GPUs = append(in.GPUs, id)
-	}
-	sort.Strings(in.GPUs)
+	f.setDevices(in, f.createDevices(project, spec))
 	var base map[string]string
 	if src, _, ok := strings.Cut(spec.CopyOf, "/"); ok && f.Instances[key(project, src)] != nil {
 		base = f.Instances[key(project, src)].Config // a copy takes its source's config, as LXD's does
@@ -137,6 +136,7 @@ func (f *Fake) Create(ctx context.Context, project string, spec lxd.Spec, progre
 	if spec.Start {
 		if f.FailStart != nil {
 			delete(f.Instances, key(project, spec.Name)) // the adapter undoes the create
+			delete(f.devs, key(project, spec.Name))
 			return f.FailStart
 		}
 		f.start(in)
@@ -231,6 +231,12 @@ func (f *Fake) Delete(_ context.Context, project, name string, force bool) error
 		return fmt.Errorf("delete %s: %w", name, lxd.ErrRunning)
 	}
 	delete(f.Instances, key(project, name))
+	delete(f.devs, key(project, name))
+	for k := range f.snapDevs {
+		if strings.HasPrefix(k, key(project, name)+"/") {
+			delete(f.snapDevs, k)
+		}
+	}
 	return nil
 }
 
@@ -390,6 +396,10 @@ func (f *Fake) Snapshot(_ context.Context, project, name, snap string) error {
 	}
 	f.Snaps[k] = append(f.Snaps[k], lxd.Snapshot{Name: snap, Created: at, Size: -1})
 	in.Snapshots = len(f.Snaps[k])
+	if f.snapDevs == nil {
+		f.snapDevs = map[string]devices{}
+	}
+	f.snapDevs[k+"/"+snap] = f.devs[k].clone() // a snapshot keeps the devices of its time
 	return nil
 }
 
@@ -416,13 +426,15 @@ func (f *Fake) DeleteSnapshot(_ context.Context, project, name, snap string) err
 		if s.Name == snap {
 			f.Snaps[k] = append(f.Snaps[k][:i], f.Snaps[k][i+1:]...)
 			in.Snapshots = len(f.Snaps[k])
+			delete(f.snapDevs, k+"/"+snap)
 			return nil
 		}
 	}
 	return fmt.Errorf("snapshot %s: %w", snap, lxd.ErrNotFound)
 }
 
-// Restore checks the snapshot exists and the container is stopped.
+// Restore checks the snapshot exists and the container is stopped, and
+// brings back the snapshot's devices and profiles, as LXD does.
 func (f *Fake) Restore(_ context.Context, project, name, snap string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -435,6 +447,9 @@ func (f *Fake) Restore(_ context.Context, project, name, snap string) error {
 	}
 	for _, s := range f.Snaps[key(project, name)] {
 		if s.Name == snap {
+			if d, ok := f.snapDevs[key(project, name)+"/"+snap]; ok {
+				f.setDevices(in, d.clone())
+			}
 			return nil
 		}
 	}
