@@ -55,7 +55,7 @@ install_packages() { # [PACKAGE...]: those given, or the lab's
 	local missing=() want=("$@")
 	[ ${#want[@]} -gt 0 ] || want=("${PACKAGES[@]}")
 	for p in "${want[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+		grep -q 'install ok installed' <<<"$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return
 	say "installing ${missing[*]}"
@@ -87,7 +87,7 @@ start_lxcfs() {
 }
 
 stop_lxcfs() {
-	if lxd_running && lxc list --all-projects --format csv -c s 2>/dev/null | grep -q RUNNING; then
+	if lxd_running && grep -q RUNNING <<<"$(lxc list --all-projects --format csv -c s 2>/dev/null)"; then
 		say "kept lxcfs: running containers use it"
 		return 1
 	fi
@@ -254,7 +254,13 @@ EOF
 }
 
 # image_current ALIAS VERSION: the image is there and of this build.
-image_current() { lxc image info "$1" 2>/dev/null | grep -q "^    description: .*(lxcgate $2)\$"; }
+# The output is read whole first: with pipefail, "lxc ... | grep -q" fails
+# now and then, when grep leaves early and lxc dies writing the rest.
+image_current() {
+	local info
+	info=$(lxc image info "$1" 2>/dev/null) || return 1
+	grep -q "^    description: .*(lxcgate $2)\$" <<<"$info"
+}
 
 image_fingerprint() { lxc image info "$1" 2>/dev/null | sed -n 's/^Fingerprint: //p'; }
 
@@ -291,7 +297,7 @@ setup_images() {
 }
 
 setup_netns() {
-	if ! ip netns list | grep -qw "$NETNS"; then
+	if ! grep -qw "$NETNS" <<<"$(ip netns list)"; then
 		say "creating client namespace $NETNS ($CLIENT_ADDR)"
 		ip netns add "$NETNS"
 		made netns

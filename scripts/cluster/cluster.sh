@@ -68,7 +68,7 @@ cluster_image() {
 	local hash
 	hash=$(member_files_hash)
 	if image_present "$CIMAGE"; then
-		lxc image info "$CIMAGE" | grep -q "(files $hash)" && return
+		grep -q "(files $hash)" <<<"$(lxc image info "$CIMAGE")" && return
 		cwas_made "image:$CIMAGE" || die "image $CIMAGE is not this lab's; delete it or rename"
 		say "member files changed: replacing image $CIMAGE (running members keep the old one until recreated)"
 		lxc image delete "$CIMAGE"
@@ -100,7 +100,7 @@ cluster_members_start() {
 		m=labcluster-m$i
 		if ! grep -q "^$m," <<<"$states"; then
 			# The fixed address is outside nothing: a dynamic lease may hold it.
-			if lxc list --all-projects -c 4 -f csv 2>/dev/null | grep -qw "$(maddr "$i")"; then
+			if grep -qw "$(maddr "$i")" <<<"$(lxc list --all-projects -c 4 -f csv 2>/dev/null)"; then
 				die "$(maddr "$i") is already taken on $BRIDGE; free it for cluster member $m"
 			fi
 			say "creating $m ($(maddr "$i"))"
