@@ -426,8 +426,12 @@ func ParseComment(c string) (Mapping, string, error) {
 // by the time the user sees "Stopped".
 func (m *Mapper) Follow(r ref.Ref) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Pending first: an address that DHCP hands out between the two reads
+	// is then mapped by SyncOne. Asked after, it would find the address,
+	// watch nothing, and leave unmapped what SyncOne saw without one.
+	pending := m.src.Pending(ctx, r)
 	_, err := m.SyncOne(ctx, r)
-	pending := err == nil && m.src.Pending(ctx, r)
+	pending = pending && err == nil
 	cancel()
 	if err != nil {
 		m.log.Warn("mapping update failed; the periodic reconcile retries", "container", r, "err", err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lxcgate/lxcgate/internal/ref"
 )
@@ -258,5 +259,48 @@ func TestSyncSkipsReadingUnchangedChains(t *testing.T) {
 	}
 	if got := b.comments(); len(got) != 1 || got[0] != dev.comment("dnat") {
 		t.Fatalf("chains: %v", got)
+	}
+}
+
+// dhcpBetween is a source whose container gets its address from DHCP right
+// after the mapper's first read of it, whichever read that is.
+type dhcpBetween struct {
+	fakeSource
+	once sync.Once
+}
+
+func (s *dhcpBetween) leased() { s.once.Do(func() { s.set(dev) }) }
+
+func (s *dhcpBetween) Mappings(ctx context.Context, r ref.Ref) ([]Mapping, error) {
+	out, err := s.fakeSource.Mappings(ctx, r)
+	s.leased()
+	return out, err
+}
+
+func (s *dhcpBetween) Pending(ctx context.Context, r ref.Ref) bool {
+	p := s.fakeSource.Pending(ctx, r)
+	s.leased()
+	return p
+}
+
+// Scenario: launch c; DHCP answers while Follow is between its two reads
+// (busybox takes about as long as the create's last step). Follow used to
+// map from a read without the address, then ask Pending after it arrived:
+// nothing watched and the rule waited for the periodic reconcile (an hour
+// in the e2e lab). The address is now mapped by one read or the other.
+func TestFollowAddressBetweenReads(t *testing.T) {
+	b := &fakeBackend{}
+	src := &dhcpBetween{}
+	noIP := dev
+	noIP.IP = ""
+	src.set(noIP)
+	m := New(b, src, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m.Follow(aliceDev)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(b.comments()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the address came between the reads and was never mapped")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
