@@ -14,14 +14,12 @@ import (
 // What serve plugs into what: the build, not a user, finds a missing
 // method. (The SSH layer may not know containers, so this lives here.)
 var (
-	_ shell.Service   = (*containers.Service)(nil)
 	_ shell.KeyStore  = (*users.Store)(nil)
 	_ shell.Users     = (*auth.Authenticator)(nil)
 	_ server.Jumper   = (*containers.Service)(nil)
 	_ portmap.Source  = (*containers.Service)(nil)
 	_ portmap.Backend = (*portmap.IPTables)(nil)
 	_ auth.Store      = (*users.Store)(nil)
-	_ web.Service     = (*containers.Service)(nil)
 	_ web.Users       = (*users.Store)(nil)
 	_ web.Auth        = (*webauth.Auth)(nil)
 	_ shell.Web       = (*webauth.Auth)(nil)

@@ -12,16 +12,6 @@ import (
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
-// Access is what reaching into containers needs: keys and passwords of the
-// users inside them. containers.Service satisfies it.
-type Access interface {
-	GenerateKey(ctx context.Context, user, name, login, typ string) (containers.GeneratedKey, error)
-	InstallKeys(ctx context.Context, user, name, login string, authorizedKeys []byte) ([]string, error)
-	ContainerKeys(ctx context.Context, user, name, login string) ([]containers.ContainerKey, error)
-	RevokeKey(ctx context.Context, user, name, login, fingerprint string) error
-	SetPassword(ctx context.Context, user, name, login, password string) error
-}
-
 // KeyStore is the caller's own gateway keys; users.Store satisfies it.
 type KeyStore interface {
 	Keys(ctx context.Context, name string) ([]users.Key, error)
@@ -68,7 +58,7 @@ func completeKeys(_ *Ctx, args []string) []string {
 }
 
 func runKey(c *Ctx, args []string) error {
-	a, name, login := c.sh.access, args[0], c.Flags.String("user")
+	a, name, login := c.sh.cs, args[0], c.Flags.String("user")
 	switch {
 	case c.Flags.Bool("list"):
 		return c.listContainerKeys(name, login)
@@ -108,7 +98,7 @@ func runKey(c *Ctx, args []string) error {
 
 // listContainerKeys is key --list.
 func (c *Ctx) listContainerKeys(name, login string) error {
-	keys, err := c.sh.access.ContainerKeys(c.ctx, c.User.Name, name, login)
+	keys, err := c.sh.cs.ContainerKeys(c.ctx, c.User.Name, name, login)
 	if err != nil {
 		return err
 	}
@@ -181,7 +171,7 @@ func runSetpass(c *Ctx, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.done(c.sh.access.SetPassword(c.ctx, c.User.Name, args[0], login, pw), "Password of %s in %s set.", login, args[0])
+	return c.done(c.sh.cs.SetPassword(c.ctx, c.User.Name, args[0], login, pw), "Password of %s in %s set.", login, args[0])
 }
 
 // SSHHost is one ~/.ssh/config Host block.

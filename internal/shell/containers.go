@@ -1,54 +1,13 @@
 package shell
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/containers"
-	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/units"
 )
-
-// Containers is what the container commands need; containers.Service
-// satisfies it. Every method takes the acting user: ownership is checked in
-// every lookup, and another user's container is "no such container".
-type Containers interface {
-	Images(ctx context.Context) ([]lxd.Image, error)
-	Create(ctx context.Context, user string, req containers.CreateRequest) (containers.Container, error)
-	Start(ctx context.Context, user, name string) error
-	Stop(ctx context.Context, user, name string, force bool) error
-	Restart(ctx context.Context, user, name string) error
-	Delete(ctx context.Context, user, name string, force bool) error
-	Get(ctx context.Context, user, name string) (containers.Container, error)
-	List(ctx context.Context, user string, all bool) ([]containers.Container, error)
-	Names(ctx context.Context, user string) []string
-	GPUs(ctx context.Context) ([]containers.GPUInfo, error)
-	Quota(ctx context.Context, user string) (containers.Quota, containers.Usage, error)
-	SetQuota(ctx context.Context, user string, ch containers.QuotaChange) (containers.Quota, error)
-	Move(ctx context.Context, user, name, host string) error
-	Hosts(ctx context.Context) ([]containers.HostInfo, error)
-	Renew(ctx context.Context, user, name string, d time.Duration) (time.Time, error)
-	SetLease(ctx context.Context, user, name string, until time.Time) error
-	Notices(ctx context.Context, user string, since time.Time, soon time.Duration) ([]containers.Notice, error)
-	Ports
-}
-
-// Ports is what the port commands need beyond Get: publishing and
-// withdrawing a container's ports.
-type Ports interface {
-	PortAdd(ctx context.Context, user, name string, containerPort int, label string) (containers.Port, error)
-	PortDel(ctx context.Context, user, name, label string) error
-}
-
-// Service is everything the gateway's commands need of its containers;
-// containers.Service satisfies it.
-type Service interface {
-	Containers
-	Access
-	Snapshots
-}
 
 // DefaultLaunchWait is how long launch waits for the container's address.
 const DefaultLaunchWait = 30 * time.Second
@@ -153,7 +112,7 @@ func quotaCmds() []*Command {
 	}
 }
 
-func (c *Ctx) containers() Containers { return c.sh.cs }
+func (c *Ctx) containers() containers.API { return c.sh.cs }
 
 // done writes a confirmation when err is nil, and returns err.
 func (c *Ctx) done(err error, format string, a ...any) error {

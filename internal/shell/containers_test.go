@@ -197,16 +197,16 @@ func TestLaunchWaitsForTheAddress(t *testing.T) {
 }
 
 // noLease is a service whose containers never get an address.
-type noLease struct{ Containers }
+type noLease struct{ containers.API }
 
 func (n noLease) Create(ctx context.Context, user string, req containers.CreateRequest) (containers.Container, error) {
-	ct, err := n.Containers.Create(ctx, user, req)
+	ct, err := n.API.Create(ctx, user, req)
 	ct.IPv4 = ""
 	return ct, err
 }
 
 func (n noLease) Get(ctx context.Context, user, name string) (containers.Container, error) {
-	ct, err := n.Containers.Get(ctx, user, name)
+	ct, err := n.API.Get(ctx, user, name)
 	ct.IPv4 = ""
 	return ct, err
 }

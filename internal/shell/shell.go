@@ -39,7 +39,7 @@ type Options struct {
 	Log   *slog.Logger
 	Host  string // shown in the prompt
 	// Services gives the container commands; nil leaves them out.
-	Services Service
+	Services containers.API
 	Keys     KeyStore // the caller's gateway keys, for key --mine
 	// Admin lets admins manage users (the user command); nil leaves it out.
 	Admin UserAdmin
@@ -75,9 +75,7 @@ type Shell struct {
 	endDrained context.CancelFunc
 
 	cmds       []*Command
-	cs         Containers
-	access     Access
-	snaps      Snapshots
+	cs         containers.API
 	keys       KeyStore
 	admin      UserAdmin
 	auditLog   AuditReader
@@ -101,7 +99,7 @@ func New(o Options) *Shell {
 	own := builtins()
 	sh.cmds = own[:1] // help first
 	if o.Services != nil {
-		sh.cs, sh.access, sh.snaps = o.Services, o.Services, o.Services
+		sh.cs = o.Services
 		for _, group := range [][]*Command{containerCmds(), snapshotCmds(), portCmds(), accessCmds(), quotaCmds()} {
 			sh.cmds = append(sh.cmds, group...)
 		}

@@ -1,24 +1,12 @@
 package shell
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/units"
 )
-
-// Snapshots is what the snapshot commands need; containers.Service
-// satisfies it.
-type Snapshots interface {
-	TakeSnapshot(ctx context.Context, user, name, snap string, keep bool) (string, []string, error)
-	Snapshots(ctx context.Context, user, name string) ([]containers.SnapshotInfo, error)
-	DeleteSnapshot(ctx context.Context, user, name, snap string) error
-	Restore(ctx context.Context, user, name, snap string) error
-	Clone(ctx context.Context, user, name, snap, newName, host string) (containers.Container, error)
-	AutoSnap(ctx context.Context, user, name, every, expiry string) error
-}
 
 // snapshotCmds are the snapshot commands.
 func snapshotCmds() []*Command {
@@ -66,7 +54,7 @@ func completeAutosnap(c *Ctx, args []string) []string {
 }
 
 func runSnapshot(c *Ctx, args []string) error {
-	sn := c.sh.snaps
+	sn := c.sh.cs
 	if args[0] == "delete" && len(args) == 3 {
 		return c.done(sn.DeleteSnapshot(c.ctx, c.User.Name, args[1], args[2]), "Deleted snapshot %s of %s.", args[2], args[1])
 	}
@@ -95,7 +83,7 @@ func runSnapshot(c *Ctx, args []string) error {
 }
 
 func runSnapshots(c *Ctx, args []string) error {
-	list, err := c.sh.snaps.Snapshots(c.ctx, c.User.Name, args[0])
+	list, err := c.sh.cs.Snapshots(c.ctx, c.User.Name, args[0])
 	if err != nil {
 		return err
 	}
@@ -129,14 +117,14 @@ func runRestore(c *Ctx, args []string) error {
 	if err := c.confirm("restore", name, prompt, "what was written since "+snap+" is lost", "changed"); err != nil {
 		return err
 	}
-	return c.done(c.sh.snaps.Restore(c.ctx, c.User.Name, name, snap), "Restored %s to %s.", name, snap)
+	return c.done(c.sh.cs.Restore(c.ctx, c.User.Name, name, snap), "Restored %s to %s.", name, snap)
 }
 
 func runClone(c *Ctx, args []string) error {
 	if err := containers.ValidName(args[2]); err != nil {
 		return err
 	}
-	ct, err := c.sh.snaps.Clone(c.ctx, c.User.Name, args[0], args[1], args[2], c.Flags.String("host"))
+	ct, err := c.sh.cs.Clone(c.ctx, c.User.Name, args[0], args[1], args[2], c.Flags.String("host"))
 	if err != nil {
 		return err
 	}
@@ -150,7 +138,7 @@ func runClone(c *Ctx, args []string) error {
 
 func runAutosnap(c *Ctx, args []string) error {
 	expiry := c.Flags.String("expiry")
-	if err := c.sh.snaps.AutoSnap(c.ctx, c.User.Name, args[0], args[1], expiry); err != nil {
+	if err := c.sh.cs.AutoSnap(c.ctx, c.User.Name, args[0], args[1], expiry); err != nil {
 		return err
 	}
 	if args[1] == "off" {

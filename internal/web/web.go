@@ -21,28 +21,8 @@ import (
 
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/containers"
-	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
-
-// Service is what the pages and the API need of the containers;
-// containers.Service satisfies it. Every call takes the acting user.
-type Service interface {
-	Images(ctx context.Context) ([]lxd.Image, error)
-	Create(ctx context.Context, user string, req containers.CreateRequest) (containers.Container, error)
-	Start(ctx context.Context, user, name string) error
-	Stop(ctx context.Context, user, name string, force bool) error
-	Restart(ctx context.Context, user, name string) error
-	Delete(ctx context.Context, user, name string, force bool) error
-	Get(ctx context.Context, user, name string) (containers.Container, error)
-	List(ctx context.Context, user string, all bool) ([]containers.Container, error)
-	GPUs(ctx context.Context) ([]containers.GPUInfo, error)
-	Quota(ctx context.Context, user string) (containers.Quota, containers.Usage, error)
-	TakeSnapshot(ctx context.Context, user, name, snap string, keep bool) (string, []string, error)
-	Snapshots(ctx context.Context, user, name string) ([]containers.SnapshotInfo, error)
-	Restore(ctx context.Context, user, name, snap string) error
-	GPUHistory(ctx context.Context, from time.Time) ([]containers.GPUSpan, error)
-}
 
 // Users looks up the signed-in user afresh on every request, so that a
 // role change or a disabled account applies at once.
@@ -68,7 +48,7 @@ type Auditor interface {
 
 // Options is everything a Server is built from.
 type Options struct {
-	Service Service
+	Service containers.API // the containers, for the pages and the API
 	Users   Users
 	Auth    Auth
 	Audit   Auditor

@@ -1,0 +1,56 @@
+package containers
+
+import (
+	"context"
+	"time"
+
+	"github.com/lxcgate/lxcgate/internal/lxd"
+)
+
+// API is the container service as the front ends (the shell and the web)
+// call it, declared once here rather than once per front end. Service is
+// the only implementation; it stays an interface because the shell's
+// tests wrap a real Service to change what it answers. Every call that
+// names a container takes the acting user: ownership is checked in every
+// lookup, and another user's container is "no such container".
+type API interface {
+	Images(ctx context.Context) ([]lxd.Image, error)
+	Create(ctx context.Context, user string, req CreateRequest) (Container, error)
+	Start(ctx context.Context, user, name string) error
+	Stop(ctx context.Context, user, name string, force bool) error
+	Restart(ctx context.Context, user, name string) error
+	Delete(ctx context.Context, user, name string, force bool) error
+	Get(ctx context.Context, user, name string) (Container, error)
+	List(ctx context.Context, user string, all bool) ([]Container, error)
+	Names(ctx context.Context, user string) []string
+	GPUs(ctx context.Context) ([]GPUInfo, error)
+	GPUHistory(ctx context.Context, from time.Time) ([]GPUSpan, error)
+	Quota(ctx context.Context, user string) (Quota, Usage, error)
+	SetQuota(ctx context.Context, user string, ch QuotaChange) (Quota, error)
+	Move(ctx context.Context, user, name, host string) error
+	Hosts(ctx context.Context) ([]HostInfo, error)
+	Renew(ctx context.Context, user, name string, d time.Duration) (time.Time, error)
+	SetLease(ctx context.Context, user, name string, until time.Time) error
+	Notices(ctx context.Context, user string, since time.Time, soon time.Duration) ([]Notice, error)
+
+	// Published ports.
+	PortAdd(ctx context.Context, user, name string, containerPort int, label string) (Port, error)
+	PortDel(ctx context.Context, user, name, label string) error
+
+	// Reaching into containers: keys and passwords of the users inside.
+	GenerateKey(ctx context.Context, user, name, login, typ string) (GeneratedKey, error)
+	InstallKeys(ctx context.Context, user, name, login string, authorizedKeys []byte) ([]string, error)
+	ContainerKeys(ctx context.Context, user, name, login string) ([]ContainerKey, error)
+	RevokeKey(ctx context.Context, user, name, login, fingerprint string) error
+	SetPassword(ctx context.Context, user, name, login, password string) error
+
+	// Snapshots.
+	TakeSnapshot(ctx context.Context, user, name, snap string, keep bool) (string, []string, error)
+	Snapshots(ctx context.Context, user, name string) ([]SnapshotInfo, error)
+	DeleteSnapshot(ctx context.Context, user, name, snap string) error
+	Restore(ctx context.Context, user, name, snap string) error
+	Clone(ctx context.Context, user, name, snap, newName, host string) (Container, error)
+	AutoSnap(ctx context.Context, user, name, every, expiry string) error
+}
+
+var _ API = (*Service)(nil)
