@@ -63,7 +63,7 @@ func TestRecordSoon(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	l.RecordSoon(context.Background(), Event{Kind: KindLogin, User: "bob", Detail: "queried", OK: true})
-	got, err := l.Query(context.Background(), store.AuditFilter{User: "bob"})
+	got, err := l.Query(context.Background(), Filter{User: "bob"})
 	if err != nil || len(got) != 2 || got[0].Detail != "queried" {
 		t.Fatalf("Query after RecordSoon: %+v, %v", got, err)
 	}

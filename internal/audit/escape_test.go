@@ -7,7 +7,6 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/lxcgate/lxcgate/internal/store"
 	"github.com/lxcgate/lxcgate/internal/store/storetest"
 )
 
@@ -37,7 +36,7 @@ func TestRecordEscapesControls(t *testing.T) {
 	l := New(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	l.Record(context.Background(), Event{Kind: KindWeb, User: hostile, Remote: hostile, Method: hostile, Detail: hostile})
 	l.RecordSoon(context.Background(), Event{Kind: KindCommand, User: "alice", Detail: "echo " + hostile})
-	rows, err := l.Query(context.Background(), store.AuditFilter{})
+	rows, err := l.Query(context.Background(), Filter{})
 	if err != nil || len(rows) != 2 {
 		t.Fatalf("rows %+v, %v", rows, err)
 	}

@@ -2,21 +2,8 @@ package audit
 
 import (
 	"context"
-	"errors"
 	"time"
-
-	"github.com/lxcgate/lxcgate/internal/store"
 )
-
-// Query returns the events f matches, newest first and bounded
-// (store.MaxAuditRows).
-func (l *Log) Query(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
-	if l.db == nil {
-		return nil, errors.New("no audit table")
-	}
-	l.Sync()
-	return l.table.Query(ctx, l.db, f)
-}
 
 // Prune deletes the events older than age and returns how many went.
 func (l *Log) Prune(ctx context.Context, age time.Duration) (int64, error) {

@@ -24,7 +24,7 @@ func TestRetainPrunesOldRows(t *testing.T) {
 	go func() { l.Retain(ctx, 180*24*time.Hour, time.Hour); close(done) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		rows, err := l.Query(ctx, store.AuditFilter{})
+		rows, err := l.Query(ctx, Filter{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,13 +6,12 @@ import (
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/audit"
-	"github.com/lxcgate/lxcgate/internal/store"
 	"github.com/lxcgate/lxcgate/internal/units"
 )
 
 // AuditReader reads the audit trail; audit.Log satisfies it.
 type AuditReader interface {
-	Query(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error)
+	Query(ctx context.Context, f audit.Filter) ([]audit.Entry, error)
 }
 
 var _ AuditReader = (*audit.Log)(nil)
@@ -22,7 +21,7 @@ func auditCmds() []*Command {
 		{Name: "user", Kind: String, Arg: "USER", Help: "only this user's rows", Admin: true},
 		{Name: "since", Kind: String, Arg: "DUR", Help: "only rows newer than this (\"2h\", \"7d\")"},
 		{Name: "command", Kind: String, Arg: "C", Help: "only runs of this command", Admin: true},
-		{Name: "limit", Kind: Int, Default: "50", Help: fmt.Sprintf("at most this many rows, newest first (at most %d)", store.MaxAuditRows)},
+		{Name: "limit", Kind: Int, Default: "50", Help: fmt.Sprintf("at most this many rows, newest first (at most %d)", audit.MaxRows)},
 	}, FormatFlags...)
 	return []*Command{{Name: "audit", Summary: "show your logins (admins: the whole audit trail)", Flags: flags, Run: runAudit,
 		Help: "Newest first. Users see their own logins; admins see every login, command and refusal,\n" +
@@ -41,7 +40,7 @@ type auditRow struct {
 }
 
 func runAudit(c *Ctx, _ []string) error {
-	f := store.AuditFilter{Limit: c.Flags.Int("limit"), User: c.Flags.String("user"), Command: c.Flags.String("command")}
+	f := audit.Filter{Limit: c.Flags.Int("limit"), User: c.Flags.String("user"), Command: c.Flags.String("command")}
 	if f.Limit <= 0 {
 		return Usagef("--limit must be positive")
 	}

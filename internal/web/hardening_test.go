@@ -11,19 +11,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lxcgate/lxcgate/internal/store"
+	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/web"
 )
 
 // rows returns the audit rows of the web listener (kinds web and api),
 // newest first.
-func (l *lab) rows() []store.AuditEvent {
+func (l *lab) rows() []audit.Entry {
 	l.t.Helper()
-	rows, err := l.al.Query(context.Background(), store.AuditFilter{})
+	rows, err := l.al.Query(context.Background(), audit.Filter{})
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	var out []store.AuditEvent
+	var out []audit.Entry
 	for _, r := range rows {
 		if r.Kind == "web" || r.Kind == "api" {
 			out = append(out, r)
