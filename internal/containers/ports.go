@@ -10,7 +10,7 @@ import (
 
 	"github.com/lxcgate/lxcgate/internal/failpoint"
 	"github.com/lxcgate/lxcgate/internal/lxd"
-	"github.com/lxcgate/lxcgate/internal/portmap"
+	"github.com/lxcgate/lxcgate/internal/mapping"
 	"github.com/lxcgate/lxcgate/internal/ref"
 	"github.com/lxcgate/lxcgate/internal/store"
 )
@@ -99,14 +99,14 @@ func (s *Service) portsOf(ctx context.Context, ids ...store.ContainerID) (map[st
 // AllMappings gives portmap the desired state: the ports of running
 // containers that have an address, and the running ones still waiting for
 // one.
-func (s *Service) AllMappings(ctx context.Context) (portmap.Desired, error) {
+func (s *Service) AllMappings(ctx context.Context) (mapping.Desired, error) {
 	rs, err := s.rows(ctx, "")
 	if err != nil {
-		return portmap.Desired{}, err
+		return mapping.Desired{}, err
 	}
 	ins, err := s.lxd.List(ctx, "")
 	if err != nil {
-		return portmap.Desired{}, err
+		return mapping.Desired{}, err
 	}
 	s.noteInventory(ctx, rs, ins)
 	return s.mappings(ctx, rs, ins)
@@ -114,7 +114,7 @@ func (s *Service) AllMappings(ctx context.Context) (portmap.Desired, error) {
 
 // Mappings gives one container's desired mappings; none when it is gone,
 // stopped or still without an address.
-func (s *Service) Mappings(ctx context.Context, r ref.Ref) ([]portmap.Mapping, error) {
+func (s *Service) Mappings(ctx context.Context, r ref.Ref) ([]mapping.Mapping, error) {
 	rw, err := s.lookup(ctx, r.Owner, r.Name)
 	if errors.Is(err, ErrNoSuch) {
 		return nil, nil // deleted: nothing is desired
@@ -138,8 +138,8 @@ func (s *Service) Mappings(ctx context.Context, r ref.Ref) ([]portmap.Mapping, e
 	return d.Mappings, err
 }
 
-func (s *Service) mappings(ctx context.Context, rs []row, ins []lxd.Instance) (portmap.Desired, error) {
-	var d portmap.Desired
+func (s *Service) mappings(ctx context.Context, rs []row, ins []lxd.Instance) (mapping.Desired, error) {
+	var d mapping.Desired
 	running := map[ref.Ref]lxd.Instance{}
 	for _, in := range ins {
 		owner, ok := s.owner(in.Project)
@@ -166,7 +166,7 @@ func (s *Service) mappings(ctx context.Context, rs []row, ins []lxd.Instance) (p
 			continue
 		}
 		for _, p := range ports[r.ID] {
-			out = append(out, portmap.Mapping{Owner: r.Owner, Name: r.Name, Service: p.Service, HostPort: p.HostPort,
+			out = append(out, mapping.Mapping{Owner: r.Owner, Name: r.Name, Service: p.Service, HostPort: p.HostPort,
 				IP: in.IPv4, ContainerPort: p.ContainerPort})
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lxcgate/lxcgate/internal/mapping"
 	"github.com/lxcgate/lxcgate/internal/ref"
 )
 
@@ -28,12 +29,12 @@ func benchBackend(b *testing.B) *IPTables {
 }
 
 // lab returns n containers with three services each.
-func lab(n int) []Mapping {
-	var out []Mapping
+func lab(n int) []mapping.Mapping {
+	var out []mapping.Mapping
 	for i := 0; i < n; i++ {
 		ip := fmt.Sprintf("10.%d.%d.%d", 100+i/65536, i/256%256, i%256)
 		for j, svc := range []string{"ssh", "jupyter", "app"} {
-			out = append(out, Mapping{Owner: fmt.Sprintf("user%d", i%50), Name: fmt.Sprintf("box%d", i), Service: svc,
+			out = append(out, mapping.Mapping{Owner: fmt.Sprintf("user%d", i%50), Name: fmt.Sprintf("box%d", i), Service: svc,
 				HostPort: 20000 + 3*i + j, IP: ip, ContainerPort: []int{22, 8888, 5000}[j]})
 		}
 	}
@@ -97,7 +98,7 @@ func toggle(b *testing.B, n int, start bool, perRule bool, noNetlink ...bool) {
 	}
 	var rules []Rule
 	for _, mp := range all[:3] {
-		rules = append(rules, mp.rules()...)
+		rules = append(rules, rulesOf(mp)...)
 	}
 	set := func(up, timed bool) {
 		if !timed {
@@ -207,7 +208,7 @@ func BenchmarkFullFromEmptyPerRule100x3(b *testing.B) {
 	ipt := benchBackend(b)
 	var rules []Rule
 	for _, mp := range lab(100) {
-		rules = append(rules, mp.rules()...)
+		rules = append(rules, rulesOf(mp)...)
 	}
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()

@@ -11,19 +11,20 @@ import (
 	"testing"
 
 	"github.com/lxcgate/lxcgate/internal/argv"
+	"github.com/lxcgate/lxcgate/internal/mapping"
 )
 
-var fuzzMapping = Mapping{Owner: "alice", Name: "web", Service: "http", HostPort: 20080, IP: "10.10.0.5", ContainerPort: 80}
+var fuzzMapping = mapping.Mapping{Owner: "alice", Name: "web", Service: "http", HostPort: 20080, IP: "10.10.0.5", ContainerPort: 80}
 
 // FuzzParseComment checks that ParseComment never panics, accepts nothing
 // without the "lxcgate:" prefix, and that what it accepts is a fixed point:
-// formatted again as Mapping.comment does, it parses to the same mapping
+// formatted again as commentOf does, it parses to the same mapping
 // and kind.
 func FuzzParseComment(f *testing.F) {
 	for _, s := range []string{
 		"",
-		fuzzMapping.comment("dnat"),
-		fuzzMapping.comment("forward"),
+		commentOf(fuzzMapping, "dnat"),
+		commentOf(fuzzMapping, "forward"),
 		"lxcgate:forward",
 		"lxcgate:",
 		"lxcgate:::::",
@@ -47,7 +48,7 @@ func FuzzParseComment(f *testing.F) {
 	f.Fuzz(func(t *testing.T, c string) {
 		m, kind, err := ParseComment(c)
 		if err != nil {
-			if m != (Mapping{}) || kind != "" {
+			if m != (mapping.Mapping{}) || kind != "" {
 				t.Fatalf("ParseComment(%q) failed (%v) but returned %+v, %q", c, err, m, kind)
 			}
 			return
@@ -63,7 +64,7 @@ func FuzzParseComment(f *testing.F) {
 		if strings.Contains(m.Owner, "/") {
 			t.Fatalf("ParseComment(%q): owner %q holds '/'", c, m.Owner)
 		}
-		again := m.comment(kind)
+		again := commentOf(m, kind)
 		m2, kind2, err := ParseComment(again)
 		if err != nil || m2 != m || kind2 != kind {
 			t.Fatalf("ParseComment(%q) = %+v, %q; formatted as %q it parses to %+v, %q, %v", c, m, kind, again, m2, kind2, err)
@@ -110,7 +111,7 @@ func FuzzMappingComment(f *testing.F) {
 		owner, name, service, kind = lowercase(owner), lowercase(name), lowercase(service), lowercase(kind)
 		hostPort, containerPort = max(hostPort, 1), max(containerPort, 1)
 		addr := netip.AddrFrom4([4]byte{byte(ip >> 24), byte(ip >> 16), byte(ip >> 8), byte(ip)})
-		m := Mapping{Owner: owner, Name: name, Service: service, HostPort: int(hostPort), IP: addr.String(), ContainerPort: int(containerPort)}
+		m := mapping.Mapping{Owner: owner, Name: name, Service: service, HostPort: int(hostPort), IP: addr.String(), ContainerPort: int(containerPort)}
 
 		for _, s := range []string{owner, name, service, kind} {
 			if !lowerName.MatchString(s) {
@@ -118,14 +119,14 @@ func FuzzMappingComment(f *testing.F) {
 			}
 		}
 
-		c := m.comment(kind)
+		c := commentOf(m, kind)
 		got, gotKind, err := ParseComment(c)
 		if err != nil || got != m || gotKind != kind {
 			t.Fatalf("ParseComment(%q) = %+v, %q, %v; want %+v, %q", c, got, gotKind, err, m, kind)
 		}
 
-		rs := m.rules()
-		if len(rs) != 1 || rs[0].Table != "nat" || rs[0].Comment != m.comment("dnat") {
+		rs := rulesOf(m)
+		if len(rs) != 1 || rs[0].Table != "nat" || rs[0].Comment != commentOf(m, "dnat") {
 			t.Fatalf("rules of %+v: %+v", m, rs)
 		}
 		r := rs[0]
@@ -170,7 +171,7 @@ func listedComment(line, chain string) (string, bool) {
 // iptables word) and is part of the line.
 func FuzzRuleLine(f *testing.F) {
 	chain := DefaultChainPrefix + "-DNAT"
-	spec := fuzzMapping.rules()[0].Spec
+	spec := rulesOf(fuzzMapping)[0].Spec
 	for _, s := range []string{
 		"",
 		"-N " + chain,
@@ -232,7 +233,7 @@ func nfRuleMsg(chain string, handle uint64, comment string) []byte {
 // panics on any bytes, and that a comment match written as iptables-nft
 // writes it reads back whole (up to the first NUL, at most 255 bytes).
 func FuzzNetlinkRule(f *testing.F) {
-	f.Add(nfRuleMsg("LXCGATE-D312", 7, fuzzMapping.comment("dnat")), fuzzMapping.comment("dnat"))
+	f.Add(nfRuleMsg("LXCGATE-D312", 7, commentOf(fuzzMapping, "dnat")), commentOf(fuzzMapping, "dnat"))
 	f.Add([]byte{}, "")
 	f.Add([]byte{2, 0, 0, 0, 4, 0, 4, 0}, "lxcgate:block:5")
 	f.Add([]byte{2, 0, 0, 0, 8, 0, 4, 0, 255, 255, 1, 0}, "a\x00b")

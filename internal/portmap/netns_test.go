@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lxcgate/lxcgate/internal/mapping"
 	"github.com/lxcgate/lxcgate/internal/ref"
 )
 
@@ -84,11 +85,11 @@ func natState(t *testing.T, prefix string) (blocks map[string][]string, dispatch
 
 // spread returns n containers of three services, their host ports spread
 // over several blocks.
-func spread(n int) []Mapping {
-	var out []Mapping
+func spread(n int) []mapping.Mapping {
+	var out []mapping.Mapping
 	for i := 0; i < n; i++ {
 		for j, svc := range []string{"ssh", "jupyter", "app"} {
-			out = append(out, Mapping{Owner: "alice", Name: "box" + strconv.Itoa(i), Service: svc,
+			out = append(out, mapping.Mapping{Owner: "alice", Name: "box" + strconv.Itoa(i), Service: svc,
 				HostPort: 20000 + 50*i + j, IP: "10.9.0." + strconv.Itoa(i+2), ContainerPort: []int{22, 8888, 5000}[j]})
 		}
 	}
@@ -96,11 +97,11 @@ func spread(n int) []Mapping {
 }
 
 // wantBlocks is where each mapping's rule belongs.
-func wantBlocks(ms []Mapping, prefix string) map[string][]string {
+func wantBlocks(ms []mapping.Mapping, prefix string) map[string][]string {
 	out := map[string][]string{}
 	for _, m := range ms {
 		ch := prefix + "-D" + strconv.Itoa(m.HostPort/blockSize)
-		out[ch] = append(out[ch], m.comment("dnat"))
+		out[ch] = append(out[ch], commentOf(m, "dnat"))
 	}
 	return out
 }
@@ -148,7 +149,7 @@ func blocksScenario(t *testing.T, noNetlink bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	om := New(other, &fakeSource{m: []Mapping{{Owner: "bob", Name: "x", Service: "ssh", HostPort: 30000, IP: "10.9.1.2", ContainerPort: 22}}}, quiet())
+	om := New(other, &fakeSource{m: []mapping.Mapping{{Owner: "bob", Name: "x", Service: "ssh", HostPort: 30000, IP: "10.9.1.2", ContainerPort: 22}}}, quiet())
 	if _, err := om.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -207,16 +208,16 @@ func blocksScenario(t *testing.T, noNetlink bool) {
 	b4 := prefix + "-D" + strconv.Itoa(all[12].HostPort/blockSize)
 	sh(t, "iptables", "-t", "nat", "-A", prefix+"-DNAT", "-p", "tcp", "--dport", "1", "-j", "ACCEPT")
 	sh(t, "iptables", "-t", "nat", "-A", b0, "-p", "tcp", "--dport", "2", "-j", "ACCEPT")
-	sh(t, "iptables", "-t", "nat", "-D", b0, "-p", "tcp", "-m", "tcp", "--dport", "20000", "-m", "comment", "--comment", all[0].comment("dnat"),
+	sh(t, "iptables", "-t", "nat", "-D", b0, "-p", "tcp", "-m", "tcp", "--dport", "20000", "-m", "comment", "--comment", commentOf(all[0], "dnat"),
 		"-j", "DNAT", "--to-destination", "10.9.0.2:22")
-	sh(t, "iptables", "-t", "nat", "-D", b4, "-p", "tcp", "-m", "tcp", "--dport", "20200", "-m", "comment", "--comment", all[12].comment("dnat"),
+	sh(t, "iptables", "-t", "nat", "-D", b4, "-p", "tcp", "-m", "tcp", "--dport", "20200", "-m", "comment", "--comment", commentOf(all[12], "dnat"),
 		"-j", "DNAT", "--to-destination", "10.9.0.6:22")
-	sh(t, "iptables", "-t", "nat", "-A", b0, "-p", "tcp", "-m", "tcp", "--dport", "20200", "-m", "comment", "--comment", all[12].comment("dnat"),
+	sh(t, "iptables", "-t", "nat", "-A", b0, "-p", "tcp", "-m", "tcp", "--dport", "20200", "-m", "comment", "--comment", commentOf(all[12], "dnat"),
 		"-j", "DNAT", "--to-destination", "10.9.0.6:22")
 	sh(t, "iptables", "-t", "nat", "-N", prefix+"-D1000")
 	old := all[1]
 	old.HostPort = 20999
-	sh(t, "iptables", "-t", "nat", "-I", prefix+"-DNAT", "-p", "tcp", "-m", "tcp", "--dport", "20999", "-m", "comment", "--comment", old.comment("dnat"),
+	sh(t, "iptables", "-t", "nat", "-I", prefix+"-DNAT", "-p", "tcp", "-m", "tcp", "--dport", "20999", "-m", "comment", "--comment", commentOf(old, "dnat"),
 		"-j", "DNAT", "--to-destination", "10.9.0.2:8888")
 	if ipt.Unchanged() {
 		t.Fatal("changes behind its back not seen")

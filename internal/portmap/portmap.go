@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lxcgate/lxcgate/internal/mapping"
 	"github.com/lxcgate/lxcgate/internal/ref"
 )
 
@@ -30,22 +31,10 @@ import (
 // or the two undo each other's rules.
 const DefaultChainPrefix = "LXCGATE"
 
-// Mapping publishes one container port on one host port.
-type Mapping struct {
-	Owner         string
-	Name          string
-	Service       string
-	HostPort      int
-	IP            string // the container's IPv4 address
-	ContainerPort int
-}
-
-// Ref names the container a mapping belongs to.
-func (m Mapping) Ref() ref.Ref { return ref.Ref{Owner: m.Owner, Name: m.Name} }
-
 const commentPrefix = "lxcgate:"
 
-func (m Mapping) comment(kind string) string {
+// commentOf is the comment that identifies m's rule of this kind.
+func commentOf(m mapping.Mapping, kind string) string {
 	// Built by hand: a reconcile formats one per mapping, 30,000 at scale.
 	b := make([]byte, 0, 64)
 	b = append(b, commentPrefix...)
@@ -77,10 +66,10 @@ type Rule struct {
 	Handle  uint64
 }
 
-// rules returns a mapping's rules: its DNAT. (The FORWARD accept is one
+// rulesOf returns a mapping's rules: its DNAT. (The FORWARD accept is one
 // static rule for the whole port range; see IPTables.Ensure.)
-func (m Mapping) rules() []Rule {
-	dnat := m.comment("dnat")
+func rulesOf(m mapping.Mapping) []Rule {
+	dnat := commentOf(m, "dnat")
 	return []Rule{
 		{Table: "nat", Comment: dnat, Spec: fmt.Sprintf(`-p tcp -m tcp --dport %d -m comment --comment "%s" -j DNAT --to-destination %s:%d`,
 			m.HostPort, dnat, m.IP, m.ContainerPort)},
@@ -106,22 +95,11 @@ type Backend interface {
 // an address, and the running containers without one yet.
 type Source interface {
 	// AllMappings covers every container.
-	AllMappings(ctx context.Context) (Desired, error)
+	AllMappings(ctx context.Context) (mapping.Desired, error)
 	// Mappings covers one container; none when it is gone.
-	Mappings(ctx context.Context, r ref.Ref) ([]Mapping, error)
+	Mappings(ctx context.Context, r ref.Ref) ([]mapping.Mapping, error)
 	// Pending reports a container that runs but has no address yet.
 	Pending(ctx context.Context, r ref.Ref) bool
-}
-
-// Desired is the state the chains should be in.
-type Desired struct {
-	Mappings []Mapping
-	// Pending containers run but have no address yet: they are watched
-	// until they do.
-	Pending []ref.Ref
-	// Unknown containers are on a cluster member that does not answer:
-	// their rules stay as they are until it answers and says otherwise.
-	Unknown []ref.Ref
 }
 
 // Unchanged is an optional Backend method: true when the chains are known
@@ -297,12 +275,12 @@ func (m *Mapper) ensure() error {
 }
 
 // apply brings the actual rules within scope to desired, with m.mu held.
-func (m *Mapper) apply(desired []Mapping, inScope func(comment string) bool, extraDel []Rule) (Result, error) {
+func (m *Mapper) apply(desired []mapping.Mapping, inScope func(comment string) bool, extraDel []Rule) (Result, error) {
 	// By comment, which is all a mapping's one rule needs to be told
 	// apart; the rule itself is formatted only when it is to be added.
-	want := make(map[string]Mapping, len(desired))
+	want := make(map[string]mapping.Mapping, len(desired))
 	for _, d := range desired {
-		want[d.comment("dnat")] = d
+		want[commentOf(d, "dnat")] = d
 	}
 	var del, add []Rule
 	del = append(del, extraDel...)
@@ -313,7 +291,7 @@ func (m *Mapper) apply(desired []Mapping, inScope func(comment string) bool, ext
 	}
 	for c, d := range want {
 		if _, ok := m.actual[c]; !ok {
-			add = append(add, d.rules()...)
+			add = append(add, rulesOf(d)...)
 		}
 	}
 	if len(del) == 0 && len(add) == 0 {
@@ -376,7 +354,7 @@ func (m *Mapper) Check(ctx context.Context) (Status, error) {
 	var st Status
 	want := map[string]bool{}
 	for _, d := range desired {
-		for _, r := range d.rules() {
+		for _, r := range rulesOf(d) {
 			want[r.Comment] = true
 			st.Desired = append(st.Desired, r.Comment)
 		}
@@ -405,19 +383,19 @@ func (m *Mapper) Check(ctx context.Context) (Status, error) {
 }
 
 // ParseComment reads a mapping back from a rule comment.
-func ParseComment(c string) (Mapping, string, error) {
+func ParseComment(c string) (mapping.Mapping, string, error) {
 	rest, ok := strings.CutPrefix(c, commentPrefix)
 	parts := strings.Split(rest, ":")
 	if !ok || len(parts) != 6 {
-		return Mapping{}, "", errors.New("not an lxcgate rule comment")
+		return mapping.Mapping{}, "", errors.New("not an lxcgate rule comment")
 	}
 	owner, name, _ := strings.Cut(parts[0], "/")
 	hp, err1 := strconv.Atoi(parts[2])
 	cp, err2 := strconv.Atoi(parts[4])
 	if err1 != nil || err2 != nil {
-		return Mapping{}, "", errors.New("not an lxcgate rule comment")
+		return mapping.Mapping{}, "", errors.New("not an lxcgate rule comment")
 	}
-	return Mapping{Owner: owner, Name: name, Service: parts[1], HostPort: hp, IP: parts[3], ContainerPort: cp}, parts[5], nil
+	return mapping.Mapping{Owner: owner, Name: name, Service: parts[1], HostPort: hp, IP: parts[3], ContainerPort: cp}, parts[5], nil
 }
 
 // Follow brings one container's rules up to date now, and when it runs

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lxcgate/lxcgate/internal/mapping"
 	"github.com/lxcgate/lxcgate/internal/ref"
 )
 
@@ -65,19 +66,19 @@ func (f *fakeBackend) comments() []string {
 
 type fakeSource struct {
 	mu sync.Mutex
-	m  []Mapping
+	m  []mapping.Mapping
 }
 
-func (s *fakeSource) set(m ...Mapping) {
+func (s *fakeSource) set(m ...mapping.Mapping) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m = m
 }
 
-func (s *fakeSource) AllMappings(context.Context) (Desired, error) {
+func (s *fakeSource) AllMappings(context.Context) (mapping.Desired, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Mapping
+	var out []mapping.Mapping
 	var pending []ref.Ref
 	for _, m := range s.m {
 		if m.IP == "" {
@@ -86,13 +87,13 @@ func (s *fakeSource) AllMappings(context.Context) (Desired, error) {
 			out = append(out, m)
 		}
 	}
-	return Desired{Mappings: out, Pending: pending}, nil
+	return mapping.Desired{Mappings: out, Pending: pending}, nil
 }
 
-func (s *fakeSource) Mappings(_ context.Context, r ref.Ref) ([]Mapping, error) {
+func (s *fakeSource) Mappings(_ context.Context, r ref.Ref) ([]mapping.Mapping, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Mapping
+	var out []mapping.Mapping
 	for _, m := range s.m {
 		if m.IP != "" && m.Ref() == r {
 			out = append(out, m)
@@ -122,8 +123,8 @@ func newMapper() (*Mapper, *fakeBackend, *fakeSource) {
 }
 
 var (
-	dev = Mapping{Owner: "alice", Name: "dev", Service: "ssh", HostPort: 20000, IP: "10.166.0.5", ContainerPort: 22}
-	web = Mapping{Owner: "bob", Name: "web", Service: "ssh", HostPort: 20001, IP: "10.166.0.6", ContainerPort: 22}
+	dev = mapping.Mapping{Owner: "alice", Name: "dev", Service: "ssh", HostPort: 20000, IP: "10.166.0.5", ContainerPort: 22}
+	web = mapping.Mapping{Owner: "bob", Name: "web", Service: "ssh", HostPort: 20001, IP: "10.166.0.6", ContainerPort: 22}
 )
 
 func TestSyncAppliesOnlyTheDifference(t *testing.T) {
@@ -147,7 +148,7 @@ func TestSyncAppliesOnlyTheDifference(t *testing.T) {
 	src.set(web)
 	m.SyncOne(ctx, aliceDev)
 	got := b.comments()
-	if len(got) != 1 || got[0] != web.comment("dnat") {
+	if len(got) != 1 || got[0] != commentOf(web, "dnat") {
 		t.Fatalf("after stop: %v", got)
 	}
 }
@@ -166,7 +167,7 @@ func TestSyncRepairsChangesBehindItsBack(t *testing.T) {
 	if err != nil || res.Added != 1 || res.Removed != 2 {
 		t.Fatalf("repair: %+v %v", res, err)
 	}
-	want := []string{dev.comment("dnat"), web.comment("dnat")}
+	want := []string{commentOf(dev, "dnat"), commentOf(web, "dnat")}
 	sort.Strings(want)
 	if fmt.Sprint(b.comments()) != fmt.Sprint(want) {
 		t.Fatalf("chains: %v", b.comments())
@@ -188,7 +189,7 @@ func TestFailedApplyIsRetriedFromTheChains(t *testing.T) {
 }
 
 func TestParseComment(t *testing.T) {
-	got, kind, err := ParseComment(dev.comment("dnat"))
+	got, kind, err := ParseComment(commentOf(dev, "dnat"))
 	if err != nil || got != dev || kind != "dnat" {
 		t.Fatalf("%+v %s %v", got, kind, err)
 	}
@@ -257,7 +258,7 @@ func TestSyncSkipsReadingUnchangedChains(t *testing.T) {
 	if _, err := m.Sync(ctx); err != nil || b.reads != 3 {
 		t.Fatalf("after a failure: %v, %d reads", err, b.reads)
 	}
-	if got := b.comments(); len(got) != 1 || got[0] != dev.comment("dnat") {
+	if got := b.comments(); len(got) != 1 || got[0] != commentOf(dev, "dnat") {
 		t.Fatalf("chains: %v", got)
 	}
 }
@@ -271,7 +272,7 @@ type dhcpBetween struct {
 
 func (s *dhcpBetween) leased() { s.once.Do(func() { s.set(dev) }) }
 
-func (s *dhcpBetween) Mappings(ctx context.Context, r ref.Ref) ([]Mapping, error) {
+func (s *dhcpBetween) Mappings(ctx context.Context, r ref.Ref) ([]mapping.Mapping, error) {
 	out, err := s.fakeSource.Mappings(ctx, r)
 	s.leased()
 	return out, err
