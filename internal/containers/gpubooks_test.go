@@ -222,26 +222,11 @@ func TestRestoreKeepsDevicesToTheBooks(t *testing.T) {
 // stopped first since it ran with it, with a log line and an audit row.
 func TestReconcileRemovesUnbookedGPU(t *testing.T) {
 	ctx := context.Background()
-	s, fake := gpuService(t)
-	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "a", Start: true}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Create(ctx, "bob", CreateRequest{Name: "x", GPU: "0", Start: true}); err != nil {
-		t.Fatal(err)
-	}
-	fake.AddDevice("lxcgate-alice", "a", "gpu-0000-01-00-0", map[string]string{"type": "gpu", "pci": "0000:01:00.0"})
+	s, fake := unbookedGPU(t)
 	if err := s.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := instanceGPUs(t, fake, "alice", "a"); len(got) != 0 {
-		t.Fatalf("unbooked device after reconcile: %v", got)
-	}
-	if c, _ := s.Get(ctx, "alice", "a"); c.State != "stopped" {
-		t.Fatalf("ran with an unbooked GPU, still %s", c.State)
-	}
-	if got := instanceGPUs(t, fake, "bob", "x"); !slices.Equal(got, []string{"0000:01:00.0"}) {
-		t.Fatalf("bob's booked GPU: %v", got)
-	}
+	repaired(t, s, fake)
 	if c, _ := s.Get(ctx, "bob", "x"); c.State != "running" {
 		t.Fatalf("bob's container: %s", c.State)
 	}
@@ -399,14 +384,7 @@ func TestMoveLeavesUnbookedGPUBehind(t *testing.T) {
 // and leaves bob's booked GPU alone.
 func TestCheckGPUsBetweenReconciles(t *testing.T) {
 	ctx := context.Background()
-	s, fake := gpuService(t)
-	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "a", Start: true}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Create(ctx, "bob", CreateRequest{Name: "x", GPU: "0", Start: true}); err != nil {
-		t.Fatal(err)
-	}
-	fake.AddDevice("lxcgate-alice", "a", "gpu-0000-01-00-0", map[string]string{"type": "gpu", "pci": "0000:01:00.0"})
+	s, fake := unbookedGPU(t)
 	release := s.boxes.lock("alice/a")
 	if err := s.CheckGPUs(ctx); err != nil {
 		t.Fatal(err)
@@ -418,17 +396,41 @@ func TestCheckGPUsBetweenReconciles(t *testing.T) {
 	if err := s.CheckGPUs(ctx); err != nil {
 		t.Fatal(err)
 	}
+	repaired(t, s, fake)
+	n := len(fake.GPUWrites)
+	if err := s.CheckGPUs(ctx); err != nil || len(fake.GPUWrites) != n {
+		t.Fatalf("second pass: %v, writes %v", err, fake.GPUWrites)
+	}
+}
+
+// unbookedGPU is alice's running container a with GPU 0 added by hand,
+// beside bob's x, which holds GPU 0 by the books.
+func unbookedGPU(t *testing.T) (*Service, *lxdtest.Fake) {
+	t.Helper()
+	ctx := context.Background()
+	s, fake := gpuService(t)
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "a", Start: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, "bob", CreateRequest{Name: "x", GPU: "0", Start: true}); err != nil {
+		t.Fatal(err)
+	}
+	fake.AddDevice("lxcgate-alice", "a", "gpu-0000-01-00-0", map[string]string{"type": "gpu", "pci": "0000:01:00.0"})
+	return s, fake
+}
+
+// repaired checks unbookedGPU's state after a repair: a lost the device
+// and was stopped, x kept its GPU and runs.
+func repaired(t *testing.T, s *Service, fake *lxdtest.Fake) {
+	t.Helper()
+	ctx := context.Background()
 	if got := instanceGPUs(t, fake, "alice", "a"); len(got) != 0 {
-		t.Fatalf("unbooked device after the check: %v", got)
+		t.Fatalf("unbooked device after the repair: %v", got)
 	}
 	if c, _ := s.Get(ctx, "alice", "a"); c.State != "stopped" {
 		t.Fatalf("ran with an unbooked GPU, still %s", c.State)
 	}
 	if got := instanceGPUs(t, fake, "bob", "x"); !slices.Equal(got, []string{"0000:01:00.0"}) {
 		t.Fatalf("bob's booked GPU: %v", got)
-	}
-	n := len(fake.GPUWrites)
-	if err := s.CheckGPUs(ctx); err != nil || len(fake.GPUWrites) != n {
-		t.Fatalf("second pass: %v, writes %v", err, fake.GPUWrites)
 	}
 }
