@@ -232,8 +232,18 @@ func TestClusterMemberAway(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.err, "unreachable (member2 offline)") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
 		t.Fatalf("stop far while member2 is away: %+v", r)
 	}
-	// The rest of the cluster goes on, once it has chosen a new leader: a
-	// member may not answer the gateway's ping for a few seconds meanwhile.
+	// The rest of the cluster goes on, once it has chosen a new leader: its
+	// database may not answer for a few seconds meanwhile, and then every
+	// member looks away to the gateway. The test is about the steady state.
+	waitFor(t, "the cluster's database without member2", 60*time.Second, func() bool {
+		for i := 0; i < 3; i++ {
+			if _, err := nested("list", "--all-projects", "--format", "csv", "-c", "n"); err != nil {
+				return false
+			}
+			time.Sleep(time.Second)
+		}
+		return true
+	})
 	var near result
 	waitFor(t, "launch on member1 while member2 is away", 30*time.Second, func() bool {
 		near = g.sshKey("alice", alice, "", "launch", "near", "--host", "member1")
