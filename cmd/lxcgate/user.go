@@ -306,23 +306,16 @@ func (a *app) readNewPassword(fromStdin bool) (string, error) {
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return "", errors.New("stdin is not a terminal: pass --password-stdin and pipe the password")
 	}
-	fmt.Fprint(a.stderr, "Password: ")
-	pw, err := term.ReadPassword(int(f.Fd()))
-	fmt.Fprintln(a.stderr)
+	answers, err := askSecrets(f, a.stderr, "Password: ", "Repeat password: ")
 	if err != nil {
 		return "", err
 	}
-	if err := users.CheckPasswordPolicy(string(pw)); err != nil {
+	pw, again := answers[0], answers[1]
+	if err := users.CheckPasswordPolicy(pw); err != nil {
 		return "", err
 	}
-	fmt.Fprint(a.stderr, "Repeat password: ")
-	again, err := term.ReadPassword(int(f.Fd()))
-	fmt.Fprintln(a.stderr)
-	if err != nil {
-		return "", err
-	}
-	if string(pw) != string(again) {
+	if pw != again {
 		return "", errors.New("the passwords differ; nothing changed")
 	}
-	return string(pw), nil
+	return pw, nil
 }
