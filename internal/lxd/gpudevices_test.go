@@ -6,22 +6,27 @@ import (
 	"testing"
 )
 
-func TestRewriteGPUs(t *testing.T) {
+type devs = map[string]map[string]string
+
+// rewriteGPUsCase is one row of TestRewriteGPUs: a container's profiles and
+// devices, the GPUs it is booked for, and what RewriteGPUs should make of it.
+type rewriteGPUsCase struct {
+	name          string
+	profiles      []string
+	own, expanded devs
+	want          GPUWant
+	wantProf      []string
+	wantOwn       devs
+	changed       bool
+}
+
+func rewriteGPUsCases() []rewriteGPUsCase {
 	gpu0 := map[string]string{"type": "gpu", "gputype": "physical", "pci": "0000:01:00.0"}
 	gpu1 := map[string]string{"type": "gpu", "gputype": "physical", "pci": "0000:02:00.0"}
 	all := map[string]string{"type": "gpu", "gputype": "physical"}
 	eth := map[string]string{"type": "nic", "network": "lxdbr0"}
 	none := map[string]string{"type": "none"}
-	type devs = map[string]map[string]string
-	for _, tc := range []struct {
-		name          string
-		profiles      []string
-		own, expanded devs
-		want          GPUWant
-		wantProf      []string
-		wantOwn       devs
-		changed       bool
-	}{
+	return []rewriteGPUsCase{
 		{
 			// A clone of a container that held GPU 0, booked for none.
 			name:     "inherited own device goes",
@@ -58,7 +63,11 @@ func TestRewriteGPUs(t *testing.T) {
 			want:     GPUWant{Profile: "nv", Devices: map[string]string{"gpu-0000-02-00-0": "0000:02:00.0"}},
 			wantProf: []string{"default"}, wantOwn: devs{"gpu-0000-02-00-0": gpu1}, changed: true,
 		},
-	} {
+	}
+}
+
+func TestRewriteGPUs(t *testing.T) {
+	for _, tc := range rewriteGPUsCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			own := maps.Clone(tc.own)
 			prof, got, changed := RewriteGPUs(tc.profiles, tc.own, tc.expanded, tc.want)

@@ -95,41 +95,13 @@ func (c *Client) Create(ctx context.Context, project string, spec Spec, progress
 	if err != nil {
 		return err
 	}
-	devices := devicesFor(spec, prof)
-	req := api.InstancesPost{
-		Name:   spec.Name,
-		Type:   api.InstanceTypeContainer,
-		Source: source(spec),
-		InstancePut: api.InstancePut{
-			Profiles: append([]string{"default"}, spec.Profiles...),
-			Config: map[string]string{
-				"limits.cpu":         strconv.Itoa(spec.CPU),
-				"limits.memory":      bytesStr(spec.Memory),
-				"user.lxcgate.image": spec.Image,
-			},
-			Devices: devices,
-		},
-	}
-	for k, v := range spec.Config {
-		if strings.HasPrefix(k, KeyPrefix) {
-			req.Config[k] = v
-		}
-	}
-	op, err := srv.CreateInstance(req)
+	op, err := srv.CreateInstance(createRequest(spec, prof))
 	if err != nil {
 		return c.check("create "+spec.Name, err)
 	}
 	if err := wait(ctx, op, progress); err != nil {
 		if ctx.Err() != nil {
-			// The caller went away (Ctrl-C, dropped connection): LXD goes on
-			// creating, so wait for it and take the instance away again.
-			bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-			defer cancel()
-			if werr := op.WaitContext(bg); werr == nil {
-				if derr := c.Delete(bg, project, spec.Name, true); derr != nil {
-					c.log.Error("undo cancelled create failed", "project", project, "name", spec.Name, "err", derr)
-				}
-			}
+			c.undoCancelledCreate(ctx, op, project, spec.Name)
 			return ctx.Err()
 		}
 		return c.check("create "+spec.Name, err)
@@ -148,6 +120,44 @@ func (c *Client) Create(ctx context.Context, project string, spec Spec, progress
 		return err
 	}
 	return nil
+}
+
+// createRequest is the instance LXD creates for spec: the default profile
+// plus spec's, the limits, the image it came from and lxcgate's own keys.
+func createRequest(spec Spec, prof profile) api.InstancesPost {
+	req := api.InstancesPost{
+		Name:   spec.Name,
+		Type:   api.InstanceTypeContainer,
+		Source: source(spec),
+		InstancePut: api.InstancePut{
+			Profiles: append([]string{"default"}, spec.Profiles...),
+			Config: map[string]string{
+				"limits.cpu":         strconv.Itoa(spec.CPU),
+				"limits.memory":      bytesStr(spec.Memory),
+				"user.lxcgate.image": spec.Image,
+			},
+			Devices: devicesFor(spec, prof),
+		},
+	}
+	for k, v := range spec.Config {
+		if strings.HasPrefix(k, KeyPrefix) {
+			req.Config[k] = v
+		}
+	}
+	return req
+}
+
+// undoCancelledCreate runs when the caller went away (Ctrl-C, dropped
+// connection) during a create: LXD goes on creating, so wait for it and take
+// the instance away again.
+func (c *Client) undoCancelledCreate(ctx context.Context, op lxdclient.Operation, project, name string) {
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	if werr := op.WaitContext(bg); werr == nil {
+		if derr := c.Delete(bg, project, name, true); derr != nil {
+			c.log.Error("undo cancelled create failed", "project", project, "name", name, "err", derr)
+		}
+	}
 }
 
 // devicesFor overrides the default profile's devices as spec asks: the

@@ -110,3 +110,18 @@ func (f *Fake) AddDevice(project, name, dev string, config map[string]string) er
 	f.setDevices(in, d)
 	return nil
 }
+
+// GPUs lists the host GPUs.
+func (f *Fake) GPUs(context.Context) ([]lxd.GPU, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]lxd.GPU(nil), f.HostGPUs...), f.up()
+}
+
+// EnsureGPUProfile records the profile.
+func (f *Fake) EnsureGPUProfile(_ context.Context, p lxd.GPUProfile) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Profile = &p
+	return f.up()
+}
