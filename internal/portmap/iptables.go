@@ -46,105 +46,6 @@ func NewIPTables(chainPrefix string, addrs []string, first, last int) (*IPTables
 	return &IPTables{ipt: ipt, nat: chainPrefix + "-DNAT", filter: chainPrefix + "-FWD", addrs: addrs, first: first, last: last}, nil
 }
 
-// forward is the one rule of lxcgate's FORWARD chain: it accepts, in both
-// directions, the connections that a DNAT on this host made from a port of
-// lxcgate's range, and nothing else. It keeps mappings working where the
-// FORWARD policy is DROP (Docker sets that).
-func (b *IPTables) forward() string {
-	return fmt.Sprintf("-m conntrack --ctstate DNAT --ctproto tcp --ctorigdstport %d:%d -m comment --comment %q -j ACCEPT",
-		b.first, b.last, commentPrefix+"forward")
-}
-
-type jump struct {
-	table, chain string
-	spec         []string
-}
-
-// jumps are the rules that lead into lxcgate's chains. They match only
-// traffic to the host itself (any local address, or the configured ones),
-// never traffic passing through to other hosts; OUTPUT leaves loopback
-// alone, which DNAT to a bridge could not serve anyway.
-func (b *IPTables) jumps() []jump {
-	var js []jump
-	if len(b.addrs) == 0 {
-		local := []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", b.nat}
-		js = append(js, jump{"nat", "PREROUTING", local},
-			jump{"nat", "OUTPUT", append([]string{"!", "-d", "127.0.0.0/8"}, local...)})
-	}
-	for _, a := range b.addrs {
-		d := []string{"-d", a + "/32", "-j", b.nat}
-		js = append(js, jump{"nat", "PREROUTING", d}, jump{"nat", "OUTPUT", d})
-	}
-	return append(js, jump{"filter", "FORWARD", []string{"-j", b.filter}})
-}
-
-// Ensure creates the chains and jumps, and removes jumps into lxcgate's
-// chains that the configuration no longer wants.
-func (b *IPTables) Ensure() error {
-	for _, c := range [][2]string{{"nat", b.nat}, {"filter", b.filter}} {
-		ok, err := b.ipt.ChainExists(c[0], c[1])
-		if err != nil {
-			return b.fail("list chains", err)
-		}
-		if !ok {
-			if err := b.ipt.NewChain(c[0], c[1]); err != nil {
-				return b.fail("create chain "+c[1], err)
-			}
-		}
-	}
-	want := map[string]bool{}
-	for _, j := range b.jumps() {
-		want[j.table+" -A "+j.chain+" "+strings.Join(j.spec, " ")] = true
-	}
-	for _, tc := range [][2]string{{"nat", "PREROUTING"}, {"nat", "OUTPUT"}, {"filter", "FORWARD"}} {
-		lines, err := b.ipt.List(tc[0], tc[1])
-		if err != nil {
-			return b.fail("list "+tc[1], err)
-		}
-		for i, l := range lines {
-			ours := strings.HasSuffix(l, "-j "+b.nat) || strings.HasSuffix(l, "-j "+b.filter)
-			// FORWARD's jump must come first: a rule that rejects before it
-			// would break the mappings (lines[0] is the policy line).
-			misplaced := tc[1] == "FORWARD" && i != 1
-			if ours && (!want[tc[0]+" "+l] || misplaced) {
-				spec := strings.Fields(strings.TrimPrefix(l, "-A "+tc[1]+" "))
-				if err := b.ipt.Delete(tc[0], tc[1], spec...); err != nil {
-					return b.fail("remove a stale jump", err)
-				}
-			}
-		}
-	}
-	// The FORWARD chain holds exactly the one static rule.
-	lines, err := b.ipt.List("filter", b.filter)
-	if err != nil {
-		return b.fail("list "+b.filter, err)
-	}
-	if len(lines) != 2 || !strings.Contains(lines[1], commentPrefix+"forward") ||
-		!strings.Contains(lines[1], fmt.Sprintf("--ctorigdstport %d:%d", b.first, b.last)) {
-		if err := b.ipt.ClearChain("filter", b.filter); err != nil {
-			return b.fail("reset "+b.filter, err)
-		}
-		spec, _ := argv.Split(b.forward())
-		if err := b.ipt.Append("filter", b.filter, spec...); err != nil {
-			return b.fail("add the forward rule", err)
-		}
-	}
-	for _, j := range b.jumps() {
-		ok, err := b.ipt.Exists(j.table, j.chain, j.spec...)
-		if err != nil {
-			return b.fail("check jump", err)
-		}
-		if !ok {
-			// First in the chain: a DROP policy or Docker's rules must not
-			// see the mapped flows before lxcgate accepts them.
-			if err := b.ipt.Insert(j.table, j.chain, 1, j.spec...); err != nil {
-				return b.fail("add jump to "+j.chain, err)
-			}
-		}
-	}
-	return nil
-}
-
 var commentRE = regexp.MustCompile(`--comment "?([^" ]*)"?`)
 
 // Apply adds rules (one iptables-restore, which creates the blocks they
@@ -165,33 +66,9 @@ func (b *IPTables) Apply(del, add []Rule) (err error) {
 			return err
 		}
 	}
-	adding := map[int]bool{}
-	if len(add) > 0 {
-		var lines []string
-		for _, r := range add {
-			n, err := blockFor(r)
-			if err != nil {
-				return err
-			}
-			bl := b.blocks[n]
-			if bl == nil {
-				bl = &block{}
-				b.blocks[n] = bl
-			}
-			if !bl.chain {
-				lines = append(lines, "-N "+b.blockChain(n))
-				bl.chain = true
-			}
-			if !bl.jump {
-				lines = append(lines, "-A "+b.nat+" "+b.dispatch(n))
-				bl.jump, bl.jumpHandle, bl.jumpSpec = true, 0, b.dispatch(n)
-			}
-			adding[n] = true
-			lines = append(lines, "-A "+b.blockChain(n)+" "+r.Spec)
-		}
-		if err := b.commit(func() error { return b.restore("nat", lines) }); err != nil {
-			return err
-		}
+	adding, err := b.addRules(add)
+	if err != nil {
+		return err
 	}
 	if len(del) == 0 {
 		return nil
@@ -199,6 +76,47 @@ func (b *IPTables) Apply(del, add []Rule) (err error) {
 	if c := b.nfconn(); c != nil {
 		return b.deleteNF(c, del, adding)
 	}
+	return b.deleteRestore(del, adding)
+}
+
+// addRules appends add to their blocks in one iptables-restore, creating
+// the block chains and jumps they need; it returns the blocks added to.
+func (b *IPTables) addRules(add []Rule) (map[int]bool, error) {
+	adding := map[int]bool{}
+	if len(add) == 0 {
+		return adding, nil
+	}
+	var lines []string
+	for _, r := range add {
+		n, err := blockFor(r)
+		if err != nil {
+			return nil, err
+		}
+		bl := b.blocks[n]
+		if bl == nil {
+			bl = &block{}
+			b.blocks[n] = bl
+		}
+		if !bl.chain {
+			lines = append(lines, "-N "+b.blockChain(n))
+			bl.chain = true
+		}
+		if !bl.jump {
+			lines = append(lines, "-A "+b.nat+" "+b.dispatch(n))
+			bl.jump, bl.jumpHandle, bl.jumpSpec = true, 0, b.dispatch(n)
+		}
+		adding[n] = true
+		lines = append(lines, "-A "+b.blockChain(n)+" "+r.Spec)
+	}
+	if err := b.commit(func() error { return b.restore("nat", lines) }); err != nil {
+		return nil, err
+	}
+	return adding, nil
+}
+
+// deleteRestore deletes del in one iptables-restore, by spec: the way
+// without netlink. A block chain goes with its jump unless adding has it.
+func (b *IPTables) deleteRestore(del []Rule, adding map[int]bool) error {
 	var lines []string
 	for _, r := range del {
 		switch n, isBlock := b.blockOf(r.Chain); {
@@ -226,15 +144,37 @@ func (b *IPTables) Apply(del, add []Rule) (err error) {
 // deleteNF deletes by handle: the handles of rules lxcgate added itself
 // are looked up, by comment, in their blocks only.
 func (b *IPTables) deleteNF(c *nfConn, del []Rule, adding map[int]bool) error {
-	var rs []nfRule
-	var chains []string
-	missing := false
+	handles, err := b.nfHandles(c, del)
+	if err != nil {
+		return err
+	}
+	rs, chains, missing := b.nfDeletions(del, adding, handles)
+	// Something was not as lxcgate knew it: the next reconcile reads all.
+	defer func() {
+		if missing {
+			b.genOK = false
+		}
+	}()
+	return b.commit(func() error {
+		if err := c.deleteRules("nat", rs, chains); err != nil {
+			if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.EBUSY) {
+				b.nfFailed()
+			}
+			return fmt.Errorf("netlink: %w", err)
+		}
+		return nil
+	})
+}
+
+// nfHandles lists, over netlink, the blocks that del's rules without a
+// handle are in, and returns their rules' handles by chain + " " + comment.
+func (b *IPTables) nfHandles(c *nfConn, del []Rule) (map[string][]uint64, error) {
 	lookup := map[string]bool{} // chains to list for handles
 	for _, r := range del {
 		if r.Handle == 0 && r.Spec != "" && r.Comment != "" {
 			n, err := blockFor(r)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			lookup[b.blockChain(n)] = true
 		}
@@ -244,13 +184,19 @@ func (b *IPTables) deleteNF(c *nfConn, del []Rule, adding map[int]bool) error {
 		listed, err := c.rules("nat", ch)
 		if err != nil {
 			b.nfFailed()
-			return fmt.Errorf("netlink: list %s: %w", ch, err)
+			return nil, fmt.Errorf("netlink: list %s: %w", ch, err)
 		}
 		for _, l := range listed {
 			k := ch + " " + l.comment
 			handles[k] = append(handles[k], l.handle)
 		}
 	}
+	return handles, nil
+}
+
+// nfDeletions turns del into the rules (by handle) and block chains to
+// delete; missing reports a rule whose handle was not found.
+func (b *IPTables) nfDeletions(del []Rule, adding map[int]bool, handles map[string][]uint64) (rs []nfRule, chains []string, missing bool) {
 	for _, r := range del {
 		n, isBlock := b.blockOf(r.Chain)
 		switch {
@@ -278,21 +224,7 @@ func (b *IPTables) deleteNF(c *nfConn, del []Rule, adding map[int]bool) error {
 			}
 		}
 	}
-	// Something was not as lxcgate knew it: the next reconcile reads all.
-	defer func() {
-		if missing {
-			b.genOK = false
-		}
-	}()
-	return b.commit(func() error {
-		if err := c.deleteRules("nat", rs, chains); err != nil {
-			if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.EBUSY) {
-				b.nfFailed()
-			}
-			return fmt.Errorf("netlink: %w", err)
-		}
-		return nil
-	})
+	return rs, chains, missing
 }
 
 // restore writes lines to one table in one iptables-restore --noflush:
@@ -369,58 +301,6 @@ func (b *IPTables) ApplyPerRule(del, add []Rule) error {
 			if err != nil {
 				return b.fail("write rule", err)
 			}
-		}
-	}
-	return nil
-}
-
-// Flush removes the jumps and lxcgate's chains, for an uninstall.
-func (b *IPTables) Flush() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.blocks, b.genOK = nil, false
-	for _, tc := range [][2]string{{"nat", "PREROUTING"}, {"nat", "OUTPUT"}, {"filter", "FORWARD"}} {
-		lines, err := b.ipt.List(tc[0], tc[1])
-		if err != nil {
-			return b.fail("list "+tc[1], err)
-		}
-		for _, l := range lines {
-			if strings.HasSuffix(l, "-j "+b.nat) || strings.HasSuffix(l, "-j "+b.filter) {
-				spec := strings.Fields(strings.TrimPrefix(l, "-A "+tc[1]+" "))
-				if err := b.ipt.Delete(tc[0], tc[1], spec...); err != nil {
-					return b.fail("remove jump", err)
-				}
-			}
-		}
-	}
-	chains, _, err := b.read()
-	if err != nil {
-		return err
-	}
-	var lines []string
-	for _, ch := range chains {
-		lines = append(lines, "-F "+ch)
-	}
-	for _, ch := range chains {
-		if ch != b.nat {
-			lines = append(lines, "-X "+ch)
-		}
-	}
-	for _, ch := range chains {
-		if ch == b.nat {
-			lines = append(lines, "-X "+ch)
-		}
-	}
-	if err := b.restore("nat", lines); err != nil {
-		return err
-	}
-	ok, err := b.ipt.ChainExists("filter", b.filter)
-	if err != nil {
-		return b.fail("list chains", err)
-	}
-	if ok {
-		if err := b.ipt.ClearAndDeleteChain("filter", b.filter); err != nil {
-			return b.fail("delete chain "+b.filter, err)
 		}
 	}
 	return nil

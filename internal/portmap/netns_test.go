@@ -136,51 +136,82 @@ func TestIPTablesBlocks(t *testing.T) {
 	}
 }
 
+// blocksRun is one run of TestIPTablesBlocks: the backend under test, its
+// mapper and source, and another gateway's chains as they were.
+type blocksRun struct {
+	ctx         context.Context
+	prefix      string
+	noNetlink   bool
+	ipt, other  *IPTables
+	otherBefore string
+	all         []mapping.Mapping
+	src         *fakeSource
+	m           *Mapper
+}
+
 func blocksScenario(t *testing.T, noNetlink bool) {
-	ctx := context.Background()
-	const prefix = "LXTEST"
-	ipt, err := NewIPTables(prefix, nil, 20000, 29999)
+	r := newBlocksRun(t, noNetlink)
+	r.fromEmpty(t)
+	r.stopAndStart(t)
+	old := r.tamper(t)
+	r.repair(t, append(slices.Clone(r.all), old))
+	r.flush(t)
+}
+
+func newBlocksRun(t *testing.T, noNetlink bool) *blocksRun {
+	r := &blocksRun{ctx: context.Background(), prefix: "LXTEST", noNetlink: noNetlink}
+	ipt, err := NewIPTables(r.prefix, nil, 20000, 29999)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ipt.noNetlink = noNetlink
+	r.ipt = ipt
 	// Another gateway's chains, which must stay as they are.
-	other, err := NewIPTables("LXOTHER", nil, 30000, 30099)
+	r.other, err = NewIPTables("LXOTHER", nil, 30000, 30099)
 	if err != nil {
 		t.Fatal(err)
 	}
-	om := New(other, &fakeSource{m: []mapping.Mapping{{Owner: "bob", Name: "x", Service: "ssh", HostPort: 30000, IP: "10.9.1.2", ContainerPort: 22}}}, quiet())
-	if _, err := om.Sync(ctx); err != nil {
+	om := New(r.other, &fakeSource{m: []mapping.Mapping{{Owner: "bob", Name: "x", Service: "ssh", HostPort: 30000, IP: "10.9.1.2", ContainerPort: 22}}}, quiet())
+	if _, err := om.Sync(r.ctx); err != nil {
 		t.Fatal(err)
 	}
-	otherBefore := sh(t, "iptables", "-t", "nat", "-S", "LXOTHER-D468")
+	r.otherBefore = sh(t, "iptables", "-t", "nat", "-S", "LXOTHER-D468")
+	r.all = spread(5)
+	r.src = &fakeSource{m: r.all}
+	r.m = New(ipt, r.src, quiet())
+	return r
+}
 
-	all := spread(5)
-	src := &fakeSource{m: all}
-	m := New(ipt, src, quiet())
+// fromEmpty reconciles from empty, then again with nothing to change.
+func (r *blocksRun) fromEmpty(t *testing.T) {
+	ctx, prefix, m := r.ctx, r.prefix, r.m
 	if res, err := m.Sync(ctx); err != nil || res.Added != 15 {
 		t.Fatalf("from empty: %+v %v", res, err)
 	}
 	blocks, dispatch, _ := natState(t, prefix)
-	sameBlocks(t, "from empty", blocks, wantBlocks(all, prefix))
+	sameBlocks(t, "from empty", blocks, wantBlocks(r.all, prefix))
 	if len(dispatch) != len(blocks) {
 		t.Fatalf("dispatch rules:\n%s", strings.Join(dispatch, "\n"))
 	}
 	if res, err := m.Sync(ctx); err != nil || res.Added+res.Removed != 0 {
 		t.Fatalf("nothing to change: %+v %v", res, err)
 	}
-	if !noNetlink && !ipt.Unchanged() {
+	if !r.noNetlink && !r.ipt.Unchanged() {
 		t.Fatal("chains not known unchanged after a reconcile that changed nothing")
 	}
+}
 
-	// A stop: its three rules go, in their blocks; a start puts them back.
-	src.set(all[3:]...)
+// stopAndStart: a stop's three rules go, in their blocks; a start puts
+// them back.
+func (r *blocksRun) stopAndStart(t *testing.T) {
+	ctx, prefix, m, all := r.ctx, r.prefix, r.m, r.all
+	r.src.set(all[3:]...)
 	if res, err := m.SyncOne(ctx, ref.Ref{Owner: "alice", Name: "box0"}); err != nil || res.Removed != 3 {
 		t.Fatalf("stop: %+v %v", res, err)
 	}
-	blocks, _, _ = natState(t, prefix)
+	blocks, _, _ := natState(t, prefix)
 	sameBlocks(t, "after a stop", blocks, wantBlocks(all[3:], prefix))
-	if !noNetlink && !ipt.Unchanged() {
+	if !r.noNetlink && !r.ipt.Unchanged() {
 		t.Fatal("lxcgate's own deletion counted as a change behind its back")
 	}
 	// box0's block is empty now: it goes, with its jump, on the next pass
@@ -193,17 +224,21 @@ func blocksScenario(t *testing.T, noNetlink bool) {
 	if blocks, dispatch, chains := natState(t, prefix); len(blocks) != 3 || len(dispatch) != 3 || len(chains) != 4 {
 		t.Fatalf("after the pass: chains %v, dispatch:\n%s", chains, strings.Join(dispatch, "\n"))
 	}
-	src.set(all...)
+	r.src.set(all...)
 	if res, err := m.SyncOne(ctx, ref.Ref{Owner: "alice", Name: "box0"}); err != nil || res.Added != 3 {
 		t.Fatalf("start: %+v %v", res, err)
 	}
-	if !noNetlink && !ipt.Unchanged() {
+	if !r.noNetlink && !r.ipt.Unchanged() {
 		t.Fatal("lxcgate's own addition counted as a change behind its back")
 	}
+}
 
-	// Behind its back: a foreign rule in the dispatch chain and in a block,
-	// one of ours deleted, one moved to the wrong block, an empty block,
-	// and a mapping rule of the one-chain layout.
+// tamper changes the chains behind the mapper's back: a foreign rule in
+// the dispatch chain and in a block, one of ours deleted, one moved to the
+// wrong block, an empty block, and a mapping rule of the one-chain layout,
+// whose mapping it returns.
+func (r *blocksRun) tamper(t *testing.T) mapping.Mapping {
+	prefix, all := r.prefix, r.all
 	b0 := prefix + "-D" + strconv.Itoa(all[0].HostPort/blockSize)
 	b4 := prefix + "-D" + strconv.Itoa(all[12].HostPort/blockSize)
 	sh(t, "iptables", "-t", "nat", "-A", prefix+"-DNAT", "-p", "tcp", "--dport", "1", "-j", "ACCEPT")
@@ -219,11 +254,17 @@ func blocksScenario(t *testing.T, noNetlink bool) {
 	old.HostPort = 20999
 	sh(t, "iptables", "-t", "nat", "-I", prefix+"-DNAT", "-p", "tcp", "-m", "tcp", "--dport", "20999", "-m", "comment", "--comment", commentOf(old, "dnat"),
 		"-j", "DNAT", "--to-destination", "10.9.0.2:8888")
-	if ipt.Unchanged() {
+	if r.ipt.Unchanged() {
 		t.Fatal("changes behind its back not seen")
 	}
-	want := append(slices.Clone(all), old)
-	src.set(want...)
+	return old
+}
+
+// repair reconciles to want after tamper, and checks only lxcgate's rules
+// stay, each in its block, and the other gateway's chain is untouched.
+func (r *blocksRun) repair(t *testing.T, want []mapping.Mapping) {
+	ctx, prefix, m := r.ctx, r.prefix, r.m
+	r.src.set(want...)
 	res, err := m.Sync(ctx)
 	if err != nil || res.Added != 3 || res.Removed != 4 { // and the empty block
 		t.Fatalf("repair: %+v %v", res, err)
@@ -243,20 +284,23 @@ func blocksScenario(t *testing.T, noNetlink bool) {
 	if st, err := m.Check(ctx); err != nil || len(st.Missing)+len(st.Extra) != 0 || len(st.Actual) != len(want) {
 		t.Fatalf("status: %+v %v", st, err)
 	}
-	if got := sh(t, "iptables", "-t", "nat", "-S", "LXOTHER-D468"); got != otherBefore {
-		t.Fatalf("the other gateway's chain changed:\n%s\nwas\n%s", got, otherBefore)
+	if got := sh(t, "iptables", "-t", "nat", "-S", "LXOTHER-D468"); got != r.otherBefore {
+		t.Fatalf("the other gateway's chain changed:\n%s\nwas\n%s", got, r.otherBefore)
 	}
+}
 
-	if err := ipt.Flush(); err != nil {
+// flush removes lxcgate's chains, and only this gateway's.
+func (r *blocksRun) flush(t *testing.T) {
+	if err := r.ipt.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, chains := natState(t, prefix); len(chains) != 0 {
+	if _, _, chains := natState(t, r.prefix); len(chains) != 0 {
 		t.Fatalf("chains left after flush: %v", chains)
 	}
-	if got := sh(t, "iptables", "-t", "nat", "-S", "LXOTHER-D468"); got != otherBefore {
+	if got := sh(t, "iptables", "-t", "nat", "-S", "LXOTHER-D468"); got != r.otherBefore {
 		t.Fatalf("flush changed the other gateway's chain:\n%s", got)
 	}
-	if err := other.Flush(); err != nil {
+	if err := r.other.Flush(); err != nil {
 		t.Fatal(err)
 	}
 }
