@@ -67,7 +67,34 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 	st := stateOf(ctx)
 	cfg := &gossh.ServerConfig{MaxAuthTries: 6}
 	cfg.KeyExchanges, cfg.Ciphers, cfg.MACs = kexAlgorithms, ciphers, macs
-	cfg.PublicKeyCallback = func(meta gossh.ConnMetadata, key gossh.PublicKey) (*gossh.Permissions, error) {
+	cfg.PublicKeyCallback = s.publicKeyCallback(ctx, st)
+	if s.opt.Lobby != "" {
+		// The lobby needs no credentials: "none" succeeds for its name only.
+		cfg.NoClientAuth = true
+		cfg.NoClientAuthCallback = func(meta gossh.ConnMetadata) (*gossh.Permissions, error) {
+			if meta.User() != s.opt.Lobby {
+				return nil, errors.New("no")
+			}
+			return lobbyPermissions(s.opt.Lobby, "none"), nil
+		}
+	}
+	cfg.AuthLogCallback = func(meta gossh.ConnMetadata, method string, err error) {
+		if err == nil {
+			s.loginSucceeded(ctx, st, meta, method)
+			return
+		}
+		if method == "none" {
+			return // every client tries "none" first; it is not an attempt
+		}
+		s.loginFailed(ctx, st, meta, method)
+	}
+	return cfg
+}
+
+// publicKeyCallback returns fresh Permissions for each key the store
+// accepts, and notes the key's user on the connection.
+func (s *Server) publicKeyCallback(ctx ssh.Context, st *connState) func(gossh.ConnMetadata, gossh.PublicKey) (*gossh.Permissions, error) {
+	return func(meta gossh.ConnMetadata, key gossh.PublicKey) (*gossh.Permissions, error) {
 		u, err := s.opt.Auth.Key(ctx, meta.User(), key)
 		if err != nil {
 			if !errors.Is(err, users.ErrAuth) && !errors.Is(err, users.ErrDisabled) {
@@ -81,62 +108,55 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 			extUser: u.Name, extMethod: "publickey",
 		}}, nil
 	}
-	if s.opt.Lobby != "" {
-		// The lobby needs no credentials: "none" succeeds for its name only.
-		cfg.NoClientAuth = true
-		cfg.NoClientAuthCallback = func(meta gossh.ConnMetadata) (*gossh.Permissions, error) {
-			if meta.User() != s.opt.Lobby {
-				return nil, errors.New("no")
-			}
-			return lobbyPermissions(s.opt.Lobby, "none"), nil
+}
+
+// loginSucceeded counts and records a login, and ties the connection to
+// its account.
+func (s *Server) loginSucceeded(ctx ssh.Context, st *connState, meta gossh.ConnMetadata, method string) {
+	// The name comes from the client: only its safe form is recorded.
+	name := audit.SafeName(meta.User())
+	s.opt.Metrics.Login(method, "ok")
+	st.authDone.Store(true)
+	s.addrs.authenticated(st.slot)
+	if s.opt.Lobby == "" || meta.User() != s.opt.Lobby {
+		// Lobby connections belong to no account until login.
+		s.live.add(meta.User(), st)
+	}
+	// Written with the session's first rows, or within
+	// milliseconds: a session syncs the trail before it ends.
+	s.opt.Audit.RecordSoon(ctx, audit.Event{Kind: audit.KindLogin, User: name, Remote: st.remote, Method: method, Detail: "ok", OK: true})
+}
+
+// loginFailed counts and records a failed attempt; while an account or
+// address is locked out, at most one record a minute.
+func (s *Server) loginFailed(ctx ssh.Context, st *connState, meta gossh.ConnMetadata, method string) {
+	// The name comes from the client: only its safe form is recorded.
+	name := audit.SafeName(meta.User())
+	detail := "unknown key or key of another user"
+	if method != "publickey" {
+		detail = "authentication failed"
+		if st.lastErr != nil {
+			detail = st.lastErr.Error()
 		}
 	}
-	cfg.AuthLogCallback = func(meta gossh.ConnMetadata, method string, err error) {
-		// The name comes from the client: only its safe form is recorded.
-		name := audit.SafeName(meta.User())
-		if err == nil {
-			s.opt.Metrics.Login(method, "ok")
-			st.authDone.Store(true)
-			s.addrs.authenticated(st.slot)
-			if s.opt.Lobby == "" || meta.User() != s.opt.Lobby {
-				// Lobby connections belong to no account until login.
-				s.live.add(meta.User(), st)
-			}
-			// Written with the session's first rows, or within
-			// milliseconds: a session syncs the trail before it ends.
-			s.opt.Audit.RecordSoon(ctx, audit.Event{Kind: audit.KindLogin, User: name, Remote: st.remote, Method: method, Detail: "ok", OK: true})
+	var locked *auth.LockedError
+	result := "fail"
+	if method != "publickey" && errors.As(st.lastErr, &locked) {
+		result = "locked"
+	}
+	s.opt.Metrics.Login(method, result)
+	if result == "locked" {
+		// A sprayer goes on while locked out: one record a minute per
+		// locked account or address, carrying the count in between.
+		ok, suppressed := s.lockouts.Allow(locked.Key)
+		if !ok {
 			return
 		}
-		if method == "none" {
-			return // every client tries "none" first; it is not an attempt
+		if suppressed > 0 {
+			detail += fmt.Sprintf("; %d more attempts refused since the last record", suppressed)
 		}
-		detail := "unknown key or key of another user"
-		if method != "publickey" {
-			detail = "authentication failed"
-			if st.lastErr != nil {
-				detail = st.lastErr.Error()
-			}
-		}
-		var locked *auth.LockedError
-		result := "fail"
-		if method != "publickey" && errors.As(st.lastErr, &locked) {
-			result = "locked"
-		}
-		s.opt.Metrics.Login(method, result)
-		if result == "locked" {
-			// A sprayer goes on while locked out: one record a minute per
-			// locked account or address, carrying the count in between.
-			ok, suppressed := s.lockouts.Allow(locked.Key)
-			if !ok {
-				return
-			}
-			if suppressed > 0 {
-				detail += fmt.Sprintf("; %d more attempts refused since the last record", suppressed)
-			}
-		}
-		s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindLogin, User: name, Remote: st.remote, Method: method, Detail: detail})
 	}
-	return cfg
+	s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindLogin, User: name, Remote: st.remote, Method: method, Detail: detail})
 }
 
 func lobbyPermissions(name, method string) *gossh.Permissions {

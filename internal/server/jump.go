@@ -12,15 +12,19 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 )
 
+// directTCPIPRequest is a direct-tcpip channel's extra data (RFC 4254,
+// 7.2): where to, and where from.
+type directTCPIPRequest struct {
+	Host       string
+	Port       uint32
+	OriginHost string
+	OriginPort uint32
+}
+
 // directTCPIP serves ssh -J (and -W, -L) towards the caller's own running
 // containers only: the Jumper decides, the server only dials and copies.
 func (s *Server) directTCPIP(_ *ssh.Server, conn *gossh.ServerConn, ch gossh.NewChannel, ctx ssh.Context) {
-	var req struct {
-		Host       string
-		Port       uint32
-		OriginHost string
-		OriginPort uint32
-	}
+	var req directTCPIPRequest
 	release, ok := s.acquireChannel(ctx, ch)
 	if !ok {
 		return
@@ -47,17 +51,9 @@ func (s *Server) directTCPIP(_ *ssh.Server, conn *gossh.ServerConn, ch gossh.New
 		refuse("forwarding is not allowed here")
 		return
 	}
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	addr, err := s.opt.Jump.Resolve(rctx, id.User.Name, req.Host, int(req.Port))
-	cancel()
-	if err != nil {
-		// One answer for a foreign, unknown or unpublished destination.
-		refuse("only your own running containers, on port 22 or a published port: " + err.Error())
-		return
-	}
-	up, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		refuse("container did not answer: " + err.Error())
+	up, why := s.dialJump(ctx, id.User.Name, req)
+	if up == nil {
+		refuse(why)
 		return
 	}
 	channel, reqs, err := ch.Accept()
@@ -68,12 +64,35 @@ func (s *Server) directTCPIP(_ *ssh.Server, conn *gossh.ServerConn, ch gossh.New
 	go gossh.DiscardRequests(reqs)
 	s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindCommand, User: id.User.Name, Remote: ctx.RemoteAddr().String(),
 		Method: id.Method, Detail: "direct-tcpip " + dest + " => ok", OK: true})
-	done := make(chan struct{}, 2)
-	go func() { io.Copy(up, channel); up.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
-	go func() { io.Copy(channel, up); channel.CloseWrite(); done <- struct{}{} }()
-	<-done
-	<-done
+	splice(channel, up)
 	release()
 	channel.Close()
 	up.Close()
+}
+
+// dialJump asks the Jumper where user may go for req, and dials it; a nil
+// conn comes with the reason to give the client.
+func (s *Server) dialJump(ctx context.Context, user string, req directTCPIPRequest) (*net.TCPConn, string) {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	addr, err := s.opt.Jump.Resolve(rctx, user, req.Host, int(req.Port))
+	cancel()
+	if err != nil {
+		// One answer for a foreign, unknown or unpublished destination.
+		return nil, "only your own running containers, on port 22 or a published port: " + err.Error()
+	}
+	up, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return nil, "container did not answer: " + err.Error()
+	}
+	return up.(*net.TCPConn), ""
+}
+
+// splice copies both ways until both directions end, passing each EOF on
+// as a half-close.
+func splice(channel gossh.Channel, up *net.TCPConn) {
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(up, channel); up.CloseWrite(); done <- struct{}{} }()
+	go func() { io.Copy(channel, up); channel.CloseWrite(); done <- struct{}{} }()
+	<-done
+	<-done
 }

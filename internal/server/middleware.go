@@ -111,48 +111,11 @@ func (s *Server) dispatch(sess ssh.Session) {
 	st := stateOf(sess.Context())
 	sio.Refresh = s.refresh(st)
 	if held, ok := sess.Context().Value(keySlot).(*slot); ok {
-		sio.Relogin = func(u users.User) error {
-			// The new identity needs a slot of its own under its own limit.
-			if err := s.sess.acquire(u.Name); err != nil {
-				return err
-			}
-			s.sess.release(held.name)
-			held.name = u.Name
-			// From now on the connection ends if u's account goes.
-			s.live.add(u.Name, st)
-			return nil
-		}
+		sio.Relogin = s.relogin(held, st)
 	}
 	if isPty {
 		sio.Window = shell.Window{Width: ptyReq.Window.Width, Height: ptyReq.Window.Height}
-		// One goroutine takes gliderlabs' window changes to the shell's
-		// terminal; a change before the shell is ready waits for it.
-		var (
-			mu      sync.Mutex
-			apply   func(shell.Window)
-			pending *shell.Window
-		)
-		sio.OnResize = func(f func(shell.Window)) {
-			mu.Lock()
-			defer mu.Unlock()
-			apply = f
-			if pending != nil {
-				f(*pending)
-				pending = nil
-			}
-		}
-		go func() {
-			for w := range winCh {
-				sw := shell.Window{Width: w.Width, Height: w.Height}
-				mu.Lock()
-				if apply != nil {
-					apply(sw)
-				} else {
-					pending = &sw
-				}
-				mu.Unlock()
-			}
-		}()
+		sio.OnResize = forwardResizes(winCh)
 	}
 	// gliderlabs' idle timeout counts only traffic; a long command that
 	// prints nothing (an image unpack) must not be cut, so keepalives flow
@@ -172,6 +135,53 @@ func (s *Server) dispatch(sess ssh.Session) {
 	// login's, in the audit table.
 	s.opt.Audit.Sync()
 	sess.Exit(code)
+}
+
+// relogin moves the session's slot to the account a lobby login chose.
+func (s *Server) relogin(held *slot, st *connState) func(users.User) error {
+	return func(u users.User) error {
+		// The new identity needs a slot of its own under its own limit.
+		if err := s.sess.acquire(u.Name); err != nil {
+			return err
+		}
+		s.sess.release(held.name)
+		held.name = u.Name
+		// From now on the connection ends if u's account goes.
+		s.live.add(u.Name, st)
+		return nil
+	}
+}
+
+// forwardResizes starts the one goroutine that takes gliderlabs' window
+// changes to the shell's terminal, and returns the shell's OnResize; a
+// change before the shell is ready waits for it.
+func forwardResizes(winCh <-chan ssh.Window) func(func(shell.Window)) {
+	var (
+		mu      sync.Mutex
+		apply   func(shell.Window)
+		pending *shell.Window
+	)
+	go func() {
+		for w := range winCh {
+			sw := shell.Window{Width: w.Width, Height: w.Height}
+			mu.Lock()
+			if apply != nil {
+				apply(sw)
+			} else {
+				pending = &sw
+			}
+			mu.Unlock()
+		}
+	}()
+	return func(f func(shell.Window)) {
+		mu.Lock()
+		defer mu.Unlock()
+		apply = f
+		if pending != nil {
+			f(*pending)
+			pending = nil
+		}
+	}
 }
 
 func (s *Server) refuse(sess ssh.Session, what, why string) {
