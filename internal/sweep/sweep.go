@@ -142,17 +142,7 @@ func (s *Sweeper) Pass(ctx context.Context) (Result, error) {
 	var conns map[string][]Flow
 	var util map[string]float64
 	if cfg.IdleAfter > 0 {
-		if conns, err = s.conns.Connections(ctx); err != nil {
-			// Without connections nothing can be called idle.
-			s.log.Warn("connections unknown; no idle stop this pass", "err", err)
-			cfg.IdleAfter = 0
-		}
-		if s.gpus != nil && holdsGPUs(items) {
-			if util, err = s.gpus.Utilization(ctx); err != nil {
-				s.log.Warn("GPU use unknown; GPU containers count as busy this pass", "err", err)
-				util = nil
-			}
-		}
+		conns, util = s.activity(ctx, &cfg, items)
 	}
 	now, wall := s.mono(), s.wall()
 	seen := make(map[ref.Ref]bool, len(items))
@@ -183,14 +173,38 @@ func (s *Sweeper) Pass(ctx context.Context) (Result, error) {
 		}
 	}
 	if conns != nil {
-		s.flows = map[uint32]bool{}
-		for _, fs := range conns {
-			for _, f := range fs {
-				s.flows[f.ID] = true
-			}
-		}
+		s.rememberFlows(conns)
 	}
 	return res, nil
+}
+
+// activity reads the containers' connections and, when any holds a GPU, the
+// GPUs' use. Without connections nothing can be called idle: it turns the
+// pass's idle stops off in cfg.
+func (s *Sweeper) activity(ctx context.Context, cfg *Config, items []containers.SweepItem) (map[string][]Flow, map[string]float64) {
+	conns, err := s.conns.Connections(ctx)
+	if err != nil {
+		s.log.Warn("connections unknown; no idle stop this pass", "err", err)
+		cfg.IdleAfter = 0
+	}
+	var util map[string]float64
+	if s.gpus != nil && holdsGPUs(items) {
+		if util, err = s.gpus.Utilization(ctx); err != nil {
+			s.log.Warn("GPU use unknown; GPU containers count as busy this pass", "err", err)
+			util = nil
+		}
+	}
+	return conns, util
+}
+
+// rememberFlows keeps the IDs of this pass's flows, for the next.
+func (s *Sweeper) rememberFlows(conns map[string][]Flow) {
+	s.flows = map[uint32]bool{}
+	for _, fs := range conns {
+		for _, f := range fs {
+			s.flows[f.ID] = true
+		}
+	}
 }
 
 // leaseOver says whether a container's lease has run out: by the
