@@ -2,6 +2,7 @@ package containers
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -117,15 +118,7 @@ func newBenchCluster(b *testing.B, adopt bool) (*Service, *countingLXD) {
 			b.Fatal(err)
 		}
 	}
-	fake := lxdtest.New()
-	for m := 0; m < benchMembers; m++ {
-		fake.Cluster = append(fake.Cluster, lxd.Member{Name: benchMember(m), Status: "Online", Online: true,
-			Groups: []string{"default"}, SimGPUs: -1, Subnet: benchSubnet(m)})
-	}
-	fake.Resources = map[string]lxd.Resources{}
-	for m := 0; m < benchMembers; m++ {
-		fake.Resources[benchMember(m)] = lxd.Resources{MemoryTotal: 512 << 30, MemoryUsed: uint64(100+m) << 30, CPUs: 64}
-	}
+	fake := newBenchFake()
 	services := map[string]int{}
 	for j := 0; j < benchServices; j++ {
 		services[benchService(j)] = benchCPort(j)
@@ -147,8 +140,35 @@ func newBenchCluster(b *testing.B, adopt bool) (*Service, *countingLXD) {
 		}
 		uids[benchUser(u)] = id
 	}
-	n := benchMembers * benchPer
-	for i := 0; i < n; i++ {
+	fillBenchInstances(fake, created)
+	if adopt {
+		return s, l
+	}
+	if err := insertBenchRows(ctx, db, s, uids, created); err != nil {
+		b.Fatal(err)
+	}
+	return s, l
+}
+
+// newBenchFake is the fake LXD as a cluster of benchMembers members, each
+// with a routed subnet and its resources.
+func newBenchFake() *lxdtest.Fake {
+	fake := lxdtest.New()
+	for m := 0; m < benchMembers; m++ {
+		fake.Cluster = append(fake.Cluster, lxd.Member{Name: benchMember(m), Status: "Online", Online: true,
+			Groups: []string{"default"}, SimGPUs: -1, Subnet: benchSubnet(m)})
+	}
+	fake.Resources = map[string]lxd.Resources{}
+	for m := 0; m < benchMembers; m++ {
+		fake.Resources[benchMember(m)] = lxd.Resources{MemoryTotal: 512 << 30, MemoryUsed: uint64(100+m) << 30, CPUs: 64}
+	}
+	return fake
+}
+
+// fillBenchInstances puts the running containers into the fake, with their
+// routed addresses and port keys.
+func fillBenchInstances(fake *lxdtest.Fake, created time.Time) {
+	for i := 0; i < benchMembers*benchPer; i++ {
 		owner, m := benchUser(benchOwner(i)), benchMemberOf(i)
 		addr := benchAddr(m, benchIndexOnMember(i))
 		cfg := map[string]string{}
@@ -160,11 +180,13 @@ func newBenchCluster(b *testing.B, adopt bool) (*Service, *countingLXD) {
 			Running: true, Status: "Running", IPv4: addr, Created: created, CPU: 1, Memory: 256 << 20, Disk: 1 << 30,
 			Image: "lxcgate-busybox", Location: benchMember(m), Routed: addr, Config: cfg}
 	}
-	if adopt {
-		return s, l
-	}
-	err := store.Tx(ctx, db, func(q store.Querier) error {
-		for i := 0; i < n; i++ {
+}
+
+// insertBenchRows writes the containers' rows and ports, in one
+// transaction, as a reconciled gateway has them.
+func insertBenchRows(ctx context.Context, db *sql.DB, s *Service, uids map[string]store.UserID, created time.Time) error {
+	return store.Tx(ctx, db, func(q store.Querier) error {
+		for i := 0; i < benchMembers*benchPer; i++ {
 			id, err := s.st.Containers.Insert(ctx, q, store.Container{UserID: uids[benchUser(benchOwner(i))], Name: benchName(i),
 				Image: "lxcgate-busybox", CPU: 1, Memory: 256 << 20, Disk: 1 << 30, State: store.StateReady, Created: created})
 			if err != nil {
@@ -179,10 +201,6 @@ func newBenchCluster(b *testing.B, adopt bool) (*Service, *countingLXD) {
 		}
 		return nil
 	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return s, l
 }
 
 // One steady-state reconcile pass: everything agrees, nothing changes.

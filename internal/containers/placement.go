@@ -295,24 +295,10 @@ func (s *Service) Move(ctx context.Context, user, name, host string) error {
 		return err
 	}
 	defer release()
-	ms, err := s.lxd.Members(ctx)
-	if err != nil {
-		return fmt.Errorf("move %s: %w", name, err)
-	}
-	if ms == nil {
-		return errors.New("this gateway's LXD is not a cluster; there is nowhere to move to")
-	}
 	project := s.Project(user)
-	in, err := s.lxd.Get(ctx, project, name)
-	switch {
-	case err != nil:
-		return fmt.Errorf("move %s: %w", name, err)
-	case in.Running:
-		return fmt.Errorf("%s is running; stop it first", name)
-	case in.Location == host:
-		return fmt.Errorf("%s is already on %s", name, host)
-	case r.GPUs != "":
-		return fmt.Errorf("%s holds GPUs of %s; GPUs stay with their member, so it cannot move", name, in.Location)
+	ms, in, err := s.movable(ctx, project, name, host, r)
+	if err != nil {
+		return err
 	}
 	p, err := s.placeOn(ctx, ms, host, "")
 	if err != nil {
@@ -349,6 +335,30 @@ func (s *Service) Move(ctx context.Context, user, name, host string) error {
 	}
 	s.log.Info("moved", "user", user, "name", name, "from", in.Location, "to", host)
 	return nil
+}
+
+// movable returns the cluster's members and the container as LXD has it,
+// or why it cannot move to host.
+func (s *Service) movable(ctx context.Context, project, name, host string, r row) ([]lxd.Member, lxd.Instance, error) {
+	ms, err := s.lxd.Members(ctx)
+	if err != nil {
+		return nil, lxd.Instance{}, fmt.Errorf("move %s: %w", name, err)
+	}
+	if ms == nil {
+		return nil, lxd.Instance{}, errors.New("this gateway's LXD is not a cluster; there is nowhere to move to")
+	}
+	in, err := s.lxd.Get(ctx, project, name)
+	switch {
+	case err != nil:
+		return nil, lxd.Instance{}, fmt.Errorf("move %s: %w", name, err)
+	case in.Running:
+		return nil, lxd.Instance{}, fmt.Errorf("%s is running; stop it first", name)
+	case in.Location == host:
+		return nil, lxd.Instance{}, fmt.Errorf("%s is already on %s", name, host)
+	case r.GPUs != "":
+		return nil, lxd.Instance{}, fmt.Errorf("%s holds GPUs of %s; GPUs stay with their member, so it cannot move", name, in.Location)
+	}
+	return ms, in, nil
 }
 
 // HostInfo is a cluster member as 'hosts' shows it.
