@@ -1,4 +1,9 @@
-// Package store opens lxcgate's SQLite database and keeps its schema current.
+// Package store is lxcgate's SQLite database. It holds the SQL of each
+// table (one type per table, gathered into Store by New); the migrations
+// that Open applies to keep the schema current; and the Querier that every
+// table method takes, so the caller picks whether a call stands alone or is
+// one step of a transaction (see Tx). SQLite's failures reach callers as
+// a few sentinel errors (ErrNotFound, ErrUnique, ...).
 package store
 
 import (

@@ -33,18 +33,7 @@ func TestUsers(t *testing.T) {
 	if err != nil || u.Name != "bob" || u.Keys != 1 || u.HasPassword || key != "ssh-ed25519 AAAA" {
 		t.Fatalf("by key: %+v %q %v", u, key, err)
 	}
-	for name, f := range map[string]func() error{
-		"get":      func() error { _, err := st.Users.Get(ctx, db, "carol"); return err },
-		"id":       func() error { _, err := st.Users.ID(ctx, db, "carol"); return err },
-		"by key":   func() error { _, _, err := st.Users.GetByKey(ctx, db, "SHA256:none"); return err },
-		"disable":  func() error { return st.Users.SetDisabled(ctx, db, "carol", true, at) },
-		"password": func() error { return st.Users.SetPasswordHash(ctx, db, "carol", "h", at) },
-		"delete":   func() error { return st.Users.Delete(ctx, db, "carol") },
-	} {
-		if err := f(); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("%s of a missing user: %v", name, err)
-		}
-	}
+	missingUserIsNotFound(t, db, at)
 	if id, err := st.Users.ID(ctx, db, "bob"); err != nil || id != bob {
 		t.Fatalf("id: %d %v", id, err)
 	}
@@ -62,7 +51,37 @@ func TestUsers(t *testing.T) {
 	if err != nil || len(admins) != 1 || admins[0].Name != "alice" {
 		t.Fatalf("admins: %+v %v", admins, err)
 	}
-	// A user who owns a container cannot go; their keys go with them.
+	deleteOwner(t, db, bob)
+	list, err := st.Users.List(ctx, db)
+	if err != nil || len(list) != 1 || list[0].Name != "alice" {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+}
+
+// missingUserIsNotFound: every call about a user that does not exist
+// fails with ErrNotFound.
+func missingUserIsNotFound(t *testing.T, db store.Querier, at time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	for name, f := range map[string]func() error{
+		"get":      func() error { _, err := st.Users.Get(ctx, db, "carol"); return err },
+		"id":       func() error { _, err := st.Users.ID(ctx, db, "carol"); return err },
+		"by key":   func() error { _, _, err := st.Users.GetByKey(ctx, db, "SHA256:none"); return err },
+		"disable":  func() error { return st.Users.SetDisabled(ctx, db, "carol", true, at) },
+		"password": func() error { return st.Users.SetPasswordHash(ctx, db, "carol", "h", at) },
+		"delete":   func() error { return st.Users.Delete(ctx, db, "carol") },
+	} {
+		if err := f(); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s of a missing user: %v", name, err)
+		}
+	}
+}
+
+// deleteOwner: a user who owns a container cannot go; once it is gone they
+// can, and their keys go with them.
+func deleteOwner(t *testing.T, db store.Querier, bob store.UserID) {
+	t.Helper()
+	ctx := context.Background()
 	cid := addContainer(t, db, bob, "dev")
 	if err := st.Users.Delete(ctx, db, "bob"); !errors.Is(err, store.ErrForeignKey) {
 		t.Fatalf("delete an owner: %v", err)
@@ -75,10 +94,6 @@ func TestUsers(t *testing.T) {
 	}
 	if _, err := st.UserKeys.Holder(ctx, db, "SHA256:b"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("keys outlived their user: %v", err)
-	}
-	list, err := st.Users.List(ctx, db)
-	if err != nil || len(list) != 1 || list[0].Name != "alice" {
-		t.Fatalf("list: %+v %v", list, err)
 	}
 }
 
