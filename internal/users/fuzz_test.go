@@ -159,56 +159,72 @@ func FuzzAddKeys(f *testing.F) {
 		}
 		keys, comments, perr := ParseAuthorizedKeys(data)
 		added, err := s.AddKeys(ctx, "fuzz", data)
-		switch {
-		case perr != nil:
-			if !errors.Is(err, ErrBadKey) || added != nil {
-				t.Fatalf("unparsable input: AddKeys = %d keys, %v; want ErrBadKey", len(added), err)
-			}
-		case hasDuplicate(keys):
-			if !errors.Is(err, ErrKeyExists) {
-				t.Fatalf("input repeats a key: AddKeys = %d keys, %v; want ErrKeyExists", len(added), err)
-			}
-		case err != nil:
-			t.Fatalf("AddKeys refused keys that parse: %v", err)
-		}
+		checkAddKeysError(t, keys, added, perr, err)
 		if err != nil {
 			if n := countKeys(t, s); n != 0 {
 				t.Fatalf("AddKeys failed (%v) but stored %d keys", err, n)
 			}
 			return
 		}
-		if len(added) != len(keys) || countKeys(t, s) != len(keys) {
-			t.Fatalf("parsed %d keys, AddKeys reports %d, store holds %d", len(keys), len(added), countKeys(t, s))
-		}
-		for i, k := range keys {
-			a := added[i]
-			if a.Fingerprint != keygenFingerprint(k) || a.Type != k.Type() || a.Comment != comments[i] {
-				t.Fatalf("key %d: added %+v; want fingerprint %s, type %s, comment %q", i, a, keygenFingerprint(k), k.Type(), comments[i])
-			}
-			if u, err := s.UserByKey(ctx, k); err != nil || u.Name != "fuzz" {
-				t.Fatalf("key %d: UserByKey = %q, %v", i, u.Name, err)
-			}
-		}
-		text, err := s.AuthorizedKeys(ctx, "fuzz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, backComments, err := ParseAuthorizedKeys(text)
-		if err != nil || len(back) != len(keys) {
-			t.Fatalf("AuthorizedKeys gives %q: %d keys, %v", text, len(back), err)
-		}
-		for i := range back {
-			if keygenFingerprint(back[i]) != added[i].Fingerprint || backComments[i] != comments[i] {
-				t.Fatalf("key %d reads back as %s %q; want %s %q", i,
-					keygenFingerprint(back[i]), backComments[i], added[i].Fingerprint, comments[i])
-			}
-		}
+		checkAddedKeys(t, s, keys, comments, added)
 		for _, a := range added {
 			if err := s.DeleteKey(ctx, "fuzz", a.Fingerprint); err != nil {
 				t.Fatal(err)
 			}
 		}
 	})
+}
+
+// checkAddKeysError: AddKeys refuses with ErrBadKey what does not parse and
+// with ErrKeyExists a repeated key, and accepts all else.
+func checkAddKeysError(t *testing.T, keys []gossh.PublicKey, added []Key, perr, err error) {
+	t.Helper()
+	switch {
+	case perr != nil:
+		if !errors.Is(err, ErrBadKey) || added != nil {
+			t.Fatalf("unparsable input: AddKeys = %d keys, %v; want ErrBadKey", len(added), err)
+		}
+	case hasDuplicate(keys):
+		if !errors.Is(err, ErrKeyExists) {
+			t.Fatalf("input repeats a key: AddKeys = %d keys, %v; want ErrKeyExists", len(added), err)
+		}
+	case err != nil:
+		t.Fatalf("AddKeys refused keys that parse: %v", err)
+	}
+}
+
+// checkAddedKeys: the keys AddKeys accepted are stored under the ssh-keygen
+// fingerprint, log their owner in, and read back from AuthorizedKeys as the
+// same keys and comments.
+func checkAddedKeys(t *testing.T, s *Store, keys []gossh.PublicKey, comments []string, added []Key) {
+	t.Helper()
+	ctx := context.Background()
+	if len(added) != len(keys) || countKeys(t, s) != len(keys) {
+		t.Fatalf("parsed %d keys, AddKeys reports %d, store holds %d", len(keys), len(added), countKeys(t, s))
+	}
+	for i, k := range keys {
+		a := added[i]
+		if a.Fingerprint != keygenFingerprint(k) || a.Type != k.Type() || a.Comment != comments[i] {
+			t.Fatalf("key %d: added %+v; want fingerprint %s, type %s, comment %q", i, a, keygenFingerprint(k), k.Type(), comments[i])
+		}
+		if u, err := s.UserByKey(ctx, k); err != nil || u.Name != "fuzz" {
+			t.Fatalf("key %d: UserByKey = %q, %v", i, u.Name, err)
+		}
+	}
+	text, err := s.AuthorizedKeys(ctx, "fuzz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, backComments, err := ParseAuthorizedKeys(text)
+	if err != nil || len(back) != len(keys) {
+		t.Fatalf("AuthorizedKeys gives %q: %d keys, %v", text, len(back), err)
+	}
+	for i := range back {
+		if keygenFingerprint(back[i]) != added[i].Fingerprint || backComments[i] != comments[i] {
+			t.Fatalf("key %d reads back as %s %q; want %s %q", i,
+				keygenFingerprint(back[i]), backComments[i], added[i].Fingerprint, comments[i])
+		}
+	}
 }
 
 // FuzzAddWithKeys checks that creating a key-only user is all or nothing:

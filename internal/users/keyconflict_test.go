@@ -27,6 +27,27 @@ func TestKeyConflictNamesNoOne(t *testing.T) {
 	s.AddKeys(ctx, "alice", gossh.MarshalAuthorizedKey(aliceKey))
 	s.AddKeys(ctx, "bob", gossh.MarshalAuthorizedKey(bobKey))
 
+	answers := conflictAnswers(t, s, &logs, aliceKey, bobKey)
+	for _, a := range answers[1:] {
+		if a != answers[0] {
+			t.Fatalf("answers differ: %q", answers)
+		}
+	}
+	// A new user made with a held key: the same, and no user is left behind.
+	_, err := s.AddWithKeys(ctx, "carol", RoleUser, gossh.MarshalAuthorizedKey(aliceKey))
+	if !errors.Is(err, ErrKeyExists) || strings.Contains(err.Error(), "alice") {
+		t.Fatalf("AddWithKeys = %v", err)
+	}
+	if _, err := s.Get(ctx, "carol"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("carol exists after a refused AddWithKeys: %v", err)
+	}
+}
+
+// conflictAnswers registers held keys (alice's, bob's) for others and for
+// their holder: each is refused with an answer that names no one, and the
+// log names the holder. It returns the answers, fingerprints masked.
+func conflictAnswers(t *testing.T, s *Store, logs *bytes.Buffer, aliceKey, bobKey gossh.PublicKey) []string {
+	ctx := context.Background()
 	var answers []string
 	for _, tc := range []struct {
 		name, who string
@@ -62,17 +83,5 @@ func TestKeyConflictNamesNoOne(t *testing.T) {
 			answers = append(answers, strings.Replace(msg, gossh.FingerprintSHA256(tc.key), "FP", 1))
 		})
 	}
-	for _, a := range answers[1:] {
-		if a != answers[0] {
-			t.Fatalf("answers differ: %q", answers)
-		}
-	}
-	// A new user made with a held key: the same, and no user is left behind.
-	_, err := s.AddWithKeys(ctx, "carol", RoleUser, gossh.MarshalAuthorizedKey(aliceKey))
-	if !errors.Is(err, ErrKeyExists) || strings.Contains(err.Error(), "alice") {
-		t.Fatalf("AddWithKeys = %v", err)
-	}
-	if _, err := s.Get(ctx, "carol"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("carol exists after a refused AddWithKeys: %v", err)
-	}
+	return answers
 }
