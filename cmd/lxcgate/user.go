@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/users"
@@ -17,7 +18,7 @@ import (
 	"golang.org/x/term"
 )
 
-var passwordStdinFlag = shell.Flag{Name: "password-stdin", Help: "read the password from the first line of stdin instead of asking"}
+var passwordStdinFlag = cli.Flag{Name: "password-stdin", Help: "read the password from the first line of stdin instead of asking"}
 
 func (a *app) userCmd() *cobra.Command {
 	return group("user", "manage the gateway's users",
@@ -78,7 +79,7 @@ func (a *app) userRoleCmd() *cobra.Command {
 		RunE: func(_ *cobra.Command, args []string) error {
 			role := users.Role(args[1])
 			if role != users.RoleAdmin && role != users.RoleUser {
-				return usagef("usage: lxcgate user role NAME admin|user")
+				return cli.Usagef("usage: lxcgate user role NAME admin|user")
 			}
 			return a.withUsers(func(ctx context.Context, _ *sql.DB, st *users.Store) error {
 				if err := st.SetRole(ctx, args[0], role); err != nil {
@@ -92,7 +93,7 @@ func (a *app) userRoleCmd() *cobra.Command {
 }
 
 func (a *app) userAddCmd() *cobra.Command {
-	var v shell.Values
+	var v cli.Values
 	c := &cobra.Command{
 		Use: "add NAME", Short: "add a user (prompts for the password on a terminal)",
 		Long: "Without --password-stdin, asks for the password twice on a terminal, without echo.\n" +
@@ -120,12 +121,12 @@ func (a *app) userAddCmd() *cobra.Command {
 			})
 		},
 	}
-	v = shell.DefineFlags(c.Flags(), []shell.Flag{{Name: "admin", Help: "give the user the admin role"}, passwordStdinFlag})
+	v = cli.DefineFlags(c.Flags(), []cli.Flag{{Name: "admin", Help: "give the user the admin role"}, passwordStdinFlag})
 	return c
 }
 
 func (a *app) userPasswdCmd() *cobra.Command {
-	var v shell.Values
+	var v cli.Values
 	c := &cobra.Command{
 		Use: "passwd NAME", Short: "set a user's password",
 		Long: "Without --password-stdin, asks for the new password twice on a terminal, without echo.",
@@ -147,12 +148,12 @@ func (a *app) userPasswdCmd() *cobra.Command {
 			})
 		},
 	}
-	v = shell.DefineFlags(c.Flags(), []shell.Flag{passwordStdinFlag})
+	v = cli.DefineFlags(c.Flags(), []cli.Flag{passwordStdinFlag})
 	return c
 }
 
 func (a *app) userListCmd() *cobra.Command {
-	var v shell.Values
+	var v cli.Values
 	c := &cobra.Command{
 		Use: "list", Short: "list users", Args: noArgs("lxcgate user list [--format FORMAT] [--json]"),
 		Long: "Name, role, status, whether a password is set, number of keys and when each user was added (UTC).",
@@ -167,7 +168,7 @@ func (a *app) userListCmd() *cobra.Command {
 			})
 		},
 	}
-	v = shell.DefineFlags(c.Flags(), shell.FormatFlags)
+	v = cli.DefineFlags(c.Flags(), cli.FormatFlags)
 	return c
 }
 
@@ -195,7 +196,7 @@ func (a *app) keyAddCmd() *cobra.Command {
 }
 
 func (a *app) keyListCmd() *cobra.Command {
-	var v shell.Values
+	var v cli.Values
 	c := &cobra.Command{
 		Use: "list NAME", Short: "list a user's keys", Args: exactArgs(1, "lxcgate user key list NAME [--format FORMAT] [--json]"),
 		Long: "Fingerprint (as ssh-keygen -l prints it), type, comment and when each key was added (UTC).",
@@ -214,13 +215,13 @@ func (a *app) keyListCmd() *cobra.Command {
 				return a.emit(v, keys, func(tw io.Writer) {
 					fmt.Fprintln(tw, "FINGERPRINT\tTYPE\tCOMMENT\tADDED")
 					for _, k := range keys {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, k.Comment, k.Added.Format(shell.TimeFormat))
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, k.Comment, k.Added.Format(cli.TimeFormat))
 					}
 				})
 			})
 		},
 	}
-	v = shell.DefineFlags(c.Flags(), shell.FormatFlags)
+	v = cli.DefineFlags(c.Flags(), cli.FormatFlags)
 	return c
 }
 
@@ -241,7 +242,7 @@ func (a *app) keyDelCmd() *cobra.Command {
 }
 
 func (a *app) userQuotaCmd() *cobra.Command {
-	var v shell.Values
+	var v cli.Values
 	c := &cobra.Command{
 		Use: "quota NAME", Short: "show or set a user's container quota", Args: exactArgs(1, "lxcgate user quota NAME [flags]"),
 		Long: "Shows the user's limits beside their use; the flags given set those limits (the rest stay).",
@@ -264,27 +265,27 @@ func (a *app) userQuotaCmd() *cobra.Command {
 				}
 				f, err := v.Format()
 				if err != nil {
-					return usageError{err}
+					return cli.Usage(err)
 				}
-				if f != shell.FormatTable {
-					return shell.Render(a.stdout, f, shell.QuotaView(args[0], q, use))
+				if f != cli.FormatTable {
+					return cli.Render(a.stdout, f, shell.QuotaView(args[0], q, use))
 				}
 				return shell.PrintQuota(a.stdout, args[0], q, use)
 			})
 		},
 	}
-	v = shell.DefineFlags(c.Flags(), append(shell.QuotaFlags[:len(shell.QuotaFlags):len(shell.QuotaFlags)], shell.FormatFlags...))
+	v = cli.DefineFlags(c.Flags(), append(shell.QuotaFlags[:len(shell.QuotaFlags):len(shell.QuotaFlags)], cli.FormatFlags...))
 	return c
 }
 
 // emit writes a listing as a table or in the format asked for.
-func (a *app) emit(v shell.Values, data any, table func(w io.Writer)) error {
+func (a *app) emit(v cli.Values, data any, table func(w io.Writer)) error {
 	f, err := v.Format()
 	if err != nil {
-		return usageError{err}
+		return cli.Usage(err)
 	}
-	if f != shell.FormatTable {
-		return shell.Render(a.stdout, f, data)
+	if f != cli.FormatTable {
+		return cli.Render(a.stdout, f, data)
 	}
 	tw := newTable(a.stdout)
 	table(tw)

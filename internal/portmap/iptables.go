@@ -11,7 +11,8 @@ import (
 	"syscall"
 
 	"github.com/coreos/go-iptables/iptables"
-	"github.com/lxcgate/lxcgate/internal/argv"
+
+	"github.com/lxcgate/lxcgate/internal/cli"
 )
 
 // IPTables is the Backend on the host's iptables: go-iptables for the
@@ -124,7 +125,7 @@ func (b *IPTables) Ensure() error {
 		if err := b.ipt.ClearChain("filter", b.filter); err != nil {
 			return b.fail("reset "+b.filter, err)
 		}
-		spec, _ := argv.Split(b.forward())
+		spec, _ := cli.Split(b.forward())
 		if err := b.ipt.Append("filter", b.filter, spec...); err != nil {
 			return b.fail("add the forward rule", err)
 		}
@@ -342,7 +343,7 @@ func (b *IPTables) ApplyPerRule(del, add []Rule) error {
 			return b.fail("list chains", err)
 		}
 		if !ok {
-			spec, _ := argv.Split(b.dispatch(n))
+			spec, _ := cli.Split(b.dispatch(n))
 			if err := b.ipt.NewChain("nat", b.blockChain(n)); err != nil {
 				return b.fail("create a block", err)
 			}
@@ -353,7 +354,7 @@ func (b *IPTables) ApplyPerRule(del, add []Rule) error {
 	}
 	for i, rs := range [][]Rule{del, add} {
 		for _, r := range rs {
-			spec, err := argv.Split(r.Spec)
+			spec, err := cli.Split(r.Spec)
 			if err != nil {
 				return err
 			}

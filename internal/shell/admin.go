@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
@@ -49,10 +50,10 @@ func userCmds() []*Command {
 		"first line of stdin with --password-stdin. 'user key add NAME' without KEY reads\n" +
 		"authorized_keys lines from stdin. The last enabled admin cannot be demoted, disabled\n" +
 		"or deleted, nor can a user who owns containers be deleted.")
-	flags := append([]Flag{
+	flags := append([]cli.Flag{
 		{Name: "admin", Help: "with add: give the user the admin role"},
 		{Name: "password-stdin", Help: "with add and passwd: read the password from the first line of stdin"},
-	}, FormatFlags...)
+	}, cli.FormatFlags...)
 	return []*Command{{Name: "user", Args: "VERB [ARGS]", MinArgs: 1, MaxArgs: -1, Admin: true,
 		Summary: "manage the gateway's users (add, list, del, disable, enable, passwd, role, key)",
 		Help:    help.String(), Flags: flags, Run: runUser, Complete: completeUser}}
@@ -84,10 +85,10 @@ func completeUser(c *Ctx, args []string) []string {
 func userUsage(verb string) error {
 	for _, u := range userUsages {
 		if u.verb == verb {
-			return Usagef("usage: %s", u.usage)
+			return cli.Usagef("usage: %s", u.usage)
 		}
 	}
-	return Usagef("unknown verb %q; use add, list, del, disable, enable, passwd, role or key", verb)
+	return cli.Usagef("unknown verb %q; use add, list, del, disable, enable, passwd, role or key", verb)
 }
 
 func runUser(c *Ctx, args []string) error {
@@ -185,7 +186,7 @@ func WriteUsers(w io.Writer, list []users.User) {
 		if u.HasPassword {
 			pw = "yes"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", u.Name, u.Role, status, pw, u.Keys, u.Created.Format(TimeFormat))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", u.Name, u.Role, status, pw, u.Keys, u.Created.Format(cli.TimeFormat))
 	}
 }
 

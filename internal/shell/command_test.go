@@ -3,10 +3,12 @@ package shell
 import (
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/lxcgate/lxcgate/internal/audit"
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/users"
 	"github.com/lxcgate/lxcgate/internal/webauth"
@@ -50,7 +52,7 @@ func TestDeclarations(t *testing.T) {
 				}
 				flags[n] = true
 			}
-			if len(f.Values) > 0 && f.Default != "" && !contains(f.Values, f.Default) {
+			if len(f.Values) > 0 && f.Default != "" && !slices.Contains(f.Values, f.Default) {
 				t.Errorf("%s --%s: default %q is not one of %q", cmd.Name, f.Name, f.Default, f.Values)
 			}
 		}
@@ -104,13 +106,13 @@ func TestDashHIsHelp(t *testing.T) {
 }
 
 // sample is a value each kind of flag takes.
-func sample(f Flag) string {
+func sample(f cli.Flag) string {
 	switch {
 	case len(f.Values) > 0:
 		return f.Values[len(f.Values)-1]
-	case f.Kind == Int:
+	case f.Kind == cli.Int:
 		return "1"
-	case f.Kind == Size:
+	case f.Kind == cli.Size:
 		return "1GiB"
 	}
 	return "x"
@@ -151,7 +153,7 @@ func TestGatesWalkTheTable(t *testing.T) {
 		try(root, false, line, cmd.Name, true)
 		for _, f := range cmd.Flags {
 			fl := line + " --" + f.Name
-			if f.takesValue() {
+			if f.TakesValue() {
 				fl += " " + sample(f)
 			}
 			try(alice, false, fl, cmd.Name, !cmd.Admin && !f.Admin)

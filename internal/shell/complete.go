@@ -49,9 +49,9 @@ func (s *Session) argCandidates(words []string, prefix string) []string {
 		switch {
 		case !strings.HasPrefix(w, "-") || w == "-":
 			pos = append(pos, w)
-		case isFlag && f.takesValue() && !inline && i == len(words)-1:
+		case isFlag && f.TakesValue() && !inline && i == len(words)-1:
 			return f.Values // the flag's value is being typed
-		case isFlag && f.takesValue() && !inline:
+		case isFlag && f.TakesValue() && !inline:
 			i++ // skip its value
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/units"
 )
@@ -15,7 +16,7 @@ func runPort(c *Ctx, args []string) error {
 	case "add":
 		cport, err := strconv.Atoi(what)
 		if err != nil {
-			return Usagef("CONTAINER_PORT must be a number, not %q", what)
+			return cli.Usagef("CONTAINER_PORT must be a number, not %q", what)
 		}
 		p, err := c.containers().PortAdd(c.ctx, c.User.Name, name, cport, c.Flags.String("name"))
 		if err != nil {
@@ -30,7 +31,7 @@ func runPort(c *Ctx, args []string) error {
 		}
 		return c.done(c.containers().PortDel(c.ctx, c.User.Name, name, label), "Withdrew %s from %s.", what, name)
 	}
-	return Usagef("use 'port add NAME CONTAINER_PORT [--name LABEL]' or 'port del NAME LABEL|CONTAINER_PORT'")
+	return cli.Usagef("use 'port add NAME CONTAINER_PORT [--name LABEL]' or 'port del NAME LABEL|CONTAINER_PORT'")
 }
 
 // portLabel turns a container port number into the label it is published
@@ -71,7 +72,7 @@ func runQuota(c *Ctx, args []string) error {
 
 // QuotaChangeOf is the change the quota flags (QuotaFlags) ask for; ok is
 // false when none was given.
-func QuotaChangeOf(v Values) (ch containers.QuotaChange, ok bool) {
+func QuotaChangeOf(v cli.Values) (ch containers.QuotaChange, ok bool) {
 	ints := []struct {
 		name string
 		dst  **int
