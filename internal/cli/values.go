@@ -60,7 +60,7 @@ type stringValue struct {
 
 func (v *stringValue) Set(s string) error {
 	if len(v.choices) > 0 && !slices.Contains(v.choices, s) {
-		return fmt.Errorf("use %s", orList(v.choices))
+		return fmt.Errorf("use %s", OrList(v.choices))
 	}
 	v.s = s
 	return nil
@@ -68,8 +68,8 @@ func (v *stringValue) Set(s string) error {
 func (v *stringValue) String() string { return v.s }
 func (v *stringValue) Type() string   { return "string" }
 
-// orList writes "a, b or c".
-func orList(words []string) string {
+// OrList writes "a, b or c".
+func OrList(words []string) string {
 	if len(words) < 2 {
 		return strings.Join(words, "")
 	}

@@ -33,13 +33,25 @@ type Command struct {
 	// Complete lists candidates for the next positional argument (Tab),
 	// given those typed before it.
 	Complete func(c *Ctx, args []string) []string
+
+	// Subs are the command's verbs ('user add', 'token list'), each
+	// declared as a command of its own: Name, Args, counts, Flags, Run and
+	// Complete. The first positional argument picks one and the rest are
+	// its arguments. The command keeps the gates, the audit and the help,
+	// and parses the flags of all its verbs, so that a flag may stand
+	// before the verb. A command with a Run of its own runs it when no
+	// verb fits (snapshot NAME).
+	Subs []*Command
+	// NoVerb answers a first argument that names no verb; nil: "unknown
+	// verb", and the verbs.
+	NoVerb error
 }
 
 // flags are the command's flags that a caller sees: admin-only ones only
 // for admins, and -h last.
 func (cmd *Command) flags(admin bool) []cli.Flag {
 	var out []cli.Flag
-	for _, f := range cmd.Flags {
+	for _, f := range cmd.allFlags() {
 		if !f.Admin || admin {
 			out = append(out, f)
 		}
@@ -50,7 +62,7 @@ func (cmd *Command) flags(admin bool) []cli.Flag {
 // flag returns the declared flag named name (long, or short with one
 // letter), -h included.
 func (cmd *Command) flag(name string) (cli.Flag, bool) {
-	for _, f := range append(cmd.Flags, cli.HelpFlag) {
+	for _, f := range append(cmd.allFlags(), cli.HelpFlag) {
 		if f.Name == name || (f.Short != "" && f.Short == name) {
 			return f, true
 		}
@@ -100,7 +112,8 @@ type invocation struct {
 // name a refused flag rather than call it unknown.
 func (cmd *Command) parse(args []string) (*invocation, error) {
 	fs := cli.NewFlagSet(cmd.Name)
-	v := cli.DefineFlags(fs, append(cmd.Flags[:len(cmd.Flags):len(cmd.Flags)], cli.HelpFlag))
+	flags := cmd.allFlags()
+	v := cli.DefineFlags(fs, append(flags[:len(flags):len(flags)], cli.HelpFlag))
 	pos, err := cli.Parse(fs, args)
 	if err != nil {
 		return nil, cli.Usage(err)
@@ -137,7 +150,7 @@ func (s *Session) gate(cmd *Command, inv *invocation) string {
 	if inv == nil {
 		return ""
 	}
-	for _, f := range cmd.Flags {
+	for _, f := range cmd.allFlags() {
 		if f.Admin && inv.flags.Changed(f.Name) {
 			return fmt.Sprintf("--%s needs the admin role", f.Name)
 		}

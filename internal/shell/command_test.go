@@ -29,9 +29,10 @@ func TestDeclarations(t *testing.T) {
 	sh := fullShell()
 	names := map[string]string{}
 	for _, cmd := range sh.cmds {
-		if cmd.Name == "" || cmd.Summary == "" || cmd.Help == "" || cmd.Run == nil {
-			t.Errorf("%q: name, summary, help and handler are all needed: %+v", cmd.Name, cmd)
+		if cmd.Name == "" || cmd.Summary == "" || cmd.Help == "" || (cmd.Run == nil && len(cmd.Subs) == 0) {
+			t.Errorf("%q: name, summary, help and handler (or verbs) are all needed: %+v", cmd.Name, cmd)
 		}
+		checkVerbs(t, cmd.Name, cmd.Subs)
 		if (cmd.Args == "") != (cmd.MaxArgs == 0) || (cmd.MaxArgs >= 0 && cmd.MaxArgs < cmd.MinArgs) {
 			t.Errorf("%s: Args %q does not fit counts %d..%d", cmd.Name, cmd.Args, cmd.MinArgs, cmd.MaxArgs)
 		}
@@ -64,6 +65,23 @@ func TestDeclarations(t *testing.T) {
 		if names[want] == "" {
 			t.Errorf("no alias %q", want)
 		}
+	}
+}
+
+// checkVerbs checks that each verb has a name and a handler (or verbs of
+// its own), counts that fit, and no name twice.
+func checkVerbs(t *testing.T, path string, verbs []*Command) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, v := range verbs {
+		if v.Name == "" || seen[v.Name] || (v.Run == nil) == (len(v.Subs) == 0) {
+			t.Errorf("%s %q: a name once, and a handler or verbs: %+v", path, v.Name, v)
+		}
+		if v.MaxArgs >= 0 && v.MaxArgs < v.MinArgs {
+			t.Errorf("%s %s: counts %d..%d", path, v.Name, v.MinArgs, v.MaxArgs)
+		}
+		seen[v.Name] = true
+		checkVerbs(t, path+" "+v.Name, v.Subs)
 	}
 }
 

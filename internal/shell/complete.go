@@ -55,10 +55,10 @@ func (s *Session) argCandidates(words []string, prefix string) []string {
 			i++ // skip its value
 		}
 	}
-	if cmd.Complete == nil || (cmd.AdminArgs && !admin) {
+	if cmd.AdminArgs && !admin {
 		return nil
 	}
-	return cmd.Complete(&Ctx{ctx: s.ctx, s: s, sh: s.sh, User: s.user}, pos)
+	return cmd.completeVerb(&Ctx{ctx: s.ctx, s: s, sh: s.sh, User: s.user}, pos)
 }
 
 // extend completes word from cands.

@@ -90,8 +90,12 @@ func portCmds() []*Command {
 		{Name: "ports", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "list a container's published ports", Flags: cli.FormatFlags,
 			Run: runPorts, Complete: name, Help: "Each published port: service, container port, host port, and how to reach it."},
 		{Name: "port", Args: "add|del NAME CONTAINER_PORT|LABEL", MinArgs: 3, MaxArgs: 3, Summary: "publish or withdraw a port",
-			Flags: []cli.Flag{{Name: "name", Kind: cli.String, Arg: "LABEL", Help: "the label of a port added (default portN)"}},
-			Run:   runPort, Complete: completePort,
+			Subs: []*Command{
+				{Name: "add", Args: "NAME CONTAINER_PORT", MinArgs: 2, MaxArgs: 2, Run: runPortAdd, Complete: name,
+					Flags: []cli.Flag{{Name: "name", Kind: cli.String, Arg: "LABEL", Help: "the label of a port added (default portN)"}}},
+				{Name: "del", Args: "NAME LABEL|CONTAINER_PORT", MinArgs: 2, MaxArgs: 2, Run: runPortDel, Complete: name},
+			},
+			NoVerb: cli.Usagef("use 'port add NAME CONTAINER_PORT [--name LABEL]' or 'port del NAME LABEL|CONTAINER_PORT'"),
 			Help: "port add NAME CONTAINER_PORT [--name LABEL], port del NAME LABEL|CONTAINER_PORT.\n" +
 				"port add dev 8888 --name jupyter publishes port 8888 of dev on a host port of its own,\n" +
 				"kept for dev's lifetime; port del dev jupyter (or port del dev 8888) withdraws it. Ports the\n" +
@@ -129,17 +133,6 @@ func completeNames(c *Ctx, args []string) []string {
 		return nil
 	}
 	return c.sh.cs.Names(c.ctx, c.User.Name)
-}
-
-// completePort offers add|del, then the caller's containers.
-func completePort(c *Ctx, args []string) []string {
-	switch len(args) {
-	case 0:
-		return []string{"add", "del"}
-	case 1:
-		return completeNames(c, nil)
-	}
-	return nil
 }
 
 // parseLease reads a lease given on the command line ("" is none asked).

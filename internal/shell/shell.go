@@ -474,7 +474,7 @@ func (s *Session) call(cmd *Command, c *Ctx, args []string) (err error) {
 			err = fmt.Errorf("%s failed unexpectedly; the error was logged", cmd.Name)
 		}
 	}()
-	return cmd.Run(c, args)
+	return cmd.dispatch(c, args)
 }
 
 // redact keeps the flags of a Secret command and hides its other arguments:

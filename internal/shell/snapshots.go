@@ -14,7 +14,8 @@ func snapshotCmds() []*Command {
 	name := completeNames
 	return []*Command{
 		{Name: "snapshot", Args: "[delete] NAME [SNAPSHOT]", MinArgs: 1, MaxArgs: 3,
-			Summary: "take a snapshot (or delete one)", Run: runSnapshot, Complete: completeSnapshot,
+			Summary: "take a snapshot (or delete one)", Run: runSnapshot, Complete: name,
+			Subs:  []*Command{{Name: "delete", Args: "NAME SNAPSHOT", MinArgs: 2, MaxArgs: 2, Run: runSnapshotDelete, Complete: name}},
 			Flags: []cli.Flag{{Name: "keep", Help: "pin it: pruning never deletes it"}},
 			Help: "snapshot NAME [SNAPSHOT] [--keep] takes a copy-on-write snapshot of a running or stopped\n" +
 				"container, named SNAPSHOT or by the time; snapshot delete NAME SNAPSHOT deletes one.\n" +
@@ -36,17 +37,6 @@ func snapshotCmds() []*Command {
 	}
 }
 
-// completeSnapshot offers the caller's containers, and "delete" first.
-func completeSnapshot(c *Ctx, args []string) []string {
-	switch {
-	case len(args) == 0:
-		return append([]string{"delete"}, completeNames(c, nil)...)
-	case len(args) == 1 && args[0] == "delete":
-		return completeNames(c, nil)
-	}
-	return nil
-}
-
 func completeAutosnap(c *Ctx, args []string) []string {
 	if len(args) == 1 {
 		return []string{"daily", "hourly", "off"}
@@ -54,11 +44,14 @@ func completeAutosnap(c *Ctx, args []string) []string {
 	return completeNames(c, args)
 }
 
+// runSnapshotDelete deletes one: snapshot delete NAME SNAPSHOT. With other
+// counts, "delete" is a container's name (see Command.Subs).
+func runSnapshotDelete(c *Ctx, args []string) error {
+	return c.done(c.sh.cs.DeleteSnapshot(c.ctx, c.User.Name, args[0], args[1]), "Deleted snapshot %s of %s.", args[1], args[0])
+}
+
 func runSnapshot(c *Ctx, args []string) error {
 	sn := c.sh.cs
-	if args[0] == "delete" && len(args) == 3 {
-		return c.done(sn.DeleteSnapshot(c.ctx, c.User.Name, args[1], args[2]), "Deleted snapshot %s of %s.", args[2], args[1])
-	}
 	if len(args) > 2 {
 		return cli.Usagef("too many arguments")
 	}
