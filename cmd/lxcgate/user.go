@@ -206,18 +206,8 @@ func (a *app) keyListCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if keys == nil {
-					keys = []users.Key{}
-				}
-				for i := range keys {
-					keys[i].Added = keys[i].Added.UTC()
-				}
-				return a.emit(v, keys, func(tw io.Writer) {
-					fmt.Fprintln(tw, "FINGERPRINT\tTYPE\tCOMMENT\tADDED")
-					for _, k := range keys {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, k.Comment, k.Added.Format(cli.TimeFormat))
-					}
-				})
+				keys = shell.KeysUTC(keys)
+				return a.emit(v, keys, func(tw io.Writer) { shell.WriteKeys(tw, keys) })
 			})
 		},
 	}
