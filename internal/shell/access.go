@@ -236,16 +236,16 @@ func writeSSHConfig(w io.Writer, hosts []SSHHost) error {
 
 // emitKeys lists gateway keys, one's own (keys) or a user's (user key list).
 func (c *Ctx) emitKeys(keys []users.Key) error {
-	keys = KeysUTC(keys)
+	keys = keysUTC(keys)
 	return c.Emit(keys, func() error {
 		tw := c.Table()
-		WriteKeys(tw, keys)
+		writeKeys(tw, keys)
 		return tw.Flush()
 	})
 }
 
-// KeysUTC readies gateway keys for listing: never null in JSON, times in UTC.
-func KeysUTC(keys []users.Key) []users.Key {
+// keysUTC readies gateway keys for listing: never null in JSON, times in UTC.
+func keysUTC(keys []users.Key) []users.Key {
 	if keys == nil {
 		keys = []users.Key{}
 	}
@@ -255,8 +255,8 @@ func KeysUTC(keys []users.Key) []users.Key {
 	return keys
 }
 
-// WriteKeys is the gateway key table, as the shell and the host CLI print it.
-func WriteKeys(w io.Writer, keys []users.Key) {
+// writeKeys is the gateway key table, as the shell and the host CLI print it.
+func writeKeys(w io.Writer, keys []users.Key) {
 	fmt.Fprintln(w, "FINGERPRINT\tTYPE\tCOMMENT\tADDED")
 	for _, k := range keys {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, dash(k.Comment), cli.TableTime(k.Added))

@@ -11,9 +11,9 @@ import (
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
-// UserAdmin is what admins change users with over SSH: the same calls, and
-// so the same checks, as the host's 'lxcgate user'. users.Store satisfies
-// it.
+// UserAdmin is what admins change users with, over SSH and from the host's
+// 'lxcgate user' (which runs this user command, see Exec). users.Store
+// satisfies it.
 type UserAdmin interface {
 	Add(ctx context.Context, name string, role users.Role, password string) (users.User, error)
 	Get(ctx context.Context, name string) (users.User, error)
@@ -154,16 +154,16 @@ func runUserList(c *Ctx, _ []string) error {
 	if err != nil {
 		return wrapUser("list", err)
 	}
-	list = UsersUTC(list)
+	list = usersUTC(list)
 	return c.Emit(list, func() error {
 		tw := c.Table()
-		WriteUsers(tw, list)
+		writeUsers(tw, list)
 		return tw.Flush()
 	})
 }
 
-// UsersUTC readies users for listing: never null in JSON, times in UTC.
-func UsersUTC(list []users.User) []users.User {
+// usersUTC readies users for listing: never null in JSON, times in UTC.
+func usersUTC(list []users.User) []users.User {
 	if list == nil {
 		list = []users.User{}
 	}
@@ -173,8 +173,8 @@ func UsersUTC(list []users.User) []users.User {
 	return list
 }
 
-// WriteUsers is the user table, as the shell and the host CLI print it.
-func WriteUsers(w io.Writer, list []users.User) {
+// writeUsers is the user table, as the shell and the host CLI print it.
+func writeUsers(w io.Writer, list []users.User) {
 	fmt.Fprintln(w, "NAME\tROLE\tSTATUS\tPASSWORD\tKEYS\tCREATED")
 	for _, u := range list {
 		status, pw := "enabled", "no"
@@ -201,7 +201,7 @@ func runUserKeyAdd(c *Ctx, args []string) error {
 		return wrapUser("key add", err)
 	}
 	for _, k := range added {
-		fmt.Fprintf(c.Err, "Added %s %s %s to %s.\n", k.Fingerprint, k.Type, k.Comment, name)
+		c.say("Added %s %s %s to %s.", k.Fingerprint, k.Type, k.Comment, name)
 	}
 	return nil
 }
@@ -252,6 +252,9 @@ func (c *Ctx) adminPassword(verb string) (string, error) {
 		}
 		return pw, nil
 	}
+	if answers, ok, err := c.hostSecrets("Password: ", "Repeat password: "); ok {
+		return checkNewPassword(verb, answers, err)
+	}
 	if !c.Interactive {
 		return "", noTerminal(verb + ": this needs a terminal to ask for the password without echo: use 'ssh -t', or pipe it with --password-stdin")
 	}
@@ -270,4 +273,18 @@ func (c *Ctx) adminPassword(verb string) (string, error) {
 		return "", fmt.Errorf("%s: the passwords differ; nothing changed", verb)
 	}
 	return pw, nil
+}
+
+// checkNewPassword checks a new password asked twice in one go.
+func checkNewPassword(verb string, answers []string, err error) (string, error) {
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", verb, err)
+	}
+	if err := users.CheckPasswordPolicy(answers[0]); err != nil {
+		return "", fmt.Errorf("%s: %w; nothing changed", verb, err)
+	}
+	if answers[0] != answers[1] {
+		return "", fmt.Errorf("%s: the passwords differ; nothing changed", verb)
+	}
+	return answers[0], nil
 }

@@ -122,7 +122,7 @@ func (c *Ctx) containers() containers.API { return c.sh.cs }
 // done writes a confirmation when err is nil, and returns err.
 func (c *Ctx) done(err error, format string, a ...any) error {
 	if err == nil {
-		fmt.Fprintf(c.Err, format+"\n", a...)
+		c.say(format, a...)
 	}
 	return err
 }

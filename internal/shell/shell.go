@@ -169,6 +169,7 @@ type Session struct {
 	out  io.Writer // data
 	errw io.Writer // messages
 	note string    // what the running command adds to its audit row
+	host *Host     // set when the host command line runs the command (Exec)
 
 	mu   sync.Mutex
 	exit bool
