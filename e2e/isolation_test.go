@@ -20,7 +20,7 @@ import (
 // must be refused in one line with nothing changed.
 
 // isoQuote quotes one word for the gateway's command line (POSIX single
-// quotes, which internal/argv understands), so that any byte but NUL
+// quotes, which internal/cli understands), so that any byte but NUL
 // reaches the command as typed.
 func isoQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

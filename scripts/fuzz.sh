@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 FUZZTIME=${FUZZTIME:-5s}
 
 targets=(
-	"internal/argv FuzzSplit"
-	"internal/argv FuzzParse"
+	"internal/cli FuzzSplit"
+	"internal/cli FuzzParse"
 	"internal/users FuzzParseAuthorizedKeys"
 	"internal/users FuzzAddKeys"
 	"internal/users FuzzAddWithKeys"

@@ -10,14 +10,14 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/doctor"
 	"github.com/lxcgate/lxcgate/internal/lxd"
-	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/spf13/cobra"
 )
 
 func (a *app) doctorCmd() *cobra.Command {
-	var v shell.Values
+	var v cli.Values
 	c := &cobra.Command{
 		Use: "doctor", Short: "check the host before (and while) serving", Args: noArgs("lxcgate doctor [--json]"),
 		Long: "Checks LXD, its storage pool and bridge, iptables and lxcgate's chains, the host port range,\n" +
@@ -45,7 +45,7 @@ func (a *app) doctorCmd() *cobra.Command {
 			return nil
 		},
 	}
-	v = shell.DefineFlags(c.Flags(), []shell.Flag{{Name: "json", Help: `print {"checks":[{"name","status","detail"}...]}`}})
+	v = cli.DefineFlags(c.Flags(), []cli.Flag{{Name: "json", Help: `print {"checks":[{"name","status","detail"}...]}`}})
 	return c
 }
 

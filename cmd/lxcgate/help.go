@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/lxcgate/lxcgate/internal/shell"
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -50,7 +50,7 @@ func flagSummary(c *cobra.Command) string {
 		}
 		b.WriteString(" [--" + f.Name)
 		if f.NoOptDefVal == "" {
-			b.WriteString(" " + shell.FlagArg(f))
+			b.WriteString(" " + cli.FlagArg(f))
 		}
 		b.WriteString("]")
 	})
@@ -83,10 +83,10 @@ func writeHelp(w io.Writer, c *cobra.Command) {
 	}
 	if local := c.LocalNonPersistentFlags(); local.HasAvailableFlags() {
 		fmt.Fprintln(w, "\nflags:")
-		shell.WriteFlagTable(w, local)
+		cli.WriteFlagTable(w, local)
 	}
 	fmt.Fprintln(w, "\nglobal flags:")
-	shell.WriteFlagTable(w, c.InheritedFlags())
+	cli.WriteFlagTable(w, c.InheritedFlags())
 }
 
 // subNames is "add|list|..." for a group's usage line.
@@ -98,7 +98,7 @@ func subNames(c *cobra.Command) string {
 	return strings.Join(names, "|") + " ..."
 }
 
-// allFlags is every flag of the tree in one set, for argv.Normalize.
+// allFlags is every flag of the tree in one set, for cli.Normalize.
 func allFlags(root *cobra.Command) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("all", pflag.ContinueOnError)
 	walk(root, func(c *cobra.Command) {

@@ -13,9 +13,8 @@ import (
 	"path/filepath"
 	"runtime/debug"
 
-	"github.com/lxcgate/lxcgate/internal/argv"
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/config"
-	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/store"
 	"github.com/lxcgate/lxcgate/internal/users"
 	"github.com/spf13/cobra"
@@ -30,8 +29,8 @@ func main() {
 
 // app is what every host command gets.
 type app struct {
-	args   []string     // as typed, for errors that quote a flag
-	global shell.Values // --config, --data
+	args   []string   // as typed, for errors that quote a flag
+	global cli.Values // --config, --data
 	cfg    config.Config
 	stdin  io.Reader
 	stdout io.Writer
@@ -47,22 +46,18 @@ const (
 	exitUsage = 2
 )
 
-type usageError struct{ error }
-
-func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
-
 // errUsage asks for the usage on stderr with status 2 and no message.
-var errUsage = usageError{errors.New("")}
+var errUsage = cli.Usage(errors.New(""))
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{args: args, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := a.commands()
-	args, err := argv.Normalize(allFlags(root), args)
+	args, err := cli.Normalize(allFlags(root), args)
 	if err == nil {
 		root.SetArgs(args)
 		_, err = root.ExecuteC()
 	}
-	var ue usageError
+	var ue cli.UsageError
 	switch {
 	case err == nil:
 		return exitOK
@@ -99,7 +94,7 @@ func (a *app) commands() *cobra.Command {
 		Long:  "The data directory (default ./data, env LXCGATE_DATA) holds the database and the host key.",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usagef("unknown command %q; run 'lxcgate help'", args[0])
+				return cli.Usagef("unknown command %q; run 'lxcgate help'", args[0])
 			}
 			return nil
 		},
@@ -109,26 +104,26 @@ func (a *app) commands() *cobra.Command {
 		SilenceUsage:      true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 	}
-	a.global = shell.DefineFlags(root.PersistentFlags(), globalFlags)
+	a.global = cli.DefineFlags(root.PersistentFlags(), globalFlags)
 	cobra.EnableCommandSorting = false // help lists them as declared
 	root.AddCommand(a.serveCmd(), a.userCmd(), a.portmapCmd(), a.doctorCmd(), a.lxdCmd(), a.backupCmd(), a.migrateCmd(), a.configCmd(), a.versionCmd(), a.completionCmd(root))
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{argv.FlagError(err, a.args)} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return cli.Usage(cli.FlagError(err, a.args)) })
 	root.SetHelpFunc(func(c *cobra.Command, _ []string) { writeHelp(a.stdout, c) })
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetIn(a.stdin)
 	walk(root, func(c *cobra.Command) {
 		c.Flags().SortFlags, c.PersistentFlags().SortFlags = false, false // in declared order
-		argv.Once(c.Flags())
-		argv.Once(c.PersistentFlags())
+		cli.Once(c.Flags())
+		cli.Once(c.PersistentFlags())
 	})
 	return root
 }
 
 // globalFlags are every command's; they may stand anywhere.
-var globalFlags = []shell.Flag{
-	{Name: "config", Kind: shell.String, Arg: "FILE", Help: "the configuration file (env LXCGATE_CONFIG)"},
-	{Name: "data", Kind: shell.String, Arg: "DIR", Help: "the data directory (env LXCGATE_DATA, default ./data)"},
+var globalFlags = []cli.Flag{
+	{Name: "config", Kind: cli.String, Arg: "FILE", Help: "the configuration file (env LXCGATE_CONFIG)"},
+	{Name: "data", Kind: cli.String, Arg: "DIR", Help: "the data directory (env LXCGATE_DATA, default ./data)"},
 	{Name: "help", Short: "h", Help: "show this help"},
 }
 
@@ -171,7 +166,7 @@ func noArgs(use string) cobra.PositionalArgs { return exactArgs(0, use) }
 func exactArgs(n int, use string) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usagef("usage: %s", use)
+			return cli.Usagef("usage: %s", use)
 		}
 		return nil
 	}
@@ -183,9 +178,9 @@ func group(use, short string, subs ...*cobra.Command) *cobra.Command {
 		Use: use, Short: short, Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return usagef("usage: %s %s", c.CommandPath(), subNames(c))
+				return cli.Usagef("usage: %s %s", c.CommandPath(), subNames(c))
 			}
-			return usagef("unknown %s command %q; see 'lxcgate help %s'", c.Name(), args[0], c.Name())
+			return cli.Usagef("unknown %s command %q; see 'lxcgate help %s'", c.Name(), args[0], c.Name())
 		},
 	}
 	c.AddCommand(subs...)
@@ -213,7 +208,7 @@ func (a *app) migrateCmd() *cobra.Command {
 }
 
 func (a *app) configCmd() *cobra.Command {
-	var v shell.Values
+	var v cli.Values
 	c := &cobra.Command{
 		Use: "config", Short: "print the effective (or a commented default) configuration", Args: noArgs("lxcgate config [--default]"),
 		Long: "Prints every key with its effective value: the file, then the environment, then flags.",
@@ -233,7 +228,7 @@ func (a *app) configCmd() *cobra.Command {
 			return nil
 		},
 	}
-	v = shell.DefineFlags(c.Flags(), []shell.Flag{{Name: "default", Help: "print every key with its default and an explanation instead"}})
+	v = cli.DefineFlags(c.Flags(), []cli.Flag{{Name: "default", Help: "print every key with its default and an explanation instead"}})
 	return c
 }
 
@@ -264,7 +259,7 @@ func (a *app) completionCmd(root *cobra.Command) *cobra.Command {
 			case "fish":
 				return root.GenFishCompletion(a.stdout, true)
 			}
-			return usagef("usage: lxcgate completion bash|zsh|fish")
+			return cli.Usagef("usage: lxcgate completion bash|zsh|fish")
 		},
 	}
 }

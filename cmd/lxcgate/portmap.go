@@ -7,9 +7,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/portmap"
-	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/spf13/cobra"
 )
 
@@ -56,7 +56,7 @@ type portmapStatus struct {
 }
 
 func (a *app) portmapStatusCmd() *cobra.Command {
-	var v shell.Values
+	var v cli.Values
 	c := &cobra.Command{
 		Use: "status", Short: "print desired versus actual port mappings", Args: noArgs("lxcgate portmap status [--json]"),
 		Long: "Compares the mappings the database and LXD call for with lxcgate's iptables chains;\n" +
@@ -94,7 +94,7 @@ func (a *app) portmapStatusCmd() *cobra.Command {
 			return nil
 		},
 	}
-	v = shell.DefineFlags(c.Flags(), shell.FormatFlags)
+	v = cli.DefineFlags(c.Flags(), cli.FormatFlags)
 	return c
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/auth"
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/config"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/doctor"
@@ -37,7 +38,7 @@ import (
 )
 
 func (a *app) serveCmd() *cobra.Command {
-	var v shell.Values
+	var v cli.Values
 	c := &cobra.Command{
 		Use: "serve", Short: "run the gateway (default listen :2222)", Args: noArgs("lxcgate serve [--listen ADDR]"),
 		Long: "Serves SSH until SIGTERM or SIGINT, then drains running commands (ssh.drain_timeout).\n" +
@@ -52,7 +53,7 @@ func (a *app) serveCmd() *cobra.Command {
 			return a.serve()
 		},
 	}
-	v = shell.DefineFlags(c.Flags(), []shell.Flag{{Name: "listen", Kind: shell.String, Arg: "ADDR", Help: "the address to listen on (ssh.listen)"}})
+	v = cli.DefineFlags(c.Flags(), []cli.Flag{{Name: "listen", Kind: cli.String, Arg: "ADDR", Help: "the address to listen on (ssh.listen)"}})
 	return c
 }
 

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/lxcgate/lxcgate/internal/argv"
+	"github.com/lxcgate/lxcgate/internal/cli"
 )
 
 // forward is the one rule of lxcgate's FORWARD chain: it accepts, in both
@@ -112,7 +112,7 @@ func (b *IPTables) ensureForwardRule() error {
 	if err := b.ipt.ClearChain("filter", b.filter); err != nil {
 		return b.fail("reset "+b.filter, err)
 	}
-	spec, _ := argv.Split(b.forward())
+	spec, _ := cli.Split(b.forward())
 	if err := b.ipt.Append("filter", b.filter, spec...); err != nil {
 		return b.fail("add the forward rule", err)
 	}

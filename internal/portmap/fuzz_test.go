@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/lxcgate/lxcgate/internal/argv"
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/mapping"
 )
 
@@ -142,12 +142,12 @@ func FuzzMappingComment(f *testing.F) {
 				t.Fatalf("listed comment %q parses to %+v, %q, %v", cm, got, kind, err)
 			}
 		}
-		words, err := argv.Split(r.Spec)
+		words, err := cli.Split(r.Spec)
 		if i := slices.Index(words, "--comment"); err != nil || i < 0 || i+1 >= len(words) || words[i+1] != r.Comment {
-			t.Fatalf("argv.Split(%q) = %q, %v; want %q after --comment", r.Spec, words, err, r.Comment)
+			t.Fatalf("cli.Split(%q) = %q, %v; want %q after --comment", r.Spec, words, err, r.Comment)
 		}
 		if i := slices.Index(words, "--dport"); i < 0 || i+1 >= len(words) || words[i+1] != strconv.Itoa(m.HostPort) {
-			t.Fatalf("argv.Split(%q) = %q: no --dport %d", r.Spec, words, m.HostPort)
+			t.Fatalf("cli.Split(%q) = %q: no --dport %d", r.Spec, words, m.HostPort)
 		}
 	})
 }

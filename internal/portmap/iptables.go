@@ -11,7 +11,7 @@ import (
 	"syscall"
 
 	"github.com/coreos/go-iptables/iptables"
-	"github.com/lxcgate/lxcgate/internal/argv"
+	"github.com/lxcgate/lxcgate/internal/cli"
 )
 
 // IPTables is the Backend on the host's iptables: go-iptables for the
@@ -274,7 +274,7 @@ func (b *IPTables) ApplyPerRule(del, add []Rule) error {
 			return b.fail("list chains", err)
 		}
 		if !ok {
-			spec, _ := argv.Split(b.dispatch(n))
+			spec, _ := cli.Split(b.dispatch(n))
 			if err := b.ipt.NewChain("nat", b.blockChain(n)); err != nil {
 				return b.fail("create a block", err)
 			}
@@ -285,7 +285,7 @@ func (b *IPTables) ApplyPerRule(del, add []Rule) error {
 	}
 	for i, rs := range [][]Rule{del, add} {
 		for _, r := range rs {
-			spec, err := argv.Split(r.Spec)
+			spec, err := cli.Split(r.Spec)
 			if err != nil {
 				return err
 			}

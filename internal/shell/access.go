@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
@@ -22,13 +23,13 @@ type KeyStore interface {
 
 // accessCmds are the key, keys, setpass and sshconfig commands.
 func accessCmds() []*Command {
-	keyFlags := append([]Flag{
-		{Name: "type", Kind: String, Arg: "TYPE", Default: "ed25519", Values: []string{"ed25519", "rsa"}, Help: "the new key's type: ed25519 or rsa"},
+	keyFlags := append([]cli.Flag{
+		{Name: "type", Kind: cli.String, Arg: "TYPE", Default: "ed25519", Values: []string{"ed25519", "rsa"}, Help: "the new key's type: ed25519 or rsa"},
 		loginFlag,
 		{Name: "mine", Help: "install your gateway keys instead of a new pair"},
 		{Name: "list", Help: "list the user's authorized keys (those from 'key' marked)"},
-		{Name: "revoke", Kind: String, Arg: "FINGERPRINT", Help: "remove the key with this fingerprint"},
-	}, FormatFlags...)
+		{Name: "revoke", Kind: cli.String, Arg: "FINGERPRINT", Help: "remove the key with this fingerprint"},
+	}, cli.FormatFlags...)
 	return []*Command{
 		{Name: "key", Args: "NAME", MinArgs: 1, MaxArgs: 1, Flags: keyFlags,
 			Summary: "make a key pair for a container, or list or revoke its keys", Run: runKey, Complete: completeNames,
@@ -36,15 +37,15 @@ func accessCmds() []*Command {
 				"and prints the private half once (stdout), with the command to use it (stderr):\n" +
 				"  ssh gw key box1 > ~/.ssh/lxcgate-box1 && chmod 600 ~/.ssh/lxcgate-box1\n" +
 				"--mine installs your gateway keys instead; --list shows the user's keys; --revoke removes one."},
-		{Name: "keys", Args: "[add [KEY] | del FINGERPRINT]", MaxArgs: -1, Flags: FormatFlags,
+		{Name: "keys", Args: "[add [KEY] | del FINGERPRINT]", MaxArgs: -1, Flags: cli.FormatFlags,
 			Summary: "list, add or remove your gateway keys", Run: runKeys, Complete: completeKeys,
 			Help: "keys lists your gateway keys; keys add reads one authorized_keys line (a .pub file) from the\n" +
 				"arguments or standard input; keys del FINGERPRINT removes one."},
 		{Name: "setpass", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "set a container user's password",
-			Flags: []Flag{loginFlag, stdinFlag}, Secret: true, Run: runSetpass, Complete: completeNames,
+			Flags: []cli.Flag{loginFlag, stdinFlag}, Secret: true, Run: runSetpass, Complete: completeNames,
 			Help: "Asks twice without echo and hands the password to chpasswd in the container (never on a\n" +
 				"command line); with --stdin, reads the two lines from standard input."},
-		{Name: "sshconfig", Summary: "print ~/.ssh/config blocks for your containers", Flags: FormatFlags, Run: runSSHConfig,
+		{Name: "sshconfig", Summary: "print ~/.ssh/config blocks for your containers", Flags: cli.FormatFlags, Run: runSSHConfig,
 			Help: "A Host block per container through its published ssh port, and a NAME-via-gw block through\n" +
 				"the gateway (ProxyJump); append them to ~/.ssh/config."},
 	}
@@ -144,7 +145,7 @@ func runKeys(c *Ctx, args []string) error {
 		fmt.Fprintf(c.Err, "Removed %s.\n", args[1])
 		return nil
 	}
-	return Usagef("use 'keys', 'keys add [KEY]' or 'keys del FINGERPRINT'")
+	return cli.Usagef("use 'keys', 'keys add [KEY]' or 'keys del FINGERPRINT'")
 }
 
 // addKeys is keys add: the key from the arguments, else one line read.
@@ -235,18 +236,29 @@ func writeSSHConfig(w io.Writer, hosts []SSHHost) error {
 
 // emitKeys lists gateway keys, one's own (keys) or a user's (user key list).
 func (c *Ctx) emitKeys(keys []users.Key) error {
+	keys = keysUTC(keys)
+	return c.Emit(keys, func() error {
+		tw := c.Table()
+		writeKeys(tw, keys)
+		return tw.Flush()
+	})
+}
+
+// keysUTC readies gateway keys for listing: never null in JSON, times in UTC.
+func keysUTC(keys []users.Key) []users.Key {
 	if keys == nil {
 		keys = []users.Key{}
 	}
 	for i := range keys {
 		keys[i].Added = keys[i].Added.UTC()
 	}
-	return c.Emit(keys, func() error {
-		tw := c.Table()
-		fmt.Fprintln(tw, "FINGERPRINT\tTYPE\tCOMMENT\tADDED")
-		for _, k := range keys {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, dash(k.Comment), tableTime(k.Added))
-		}
-		return tw.Flush()
-	})
+	return keys
+}
+
+// writeKeys is the gateway key table, as the shell and the host CLI print it.
+func writeKeys(w io.Writer, keys []users.Key) {
+	fmt.Fprintln(w, "FINGERPRINT\tTYPE\tCOMMENT\tADDED")
+	for _, k := range keys {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k.Fingerprint, k.Type, dash(k.Comment), cli.TableTime(k.Added))
+	}
 }

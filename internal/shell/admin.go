@@ -7,12 +7,13 @@ import (
 	"io"
 	"strings"
 
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
-// UserAdmin is what admins change users with over SSH: the same calls, and
-// so the same checks, as the host's 'lxcgate user'. users.Store satisfies
-// it.
+// UserAdmin is what admins change users with, over SSH and from the host's
+// 'lxcgate user' (which runs this user command, see Exec). users.Store
+// satisfies it.
 type UserAdmin interface {
 	Add(ctx context.Context, name string, role users.Role, password string) (users.User, error)
 	Get(ctx context.Context, name string) (users.User, error)
@@ -28,116 +29,114 @@ type UserAdmin interface {
 
 var _ UserAdmin = (*users.Store)(nil)
 
-// userUsages are the user command's verbs, as its help and errors show them.
-var userUsages = []struct{ verb, usage string }{
-	{"add", "user add NAME [--admin] [--password-stdin]"},
-	{"list", "user list [--format FORMAT] [--json]"},
-	{"del", "user del NAME"},
-	{"disable", "user disable NAME"},
-	{"enable", "user enable NAME"},
-	{"passwd", "user passwd NAME [--password-stdin]"},
-	{"role", "user role NAME admin|user"},
-	{"key", "user key add NAME [KEY] | user key list NAME | user key del NAME FINGERPRINT"},
+// passwordStdinFlag is how add and passwd take the password in scripts.
+var passwordStdinFlag = cli.Flag{Name: "password-stdin", Help: "with add and passwd: read the password from the first line of stdin"}
+
+// userVerbs are the user command's verbs, in the order its help lists them.
+func userVerbs() []*Command {
+	name := completeUsers
+	return []*Command{
+		{Name: "add", Args: "NAME", MinArgs: 1, MaxArgs: 1, Run: runUserAdd,
+			Flags: []cli.Flag{{Name: "admin", Help: "with add: give the user the admin role"}, passwordStdinFlag}},
+		{Name: "list", Flags: cli.FormatFlags, Run: runUserList},
+		{Name: "del", Args: "NAME", MinArgs: 1, MaxArgs: 1, Run: runUserDel, Complete: name},
+		{Name: "disable", Args: "NAME", MinArgs: 1, MaxArgs: 1, Run: runUserEnable(true), Complete: name},
+		{Name: "enable", Args: "NAME", MinArgs: 1, MaxArgs: 1, Run: runUserEnable(false), Complete: name},
+		{Name: "passwd", Args: "NAME", MinArgs: 1, MaxArgs: 1, Flags: []cli.Flag{passwordStdinFlag}, Run: runUserPasswd, Complete: name},
+		{Name: "role", Args: "NAME admin|user", MinArgs: 2, MaxArgs: 2, Run: runUserRole, Complete: completeRole},
+		{Name: "key", Subs: []*Command{
+			{Name: "add", Args: "NAME [KEY]", MinArgs: 1, MaxArgs: -1, Run: runUserKeyAdd, Complete: name},
+			// list takes --format and --json too, declared by 'user list'.
+			{Name: "list", Args: "NAME", MinArgs: 1, MaxArgs: 1, Run: runUserKeyList, Complete: name},
+			{Name: "del", Args: "NAME FINGERPRINT", MinArgs: 2, MaxArgs: 2, Run: runUserKeyDel, Complete: name},
+		}},
+	}
 }
 
 func userCmds() []*Command {
-	var help strings.Builder
-	for _, u := range userUsages {
-		help.WriteString("  " + u.usage + "\n")
-	}
-	help.WriteString("Passwords are asked twice without echo on a terminal (ssh -t), or read from the\n" +
+	cmd := &Command{Name: "user", Args: "VERB [ARGS]", MinArgs: 1, MaxArgs: -1, Admin: true,
+		Summary: "manage the gateway's users (add, list, del, disable, enable, passwd, role, key)", Subs: userVerbs()}
+	cmd.Help = cmd.verbList() +
+		"Passwords are asked twice without echo on a terminal (ssh -t), or read from the\n" +
 		"first line of stdin with --password-stdin. 'user key add NAME' without KEY reads\n" +
 		"authorized_keys lines from stdin. The last enabled admin cannot be demoted, disabled\n" +
-		"or deleted, nor can a user who owns containers be deleted.")
-	flags := append([]Flag{
-		{Name: "admin", Help: "with add: give the user the admin role"},
-		{Name: "password-stdin", Help: "with add and passwd: read the password from the first line of stdin"},
-	}, FormatFlags...)
-	return []*Command{{Name: "user", Args: "VERB [ARGS]", MinArgs: 1, MaxArgs: -1, Admin: true,
-		Summary: "manage the gateway's users (add, list, del, disable, enable, passwd, role, key)",
-		Help:    help.String(), Flags: flags, Run: runUser, Complete: completeUser}}
+		"or deleted, nor can a user who owns containers be deleted."
+	return []*Command{cmd}
 }
 
-func completeUser(c *Ctx, args []string) []string {
-	switch {
-	case len(args) == 0:
-		var out []string
-		for _, u := range userUsages {
-			out = append(out, u.verb)
-		}
-		return out
-	case len(args) == 1 && args[0] == "key":
-		return []string{"add", "list", "del"}
-	case len(args) == 2 && args[0] == "role":
+// completeUsers offers the gateway's users for the first argument.
+func completeUsers(c *Ctx, args []string) []string {
+	if len(args) > 0 {
+		return nil
+	}
+	list, _ := c.sh.admin.List(c.ctx)
+	var out []string
+	for _, u := range list {
+		out = append(out, u.Name)
+	}
+	return out
+}
+
+// completeRole offers the users, then the roles.
+func completeRole(c *Ctx, args []string) []string {
+	if len(args) == 1 {
 		return []string{string(users.RoleAdmin), string(users.RoleUser)}
-	case (len(args) == 1 && args[0] != "add" && args[0] != "list") || (len(args) == 2 && args[0] == "key"):
-		list, _ := c.sh.admin.List(c.ctx)
-		var out []string
-		for _, u := range list {
-			out = append(out, u.Name)
-		}
-		return out
 	}
-	return nil
+	return completeUsers(c, args)
 }
 
-func userUsage(verb string) error {
-	for _, u := range userUsages {
-		if u.verb == verb {
-			return Usagef("usage: %s", u.usage)
-		}
+func runUserAdd(c *Ctx, args []string) error {
+	ua, name := c.sh.admin, args[0]
+	if err := users.ValidName(name); err != nil {
+		return fmt.Errorf("user add: %w", err)
 	}
-	return Usagef("unknown verb %q; use add, list, del, disable, enable, passwd, role or key", verb)
+	if _, err := ua.Get(c.ctx, name); err == nil {
+		return fmt.Errorf("user add: %s exists; nothing changed", name)
+	}
+	pw, err := c.adminPassword("user add")
+	if err != nil {
+		return err
+	}
+	role := users.RoleUser
+	if c.Flags.Bool("admin") {
+		role = users.RoleAdmin
+	}
+	u, err := ua.Add(c.ctx, name, role, pw)
+	return c.done(wrapUser("add", err), "Added %s (%s).", u.Name, u.Role)
 }
 
-func runUser(c *Ctx, args []string) error {
-	verb, rest := args[0], args[1:]
+func runUserDel(c *Ctx, args []string) error {
+	return c.done(wrapUser("del", c.sh.admin.Delete(c.ctx, args[0])), "Deleted %s; their containers, if any, stay in LXD.", args[0])
+}
+
+func runUserEnable(disable bool) func(c *Ctx, args []string) error {
+	verb := "enable"
+	if disable {
+		verb = "disable"
+	}
+	return func(c *Ctx, args []string) error {
+		return c.done(wrapUser(verb, c.sh.admin.SetDisabled(c.ctx, args[0], disable)), "%sd %s.", capital(verb), args[0])
+	}
+}
+
+func runUserPasswd(c *Ctx, args []string) error {
 	ua := c.sh.admin
-	one := len(rest) == 1
-	switch {
-	case verb == "add" && one:
-		name := rest[0]
-		if err := users.ValidName(name); err != nil {
-			return fmt.Errorf("user add: %w", err)
-		}
-		if _, err := ua.Get(c.ctx, name); err == nil {
-			return fmt.Errorf("user add: %s exists; nothing changed", name)
-		}
-		pw, err := c.adminPassword("user add")
-		if err != nil {
-			return err
-		}
-		role := users.RoleUser
-		if c.Flags.Bool("admin") {
-			role = users.RoleAdmin
-		}
-		u, err := ua.Add(c.ctx, name, role, pw)
-		return c.done(wrapUser("add", err), "Added %s (%s).", u.Name, u.Role)
-	case verb == "list" && len(rest) == 0:
-		return c.userList()
-	case verb == "del" && one:
-		return c.done(wrapUser("del", ua.Delete(c.ctx, rest[0])), "Deleted %s; their containers, if any, stay in LXD.", rest[0])
-	case (verb == "disable" || verb == "enable") && one:
-		return c.done(wrapUser(verb, ua.SetDisabled(c.ctx, rest[0], verb == "disable")), "%sd %s.", capital(verb), rest[0])
-	case verb == "passwd" && one:
-		if _, err := ua.Get(c.ctx, rest[0]); err != nil {
-			return wrapUser("passwd", err)
-		}
-		pw, err := c.adminPassword("user passwd")
-		if err != nil {
-			return err
-		}
-		return c.done(wrapUser("passwd", ua.SetPassword(c.ctx, rest[0], pw)), "Password of %s changed.", rest[0])
-	case verb == "role" && len(rest) == 2:
-		role := users.Role(rest[1])
-		if role != users.RoleAdmin && role != users.RoleUser {
-			return userUsage("role")
-		}
-		return c.done(wrapUser("role", ua.SetRole(c.ctx, rest[0], role)), "%s is now %s.", rest[0], role)
-	case verb == "key" && len(rest) >= 2:
-		return c.userKey(rest[0], rest[1], rest[2:])
+	if _, err := ua.Get(c.ctx, args[0]); err != nil {
+		return wrapUser("passwd", err)
 	}
-	return userUsage(verb)
+	pw, err := c.adminPassword("user passwd")
+	if err != nil {
+		return err
+	}
+	return c.done(wrapUser("passwd", ua.SetPassword(c.ctx, args[0], pw)), "Password of %s changed.", args[0])
+}
+
+func runUserRole(c *Ctx, args []string) error {
+	role := users.Role(args[1])
+	if role != users.RoleAdmin && role != users.RoleUser {
+		return errVerbUsage
+	}
+	return c.done(wrapUser("role", c.sh.admin.SetRole(c.ctx, args[0], role)), "%s is now %s.", args[0], role)
 }
 
 func capital(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
@@ -150,21 +149,21 @@ func wrapUser(verb string, err error) error {
 	return fmt.Errorf("user %s: %w", verb, err)
 }
 
-func (c *Ctx) userList() error {
+func runUserList(c *Ctx, _ []string) error {
 	list, err := c.sh.admin.List(c.ctx)
 	if err != nil {
 		return wrapUser("list", err)
 	}
-	list = UsersUTC(list)
+	list = usersUTC(list)
 	return c.Emit(list, func() error {
 		tw := c.Table()
-		WriteUsers(tw, list)
+		writeUsers(tw, list)
 		return tw.Flush()
 	})
 }
 
-// UsersUTC readies users for listing: never null in JSON, times in UTC.
-func UsersUTC(list []users.User) []users.User {
+// usersUTC readies users for listing: never null in JSON, times in UTC.
+func usersUTC(list []users.User) []users.User {
 	if list == nil {
 		list = []users.User{}
 	}
@@ -174,8 +173,8 @@ func UsersUTC(list []users.User) []users.User {
 	return list
 }
 
-// WriteUsers is the user table, as the shell and the host CLI print it.
-func WriteUsers(w io.Writer, list []users.User) {
+// writeUsers is the user table, as the shell and the host CLI print it.
+func writeUsers(w io.Writer, list []users.User) {
 	fmt.Fprintln(w, "NAME\tROLE\tSTATUS\tPASSWORD\tKEYS\tCREATED")
 	for _, u := range list {
 		status, pw := "enabled", "no"
@@ -185,39 +184,38 @@ func WriteUsers(w io.Writer, list []users.User) {
 		if u.HasPassword {
 			pw = "yes"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", u.Name, u.Role, status, pw, u.Keys, u.Created.Format(TimeFormat))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", u.Name, u.Role, status, pw, u.Keys, u.Created.Format(cli.TimeFormat))
 	}
 }
 
-func (c *Ctx) userKey(sub, name string, more []string) error {
-	ua := c.sh.admin
-	switch {
-	case sub == "add":
-		data := strings.Join(more, " ")
-		if data == "" {
-			var err error
-			if data, err = c.readKeys(); err != nil {
-				return fmt.Errorf("user key add: %w", err)
-			}
+func runUserKeyAdd(c *Ctx, args []string) error {
+	name, data := args[0], strings.Join(args[1:], " ")
+	if data == "" {
+		var err error
+		if data, err = c.readKeys(); err != nil {
+			return fmt.Errorf("user key add: %w", err)
 		}
-		added, err := ua.AddKeys(c.ctx, name, []byte(data))
-		if err != nil {
-			return wrapUser("key add", err)
-		}
-		for _, k := range added {
-			fmt.Fprintf(c.Err, "Added %s %s %s to %s.\n", k.Fingerprint, k.Type, k.Comment, name)
-		}
-		return nil
-	case sub == "list" && len(more) == 0:
-		keys, err := ua.Keys(c.ctx, name)
-		if err != nil {
-			return wrapUser("key list", err)
-		}
-		return c.emitKeys(keys)
-	case sub == "del" && len(more) == 1:
-		return c.done(wrapUser("key del", ua.DeleteKey(c.ctx, name, more[0])), "Deleted key %s of %s.", more[0], name)
 	}
-	return userUsage("key")
+	added, err := c.sh.admin.AddKeys(c.ctx, name, []byte(data))
+	if err != nil {
+		return wrapUser("key add", err)
+	}
+	for _, k := range added {
+		c.say("Added %s %s %s to %s.", k.Fingerprint, k.Type, k.Comment, name)
+	}
+	return nil
+}
+
+func runUserKeyList(c *Ctx, args []string) error {
+	keys, err := c.sh.admin.Keys(c.ctx, args[0])
+	if err != nil {
+		return wrapUser("key list", err)
+	}
+	return c.emitKeys(keys)
+}
+
+func runUserKeyDel(c *Ctx, args []string) error {
+	return c.done(wrapUser("key del", c.sh.admin.DeleteKey(c.ctx, args[0], args[1])), "Deleted key %s of %s.", args[1], args[0])
 }
 
 // readKeys reads authorized_keys lines: one line on a terminal, every line
@@ -254,6 +252,9 @@ func (c *Ctx) adminPassword(verb string) (string, error) {
 		}
 		return pw, nil
 	}
+	if answers, ok, err := c.hostSecrets("Password: ", "Repeat password: "); ok {
+		return checkNewPassword(verb, answers, err)
+	}
 	if !c.Interactive {
 		return "", noTerminal(verb + ": this needs a terminal to ask for the password without echo: use 'ssh -t', or pipe it with --password-stdin")
 	}
@@ -272,4 +273,18 @@ func (c *Ctx) adminPassword(verb string) (string, error) {
 		return "", fmt.Errorf("%s: the passwords differ; nothing changed", verb)
 	}
 	return pw, nil
+}
+
+// checkNewPassword checks a new password asked twice in one go.
+func checkNewPassword(verb string, answers []string, err error) (string, error) {
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", verb, err)
+	}
+	if err := users.CheckPasswordPolicy(answers[0]); err != nil {
+		return "", fmt.Errorf("%s: %w; nothing changed", verb, err)
+	}
+	if answers[0] != answers[1] {
+		return "", fmt.Errorf("%s: the passwords differ; nothing changed", verb)
+	}
+	return answers[0], nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/audit"
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/units"
 )
 
@@ -17,12 +18,12 @@ type AuditReader interface {
 var _ AuditReader = (*audit.Log)(nil)
 
 func auditCmds() []*Command {
-	flags := append([]Flag{
-		{Name: "user", Kind: String, Arg: "USER", Help: "only this user's rows", Admin: true},
-		{Name: "since", Kind: String, Arg: "DUR", Help: "only rows newer than this (\"2h\", \"7d\")"},
-		{Name: "command", Kind: String, Arg: "C", Help: "only runs of this command", Admin: true},
-		{Name: "limit", Kind: Int, Default: "50", Help: fmt.Sprintf("at most this many rows, newest first (at most %d)", audit.MaxRows)},
-	}, FormatFlags...)
+	flags := append([]cli.Flag{
+		{Name: "user", Kind: cli.String, Arg: "USER", Help: "only this user's rows", Admin: true},
+		{Name: "since", Kind: cli.String, Arg: "DUR", Help: "only rows newer than this (\"2h\", \"7d\")"},
+		{Name: "command", Kind: cli.String, Arg: "C", Help: "only runs of this command", Admin: true},
+		{Name: "limit", Kind: cli.Int, Default: "50", Help: fmt.Sprintf("at most this many rows, newest first (at most %d)", audit.MaxRows)},
+	}, cli.FormatFlags...)
 	return []*Command{{Name: "audit", Summary: "show your logins (admins: the whole audit trail)", Flags: flags, Run: runAudit,
 		Help: "Newest first. Users see their own logins; admins see every login, command and refusal,\n" +
 			"and may pick a user (--user) and a command (--command)."}}
@@ -42,12 +43,12 @@ type auditRow struct {
 func runAudit(c *Ctx, _ []string) error {
 	f := audit.Filter{Limit: c.Flags.Int("limit"), User: c.Flags.String("user"), Command: c.Flags.String("command")}
 	if f.Limit <= 0 {
-		return Usagef("--limit must be positive")
+		return cli.Usagef("--limit must be positive")
 	}
 	if s := c.Flags.String("since"); s != "" {
 		age, err := units.ParseAge(s)
 		if err != nil {
-			return Usagef("--since: %v", err)
+			return cli.Usagef("--since: %v", err)
 		}
 		f.Since = time.Now().Add(-age)
 	}
@@ -73,7 +74,7 @@ func runAudit(c *Ctx, _ []string) error {
 			if !r.OK {
 				ok = "no"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.At.Format(TimeFormat), r.Kind, r.User, r.Remote, r.Method, ok, r.Detail)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.At.Format(cli.TimeFormat), r.Kind, r.User, r.Remote, r.Method, ok, r.Detail)
 		}
 		return tw.Flush()
 	})

@@ -7,24 +7,25 @@ import (
 
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/auth"
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
 // stdinFlag reads secrets from standard input instead of a terminal.
-var stdinFlag = Flag{Name: "stdin", Help: "read the secrets from standard input, one a line (for scripts)"}
+var stdinFlag = cli.Flag{Name: "stdin", Help: "read the secrets from standard input, one a line (for scripts)"}
 
 func builtins() []*Command {
 	return []*Command{
 		{Name: "help", Args: "[COMMAND]", MaxArgs: 1, Summary: "list commands, or explain one", Lobby: true, Run: runHelp,
 			Help:     "help lists the commands you may run; help COMMAND (or COMMAND -h) explains one.",
 			Complete: completeCommands},
-		{Name: "whoami", Summary: "show who you are logged in as", Flags: FormatFlags, Run: runWhoami,
+		{Name: "whoami", Summary: "show who you are logged in as", Flags: cli.FormatFlags, Run: runWhoami,
 			Help: "Your user name, role, where you connected from and how you logged in."},
-		{Name: "passwd", Summary: "change your gateway password", Secret: true, Flags: []Flag{stdinFlag}, Run: runPasswd,
+		{Name: "passwd", Summary: "change your gateway password", Secret: true, Flags: []cli.Flag{stdinFlag}, Run: runPasswd,
 			Help: "Asks for your current password (if you have one) and the new one twice, without echo.\n" +
 				"With --stdin, reads the three lines from standard input instead (for scripts)."},
 		{Name: "login", Args: "[USER]", MaxArgs: 1, Summary: "sign in as another user", Lobby: true, Secret: true,
-			Flags: []Flag{stdinFlag}, Run: runLogin,
+			Flags: []cli.Flag{stdinFlag}, Run: runLogin,
 			Help: "Asks for a user name (unless given) and a password without echo, then continues as that user.\n" +
 				"With --stdin, reads them from standard input instead."},
 		{Name: "exit", Aliases: []string{"logout", "quit"}, Summary: "end the session", Lobby: true, Run: runExit,

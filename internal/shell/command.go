@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
-	"github.com/lxcgate/lxcgate/internal/argv"
-	"github.com/spf13/pflag"
+	"github.com/lxcgate/lxcgate/internal/cli"
 )
 
 // Command is the one declaration of a command: its name and aliases, its
@@ -17,12 +15,12 @@ import (
 type Command struct {
 	Name    string
 	Aliases []string
-	Args    string // the positional arguments in the usage line: "NAME [SNAPSHOT]"
-	MinArgs int    // positional arguments at least
-	MaxArgs int    // at most; -1: any number
-	Summary string // one line for the help list
-	Help    string // more, for 'help NAME' and 'NAME -h'
-	Flags   []Flag // -h/--help is every command's and is not listed here
+	Args    string     // the positional arguments in the usage line: "NAME [SNAPSHOT]"
+	MinArgs int        // positional arguments at least
+	MaxArgs int        // at most; -1: any number
+	Summary string     // one line for the help list
+	Help    string     // more, for 'help NAME' and 'NAME -h'
+	Flags   []cli.Flag // -h/--help is every command's and is not listed here
 
 	Lobby     bool // may run in the lobby
 	Admin     bool // admins only
@@ -35,29 +33,41 @@ type Command struct {
 	// Complete lists candidates for the next positional argument (Tab),
 	// given those typed before it.
 	Complete func(c *Ctx, args []string) []string
+
+	// Subs are the command's verbs ('user add', 'token list'), each
+	// declared as a command of its own: Name, Args, counts, Flags, Run and
+	// Complete. The first positional argument picks one and the rest are
+	// its arguments. The command keeps the gates, the audit and the help,
+	// and parses the flags of all its verbs, so that a flag may stand
+	// before the verb. A command with a Run of its own runs it when no
+	// verb fits (snapshot NAME).
+	Subs []*Command
+	// NoVerb answers a first argument that names no verb; nil: "unknown
+	// verb", and the verbs.
+	NoVerb error
 }
 
 // flags are the command's flags that a caller sees: admin-only ones only
 // for admins, and -h last.
-func (cmd *Command) flags(admin bool) []Flag {
-	var out []Flag
-	for _, f := range cmd.Flags {
+func (cmd *Command) flags(admin bool) []cli.Flag {
+	var out []cli.Flag
+	for _, f := range cmd.allFlags() {
 		if !f.Admin || admin {
 			out = append(out, f)
 		}
 	}
-	return append(out, helpFlag)
+	return append(out, cli.HelpFlag)
 }
 
 // flag returns the declared flag named name (long, or short with one
 // letter), -h included.
-func (cmd *Command) flag(name string) (Flag, bool) {
-	for _, f := range append(cmd.Flags, helpFlag) {
+func (cmd *Command) flag(name string) (cli.Flag, bool) {
+	for _, f := range append(cmd.allFlags(), cli.HelpFlag) {
 		if f.Name == name || (f.Short != "" && f.Short == name) {
 			return f, true
 		}
 	}
-	return Flag{}, false
+	return cli.Flag{}, false
 }
 
 // usage is the usage line a caller sees; short folds the flags into
@@ -83,76 +93,17 @@ func (cmd *Command) writeHelp(w io.Writer, admin bool) {
 		fmt.Fprintf(w, "\n%s\n", cmd.Help)
 	}
 	fmt.Fprintln(w, "\nflags:")
-	writeFlagTable(w, cmd.flags(admin))
+	cli.WriteFlags(w, cmd.flags(admin))
 	if len(cmd.Aliases) > 0 {
 		fmt.Fprintf(w, "\nalso: %s\n", strings.Join(cmd.Aliases, ", "))
 	}
-}
-
-// writeFlagTable writes one line per flag: spellings, value, help.
-func writeFlagTable(w io.Writer, flags []Flag) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, f := range flags {
-		fmt.Fprintf(tw, "  %s\t%s\n", flagSpelling(f.Short, f.Name, f.arg()), flagHelp(f))
-	}
-	tw.Flush()
-}
-
-// flagSpelling is "-f, --force" or "    --cpu N".
-func flagSpelling(short, name, arg string) string {
-	s := "    --" + name
-	if short != "" {
-		s = "-" + short + ", --" + name
-	}
-	if arg != "" {
-		s += " " + arg
-	}
-	return s
-}
-
-func flagHelp(f Flag) string {
-	h := f.Help
-	if f.Default != "" && f.Kind != Bool {
-		h += " (default " + f.Default + ")"
-	}
-	return h
-}
-
-// WriteFlagTable writes the help table of a pflag set defined with
-// DefineFlags, in the order defined: the host command line's help.
-func WriteFlagTable(w io.Writer, fs *pflag.FlagSet) {
-	fs.SortFlags = false
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Hidden {
-			return
-		}
-		h := f.Usage
-		if f.DefValue != "" && f.NoOptDefVal == "" {
-			h += " (default " + f.DefValue + ")"
-		}
-		fmt.Fprintf(tw, "  %s\t%s\n", flagSpelling(f.Shorthand, f.Name, FlagArg(f)), h)
-	})
-	tw.Flush()
-}
-
-// FlagArg is the placeholder of a pflag flag's value in help ("" when it
-// takes none): as DefineFlags recorded it, else its type in capitals.
-func FlagArg(f *pflag.Flag) string {
-	if a := f.Annotations[annotationArg]; len(a) == 1 {
-		return a[0]
-	}
-	if f.NoOptDefVal != "" {
-		return ""
-	}
-	return strings.ToUpper(f.Value.Type())
 }
 
 // invocation is one run of a command: its flags parsed, and the
 // positional arguments.
 type invocation struct {
 	cmd   *Command
-	flags Values
+	flags cli.Values
 	args  []string
 }
 
@@ -160,11 +111,12 @@ type invocation struct {
 // every flag is defined, admin-only ones included, so that the gate can
 // name a refused flag rather than call it unknown.
 func (cmd *Command) parse(args []string) (*invocation, error) {
-	fs := argv.NewFlagSet(cmd.Name)
-	v := DefineFlags(fs, append(cmd.Flags[:len(cmd.Flags):len(cmd.Flags)], helpFlag))
-	pos, err := argv.Parse(fs, args)
+	fs := cli.NewFlagSet(cmd.Name)
+	flags := cmd.allFlags()
+	v := cli.DefineFlags(fs, append(flags[:len(flags):len(flags)], cli.HelpFlag))
+	pos, err := cli.Parse(fs, args)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, cli.Usage(err)
 	}
 	return &invocation{cmd: cmd, flags: v, args: pos}, nil
 }
@@ -173,10 +125,10 @@ func (cmd *Command) parse(args []string) (*invocation, error) {
 func (inv *invocation) checkCount() error {
 	n, cmd := len(inv.args), inv.cmd
 	if cmd.MaxArgs >= 0 && n > cmd.MaxArgs {
-		return Usagef("too many arguments")
+		return cli.Usagef("too many arguments")
 	}
 	if n < cmd.MinArgs {
-		return Usagef("missing arguments")
+		return cli.Usagef("missing arguments")
 	}
 	return nil
 }
@@ -198,7 +150,7 @@ func (s *Session) gate(cmd *Command, inv *invocation) string {
 	if inv == nil {
 		return ""
 	}
-	for _, f := range cmd.Flags {
+	for _, f := range cmd.allFlags() {
 		if f.Admin && inv.flags.Changed(f.Name) {
 			return fmt.Sprintf("--%s needs the admin role", f.Name)
 		}

@@ -3,10 +3,12 @@ package shell
 import (
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/lxcgate/lxcgate/internal/audit"
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/users"
 	"github.com/lxcgate/lxcgate/internal/webauth"
@@ -27,9 +29,10 @@ func TestDeclarations(t *testing.T) {
 	sh := fullShell()
 	names := map[string]string{}
 	for _, cmd := range sh.cmds {
-		if cmd.Name == "" || cmd.Summary == "" || cmd.Help == "" || cmd.Run == nil {
-			t.Errorf("%q: name, summary, help and handler are all needed: %+v", cmd.Name, cmd)
+		if cmd.Name == "" || cmd.Summary == "" || cmd.Help == "" || (cmd.Run == nil && len(cmd.Subs) == 0) {
+			t.Errorf("%q: name, summary, help and handler (or verbs) are all needed: %+v", cmd.Name, cmd)
 		}
+		checkVerbs(t, cmd.Name, cmd.Subs)
 		if (cmd.Args == "") != (cmd.MaxArgs == 0) || (cmd.MaxArgs >= 0 && cmd.MaxArgs < cmd.MinArgs) {
 			t.Errorf("%s: Args %q does not fit counts %d..%d", cmd.Name, cmd.Args, cmd.MinArgs, cmd.MaxArgs)
 		}
@@ -50,7 +53,7 @@ func TestDeclarations(t *testing.T) {
 				}
 				flags[n] = true
 			}
-			if len(f.Values) > 0 && f.Default != "" && !contains(f.Values, f.Default) {
+			if len(f.Values) > 0 && f.Default != "" && !slices.Contains(f.Values, f.Default) {
 				t.Errorf("%s --%s: default %q is not one of %q", cmd.Name, f.Name, f.Default, f.Values)
 			}
 		}
@@ -62,6 +65,23 @@ func TestDeclarations(t *testing.T) {
 		if names[want] == "" {
 			t.Errorf("no alias %q", want)
 		}
+	}
+}
+
+// checkVerbs checks that each verb has a name and a handler (or verbs of
+// its own), counts that fit, and no name twice.
+func checkVerbs(t *testing.T, path string, verbs []*Command) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, v := range verbs {
+		if v.Name == "" || seen[v.Name] || (v.Run == nil) == (len(v.Subs) == 0) {
+			t.Errorf("%s %q: a name once, and a handler or verbs: %+v", path, v.Name, v)
+		}
+		if v.MaxArgs >= 0 && v.MaxArgs < v.MinArgs {
+			t.Errorf("%s %s: counts %d..%d", path, v.Name, v.MinArgs, v.MaxArgs)
+		}
+		seen[v.Name] = true
+		checkVerbs(t, path+" "+v.Name, v.Subs)
 	}
 }
 
@@ -104,13 +124,13 @@ func TestDashHIsHelp(t *testing.T) {
 }
 
 // sample is a value each kind of flag takes.
-func sample(f Flag) string {
+func sample(f cli.Flag) string {
 	switch {
 	case len(f.Values) > 0:
 		return f.Values[len(f.Values)-1]
-	case f.Kind == Int:
+	case f.Kind == cli.Int:
 		return "1"
-	case f.Kind == Size:
+	case f.Kind == cli.Size:
 		return "1GiB"
 	}
 	return "x"
@@ -151,7 +171,7 @@ func TestGatesWalkTheTable(t *testing.T) {
 		try(root, false, line, cmd.Name, true)
 		for _, f := range cmd.Flags {
 			fl := line + " --" + f.Name
-			if f.takesValue() {
+			if f.TakesValue() {
 				fl += " " + sample(f)
 			}
 			try(alice, false, fl, cmd.Name, !cmd.Admin && !f.Admin)

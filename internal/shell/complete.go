@@ -49,16 +49,16 @@ func (s *Session) argCandidates(words []string, prefix string) []string {
 		switch {
 		case !strings.HasPrefix(w, "-") || w == "-":
 			pos = append(pos, w)
-		case isFlag && f.takesValue() && !inline && i == len(words)-1:
+		case isFlag && f.TakesValue() && !inline && i == len(words)-1:
 			return f.Values // the flag's value is being typed
-		case isFlag && f.takesValue() && !inline:
+		case isFlag && f.TakesValue() && !inline:
 			i++ // skip its value
 		}
 	}
-	if cmd.Complete == nil || (cmd.AdminArgs && !admin) {
+	if cmd.AdminArgs && !admin {
 		return nil
 	}
-	return cmd.Complete(&Ctx{ctx: s.ctx, s: s, sh: s.sh, User: s.user}, pos)
+	return cmd.completeVerb(&Ctx{ctx: s.ctx, s: s, sh: s.sh, User: s.user}, pos)
 }
 
 // extend completes word from cands.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/units"
 )
@@ -13,32 +14,32 @@ import (
 const DefaultLaunchWait = 30 * time.Second
 
 var (
-	forceFlag = Flag{Name: "force", Short: "f", Help: "at once: stop a running container without a clean shutdown"}
-	yesFlag   = Flag{Name: "yes", Help: "confirm without being asked (for scripts)"}
-	loginFlag = Flag{Name: "user", Kind: String, Arg: "LOGIN", Default: "ubuntu", Help: "the user inside the container"}
+	forceFlag = cli.Flag{Name: "force", Short: "f", Help: "at once: stop a running container without a clean shutdown"}
+	yesFlag   = cli.Flag{Name: "yes", Help: "confirm without being asked (for scripts)"}
+	loginFlag = cli.Flag{Name: "user", Kind: cli.String, Arg: "LOGIN", Default: "ubuntu", Help: "the user inside the container"}
 )
 
 // createFlags are create's and launch's.
-var createFlags = []Flag{
-	{Name: "image", Kind: String, Arg: "IMG", Help: "the image to start from, as 'images' lists them (default: the gateway's)"},
-	{Name: "cpu", Kind: Int, Help: "CPUs"},
-	{Name: "memory", Kind: Size, Help: "memory, e.g. 512MiB or 4GiB"},
-	{Name: "disk", Kind: Size, Help: "root disk, e.g. 20GiB"},
-	{Name: "gpu", Kind: String, Arg: "all|LIST", Help: "all GPUs, or those listed (ids, UUIDs or PCI addresses from 'gpus', comma-separated)"},
+var createFlags = []cli.Flag{
+	{Name: "image", Kind: cli.String, Arg: "IMG", Help: "the image to start from, as 'images' lists them (default: the gateway's)"},
+	{Name: "cpu", Kind: cli.Int, Help: "CPUs"},
+	{Name: "memory", Kind: cli.Size, Help: "memory, e.g. 512MiB or 4GiB"},
+	{Name: "disk", Kind: cli.Size, Help: "root disk, e.g. 20GiB"},
+	{Name: "gpu", Kind: cli.String, Arg: "all|LIST", Help: "all GPUs, or those listed (ids, UUIDs or PCI addresses from 'gpus', comma-separated)"},
 	hostFlag,
-	{Name: "lease", Kind: String, Arg: "DUR", Help: "stop it after this long, e.g. 12h or 7d ('renew' extends it; default: the gateway's)"},
+	{Name: "lease", Kind: cli.String, Arg: "DUR", Help: "stop it after this long, e.g. 12h or 7d ('renew' extends it; default: the gateway's)"},
 }
 
 // hostFlag places a new container on a cluster member.
-var hostFlag = Flag{Name: "host", Kind: String, Arg: "MEMBER", Help: "the cluster member to put it on (default: the gateway chooses)"}
+var hostFlag = cli.Flag{Name: "host", Kind: cli.String, Arg: "MEMBER", Help: "the cluster member to put it on (default: the gateway chooses)"}
 
 // containerCmds are the commands on a container's life, as help lists them.
 func containerCmds() []*Command {
 	name := completeNames
 	launchFlags := append(createFlags[:len(createFlags):len(createFlags)],
-		Flag{Name: "no-wait", Help: "return once it starts, without waiting for its address"})
+		cli.Flag{Name: "no-wait", Help: "return once it starts, without waiting for its address"})
 	return []*Command{
-		{Name: "images", Summary: "list the images you may launch", Flags: FormatFlags, Run: runImages,
+		{Name: "images", Summary: "list the images you may launch", Flags: cli.FormatFlags, Run: runImages,
 			Help: "The images create and launch take with --image."},
 		{Name: "create", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "create a container (stopped)", Flags: createFlags,
 			Run: func(c *Ctx, a []string) error { return runCreate(c, a, false) }, Help: "NAME: 1-63 letters, digits and '-', starting with a letter. SIZE: e.g. 512MiB, 4GiB.\n" +
@@ -51,7 +52,7 @@ func containerCmds() []*Command {
 				return c.done(c.containers().Start(c.ctx, c.User.Name, a[0]), "Started %s.", a[0])
 			}},
 		{Name: "stop", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "stop a container (--force: at once)", Complete: name,
-			Flags: []Flag{forceFlag}, Help: "Shuts the container down cleanly; --force stops it at once.", Run: func(c *Ctx, a []string) error {
+			Flags: []cli.Flag{forceFlag}, Help: "Shuts the container down cleanly; --force stops it at once.", Run: func(c *Ctx, a []string) error {
 				return c.done(c.containers().Stop(c.ctx, c.User.Name, a[0], c.Flags.Bool("force")), "Stopped %s.", a[0])
 			}},
 		{Name: "restart", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "restart a container", Complete: name,
@@ -59,24 +60,24 @@ func containerCmds() []*Command {
 				return c.done(c.containers().Restart(c.ctx, c.User.Name, a[0]), "Restarted %s.", a[0])
 			}},
 		{Name: "delete", Aliases: []string{"rm"}, Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "delete a container and its data",
-			Flags: []Flag{{Name: "force", Short: "f", Help: "delete it even while it runs"}, yesFlag}, Run: runDelete, Complete: name,
+			Flags: []cli.Flag{{Name: "force", Short: "f", Help: "delete it even while it runs"}, yesFlag}, Run: runDelete, Complete: name,
 			Help: "Asks you to type the name to confirm; without a terminal, pass --yes.\nA running container needs --force."},
 		{Name: "renew", Args: "NAME [DUR]", MinArgs: 1, MaxArgs: 2, Summary: "extend a container's lease from now", Complete: name,
 			Run: runRenew, Help: "Sets the lease of NAME to DUR from now (default: the gateway's lease), up to the gateway's\n" +
 				"longest. A container stopped because its lease ran out may then be started again."},
 		{Name: "lease", Args: "NAME DUR|none", MinArgs: 2, MaxArgs: 2, Admin: true, Summary: "set or clear any container's lease",
-			Flags: []Flag{{Name: "user", Kind: String, Arg: "OWNER", Help: "whose container (default: yours)"}},
+			Flags: []cli.Flag{{Name: "user", Kind: cli.String, Arg: "OWNER", Help: "whose container (default: yours)"}},
 			Run:   runLease, Help: "Admins only: sets NAME's lease to DUR from now (no cap), or removes it with none."},
 		{Name: "move", Args: "NAME", MinArgs: 1, MaxArgs: 1, Admin: true, Summary: "move a stopped container to another cluster member",
-			Flags: []Flag{{Name: "host", Kind: String, Arg: "MEMBER", Help: "the member to move it to"},
-				{Name: "user", Kind: String, Arg: "OWNER", Help: "whose container (default: yours)"}},
+			Flags: []cli.Flag{{Name: "host", Kind: cli.String, Arg: "MEMBER", Help: "the member to move it to"},
+				{Name: "user", Kind: cli.String, Arg: "OWNER", Help: "whose container (default: yours)"}},
 			Run: runMove, Help: "Admins only. The container must be stopped and hold no GPUs; it keeps its host ports\n" +
 				"and gets an address on the new member. 'start NAME' afterwards."},
 		{Name: "list", Aliases: []string{"ls"}, Summary: "list your containers (--all: everyone's, admins)", Run: runList,
-			Flags: append([]Flag{{Name: "all", Help: "everyone's containers, with their owners", Admin: true}}, FormatFlags...),
+			Flags: append([]cli.Flag{{Name: "all", Help: "everyone's containers, with their owners", Admin: true}}, cli.FormatFlags...),
 			Help:  "Name, state, address, image, CPUs, memory and GPUs of each of your containers."},
 		{Name: "details", Aliases: []string{"info"}, Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "show a container and how to reach it",
-			Flags: FormatFlags, Run: runDetails, Complete: name,
+			Flags: cli.FormatFlags, Run: runDetails, Complete: name,
 			Help: "Everything about one container, its published ports with a ready command or URL each,\n" +
 				"and a ~/.ssh/config block for it."},
 	}
@@ -86,18 +87,22 @@ func containerCmds() []*Command {
 func portCmds() []*Command {
 	name := completeNames
 	return []*Command{
-		{Name: "ports", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "list a container's published ports", Flags: FormatFlags,
+		{Name: "ports", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "list a container's published ports", Flags: cli.FormatFlags,
 			Run: runPorts, Complete: name, Help: "Each published port: service, container port, host port, and how to reach it."},
 		{Name: "port", Args: "add|del NAME CONTAINER_PORT|LABEL", MinArgs: 3, MaxArgs: 3, Summary: "publish or withdraw a port",
-			Flags: []Flag{{Name: "name", Kind: String, Arg: "LABEL", Help: "the label of a port added (default portN)"}},
-			Run:   runPort, Complete: completePort,
+			Subs: []*Command{
+				{Name: "add", Args: "NAME CONTAINER_PORT", MinArgs: 2, MaxArgs: 2, Run: runPortAdd, Complete: name,
+					Flags: []cli.Flag{{Name: "name", Kind: cli.String, Arg: "LABEL", Help: "the label of a port added (default portN)"}}},
+				{Name: "del", Args: "NAME LABEL|CONTAINER_PORT", MinArgs: 2, MaxArgs: 2, Run: runPortDel, Complete: name},
+			},
+			NoVerb: cli.Usagef("use 'port add NAME CONTAINER_PORT [--name LABEL]' or 'port del NAME LABEL|CONTAINER_PORT'"),
 			Help: "port add NAME CONTAINER_PORT [--name LABEL], port del NAME LABEL|CONTAINER_PORT.\n" +
 				"port add dev 8888 --name jupyter publishes port 8888 of dev on a host port of its own,\n" +
 				"kept for dev's lifetime; port del dev jupyter (or port del dev 8888) withdraws it. Ports the\n" +
 				"gateway publishes for every container (such as ssh) stay."},
-		{Name: "hosts", Summary: "list the cluster's members (--host takes them)", Flags: FormatFlags, Run: runHosts,
+		{Name: "hosts", Summary: "list the cluster's members (--host takes them)", Flags: cli.FormatFlags, Run: runHosts,
 			Help: "Each member's state, cluster groups, free memory, CPUs and free GPUs, as placement weighs them."},
-		{Name: "gpus", Summary: "list the host's GPUs and who holds them", Flags: FormatFlags, Run: runGPUs,
+		{Name: "gpus", Summary: "list the host's GPUs and who holds them", Flags: cli.FormatFlags, Run: runGPUs,
 			Help: "The host's GPUs as --gpu takes them (id, UUID or PCI address), and the containers holding each."},
 	}
 }
@@ -106,7 +111,7 @@ func portCmds() []*Command {
 func quotaCmds() []*Command {
 	return []*Command{
 		{Name: "quota", Args: "[USER]", MaxArgs: 1, AdminArgs: true, Summary: "show your quota and use (admins: anyone's, and set it)",
-			Flags: append(QuotaFlags[:len(QuotaFlags):len(QuotaFlags)], FormatFlags...), Run: runQuota,
+			Flags: append(QuotaFlags[:len(QuotaFlags):len(QuotaFlags)], cli.FormatFlags...), Run: runQuota,
 			Help: "quota shows your limits beside what your containers take now.\n" +
 				"Admins: quota USER shows a user's; quota USER --memory 64GiB ... sets the limits given."},
 	}
@@ -117,7 +122,7 @@ func (c *Ctx) containers() containers.API { return c.sh.cs }
 // done writes a confirmation when err is nil, and returns err.
 func (c *Ctx) done(err error, format string, a ...any) error {
 	if err == nil {
-		fmt.Fprintf(c.Err, format+"\n", a...)
+		c.say(format, a...)
 	}
 	return err
 }
@@ -130,17 +135,6 @@ func completeNames(c *Ctx, args []string) []string {
 	return c.sh.cs.Names(c.ctx, c.User.Name)
 }
 
-// completePort offers add|del, then the caller's containers.
-func completePort(c *Ctx, args []string) []string {
-	switch len(args) {
-	case 0:
-		return []string{"add", "del"}
-	case 1:
-		return completeNames(c, nil)
-	}
-	return nil
-}
-
 // parseLease reads a lease given on the command line ("" is none asked).
 func parseLease(s string) (time.Duration, error) {
 	if s == "" {
@@ -148,7 +142,7 @@ func parseLease(s string) (time.Duration, error) {
 	}
 	d, err := units.ParseAge(s)
 	if err != nil || d <= 0 {
-		return 0, Usagef("lease %q: say 12h or 7d", s)
+		return 0, cli.Usagef("lease %q: say 12h or 7d", s)
 	}
 	return d, nil
 }
@@ -196,7 +190,7 @@ func runLease(c *Ctx, args []string) error {
 func runMove(c *Ctx, args []string) error {
 	host, owner := c.Flags.String("host"), c.Flags.String("user")
 	if host == "" {
-		return Usagef("--host MEMBER is needed")
+		return cli.Usagef("--host MEMBER is needed")
 	}
 	if owner == "" {
 		owner = c.User.Name
@@ -206,7 +200,7 @@ func runMove(c *Ctx, args []string) error {
 
 func runCreate(c *Ctx, args []string, start bool) error {
 	if c.Flags.Int("cpu") < 0 {
-		return Usagef("--cpu must be a positive number")
+		return cli.Usagef("--cpu must be a positive number")
 	}
 	if err := containers.ValidName(args[0]); err != nil {
 		return err

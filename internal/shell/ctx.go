@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
@@ -19,10 +20,10 @@ type Ctx struct {
 	Out         io.Writer // data
 	Err         io.Writer // progress and messages
 	User        users.User
-	Remote      string // the client's address
-	Method      string // how the session authenticated
-	Interactive bool   // a person at a terminal
-	Flags       Values // this run's flags, as the command declares them
+	Remote      string     // the client's address
+	Method      string     // how the session authenticated
+	Interactive bool       // a person at a terminal
+	Flags       cli.Values // this run's flags, as the command declares them
 }
 
 // Note adds a line to the command's audit row when it succeeds (where a
@@ -32,12 +33,6 @@ func (c *Ctx) Note(s string) { c.s.note = s }
 // Context is the command's context: cancelled by Ctrl-C on a terminal and
 // when the connection drops.
 func (c *Ctx) Context() context.Context { return c.ctx }
-
-// usageError marks bad arguments (exit status 2).
-type usageError struct{ error }
-
-// Usagef returns a usage error.
-func Usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 // errNoTerminal refuses a secret prompt without a terminal; a script ends
 // there (see Session.invoke).
@@ -114,12 +109,12 @@ func (c *Ctx) Table() *tabwriter.Writer { return tabwriter.NewWriter(c.Out, 0, 0
 func (c *Ctx) Emit(v any, table func() error) error {
 	f, err := c.Flags.Format()
 	if err != nil {
-		return usageError{err}
+		return cli.Usage(err)
 	}
-	if f == FormatTable {
+	if f == cli.FormatTable {
 		return table()
 	}
-	return Render(c.Out, f, v)
+	return cli.Render(c.Out, f, v)
 }
 
 // progress shows operation progress: one live line on a terminal, plain

@@ -5,32 +5,32 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/units"
 )
 
-func runPort(c *Ctx, args []string) error {
-	verb, name, what := args[0], args[1], args[2]
-	switch verb {
-	case "add":
-		cport, err := strconv.Atoi(what)
-		if err != nil {
-			return Usagef("CONTAINER_PORT must be a number, not %q", what)
-		}
-		p, err := c.containers().PortAdd(c.ctx, c.User.Name, name, cport, c.Flags.String("name"))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(c.Err, "Published %s port %d on host port %d: %s\n", name, p.ContainerPort, p.HostPort, c.sh.reach(p))
-		return nil
-	case "del":
-		label, err := c.portLabel(name, what)
-		if err != nil {
-			return err
-		}
-		return c.done(c.containers().PortDel(c.ctx, c.User.Name, name, label), "Withdrew %s from %s.", what, name)
+func runPortAdd(c *Ctx, args []string) error {
+	name, what := args[0], args[1]
+	cport, err := strconv.Atoi(what)
+	if err != nil {
+		return cli.Usagef("CONTAINER_PORT must be a number, not %q", what)
 	}
-	return Usagef("use 'port add NAME CONTAINER_PORT [--name LABEL]' or 'port del NAME LABEL|CONTAINER_PORT'")
+	p, err := c.containers().PortAdd(c.ctx, c.User.Name, name, cport, c.Flags.String("name"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Err, "Published %s port %d on host port %d: %s\n", name, p.ContainerPort, p.HostPort, c.sh.reach(p))
+	return nil
+}
+
+func runPortDel(c *Ctx, args []string) error {
+	name, what := args[0], args[1]
+	label, err := c.portLabel(name, what)
+	if err != nil {
+		return err
+	}
+	return c.done(c.containers().PortDel(c.ctx, c.User.Name, name, label), "Withdrew %s from %s.", what, name)
 }
 
 // portLabel turns a container port number into the label it is published
@@ -71,7 +71,7 @@ func runQuota(c *Ctx, args []string) error {
 
 // QuotaChangeOf is the change the quota flags (QuotaFlags) ask for; ok is
 // false when none was given.
-func QuotaChangeOf(v Values) (ch containers.QuotaChange, ok bool) {
+func QuotaChangeOf(v cli.Values) (ch containers.QuotaChange, ok bool) {
 	ints := []struct {
 		name string
 		dst  **int

@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lxcgate/lxcgate/internal/argv"
 	"github.com/lxcgate/lxcgate/internal/audit"
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
@@ -169,6 +169,7 @@ type Session struct {
 	out  io.Writer // data
 	errw io.Writer // messages
 	note string    // what the running command adds to its audit row
+	host *Host     // set when the host command line runs the command (Exec)
 
 	mu   sync.Mutex
 	exit bool
@@ -303,7 +304,7 @@ func (s *Session) line(line string) int {
 		s.count(nil, "usage")
 		return exitUsage
 	}
-	args, err := argv.Split(line)
+	args, err := cli.Split(line)
 	if err != nil {
 		fmt.Fprintf(s.errw, "error: %v; nothing was run\n", err)
 		s.record([]string{s.firstWord(strings.Fields(line))}, false, "quoting error")
@@ -359,7 +360,7 @@ func (s *Session) run(args []string) int {
 		return s.refuse(cmd, args, why)
 	}
 	inv, err := cmd.parse(args[1:])
-	if err == nil && inv.flags.Bool(helpFlag.Name) {
+	if err == nil && inv.flags.Bool(cli.HelpFlag.Name) {
 		cmd.writeHelp(s.out, s.user.IsAdmin())
 		s.record(redact(cmd, args), true, "ok")
 		s.count(cmd, "ok")
@@ -418,7 +419,7 @@ func (s *Session) result(cmd *Command, args []string, err error) int {
 		return exitOK
 	}
 	code, result := exitFail, "fail"
-	var ue usageError
+	var ue cli.UsageError
 	if errors.As(err, &ue) {
 		code, result = exitUsage, "usage"
 		fmt.Fprintf(s.errw, "error: %s: %v (see 'help %s')\n", cmd.Name, err, cmd.Name)
@@ -474,7 +475,7 @@ func (s *Session) call(cmd *Command, c *Ctx, args []string) (err error) {
 			err = fmt.Errorf("%s failed unexpectedly; the error was logged", cmd.Name)
 		}
 	}()
-	return cmd.Run(c, args)
+	return cmd.dispatch(c, args)
 }
 
 // redact keeps the flags of a Secret command and hides its other arguments:

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/units"
 )
@@ -99,7 +100,7 @@ func expires(ct containers.Container) string {
 	case ct.Reason == containers.ReasonExpired || !time.Now().Before(*ct.Expires):
 		return "expired"
 	}
-	return tableTime(*ct.Expires)
+	return cli.TableTime(*ct.Expires)
 }
 
 func dash(s string) string {
@@ -130,7 +131,7 @@ func (c *Ctx) writeDetails(ct containers.Container) error {
 	}
 	row("ipv4", dash(ct.IPv4))
 	row("image", ct.Image)
-	row("created", tableTime(ct.Created))
+	row("created", cli.TableTime(ct.Created))
 	row("cpu", strconv.Itoa(ct.CPU))
 	row("memory", units.FormatSize(ct.Memory))
 	row("disk", units.FormatSize(ct.Disk))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/units"
 )
@@ -13,37 +14,27 @@ func snapshotCmds() []*Command {
 	name := completeNames
 	return []*Command{
 		{Name: "snapshot", Args: "[delete] NAME [SNAPSHOT]", MinArgs: 1, MaxArgs: 3,
-			Summary: "take a snapshot (or delete one)", Run: runSnapshot, Complete: completeSnapshot,
-			Flags: []Flag{{Name: "keep", Help: "pin it: pruning never deletes it"}},
+			Summary: "take a snapshot (or delete one)", Run: runSnapshot, Complete: name,
+			Subs:  []*Command{{Name: "delete", Args: "NAME SNAPSHOT", MinArgs: 2, MaxArgs: 2, Run: runSnapshotDelete, Complete: name}},
+			Flags: []cli.Flag{{Name: "keep", Help: "pin it: pruning never deletes it"}},
 			Help: "snapshot NAME [SNAPSHOT] [--keep] takes a copy-on-write snapshot of a running or stopped\n" +
 				"container, named SNAPSHOT or by the time; snapshot delete NAME SNAPSHOT deletes one.\n" +
 				"--keep pins it: pruning (which keeps the newest few unpinned ones) never deletes it."},
 		{Name: "snapshots", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "list a container's snapshots",
-			Flags: FormatFlags, Run: runSnapshots, Complete: name,
+			Flags: cli.FormatFlags, Run: runSnapshots, Complete: name,
 			Help: "Each snapshot's name, when it was taken (UTC), whether it is pinned, and its size where the storage says."},
 		{Name: "restore", Args: "NAME SNAPSHOT", MinArgs: 2, MaxArgs: 2, Summary: "roll a container back to a snapshot",
-			Flags: []Flag{yesFlag}, Run: runRestore, Complete: name,
+			Flags: []cli.Flag{yesFlag}, Run: runRestore, Complete: name,
 			Help: "Stops the container if it runs, restores the snapshot, and starts it again. Everything written\n" +
 				"since the snapshot is lost; its host ports stay the same. Asks you to type the name; --yes in scripts."},
 		{Name: "clone", Args: "NAME SNAPSHOT NEWNAME", MinArgs: 3, MaxArgs: 3, Summary: "make a new container from a snapshot",
-			Run: runClone, Complete: name, Flags: []Flag{hostFlag},
+			Run: runClone, Complete: name, Flags: []cli.Flag{hostFlag},
 			Help: "Makes NEWNAME, stopped, from NAME's SNAPSHOT, with host ports of its own; it counts against your quota."},
 		{Name: "autosnap", Args: "NAME daily|hourly|off", MinArgs: 2, MaxArgs: 2, Summary: "schedule snapshots",
-			Flags: []Flag{{Name: "expiry", Kind: String, Arg: "AGE", Default: "7d", Help: "how long each scheduled snapshot is kept"}},
+			Flags: []cli.Flag{{Name: "expiry", Kind: cli.String, Arg: "AGE", Default: "7d", Help: "how long each scheduled snapshot is kept"}},
 			Run:   runAutosnap, Complete: completeAutosnap,
 			Help: "Has LXD take a snapshot daily or hourly (off stops it); each expires after --expiry (1d, 12h, 2w)."},
 	}
-}
-
-// completeSnapshot offers the caller's containers, and "delete" first.
-func completeSnapshot(c *Ctx, args []string) []string {
-	switch {
-	case len(args) == 0:
-		return append([]string{"delete"}, completeNames(c, nil)...)
-	case len(args) == 1 && args[0] == "delete":
-		return completeNames(c, nil)
-	}
-	return nil
 }
 
 func completeAutosnap(c *Ctx, args []string) []string {
@@ -53,13 +44,16 @@ func completeAutosnap(c *Ctx, args []string) []string {
 	return completeNames(c, args)
 }
 
+// runSnapshotDelete deletes one: snapshot delete NAME SNAPSHOT. With other
+// counts, "delete" is a container's name (see Command.Subs).
+func runSnapshotDelete(c *Ctx, args []string) error {
+	return c.done(c.sh.cs.DeleteSnapshot(c.ctx, c.User.Name, args[0], args[1]), "Deleted snapshot %s of %s.", args[1], args[0])
+}
+
 func runSnapshot(c *Ctx, args []string) error {
 	sn := c.sh.cs
-	if args[0] == "delete" && len(args) == 3 {
-		return c.done(sn.DeleteSnapshot(c.ctx, c.User.Name, args[1], args[2]), "Deleted snapshot %s of %s.", args[2], args[1])
-	}
 	if len(args) > 2 {
-		return Usagef("too many arguments")
+		return cli.Usagef("too many arguments")
 	}
 	want := ""
 	if len(args) == 2 {
@@ -105,7 +99,7 @@ func runSnapshots(c *Ctx, args []string) error {
 			if s.Size >= 0 {
 				size = units.FormatSize(s.Size)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, tableTime(s.Created), pinned, size)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, cli.TableTime(s.Created), pinned, size)
 		}
 		return tw.Flush()
 	})

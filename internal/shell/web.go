@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/units"
 	"github.com/lxcgate/lxcgate/internal/webauth"
 )
@@ -27,21 +28,19 @@ var _ Web = (*webauth.Auth)(nil)
 func webCmds() []*Command {
 	return []*Command{
 		{Name: "web", Summary: "print a one-time link that signs you in to the web page", Run: runWeb,
-			Flags: []Flag{{Name: "logout-all", Help: "sign out every browser signed in as you instead"}},
+			Flags: []cli.Flag{{Name: "logout-all", Help: "sign out every browser signed in as you instead"}},
 			Help: "The link works once, within 5 minutes, and signs that browser in for 12 hours.\n" +
 				"Keep it to yourself: whoever opens it first is signed in as you."},
 		{Name: "token", Args: "create|list|revoke [ID]", MinArgs: 1, MaxArgs: 2, Summary: "manage your API tokens",
-			Run: runToken, Complete: func(_ *Ctx, args []string) []string {
-				if len(args) == 0 {
-					return []string{"create", "list", "revoke"}
-				}
-				return nil
+			Subs: []*Command{
+				{Name: "create", MaxArgs: -1, Run: runTokenCreate, Flags: []cli.Flag{
+					{Name: "name", Kind: cli.String, Arg: "NAME", Help: "with create: a name to know it by"},
+					{Name: "expires", Kind: cli.String, Arg: "DUR", Help: "with create: its lifetime, e.g. 30d or 12h (default: never)"}}},
+				{Name: "revoke", Args: "ID", MaxArgs: -1, Run: revokeTokens,
+					Flags: []cli.Flag{{Name: "all", Help: "with revoke: every token of yours"}}},
+				{Name: "list", MaxArgs: -1, Run: runTokenList, Flags: cli.FormatFlags},
 			},
-			Flags: append([]Flag{
-				{Name: "name", Kind: String, Arg: "NAME", Help: "with create: a name to know it by"},
-				{Name: "expires", Kind: String, Arg: "DUR", Help: "with create: its lifetime, e.g. 30d or 12h (default: never)"},
-				{Name: "all", Help: "with revoke: every token of yours"},
-			}, FormatFlags...),
+			NoVerb: cli.Usagef("use 'token create', 'token list' or 'token revoke ID|--all'"),
 			Help: "token create [--name N] [--expires DUR] prints a new token alone on the last line of\n" +
 				"stdout, once: it is stored hashed and cannot be shown again. Scripts send it as\n" +
 				"'Authorization: Bearer TOKEN' to the web API (/api/v1). token list shows yours;\n" +
@@ -58,60 +57,55 @@ func runWeb(c *Ctx, _ []string) error {
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
-	fmt.Fprintf(c.Err, "Open this link within %s (it works once; until %s):\n", webauth.LinkTTL, tableTime(expires))
+	fmt.Fprintf(c.Err, "Open this link within %s (it works once; until %s):\n", webauth.LinkTTL, cli.TableTime(expires))
 	fmt.Fprintln(c.Out, link)
 	return nil
 }
 
-func runToken(c *Ctx, args []string) error {
-	web := c.sh.web
-	switch args[0] {
-	case "create":
-		if len(args) > 1 {
-			return Usagef("token create takes no arguments: use --name and --expires")
-		}
-		var ttl time.Duration
-		if e := c.Flags.String("expires"); e != "" {
-			d, err := units.ParseAge(e)
-			if err != nil || d <= 0 {
-				return Usagef("--expires %q: a duration such as 30d or 12h", e)
-			}
-			ttl = d
-		}
-		t, secret, err := web.CreateToken(c.ctx, c.User.Name, c.Flags.String("name"), ttl)
-		if err != nil {
-			return err
-		}
-		c.Note(fmt.Sprintf("token %d", t.ID)) // its id, never its value
-		fmt.Fprintf(c.Err, "Created token %d; it is shown this once:\n", t.ID)
-		fmt.Fprintln(c.Out, secret)
-		return nil
-	case "list":
-		list, err := web.Tokens(c.ctx, c.User.Name)
-		if err != nil {
-			return err
-		}
-		return c.Emit(list, func() error { return writeTokens(c, list) })
-	case "revoke":
-		return revokeTokens(c, args[1:])
+func runTokenCreate(c *Ctx, args []string) error {
+	if len(args) > 0 {
+		return cli.Usagef("token create takes no arguments: use --name and --expires")
 	}
-	return Usagef("use 'token create', 'token list' or 'token revoke ID|--all'")
+	var ttl time.Duration
+	if e := c.Flags.String("expires"); e != "" {
+		d, err := units.ParseAge(e)
+		if err != nil || d <= 0 {
+			return cli.Usagef("--expires %q: a duration such as 30d or 12h", e)
+		}
+		ttl = d
+	}
+	t, secret, err := c.sh.web.CreateToken(c.ctx, c.User.Name, c.Flags.String("name"), ttl)
+	if err != nil {
+		return err
+	}
+	c.Note(fmt.Sprintf("token %d", t.ID)) // its id, never its value
+	fmt.Fprintf(c.Err, "Created token %d; it is shown this once:\n", t.ID)
+	fmt.Fprintln(c.Out, secret)
+	return nil
+}
+
+func runTokenList(c *Ctx, _ []string) error {
+	list, err := c.sh.web.Tokens(c.ctx, c.User.Name)
+	if err != nil {
+		return err
+	}
+	return c.Emit(list, func() error { return writeTokens(c, list) })
 }
 
 func revokeTokens(c *Ctx, args []string) error {
 	if c.Flags.Bool("all") {
 		if len(args) > 0 {
-			return Usagef("token revoke takes an ID or --all, not both")
+			return cli.Usagef("token revoke takes an ID or --all, not both")
 		}
 		n, err := c.sh.web.RevokeTokens(c.ctx, c.User.Name)
 		return c.done(err, "Revoked %d token(s).", n)
 	}
 	if len(args) != 1 {
-		return Usagef("token revoke ID|--all")
+		return cli.Usagef("token revoke ID|--all")
 	}
 	id, err := strconv.ParseInt(args[0], 10, 64)
 	if err != nil {
-		return Usagef("token ID must be a number, as 'token list' shows it")
+		return cli.Usagef("token ID must be a number, as 'token list' shows it")
 	}
 	err = c.sh.web.RevokeToken(c.ctx, c.User.Name, id)
 	if errors.Is(err, webauth.ErrNoToken) {
@@ -129,12 +123,12 @@ func writeTokens(c *Ctx, list []webauth.Token) error {
 		if t == nil {
 			return none
 		}
-		return tableTime(*t)
+		return cli.TableTime(*t)
 	}
 	tw := c.Table()
 	fmt.Fprintln(tw, "ID\tNAME\tCREATED\tEXPIRES\tLAST USED")
 	for _, t := range list {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", t.ID, dash(t.Name), tableTime(t.Created), opt(t.Expires, "never"), opt(t.LastUsed, "-"))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", t.ID, dash(t.Name), cli.TableTime(t.Created), opt(t.Expires, "never"), opt(t.LastUsed, "-"))
 	}
 	return tw.Flush()
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/lxcgate/lxcgate/internal/audit"
+	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
@@ -77,7 +78,7 @@ func (s *Server) fail(w http.ResponseWriter, err error) string {
 // 403 (the request is well formed; the user may not have that much);
 // conflicts with the current state are 409.
 func statusOf(err error) int {
-	var ue *usageError
+	var ue cli.UsageError
 	switch {
 	case errors.As(err, &ue):
 		return http.StatusBadRequest
@@ -99,12 +100,8 @@ func statusOf(err error) int {
 	return http.StatusConflict
 }
 
-// usageError is a request the API could not understand (400).
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func badRequest(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+// badRequest is a request the API could not understand (400).
+func badRequest(format string, a ...any) error { return cli.Usagef(format, a...) }
 
 // decode reads a JSON body of at most maxBody bytes into v; an empty body
 // leaves v as it is.

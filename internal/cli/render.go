@@ -1,4 +1,4 @@
-package shell
+package cli
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -58,8 +59,8 @@ func marshal(v any) ([]byte, error) {
 // TimeFormat is how tables write times: always UTC.
 const TimeFormat = "2006-01-02 15:04:05 UTC"
 
-// tableTime writes t for a table.
-func tableTime(t time.Time) string {
+// TableTime writes t for a table: in UTC, "-" when zero.
+func TableTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
@@ -259,7 +260,7 @@ func flatten(n *node, prefix string, rec map[string]string, header *[]string) {
 	if key == "" {
 		key = "value"
 	}
-	if _, ok := rec[key]; !ok && !contains(*header, key) {
+	if _, ok := rec[key]; !ok && !slices.Contains(*header, key) {
 		*header = append(*header, key)
 	}
 	rec[key] = csvCell(n)

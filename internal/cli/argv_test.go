@@ -1,4 +1,4 @@
-package argv
+package cli
 
 import (
 	"errors"

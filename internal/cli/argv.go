@@ -1,9 +1,11 @@
-// Package argv splits command lines the way a POSIX shell would (quotes and
-// backslashes only: no variables, globs or substitutions) and parses flags
-// with spf13/pflag, the way every lxcgate command line takes them: anywhere
-// among the positional arguments, "--" ending them, a flag given twice
-// refused, and errors that quote the flag as it was typed.
-package argv
+// Package cli is what lxcgate's two command lines, the SSH shell and the
+// host's 'lxcgate', share: splitting a line the way a POSIX shell would
+// (quotes and backslashes only: no variables, globs or substitutions),
+// declaring and parsing flags with spf13/pflag (anywhere among the
+// positional arguments, "--" ending them, a flag given twice refused, errors
+// that quote the flag as it was typed), their help tables, usage errors, and
+// rendering listings as table, JSON, YAML or CSV.
+package cli
 
 import (
 	"errors"
