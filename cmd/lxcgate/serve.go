@@ -193,9 +193,7 @@ func (a *app) startContainers(ctx context.Context, db *sql.DB, log *slog.Logger,
 		go e.sweeper.Run(ctx, a.cfg.Ports.ReconcileInterval.D())
 		go checkGPUs(ctx, log, e.cs, a.cfg.Ports.ReconcileInterval.D())
 		lx.Watch(ctx, func(project, name, action string) {
-			if owner, ok := strings.CutPrefix(project, a.cfg.Containers.ProjectPrefix); ok {
-				go e.mapper.Follow(ref.Ref{Owner: owner, Name: name}) // the event stream must not wait on iptables
-			}
+			go e.cs.Observe(project, name, action) // the event stream must not wait on LXD or iptables
 		})
 	}()
 	return e, nil

@@ -202,6 +202,7 @@ type Service struct {
 
 	boxes keyed     // serialises operations per container
 	addrs addresses // routed addresses held by creates in flight
+	ready readiness // watches for the addresses DHCP hands out
 
 	projMu   sync.Mutex
 	projects map[string]lxd.Limits // projects made sure of, with their limits
@@ -315,13 +316,6 @@ func (s *Service) Images(ctx context.Context) ([]lxd.Image, error) {
 		}
 	}
 	return out, nil
-}
-
-// changed tells the port mapper that a container's state or ports changed.
-func (s *Service) changed(user, name string) {
-	if s.conf().OnChange != nil {
-		s.conf().OnChange(ref.Ref{Owner: user, Name: name})
-	}
 }
 
 // owner is the user whose project this is, if it is one of lxcgate's.
