@@ -92,7 +92,7 @@ func (a *app) serve() error {
 	}
 	cs := eng.cs
 	_, listenPort, _ := net.SplitHostPort(a.cfg.SSH.Listen)
-	wa, site := a.webSite(db, cs, st, al, log)
+	wa, site := a.webSite(db, cs, st, al, th, log)
 	// The shell's rows are group-committed with others; the server syncs
 	// the trail before each session's exit status.
 	sh := shell.New(shell.Options{Users: authn, Audit: al.Soon(), Log: log, Host: a.cfg.Hostname,
@@ -295,7 +295,7 @@ func shutdown(hs *http.Server, log *slog.Logger, what string) func() {
 
 // webSite builds the web page and API when [web] listen is set; both are
 // nil when it is off (and the shell then has no web or token command).
-func (a *app) webSite(db *sql.DB, cs *containers.Service, st *users.Store, al *audit.Log, log *slog.Logger) (shell.Web, *web.Server) {
+func (a *app) webSite(db *sql.DB, cs *containers.Service, st *users.Store, al *audit.Log, th *throttle.Throttle, log *slog.Logger) (shell.Web, *web.Server) {
 	if a.cfg.Web.Listen == "" {
 		return nil, nil
 	}
@@ -304,7 +304,7 @@ func (a *app) webSite(db *sql.DB, cs *containers.Service, st *users.Store, al *a
 	proxies, _ := config.ParsePrefixes(a.cfg.Web.TrustedProxies) // validated
 	site := web.New(web.Options{Service: cs, Users: st, Auth: wa, Audit: al, Log: log, Host: a.cfg.Hostname,
 		Public: a.publicAddress(), Secure: a.cfg.Web.TLSCert != "" || (pub != nil && pub.Scheme == "https"),
-		PublicURL: a.cfg.Web.PublicURL, TrustedProxies: proxies})
+		PublicURL: a.cfg.Web.PublicURL, TrustedProxies: proxies, Throttle: th})
 	return wa, site
 }
 

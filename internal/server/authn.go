@@ -97,7 +97,7 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 		if err == nil {
 			s.opt.Metrics.Login(method, "ok")
 			st.authDone.Store(true)
-			s.addrs.authenticated(st.slot)
+			s.addrs.Authenticated(st.slot)
 			if s.opt.Lobby == "" || meta.User() != s.opt.Lobby {
 				// Lobby connections belong to no account until login.
 				s.live.add(meta.User(), st)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lxcgate/lxcgate/internal/throttle"
 	"github.com/lxcgate/lxcgate/internal/users"
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -59,39 +60,6 @@ func TestAddrKey(t *testing.T) {
 		if got := addrKey(tc.addr); got != tc.want {
 			t.Errorf("addrKey(%v) = %q, want %q", tc.addr, got, tc.want)
 		}
-	}
-}
-
-func TestAddrLimiter(t *testing.T) {
-	l := newAddrLimiter(2, 3)
-	a1, _, _ := l.acquire("a")
-	a2, _, _ := l.acquire("a")
-	if s, why, limit := l.acquire("a"); s != nil || limit != 2 || !strings.Contains(why, "authenticating") {
-		t.Fatalf("third unauthenticated connection: %v %q %d", s, why, limit)
-	}
-	if s, _, _ := l.acquire("b"); s == nil {
-		t.Fatal("another source refused")
-	}
-	l.authenticated(a1)
-	l.authenticated(a1) // twice changes nothing
-	a3, _, _ := l.acquire("a")
-	if a3 == nil {
-		t.Fatal("authentication did not free an unauthenticated place")
-	}
-	l.authenticated(a2)
-	if s, why, limit := l.acquire("a"); s != nil || limit != 3 || strings.Contains(why, "authenticating") {
-		t.Fatalf("fourth connection: %v %q %d", s, why, limit)
-	}
-	l.release(a1)
-	l.release(a1) // a double close counts once
-	if u, n := l.counts("a"); u != 1 || n != 2 {
-		t.Fatalf("counts after release: unauth %d, total %d", u, n)
-	}
-	l.release(a2)
-	l.release(a3)
-	l.authenticated(a3) // after release: nothing
-	if u, n := l.counts("a"); u != 0 || n != 0 || len(l.by) != 1 {
-		t.Fatalf("counts at the end: %d %d, %d sources held", u, n, len(l.by))
 	}
 }
 
@@ -178,7 +146,7 @@ func TestPerSourceConnectionLimits(t *testing.T) {
 			c.Close()
 		}
 	}()
-	waitFor(t, func() bool { _, n := g.srv.addrs.counts("127.0.0.3"); return n == 0 })
+	waitFor(t, func() bool { _, n := g.srv.addrs.Counts("127.0.0.3"); return n == 0 })
 	for i := 0; i < 3; i++ {
 		c, err := g.dialFrom(t, "127.0.0.3", "alice", gossh.PublicKeys(g.aliceK))
 		if err != nil {
@@ -191,7 +159,7 @@ func TestPerSourceConnectionLimits(t *testing.T) {
 		idle = append(idle, c)
 	}
 	// (The server accepts asynchronously.)
-	waitFor(t, func() bool { u, n := g.srv.addrs.counts("127.0.0.3"); return u == 5 && n == 8 })
+	waitFor(t, func() bool { u, n := g.srv.addrs.Counts("127.0.0.3"); return u == 5 && n == 8 })
 	if c := dialFrom(t, "127.0.0.3", g.addr); !refusedAtOnce(c) {
 		t.Fatal("a ninth connection was kept (total cap 8)")
 	}
@@ -203,7 +171,7 @@ func TestPerSourceConnectionLimits(t *testing.T) {
 		c.Close()
 	}
 	clients, idle = nil, nil
-	waitFor(t, func() bool { u, n := g.srv.addrs.counts("127.0.0.3"); return u == 0 && n == 0 })
+	waitFor(t, func() bool { u, n := g.srv.addrs.Counts("127.0.0.3"); return u == 0 && n == 0 })
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -540,16 +508,16 @@ func TestAlgorithms(t *testing.T) {
 
 // SetLimits changes the caps for newcomers and cuts nothing already open.
 func TestSetLimits(t *testing.T) {
-	s := &Server{sess: newSessionCounter(2, 2), addrs: newAddrLimiter(1, 1)}
+	s := &Server{sess: newSessionCounter(2, 2), addrs: throttle.NewConns(1, 1)}
 	if err := s.sess.acquire("alice"); err != nil {
 		t.Fatal(err)
 	}
-	a, _, _ := s.addrs.acquire("a")
+	a, _, _ := s.addrs.Acquire("a")
 	s.SetLimits(Limits{MaxSessions: 1, MaxSessionsPerUser: 1, MaxConnections: 7, MaxUnauthPerAddress: 3, MaxConnectionsPerAddress: 3})
 	if err := s.sess.acquire("bob"); err == nil || !strings.Contains(err.Error(), "limit of 1") {
 		t.Fatalf("lowered session cap: %v", err)
 	}
-	if b, _, _ := s.addrs.acquire("a"); a == nil || b == nil {
+	if b, _, _ := s.addrs.Acquire("a"); a == nil || b == nil {
 		t.Fatal("raised per-source cap not applied")
 	}
 	if s.maxConns.Load() != 7 || s.maxChans.Load() != defaultMaxChannelsPerConnection {
