@@ -394,14 +394,12 @@ func (a *app) containerConfig(onChange func(ref.Ref)) containers.Config {
 	return containers.Config{
 		DefaultImage: c.Containers.DefaultImage, Images: c.Containers.Images,
 		CPU: c.Containers.CPU, Memory: int64(c.Containers.Memory), Disk: int64(c.Containers.Disk),
-		Prefix: c.Containers.ProjectPrefix,
-		GPU:    lxd.GPUProfile{Name: c.GPU.Profile, NvidiaRuntime: c.GPU.NvidiaRuntime, DriverCapabilities: c.GPU.DriverCapabilities},
-		Quota: containers.Quota{Containers: c.Quota.Containers, CPU: c.Quota.CPU, Memory: int64(c.Quota.Memory),
-			Disk: int64(c.Quota.Disk), GPUs: c.Quota.GPUs, Ports: c.Quota.Ports, Snapshots: c.Quota.Snapshots},
+		Prefix:       c.Containers.ProjectPrefix,
+		GPU:          lxd.GPUProfile{Name: c.GPU.Profile, NvidiaRuntime: c.GPU.NvidiaRuntime, DriverCapabilities: c.GPU.DriverCapabilities},
 		SnapshotKeep: c.Snapshots.Keep,
 		Services:     c.Ports.Services, PortFirst: first, PortLast: last,
 		MaxCPU: c.Containers.MaxCPU, MaxMemory: int64(c.Containers.MaxMemory), MaxDisk: int64(c.Containers.MaxDisk),
-		SharedGPUs: c.GPU.Shared, OnChange: onChange,
+		SharedGPUs: c.GPU.Shared, OnChange: onChange, Quota: c.Quota.Limits(),
 		LeaseDefault: c.Leases.Default.D(), LeaseMax: c.Leases.Max.D(),
 	}
 }

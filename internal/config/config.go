@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
+	"github.com/lxcgate/lxcgate/internal/quota"
 	"github.com/lxcgate/lxcgate/internal/units"
 )
 
@@ -143,7 +144,9 @@ type Containers struct {
 	MaxDisk   Size `toml:"max_disk"`
 }
 
-// Quota is the default per-user quota; admins change it per user.
+// Quota is the default per-user quota; admins change it per user. Its keys
+// are quota.Fields' names (but hosts, which is per user only); a test holds
+// them to the table.
 type Quota struct {
 	Containers int  `toml:"containers"`
 	CPU        int  `toml:"cpu"`
@@ -152,6 +155,12 @@ type Quota struct {
 	GPUs       int  `toml:"gpus"`
 	Ports      int  `toml:"ports"` // ports a user may add to each container
 	Snapshots  int  `toml:"snapshots"`
+}
+
+// Limits is the default quota as the container service takes it.
+func (q Quota) Limits() quota.Quota {
+	return quota.Quota{Containers: q.Containers, CPU: q.CPU, Memory: int64(q.Memory), Disk: int64(q.Disk), GPUs: q.GPUs,
+		Ports: q.Ports, Snapshots: q.Snapshots}
 }
 
 // GPU configures the GPU profile lxcgate keeps in LXD.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/quota"
 	"github.com/lxcgate/lxcgate/internal/ref"
 	"github.com/lxcgate/lxcgate/internal/store"
 )
@@ -130,18 +131,7 @@ type Config struct {
 }
 
 // Quota is a user's limits, totals over all their containers.
-type Quota struct {
-	Containers int   `json:"containers"`
-	CPU        int   `json:"cpu"`
-	Memory     int64 `json:"memory"`
-	Disk       int64 `json:"disk"`
-	GPUs       int   `json:"gpus"`
-	Ports      int   `json:"ports"` // ports a user may add to each container
-	Snapshots  int   `json:"snapshots"`
-	// Hosts is the cluster group the user's containers may be placed in;
-	// "" is any member. Not a sum: Usage leaves it empty.
-	Hosts string `json:"hosts,omitempty"`
-}
+type Quota = quota.Quota
 
 // Port is a published port (filled by the port-mapping work).
 type Port struct {

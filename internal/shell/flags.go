@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lxcgate/lxcgate/internal/quota"
 	"github.com/lxcgate/lxcgate/internal/units"
 	"github.com/spf13/pflag"
 )
@@ -71,16 +72,21 @@ var FormatFlags = []Flag{
 }
 
 // QuotaFlags are the flags that change a user's quota, in the shell's
-// quota command and the host's 'lxcgate user quota' alike.
-var QuotaFlags = []Flag{
-	{Name: "containers", Kind: Int, Help: "containers at most", Admin: true},
-	{Name: "cpu", Kind: Int, Help: "CPUs over all containers", Admin: true},
-	{Name: "memory", Kind: Size, Help: "memory over all containers", Admin: true},
-	{Name: "disk", Kind: Size, Help: "disk over all containers", Admin: true},
-	{Name: "gpus", Kind: Int, Help: "GPUs over all containers", Admin: true},
-	{Name: "ports", Kind: Int, Help: "ports a user may add to each container", Admin: true},
-	{Name: "snapshots", Kind: Int, Help: "snapshots over all containers", Admin: true},
-	{Name: "hosts", Kind: String, Arg: "GROUP", Help: "the cluster group containers go to (all: any member)", Admin: true},
+// quota command and the host's 'lxcgate user quota' alike: one per field
+// of quota.Fields.
+var QuotaFlags = quotaFlags()
+
+func quotaFlags() []Flag {
+	kinds := map[quota.Kind]Kind{quota.Count: Int, quota.Size: Size, quota.Group: String}
+	var out []Flag
+	for _, f := range quota.Fields {
+		fl := Flag{Name: f.Name, Kind: kinds[f.Kind], Help: f.Help, Admin: true}
+		if f.Kind == quota.Group {
+			fl.Arg = "GROUP"
+		}
+		out = append(out, fl)
+	}
+	return out
 }
 
 // Values are one invocation's flag values, read by name. Reading a flag
