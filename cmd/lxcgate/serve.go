@@ -93,7 +93,7 @@ func (a *app) serve() error {
 	}
 	cs := eng.cs
 	_, listenPort, _ := net.SplitHostPort(a.cfg.SSH.Listen)
-	wa, site := a.webSite(db, cs, st, al, log)
+	wa, site := a.webSite(db, cs, st, al, th, log)
 	// The shell's rows are group-committed with others; the server syncs
 	// the trail before each session's exit status.
 	sh := shell.New(shell.Options{Users: authn, Audit: al.Soon(), Log: log, Host: a.cfg.Hostname,
@@ -194,9 +194,7 @@ func (a *app) startContainers(ctx context.Context, db *sql.DB, log *slog.Logger,
 		go e.sweeper.Run(ctx, a.cfg.Ports.ReconcileInterval.D())
 		go checkGPUs(ctx, log, e.cs, a.cfg.Ports.ReconcileInterval.D())
 		lx.Watch(ctx, func(project, name, action string) {
-			if owner, ok := strings.CutPrefix(project, a.cfg.Containers.ProjectPrefix); ok {
-				go e.mapper.Follow(ref.Ref{Owner: owner, Name: name}) // the event stream must not wait on iptables
-			}
+			go e.cs.Observe(project, name, action) // the event stream must not wait on LXD or iptables
 		})
 	}()
 	return e, nil
@@ -298,7 +296,7 @@ func shutdown(hs *http.Server, log *slog.Logger, what string) func() {
 
 // webSite builds the web page and API when [web] listen is set; both are
 // nil when it is off (and the shell then has no web or token command).
-func (a *app) webSite(db *sql.DB, cs *containers.Service, st *users.Store, al *audit.Log, log *slog.Logger) (shell.Web, *web.Server) {
+func (a *app) webSite(db *sql.DB, cs *containers.Service, st *users.Store, al *audit.Log, th *throttle.Throttle, log *slog.Logger) (shell.Web, *web.Server) {
 	if a.cfg.Web.Listen == "" {
 		return nil, nil
 	}
@@ -307,7 +305,7 @@ func (a *app) webSite(db *sql.DB, cs *containers.Service, st *users.Store, al *a
 	proxies, _ := config.ParsePrefixes(a.cfg.Web.TrustedProxies) // validated
 	site := web.New(web.Options{Service: cs, Users: st, Auth: wa, Audit: al, Log: log, Host: a.cfg.Hostname,
 		Public: a.publicAddress(), Secure: a.cfg.Web.TLSCert != "" || (pub != nil && pub.Scheme == "https"),
-		PublicURL: a.cfg.Web.PublicURL, TrustedProxies: proxies})
+		PublicURL: a.cfg.Web.PublicURL, TrustedProxies: proxies, Throttle: th})
 	return wa, site
 }
 
@@ -397,14 +395,12 @@ func (a *app) containerConfig(onChange func(ref.Ref)) containers.Config {
 	return containers.Config{
 		DefaultImage: c.Containers.DefaultImage, Images: c.Containers.Images,
 		CPU: c.Containers.CPU, Memory: int64(c.Containers.Memory), Disk: int64(c.Containers.Disk),
-		Prefix: c.Containers.ProjectPrefix,
-		GPU:    lxd.GPUProfile{Name: c.GPU.Profile, NvidiaRuntime: c.GPU.NvidiaRuntime, DriverCapabilities: c.GPU.DriverCapabilities},
-		Quota: containers.Quota{Containers: c.Quota.Containers, CPU: c.Quota.CPU, Memory: int64(c.Quota.Memory),
-			Disk: int64(c.Quota.Disk), GPUs: c.Quota.GPUs, Ports: c.Quota.Ports, Snapshots: c.Quota.Snapshots},
+		Prefix:       c.Containers.ProjectPrefix,
+		GPU:          lxd.GPUProfile{Name: c.GPU.Profile, NvidiaRuntime: c.GPU.NvidiaRuntime, DriverCapabilities: c.GPU.DriverCapabilities},
 		SnapshotKeep: c.Snapshots.Keep,
 		Services:     c.Ports.Services, PortFirst: first, PortLast: last,
 		MaxCPU: c.Containers.MaxCPU, MaxMemory: int64(c.Containers.MaxMemory), MaxDisk: int64(c.Containers.MaxDisk),
-		SharedGPUs: c.GPU.Shared, OnChange: onChange,
+		SharedGPUs: c.GPU.Shared, OnChange: onChange, Quota: c.Quota.Limits(),
 		LeaseDefault: c.Leases.Default.D(), LeaseMax: c.Leases.Max.D(),
 	}
 }

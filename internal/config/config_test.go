@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lxcgate/lxcgate/internal/quota"
 )
 
 func noEnv(string) string { return "" }
@@ -151,5 +153,35 @@ func TestLeasesAndIdle(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s=%s accepted", k, v)
 		}
+	}
+}
+
+// The [quota] keys are the quota table's fields (but hosts, per user
+// only), and Limits carries each of them.
+func TestQuotaKeysFollowTheTable(t *testing.T) {
+	typ := reflect.TypeOf(Quota{})
+	var q Quota
+	v := reflect.ValueOf(&q).Elem()
+	keys := map[string]int64{}
+	for i := range typ.NumField() {
+		key := typ.Field(i).Tag.Get("toml")
+		keys[key] = int64(i + 1)
+		v.Field(i).SetInt(int64(i + 1))
+	}
+	got := q.Limits()
+	for _, f := range quota.Fields {
+		if f.Kind == quota.Group {
+			continue
+		}
+		n, ok := keys[f.Name]
+		if !ok {
+			t.Errorf("quota field %s has no [quota] key", f.Name)
+		} else if f.Get(got) != n {
+			t.Errorf("Limits lost %s: %d, want %d", f.Name, f.Get(got), n)
+		}
+		delete(keys, f.Name)
+	}
+	if len(keys) > 0 {
+		t.Errorf("[quota] keys outside the table: %v", keys)
 	}
 }

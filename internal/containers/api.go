@@ -16,6 +16,7 @@ import (
 type API interface {
 	Images(ctx context.Context) ([]lxd.Image, error)
 	Create(ctx context.Context, user string, req CreateRequest) (Container, error)
+	WaitAddress(ctx context.Context, user, name string) (Container, error)
 	Start(ctx context.Context, user, name string) error
 	Stop(ctx context.Context, user, name string, force bool) error
 	Restart(ctx context.Context, user, name string) error

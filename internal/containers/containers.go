@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/quota"
 	"github.com/lxcgate/lxcgate/internal/ref"
 	"github.com/lxcgate/lxcgate/internal/store"
 )
@@ -130,18 +131,7 @@ type Config struct {
 }
 
 // Quota is a user's limits, totals over all their containers.
-type Quota struct {
-	Containers int   `json:"containers"`
-	CPU        int   `json:"cpu"`
-	Memory     int64 `json:"memory"`
-	Disk       int64 `json:"disk"`
-	GPUs       int   `json:"gpus"`
-	Ports      int   `json:"ports"` // ports a user may add to each container
-	Snapshots  int   `json:"snapshots"`
-	// Hosts is the cluster group the user's containers may be placed in;
-	// "" is any member. Not a sum: Usage leaves it empty.
-	Hosts string `json:"hosts,omitempty"`
-}
+type Quota = quota.Quota
 
 // Port is a published port (filled by the port-mapping work).
 type Port struct {
@@ -202,6 +192,7 @@ type Service struct {
 
 	boxes keyed     // serialises operations per container
 	addrs addresses // routed addresses held by creates in flight
+	ready readiness // watches for the addresses DHCP hands out
 
 	projMu   sync.Mutex
 	projects map[string]lxd.Limits // projects made sure of, with their limits
@@ -315,13 +306,6 @@ func (s *Service) Images(ctx context.Context) ([]lxd.Image, error) {
 		}
 	}
 	return out, nil
-}
-
-// changed tells the port mapper that a container's state or ports changed.
-func (s *Service) changed(user, name string) {
-	if s.conf().OnChange != nil {
-		s.conf().OnChange(ref.Ref{Owner: user, Name: name})
-	}
 }
 
 // owner is the user whose project this is, if it is one of lxcgate's.

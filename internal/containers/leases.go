@@ -19,6 +19,19 @@ const (
 	ReasonExpired = "expired"
 )
 
+// ParseLease reads a lease as a user writes it ("12h", "7d"); "" is none
+// asked for, which takes the default.
+func ParseLease(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := units.ParseAge(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("lease %q: say 12h or 7d", s)
+	}
+	return d, nil
+}
+
 // leaseFor is the lease a new container gets: the one asked for, else the
 // default, else (when there is a cap) the cap; 0 is none.
 func (s *Service) leaseFor(asked time.Duration) (time.Duration, error) {

@@ -109,7 +109,16 @@ func (s *Service) AllMappings(ctx context.Context) (mapping.Desired, error) {
 		return mapping.Desired{}, err
 	}
 	s.noteInventory(ctx, rs, ins)
-	return s.mappings(ctx, rs, ins)
+	d, err := s.mappings(ctx, rs, ins)
+	if err == nil && s.conf().OnChange != nil {
+		// One started behind the gateway's back (or while it was down)
+		// sent no event the gateway saw: watch it as after an event,
+		// rather than leave it unmapped until the next pass.
+		for _, r := range d.Pending {
+			s.watchAddress(r)
+		}
+	}
+	return d, err
 }
 
 // Mappings gives one container's desired mappings; none when it is gone,
@@ -172,13 +181,6 @@ func (s *Service) mappings(ctx context.Context, rs []row, ins []lxd.Instance) (m
 	}
 	d.Mappings, d.Pending = out, pending
 	return d, nil
-}
-
-// Pending reports whether a container runs but has no address yet, so its
-// mappings must wait for DHCP.
-func (s *Service) Pending(ctx context.Context, r ref.Ref) bool {
-	in, err := s.lxd.Get(ctx, s.Project(r.Owner), r.Name)
-	return err == nil && in.Running && in.IPv4 == ""
 }
 
 var labelRE = nameRE

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/quota"
 	"github.com/lxcgate/lxcgate/internal/store"
 	"github.com/lxcgate/lxcgate/internal/units"
 )
@@ -16,11 +17,7 @@ import (
 type Usage = Quota
 
 // QuotaChange sets the given (non-nil) fields of a user's quota.
-type QuotaChange struct {
-	Containers, CPU, GPUs, Ports, Snapshots *int
-	Memory, Disk                            *int64
-	Hosts                                   *string // a cluster group; "" any member
-}
+type QuotaChange = quota.Change
 
 // reservation is a container recorded as "creating", with its host ports.
 type reservation struct {
@@ -161,30 +158,11 @@ func (s *Service) quotaOf(ctx context.Context, q store.Querier, uid store.UserID
 
 // limits is a user's quota: their own values over the configured defaults.
 func (s *Service) limits(ctx context.Context, q store.Querier, uid store.UserID) (Quota, error) {
-	quota := s.conf().Quota
 	row, err := s.st.Quotas.Get(ctx, q, uid)
 	if err != nil {
-		return quota, err
+		return s.conf().Quota, err
 	}
-	for _, f := range []struct {
-		v   *int64
-		dst *int
-	}{{row.Containers, &quota.Containers}, {row.CPU, &quota.CPU}, {row.GPUs, &quota.GPUs}, {row.Ports, &quota.Ports},
-		{row.Snapshots, &quota.Snapshots}} {
-		if f.v != nil {
-			*f.dst = int(*f.v)
-		}
-	}
-	if row.Memory != nil {
-		quota.Memory = *row.Memory
-	}
-	if row.Disk != nil {
-		quota.Disk = *row.Disk
-	}
-	if row.Hosts != nil {
-		quota.Hosts = *row.Hosts
-	}
-	return quota, nil
+	return row.Over(s.conf().Quota), nil
 }
 
 // SetQuota changes user's quota and, when LXD answers, the project limits.
@@ -193,31 +171,15 @@ func (s *Service) SetQuota(ctx context.Context, user string, ch QuotaChange) (Qu
 	if err != nil {
 		return Quota{}, err
 	}
-	for _, v := range []*int{ch.Containers, ch.CPU, ch.GPUs, ch.Ports, ch.Snapshots} {
-		if v != nil && *v < 0 {
-			return Quota{}, errors.New("quota values must not be negative")
-		}
-	}
-	for _, v := range []*int64{ch.Memory, ch.Disk} {
-		if v != nil && *v < 0 {
-			return Quota{}, errors.New("quota values must not be negative")
-		}
-	}
-	wide := func(v *int) *int64 {
-		if v == nil {
-			return nil
-		}
-		n := int64(*v)
-		return &n
+	if err := ch.Validate(); err != nil {
+		return Quota{}, err
 	}
 	if ch.Hosts != nil {
 		if err := s.checkGroup(ctx, *ch.Hosts); err != nil {
 			return Quota{}, err
 		}
 	}
-	err = s.st.Quotas.Set(ctx, s.db, uid, store.Quota{Containers: wide(ch.Containers), CPU: wide(ch.CPU), Memory: ch.Memory,
-		Disk: ch.Disk, GPUs: wide(ch.GPUs), Ports: wide(ch.Ports), Snapshots: wide(ch.Snapshots), Hosts: ch.Hosts})
-	if err != nil {
+	if err := s.st.Quotas.Set(ctx, s.db, uid, ch); err != nil {
 		return Quota{}, fmt.Errorf("set quota of %s: %w", user, err)
 	}
 	q, use, err := s.quotaOf(ctx, s.db, uid)

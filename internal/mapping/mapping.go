@@ -23,8 +23,8 @@ func (m Mapping) Ref() ref.Ref { return ref.Ref{Owner: m.Owner, Name: m.Name} }
 // Desired is the state the chains should be in.
 type Desired struct {
 	Mappings []Mapping
-	// Pending containers run but have no address yet: they are watched
-	// until they do.
+	// Pending containers run but have no address yet: their source
+	// watches them and tells the mapper when they have one.
 	Pending []ref.Ref
 	// Unknown containers are on a cluster member that does not answer:
 	// their rules stay as they are until it answers and says otherwise.

@@ -98,8 +98,6 @@ type Source interface {
 	AllMappings(ctx context.Context) (mapping.Desired, error)
 	// Mappings covers one container; none when it is gone.
 	Mappings(ctx context.Context, r ref.Ref) ([]mapping.Mapping, error)
-	// Pending reports a container that runs but has no address yet.
-	Pending(ctx context.Context, r ref.Ref) bool
 }
 
 // Unchanged is an optional Backend method: true when the chains are known
@@ -116,9 +114,6 @@ type Mapper struct {
 	mu      sync.Mutex      // one writer at a time: AppendUnique-style check-then-act
 	actual  map[string]Rule // by comment; nil until read from the chains
 	ensured bool
-
-	watchMu  sync.Mutex
-	watching map[ref.Ref]bool // containers waiting for an address, each watched once
 
 	// What monitoring reads without waiting on mu, which a reconcile
 	// holds while LXD and iptables answer.
@@ -209,12 +204,6 @@ func (m *Mapper) Sync(ctx context.Context) (res Result, err error) {
 		m.ensured = true
 	} else if strays, err = m.load(); err != nil {
 		return Result{}, err
-	}
-	// A container started behind the gateway's back (or while it was down)
-	// sends no event the gateway saw: watch it as after an event, rather
-	// than leave it unmapped until the next pass.
-	for _, r := range d.Pending {
-		m.watch(r)
 	}
 	return m.apply(d.Mappings, outside(d.Unknown), strays)
 }
@@ -398,66 +387,16 @@ func ParseComment(c string) (mapping.Mapping, string, error) {
 	return mapping.Mapping{Owner: owner, Name: name, Service: parts[1], HostPort: hp, IP: parts[3], ContainerPort: cp}, parts[5], nil
 }
 
-// Follow brings one container's rules up to date now, and when it runs
-// without an address yet, again in the background once DHCP has given it
-// one. Doing the first step before returning means a stop's rule is gone
-// by the time the user sees "Stopped".
+// Follow brings one container's rules up to date now. Doing it before
+// returning means a stop's rule is gone by the time the user sees
+// "Stopped". The source tells it again once DHCP has given a started
+// container its address.
 func (m *Mapper) Follow(r ref.Ref) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	// Pending first: an address that DHCP hands out between the two reads
-	// is then mapped by SyncOne. Asked after, it would find the address,
-	// watch nothing, and leave unmapped what SyncOne saw without one.
-	pending := m.src.Pending(ctx, r)
-	_, err := m.SyncOne(ctx, r)
-	pending = pending && err == nil
-	cancel()
-	if err != nil {
+	defer cancel()
+	if _, err := m.SyncOne(ctx, r); err != nil {
 		m.log.Warn("mapping update failed; the periodic reconcile retries", "container", r, "err", err)
 	}
-	if pending {
-		m.watch(r)
-	}
-}
-
-// watch maps a running container as soon as it has an address; one watch
-// per container at a time.
-func (m *Mapper) watch(r ref.Ref) {
-	m.watchMu.Lock()
-	if m.watching == nil {
-		m.watching = map[ref.Ref]bool{}
-	}
-	if m.watching[r] {
-		m.watchMu.Unlock()
-		return
-	}
-	m.watching[r] = true
-	m.watchMu.Unlock()
-	go func() {
-		defer func() {
-			m.watchMu.Lock()
-			delete(m.watching, r)
-			m.watchMu.Unlock()
-		}()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		// DHCP answers within a second or two: look often at first, so
-		// that a launch is reachable as soon as it has its address.
-		start := time.Now()
-		for delay := 50 * time.Millisecond; m.src.Pending(ctx, r); {
-			if time.Since(start) > 3*time.Second {
-				delay = min(2*delay, time.Second)
-			}
-			select {
-			case <-ctx.Done():
-				m.log.Warn("no address within a minute; the periodic reconcile maps it later", "container", r)
-				return
-			case <-time.After(delay):
-			}
-		}
-		if _, err := m.SyncOne(ctx, r); err != nil {
-			m.log.Warn("mapping update failed; the periodic reconcile retries", "container", r, "err", err)
-		}
-	}()
 }
 
 // Run reconciles every interval until ctx ends: the safety net behind

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/lxcgate/lxcgate/internal/mapping"
 	"github.com/lxcgate/lxcgate/internal/ref"
@@ -100,19 +99,6 @@ func (s *fakeSource) Mappings(_ context.Context, r ref.Ref) ([]mapping.Mapping, 
 		}
 	}
 	return out, nil
-}
-
-// Pending: a mapping set without IP stands for a running container
-// waiting for its address.
-func (s *fakeSource) Pending(_ context.Context, r ref.Ref) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, m := range s.m {
-		if m.Ref() == r && m.IP == "" {
-			return true
-		}
-	}
-	return false
 }
 
 var aliceDev = ref.Ref{Owner: "alice", Name: "dev"}
@@ -260,48 +246,5 @@ func TestSyncSkipsReadingUnchangedChains(t *testing.T) {
 	}
 	if got := b.comments(); len(got) != 1 || got[0] != commentOf(dev, "dnat") {
 		t.Fatalf("chains: %v", got)
-	}
-}
-
-// dhcpBetween is a source whose container gets its address from DHCP right
-// after the mapper's first read of it, whichever read that is.
-type dhcpBetween struct {
-	fakeSource
-	once sync.Once
-}
-
-func (s *dhcpBetween) leased() { s.once.Do(func() { s.set(dev) }) }
-
-func (s *dhcpBetween) Mappings(ctx context.Context, r ref.Ref) ([]mapping.Mapping, error) {
-	out, err := s.fakeSource.Mappings(ctx, r)
-	s.leased()
-	return out, err
-}
-
-func (s *dhcpBetween) Pending(ctx context.Context, r ref.Ref) bool {
-	p := s.fakeSource.Pending(ctx, r)
-	s.leased()
-	return p
-}
-
-// Scenario: launch c; DHCP answers while Follow is between its two reads
-// (busybox takes about as long as the create's last step). Follow used to
-// map from a read without the address, then ask Pending after it arrived:
-// nothing watched and the rule waited for the periodic reconcile (an hour
-// in the e2e lab). The address is now mapped by one read or the other.
-func TestFollowAddressBetweenReads(t *testing.T) {
-	b := &fakeBackend{}
-	src := &dhcpBetween{}
-	noIP := dev
-	noIP.IP = ""
-	src.set(noIP)
-	m := New(b, src, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	m.Follow(aliceDev)
-	deadline := time.Now().Add(5 * time.Second)
-	for len(b.comments()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the address came between the reads and was never mapped")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -117,7 +117,7 @@ func (s *Server) loginSucceeded(ctx ssh.Context, st *connState, meta gossh.ConnM
 	name := audit.SafeName(meta.User())
 	s.opt.Metrics.Login(method, "ok")
 	st.authDone.Store(true)
-	s.addrs.authenticated(st.slot)
+	s.addrs.Authenticated(st.slot)
 	if s.opt.Lobby == "" || meta.User() != s.opt.Lobby {
 		// Lobby connections belong to no account until login.
 		s.live.add(meta.User(), st)

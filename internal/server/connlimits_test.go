@@ -11,61 +11,6 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 )
 
-func TestAddrKey(t *testing.T) {
-	for _, tc := range []struct {
-		addr net.Addr
-		want string
-	}{
-		{&net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 1}, "127.0.0.1"},
-		{&net.TCPAddr{IP: net.IPv4(10, 0, 0, 7).To4(), Port: 1}, "10.0.0.7"},
-		{&net.TCPAddr{IP: net.IPv4(10, 0, 0, 7).To16(), Port: 1}, "10.0.0.7"}, // 16-byte form of an IPv4 address
-		{&net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.1"), Port: 1}, "192.0.2.1"},
-		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:3:4:5:6"), Port: 1}, "2001:db8:1:2::/64"},
-		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:ffff::1"), Port: 9}, "2001:db8:1:2::/64"},
-		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:3::1"), Port: 9}, "2001:db8:1:3::/64"},
-		{&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 9, Zone: "eth0"}, "fe80::/64"},
-		{&net.TCPAddr{IP: net.ParseIP("::1"), Port: 9}, "::/64"},
-		{&net.UnixAddr{Name: "@sock", Net: "unix"}, "@sock"},
-	} {
-		if got := addrKey(tc.addr); got != tc.want {
-			t.Errorf("addrKey(%v) = %q, want %q", tc.addr, got, tc.want)
-		}
-	}
-}
-
-func TestAddrLimiter(t *testing.T) {
-	l := newAddrLimiter(2, 3)
-	a1, _, _ := l.acquire("a")
-	a2, _, _ := l.acquire("a")
-	if s, why, limit := l.acquire("a"); s != nil || limit != 2 || !strings.Contains(why, "authenticating") {
-		t.Fatalf("third unauthenticated connection: %v %q %d", s, why, limit)
-	}
-	if s, _, _ := l.acquire("b"); s == nil {
-		t.Fatal("another source refused")
-	}
-	l.authenticated(a1)
-	l.authenticated(a1) // twice changes nothing
-	a3, _, _ := l.acquire("a")
-	if a3 == nil {
-		t.Fatal("authentication did not free an unauthenticated place")
-	}
-	l.authenticated(a2)
-	if s, why, limit := l.acquire("a"); s != nil || limit != 3 || strings.Contains(why, "authenticating") {
-		t.Fatalf("fourth connection: %v %q %d", s, why, limit)
-	}
-	l.release(a1)
-	l.release(a1) // a double close counts once
-	if u, n := l.counts("a"); u != 1 || n != 2 {
-		t.Fatalf("counts after release: unauth %d, total %d", u, n)
-	}
-	l.release(a2)
-	l.release(a3)
-	l.authenticated(a3) // after release: nothing
-	if u, n := l.counts("a"); u != 0 || n != 0 || len(l.by) != 1 {
-		t.Fatalf("counts at the end: %d %d, %d sources held", u, n, len(l.by))
-	}
-}
-
 // dialFrom opens a TCP connection to the gateway from a given loopback
 // address.
 func dialFrom(t *testing.T, local, addr string) net.Conn {
@@ -159,7 +104,7 @@ func authenticatedLeaveTheUnauthCount(t *testing.T, g *gateway) {
 			c.Close()
 		}
 	}()
-	waitFor(t, func() bool { _, n := g.srv.addrs.counts("127.0.0.3"); return n == 0 })
+	waitFor(t, func() bool { _, n := g.srv.addrs.Counts("127.0.0.3"); return n == 0 })
 	for i := 0; i < 3; i++ {
 		c, err := g.dialFrom(t, "127.0.0.3", "alice", gossh.PublicKeys(g.aliceK))
 		if err != nil {
@@ -172,7 +117,7 @@ func authenticatedLeaveTheUnauthCount(t *testing.T, g *gateway) {
 		idle = append(idle, c)
 	}
 	// (The server accepts asynchronously.)
-	waitFor(t, func() bool { u, n := g.srv.addrs.counts("127.0.0.3"); return u == 5 && n == 8 })
+	waitFor(t, func() bool { u, n := g.srv.addrs.Counts("127.0.0.3"); return u == 5 && n == 8 })
 	if c := dialFrom(t, "127.0.0.3", g.addr); !refusedAtOnce(c) {
 		t.Fatal("a ninth connection was kept (total cap 8)")
 	}
@@ -183,7 +128,7 @@ func authenticatedLeaveTheUnauthCount(t *testing.T, g *gateway) {
 		c.Close()
 	}
 	clients, idle = nil, nil
-	waitFor(t, func() bool { u, n := g.srv.addrs.counts("127.0.0.3"); return u == 0 && n == 0 })
+	waitFor(t, func() bool { u, n := g.srv.addrs.Counts("127.0.0.3"); return u == 0 && n == 0 })
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -274,23 +219,4 @@ func stateCount(g *gateway) int {
 		}
 	}
 	return -1
-}
-
-// SetLimits changes the caps for newcomers and cuts nothing already open.
-func TestSetLimits(t *testing.T) {
-	s := &Server{sess: newSessionCounter(2, 2), addrs: newAddrLimiter(1, 1)}
-	if err := s.sess.acquire("alice"); err != nil {
-		t.Fatal(err)
-	}
-	a, _, _ := s.addrs.acquire("a")
-	s.SetLimits(Limits{MaxSessions: 1, MaxSessionsPerUser: 1, MaxConnections: 7, MaxUnauthPerAddress: 3, MaxConnectionsPerAddress: 3})
-	if err := s.sess.acquire("bob"); err == nil || !strings.Contains(err.Error(), "limit of 1") {
-		t.Fatalf("lowered session cap: %v", err)
-	}
-	if b, _, _ := s.addrs.acquire("a"); a == nil || b == nil {
-		t.Fatal("raised per-source cap not applied")
-	}
-	if s.maxConns.Load() != 7 || s.maxChans.Load() != defaultMaxChannelsPerConnection {
-		t.Fatalf("connections %d, channels %d", s.maxConns.Load(), s.maxChans.Load())
-	}
 }

@@ -24,22 +24,6 @@ func addrKey(a net.Addr) string {
 	return auth.AddrGroup(a.String())
 }
 
-// addrLimiter counts connections per source: those still authenticating,
-// and all. A connection's place is an addrSlot.
-type addrLimiter struct {
-	maxUnauth, maxTotal int
-
-	mu sync.Mutex
-	by map[string]*addrCount
-}
-
-type addrCount struct{ unauth, total int }
-
-type addrSlot struct {
-	key              string
-	authed, released bool // under the limiter's lock
-}
-
 // Limits are the caps SetLimits may change while serving.
 type Limits struct {
 	MaxSessions, MaxSessionsPerUser, MaxConnections                         int
@@ -52,87 +36,10 @@ type Limits struct {
 // Zero per-source values mean the defaults, as in Options.
 func (s *Server) SetLimits(l Limits) {
 	s.sess.set(l.MaxSessions, l.MaxSessionsPerUser)
-	s.addrs.set(orDefault(l.MaxUnauthPerAddress, defaultMaxUnauthPerAddress),
+	s.addrs.Set(orDefault(l.MaxUnauthPerAddress, defaultMaxUnauthPerAddress),
 		orDefault(l.MaxConnectionsPerAddress, defaultMaxConnectionsPerAddress))
 	s.maxConns.Store(int64(l.MaxConnections))
 	s.maxChans.Store(int32(orDefault(l.MaxChannelsPerConnection, defaultMaxChannelsPerConnection)))
-}
-
-func (l *addrLimiter) set(maxUnauth, maxTotal int) {
-	l.mu.Lock()
-	l.maxUnauth, l.maxTotal = maxUnauth, maxTotal
-	l.mu.Unlock()
-}
-
-func newAddrLimiter(maxUnauth, maxTotal int) *addrLimiter {
-	return &addrLimiter{maxUnauth: maxUnauth, maxTotal: maxTotal, by: map[string]*addrCount{}}
-}
-
-// acquire takes a place for a new, unauthenticated connection from key;
-// when the source is at a limit it returns nil, why and the limit.
-func (l *addrLimiter) acquire(key string) (*addrSlot, string, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c := l.by[key]
-	if c == nil {
-		c = &addrCount{}
-		l.by[key] = c
-	}
-	switch {
-	case c.unauth >= l.maxUnauth:
-		return nil, "too many connections authenticating from this source", l.maxUnauth
-	case c.total >= l.maxTotal:
-		return nil, "too many connections from this source", l.maxTotal
-	}
-	c.unauth++
-	c.total++
-	return &addrSlot{key: key}, "", 0
-}
-
-// authenticated moves the connection out of its source's unauthenticated
-// count.
-func (l *addrLimiter) authenticated(s *addrSlot) {
-	if s == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if s.authed || s.released {
-		return
-	}
-	s.authed = true
-	l.by[s.key].unauth--
-}
-
-// release drops a closed connection from its source's counts.
-func (l *addrLimiter) release(s *addrSlot) {
-	if s == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if s.released {
-		return
-	}
-	s.released = true
-	c := l.by[s.key]
-	c.total--
-	if !s.authed {
-		c.unauth--
-	}
-	if c.total == 0 {
-		delete(l.by, s.key)
-	}
-}
-
-// counts returns a source's unauthenticated and total connections.
-func (l *addrLimiter) counts(key string) (unauth, total int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if c := l.by[key]; c != nil {
-		return c.unauth, c.total
-	}
-	return 0, 0
 }
 
 // acquireChannel takes a place for a new channel on the connection, or

@@ -18,6 +18,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/auth"
 	"github.com/lxcgate/lxcgate/internal/shell"
+	"github.com/lxcgate/lxcgate/internal/throttle"
 	"github.com/lxcgate/lxcgate/internal/users"
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -102,10 +103,10 @@ type Server struct {
 	conns    atomic.Int64
 	maxConns atomic.Int64 // MaxConnections, which SetLimits may change
 	maxChans atomic.Int32 // MaxChannelsPerConnection, likewise
-	addrs    *addrLimiter
-	refusals *audit.Sampler // connection refusals: a log line per source per minute
-	lockouts *audit.Sampler // refusals during a lockout: an audit record per key per minute
-	live     *registry      // authenticated connections by user name
+	addrs    *throttle.Conns
+	refusals *throttle.Sampler // connection refusals: a log line per source per minute
+	lockouts *throttle.Sampler // refusals during a lockout: an audit record per key per minute
+	live     *registry         // authenticated connections by user name
 }
 
 // New builds the server.
@@ -120,9 +121,9 @@ func New(opt Options) *Server {
 	s := &Server{
 		opt: opt, log: opt.Log.With("component", "ssh"),
 		sess:     newSessionCounter(opt.MaxSessions, opt.MaxSessionsPerUser),
-		addrs:    newAddrLimiter(opt.MaxUnauthPerAddress, opt.MaxConnectionsPerAddress),
-		refusals: audit.NewSampler(time.Minute, 4096),
-		lockouts: audit.NewSampler(time.Minute, 4096),
+		addrs:    throttle.NewConns(opt.MaxUnauthPerAddress, opt.MaxConnectionsPerAddress),
+		refusals: throttle.NewSampler(time.Minute, 4096),
+		lockouts: throttle.NewSampler(time.Minute, 4096),
 		live:     newRegistry(),
 	}
 	s.maxConns.Store(int64(opt.MaxConnections))
@@ -197,9 +198,9 @@ type connState struct {
 	lastErr  error // why the last password attempt failed, for the audit trail
 	remote   string
 
-	conn  net.Conn  // closed when the connection's account is disabled or deleted
-	slot  *addrSlot // the connection's place in its source's counts
-	names []string  // accounts the connection is registered under; registry's lock
+	conn  net.Conn       // closed when the connection's account is disabled or deleted
+	slot  *throttle.Slot // the connection's place in its source's counts
+	names []string       // accounts the connection is registered under; registry's lock
 
 	channels   atomic.Int32 // open channels
 	chRefused  atomic.Int32 // channels refused past the cap
@@ -235,7 +236,7 @@ func (s *Server) accept(ctx ssh.Context, conn net.Conn) net.Conn {
 		return nil
 	}
 	key := addrKey(conn.RemoteAddr())
-	slot, why, limit := s.addrs.acquire(key)
+	slot, why, limit := s.addrs.Acquire(key)
 	if slot == nil {
 		s.conns.Add(-1)
 		s.refused(key, remote, why, limit)
@@ -254,7 +255,7 @@ func (s *Server) accept(ctx ssh.Context, conn net.Conn) net.Conn {
 	tc := &trackedConn{Conn: conn, onClose: func() {
 		timer.Stop()
 		s.conns.Add(-1)
-		s.addrs.release(slot)
+		s.addrs.Release(slot)
 		s.live.remove(st)
 		if n := st.chRefused.Load(); n > 1 {
 			s.log.Info("channels refused past the cap", "remote", st.remote, "refused", n, "limit", s.maxChans.Load())

@@ -1,6 +1,7 @@
 package shell
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -11,7 +12,7 @@ import (
 )
 
 // DefaultLaunchWait is how long launch waits for the container's address.
-const DefaultLaunchWait = 30 * time.Second
+const DefaultLaunchWait = containers.DefaultLaunchWait
 
 var (
 	forceFlag = cli.Flag{Name: "force", Short: "f", Help: "at once: stop a running container without a clean shutdown"}
@@ -137,12 +138,9 @@ func completeNames(c *Ctx, args []string) []string {
 
 // parseLease reads a lease given on the command line ("" is none asked).
 func parseLease(s string) (time.Duration, error) {
-	if s == "" {
-		return 0, nil
-	}
-	d, err := units.ParseAge(s)
-	if err != nil || d <= 0 {
-		return 0, cli.Usagef("lease %q: say 12h or 7d", s)
+	d, err := containers.ParseLease(s)
+	if err != nil {
+		return 0, cli.Usage(err)
 	}
 	return d, nil
 }
@@ -202,9 +200,6 @@ func runCreate(c *Ctx, args []string, start bool) error {
 	if c.Flags.Int("cpu") < 0 {
 		return cli.Usagef("--cpu must be a positive number")
 	}
-	if err := containers.ValidName(args[0]); err != nil {
-		return err
-	}
 	lease, err := parseLease(c.Flags.String("lease"))
 	if err != nil {
 		return err
@@ -243,27 +238,22 @@ func runCreate(c *Ctx, args []string, start bool) error {
 	return nil
 }
 
-// waitForAddress polls the container until it has its IPv4 address (its
+// waitForAddress waits until the container has its IPv4 address (its
 // port mappings follow it), for at most the shell's LaunchWait.
 func (c *Ctx) waitForAddress(ct containers.Container) containers.Container {
-	deadline := time.Now().Add(c.sh.launchWait)
-	for ct.IPv4 == "" {
-		if time.Now().After(deadline) {
-			fmt.Fprintf(c.Err, "%s has no address yet after %s; 'details %s' shows it once it has.\n", ct.Name, c.sh.launchWait, ct.Name)
-			return ct
-		}
-		select {
-		case <-c.ctx.Done():
-			return ct
-		case <-time.After(250 * time.Millisecond):
-		}
-		got, err := c.containers().Get(c.ctx, c.User.Name, ct.Name)
-		if err != nil {
-			return ct
-		}
-		ct = got
+	ctx, cancel := context.WithTimeout(c.ctx, c.sh.launchWait)
+	defer cancel()
+	got, err := c.containers().WaitAddress(ctx, c.User.Name, ct.Name)
+	if err != nil {
+		got = ct // what create saw
 	}
-	return ct
+	switch {
+	case c.ctx.Err() != nil, err != nil && ctx.Err() == nil:
+		return got // the session ended, or the container went away or LXD failed
+	case got.IPv4 == "":
+		fmt.Fprintf(c.Err, "%s has no address yet after %s; 'details %s' shows it once it has.\n", ct.Name, c.sh.launchWait, ct.Name)
+	}
+	return got
 }
 
 func runDelete(c *Ctx, args []string) error {

@@ -211,6 +211,15 @@ func (n noLease) Get(ctx context.Context, user, name string) (containers.Contain
 	return ct, err
 }
 
+func (n noLease) WaitAddress(ctx context.Context, user, name string) (containers.Container, error) {
+	<-ctx.Done()
+	ct, err := n.Get(context.WithoutCancel(ctx), user, name)
+	if err != nil {
+		return ct, err
+	}
+	return ct, ctx.Err()
+}
+
 // Scenario: a container that never gets a lease: launch gives up after
 // LaunchWait, says so, and succeeds (the container runs).
 func TestLaunchWaitEnds(t *testing.T) {

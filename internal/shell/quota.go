@@ -7,7 +7,7 @@ import (
 
 	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/containers"
-	"github.com/lxcgate/lxcgate/internal/units"
+	"github.com/lxcgate/lxcgate/internal/quota"
 )
 
 func runPortAdd(c *Ctx, args []string) error {
@@ -72,32 +72,23 @@ func runQuota(c *Ctx, args []string) error {
 // QuotaChangeOf is the change the quota flags (QuotaFlags) ask for; ok is
 // false when none was given.
 func QuotaChangeOf(v cli.Values) (ch containers.QuotaChange, ok bool) {
-	ints := []struct {
-		name string
-		dst  **int
-	}{{"containers", &ch.Containers}, {"cpu", &ch.CPU}, {"gpus", &ch.GPUs}, {"ports", &ch.Ports}, {"snapshots", &ch.Snapshots}}
-	for _, f := range ints {
-		if v.Changed(f.name) {
-			n := v.Int(f.name)
-			*f.dst, ok = &n, true
+	for _, f := range quota.Fields {
+		if !v.Changed(f.Name) {
+			continue
 		}
-	}
-	sizes := []struct {
-		name string
-		dst  **int64
-	}{{"memory", &ch.Memory}, {"disk", &ch.Disk}}
-	for _, f := range sizes {
-		if v.Changed(f.name) {
-			n := v.Size(f.name)
-			*f.dst, ok = &n, true
+		ok = true
+		switch f.Kind {
+		case quota.Group:
+			g := v.String(f.Name)
+			if g == "all" {
+				g = ""
+			}
+			ch.Hosts = &g
+		case quota.Size:
+			f.Set(&ch, v.Size(f.Name))
+		default:
+			f.Set(&ch, int64(v.Int(f.Name)))
 		}
-	}
-	if v.Changed("hosts") {
-		g := v.String("hosts")
-		if g == "all" {
-			g = ""
-		}
-		ch.Hosts, ok = &g, true
 	}
 	return ch, ok
 }
@@ -105,18 +96,7 @@ func QuotaChangeOf(v cli.Values) (ch containers.QuotaChange, ok bool) {
 // PrintQuota writes a user's quota beside their use; the host command
 // "lxcgate user quota" prints the same.
 func PrintQuota(w io.Writer, user string, q containers.Quota, use containers.Usage) error {
-	fmt.Fprintf(w, "quota of %s (in use / limit):\n", user)
-	fmt.Fprintf(w, "  containers  %d / %d\n", use.Containers, q.Containers)
-	fmt.Fprintf(w, "  cpu         %d / %d\n", use.CPU, q.CPU)
-	fmt.Fprintf(w, "  memory      %s / %s\n", units.FormatSize(use.Memory), units.FormatSize(q.Memory))
-	fmt.Fprintf(w, "  disk        %s / %s\n", units.FormatSize(use.Disk), units.FormatSize(q.Disk))
-	fmt.Fprintf(w, "  gpus        %d / %d\n", use.GPUs, q.GPUs)
-	fmt.Fprintf(w, "  snapshots   %d at most\n", q.Snapshots)
-	_, err := fmt.Fprintf(w, "  ports       %d added per container at most\n", q.Ports)
-	if q.Hosts != "" {
-		_, err = fmt.Fprintf(w, "  hosts       cluster group %s\n", q.Hosts)
-	}
-	return err
+	return quota.Print(w, user, q, use)
 }
 
 // QuotaView is the data 'quota --json' and 'lxcgate user quota --json'

@@ -4,14 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
+
+	"github.com/lxcgate/lxcgate/internal/quota"
 )
 
 // Quota is a row of quotas: one user's limits. A nil field takes the
-// configured default.
-type Quota struct {
-	Containers, CPU, Memory, Disk, GPUs, Ports, Snapshots *int64
-	Hosts                                                 *string // a cluster group; "" any member
-}
+// configured default. Its columns are quota.Fields' names.
+type Quota = quota.Change
 
 // Quotas is the quotas table.
 type Quotas interface {
@@ -25,39 +25,63 @@ type quotaTable struct{}
 
 var _ Quotas = (*quotaTable)(nil)
 
+// The statements, made from the field table: the numbers in its order,
+// then the group (hosts).
+var quotaGet, quotaSet = quotaSQL()
+
+func quotaSQL() (get, set string) {
+	var cols, marks, updates []string
+	for _, f := range quota.Fields {
+		cols, marks = append(cols, f.Name), append(marks, "?")
+		updates = append(updates, f.Name+" = coalesce(excluded."+f.Name+", "+f.Name+")")
+	}
+	get = "SELECT " + strings.Join(cols, ", ") + " FROM quotas WHERE user_id = ?"
+	set = "INSERT INTO quotas (user_id, " + strings.Join(cols, ", ") + ") VALUES (?, " + strings.Join(marks, ", ") + ")" +
+		" ON CONFLICT (user_id) DO UPDATE SET " + strings.Join(updates, ", ")
+	return get, set
+}
+
 func (quotaTable) Get(ctx context.Context, q Querier, uid UserID) (Quota, error) {
-	var c, cpu, mem, disk, gpus, ports, snaps sql.NullInt64
-	var hosts sql.NullString
-	err := q.QueryRowContext(ctx, `SELECT containers, cpu, memory, disk, gpus, ports, snapshots, hosts FROM quotas WHERE user_id = ?`, uid).
-		Scan(&c, &cpu, &mem, &disk, &gpus, &ports, &snaps, &hosts)
+	nums := make([]sql.NullInt64, len(quota.Fields))
+	var group sql.NullString
+	dst := make([]any, len(quota.Fields))
+	for i, f := range quota.Fields {
+		dst[i] = &nums[i]
+		if f.Kind == quota.Group {
+			dst[i] = &group
+		}
+	}
+	err := q.QueryRowContext(ctx, quotaGet, uid).Scan(dst...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Quota{}, nil
 	}
 	if err != nil {
 		return Quota{}, mapErr(err)
 	}
-	out := Quota{Containers: ptrOf(c), CPU: ptrOf(cpu), Memory: ptrOf(mem), Disk: ptrOf(disk), GPUs: ptrOf(gpus),
-		Ports: ptrOf(ports), Snapshots: ptrOf(snaps)}
-	if hosts.Valid {
-		out.Hosts = &hosts.String
+	var out Quota
+	for i, f := range quota.Fields {
+		if nums[i].Valid {
+			f.Set(&out, nums[i].Int64)
+		}
+	}
+	if group.Valid {
+		out.Hosts = &group.String
 	}
 	return out, nil
 }
 
-func ptrOf(n sql.NullInt64) *int64 {
-	if !n.Valid {
-		return nil
-	}
-	return &n.Int64
-}
-
 func (quotaTable) Set(ctx context.Context, q Querier, uid UserID, ch Quota) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO quotas (user_id, containers, cpu, memory, disk, gpus, ports, snapshots, hosts)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (user_id) DO UPDATE SET containers = coalesce(excluded.containers, containers),
-		cpu = coalesce(excluded.cpu, cpu), memory = coalesce(excluded.memory, memory),
-		disk = coalesce(excluded.disk, disk), gpus = coalesce(excluded.gpus, gpus), ports = coalesce(excluded.ports, ports),
-		snapshots = coalesce(excluded.snapshots, snapshots), hosts = coalesce(excluded.hosts, hosts)`,
-		uid, ch.Containers, ch.CPU, ch.Memory, ch.Disk, ch.GPUs, ch.Ports, ch.Snapshots, ch.Hosts)
+	args := []any{uid}
+	for _, f := range quota.Fields {
+		switch v, ok := f.Changed(ch); {
+		case f.Kind == quota.Group:
+			args = append(args, ch.Hosts)
+		case ok:
+			args = append(args, v)
+		default:
+			args = append(args, nil)
+		}
+	}
+	_, err := q.ExecContext(ctx, quotaSet, args...)
 	return mapErr(err)
 }

@@ -6,19 +6,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lxcgate/lxcgate/internal/quota"
 	"github.com/lxcgate/lxcgate/internal/store"
 	"github.com/lxcgate/lxcgate/internal/store/storetest"
 )
 
 func i64(n int64) *int64 { return &n }
+func num(n int) *int     { return &n }
 
+// show lists a row's numbers in the table's order, nil where unset.
 func show(q store.Quota) []any {
 	var out []any
-	for _, p := range []*int64{q.Containers, q.CPU, q.Memory, q.Disk, q.GPUs, q.Ports, q.Snapshots} {
-		if p == nil {
-			out = append(out, nil)
+	for _, f := range quota.Fields {
+		if f.Kind == quota.Group {
+			continue
+		}
+		if v, ok := f.Changed(q); ok {
+			out = append(out, v)
 		} else {
-			out = append(out, *p)
+			out = append(out, nil)
 		}
 	}
 	return out
@@ -36,9 +42,9 @@ func TestQuotas(t *testing.T) {
 		set  store.Quota
 		want []any
 	}{
-		{store.Quota{Containers: i64(3), Memory: i64(1 << 30)}, []any{int64(3), nil, int64(1 << 30), nil, nil, nil, nil}},
-		{store.Quota{CPU: i64(4), Snapshots: i64(0)}, []any{int64(3), int64(4), int64(1 << 30), nil, nil, nil, int64(0)}},
-		{store.Quota{Containers: i64(5), Disk: i64(7), GPUs: i64(1), Ports: i64(2)}, []any{int64(5), int64(4), int64(1 << 30), int64(7), int64(1), int64(2), int64(0)}},
+		{store.Quota{Containers: num(3), Memory: i64(1 << 30)}, []any{int64(3), nil, int64(1 << 30), nil, nil, nil, nil}},
+		{store.Quota{CPU: num(4), Snapshots: num(0)}, []any{int64(3), int64(4), int64(1 << 30), nil, nil, nil, int64(0)}},
+		{store.Quota{Containers: num(5), Disk: i64(7), GPUs: num(1), Ports: num(2)}, []any{int64(5), int64(4), int64(1 << 30), int64(7), int64(1), int64(2), int64(0)}},
 		{store.Quota{}, []any{int64(5), int64(4), int64(1 << 30), int64(7), int64(1), int64(2), int64(0)}},
 	} {
 		if err := st.Quotas.Set(ctx, db, alice, tc.set); err != nil {
@@ -56,7 +62,7 @@ func TestQuotas(t *testing.T) {
 			}
 		}
 	}
-	if err := st.Quotas.Set(ctx, db, 99, store.Quota{CPU: i64(1)}); !errors.Is(err, store.ErrForeignKey) {
+	if err := st.Quotas.Set(ctx, db, 99, store.Quota{CPU: num(1)}); !errors.Is(err, store.ErrForeignKey) {
 		t.Fatalf("quota of no user: %v", err)
 	}
 	// The quota goes with its user.

@@ -1,7 +1,10 @@
-// Package throttle slows down password guessing: failed logins are counted
+// Package throttle holds the gateway's rate limits, for SSH and the web
+// alike. Throttle slows down password guessing: failed logins are counted
 // per source address and per account name (existing or not, so that a
 // lockout reveals nothing), and past a limit further attempts are refused
-// without being checked until the lockout ends.
+// without being checked until the lockout ends. Rate is a token bucket per
+// key, Sampler lets a few audit records per key through a period, and
+// Conns caps the connections open per source.
 package throttle
 
 import (
@@ -49,6 +52,13 @@ func New(l Limits) *Throttle {
 	// One failure may add an account and an address at once.
 	bound = max(bound, 2)
 	return &Throttle{limits: l, max: bound, now: time.Now, entries: map[string]*entry{}}
+}
+
+// SetClock replaces the clock (tests, and a web listener on its own).
+func (t *Throttle) SetClock(now func() time.Time) {
+	t.mu.Lock()
+	t.now = now
+	t.mu.Unlock()
 }
 
 // SetLimits changes the limits (SIGHUP); failures already counted stay
@@ -104,6 +114,29 @@ func (t *Throttle) Failure(account, address string) bool {
 	a := t.add(ak, now, t.limits.PerAccount)
 	b := t.add(bk, now, t.limits.PerAddress)
 	return a || b
+}
+
+// AddressLocked reports whether address is locked out, and until when:
+// for a door that has no account name to go with it (a web token).
+func (t *Throttle) AddressLocked(address string) (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e := t.entries[addressKey(address)]; e != nil && t.now().Before(e.lockedUntil) {
+		return e.lockedUntil, true
+	}
+	return time.Time{}, false
+}
+
+// AddressFailure records a failed attempt from address that names no
+// account (a bad web token); it counts against the same per-address
+// budget as SSH's failures, and reports whether it locked the address.
+func (t *Throttle) AddressFailure(address string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	k := addressKey(address)
+	t.makeRoom(now, k)
+	return t.add(k, now, t.limits.PerAddress)
 }
 
 // Success clears the account's failures (not the address's: one good login

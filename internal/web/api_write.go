@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -51,6 +52,10 @@ type createBody struct {
 	GPU    string `json:"gpu"`
 	Host   string `json:"host"`
 	Start  bool   `json:"start"` // launch: create and start
+	Lease  string `json:"lease"` // "12h", "7d"; "": the default
+	// Wait, with start, answers once the container has its address (at
+	// most containers.DefaultLaunchWait), as the shell's launch does.
+	Wait bool `json:"wait"`
 }
 
 func (s *Server) apiCreate(w http.ResponseWriter, r *http.Request, c caller) string {
@@ -66,13 +71,17 @@ func (s *Server) apiCreate(w http.ResponseWriter, r *http.Request, c caller) str
 		}
 		cpu = *b.CPU
 	}
-	if err := containers.ValidName(b.Name); err != nil {
+	lease, err := containers.ParseLease(b.Lease)
+	if err != nil {
 		return s.fail(w, badRequest("%v", err))
 	}
 	ct, err := s.o.Service.Create(r.Context(), c.user.Name, containers.CreateRequest{Name: b.Name, Image: b.Image, CPU: cpu,
-		Memory: int64(b.Memory), Disk: int64(b.Disk), GPU: b.GPU, Host: b.Host, Start: b.Start})
+		Memory: int64(b.Memory), Disk: int64(b.Disk), GPU: b.GPU, Host: b.Host, Start: b.Start, Lease: lease})
 	if err != nil {
 		return s.fail(w, err)
+	}
+	if b.Start && b.Wait {
+		ct = s.waitAddress(r.Context(), c.user.Name, ct)
 	}
 	w.Header().Set("Location", "/api/v1/containers/"+ct.Name)
 	writeJSON(w, http.StatusCreated, ct.InUTC())
@@ -81,6 +90,19 @@ func (s *Server) apiCreate(w http.ResponseWriter, r *http.Request, c caller) str
 		note += fmt.Sprintf(", placed on %s: %s", ct.Host, ct.Placement)
 	}
 	return note
+}
+
+// waitAddress waits, as launch does, until ct has its address; without
+// one in time the answer shows it as it is.
+func (s *Server) waitAddress(ctx context.Context, user string, ct containers.Container) containers.Container {
+	ctx, cancel := context.WithTimeout(ctx, containers.DefaultLaunchWait)
+	defer cancel()
+	got, err := s.o.Service.WaitAddress(ctx, user, ct.Name)
+	if err != nil {
+		return ct
+	}
+	got.Placement = ct.Placement // known only to the create
+	return got
 }
 
 // actBody holds every verb's options; each verb reads its own.

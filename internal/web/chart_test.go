@@ -47,15 +47,3 @@ func TestChartSVG(t *testing.T) {
 		t.Fatal("script in the chart")
 	}
 }
-
-func TestLimiter(t *testing.T) {
-	now := time.Unix(0, 0)
-	l := newLimiter(2, time.Minute, func() time.Time { return now })
-	if !l.take("a") || !l.take("a") || l.take("a") || !l.empty("a") || !l.take("b") {
-		t.Fatal("burst of 2")
-	}
-	now = now.Add(30 * time.Second)
-	if !l.take("a") || l.take("a") {
-		t.Fatal("refill of 1 in half a period")
-	}
-}

@@ -57,7 +57,7 @@ func (s *Server) guard(kind string, h handler, onRefusal func(http.ResponseWrite
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
 		c, err := s.identify(r)
-		if err == nil && kind == audit.KindAPI && !s.perUser.take(c.user.Name) {
+		if err == nil && kind == audit.KindAPI && !s.perUser.Take(c.user.Name) {
 			err = refuse(http.StatusTooManyRequests, fmt.Sprintf("over %d API requests a minute; slow down", apiPerMinute))
 		}
 		note := ""
@@ -90,13 +90,13 @@ func (s *Server) identify(r *http.Request) (caller, *refusal) {
 	ctx := r.Context()
 	var name string
 	if authz := r.Header.Get("Authorization"); authz != "" {
-		if s.badAuth.empty(addr) {
+		if _, locked := s.failed.AddressLocked(addr); locked {
 			return c, refuse(http.StatusTooManyRequests, "too many failed sign-ins from your address; wait a minute")
 		}
 		secret, ok := strings.CutPrefix(authz, "Bearer ")
 		var err error
 		if name, err = s.o.Auth.TokenUser(ctx, strings.TrimSpace(secret)); !ok || err != nil {
-			s.badAuth.take(addr)
+			s.failed.AddressFailure(addr)
 			return c, s.authErr(err, "invalid or expired token")
 		}
 		c.method = "token"
@@ -216,7 +216,7 @@ func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) signinForm(w http.ResponseWriter, r *http.Request) string {
-	if !s.signins.take(auth.AddrGroup(r.RemoteAddr)) {
+	if !s.signins.Take(auth.AddrGroup(r.RemoteAddr)) {
 		s.errorPage(w, r, refuse(http.StatusTooManyRequests, "Too many sign-in attempts from your address; wait a minute."))
 		return "rate limited"
 	}
@@ -260,7 +260,7 @@ func (s *Server) redeem(r *http.Request) (cookie, name string, _ *refusal) {
 		return "", "", refuse(http.StatusForbidden, "Sign-ins are accepted only from this site's own page: open the link from 'ssh GATEWAY web' again.")
 	}
 	addr := auth.AddrGroup(r.RemoteAddr)
-	if !s.signins.take(addr) {
+	if !s.signins.Take(addr) {
 		return "", "", refuse(http.StatusTooManyRequests, "Too many sign-in attempts from your address; wait a minute.")
 	}
 	cookie, name, err := s.o.Auth.Redeem(r.Context(), r.PostFormValue("t"))

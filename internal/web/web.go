@@ -21,6 +21,7 @@ import (
 
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/containers"
+	"github.com/lxcgate/lxcgate/internal/throttle"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
@@ -67,6 +68,10 @@ type Options struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client; from any other peer the header is ignored.
 	TrustedProxies []netip.Prefix
+	// Throttle counts failed credentials per source address; the SSH
+	// server's, so that one budget covers both doors. Nil: the listener
+	// keeps its own.
+	Throttle *throttle.Throttle
 }
 
 // Server is the web listener's handler. Create it with New.
@@ -74,10 +79,10 @@ type Server struct {
 	o       Options
 	log     *slog.Logger
 	mux     *http.ServeMux
-	signins *limiter       // sign-in requests per address
-	badAuth *limiter       // failed credentials per address
-	perUser *limiter       // API requests per user: a runaway script must not starve the others
-	quiet   *audit.Sampler // audit rows of requests without valid credentials, per address
+	signins *throttle.Rate     // sign-in requests per address
+	failed  *throttle.Throttle // failed credentials per address, shared with SSH (Options.Throttle)
+	perUser *throttle.Rate     // API requests per user: a runaway script must not starve the others
+	quiet   *throttle.Sampler  // audit rows of requests without valid credentials, per address
 
 	// The TLS pair in use, read from certFile and keyFile; ReloadCert
 	// replaces it (SIGHUP) while connections keep being served.
@@ -102,14 +107,22 @@ const (
 	maxAuditPath   = 512 // bytes of a request's path in its audit row
 )
 
+// ownFailures is the failure budget per address of a listener not handed
+// the SSH server's (Options.Throttle).
+var ownFailures = throttle.Limits{PerAddress: 20, Window: time.Minute, Lockout: time.Minute}
+
 // New returns a Server with every route.
 func New(o Options) *Server {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	s := &Server{o: o, log: o.Log.With("component", "web"), mux: http.NewServeMux(),
-		signins: newLimiter(10, time.Minute, o.Now), badAuth: newLimiter(20, time.Minute, o.Now),
-		perUser: newLimiter(apiPerMinute, time.Minute, o.Now), quiet: audit.NewBurstSampler(time.Minute, quietPerMinute, quietKeys)}
+		signins: throttle.NewRate(10, time.Minute, o.Now), failed: o.Throttle,
+		perUser: throttle.NewRate(apiPerMinute, time.Minute, o.Now), quiet: throttle.NewBurstSampler(time.Minute, quietPerMinute, quietKeys)}
+	if s.failed == nil {
+		s.failed = throttle.New(ownFailures)
+		s.failed.SetClock(o.Now)
+	}
 	s.quiet.SetClock(o.Now)
 	static, _ := fs.Sub(files, "static")
 	s.mux.Handle("GET /static/", s.open(http.StripPrefix("/static/", http.FileServerFS(static))))

@@ -1,14 +1,14 @@
-package web
+package throttle
 
 import (
 	"sync"
 	"time"
 )
 
-// limiter is a token bucket per source address: burst at once, refilled
-// at burst per period. The map is bounded: past maxKeys, full buckets
+// Rate is a token bucket per key (a source address, a user): burst at
+// once, refilled at burst per period. It is safe for concurrent use. The map is bounded: past maxKeys, full buckets
 // (addresses that have been quiet) are forgotten first.
-type limiter struct {
+type Rate struct {
 	burst  float64
 	period time.Duration
 	now    func() time.Time
@@ -22,14 +22,19 @@ type bucket struct {
 	at     time.Time
 }
 
+// maxKeys bounds the buckets held at once.
 const maxKeys = 50_000
 
-func newLimiter(burst int, period time.Duration, now func() time.Time) *limiter {
-	return &limiter{burst: float64(burst), period: period, now: now, m: map[string]*bucket{}}
+// NewRate returns a Rate; now is the clock (time.Now when nil).
+func NewRate(burst int, period time.Duration, now func() time.Time) *Rate {
+	if now == nil {
+		now = time.Now
+	}
+	return &Rate{burst: float64(burst), period: period, now: now, m: map[string]*bucket{}}
 }
 
 // refill brings key's bucket up to date and returns it.
-func (l *limiter) refill(key string) *bucket {
+func (l *Rate) refill(key string) *bucket {
 	now := l.now()
 	b := l.m[key]
 	if b == nil {
@@ -44,8 +49,8 @@ func (l *limiter) refill(key string) *bucket {
 	return b
 }
 
-// take spends one token of key's bucket; false when it is empty.
-func (l *limiter) take(key string) bool {
+// Take spends one token of key's bucket; false when it is empty.
+func (l *Rate) Take(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.refill(key)
@@ -56,15 +61,15 @@ func (l *limiter) take(key string) bool {
 	return true
 }
 
-// empty reports whether key's bucket has no token left, spending none.
-func (l *limiter) empty(key string) bool {
+// Empty reports whether key's bucket has no token left, spending none.
+func (l *Rate) Empty(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.refill(key).tokens < 1
 }
 
 // forget drops the buckets that are full again, or, if none is, all.
-func (l *limiter) forget(now time.Time) {
+func (l *Rate) forget(now time.Time) {
 	for k, b := range l.m {
 		if b.tokens+now.Sub(b.at).Seconds()*l.burst/l.period.Seconds() >= l.burst {
 			delete(l.m, k)
