@@ -262,7 +262,13 @@ image_current() {
 	grep -q "^    description: .*(lxcgate $2)\$" <<<"$info"
 }
 
-image_fingerprint() { lxc image info "$1" 2>/dev/null | sed -n 's/^Fingerprint: //p'; }
+# image_fingerprint ALIAS: the image's fingerprint, or nothing when there is
+# no such image (not an error: pipefail would end the script on a new machine).
+image_fingerprint() {
+	local info
+	info=$(lxc image info "$1" 2>/dev/null) || return 0
+	sed -n 's/^Fingerprint: //p' <<<"$info"
+}
 
 # import_image ALIAS DIR: imports DIR's tarballs as ALIAS. An older build
 # under ALIAS is replaced by moving the alias in one call, so that tests
