@@ -96,7 +96,7 @@ func (a *app) serve() error {
 	wa, site := a.webSite(db, cs, st, al, th, log)
 	// The shell's rows are group-committed with others; the server syncs
 	// the trail before each session's exit status.
-	sh := shell.New(shell.Options{Users: authn, Audit: al.Soon(), Log: log, Host: a.cfg.Hostname,
+	sh := shell.New(shell.Options{Auth: authn, Audit: al.Soon(), Log: log, Host: a.cfg.Hostname,
 		Services: cs, Keys: st, Admin: st, AuditLog: al, Public: a.publicAddress(), Gateway: net.JoinHostPort(a.publicAddress(), listenPort),
 		Metrics: met, Web: wa})
 	srv := server.New(server.Options{

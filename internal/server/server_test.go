@@ -59,7 +59,7 @@ func startGateway(t *testing.T, mod func(*Options)) *gateway {
 	th := throttle.New(throttle.Limits{PerAccount: 3, PerAddress: 50, Window: time.Minute, Lockout: time.Minute})
 	a := auth.New(us, th)
 	al := audit.New(db, logger)
-	g.sh = shell.New(shell.Options{Users: a, Audit: al, Log: logger, Host: "gw"})
+	g.sh = shell.New(shell.Options{Auth: a, Audit: al, Log: logger, Host: "gw"})
 	g.sh.Add(&shell.Command{Name: "boom", Summary: "panics", Run: func(*shell.Ctx, []string) error { panic("boom") }})
 	g.sh.Add(&shell.Command{Name: "sleep", Summary: "waits", Run: func(c *shell.Ctx, _ []string) error {
 		select {

@@ -65,20 +65,20 @@ func runKey(c *Ctx, args []string) error {
 		return c.listContainerKeys(name, login)
 	case c.Flags.String("revoke") != "":
 		fp := c.Flags.String("revoke")
-		return c.done(a.RevokeKey(c.ctx, c.User.Name, name, login, fp), "Revoked %s for %s in %s.", fp, login, name)
+		return c.done(a.RevokeKey(c.Context(), c.User.Name, name, login, fp), "Revoked %s for %s in %s.", fp, login, name)
 	case c.Flags.Bool("mine"):
-		mine, err := c.sh.keys.AuthorizedKeys(c.ctx, c.User.Name)
+		mine, err := c.sh.keys.AuthorizedKeys(c.Context(), c.User.Name)
 		if err != nil {
 			return err
 		}
-		fps, err := a.InstallKeys(c.ctx, c.User.Name, name, login, mine)
+		fps, err := a.InstallKeys(c.Context(), c.User.Name, name, login, mine)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(c.Err, "Installed %d of your keys for %s in %s: %s\n", len(fps), login, name, strings.Join(fps, " "))
 		return nil
 	}
-	k, err := a.GenerateKey(c.ctx, c.User.Name, name, login, c.Flags.String("type"))
+	k, err := a.GenerateKey(c.Context(), c.User.Name, name, login, c.Flags.String("type"))
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func runKey(c *Ctx, args []string) error {
 	fmt.Fprintf(c.Err, "This is the only copy of the private key (%s, %s).\n", k.Fingerprint, k.Comment)
 	file := "~/.ssh/lxcgate-" + name
 	fmt.Fprintf(c.Err, "Save it:  ssh ... key %s > %s && chmod 600 %s\n", name, file, file)
-	if ct, err := c.containers().Get(c.ctx, c.User.Name, name); err == nil {
+	if ct, err := c.containers().Get(c.Context(), c.User.Name, name); err == nil {
 		for _, p := range ct.Ports {
 			if p.ContainerPort == 22 {
 				fmt.Fprintf(c.Err, "Then:     ssh -i %s -p %d %s@%s\n", file, p.HostPort, login, c.sh.public)
@@ -99,7 +99,7 @@ func runKey(c *Ctx, args []string) error {
 
 // listContainerKeys is key --list.
 func (c *Ctx) listContainerKeys(name, login string) error {
-	keys, err := c.sh.cs.ContainerKeys(c.ctx, c.User.Name, name, login)
+	keys, err := c.sh.cs.ContainerKeys(c.Context(), c.User.Name, name, login)
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func runKeys(c *Ctx, args []string) error {
 	ks := c.sh.keys
 	switch {
 	case len(args) == 0:
-		keys, err := ks.Keys(c.ctx, c.User.Name)
+		keys, err := ks.Keys(c.Context(), c.User.Name)
 		if err != nil {
 			return err
 		}
@@ -135,7 +135,7 @@ func runKeys(c *Ctx, args []string) error {
 	case args[0] == "add":
 		return c.addKeys(strings.Join(args[1:], " "))
 	case args[0] == "del" && len(args) == 2:
-		err := ks.DeleteKey(c.ctx, c.User.Name, args[1])
+		err := ks.DeleteKey(c.Context(), c.User.Name, args[1])
 		if errors.Is(err, users.ErrKeyNotFound) {
 			return fmt.Errorf("keys del: you have no key %s; see 'keys'", args[1])
 		}
@@ -156,7 +156,7 @@ func (c *Ctx) addKeys(line string) error {
 			return fmt.Errorf("keys add: %w", err)
 		}
 	}
-	added, err := c.sh.keys.AddKeys(c.ctx, c.User.Name, []byte(line))
+	added, err := c.sh.keys.AddKeys(c.Context(), c.User.Name, []byte(line))
 	if err != nil {
 		return fmt.Errorf("keys add: %w", err)
 	}
@@ -172,7 +172,7 @@ func runSetpass(c *Ctx, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.done(c.sh.cs.SetPassword(c.ctx, c.User.Name, args[0], login, pw), "Password of %s in %s set.", login, args[0])
+	return c.done(c.sh.cs.SetPassword(c.Context(), c.User.Name, args[0], login, pw), "Password of %s in %s set.", login, args[0])
 }
 
 // SSHHost is one ~/.ssh/config Host block.
@@ -187,7 +187,7 @@ type SSHHost struct {
 }
 
 func runSSHConfig(c *Ctx, _ []string) error {
-	list, err := c.containers().List(c.ctx, c.User.Name, false)
+	list, err := c.containers().List(c.Context(), c.User.Name, false)
 	if err != nil {
 		return err
 	}

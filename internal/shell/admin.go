@@ -69,7 +69,7 @@ func completeUsers(c *Ctx, args []string) []string {
 	if len(args) > 0 {
 		return nil
 	}
-	list, _ := c.sh.admin.List(c.ctx)
+	list, _ := c.sh.admin.List(c.Context())
 	var out []string
 	for _, u := range list {
 		out = append(out, u.Name)
@@ -90,7 +90,7 @@ func runUserAdd(c *Ctx, args []string) error {
 	if err := users.ValidName(name); err != nil {
 		return fmt.Errorf("user add: %w", err)
 	}
-	if _, err := ua.Get(c.ctx, name); err == nil {
+	if _, err := ua.Get(c.Context(), name); err == nil {
 		return fmt.Errorf("user add: %s exists; nothing changed", name)
 	}
 	pw, err := c.adminPassword("user add")
@@ -101,12 +101,12 @@ func runUserAdd(c *Ctx, args []string) error {
 	if c.Flags.Bool("admin") {
 		role = users.RoleAdmin
 	}
-	u, err := ua.Add(c.ctx, name, role, pw)
+	u, err := ua.Add(c.Context(), name, role, pw)
 	return c.done(wrapUser("add", err), "Added %s (%s).", u.Name, u.Role)
 }
 
 func runUserDel(c *Ctx, args []string) error {
-	return c.done(wrapUser("del", c.sh.admin.Delete(c.ctx, args[0])), "Deleted %s; their containers, if any, stay in LXD.", args[0])
+	return c.done(wrapUser("del", c.sh.admin.Delete(c.Context(), args[0])), "Deleted %s; their containers, if any, stay in LXD.", args[0])
 }
 
 func runUserEnable(disable bool) func(c *Ctx, args []string) error {
@@ -115,20 +115,20 @@ func runUserEnable(disable bool) func(c *Ctx, args []string) error {
 		verb = "disable"
 	}
 	return func(c *Ctx, args []string) error {
-		return c.done(wrapUser(verb, c.sh.admin.SetDisabled(c.ctx, args[0], disable)), "%sd %s.", capital(verb), args[0])
+		return c.done(wrapUser(verb, c.sh.admin.SetDisabled(c.Context(), args[0], disable)), "%sd %s.", capital(verb), args[0])
 	}
 }
 
 func runUserPasswd(c *Ctx, args []string) error {
 	ua := c.sh.admin
-	if _, err := ua.Get(c.ctx, args[0]); err != nil {
+	if _, err := ua.Get(c.Context(), args[0]); err != nil {
 		return wrapUser("passwd", err)
 	}
 	pw, err := c.adminPassword("user passwd")
 	if err != nil {
 		return err
 	}
-	return c.done(wrapUser("passwd", ua.SetPassword(c.ctx, args[0], pw)), "Password of %s changed.", args[0])
+	return c.done(wrapUser("passwd", ua.SetPassword(c.Context(), args[0], pw)), "Password of %s changed.", args[0])
 }
 
 func runUserRole(c *Ctx, args []string) error {
@@ -136,7 +136,7 @@ func runUserRole(c *Ctx, args []string) error {
 	if role != users.RoleAdmin && role != users.RoleUser {
 		return errVerbUsage
 	}
-	return c.done(wrapUser("role", c.sh.admin.SetRole(c.ctx, args[0], role)), "%s is now %s.", args[0], role)
+	return c.done(wrapUser("role", c.sh.admin.SetRole(c.Context(), args[0], role)), "%s is now %s.", args[0], role)
 }
 
 func capital(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
@@ -150,7 +150,7 @@ func wrapUser(verb string, err error) error {
 }
 
 func runUserList(c *Ctx, _ []string) error {
-	list, err := c.sh.admin.List(c.ctx)
+	list, err := c.sh.admin.List(c.Context())
 	if err != nil {
 		return wrapUser("list", err)
 	}
@@ -196,7 +196,7 @@ func runUserKeyAdd(c *Ctx, args []string) error {
 			return fmt.Errorf("user key add: %w", err)
 		}
 	}
-	added, err := c.sh.admin.AddKeys(c.ctx, name, []byte(data))
+	added, err := c.sh.admin.AddKeys(c.Context(), name, []byte(data))
 	if err != nil {
 		return wrapUser("key add", err)
 	}
@@ -207,7 +207,7 @@ func runUserKeyAdd(c *Ctx, args []string) error {
 }
 
 func runUserKeyList(c *Ctx, args []string) error {
-	keys, err := c.sh.admin.Keys(c.ctx, args[0])
+	keys, err := c.sh.admin.Keys(c.Context(), args[0])
 	if err != nil {
 		return wrapUser("key list", err)
 	}
@@ -215,7 +215,7 @@ func runUserKeyList(c *Ctx, args []string) error {
 }
 
 func runUserKeyDel(c *Ctx, args []string) error {
-	return c.done(wrapUser("key del", c.sh.admin.DeleteKey(c.ctx, args[0], args[1])), "Deleted key %s of %s.", args[1], args[0])
+	return c.done(wrapUser("key del", c.sh.admin.DeleteKey(c.Context(), args[0], args[1])), "Deleted key %s of %s.", args[1], args[0])
 }
 
 // readKeys reads authorized_keys lines: one line on a terminal, every line

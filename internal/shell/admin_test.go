@@ -27,7 +27,7 @@ func adminShell(t *testing.T) (*Shell, *users.Store, *recorder) {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	sh := New(Options{Users: &fakeUsers{}, Audit: rec, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Host: "gpu1", Admin: st})
+	sh := New(Options{Auth: &fakeUsers{}, Audit: rec, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Host: "gpu1", Admin: st})
 	return sh, st, rec
 }
 

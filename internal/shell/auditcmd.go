@@ -55,7 +55,7 @@ func runAudit(c *Ctx, _ []string) error {
 	if !c.User.IsAdmin() {
 		f.User, f.Kind = c.User.Name, audit.KindLogin // the gate refused --user and --command
 	}
-	rows, err := c.sh.auditLog.Query(c.ctx, f)
+	rows, err := c.sh.auditLog.Query(c.Context(), f)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}

@@ -28,7 +28,7 @@ func TestAuditCommand(t *testing.T) {
 	} {
 		tbl.Insert(ctx, db, e)
 	}
-	sh := New(Options{Users: &fakeUsers{}, Audit: &recorder{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Host: "gpu1", AuditLog: al})
+	sh := New(Options{Auth: &fakeUsers{}, Audit: &recorder{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Host: "gpu1", AuditLog: al})
 	for _, tc := range []struct {
 		line      string
 		admin     bool
@@ -83,7 +83,7 @@ func TestAuditCommandEscapesStoredRows(t *testing.T) {
 	raw := "GET /api/\x1b[1A\x1b[2K\x1b[31mSPOOFED\n2026-01-01 00:00  login  root1 \u2028x\u0085\x9b => 404"
 	store.New().Audit.Insert(ctx, db, store.AuditEvent{At: time.Now(), Kind: audit.KindWeb, User: "\x1b]0;t\x07",
 		Remote: "1.2.3.4\r", Method: "none\x7f", Detail: raw})
-	sh := New(Options{Users: &fakeUsers{}, Audit: &recorder{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Host: "gpu1", AuditLog: al})
+	sh := New(Options{Auth: &fakeUsers{}, Audit: &recorder{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Host: "gpu1", AuditLog: al})
 	for _, line := range []string{"audit", "audit --format csv", "audit --format yaml", "audit --json"} {
 		code, out, errw := exec(sh, root, false, line, "")
 		if code != 0 {

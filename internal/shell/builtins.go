@@ -80,7 +80,7 @@ func (s *Session) writeHelpList(w io.Writer) {
 }
 
 func runWhoami(c *Ctx, _ []string) error {
-	info := users.Identity{Name: c.User.Name, Role: string(c.User.Role), Method: c.Method, Remote: c.Remote}
+	info := users.Whoami{Name: c.User.Name, Role: string(c.User.Role), Method: c.Method, Remote: c.Remote}
 	return c.Emit(info, func() error {
 		_, err := fmt.Fprintf(c.Out, "%s (%s), from %s by %s\n", info.Name, info.Role, auth.Host(info.Remote), info.Method)
 		return err
@@ -100,7 +100,7 @@ func runPasswd(c *Ctx, _ []string) error {
 	if err != nil {
 		return err
 	}
-	err = c.sh.Users.ChangePassword(c.ctx, c.User.Name, old, pw, c.Remote)
+	err = c.sh.Auth.ChangePassword(c.Context(), c.User.Name, old, pw, c.Remote)
 	switch {
 	case errors.Is(err, users.ErrAuth):
 		return errors.New("passwd: current password is wrong; nothing changed")
@@ -154,8 +154,8 @@ func runLogin(c *Ctx, args []string) error {
 	if err != nil {
 		return fmt.Errorf("login: %w", err)
 	}
-	u, err := c.sh.Users.Password(c.ctx, name, pw, c.Remote)
-	c.sh.Audit.Record(c.ctx, audit.Event{Kind: audit.KindLogin, User: audit.SafeName(name), Remote: c.Remote,
+	u, err := c.sh.Auth.Password(c.Context(), name, pw, c.Remote)
+	c.sh.Audit.Record(c.Context(), audit.Event{Kind: audit.KindLogin, User: audit.SafeName(name), Remote: c.Remote,
 		Method: "login", Detail: reason(err), OK: err == nil})
 	if err != nil {
 		// One answer for every failure: nothing tells a wrong name from a

@@ -17,7 +17,7 @@ import (
 // fullShell is the gateway's whole command table, with no services behind
 // it: enough for help, gates and parsing.
 func fullShell() *Shell {
-	sh := New(Options{Users: &fakeUsers{}, Audit: &recorder{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Host: "gpu1",
+	sh := New(Options{Auth: &fakeUsers{}, Audit: &recorder{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Host: "gpu1",
 		Services: (*containers.Service)(nil), Public: "gpu1.example.org", Gateway: "gpu1.example.org:2222",
 		Admin: (*users.Store)(nil), AuditLog: (*audit.Log)(nil), Web: (*webauth.Auth)(nil)})
 	return sh

@@ -50,15 +50,15 @@ func containerCmds() []*Command {
 				"'details NAME' right after is complete; ends with the ssh command that reaches it."},
 		{Name: "start", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "start a container", Complete: name,
 			Help: "Starts a stopped container; its host ports are the same as before.", Run: func(c *Ctx, a []string) error {
-				return c.done(c.containers().Start(c.ctx, c.User.Name, a[0]), "Started %s.", a[0])
+				return c.done(c.containers().Start(c.Context(), c.User.Name, a[0]), "Started %s.", a[0])
 			}},
 		{Name: "stop", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "stop a container (--force: at once)", Complete: name,
 			Flags: []cli.Flag{forceFlag}, Help: "Shuts the container down cleanly; --force stops it at once.", Run: func(c *Ctx, a []string) error {
-				return c.done(c.containers().Stop(c.ctx, c.User.Name, a[0], c.Flags.Bool("force")), "Stopped %s.", a[0])
+				return c.done(c.containers().Stop(c.Context(), c.User.Name, a[0], c.Flags.Bool("force")), "Stopped %s.", a[0])
 			}},
 		{Name: "restart", Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "restart a container", Complete: name,
 			Help: "Stops and starts a running container.", Run: func(c *Ctx, a []string) error {
-				return c.done(c.containers().Restart(c.ctx, c.User.Name, a[0]), "Restarted %s.", a[0])
+				return c.done(c.containers().Restart(c.Context(), c.User.Name, a[0]), "Restarted %s.", a[0])
 			}},
 		{Name: "delete", Aliases: []string{"rm"}, Args: "NAME", MinArgs: 1, MaxArgs: 1, Summary: "delete a container and its data",
 			Flags: []cli.Flag{{Name: "force", Short: "f", Help: "delete it even while it runs"}, yesFlag}, Run: runDelete, Complete: name,
@@ -133,7 +133,7 @@ func completeNames(c *Ctx, args []string) []string {
 	if len(args) > 0 {
 		return nil
 	}
-	return c.sh.cs.Names(c.ctx, c.User.Name)
+	return c.sh.cs.Names(c.Context(), c.User.Name)
 }
 
 // parseLease reads a lease given on the command line ("" is none asked).
@@ -153,7 +153,7 @@ func runRenew(c *Ctx, args []string) error {
 			return err
 		}
 	}
-	until, err := c.containers().Renew(c.ctx, c.User.Name, args[0], d)
+	until, err := c.containers().Renew(c.Context(), c.User.Name, args[0], d)
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func runLease(c *Ctx, args []string) error {
 		}
 		until = time.Now().Add(d)
 	}
-	if err := c.containers().SetLease(c.ctx, owner, args[0], until); err != nil {
+	if err := c.containers().SetLease(c.Context(), owner, args[0], until); err != nil {
 		return err
 	}
 	if until.IsZero() {
@@ -193,7 +193,7 @@ func runMove(c *Ctx, args []string) error {
 	if owner == "" {
 		owner = c.User.Name
 	}
-	return c.done(c.containers().Move(c.ctx, owner, args[0], host), "Moved %s to %s.", args[0], host)
+	return c.done(c.containers().Move(c.Context(), owner, args[0], host), "Moved %s to %s.", args[0], host)
 }
 
 func runCreate(c *Ctx, args []string, start bool) error {
@@ -208,7 +208,7 @@ func runCreate(c *Ctx, args []string, start bool) error {
 		Memory: c.Flags.Size("memory"), Disk: c.Flags.Size("disk"), GPU: c.Flags.String("gpu"), Host: c.Flags.String("host"), Start: start}
 	p := c.progress()
 	req.Progress = p.line // its first line comes once every check has passed
-	ct, err := c.containers().Create(c.ctx, c.User.Name, req)
+	ct, err := c.containers().Create(c.Context(), c.User.Name, req)
 	p.done()
 	if err != nil {
 		return err
@@ -241,14 +241,14 @@ func runCreate(c *Ctx, args []string, start bool) error {
 // waitForAddress waits until the container has its IPv4 address (its
 // port mappings follow it), for at most the shell's LaunchWait.
 func (c *Ctx) waitForAddress(ct containers.Container) containers.Container {
-	ctx, cancel := context.WithTimeout(c.ctx, c.sh.launchWait)
+	ctx, cancel := context.WithTimeout(c.Context(), c.sh.launchWait)
 	defer cancel()
 	got, err := c.containers().WaitAddress(ctx, c.User.Name, ct.Name)
 	if err != nil {
 		got = ct // what create saw
 	}
 	switch {
-	case c.ctx.Err() != nil, err != nil && ctx.Err() == nil:
+	case c.Context().Err() != nil, err != nil && ctx.Err() == nil:
 		return got // the session ended, or the container went away or LXD failed
 	case got.IPv4 == "":
 		fmt.Fprintf(c.Err, "%s has no address yet after %s; 'details %s' shows it once it has.\n", ct.Name, c.sh.launchWait, ct.Name)
@@ -260,7 +260,7 @@ func runDelete(c *Ctx, args []string) error {
 	name := args[0]
 	if !c.Flags.Bool("yes") && c.Interactive {
 		// Before prompting: a typo gets "no such container", not a prompt.
-		if _, err := c.containers().Get(c.ctx, c.User.Name, name); err != nil {
+		if _, err := c.containers().Get(c.Context(), c.User.Name, name); err != nil {
 			return err
 		}
 	}
@@ -268,11 +268,11 @@ func runDelete(c *Ctx, args []string) error {
 	if err := c.confirm("delete", name, prompt, "it deletes all its data", "was deleted"); err != nil {
 		return err
 	}
-	return c.done(c.containers().Delete(c.ctx, c.User.Name, name, c.Flags.Bool("force")), "Deleted %s.", name)
+	return c.done(c.containers().Delete(c.Context(), c.User.Name, name, c.Flags.Bool("force")), "Deleted %s.", name)
 }
 
 func runHosts(c *Ctx, _ []string) error {
-	hs, err := c.containers().Hosts(c.ctx)
+	hs, err := c.containers().Hosts(c.Context())
 	if err != nil {
 		return err
 	}

@@ -14,11 +14,11 @@ import (
 
 // Ctx is what a running command sees.
 type Ctx struct {
-	ctx         context.Context
-	s           *Session  // the console, and the session help, login and exit act on
-	sh          *Shell    // the services and settings commands use
-	Out         io.Writer // data
-	Err         io.Writer // progress and messages
+	ctx         context.Context // read through Context()
+	s           *Session        // the console, and the session help, login and exit act on
+	sh          *Shell          // the services and settings commands use
+	Out         io.Writer       // data
+	Err         io.Writer       // progress and messages
 	User        users.User
 	Remote      string     // the client's address
 	Method      string     // how the session authenticated
@@ -35,7 +35,7 @@ func (c *Ctx) Note(s string) { c.s.note = s }
 func (c *Ctx) Context() context.Context { return c.ctx }
 
 // errNoTerminal refuses a secret prompt without a terminal; a script ends
-// there (see Session.invoke).
+// there (see Session.runParsed).
 var errNoTerminal = errors.New("this needs a terminal to ask for the password without echo: use 'ssh -t', or pipe it with --stdin")
 
 // noTerminal is errNoTerminal in a command's own words.

@@ -47,7 +47,7 @@ func (sh *Shell) Exec(ctx context.Context, sio IO, u users.User, host Host, args
 	if err := inv.checkCount(); err != nil {
 		return err
 	}
-	return s.invoke(inv)
+	return s.runParsed(inv)
 }
 
 // say writes a confirmation on Err: a sentence in the shell, and in the

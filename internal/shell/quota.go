@@ -16,7 +16,7 @@ func runPortAdd(c *Ctx, args []string) error {
 	if err != nil {
 		return cli.Usagef("CONTAINER_PORT must be a number, not %q", what)
 	}
-	p, err := c.containers().PortAdd(c.ctx, c.User.Name, name, cport, c.Flags.String("name"))
+	p, err := c.containers().PortAdd(c.Context(), c.User.Name, name, cport, c.Flags.String("name"))
 	if err != nil {
 		return err
 	}
@@ -30,7 +30,7 @@ func runPortDel(c *Ctx, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.done(c.containers().PortDel(c.ctx, c.User.Name, name, label), "Withdrew %s from %s.", what, name)
+	return c.done(c.containers().PortDel(c.Context(), c.User.Name, name, label), "Withdrew %s from %s.", what, name)
 }
 
 // portLabel turns a container port number into the label it is published
@@ -40,7 +40,7 @@ func (c *Ctx) portLabel(name, what string) (string, error) {
 	if err != nil {
 		return what, nil
 	}
-	ct, err := c.containers().Get(c.ctx, c.User.Name, name)
+	ct, err := c.containers().Get(c.Context(), c.User.Name, name)
 	if err != nil {
 		return "", err
 	}
@@ -58,11 +58,11 @@ func runQuota(c *Ctx, args []string) error {
 		user = args[0] // the gate let only an admin name someone
 	}
 	if ch, ok := QuotaChangeOf(c.Flags); ok {
-		if _, err := c.containers().SetQuota(c.ctx, user, ch); err != nil {
+		if _, err := c.containers().SetQuota(c.Context(), user, ch); err != nil {
 			return err
 		}
 	}
-	q, use, err := c.containers().Quota(c.ctx, user)
+	q, use, err := c.containers().Quota(c.Context(), user)
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ func newShell() (*Shell, *fakeUsers, *recorder) {
 func newShellWith(o Options) (*Shell, *fakeUsers, *recorder) {
 	fu := &fakeUsers{pws: map[string]string{"alice": "alice-secret", "bob": "bob-secret"}}
 	rec := &recorder{}
-	o.Users, o.Audit, o.Log, o.Host = fu, rec, slog.New(slog.NewTextHandler(io.Discard, nil)), "gpu1"
+	o.Auth, o.Audit, o.Log, o.Host = fu, rec, slog.New(slog.NewTextHandler(io.Discard, nil)), "gpu1"
 	sh := New(o)
 	sh.Add(&Command{Name: "secretadmin", Summary: "admin only", Admin: true, Run: func(c *Ctx, _ []string) error {
 		io.WriteString(c.Out, "admin ran\n")
@@ -373,6 +373,6 @@ func TestCtrlD(t *testing.T) {
 }
 
 var (
-	_ Users   = (*fakeUsers)(nil)
-	_ Auditor = (*recorder)(nil)
+	_ Authenticator = (*fakeUsers)(nil)
+	_ Auditor       = (*recorder)(nil)
 )

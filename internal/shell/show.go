@@ -16,7 +16,7 @@ import (
 // The listings: each writes a table, or its data in the format asked for.
 
 func runImages(c *Ctx, _ []string) error {
-	imgs, err := c.containers().Images(c.ctx)
+	imgs, err := c.containers().Images(c.Context())
 	if err != nil {
 		return fmt.Errorf("images: %w", err)
 	}
@@ -41,7 +41,7 @@ func runImages(c *Ctx, _ []string) error {
 
 func runList(c *Ctx, _ []string) error {
 	all := c.Flags.Bool("all")
-	list, err := c.containers().List(c.ctx, c.User.Name, all)
+	list, err := c.containers().List(c.Context(), c.User.Name, all)
 	if err != nil {
 		return fmt.Errorf("list: %w", err)
 	}
@@ -111,7 +111,7 @@ func dash(s string) string {
 }
 
 func runDetails(c *Ctx, args []string) error {
-	ct, err := c.containers().Get(c.ctx, c.User.Name, args[0])
+	ct, err := c.containers().Get(c.Context(), c.User.Name, args[0])
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (c *Ctx) writeDetails(ct containers.Container) error {
 func (sh *Shell) reach(p containers.Port) string { return p.Reach(sh.public) }
 
 func runPorts(c *Ctx, args []string) error {
-	ct, err := c.containers().Get(c.ctx, c.User.Name, args[0])
+	ct, err := c.containers().Get(c.Context(), c.User.Name, args[0])
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func runPorts(c *Ctx, args []string) error {
 }
 
 func runGPUs(c *Ctx, _ []string) error {
-	gs, err := c.containers().GPUs(c.ctx)
+	gs, err := c.containers().GPUs(c.Context())
 	if err != nil {
 		return fmt.Errorf("gpus: %w", err)
 	}

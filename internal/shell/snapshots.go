@@ -47,7 +47,7 @@ func completeAutosnap(c *Ctx, args []string) []string {
 // runSnapshotDelete deletes one: snapshot delete NAME SNAPSHOT. With other
 // counts, "delete" is a container's name (see Command.Subs).
 func runSnapshotDelete(c *Ctx, args []string) error {
-	return c.done(c.sh.cs.DeleteSnapshot(c.ctx, c.User.Name, args[0], args[1]), "Deleted snapshot %s of %s.", args[1], args[0])
+	return c.done(c.sh.cs.DeleteSnapshot(c.Context(), c.User.Name, args[0], args[1]), "Deleted snapshot %s of %s.", args[1], args[0])
 }
 
 func runSnapshot(c *Ctx, args []string) error {
@@ -60,7 +60,7 @@ func runSnapshot(c *Ctx, args []string) error {
 		want = args[1]
 	}
 	keep := c.Flags.Bool("keep")
-	name, pruned, err := sn.TakeSnapshot(c.ctx, c.User.Name, args[0], want, keep)
+	name, pruned, err := sn.TakeSnapshot(c.Context(), c.User.Name, args[0], want, keep)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func runSnapshot(c *Ctx, args []string) error {
 }
 
 func runSnapshots(c *Ctx, args []string) error {
-	list, err := c.sh.cs.Snapshots(c.ctx, c.User.Name, args[0])
+	list, err := c.sh.cs.Snapshots(c.Context(), c.User.Name, args[0])
 	if err != nil {
 		return err
 	}
@@ -111,14 +111,14 @@ func runRestore(c *Ctx, args []string) error {
 	if err := c.confirm("restore", name, prompt, "what was written since "+snap+" is lost", "changed"); err != nil {
 		return err
 	}
-	return c.done(c.sh.cs.Restore(c.ctx, c.User.Name, name, snap), "Restored %s to %s.", name, snap)
+	return c.done(c.sh.cs.Restore(c.Context(), c.User.Name, name, snap), "Restored %s to %s.", name, snap)
 }
 
 func runClone(c *Ctx, args []string) error {
 	if err := containers.ValidName(args[2]); err != nil {
 		return err
 	}
-	ct, err := c.sh.cs.Clone(c.ctx, c.User.Name, args[0], args[1], args[2], c.Flags.String("host"))
+	ct, err := c.sh.cs.Clone(c.Context(), c.User.Name, args[0], args[1], args[2], c.Flags.String("host"))
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func runClone(c *Ctx, args []string) error {
 
 func runAutosnap(c *Ctx, args []string) error {
 	expiry := c.Flags.String("expiry")
-	if err := c.sh.cs.AutoSnap(c.ctx, c.User.Name, args[0], args[1], expiry); err != nil {
+	if err := c.sh.cs.AutoSnap(c.Context(), c.User.Name, args[0], args[1], expiry); err != nil {
 		return err
 	}
 	if args[1] == "off" {

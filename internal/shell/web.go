@@ -50,10 +50,10 @@ func webCmds() []*Command {
 
 func runWeb(c *Ctx, _ []string) error {
 	if c.Flags.Bool("logout-all") {
-		n, err := c.sh.web.EndSessions(c.ctx, c.User.Name)
+		n, err := c.sh.web.EndSessions(c.Context(), c.User.Name)
 		return c.done(err, "Signed out %d browser session(s).", n)
 	}
-	link, expires, err := c.sh.web.SignIn(c.ctx, c.User.Name)
+	link, expires, err := c.sh.web.SignIn(c.Context(), c.User.Name)
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
@@ -74,7 +74,7 @@ func runTokenCreate(c *Ctx, args []string) error {
 		}
 		ttl = d
 	}
-	t, secret, err := c.sh.web.CreateToken(c.ctx, c.User.Name, c.Flags.String("name"), ttl)
+	t, secret, err := c.sh.web.CreateToken(c.Context(), c.User.Name, c.Flags.String("name"), ttl)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func runTokenCreate(c *Ctx, args []string) error {
 }
 
 func runTokenList(c *Ctx, _ []string) error {
-	list, err := c.sh.web.Tokens(c.ctx, c.User.Name)
+	list, err := c.sh.web.Tokens(c.Context(), c.User.Name)
 	if err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func revokeTokens(c *Ctx, args []string) error {
 		if len(args) > 0 {
 			return cli.Usagef("token revoke takes an ID or --all, not both")
 		}
-		n, err := c.sh.web.RevokeTokens(c.ctx, c.User.Name)
+		n, err := c.sh.web.RevokeTokens(c.Context(), c.User.Name)
 		return c.done(err, "Revoked %d token(s).", n)
 	}
 	if len(args) != 1 {
@@ -107,7 +107,7 @@ func revokeTokens(c *Ctx, args []string) error {
 	if err != nil {
 		return cli.Usagef("token ID must be a number, as 'token list' shows it")
 	}
-	err = c.sh.web.RevokeToken(c.ctx, c.User.Name, id)
+	err = c.sh.web.RevokeToken(c.Context(), c.User.Name, id)
 	if errors.Is(err, webauth.ErrNoToken) {
 		return fmt.Errorf("%w; see 'token list'", err)
 	}

@@ -150,7 +150,7 @@ func name(r *http.Request) (string, error) {
 }
 
 func (s *Server) apiMe(w http.ResponseWriter, r *http.Request, c caller) string {
-	writeJSON(w, http.StatusOK, users.Identity{Name: c.user.Name, Role: string(c.user.Role), Method: c.method, Remote: c.remote})
+	writeJSON(w, http.StatusOK, users.Whoami{Name: c.user.Name, Role: string(c.user.Role), Method: c.method, Remote: c.remote})
 	return ""
 }
 

@@ -152,7 +152,7 @@ func (l *lab) want(method, path, token, body string, status int, contains string
 // service and returns its stdout.
 func (l *lab) shellJSON(user users.User, line string) string {
 	l.t.Helper()
-	sh := shell.New(shell.Options{Users: nil, Audit: audit.New(nil, slog.New(slog.NewTextHandler(io.Discard, nil))),
+	sh := shell.New(shell.Options{Auth: nil, Audit: audit.New(nil, slog.New(slog.NewTextHandler(io.Discard, nil))),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Host: "gpu1", Services: l.cs, Public: "gpu1.example.org"})
 	var out, errw bytes.Buffer
 	if code := sh.Run(context.Background(), shell.IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errw}, user, false, line, true); code != 0 {

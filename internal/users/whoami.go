@@ -1,8 +1,8 @@
 package users
 
-// Identity is who a caller is, as 'whoami --json' and the web API's
+// Whoami is who a caller is, as 'whoami --json' and the web API's
 // /api/v1/me write it.
-type Identity struct {
+type Whoami struct {
 	Name   string `json:"name"`
 	Role   string `json:"role"`
 	Method string `json:"method"` // how they authenticated
