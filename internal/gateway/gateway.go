@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 
@@ -80,6 +81,8 @@ type Gateway struct {
 	cancel context.CancelFunc
 
 	mu      sync.Mutex
+	addrs   Addrs            // where Run listens, once it does
+	ready   chan struct{}    // closed when Run listens
 	running bool             // Run is serving
 	stopc   chan stopRequest // Shutdown asks Run to drain
 	exited  chan struct{}    // closed when Run returns
@@ -98,7 +101,8 @@ func New(cfg config.Config, deps Deps) (*Gateway, error) {
 	if deps.Version == "" {
 		deps.Version = "dev"
 	}
-	g := &Gateway{cfg: cfg, deps: deps, level: new(slog.LevelVar), stopc: make(chan stopRequest), exited: make(chan struct{})}
+	g := &Gateway{cfg: cfg, deps: deps, level: new(slog.LevelVar), stopc: make(chan stopRequest), exited: make(chan struct{}),
+		ready: make(chan struct{})}
 	g.log = deps.Log
 	if g.log == nil {
 		g.log = newLeveledLogger(cfg.Log, deps.Stderr, g.level)
@@ -129,6 +133,20 @@ func (g *Gateway) Users() *users.Store { return g.users }
 
 // Containers is the gateway's container service.
 func (g *Gateway) Containers() *containers.Service { return g.eng.cs }
+
+// Addrs are the addresses a running gateway listens on; Web and Metrics
+// are nil when off.
+type Addrs struct{ SSH, Web, Metrics net.Addr }
+
+// Ready is closed once Run listens on every address.
+func (g *Gateway) Ready() <-chan struct{} { return g.ready }
+
+// Addrs returns where the gateway listens (zero before Ready).
+func (g *Gateway) Addrs() Addrs {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.addrs
+}
 
 // onClose adds f to what close runs, before the ones added earlier.
 func (g *Gateway) onClose(f func()) {

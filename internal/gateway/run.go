@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -40,6 +41,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
+	g.setAddr(func(a *Addrs) { a.SSH = ln.Addr() })
 	g.log.Info("lxcgate listening", "addr", ln.Addr().String(), "version", g.deps.Version, "data", g.cfg.Data, "lobby", g.lobby)
 	return g.serve(ctx, ln)
 }
@@ -69,6 +71,7 @@ func (g *Gateway) serveHTTP() error {
 		if err != nil {
 			return err
 		}
+		g.setAddr(func(a *Addrs) { a.Metrics = addr })
 		log.Info("metrics listening", "addr", addr.String())
 		g.onClose(shutdown(hs, log, "metrics"))
 	}
@@ -78,10 +81,17 @@ func (g *Gateway) serveHTTP() error {
 		if err != nil {
 			return err
 		}
+		g.setAddr(func(a *Addrs) { a.Web = addr })
 		log.Info("web listening", "addr", addr.String(), "url", webBaseURL(g.cfg), "tls", g.cfg.Web.TLSCert != "")
 		g.onClose(shutdown(hs, log, "web"))
 	}
 	return nil
+}
+
+func (g *Gateway) setAddr(f func(*Addrs)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f(&g.addrs)
 }
 
 // shutdown returns what stops an HTTP listener, giving its requests 5 s.
@@ -105,8 +115,15 @@ func (g *Gateway) serve(ctx context.Context, ln net.Listener) error {
 		defer signal.Stop(hups)
 	}
 	done := make(chan error, 1)
-	go func() { done <- g.srv.Serve(ln) }()
+	acc := &accepting{Listener: ln, first: make(chan struct{})}
+	go func() { done <- g.srv.Serve(acc) }()
+	select {
+	case <-acc.first:
+	case err := <-done:
+		return err
+	}
 	sdnotify.Notify(sdnotify.Ready) // systemd Type=notify: the listener is up and served
+	close(g.ready)
 	wdCtx, wdStop := context.WithCancel(context.Background())
 	defer wdStop()
 	go sdnotify.RunWatchdog(wdCtx)
@@ -128,6 +145,20 @@ func (g *Gateway) serve(ctx context.Context, ln net.Listener) error {
 			return err
 		}
 	}
+}
+
+// accepting is a listener that says when the server first waits on it.
+// From then on the server's Shutdown knows it and closes it; a Shutdown
+// before that would leave it serving.
+type accepting struct {
+	net.Listener
+	once  sync.Once
+	first chan struct{}
+}
+
+func (l *accepting) Accept() (net.Conn, error) {
+	l.once.Do(func() { close(l.first) })
+	return l.Listener.Accept()
 }
 
 // drain ends serving: running commands get ssh.drain_timeout, or until
