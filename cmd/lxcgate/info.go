@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// The commands that report on the gateway without changing it (migrate
-// brings the schema up to date first).
+// migrate, config, version and completion: the commands that need no
+// more than the configuration (and migrate the database).
 
 func (a *app) migrateCmd() *cobra.Command {
 	return &cobra.Command{
