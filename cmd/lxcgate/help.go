@@ -5,9 +5,10 @@ import (
 	"io"
 	"strings"
 
-	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/lxcgate/lxcgate/internal/cli"
 )
 
 // overviewColumn is where the overview's descriptions start.

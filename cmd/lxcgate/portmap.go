@@ -7,10 +7,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lxcgate/lxcgate/internal/cli"
-	"github.com/lxcgate/lxcgate/internal/containers"
-	"github.com/lxcgate/lxcgate/internal/portmap"
 	"github.com/spf13/cobra"
+
+	"github.com/lxcgate/lxcgate/internal/cli"
+	"github.com/lxcgate/lxcgate/internal/gateway"
 )
 
 func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
@@ -19,21 +19,12 @@ func (a *app) portmapCmd() *cobra.Command {
 	return group("portmap", "inspect or remove lxcgate's port mappings", a.portmapStatusCmd(), a.portmapFlushCmd())
 }
 
-// backend is the iptables backend the configuration describes.
-func (a *app) backend() (*portmap.IPTables, error) {
-	if err := a.cfg.Validate(); err != nil {
-		return nil, err
-	}
-	first, last, _ := a.cfg.Ports.PortRange()
-	return portmap.NewIPTables(a.cfg.Ports.ChainPrefix, a.cfg.Ports.Addresses, first, last)
-}
-
 func (a *app) portmapFlushCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "flush", Short: "remove lxcgate's iptables chains (for an uninstall)", Args: noArgs("lxcgate portmap flush"),
 		Long: "Removes lxcgate's chains and the jumps into them; a running gateway puts them back.",
 		RunE: func(*cobra.Command, []string) error {
-			backend, err := a.backend()
+			backend, err := gateway.Backend(a.cfg)
 			if err != nil {
 				return err
 			}
@@ -62,24 +53,9 @@ func (a *app) portmapStatusCmd() *cobra.Command {
 		Long: "Compares the mappings the database and LXD call for with lxcgate's iptables chains;\n" +
 			"exits 1 when they differ (a running gateway repairs them within ports.reconcile_interval).",
 		RunE: func(*cobra.Command, []string) error {
-			backend, err := a.backend()
-			if err != nil {
-				return err
-			}
-			db, err := a.open()
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			log := newLogger(a.cfg.Log, a.stderr)
-			lx, err := a.lxdClient(log)
-			if err != nil {
-				return err
-			}
-			cs := containers.New(db, lx, a.containerConfig(nil), log)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			st, err := portmap.New(backend, cs, log).Check(ctx)
+			st, err := gateway.PortmapStatus(ctx, a.cfg, gateway.NewLogger(a.cfg.Log, a.stderr))
 			if err != nil {
 				return err
 			}

@@ -5,11 +5,12 @@ import (
 	"database/sql"
 	"io"
 
+	"github.com/spf13/cobra"
+
 	"github.com/lxcgate/lxcgate/internal/cli"
-	"github.com/lxcgate/lxcgate/internal/containers"
+	"github.com/lxcgate/lxcgate/internal/gateway"
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/users"
-	"github.com/spf13/cobra"
 )
 
 var passwordStdinFlag = cli.Flag{Name: "password-stdin", Help: "read the password from the first line of stdin instead of asking"}
@@ -84,12 +85,10 @@ func (a *app) userQuotaCmd() *cobra.Command {
 		Long: "Shows the user's limits beside their use; the flags given set those limits (the rest stay).",
 		RunE: func(_ *cobra.Command, args []string) error {
 			return a.withUsers(func(ctx context.Context, db *sql.DB, _ *users.Store) error {
-				log := newLogger(a.cfg.Log, a.stderr)
-				lx, err := a.lxdClient(log)
+				cs, err := gateway.Service(db, a.cfg, gateway.NewLogger(a.cfg.Log, a.stderr))
 				if err != nil {
 					return err
 				}
-				cs := containers.New(db, lx, a.containerConfig(nil), log)
 				if ch, ok := shell.QuotaChangeOf(v); ok {
 					if _, err := cs.SetQuota(ctx, args[0], ch); err != nil {
 						return err

@@ -8,11 +8,12 @@ import (
 	"os"
 	"strings"
 
-	"github.com/lxcgate/lxcgate/internal/shell"
-	"github.com/lxcgate/lxcgate/internal/users"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
+
+	"github.com/lxcgate/lxcgate/internal/shell"
+	"github.com/lxcgate/lxcgate/internal/users"
 )
 
 // runShellUser runs a 'lxcgate user' verb as the shell's user command, as

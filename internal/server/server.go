@@ -6,7 +6,6 @@ package server
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"log/slog"
 	"net"
@@ -46,9 +45,9 @@ type Options struct {
 	MaxConnectionsPerAddress int
 	MaxChannelsPerConnection int
 
-	// DB is polled for users disabled or deleted by another process, whose
-	// open connections then end; nil turns the watcher off.
-	DB            *sql.DB
+	// Accounts is polled for users disabled or deleted by another process,
+	// whose open connections then end; nil turns the watcher off.
+	Accounts      *users.Store
 	WatchInterval time.Duration // 0 means 400ms
 
 	// Metrics hears of logins and sessions; nil counts nothing.
@@ -168,7 +167,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.summarize(ctx)
-	if s.opt.DB != nil {
+	if s.opt.Accounts != nil {
 		go s.watch(ctx)
 	}
 	err := s.ssh.Serve(ln)

@@ -73,7 +73,7 @@ func startGateway(t *testing.T, mod func(*Options)) *gateway {
 	hk := newSigner(t)
 	opt := Options{HostKey: hk, Auth: a, Shell: g.sh, Audit: al, Log: logger,
 		HandshakeTimeout: 5 * time.Second, IdleTimeout: time.Minute,
-		MaxSessions: 50, MaxSessionsPerUser: 3, MaxConnections: 50, DB: db, WatchInterval: 100 * time.Millisecond}
+		MaxSessions: 50, MaxSessionsPerUser: 3, MaxConnections: 50, Accounts: us, WatchInterval: 100 * time.Millisecond}
 	if mod != nil {
 		mod(&opt)
 	}

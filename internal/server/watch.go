@@ -2,14 +2,11 @@ package server
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/audit"
-	"github.com/lxcgate/lxcgate/internal/store"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
@@ -68,26 +65,20 @@ func (r *registry) snapshot() (map[string][]*connState, uint64) {
 	return out, r.gen
 }
 
-// watch polls the database for accounts disabled or deleted behind the
+// watch polls the users for accounts disabled or deleted behind the
 // gateway's back (lxcgate user disable, from another process) and ends
-// their connections. PRAGMA data_version on a connection of its own
-// changes only when someone else commits, so an idle poll costs one tiny
-// query; the users table is read only after a change, or after a new
-// registration.
+// their connections. An idle poll costs one tiny query (users.Changes);
+// the accounts are read only after a change, or after a new registration.
 func (s *Server) watch(ctx context.Context) {
 	t := time.NewTicker(s.opt.WatchInterval)
 	defer t.Stop()
+	changes := s.opt.Accounts.Changes()
+	defer changes.Close()
 	var (
-		conn        *sql.Conn
 		lastVersion int64 = -1
 		lastGen     uint64
 		failing     bool
 	)
-	defer func() {
-		if conn != nil {
-			conn.Close()
-		}
-	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -100,23 +91,15 @@ func (s *Server) watch(ctx context.Context) {
 			continue
 		}
 		err := func() error {
-			if conn == nil {
-				c, err := s.opt.DB.Conn(ctx)
-				if err != nil {
-					return err
-				}
-				conn, lastVersion = c, -1
-			}
-			var v int64
-			if err := conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
-				conn.Close()
-				conn = nil
+			v, err := changes.Version(ctx)
+			if err != nil {
+				lastVersion = -1 // the next version comes from a new connection
 				return err
 			}
 			if v == lastVersion && gen == lastGen {
 				return nil
 			}
-			states, err := accountStates(ctx, conn)
+			states, err := s.opt.Accounts.Disabled(ctx)
 			if err != nil {
 				return err
 			}
@@ -133,15 +116,6 @@ func (s *Server) watch(ctx context.Context) {
 			failing = false
 		}
 	}
-}
-
-// accountStates reads every account's disabled flag.
-func accountStates(ctx context.Context, conn *sql.Conn) (map[string]bool, error) {
-	states, err := store.New().Users.Disabled(ctx, conn)
-	if err != nil {
-		return nil, fmt.Errorf("read accounts: %w", err)
-	}
-	return states, nil
 }
 
 // endStale ends the connections of accounts now disabled or gone.

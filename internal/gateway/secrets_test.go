@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"bytes"
@@ -53,12 +53,11 @@ func TestTightenDataClientKey(t *testing.T) {
 
 func TestInitialPasswordToFile(t *testing.T) {
 	var errw bytes.Buffer
-	a := &app{stderr: &errw}
-	a.cfg.Data = t.TempDir()
-	if err := a.showInitialPassword("admin", "s3cret-pass-word"); err != nil {
+	data := t.TempDir()
+	if err := showInitialPassword(&errw, data, "admin", "s3cret-pass-word"); err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(a.cfg.Data, initialPasswordFile)
+	file := filepath.Join(data, initialPasswordFile)
 	b, err := os.ReadFile(file)
 	fi, _ := os.Stat(file)
 	if err != nil || strings.TrimSpace(string(b)) != "s3cret-pass-word" || fi.Mode().Perm() != 0o600 {

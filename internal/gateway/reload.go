@@ -1,4 +1,4 @@
-package main
+package gateway
 
 import (
 	"log/slog"
@@ -7,19 +7,8 @@ import (
 	"strings"
 
 	"github.com/lxcgate/lxcgate/internal/config"
-	"github.com/lxcgate/lxcgate/internal/server"
-	"github.com/lxcgate/lxcgate/internal/throttle"
 	"github.com/lxcgate/lxcgate/internal/users"
-	"github.com/lxcgate/lxcgate/internal/web"
 )
-
-// liveParts are what a reload reconfigures while serving.
-type liveParts struct {
-	srv      *server.Server
-	throttle *throttle.Throttle
-	eng      *engine
-	site     *web.Server // nil when the web listener is off
-}
 
 // liveKeys are the keys a reload applies at once (a key ending in "." is
 // a whole section); every other change needs a restart.
@@ -42,41 +31,51 @@ func isLive(key string) bool {
 	return false
 }
 
-// reload re-reads the configuration on SIGHUP (systemctl reload). What can
-// change while serving applies at once (log level, limits, container
-// defaults and caps, the images allowlist, default quotas, published
-// services, snapshot keeping); every other change is named as needing a
-// restart and left as it was. A configuration that does not load or
-// validate changes nothing. Either way the gateway keeps serving.
-func (a *app) reload(log *slog.Logger, live *liveParts) {
-	next, err := a.read()
-	if err == nil {
-		next.SSH.Listen = a.cfg.SSH.Listen // a --listen given to serve stays
-		err = next.Validate()
-	}
-	if err != nil {
-		log.Error("reload: the configuration was not applied; the gateway runs on as it was", "err", err)
-		return
+// Reload applies next, a configuration read again (SIGHUP, systemctl
+// reload). What can change while serving applies at once (log level,
+// limits, container defaults and caps, the images allowlist, default
+// quotas, published services, snapshot keeping, leases, idle stops);
+// every other change is named as needing a restart and left as it was. A
+// configuration that does not validate changes nothing and is returned.
+// Either way the gateway keeps serving.
+func (g *Gateway) Reload(next config.Config) error {
+	next.SSH.Listen = g.cfg.SSH.Listen // a --listen given to serve stays
+	if err := next.Validate(); err != nil {
+		g.reloadFailed(err)
+		return err
 	}
 	var applied, restart []string
-	for _, k := range changedKeys(a.cfg, next) {
+	for _, k := range changedKeys(g.cfg, next) {
 		if isLive(k) {
 			applied = append(applied, k)
 		} else {
 			restart = append(restart, k)
 		}
 	}
-	copyKeys(&a.cfg, next, applied)
-	a.apply(log, live, applied)
-	if live != nil {
-		reloadWebCert(log, live.site)
-	}
-	log.Info("reload: configuration read", "applied", strings.Join(applied, ","), "needs_restart", strings.Join(restart, ","))
+	copyKeys(&g.cfg, next, applied)
+	g.apply(applied)
+	g.reloadWebCert()
+	g.log.Info("reload: configuration read", "applied", strings.Join(applied, ","), "needs_restart", strings.Join(restart, ","))
+	return nil
 }
 
-// apply hands a.cfg, which now holds the applied keys, to the parts that
+// reread reloads what Deps.Reread returns.
+func (g *Gateway) reread() {
+	next, err := g.deps.Reread()
+	if err != nil {
+		g.reloadFailed(err)
+		return
+	}
+	g.Reload(next)
+}
+
+func (g *Gateway) reloadFailed(err error) {
+	g.log.Error("reload: the configuration was not applied; the gateway runs on as it was", "err", err)
+}
+
+// apply hands g.cfg, which now holds the applied keys, to the parts that
 // use them.
-func (a *app) apply(log *slog.Logger, live *liveParts, applied []string) {
+func (g *Gateway) apply(applied []string) {
 	touched := func(prefixes ...string) bool {
 		for _, k := range applied {
 			for _, p := range prefixes {
@@ -87,49 +86,42 @@ func (a *app) apply(log *slog.Logger, live *liveParts, applied []string) {
 		}
 		return false
 	}
-	c := a.cfg
+	c := g.cfg
 	if touched("log.level") {
 		var l slog.Level
 		_ = l.UnmarshalText([]byte(c.Log.Level)) // validated
-		a.level.Set(l)
-		log.Debug("reload: log level set", "level", c.Log.Level) // seen only at debug
-	}
-	if live == nil {
-		return
+		g.level.Set(l)
+		g.log.Debug("reload: log level set", "level", c.Log.Level) // seen only at debug
 	}
 	if touched("ssh.") {
-		live.srv.SetLimits(server.Limits{
-			MaxSessions: c.SSH.MaxSessions, MaxSessionsPerUser: c.SSH.MaxSessionsPerUser, MaxConnections: c.SSH.MaxConnections,
-			MaxUnauthPerAddress: c.SSH.MaxUnauthPerAddress, MaxConnectionsPerAddress: c.SSH.MaxConnectionsPerAddress,
-			MaxChannelsPerConnection: c.SSH.MaxChannelsPerConnection,
-		})
+		g.srv.SetLimits(serverLimits(c))
 	}
 	if touched("auth.") {
-		live.throttle.SetLimits(a.throttleLimits())
+		g.throttle.SetLimits(throttleLimits(c))
 		users.SetMaxConcurrentHashes(c.Auth.MaxConcurrentHashes)
 	}
 	if touched("containers.", "quota.", "ports.services", "snapshots.", "leases.") {
-		live.eng.cs.Reconfigure(a.containerConfig(nil))
+		g.eng.cs.Reconfigure(ContainerConfig(c, nil))
 	}
 	if touched("idle.") {
-		live.eng.sweeper.SetConfig(a.sweepConfig())
+		g.eng.sweeper.SetConfig(sweepConfig(c))
 	}
 	if touched("ports.services") {
-		go live.eng.resync()
+		go g.eng.resync()
 	}
 }
 
 // reloadWebCert reads the web listener's TLS pair again (a renewal keeps
 // the paths); a pair that does not load leaves the one in use.
-func reloadWebCert(log *slog.Logger, site *web.Server) {
-	if site == nil || !site.TLS() {
+func (g *Gateway) reloadWebCert() {
+	if g.site == nil || !g.site.TLS() {
 		return
 	}
-	if err := site.ReloadCert(); err != nil {
-		log.Error("reload: the web TLS certificate was not replaced; the one in use stays", "err", err)
+	if err := g.site.ReloadCert(); err != nil {
+		g.log.Error("reload: the web TLS certificate was not replaced; the one in use stays", "err", err)
 		return
 	}
-	log.Info("reload: web TLS certificate read")
+	g.log.Info("reload: web TLS certificate read")
 }
 
 // changedKeys names the keys (section.key, or key at the top) whose

@@ -1,0 +1,192 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/lxcgate/lxcgate/internal/containers"
+	"github.com/lxcgate/lxcgate/internal/doctor"
+	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/metrics"
+	"github.com/lxcgate/lxcgate/internal/portmap"
+	"github.com/lxcgate/lxcgate/internal/ref"
+	"github.com/lxcgate/lxcgate/internal/sweep"
+)
+
+// engine is the container side of a serving gateway: the service, the
+// port mapper that follows it and the sweeper that stops what ran out.
+type engine struct {
+	ctx     context.Context // the gateway's: ends when it stops
+	log     *slog.Logger
+	lx      containers.LXD
+	client  *lxd.Client // nil when Deps.LXD stands in
+	cs      *containers.Service
+	mapper  *portmap.Mapper
+	sweeper *sweep.Sweeper
+}
+
+// watcher is an LXD that reports its events (the real client does).
+type watcher interface {
+	Watch(ctx context.Context, fn func(project, name, action string))
+}
+
+// pinger is an LXD with a cheap call for /readyz (the real client has one).
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// newEngine connects to LXD and iptables and builds the engine; the
+// gateway's metrics hear of it and its automatic stops go to the audit.
+func (g *Gateway) newEngine() (*engine, error) {
+	cfg, met := g.cfg, g.metrics
+	e := &engine{ctx: g.ctx, log: g.log, lx: g.deps.LXD}
+	if e.lx == nil {
+		lx, err := LXDClient(cfg, g.log)
+		if err != nil {
+			return nil, err
+		}
+		lx.ExecTimeout = cfg.Containers.ExecTimeout.D()
+		lx.Observe = met.LXDOperation
+		e.lx, e.client = lx, lx
+	}
+	// The mapper follows the service's changes, and the service is the
+	// mapper's source: the closure reads mapper once serving has begun.
+	e.cs = containers.New(g.db, e.lx, ContainerConfig(cfg, func(r ref.Ref) { e.mapper.Follow(r) }), g.log)
+	backend := g.deps.Ports
+	if backend == nil {
+		b, err := Backend(cfg)
+		if err != nil {
+			return nil, err
+		}
+		backend = b
+	}
+	e.mapper = portmap.New(backend, e.cs, g.log)
+	e.mapper.OnSync(met.Reconciled)
+	e.sweeper = sweep.New(e.cs, orConns(g.deps.Conns), orGPUUse(g.deps.GPUUse), g.audit, g.log, sweepConfig(cfg))
+	ping := func(context.Context) error { return nil }
+	if p, ok := e.lx.(pinger); ok {
+		ping = p.Ping
+	}
+	met.Watch(metrics.Sources{
+		Inventory: func() metrics.Inventory {
+			inv := e.cs.Inventory()
+			return metrics.Inventory{Containers: inv.ByStatus, GPUs: inv.GPUs}
+		},
+		Rules: e.mapper.Rules, Synced: e.mapper.Synced, LXD: ping,
+	})
+	return e, nil
+}
+
+func orConns(c sweep.Connections) sweep.Connections {
+	if c == nil {
+		return sweep.Conntrack{}
+	}
+	return c
+}
+
+func orGPUUse(u sweep.GPUUse) sweep.GPUUse {
+	if u == nil {
+		return sweep.NvidiaSMI{}
+	}
+	return u
+}
+
+// start follows LXD until the gateway's context ends. LXD may be down at
+// start: the gateway serves anyway and reconciles as soon as LXD answers;
+// then LXD's events and a periodic reconcile keep the port mappings true,
+// and the sweeper runs beside it.
+func (e *engine) start(cfg engineConfig) {
+	ctx := e.ctx
+	settled := make(chan struct{})
+	if e.client != nil {
+		go logDoctor(ctx, e.log, cfg.doctor, settled)
+	}
+	go func() {
+		settle(ctx, e.log, e.cs, e.mapper)
+		close(settled)
+		go e.mapper.Run(ctx, cfg.every)
+		go e.sweeper.Run(ctx, cfg.every)
+		go checkGPUs(ctx, e.log, e.cs, cfg.every)
+		if w, ok := e.lx.(watcher); ok {
+			w.Watch(ctx, func(project, name, action string) {
+				go e.cs.Observe(project, name, action) // the event stream must not wait on LXD or iptables
+			})
+		}
+	}()
+}
+
+// engineConfig is what start reads of the configuration.
+type engineConfig struct {
+	every  time.Duration // ports.reconcile_interval
+	doctor doctor.Env
+}
+
+// resync reconciles the containers, then the port mappings (after a
+// reload added a published service).
+func (e *engine) resync() {
+	if err := e.cs.Reconcile(e.ctx); err != nil {
+		e.log.Warn("reload: reconcile failed; the periodic one retries", "err", err)
+		return
+	}
+	if _, err := e.mapper.Sync(e.ctx); err != nil {
+		e.log.Warn("reload: port mapping failed; the periodic one retries", "err", err)
+	}
+}
+
+// logDoctor logs the preflight checks once the first reconcile made the
+// chains, or after a while when LXD keeps the gateway from settling.
+func logDoctor(ctx context.Context, log *slog.Logger, env doctor.Env, settled <-chan struct{}) {
+	select {
+	case <-settled:
+	case <-time.After(20 * time.Second):
+	case <-ctx.Done():
+		return
+	}
+	doctor.Run(ctx, env).Log(log)
+}
+
+// settle brings LXD's shared state in line, reconciles ownership, then
+// the port mappings, retrying until LXD and iptables answer.
+func settle(ctx context.Context, log *slog.Logger, cs *containers.Service, mapper *portmap.Mapper) {
+	for delay := time.Second; ctx.Err() == nil; delay = min(delay*2, 30*time.Second) {
+		tctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		err := cs.Prepare(tctx)
+		if err == nil {
+			err = cs.Reconcile(tctx)
+		}
+		if err == nil {
+			log.Info("containers reconciled with LXD")
+			var res portmap.Result
+			if res, err = mapper.Sync(tctx); err == nil {
+				log.Info("port mappings reconciled", "added", res.Added, "removed", res.Removed)
+			}
+		}
+		cancel()
+		if err == nil {
+			return
+		}
+		log.Warn("not settled yet; retrying", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+	}
+}
+
+// checkGPUs holds the instances' GPU devices to the books at every
+// reconcile interval, between the full reconciles.
+func checkGPUs(ctx context.Context, log *slog.Logger, cs *containers.Service, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := cs.CheckGPUs(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("GPU device check failed; the next pass retries", "err", err)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package gateway
+
+import (
+	"net"
+
+	"github.com/lxcgate/lxcgate/internal/config"
+	"github.com/lxcgate/lxcgate/internal/containers"
+	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/ref"
+	"github.com/lxcgate/lxcgate/internal/server"
+	"github.com/lxcgate/lxcgate/internal/sweep"
+	"github.com/lxcgate/lxcgate/internal/throttle"
+)
+
+// This file turns the configuration into each part's own settings, at
+// start and at every reload.
+
+func throttleLimits(cfg config.Config) throttle.Limits {
+	return throttle.Limits{
+		PerAccount: cfg.Auth.MaxFailures, PerAddress: cfg.Auth.MaxFailuresPerAddress,
+		Window: cfg.Auth.FailureWindow.D(), Lockout: cfg.Auth.Lockout.D(),
+	}
+}
+
+func serverLimits(cfg config.Config) server.Limits {
+	c := cfg.SSH
+	return server.Limits{
+		MaxSessions: c.MaxSessions, MaxSessionsPerUser: c.MaxSessionsPerUser, MaxConnections: c.MaxConnections,
+		MaxUnauthPerAddress: c.MaxUnauthPerAddress, MaxConnectionsPerAddress: c.MaxConnectionsPerAddress,
+		MaxChannelsPerConnection: c.MaxChannelsPerConnection,
+	}
+}
+
+// ContainerConfig is the container service's share of the configuration;
+// onChange hears of every container that changed (nil for none).
+func ContainerConfig(cfg config.Config, onChange func(ref.Ref)) containers.Config {
+	c := cfg
+	first, last, _ := c.Ports.PortRange()
+	return containers.Config{
+		DefaultImage: c.Containers.DefaultImage, Images: c.Containers.Images,
+		CPU: c.Containers.CPU, Memory: int64(c.Containers.Memory), Disk: int64(c.Containers.Disk),
+		Prefix:       c.Containers.ProjectPrefix,
+		GPU:          lxd.GPUProfile{Name: c.GPU.Profile, NvidiaRuntime: c.GPU.NvidiaRuntime, DriverCapabilities: c.GPU.DriverCapabilities},
+		SnapshotKeep: c.Snapshots.Keep,
+		Services:     c.Ports.Services, PortFirst: first, PortLast: last,
+		MaxCPU: c.Containers.MaxCPU, MaxMemory: int64(c.Containers.MaxMemory), MaxDisk: int64(c.Containers.MaxDisk),
+		SharedGPUs: c.GPU.Shared, OnChange: onChange, Quota: c.Quota.Limits(),
+		LeaseDefault: c.Leases.Default.D(), LeaseMax: c.Leases.Max.D(),
+	}
+}
+
+func sweepConfig(cfg config.Config) sweep.Config {
+	return sweep.Config{IdleAfter: cfg.Idle.StopAfter.D(), CPUPercent: cfg.Idle.CPUPercent, OnlyGPU: cfg.Idle.OnlyGPU}
+}
+
+// publicAddress is where users reach the published ports.
+func publicAddress(cfg config.Config) string {
+	if cfg.Ports.PublicAddress != "" {
+		return cfg.Ports.PublicAddress
+	}
+	return cfg.Hostname
+}
+
+// webBaseURL is where users reach the web listener: web.public_url, or
+// one made from the listen address (the hostname for a wildcard one).
+func webBaseURL(cfg config.Config) string {
+	if cfg.Web.PublicURL != "" {
+		return cfg.Web.PublicURL
+	}
+	host, port, _ := net.SplitHostPort(cfg.Web.Listen)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = cfg.Hostname
+	}
+	scheme := "http"
+	if cfg.Web.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
