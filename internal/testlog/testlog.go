@@ -1,5 +1,5 @@
-// Package testlog gives tests a log sink that the code under test writes
-// from its goroutines while the test reads it.
+// Package testlog gives tests a buffer that the code under test writes
+// from its goroutines while the test reads it: a log, a terminal's screen.
 package testlog
 
 import (
