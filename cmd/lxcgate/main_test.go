@@ -26,18 +26,17 @@ func testData(t *testing.T) string {
 	return filepath.Join(t.TempDir(), "data")
 }
 
-// Exit statuses: 0 done (help included), 1 failed, 2 bad usage; global
-// flags anywhere; one-line errors.
-func TestHostExitCodes(t *testing.T) {
-	data := testData(t)
-	if code, _, errw := lxcgate(t, "alice-password\n", "--data", data, "user", "add", "alice", "--password-stdin"); code != 0 {
-		t.Fatalf("user add: %d %s", code, errw)
-	}
-	for _, tc := range []struct {
-		args     []string
-		code     int
-		out, err string
-	}{
+// hostCase is one host command line and the exit code and output it must
+// give.
+type hostCase struct {
+	args     []string
+	code     int
+	out, err string
+}
+
+// hostCases run against a data directory holding alice; data is its path.
+func hostCases(data string) []hostCase {
+	return []hostCase{
 		{[]string{"user", "list", "--admin", "--containers", "3"}, 2, "", "unknown flag --admin"},
 		{[]string{"user", "list", "--help"}, 0, "usage: lxcgate user list [flags]", ""},
 		{[]string{"user", "list", "-h"}, 0, "--format FORMAT", ""},
@@ -79,7 +78,17 @@ func TestHostExitCodes(t *testing.T) {
 		{[]string{"completion", "zsh"}, 0, "#compdef lxcgate", ""},
 		{[]string{"completion", "fish"}, 0, "complete -c lxcgate", ""},
 		{[]string{"completion", "tcsh"}, 2, "", "usage: lxcgate completion bash|zsh|fish"},
-	} {
+	}
+}
+
+// Exit statuses: 0 done (help included), 1 failed, 2 bad usage; global
+// flags anywhere; one-line errors.
+func TestHostExitCodes(t *testing.T) {
+	data := testData(t)
+	if code, _, errw := lxcgate(t, "alice-password\n", "--data", data, "user", "add", "alice", "--password-stdin"); code != 0 {
+		t.Fatalf("user add: %d %s", code, errw)
+	}
+	for _, tc := range hostCases(data) {
 		args := tc.args
 		if !contains(args, "--data") && !contains(args, "-data") {
 			args = append([]string{"--data", data}, args...)

@@ -316,47 +316,52 @@ func applyEnv(v reflect.Value, prefix string, env func(string) string) error {
 		if !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl) {
 			return fmt.Errorf("environment %s: use printable UTF-8 text", name)
 		}
-		var err error
-		tu, isText := f.Addr().Interface().(encoding.TextUnmarshaler)
-		switch {
-		case isText:
-			err = tu.UnmarshalText([]byte(s))
-		case f.Kind() == reflect.String:
-			f.SetString(s)
-		case f.Kind() == reflect.Int:
-			var n int
-			if n, err = strconv.Atoi(s); err == nil {
-				f.SetInt(int64(n))
-			} else {
-				err = fmt.Errorf("%q is not a whole number", s)
-			}
-		case f.Kind() == reflect.Float64:
-			var v float64
-			if v, err = strconv.ParseFloat(s, 64); err != nil {
-				err = fmt.Errorf("%q is not a number", s)
-			}
-			f.SetFloat(v)
-		case f.Kind() == reflect.Bool:
-			var b bool
-			if b, err = strconv.ParseBool(s); err == nil {
-				f.SetBool(b)
-			} else {
-				err = fmt.Errorf("%q is not true or false", s)
-			}
-		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
-			parts := strings.Split(s, ",")
-			for i := range parts {
-				parts[i] = strings.TrimSpace(parts[i])
-			}
-			f.Set(reflect.ValueOf(parts))
-		default:
-			err = fmt.Errorf("cannot be set from the environment")
-		}
-		if err != nil {
+		if err := setField(f, s); err != nil {
 			return fmt.Errorf("environment %s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// setField parses one variable's text into a field of the kind it has.
+func setField(f reflect.Value, s string) error {
+	var err error
+	tu, isText := f.Addr().Interface().(encoding.TextUnmarshaler)
+	switch {
+	case isText:
+		err = tu.UnmarshalText([]byte(s))
+	case f.Kind() == reflect.String:
+		f.SetString(s)
+	case f.Kind() == reflect.Int:
+		var n int
+		if n, err = strconv.Atoi(s); err == nil {
+			f.SetInt(int64(n))
+		} else {
+			err = fmt.Errorf("%q is not a whole number", s)
+		}
+	case f.Kind() == reflect.Float64:
+		var v float64
+		if v, err = strconv.ParseFloat(s, 64); err != nil {
+			err = fmt.Errorf("%q is not a number", s)
+		}
+		f.SetFloat(v)
+	case f.Kind() == reflect.Bool:
+		var b bool
+		if b, err = strconv.ParseBool(s); err == nil {
+			f.SetBool(b)
+		} else {
+			err = fmt.Errorf("%q is not true or false", s)
+		}
+	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+		parts := strings.Split(s, ",")
+		for i := range parts {
+			parts[i] = strings.TrimSpace(parts[i])
+		}
+		f.Set(reflect.ValueOf(parts))
+	default:
+		err = fmt.Errorf("cannot be set from the environment")
+	}
+	return err
 }
 
 // Encode writes c as TOML.

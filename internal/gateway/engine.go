@@ -12,6 +12,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/portmap"
 	"github.com/lxcgate/lxcgate/internal/ref"
 	"github.com/lxcgate/lxcgate/internal/sweep"
+	"github.com/lxcgate/lxcgate/internal/tick"
 )
 
 // engine is the container side of a serving gateway: the service, the
@@ -177,16 +178,9 @@ func settle(ctx context.Context, log *slog.Logger, cs *containers.Service, mappe
 // checkGPUs holds the instances' GPU devices to the books at every
 // reconcile interval, between the full reconciles.
 func checkGPUs(ctx context.Context, log *slog.Logger, cs *containers.Service, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick.Every(ctx, every, func() {
 		if err := cs.CheckGPUs(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("GPU device check failed; the next pass retries", "err", err)
 		}
-	}
+	})
 }

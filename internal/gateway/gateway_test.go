@@ -1,9 +1,7 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/lxcgate/lxcgate/internal/config"
 	"github.com/lxcgate/lxcgate/internal/gateway/gatewaytest"
+	"github.com/lxcgate/lxcgate/internal/sshtest"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
@@ -28,22 +27,7 @@ func runSSH(t *testing.T, g *gatewaytest.Gateway, user, password, cmd string) (s
 		t.Fatal(err)
 	}
 	defer c.Close()
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var out, errw bytes.Buffer
-	s.Stdout, s.Stderr = &out, &errw
-	err = s.Run(cmd)
-	var ee *gossh.ExitError
-	switch {
-	case errors.As(err, &ee):
-		return out.String(), errw.String(), ee.ExitStatus()
-	case err != nil:
-		t.Fatalf("%s: %v", cmd, err)
-	}
-	return out.String(), errw.String(), 0
+	return sshtest.Run(t, c, cmd)
 }
 
 // The whole graph serves: a launch over SSH gets an address and a port

@@ -195,32 +195,28 @@ func (c *Client) setState(ctx context.Context, srv lxdclient.InstanceServer, nam
 
 // Start starts a container.
 func (c *Client) Start(ctx context.Context, project, name string) error {
-	defer c.timed("start")()
-	srv, err := c.project(project)
-	if err != nil {
-		return err
-	}
-	return c.setState(ctx, srv, name, "start", false)
+	return c.changeState(ctx, project, name, "start", false)
 }
 
 // Stop stops a container, cleanly unless force.
 func (c *Client) Stop(ctx context.Context, project, name string, force bool) error {
-	defer c.timed("stop")()
-	srv, err := c.project(project)
-	if err != nil {
-		return err
-	}
-	return c.setState(ctx, srv, name, "stop", force)
+	return c.changeState(ctx, project, name, "stop", force)
 }
 
 // Restart restarts a running container.
 func (c *Client) Restart(ctx context.Context, project, name string) error {
-	defer c.timed("restart")()
+	return c.changeState(ctx, project, name, "restart", false)
+}
+
+// changeState runs action (start, stop, restart) on a container in
+// project, timed under the action's name.
+func (c *Client) changeState(ctx context.Context, project, name, action string, force bool) error {
+	defer c.timed(action)()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
 	}
-	return c.setState(ctx, srv, name, "restart", false)
+	return c.setState(ctx, srv, name, action, force)
 }
 
 // Delete deletes a container; with force a running one is stopped first.

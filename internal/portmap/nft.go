@@ -315,34 +315,31 @@ func matchComment(exprs []byte) string {
 		if t != nftaListElem {
 			return
 		}
-		var name string
-		var data []byte
-		nested(elem, func(t uint16, v []byte) {
-			switch t {
-			case nftaExprName:
-				name = cstr(v)
-			case nftaExprData:
-				data = v
-			}
-		})
+		name, data := namedData(elem, nftaExprName, nftaExprData)
 		if name != "match" {
 			return
 		}
-		var mname string
-		var info []byte
-		nested(data, func(t uint16, v []byte) {
-			switch t {
-			case nftaMatchName:
-				mname = cstr(v)
-			case nftaMatchInfo:
-				info = v
-			}
-		})
+		mname, info := namedData(data, nftaMatchName, nftaMatchInfo)
 		if mname == "comment" && comment == "" {
 			comment = cstr(info)
 		}
 	})
 	return comment
+}
+
+// namedData reads the name (a NUL-terminated string of type nameType) and
+// the payload (of type dataType) among nested attributes, as an
+// expression and an xt match both carry them.
+func namedData(v []byte, nameType, dataType uint16) (name string, data []byte) {
+	nested(v, func(t uint16, v []byte) {
+		switch t {
+		case nameType:
+			name = cstr(v)
+		case dataType:
+			data = v
+		}
+	})
+	return name, data
 }
 
 // udataComment reads the comment from a rule's user data: type-length-value

@@ -23,6 +23,7 @@ import (
 
 	"github.com/lxcgate/lxcgate/internal/mapping"
 	"github.com/lxcgate/lxcgate/internal/ref"
+	"github.com/lxcgate/lxcgate/internal/tick"
 )
 
 // DefaultChainPrefix names lxcgate's chains: PREFIX-DNAT and its blocks
@@ -402,23 +403,16 @@ func (m *Mapper) Follow(r ref.Ref) {
 // Run reconciles every interval until ctx ends: the safety net behind
 // LXD's events, and the retry after iptables failed.
 func (m *Mapper) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			// Re-check the chains and jumps too, not only the rules.
-			m.mu.Lock()
-			m.ensured = false
-			m.mu.Unlock()
-			res, err := m.Sync(ctx)
-			if err != nil {
-				m.log.Warn("port mapping reconcile failed; will retry", "err", err)
-			} else if res.Added+res.Removed > 0 {
-				m.log.Info("port mappings repaired", "added", res.Added, "removed", res.Removed)
-			}
+	tick.Every(ctx, interval, func() {
+		// Re-check the chains and jumps too, not only the rules.
+		m.mu.Lock()
+		m.ensured = false
+		m.mu.Unlock()
+		res, err := m.Sync(ctx)
+		if err != nil {
+			m.log.Warn("port mapping reconcile failed; will retry", "err", err)
+		} else if res.Added+res.Removed > 0 {
+			m.log.Info("port mappings repaired", "added", res.Added, "removed", res.Removed)
 		}
-	}
+	})
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/lxcgate/lxcgate/internal/tick"
 )
 
 // Messages systemd understands.
@@ -62,14 +64,5 @@ func RunWatchdog(ctx context.Context) {
 	if every <= 0 {
 		return
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			Notify(Watchdog)
-		}
-	}
+	tick.Every(ctx, every, func() { Notify(Watchdog) })
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/lxcgate/lxcgate/internal/testlog"
 )
 
 // dialFrom opens a TCP connection to the gateway from a given loopback
@@ -46,7 +48,7 @@ func refusedAtOnce(c net.Conn) bool {
 // Idle connections from one source cannot keep anyone else out, and cost
 // one log line, not one per connection.
 func TestPerSourceConnectionLimits(t *testing.T) {
-	var logs *syncBuffer
+	var logs *testlog.Buffer
 	g := startGateway(t, func(o *Options) {
 		logs = captureLog(o)
 		o.MaxConnections = 600
@@ -58,7 +60,7 @@ func TestPerSourceConnectionLimits(t *testing.T) {
 
 // idleFloodFromOneSource opens 200 idle connections from one address: all
 // but 5 are refused, with one log line, and another address still logs in.
-func idleFloodFromOneSource(t *testing.T, g *gateway, logs *syncBuffer) {
+func idleFloodFromOneSource(t *testing.T, g *gateway, logs *testlog.Buffer) {
 	var idle []net.Conn
 	defer func() {
 		for _, c := range idle {

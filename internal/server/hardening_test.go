@@ -1,36 +1,18 @@
 package server
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/lxcgate/lxcgate/internal/testlog"
 )
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func captureLog(o *Options) *syncBuffer {
-	buf := &syncBuffer{}
+func captureLog(o *Options) *testlog.Buffer {
+	buf := &testlog.Buffer{}
 	o.Log = slog.New(slog.NewTextHandler(buf, nil))
 	return buf
 }
@@ -38,7 +20,7 @@ func captureLog(o *Options) *syncBuffer {
 // Names sent before authentication are recorded bounded and escaped, and
 // never looked up.
 func TestHostileUserNames(t *testing.T) {
-	var logs *syncBuffer
+	var logs *testlog.Buffer
 	g := startGateway(t, func(o *Options) { logs = captureLog(o) })
 	for _, name := range []string{
 		strings.Repeat("A", 20_000),
@@ -87,7 +69,7 @@ func TestHostileUserNames(t *testing.T) {
 // A locked-out account hammered with passwords gets one audit record per
 // minute, not one per attempt.
 func TestLockoutRefusalsSampled(t *testing.T) {
-	var logs *syncBuffer
+	var logs *testlog.Buffer
 	g := startGateway(t, func(o *Options) { logs = captureLog(o) })
 	for i := 0; i < 15; i++ {
 		if c, err := g.dial(t, "alice", gossh.Password("wrong-password")); err == nil {

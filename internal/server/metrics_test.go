@@ -8,6 +8,8 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/lxcgate/lxcgate/internal/sshtest"
 )
 
 // countMetrics records what the server reports.
@@ -54,7 +56,7 @@ func TestMetricsHooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, c, "whoami")
+	sshtest.Run(t, c, "whoami")
 	c.Close()
 	for i := 0; i < 4; i++ { // the account locks after 3 failures
 		if c, err := g.dial(t, "alice", gossh.Password("wrong")); err == nil {

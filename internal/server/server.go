@@ -14,12 +14,14 @@ import (
 	"time"
 
 	"github.com/gliderlabs/ssh"
+	gossh "golang.org/x/crypto/ssh"
+
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/auth"
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/throttle"
+	"github.com/lxcgate/lxcgate/internal/tick"
 	"github.com/lxcgate/lxcgate/internal/users"
-	gossh "golang.org/x/crypto/ssh"
 )
 
 // Options lists everything the server is built from, in one place.
@@ -274,21 +276,14 @@ func (s *Server) refused(key, remote, why string, limit int) {
 // summarize writes, once a minute, how many refusals the samplers kept out
 // of the log and the audit trail without reporting them in a later line.
 func (s *Server) summarize(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n := s.refusals.Drain(); n > 0 {
-				s.log.Warn("connections refused without a log line of their own", "count", n)
-			}
-			if n := s.lockouts.Drain(); n > 0 {
-				s.log.Warn("attempts refused during a lockout without an audit record of their own", "count", n)
-			}
+	tick.Every(ctx, time.Minute, func() {
+		if n := s.refusals.Drain(); n > 0 {
+			s.log.Warn("connections refused without a log line of their own", "count", n)
 		}
-	}
+		if n := s.lockouts.Drain(); n > 0 {
+			s.log.Warn("attempts refused during a lockout without an audit record of their own", "count", n)
+		}
+	})
 }
 
 type trackedConn struct {

@@ -14,13 +14,15 @@ import (
 	"testing"
 	"time"
 
+	gossh "golang.org/x/crypto/ssh"
+
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/auth"
 	"github.com/lxcgate/lxcgate/internal/shell"
+	"github.com/lxcgate/lxcgate/internal/sshtest"
 	"github.com/lxcgate/lxcgate/internal/store/storetest"
 	"github.com/lxcgate/lxcgate/internal/throttle"
 	"github.com/lxcgate/lxcgate/internal/users"
-	gossh "golang.org/x/crypto/ssh"
 )
 
 type gateway struct {
@@ -95,33 +97,13 @@ func (g *gateway) dial(t *testing.T, user string, methods ...gossh.AuthMethod) (
 	})
 }
 
-func run(t *testing.T, c *gossh.Client, cmd string) (string, string, int) {
-	t.Helper()
-	s, err := c.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	var out, errw bytes.Buffer
-	s.Stdout, s.Stderr = &out, &errw
-	err = s.Run(cmd)
-	code := 0
-	var ee *gossh.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitStatus()
-	} else if err != nil {
-		t.Fatalf("run %s: %v", cmd, err)
-	}
-	return out.String(), errw.String(), code
-}
-
 func TestPasswordAndKeyLogin(t *testing.T) {
 	g := startGateway(t, nil)
 	c, err := g.dial(t, "alice", gossh.Password("alice-password"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, _, code := run(t, c, "whoami"); code != 0 || !strings.Contains(out, "alice (user)") || !strings.Contains(out, "by password") {
+	if out, _, code := sshtest.Run(t, c, "whoami"); code != 0 || !strings.Contains(out, "alice (user)") || !strings.Contains(out, "by password") {
 		t.Fatalf("whoami: %q %d", out, code)
 	}
 	c.Close()
@@ -129,11 +111,11 @@ func TestPasswordAndKeyLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, _, _ := run(t, c, "whoami --json"); !strings.Contains(out, `"name": "bob"`) || !strings.Contains(out, `"method": "publickey"`) {
+	if out, _, _ := sshtest.Run(t, c, "whoami --json"); !strings.Contains(out, `"name": "bob"`) || !strings.Contains(out, `"method": "publickey"`) {
 		t.Fatalf("whoami: %q", out)
 	}
 	// Exec mode returns the command's status.
-	if _, errw, code := run(t, c, "nosuch"); code != 127 || !strings.Contains(errw, "unknown command") {
+	if _, errw, code := sshtest.Run(t, c, "nosuch"); code != 127 || !strings.Contains(errw, "unknown command") {
 		t.Fatalf("unknown: %q %d", errw, code)
 	}
 	c.Close()
@@ -145,7 +127,7 @@ func TestPasswordAndKeyLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, _, _ := run(t, c, "whoami"); !strings.Contains(out, "by keyboard-interactive") {
+	if out, _, _ := sshtest.Run(t, c, "whoami"); !strings.Contains(out, "by keyboard-interactive") {
 		t.Fatalf("whoami: %q", out)
 	}
 	c.Close()
@@ -193,7 +175,7 @@ func TestOfferedKeyIsNotIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _, _ := run(t, c, "whoami --json")
+	out, _, _ := sshtest.Run(t, c, "whoami --json")
 	if !strings.Contains(out, `"name": "alice"`) || !strings.Contains(out, `"method": "password"`) {
 		t.Fatalf("whoami = %s", out)
 	}
@@ -203,7 +185,7 @@ func TestOfferedKeyIsNotIdentity(t *testing.T) {
 	for _, user := range []string{"alice", "bob"} {
 		k := map[string]gossh.PublicKey{"alice": g.aliceK.PublicKey(), "bob": g.bobK.PublicKey()}[user]
 		if c, err := g.dial(t, user, gossh.PublicKeys(offerOnly{pub: k, sign: mallory}), gossh.Password("alice-password")); err == nil {
-			out, _, _ := run(t, c, "whoami --json")
+			out, _, _ := sshtest.Run(t, c, "whoami --json")
 			c.Close()
 			t.Fatalf("%s: a key that failed its signature led to a session: %s", user, out)
 		}
@@ -274,7 +256,7 @@ func TestRefusals(t *testing.T) {
 	}
 	s.Close()
 	// The connection still serves ordinary commands afterwards.
-	if out, _, _ := run(t, c, "whoami"); !strings.Contains(out, "alice") {
+	if out, _, _ := sshtest.Run(t, c, "whoami"); !strings.Contains(out, "alice") {
 		t.Fatalf("whoami after refusals: %q", out)
 	}
 	var n int
@@ -304,7 +286,7 @@ func TestSessionLimitAndPanic(t *testing.T) {
 		open = append(open, s)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if _, errw, code := run(t, c, "whoami"); code != 1 || !strings.Contains(errw, "sessions open") {
+	if _, errw, code := sshtest.Run(t, c, "whoami"); code != 1 || !strings.Contains(errw, "sessions open") {
 		t.Fatalf("fourth session: %q %d", errw, code)
 	}
 	for _, s := range open {
@@ -312,10 +294,10 @@ func TestSessionLimitAndPanic(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	// A panicking command fails alone; the server goes on.
-	if _, errw, code := run(t, c, "boom"); code != 1 || !strings.Contains(errw, "failed unexpectedly") {
+	if _, errw, code := sshtest.Run(t, c, "boom"); code != 1 || !strings.Contains(errw, "failed unexpectedly") {
 		t.Fatalf("boom: %q %d", errw, code)
 	}
-	if out, _, _ := run(t, c, "whoami"); !strings.Contains(out, "alice") {
+	if out, _, _ := sshtest.Run(t, c, "whoami"); !strings.Contains(out, "alice") {
 		t.Fatalf("after panic: %q", out)
 	}
 }
@@ -327,7 +309,7 @@ func TestLobby(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, errw, code := run(t, c, "whoami"); code != 1 || !strings.Contains(errw, "lobby") {
+	if _, errw, code := sshtest.Run(t, c, "whoami"); code != 1 || !strings.Contains(errw, "lobby") {
 		t.Fatalf("lobby whoami: %q %d", errw, code)
 	}
 	s, _ := c.NewSession()
@@ -457,7 +439,7 @@ func TestIdleTimeoutSparesRunningCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if out, _, code := run(t, c, "quiet"); code != 0 || out != "done\n" {
+	if out, _, code := sshtest.Run(t, c, "quiet"); code != 0 || out != "done\n" {
 		t.Fatalf("quiet: %q %d", out, code)
 	}
 	// Nothing running and no traffic: the connection goes.

@@ -64,15 +64,18 @@ func TestUserCommandsGated(t *testing.T) {
 	}
 }
 
-func TestUserCommands(t *testing.T) {
-	sh, st, rec := adminShell(t)
-	ctx := context.Background()
-	key := authorizedKey(t, "bob@laptop")
-	for _, tc := range []struct {
-		line, stdin string
-		code        int
-		out, err    string
-	}{
+// userCase is one line of the user command's script: what it reads, and
+// the exit code and output it must give.
+type userCase struct {
+	line, stdin string
+	code        int
+	out, err    string
+}
+
+// userCases adds, changes and deletes bob and carol in turn; key is bob's
+// public key.
+func userCases(key string) []userCase {
+	return []userCase{
 		{line: "user add bob --password-stdin", stdin: "bob-password-1\n", err: "Added bob (user)."},
 		{line: "user add bob --password-stdin", stdin: "bob-password-1\n", code: 1, err: "bob exists"},
 		{line: "user add Bad! --password-stdin", stdin: "bob-password-1\n", code: 1, err: "user add:"},
@@ -103,7 +106,14 @@ func TestUserCommands(t *testing.T) {
 		{line: "user role root1 user", code: 1, err: "last enabled admin"},
 		{line: "user disable root1", code: 1, err: "last enabled admin"},
 		{line: "user del root1", code: 1, err: "last enabled admin"},
-	} {
+	}
+}
+
+func TestUserCommands(t *testing.T) {
+	sh, st, rec := adminShell(t)
+	ctx := context.Background()
+	key := authorizedKey(t, "bob@laptop")
+	for _, tc := range userCases(key) {
 		code, out, errw := exec(sh, root, false, tc.line, tc.stdin)
 		if code != tc.code || !strings.Contains(out, tc.out) || !strings.Contains(errw, tc.err) {
 			t.Errorf("%s: code %d, out %q, err %q; want %d, %q, %q", tc.line, code, out, errw, tc.code, tc.out, tc.err)

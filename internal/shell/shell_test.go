@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/audit"
+	"github.com/lxcgate/lxcgate/internal/testlog"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
@@ -212,22 +213,13 @@ func TestDistance(t *testing.T) {
 // terminal drives an interactive session through a fake PTY.
 type terminal struct {
 	in   *io.PipeWriter
-	mu   sync.Mutex
-	out  bytes.Buffer
+	out  testlog.Buffer // what the shell wrote to the PTY
 	done chan int
 }
 
-func (t *terminal) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.out.Write(p)
-}
+func (t *terminal) Write(p []byte) (int, error) { return t.out.Write(p) }
 
-func (t *terminal) screen() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.out.String()
-}
+func (t *terminal) screen() string { return t.out.String() }
 
 func (t *terminal) waitFor(tb testing.TB, s string) {
 	tb.Helper()

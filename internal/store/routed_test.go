@@ -2,13 +2,13 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/store"
+	"github.com/lxcgate/lxcgate/internal/store/storetest"
 )
 
 // Regression: routed addresses were held in one process's memory, so two
@@ -18,7 +18,7 @@ import (
 func TestRoutedAddresses(t *testing.T) {
 	ctx := context.Background()
 	file := filepath.Join(t.TempDir(), "lxcgate.db")
-	db1, db2 := openMigrated(t, file), openMigrated(t, file) // two gateways' handles
+	db1, db2 := storetest.OpenFile(t, file), storetest.OpenFile(t, file) // two gateways' handles
 	alice := addUser(t, db1, "alice")
 	const subnet = "10.200.1.128/25"
 	now := time.Now()
@@ -62,17 +62,4 @@ func TestRoutedAddresses(t *testing.T) {
 	if n, err := st.Routed.DeleteUnbound(ctx, db1, other.Subnet, now.Add(time.Minute)); err != nil || n != 1 {
 		t.Fatalf("stale claim kept: %d %v", n, err)
 	}
-}
-
-func openMigrated(t *testing.T, file string) *sql.DB {
-	t.Helper()
-	db, err := store.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := store.Migrate(context.Background(), db); err != nil {
-		t.Fatal(err)
-	}
-	return db
 }

@@ -122,14 +122,7 @@ func TestTxRaceForTheLastSlot(t *testing.T) {
 func TestTxRetriesWhileBusy(t *testing.T) {
 	ctx := context.Background()
 	file := filepath.Join(t.TempDir(), "db.sqlite")
-	db, err := store.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := store.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.OpenFile(t, file)
 	impatient, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(0)&_txlock=immediate")
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/ref"
+	"github.com/lxcgate/lxcgate/internal/tick"
 )
 
 // Config is what a sweep acts on; it may change while running.
@@ -115,18 +116,13 @@ type Result struct{ Expired, Idle int }
 func (s *Sweeper) Run(ctx context.Context, interval time.Duration) {
 	c := s.cfg.Load()
 	s.log.Info("sweeping", "every", interval, "idle_after", c.IdleAfter, "cpu_percent", c.CPUPercent, "only_gpu", c.OnlyGPU)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	pass := func() {
 		if _, err := s.Pass(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("sweep failed; the next pass retries", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
+	pass()
+	tick.Every(ctx, interval, pass)
 }
 
 // Pass looks at every container once and stops those past their lease or

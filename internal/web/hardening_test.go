@@ -3,7 +3,6 @@ package web_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -76,23 +75,7 @@ func TestWebAuditSamplesRequestsWithoutCredentials(t *testing.T) {
 // doFrom is do with extra request headers (X-Forwarded-For, Origin).
 func (l *lab) doFrom(method, path, token string, hdr map[string]string) (int, string) {
 	l.t.Helper()
-	req, err := http.NewRequest(method, l.url+path, nil)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return l.send(method, path, token, "", hdr)
 }
 
 func xff(v string) map[string]string { return map[string]string{"X-Forwarded-For": v} }

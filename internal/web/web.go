@@ -22,6 +22,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/throttle"
+	"github.com/lxcgate/lxcgate/internal/tick"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
@@ -204,9 +205,7 @@ func (s *Server) TLS() bool { return s.certFile != "" }
 // and records how many requests without credentials the sampling kept out
 // of the audit trail without counting them in a later row.
 func (s *Server) Prune(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
+	prune := func() {
 		if err := s.o.Auth.Prune(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("pruning expired web sessions failed", "err", err)
 		}
@@ -214,10 +213,7 @@ func (s *Server) Prune(ctx context.Context, every time.Duration) {
 			s.o.Audit.Record(ctx, audit.Event{Kind: audit.KindWeb, Method: "none",
 				Detail: fmt.Sprintf("%d requests without credentials were not recorded row by row", n)})
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
+	prune()
+	tick.Every(ctx, every, prune)
 }

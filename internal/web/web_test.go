@@ -21,28 +21,11 @@ import (
 	"github.com/lxcgate/lxcgate/internal/lxd/lxdtest"
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/store/storetest"
+	"github.com/lxcgate/lxcgate/internal/testlog"
 	"github.com/lxcgate/lxcgate/internal/users"
 	"github.com/lxcgate/lxcgate/internal/web"
 	"github.com/lxcgate/lxcgate/internal/webauth"
 )
-
-// syncBuffer is a log both the server and the test touch.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // lab is a web listener on a real service with a fake LXD, three users
 // and one GPU.
@@ -52,7 +35,7 @@ type lab struct {
 	cs    *containers.Service
 	us    *users.Store
 	auth  *webauth.Auth
-	log   *syncBuffer
+	log   *testlog.Buffer
 	fake  *lxdtest.Fake
 	db    *sql.DB
 	al    *audit.Log // the audit trail, on the lab's database
@@ -77,7 +60,7 @@ func newLab(t *testing.T, opts ...func(*web.Options)) *lab {
 	t.Helper()
 	ctx := context.Background()
 	db := storetest.Open(t)
-	l := &lab{t: t, us: users.New(db), log: &syncBuffer{}, fake: lxdtest.New(), db: db, clock: time.Now()}
+	l := &lab{t: t, us: users.New(db), log: &testlog.Buffer{}, fake: lxdtest.New(), db: db, clock: time.Now()}
 	for n, role := range map[string]users.Role{"alice": users.RoleUser, "bob": users.RoleUser, "root1": users.RoleAdmin} {
 		if _, err := l.us.Add(ctx, n, role, ""); err != nil {
 			t.Fatal(err)
@@ -120,6 +103,17 @@ func (l *lab) token(user string) string {
 // the status and body.
 func (l *lab) do(method, path, token, body string) (int, string) {
 	l.t.Helper()
+	var hdr map[string]string
+	if body != "" {
+		hdr = map[string]string{"Content-Type": "application/json"}
+	}
+	return l.send(method, path, token, body, hdr)
+}
+
+// send sends a request with a bearer token (none when empty), a body and
+// headers, and returns the status and body of the reply.
+func (l *lab) send(method, path, token, body string, hdr map[string]string) (int, string) {
+	l.t.Helper()
 	req, err := http.NewRequest(method, l.url+path, strings.NewReader(body))
 	if err != nil {
 		l.t.Fatal(err)
@@ -127,8 +121,8 @@ func (l *lab) do(method, path, token, body string) (int, string) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/lxd/lxdtest"
 	"github.com/lxcgate/lxcgate/internal/portmap"
 	"github.com/lxcgate/lxcgate/internal/sweep"
+	"github.com/lxcgate/lxcgate/internal/testlog"
 )
 
 // Gateway is a running gateway and the fakes under it.
@@ -25,7 +26,7 @@ type Gateway struct {
 	Config config.Config // as started
 	Fake   *lxdtest.Fake
 	Chains *Chains
-	Log    *Buffer // everything it logged, as text
+	Log    *testlog.Buffer // everything it logged, as text
 	done   chan error
 }
 
@@ -50,7 +51,7 @@ func Start(t testing.TB, mod func(*config.Config)) *Gateway {
 	if mod != nil {
 		mod(&cfg)
 	}
-	g := &Gateway{Config: cfg, Fake: lxdtest.New(), Chains: &Chains{}, Log: &Buffer{}, done: make(chan error, 1)}
+	g := &Gateway{Config: cfg, Fake: lxdtest.New(), Chains: &Chains{}, Log: &testlog.Buffer{}, done: make(chan error, 1)}
 	var stderr bytes.Buffer // the first admin's notice
 	gw, err := gateway.New(cfg, gateway.Deps{
 		LXD: g.Fake, Ports: g.Chains, Conns: noConns{}, GPUUse: noGPUs{},
@@ -131,26 +132,6 @@ func (c *Chains) Flush() error {
 	defer c.mu.Unlock()
 	c.rules = nil
 	return nil
-}
-
-// Buffer is a log the gateway and the test both touch.
-type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-// Write appends p.
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-// String returns everything written.
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // noConns and noGPUs stand in for the host's connection tracking and

@@ -58,12 +58,9 @@ func (f *Fake) MemberResources(_ context.Context, member string) (lxd.Resources,
 func (f *Fake) Move(_ context.Context, project, name, member string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	in, err := f.get(project, name)
+	in, err := f.getIn(project, name, "move", false)
 	if err != nil {
 		return err
-	}
-	if in.Running {
-		return fmt.Errorf("move %s: %w", name, lxd.ErrRunning)
 	}
 	if m := f.member(member); m == nil || !m.Online {
 		return fmt.Errorf("move %s: %w", name, lxd.ErrUnavailable)

@@ -88,16 +88,30 @@ func (f *Fake) get(project, name string) (*lxd.Instance, error) {
 	return in, nil
 }
 
+// getIn returns the instance when it is running (or stopped, for running
+// false) as op needs, and LXD's error for op otherwise. The caller holds
+// f.mu.
+func (f *Fake) getIn(project, name, op string, running bool) (*lxd.Instance, error) {
+	in, err := f.get(project, name)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case running && !in.Running:
+		return nil, fmt.Errorf("%s %s: %w", op, name, lxd.ErrNotRunning)
+	case !running && in.Running:
+		return nil, fmt.Errorf("%s %s: %w", op, name, lxd.ErrRunning)
+	}
+	return in, nil
+}
+
 // Start starts an instance.
 func (f *Fake) Start(_ context.Context, project, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	in, err := f.get(project, name)
+	in, err := f.getIn(project, name, "start", false)
 	if err != nil {
 		return err
-	}
-	if in.Running {
-		return fmt.Errorf("start %s: %w", name, lxd.ErrRunning)
 	}
 	if f.FailStart != nil {
 		return f.FailStart
@@ -110,12 +124,9 @@ func (f *Fake) Start(_ context.Context, project, name string) error {
 func (f *Fake) Stop(_ context.Context, project, name string, _ bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	in, err := f.get(project, name)
+	in, err := f.getIn(project, name, "stop", true)
 	if err != nil {
 		return err
-	}
-	if !in.Running {
-		return fmt.Errorf("stop %s: %w", name, lxd.ErrNotRunning)
 	}
 	in.Running, in.Status, in.IPv4 = false, "Stopped", ""
 	return nil
@@ -125,14 +136,8 @@ func (f *Fake) Stop(_ context.Context, project, name string, _ bool) error {
 func (f *Fake) Restart(_ context.Context, project, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	in, err := f.get(project, name)
-	if err != nil {
-		return err
-	}
-	if !in.Running {
-		return fmt.Errorf("restart %s: %w", name, lxd.ErrNotRunning)
-	}
-	return nil
+	_, err := f.getIn(project, name, "restart", true)
+	return err
 }
 
 // Delete deletes an instance; a running one needs force.

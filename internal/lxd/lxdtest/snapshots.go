@@ -74,12 +74,9 @@ func (f *Fake) DeleteSnapshot(_ context.Context, project, name, snap string) err
 func (f *Fake) Restore(_ context.Context, project, name, snap string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	in, err := f.get(project, name)
+	in, err := f.getIn(project, name, "restore", false)
 	if err != nil {
 		return err
-	}
-	if in.Running {
-		return fmt.Errorf("restore %s: %w", name, lxd.ErrRunning)
 	}
 	for _, s := range f.Snaps[key(project, name)] {
 		if s.Name == snap {

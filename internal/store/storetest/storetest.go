@@ -13,7 +13,14 @@ import (
 // Open returns a migrated SQLite database that is closed when t ends.
 func Open(t testing.TB) *sql.DB {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "lxcgate.db"))
+	return OpenFile(t, filepath.Join(t.TempDir(), "lxcgate.db"))
+}
+
+// OpenFile opens and migrates the database in file, closing it when t
+// ends: tests that need two handles on one database open it twice.
+func OpenFile(t testing.TB, file string) *sql.DB {
+	t.Helper()
+	db, err := store.Open(file)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,24 @@
+// Package tick runs background work on a ticker until its context ends:
+// the one loop behind the gateway's periodic checks, reconciles,
+// summaries and watchdog.
+package tick
+
+import (
+	"context"
+	"time"
+)
+
+// Every calls f after each interval until ctx ends; it does not call f at
+// once (callers that want a first pass at start call f themselves).
+func Every(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
+}
