@@ -300,6 +300,23 @@ setup_images() {
 		build_busybox
 		import_image "$BUSYBOX_IMAGE" "$CACHE/busybox"
 	fi
+	warm_image "$DEBIAN_IMAGE"
+	warm_image "$BUSYBOX_IMAGE"
+}
+
+# warm_image ALIAS: makes one instance from the image and deletes it, so
+# that the pool holds the image's unpacked volume before tests launch from
+# it in parallel. LXD 5.0.2 on btrfs fails concurrent first launches of a
+# new image now and then ("readdirent ...: bad file descriptor").
+warm_image() {
+	local fp mark
+	fp=$(image_fingerprint "$1")
+	mark="$STATE/warm-$fp"
+	[ -n "$fp" ] && [ ! -f "$mark" ] || return 0
+	lxc init "$1" lab-warm-image --project default -s "$POOL" >/dev/null
+	lxc delete lab-warm-image --project default >/dev/null
+	mkdir -p "$STATE"
+	touch "$mark"
 }
 
 setup_netns() {
@@ -362,7 +379,7 @@ down() {
 	fi
 	local keep=""
 	if was_made lxcfs && ! stop_lxcfs; then keep=lxcfs; fi
-	rm -f "$STATE/made"
+	rm -f "$STATE/made" "$STATE"/warm-*
 	if [ -n "$keep" ]; then made "$keep"; fi
 	say "down (packages and the image cache in $CACHE are kept)"
 }
