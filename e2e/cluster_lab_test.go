@@ -19,52 +19,6 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// clusterLab is what "scripts/lab.sh cluster status --json" prints.
-type clusterLab struct {
-	Config  string `json:"config"`
-	Members []struct {
-		Name          string `json:"name"`
-		Address       string `json:"address"`
-		OuterProject  string `json:"outer_project"`
-		OuterInstance string `json:"outer_instance"`
-	} `json:"members"`
-}
-
-// needCluster fails in CI, and skips elsewhere, when the lab's LXD cluster is
-// not up; otherwise it returns the cluster's description.
-func needCluster(t *testing.T) clusterLab {
-	t.Helper()
-	need(t, "lxc")
-	var stderr bytes.Buffer
-	status := func() ([]byte, error) {
-		stderr.Reset()
-		cmd := exec.Command("../scripts/lab.sh", "cluster", "status", "--json")
-		cmd.Stderr = &stderr
-		return cmd.Output()
-	}
-	out, err := status()
-	if err != nil && os.Getenv("CI") == "true" {
-		// Something on the host may have dropped a piece (a route goes
-		// when lxdbr0 restarts): 'cluster up' puts back what is missing,
-		// in about a second on a running cluster.
-		if up, uerr := exec.Command("../scripts/lab.sh", "cluster", "up").CombinedOutput(); uerr != nil {
-			t.Logf("cluster up: %v\n%s", uerr, up)
-		}
-		out, err = status()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("the lab cluster is not up (run scripts/lab.sh cluster up): %v\n%s%s", err, out, stderr.Bytes())
-		}
-		t.Skipf("the lab cluster is not up (run scripts/lab.sh cluster up): %v\n%s", err, out)
-	}
-	var c clusterLab
-	if err := json.Unmarshal(out, &c); err != nil {
-		t.Fatalf("cluster status --json: %v\n%s", err, out)
-	}
-	return c
-}
-
 // TestClusterLab checks what cluster tests stand on: three members online in
 // the nested cluster, each answering on its address with the pinned cluster
 // certificate and the trusted client certificate of the written config, the

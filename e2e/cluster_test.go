@@ -2,105 +2,11 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 )
-
-// clusterGW is a gateway on the lab's LXD cluster, with projects, chains
-// and a port range of the test's own; alice and bob are users, admin an
-// admin. Cleanup deletes the test's projects on the cluster.
-func clusterGW(t *testing.T, first int) (*gw, map[string]string, string) {
-	t.Helper()
-	c := needCluster(t)
-	n := time.Now().UnixNano() % 1e6
-	prefix, chains := fmt.Sprintf("e2ec%d-", n), fmt.Sprintf("E2EC%d", n)
-	g := newGW(t, "LXCGATE_CONFIG="+c.Config, "LXCGATE_CONTAINERS_PROJECT_PREFIX="+prefix,
-		"LXCGATE_PORTS_CHAIN_PREFIX="+chains, fmt.Sprintf("LXCGATE_PORTS_RANGE=%d-%d", first, first+49),
-		"LXCGATE_PORTS_PUBLIC_ADDRESS="+hostAddr, "LXCGATE_PORTS_RECONCILE_INTERVAL=2s")
-	g.chains = chains
-	keys := map[string]string{
-		"alice": g.addUser("alice", "alice-password", false),
-		"bob":   g.addUser("bob", "bob-password", false),
-		"admin": g.addUser("boss", "boss-password", true),
-	}
-	t.Cleanup(func() {
-		g.lxcgate("", "portmap", "flush")
-		removeClusterProjects(prefix)
-	})
-	g.start()
-	return g, keys, prefix
-}
-
-// nested runs the nested cluster's lxc through member1.
-func nested(args ...string) (string, error) {
-	out, err := exec.Command("lxc", append([]string{"exec", "labcluster-m1", "--project", "labcluster", "--", "lxc"}, args...)...).CombinedOutput()
-	return string(out), err
-}
-
-func removeClusterProjects(prefix string) {
-	out, _ := nested("project", "list", "--format", "csv")
-	for _, line := range strings.Split(out, "\n") {
-		name, _, _ := strings.Cut(line, ",")
-		name = strings.TrimSuffix(name, " (current)")
-		if !strings.HasPrefix(name, prefix) {
-			continue
-		}
-		ls, _ := nested("list", "--project", name, "--format", "csv", "-c", "n")
-		for _, in := range strings.Fields(ls) {
-			nested("delete", "--force", "--project", name, in)
-		}
-		nested("project", "delete", name)
-	}
-}
-
-// serveHTTP starts busybox's httpd on 8080 in a nested container.
-func serveHTTP(t *testing.T, project, name, body string) {
-	t.Helper()
-	out, err := nested("exec", name, "--project", project, "--", "sh", "-c",
-		"mkdir -p /www && echo "+body+" > /www/index.html && httpd -p 8080 -h /www")
-	if err != nil {
-		t.Fatalf("httpd in %s: %v %s", name, err, out)
-	}
-}
-
-// httpGet fetches / on addr:port from the client namespace.
-func httpGet(t *testing.T, addr string, port int) string {
-	t.Helper()
-	r := runCmd(t, "", "ip", "netns", "exec", clientNS, "timeout", "5", "bash", "-c",
-		fmt.Sprintf("exec 3<>/dev/tcp/%s/%d; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3", addr, port))
-	return r.out
-}
-
-type clusterContainer struct {
-	Name      string `json:"name"`
-	State     string `json:"state"`
-	IPv4      string `json:"ipv4"`
-	Host      string `json:"host"`
-	Placement string `json:"placement"`
-	Ports     []port `json:"ports"`
-}
-
-func (g *gw) container(user, key, name string) clusterContainer {
-	g.t.Helper()
-	r := g.sshKey(user, key, "", "details", name, "--json")
-	var c clusterContainer
-	if err := json.Unmarshal([]byte(r.out), &c); err != nil {
-		g.t.Fatalf("details %s --json: %v %+v", name, err, r)
-	}
-	return c
-}
-
-func (c clusterContainer) hostPort(containerPort int) int {
-	for _, p := range c.Ports {
-		if p.ContainerPort == containerPort {
-			return p.HostPort
-		}
-	}
-	return 0
-}
 
 // Scenario: alice and bob share a 3-member cluster. alice launches on the
 // member she names and reaches it over its published port and by ssh -W;

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -150,16 +149,6 @@ func TestRefusedForwardingAndSubsystems(t *testing.T) {
 	if !strings.Contains(g.logs(), "refused session request") || !strings.Contains(g.logs(), "type=env") {
 		t.Fatalf("env refusal not logged:\n%s", g.logs())
 	}
-}
-
-func openDB(t *testing.T, g *gw) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(g.dir, "data", "lxcgate.db")+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }
 
 func TestAuditHoldsNoSecrets(t *testing.T) {

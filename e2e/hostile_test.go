@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"os/exec"
@@ -9,17 +8,6 @@ import (
 	"testing"
 	"time"
 )
-
-// detailsJSON returns a container's details as its owner sees them.
-func (g *gw) detailsJSON(user, key, name string) container {
-	g.t.Helper()
-	r := g.sshKey(user, key, "", "details", name, "--json")
-	var c container
-	if r.code != 0 || json.Unmarshal([]byte(r.out), &c) != nil {
-		g.t.Fatalf("details %s: %+v", name, r)
-	}
-	return c
-}
 
 // Scenario: root in alice's container moves eth0 to a host address (and
 // then to bob's container's address), hoping the gateway will publish and

@@ -9,23 +9,6 @@ import (
 	"time"
 )
 
-type leased struct {
-	Name    string     `json:"name"`
-	State   string     `json:"state"`
-	Expires *time.Time `json:"expires"`
-	Reason  string     `json:"reason"`
-}
-
-func (g *gw) leased(user, key, name string) leased {
-	g.t.Helper()
-	r := g.sshKey(user, key, "", "details", name, "--json")
-	var l leased
-	if err := json.Unmarshal([]byte(r.out), &l); err != nil {
-		g.t.Fatalf("details %s --json: %v %+v", name, err, r)
-	}
-	return l
-}
-
 // Scenario: alice launches with a short lease. When it runs out the
 // container is stopped (kept), list says so, start refuses with a hint to
 // renew, the gateway's own audit row says why, and her next login's banner
@@ -112,23 +95,6 @@ func TestDeadlinePassedWhileDown(t *testing.T) {
 		l := g.leased("alice", alice, "box")
 		return l.State == "stopped" && l.Reason == "expired"
 	})
-}
-
-// lxdState is the container's state as LXD itself says it.
-func lxdState(t *testing.T, g *gw, name string) string {
-	t.Helper()
-	prefix := ""
-	for _, e := range g.envVars {
-		if v, ok := strings.CutPrefix(e, "LXCGATE_CONTAINERS_PROJECT_PREFIX="); ok {
-			prefix = v
-		}
-	}
-	out, err := exec.Command("lxc", "list", "--project", prefix+"alice", "--format", "csv", "-c", "ns", name).Output()
-	if err != nil {
-		t.Fatalf("lxc list: %v", err)
-	}
-	_, st, _ := strings.Cut(strings.TrimSpace(string(out)), ",")
-	return st
 }
 
 // Scenario: with idle stop on, a container running a busy loop stays, an

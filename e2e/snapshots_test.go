@@ -8,12 +8,6 @@ import (
 	"time"
 )
 
-func lxcExec(t *testing.T, project, name, script string) (string, error) {
-	t.Helper()
-	out, err := exec.Command("lxc", "exec", name, "--project", project, "--", "sh", "-c", script).CombinedOutput()
-	return string(out), err
-}
-
 func TestSnapshots(t *testing.T) {
 	g, prefix := labGW(t, "LXCGATE_SNAPSHOTS_KEEP=2")
 	alice := g.addUser("alice", "alice-password", false)

@@ -3,53 +3,15 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 )
-
-// webGW is a lab gateway with its web listener on a loopback port of its
-// own; it returns the gateway and the listener's base URL.
-func webGW(t *testing.T, env ...string) (*gw, string) {
-	t.Helper()
-	base := "http://127.0.0.1:" + freePort(t)
-	g, _ := labGW(t, append([]string{"LXCGATE_WEB_LISTEN=" + strings.TrimPrefix(base, "http://"), "LXCGATE_WEB_PUBLIC_URL=" + base}, env...)...)
-	return g, base
-}
-
-// api sends a request to the web listener with a bearer token.
-func api(t *testing.T, method, url, token, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	c := http.Client{Timeout: 60 * time.Second}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-// lastLine is a command's last line of stdout: 'web' and 'token create'
-// print their secret there, alone.
-func lastLine(r result) string {
-	lines := strings.Split(strings.TrimSpace(r.out), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
-}
 
 // Scenario: a script signs in with a token made over SSH and sees what
 // 'list --json' sees; bob's token finds none of alice's containers; a
@@ -146,17 +108,6 @@ func browserPage(t *testing.T, link string, width int) (string, []byte) {
 		t.Fatalf("screenshot: %v", err)
 	}
 	return html, png
-}
-
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	need(t, "chromium")
-	return ""
 }
 
 // Scenario: alice and bob each sign in with the link 'web' printed, in a

@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestIsolationJump: ssh -W and -J through the gateway reach only the
+// caller's own running containers, by name, on 22 or a published port;
+// every other destination is refused, audited and never dialled.
+// It runs on both lab bridges: on lxdbr6 the allowed targets too were
+// unreachable before (no address).
+func TestIsolationJump(t *testing.T) { onLabNets(t, testIsolationJump) }
+
+func testIsolationJump(t *testing.T, n labNet) {
+	g, prefix := portsGW(t, n.env...)
+	alice := g.addUser("alice", "alice-password", false)
+	bob := g.addUser("bob", "bob-password", false)
+	g.start()
+	if r := g.isoRun("alice", alice, "", "launch", "jbox"); r.code != 0 {
+		t.Fatalf("alice launch: %+v", r)
+	}
+	if r := g.isoRun("bob", bob, "", "launch", "jbob"); r.code != 0 {
+		t.Fatalf("bob launch: %+v", r)
+	}
+	if r := g.isoRun("alice", alice, "", "port", "add", "jbox", "8001"); r.code != 0 {
+		t.Fatalf("port add: %+v", r)
+	}
+	aliceIP, bobIP := g.isoWaitIPv4("alice", alice, "jbox"), g.isoWaitIPv4("bob", bob, "jbob")
+	isoServe(t, prefix+"alice", "jbox", 22, "alice-22")
+	isoServe(t, prefix+"alice", "jbox", 8000, "alice-8000")
+	isoServe(t, prefix+"alice", "jbox", 8001, "alice-8001")
+	isoServe(t, prefix+"bob", "jbob", 22, "bob-22")
+
+	// Host-side listeners: any byte of theirs, or any connection to them,
+	// means the gateway dialled a refused destination.
+	var listeners []*isoListener
+	lo := isoListen(t, "127.0.0.1:0")
+	listeners = append(listeners, lo)
+	_, lport, _ := net.SplitHostPort(lo.addr)
+	bridge := isoListen(t, n.gw+":8000")
+	if bridge == nil {
+		bridge = isoListen(t, n.gw+":0")
+	}
+	_, bport, _ := net.SplitHostPort(bridge.addr)
+	listeners = append(listeners, bridge)
+	client := isoListen(t, "10.177.0.1:0")
+	listeners = append(listeners, client)
+	_, cport, _ := net.SplitHostPort(client.addr)
+	lport6 := ""
+	if l6 := isoListen(t, "[::1]:0"); l6 != nil {
+		listeners = append(listeners, l6)
+		_, lport6, _ = net.SplitHostPort(l6.addr)
+	}
+
+	w := func(user, key, target string) result {
+		return runCmd(t, "", "ssh", g.sshArgs(user, "-i", key, "-o", "BatchMode=yes", "-W", target)...)
+	}
+	// The allowed ones work first, so that a refusal below is not a
+	// listener that was not up yet.
+	waitFor(t, "ssh -W jbox:22", 20*time.Second, func() bool { return strings.Contains(w("alice", alice, "jbox:22").out, "alice-22") })
+	waitFor(t, "ssh -W jbox:8001 (published)", 20*time.Second, func() bool {
+		return strings.Contains(w("alice", alice, "jbox:8001").out, "alice-8001")
+	})
+	waitFor(t, "bob's own ssh -W jbob:22", 20*time.Second, func() bool { return strings.Contains(w("bob", bob, "jbob:22").out, "bob-22") })
+	// alice's unpublished 8000 does answer from the host: a refusal of it
+	// is the gateway's doing.
+	waitFor(t, "jbox:8000 answers from the host", 20*time.Second, func() bool {
+		c, err := net.DialTimeout("tcp", aliceIP+":8000", time.Second)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 64)
+		n, _ := c.Read(buf)
+		return strings.Contains(string(buf[:n]), "alice-8000")
+	})
+
+	db := openDB(t, g)
+	lastID := func() int64 {
+		var id int64
+		db.QueryRow(`SELECT coalesce(max(id), 0) FROM audit`).Scan(&id)
+		return id
+	}
+	refusals := func(since int64) []string {
+		rows, err := db.Query(`SELECT method || ' | ' || detail FROM audit WHERE kind = 'refusal' AND id > ? ORDER BY id`, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			rows.Scan(&s)
+			out = append(out, s)
+		}
+		return out
+	}
+	refused := func(how string, host string, run func() result) {
+		t.Helper()
+		since := lastID()
+		r := run()
+		if r.code == 0 || r.out != "" {
+			t.Errorf("%s: not refused (exit %d, %d bytes from the target: %q; stderr %q)", how, r.code, len(r.out), r.out, r.err)
+		}
+		for _, banner := range []string{"alice-", "bob-", "HOST-LISTENER", "SSH-2.0"} {
+			if strings.Contains(r.out+r.err, banner) {
+				t.Errorf("%s: bytes from the target reached the client: %+v", how, r)
+			}
+		}
+		var found bool
+		for _, row := range refusals(since) {
+			found = found || (strings.Contains(row, "direct-tcpip") && strings.Contains(row, host))
+		}
+		if !found {
+			t.Errorf("%s: no refusal row naming %q in the audit table (new refusals: %q)", how, host, refusals(since))
+		}
+	}
+
+	targets := []string{
+		"10.177.0.1:22", "10.177.0.1:" + cport, "10.177.0.1:" + g.port,
+		n.gw + ":22", n.gw + ":53", n.gw + ":" + bport, n.gw + ":" + g.port, "10.166.0.1:22",
+		"127.0.0.1:" + g.port, "127.0.0.1:2222", "127.0.0.1:22", "127.0.0.1:" + lport,
+		"127.1:22", "127.1:" + lport, "0x7f000001:22", "0x7f000001:" + lport, "2130706433:22", "2130706433:" + lport,
+		"017700000001:" + lport, "127.0.0.1.:" + lport, "[::1]:22", "[::1]:" + g.port, "[::ffff:127.0.0.1]:" + lport,
+		"localhost:22", "localhost:" + lport, "localhost:" + g.port, "0:22", "0:" + lport, "0.0.0.0:" + lport, "[::]:" + g.port,
+		"jbob:22", bobIP + ":22", aliceIP + ":22", aliceIP + ":8001", "jbox:8000", "jbox:23",
+		"JBOX:22", "jbox.:22", "jbox/:22", "alice/jbox:22", prefix + "alice/jbox:22", "bob/jbob:22",
+	}
+	if lport6 != "" {
+		targets = append(targets, "[::1]:"+lport6, "[0:0:0:0:0:0:0:1]:"+lport6)
+	}
+	for _, target := range targets {
+		host, _, _ := net.SplitHostPort(target)
+		refused("alice ssh -W "+target, host, func() result { return w("alice", alice, target) })
+	}
+	// bob cannot reach alice's container by name either.
+	refused("bob ssh -W jbox:22", "jbox", func() result { return w("bob", bob, "jbox:22") })
+	refused("bob ssh -W "+aliceIP+":22", aliceIP, func() result { return w("bob", bob, aliceIP+":22") })
+
+	// The stock client's -J: the same refusals.
+	cfg := g.jumpConfig("alice", alice, alice)
+	for _, dest := range [][]string{{n.gw, "22"}, {"127.0.0.1", g.port}, {"localhost", lport}, {"jbob", "22"}, {aliceIP, "22"}, {"jbox", "8000"}} {
+		refused("alice ssh -J gw -p "+dest[1]+" "+dest[0], dest[0], func() result {
+			return runCmd(t, "", "ssh", "-F", cfg, "-J", "gw", "-p", dest[1], dest[0], "true")
+		})
+	}
+
+	for _, l := range listeners {
+		if n := l.accepted.Load(); n != 0 {
+			t.Errorf("the gateway dialled %s %d times for refused requests", l.addr, n)
+		}
+	}
+	// After all that, the allowed target still works, and was audited as such.
+	if r := w("alice", alice, "jbox:22"); r.code != 0 || strings.TrimSpace(r.out) != "alice-22" {
+		t.Errorf("ssh -W jbox:22 after the refusals: %+v", r)
+	}
+	if r := w("alice", alice, "jbox:8001"); r.code != 0 || strings.TrimSpace(r.out) != "alice-8001" {
+		t.Errorf("ssh -W jbox:8001 after the refusals: %+v", r)
+	}
+}

@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// isoQuote quotes one word for the gateway's command line (POSIX single
+// quotes, which internal/argv understands), so that any byte but NUL
+// reaches the command as typed.
+func isoQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// isoLine joins words into one quoted command line.
+func isoLine(words ...string) string {
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = isoQuote(w)
+	}
+	return strings.Join(q, " ")
+}
+
+// isoRun runs one command line as user, every word quoted.
+func (g *gw) isoRun(user, key, stdin string, words ...string) result {
+	g.t.Helper()
+	return g.sshKey(user, key, stdin, isoLine(words...))
+}
+
+// isoOneLine reports whether s is exactly one non-empty line.
+func isoOneLine(s string) bool {
+	s = strings.TrimSuffix(s, "\n")
+	return s != "" && !strings.Contains(s, "\n")
+}
+
+// isoNormalise replaces the name a command was given (raw, and as %q
+// writes it) by NAME, so that answers for two names can be compared.
+func isoNormalise(s, name string) string {
+	if name == "" {
+		return s
+	}
+	s = strings.ReplaceAll(s, strconv.Quote(name), `"NAME"`)
+	s = strings.ReplaceAll(s, strconv.QuoteToASCII(name), `"NAME"`)
+	return strings.ReplaceAll(s, name, "NAME")
+}
+
+// isoParallel runs f(i) for i in [0, n) with at most limit at once.
+func isoParallel(n, limit int, f func(i int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, limit)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			f(i)
+		}(i)
+	}
+	wg.Wait()
+}
