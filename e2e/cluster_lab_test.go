@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -108,8 +107,8 @@ func TestClusterLab(t *testing.T) {
 
 	// The nested cluster's own view, through the lxc CLI inside member1.
 	first := c.Members[0]
-	out, err := exec.Command("lxc", "--project", first.OuterProject, "exec", first.OuterInstance, "--",
-		"lxc", "query", "/1.0/cluster/members?recursion=1").CombinedOutput()
+	out, err := lxcAll("--project", first.OuterProject, "exec", first.OuterInstance, "--",
+		"lxc", "query", "/1.0/cluster/members?recursion=1")
 	if err != nil {
 		t.Fatalf("lxc cluster members: %v\n%s", err, out)
 	}
@@ -119,7 +118,7 @@ func TestClusterLab(t *testing.T) {
 		Groups     []string          `json:"groups"`
 		Config     map[string]string `json:"config"`
 	}
-	if err := json.Unmarshal(out, &members); err != nil {
+	if err := json.Unmarshal([]byte(out), &members); err != nil {
 		t.Fatalf("cluster members: %v\n%s", err, out)
 	}
 	online, gpus := map[string]bool{}, 0
@@ -139,8 +138,8 @@ func TestClusterLab(t *testing.T) {
 	if gpus == 0 {
 		t.Errorf("no member in group gpu with user.lxcgate.gpus:\n%s", out)
 	}
-	if out, err := exec.Command("lxc", "--project", first.OuterProject, "exec", first.OuterInstance, "--",
-		"lxc", "image", "info", conf.Containers.DefaultImage).CombinedOutput(); err != nil {
+	if out, err := lxcAll("--project", first.OuterProject, "exec", first.OuterInstance, "--",
+		"lxc", "image", "info", conf.Containers.DefaultImage); err != nil {
 		t.Errorf("the cluster lacks the default image %q: %v\n%s", conf.Containers.DefaultImage, err, out)
 	}
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -127,8 +126,8 @@ func TestClusterMemberAway(t *testing.T) {
 	}
 	far := g.container("alice", alice, "far")
 	waitFor(t, "far's rule", 10*time.Second, func() bool { return strings.Contains(g.natRules(), "alice/far:ssh") })
-	t.Cleanup(func() { exec.Command("lxc", "start", "labcluster-m2", "--project", "labcluster").Run() })
-	if out, err := exec.Command("lxc", "stop", "labcluster-m2", "--project", "labcluster", "--force").CombinedOutput(); err != nil {
+	t.Cleanup(func() { lxcOut("start", "labcluster-m2", "--project", "labcluster") })
+	if out, err := lxcAll("stop", "labcluster-m2", "--project", "labcluster", "--force"); err != nil {
 		t.Fatalf("stop member2: %v %s", err, out)
 	}
 	waitFor(t, "far unreachable", 30*time.Second, func() bool {
@@ -169,7 +168,7 @@ func TestClusterMemberAway(t *testing.T) {
 		t.Fatalf("far's port changed: %+v", c)
 	}
 
-	if out, err := exec.Command("lxc", "start", "labcluster-m2", "--project", "labcluster").CombinedOutput(); err != nil {
+	if out, err := lxcAll("start", "labcluster-m2", "--project", "labcluster"); err != nil {
 		t.Fatalf("start member2: %v %s", err, out)
 	}
 	// While the member rejoins, LXD may refuse a forwarded call ("Missing

@@ -233,7 +233,7 @@ func TestGPUProfile(t *testing.T) {
 		"LXCGATE_GPU_DRIVER_CAPABILITIES=compute,utility")
 	alice := g.addUser("alice", "alice-password", false)
 	g.start()
-	t.Cleanup(func() { exec.Command("lxc", "profile", "delete", profile).Run() })
+	t.Cleanup(func() { lxcOut("profile", "delete", profile) })
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(g.logs(), "reconciled") {
 		if time.Now().After(deadline) {
@@ -241,12 +241,12 @@ func TestGPUProfile(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	out, err := exec.Command("lxc", "profile", "show", profile).CombinedOutput()
+	out, err := lxcAll("profile", "show", profile)
 	if err != nil {
 		t.Fatalf("profile: %v %s", err, out)
 	}
 	for _, want := range []string{"nvidia.runtime: \"true\"", "nvidia.driver.capabilities: compute,utility", "gputype: physical", "type: gpu"} {
-		if !strings.Contains(string(out), want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("profile lacks %q:\n%s", want, out)
 		}
 	}

@@ -77,7 +77,7 @@ func labGW(t *testing.T, env ...string) (*gw, string) {
 		"LXCGATE_CONTAINERS_MEMORY=256MiB", "LXCGATE_CONTAINERS_DISK=1GiB", "LXCGATE_CONTAINERS_CPU=1",
 	}, env...)
 	g := newGW(t, env...)
-	t.Cleanup(func() { removeProjects(g.prefix) })
+	t.Cleanup(func() { removeProjects(lxcOut, g.prefix) })
 	return g, g.prefix
 }
 
@@ -124,7 +124,7 @@ func clusterGW(t *testing.T, first int) (*gw, map[string]string, string) {
 	}
 	t.Cleanup(func() {
 		g.lxcgate("", "portmap", "flush")
-		removeClusterProjects(prefix)
+		removeProjects(nested, prefix)
 	})
 	g.start()
 	return g, keys, prefix

@@ -182,7 +182,7 @@ func (g *gw) cleanUp() {
 			g.t.Errorf("removing the gateway's chains: %v", err)
 		}
 		if _, err := exec.LookPath("lxc"); err == nil {
-			removeProjects(g.prefix)
+			removeProjects(lxcOut, g.prefix)
 		}
 	})
 }

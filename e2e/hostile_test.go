@@ -60,9 +60,8 @@ func testContainerCannotSteerAddresses(t *testing.T, n labNet) {
 		t.Fatalf("the NIC is not filtered:\n%s", cfg)
 	}
 	for _, claim := range []string{hostAddr, bobIP, n.gw} {
-		out, err := exec.Command("lxc", "exec", "box", "--project", prefix+"alice", "--", "sh", "-c",
-			"ip addr flush dev eth0 && ip addr add "+claim+"/32 dev eth0 && ip -4 addr show eth0").CombinedOutput()
-		if err != nil || !strings.Contains(string(out), claim) {
+		out, err := lxcExec(prefix+"alice", "box", "ip addr flush dev eth0 && ip addr add "+claim+"/32 dev eth0 && ip -4 addr show eth0")
+		if err != nil || !strings.Contains(out, claim) {
 			t.Fatalf("claiming %s inside the container: %v %s", claim, err, out)
 		}
 		// What LXD reads inside now says claim; the gateway must not care.
@@ -107,7 +106,7 @@ func TestContainerFileTraps(t *testing.T) {
 	project := prefix + "alice"
 	sh := func(script string) {
 		t.Helper()
-		if out, err := exec.Command("lxc", "exec", "box", "--project", project, "--", "sh", "-c", script).CombinedOutput(); err != nil {
+		if out, err := lxcExec(project, "box", script); err != nil {
 			t.Fatalf("%s: %v %s", script, err, out)
 		}
 	}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 )
@@ -22,7 +21,7 @@ func TestIsolationSnapshotNames(t *testing.T) {
 		t.Fatalf("snapshot: %+v", r)
 	}
 	state := func() string {
-		list, _ := exec.Command("lxc", "list", "--project", project, "--format", "csv", "-c", "ns").CombinedOutput()
+		list, _ := lxcAll("list", "--project", project, "--format", "csv", "-c", "ns")
 		// A snapshot's size grows as the running container writes: left out.
 		var snaps []struct {
 			Name    string `json:"name"`
@@ -151,7 +150,7 @@ func TestIsolationOverflow(t *testing.T) {
 				lxdBefore, lxdAfter, listBefore, listAfter, quotaAfter != quotaBefore)
 			// Back to the start, so that the next case is judged alone.
 			g.isoRun("alice", alice, "", "delete", "x", "--yes", "--force")
-			exec.Command("lxc", "delete", "--force", "--project", project, "x").Run()
+			lxcOut("delete", "--force", "--project", project, "x")
 		}
 	}
 }

@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -281,8 +280,8 @@ func TestIsolationCommands(t *testing.T) {
 		if after := g.isoGatewayState("alice", alice, box); after != gwBefore {
 			t.Errorf("%s: alice's box changed in the gateway:\nbefore:\n%s\nafter:\n%s", when, gwBefore, after)
 		}
-		out, _ := exec.Command("lxc", "list", box, "--project", project, "--format", "csv", "-c", "s").CombinedOutput()
-		if strings.TrimSpace(string(out)) != "RUNNING" {
+		out, _ := lxcAll("list", box, "--project", project, "--format", "csv", "-c", "s")
+		if strings.TrimSpace(out) != "RUNNING" {
 			t.Errorf("%s: alice's box is %q", when, out)
 		}
 	}

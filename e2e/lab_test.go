@@ -49,7 +49,7 @@ func labName(kind string) string {
 func labBusybox(t *testing.T, n labNet) {
 	name := labName("bb")
 	lxc(t, "launch", "lxcgate-busybox", name, "--network", n.name, "-c", "limits.memory=256MiB")
-	t.Cleanup(func() { exec.Command("lxc", "delete", "--force", name).Run() })
+	t.Cleanup(func() { lxcOut("delete", "--force", name) })
 	addr := ""
 	waitFor(t, name+" has an address on "+n.name, 20*time.Second, func() bool {
 		addr = strings.TrimSpace(lxc(t, "list", name, "-c", "4", "--format", "csv"))
@@ -86,13 +86,13 @@ func labBusybox(t *testing.T, n labNet) {
 func labDebian(t *testing.T) {
 	name := labName("deb")
 	lxc(t, "launch", "lxcgate-debian", name, "-c", "limits.memory=512MiB")
-	t.Cleanup(func() { exec.Command("lxc", "delete", "--force", name).Run() })
+	t.Cleanup(func() { lxcOut("delete", "--force", name) })
 	if got := strings.TrimSpace(lxc(t, "exec", name, "--", "cat", "/etc/hostname")); got != name {
 		t.Fatalf("/etc/hostname = %q, want %q (the image's hostname template)", got, name)
 	}
 	waitFor(t, "systemd up in "+name, 30*time.Second, func() bool {
-		out, _ := exec.Command("lxc", "exec", name, "--", "systemctl", "is-system-running").Output()
-		s := strings.TrimSpace(string(out))
+		out, _ := lxcOut("exec", name, "--", "systemctl", "is-system-running")
+		s := strings.TrimSpace(out)
 		return s == "running" || s == "degraded"
 	})
 	if got := strings.TrimSpace(lxc(t, "exec", name, "--", "hostname")); got != name {
@@ -113,15 +113,15 @@ const demoProject = "lxcgate-alice"
 // at the end only what it made. A real demo's leftovers are kept as found.
 func plantDemo(t *testing.T) {
 	t.Helper()
-	if exec.Command("lxc", "project", "show", demoProject).Run() != nil {
+	if _, err := lxcOut("project", "show", demoProject); err != nil {
 		lxc(t, "project", "create", demoProject, "-c", "features.images=false", "-c", "features.profiles=false",
 			"-c", "features.storage.volumes=false")
-		t.Cleanup(func() { exec.Command("lxc", "project", "delete", demoProject).Run() })
+		t.Cleanup(func() { lxcOut("project", "delete", demoProject) })
 	}
-	if exec.Command("lxc", "info", "box", "--project", demoProject).Run() != nil {
+	if _, err := lxcOut("info", "box", "--project", demoProject); err != nil {
 		lxc(t, "init", "lxcgate-busybox", "box", "--project", demoProject, "-c", "user.lxcgate.image=lxcgate-busybox",
 			"-c", "user.lxcgate.port.ssh=20000", "-c", "user.lxcgate.cport.ssh=22")
-		t.Cleanup(func() { exec.Command("lxc", "delete", "--force", "box", "--project", demoProject).Run() })
+		t.Cleanup(func() { lxcOut("delete", "--force", "box", "--project", demoProject) })
 	}
 	if exec.Command("iptables", "-t", "nat", "-S", "LXCGATE-DNAT").Run() != nil {
 		for _, args := range [][]string{

@@ -110,16 +110,16 @@ func TestIdleStop(t *testing.T) {
 		}
 	}
 	project := prefix + "alice"
-	lxcExec := func(name, script string) {
+	mustExec := func(name, script string) {
 		t.Helper()
-		if out, err := exec.Command("lxc", "exec", name, "--project", project, "--", "sh", "-c", script).CombinedOutput(); err != nil {
+		if out, err := lxcExec(project, name, script); err != nil {
 			t.Fatalf("%s: %v %s", name, err, out)
 		}
 	}
-	lxcExec("busy", "setsid sh -c 'while :; do :; done' >/dev/null 2>&1 </dev/null &")
-	lxcExec("web", "mkdir -p /www && echo hi > /www/index.html && httpd -p 8080 -h /www")
+	mustExec("busy", "setsid sh -c 'while :; do :; done' >/dev/null 2>&1 </dev/null &")
+	mustExec("web", "mkdir -p /www && echo hi > /www/index.html && httpd -p 8080 -h /www")
 	// nc ends a connection when its own input ends: give it one that never does.
-	lxcExec("jump", "setsid sh -c 'while :; do tail -f /dev/null | nc -l -p 9000 >/dev/null; done' >/dev/null 2>&1 </dev/null &")
+	mustExec("jump", "setsid sh -c 'while :; do tail -f /dev/null | nc -l -p 9000 >/dev/null; done' >/dev/null 2>&1 </dev/null &")
 	for name, p := range map[string]string{"web": "8080", "jump": "9000"} {
 		if r := g.sshKey("alice", alice, "", "port", "add", name, p); r.code != 0 {
 			t.Fatalf("port add: %+v", r)
@@ -130,8 +130,8 @@ func TestIdleStop(t *testing.T) {
 	// An ssh -J session held open to jump:9000 for the whole test, once
 	// nc listens there.
 	waitFor(t, "nc listening in jump", 10*time.Second, func() bool {
-		out, _ := exec.Command("lxc", "exec", "jump", "--project", project, "--", "netstat", "-ltn").Output()
-		return strings.Contains(string(out), ":9000")
+		out, _ := lxcOut("exec", "jump", "--project", project, "--", "netstat", "-ltn")
+		return strings.Contains(out, ":9000")
 	})
 	hold := exec.Command("ssh", g.sshArgs("alice", "-i", alice, "-W", "jump:9000")...)
 	stdin, _ := hold.StdinPipe()

@@ -9,44 +9,70 @@ import (
 	"time"
 )
 
+// The tests reach LXD through the lxc client only, and through these
+// helpers only: lxcCmd is the one place that starts it.
+
+// lxcRun runs an lxc client with args and returns what it printed: lxcOut
+// and lxcAll run the host's, nested the nested cluster's.
+type lxcRun func(args ...string) (string, error)
+
+// lxcCmd is the host's lxc with args, for a caller that must set more
+// than the arguments (its standard input).
+func lxcCmd(args ...string) *exec.Cmd { return exec.Command("lxc", args...) }
+
+// lxcOut runs the host's lxc and returns its standard output alone: what
+// a caller parses, where a warning on standard error must not end up.
+func lxcOut(args ...string) (string, error) {
+	out, err := lxcCmd(args...).Output()
+	return string(out), err
+}
+
+// lxcAll runs the host's lxc and returns its standard output and error as
+// they came: what a caller shows in a failure or searches for a message.
+func lxcAll(args ...string) (string, error) {
+	out, err := lxcCmd(args...).CombinedOutput()
+	return string(out), err
+}
+
+// lxc is lxcAll for a command that must work: the test fails if it does not.
 func lxc(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("lxc", args...).CombinedOutput()
+	out, err := lxcAll(args...)
 	if err != nil {
 		t.Fatalf("lxc %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	return string(out)
+	return out
 }
 
-func lxcExec(t *testing.T, project, name, script string) (string, error) {
-	t.Helper()
-	out, err := exec.Command("lxc", "exec", name, "--project", project, "--", "sh", "-c", script).CombinedOutput()
-	return string(out), err
+// lxcExec runs a shell script in a container and returns its output.
+func lxcExec(project, name, script string) (string, error) {
+	return lxcAll("exec", name, "--project", project, "--", "sh", "-c", script)
 }
 
-// nested runs the nested cluster's lxc through member1.
+// nested runs the nested cluster's lxc through member1, as lxcAll does.
 func nested(args ...string) (string, error) {
-	out, err := exec.Command("lxc", append([]string{"exec", "labcluster-m1", "--project", "labcluster", "--", "lxc"}, args...)...).CombinedOutput()
-	return string(out), err
+	return lxcAll(append([]string{"exec", "labcluster-m1", "--project", "labcluster", "--", "lxc"}, args...)...)
 }
 
-func removeProjects(prefix string) {
-	// An LXD operation the gateway started may still be running when the
-	// test ends (a cancelled launch's unpack): try again for a while.
+// removeProjects deletes, with run, every project whose name begins with
+// prefix and the instances in it. An LXD operation the gateway started may
+// still be running when the test ends (a cancelled launch's unpack): it
+// tries again for a while.
+func removeProjects(run lxcRun, prefix string) {
 	for attempt := 0; attempt < 10; attempt++ {
 		left := 0
-		out, _ := exec.Command("lxc", "project", "list", "--format", "csv").Output()
-		for _, line := range strings.Split(string(out), "\n") {
+		out, _ := run("project", "list", "--format", "csv")
+		for _, line := range strings.Split(out, "\n") {
 			name, _, _ := strings.Cut(line, ",")
 			p := strings.Fields(strings.TrimSuffix(name, " (current)"))
 			if len(p) == 0 || !strings.HasPrefix(p[0], prefix) {
 				continue
 			}
-			names, _ := exec.Command("lxc", "list", "--project", p[0], "--format", "csv", "-c", "n").Output()
-			for _, n := range strings.Fields(string(names)) {
-				exec.Command("lxc", "delete", "--force", "--project", p[0], n).Run()
+			names, _ := run("list", "--project", p[0], "--format", "csv", "-c", "n")
+			for _, n := range strings.Fields(names) {
+				run("delete", "--force", "--project", p[0], n)
 			}
-			if exec.Command("lxc", "project", "delete", p[0]).Run() != nil {
+			if _, err := run("project", "delete", p[0]); err != nil {
 				left++
 			}
 		}
@@ -57,33 +83,17 @@ func removeProjects(prefix string) {
 	}
 }
 
-func removeClusterProjects(prefix string) {
-	out, _ := nested("project", "list", "--format", "csv")
-	for _, line := range strings.Split(out, "\n") {
-		name, _, _ := strings.Cut(line, ",")
-		name = strings.TrimSuffix(name, " (current)")
-		if !strings.HasPrefix(name, prefix) {
-			continue
-		}
-		ls, _ := nested("list", "--project", name, "--format", "csv", "-c", "n")
-		for _, in := range strings.Fields(ls) {
-			nested("delete", "--force", "--project", name, in)
-		}
-		nested("project", "delete", name)
-	}
-}
-
 // lxdNames lists the instances LXD holds in a project.
 func lxdNames(t *testing.T, project string) []string {
 	t.Helper()
-	out, err := exec.Command("lxc", "list", "--project", project, "--format", "csv", "-c", "n").CombinedOutput()
+	out, err := lxcAll("list", "--project", project, "--format", "csv", "-c", "n")
 	if err != nil {
-		if strings.Contains(string(out), "not found") {
+		if strings.Contains(out, "not found") {
 			return nil
 		}
 		t.Fatalf("lxc list %s: %v %s", project, err, out)
 	}
-	names := strings.Fields(string(out))
+	names := strings.Fields(out)
 	sort.Strings(names)
 	return names
 }
@@ -91,17 +101,11 @@ func lxdNames(t *testing.T, project string) []string {
 // lxdState is the container's state as LXD itself says it.
 func lxdState(t *testing.T, g *gw, name string) string {
 	t.Helper()
-	prefix := ""
-	for _, e := range g.envVars {
-		if v, ok := strings.CutPrefix(e, "LXCGATE_CONTAINERS_PROJECT_PREFIX="); ok {
-			prefix = v
-		}
-	}
-	out, err := exec.Command("lxc", "list", "--project", prefix+"alice", "--format", "csv", "-c", "ns", name).Output()
+	out, err := lxcOut("list", "--project", g.prefix+"alice", "--format", "csv", "-c", "ns", name)
 	if err != nil {
 		t.Fatalf("lxc list: %v", err)
 	}
-	_, st, _ := strings.Cut(strings.TrimSpace(string(out)), ",")
+	_, st, _ := strings.Cut(strings.TrimSpace(out), ",")
 	return st
 }
 
@@ -109,11 +113,11 @@ func lxdState(t *testing.T, g *gw, name string) string {
 // instance has none).
 func isoSnapshotsSection(t *testing.T, project, name string) string {
 	t.Helper()
-	out, err := exec.Command("lxc", "info", name, "--project", project).CombinedOutput()
+	out, err := lxcAll("info", name, "--project", project)
 	if err != nil {
 		t.Fatalf("lxc info %s: %v %s", name, err, out)
 	}
-	_, snaps, _ := strings.Cut(string(out), "\nSnapshots:")
+	_, snaps, _ := strings.Cut(out, "\nSnapshots:")
 	return snaps
 }
 
@@ -123,16 +127,16 @@ func isoSnapshotsSection(t *testing.T, project, name string) string {
 func isoLXDState(t *testing.T, project, name string) string {
 	t.Helper()
 	var b strings.Builder
-	list, _ := exec.Command("lxc", "list", "--project", project, "--format", "csv", "-c", "ns").CombinedOutput()
+	list, _ := lxcAll("list", "--project", project, "--format", "csv", "-c", "ns")
 	fmt.Fprintf(&b, "instances:\n%s\nsnapshots:%s\n", list, isoSnapshotsSection(t, project, name))
-	cfg, _ := exec.Command("lxc", "config", "show", name, "--project", project).CombinedOutput()
-	for _, l := range strings.Split(string(cfg), "\n") {
+	cfg, _ := lxcAll("config", "show", name, "--project", project)
+	for _, l := range strings.Split(cfg, "\n") {
 		if !strings.Contains(l, "volatile.") {
 			b.WriteString(l + "\n")
 		}
 	}
-	files, _ := exec.Command("lxc", "exec", name, "--project", project, "--", "sh", "-c",
-		"cat /etc/passwd /etc/shadow /home/ubuntu/.ssh/authorized_keys /root/.ssh/authorized_keys 2>&1").CombinedOutput()
+	files, _ := lxcExec(project, name,
+		"cat /etc/passwd /etc/shadow /home/ubuntu/.ssh/authorized_keys /root/.ssh/authorized_keys 2>&1")
 	fmt.Fprintf(&b, "files:\n%s", files)
 	return b.String()
 }

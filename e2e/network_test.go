@@ -67,7 +67,7 @@ func pushKey(t *testing.T, project, name, key string) {
 		{"exec", name, "--project", project, "--", "install", "-d", "-m", "700", "-o", "1000", "-g", "1000", "/home/ubuntu/.ssh"},
 		{"file", "push", key + ".pub", name + "/home/ubuntu/.ssh/authorized_keys", "--project", project, "--uid", "1000", "--gid", "1000", "--mode", "0600"},
 	} {
-		if out, err := exec.Command("lxc", args...).CombinedOutput(); err != nil {
+		if out, err := lxcAll(args...); err != nil {
 			t.Fatalf("lxc %v: %v %s", args, err, out)
 		}
 	}
@@ -152,7 +152,7 @@ func isoListen(t *testing.T, addr string) *isoListener {
 func isoServe(t *testing.T, project, name string, port int, banner string) {
 	t.Helper()
 	script := fmt.Sprintf("setsid nc -ll -p %d -e echo %s </dev/null >/dev/null 2>&1 &", port, banner)
-	if out, err := exec.Command("lxc", "exec", name, "--project", project, "--", "sh", "-c", script).CombinedOutput(); err != nil {
+	if out, err := lxcExec(project, name, script); err != nil {
 		t.Fatalf("nc in %s: %v %s", name, err, out)
 	}
 }

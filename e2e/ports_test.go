@@ -74,7 +74,7 @@ func testPublishedSSHPort(t *testing.T, n labNet) {
 	deadline := time.Now().Add(30 * time.Second)
 	for r := fromClient(t, alice, hp, "true"); r.code != 0; r = fromClient(t, alice, hp, "true") {
 		if time.Now().After(deadline) {
-			addr, _ := exec.Command("lxc", "list", "box", "--project", project, "-c", "4", "--format", "csv").Output()
+			addr, _ := lxcOut("list", "box", "--project", project, "-c", "4", "--format", "csv")
 			ct, _ := exec.Command("conntrack", "-L", "-p", "tcp", "--orig-port-dst", fmt.Sprint(hp)).CombinedOutput()
 			t.Fatalf("ssh after start: %+v\nrules:\n%s\ncontainer: %s\nconntrack:\n%s", r, g.natRules(), addr, ct)
 		}
@@ -82,7 +82,7 @@ func testPublishedSSHPort(t *testing.T, n labNet) {
 	}
 
 	// Stopped behind the gateway's back: the rule goes within 2 seconds.
-	if out, err := exec.Command("lxc", "stop", "--force", "box", "--project", project).CombinedOutput(); err != nil {
+	if out, err := lxcAll("stop", "--force", "box", "--project", project); err != nil {
 		t.Fatalf("lxc stop: %v %s", err, out)
 	}
 	stopped := time.Now()
@@ -113,8 +113,8 @@ func TestMappingsAfterCrash(t *testing.T) {
 	<-g.exited
 	// Meanwhile: a stops, b is deleted, c keeps running, someone drops one
 	// of c's rules and slips a rule of their own into lxcgate's chain.
-	exec.Command("lxc", "stop", "--force", "a", "--project", project).Run()
-	exec.Command("lxc", "delete", "--force", "b", "--project", project).Run()
+	lxcOut("stop", "--force", "a", "--project", project)
+	lxcOut("delete", "--force", "b", "--project", project)
 	exec.Command("iptables", "-t", "nat", "-A", g.chains+"-DNAT", "-p", "tcp", "--dport", "1", "-j", "ACCEPT").Run()
 	lines := strings.Split(strings.TrimSpace(g.natRules()), "\n")
 	for _, l := range lines {
