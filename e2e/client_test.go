@@ -13,6 +13,9 @@ import (
 	"time"
 )
 
+// Clients of a running gateway: OpenSSH with a key or a password, and an
+// interactive session on a PTY.
+
 // sshArgs are the OpenSSH options every test uses: no user config, no agent,
 // strict host key checking against the gateway's own key.
 func (g *gw) sshArgs(user string, opts ...string) []string {
@@ -24,11 +27,13 @@ func (g *gw) sshArgs(user string, opts ...string) []string {
 	return append(base, user+"@127.0.0.1")
 }
 
+// result is what a client command printed and its exit status.
 type result struct {
 	out, err string
 	code     int
 }
 
+// runCmd runs a client command with no ssh agent and a 30 s limit.
 func runCmd(t *testing.T, stdin string, name string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -75,6 +80,7 @@ type tty struct {
 	start time.Time
 }
 
+// tty starts ssh -tt as user with the extra auth options.
 func (g *gw) tty(user string, auth ...string) *tty {
 	g.t.Helper()
 	args := g.sshArgs(user, append([]string{"-tt"}, auth...)...)
@@ -105,14 +111,17 @@ func (g *gw) tty(user string, auth ...string) *tty {
 	return t
 }
 
+// screen is everything the session printed so far.
 func (t *tty) screen() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.out.String()
 }
 
+// send types s.
 func (t *tty) send(s string) { io.WriteString(t.in, s) }
 
+// expect waits up to 10 s for s on the screen.
 func (t *tty) expect(s string) {
 	t.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -124,6 +133,7 @@ func (t *tty) expect(s string) {
 	}
 }
 
+// wait waits up to 10 s for ssh to end and returns its exit status.
 func (t *tty) wait() int {
 	t.t.Helper()
 	select {

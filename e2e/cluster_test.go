@@ -33,7 +33,7 @@ func TestClusterPlacement(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "port", "add", "web", "8080"); r.code != 0 {
 		t.Fatalf("port add: %+v", r)
 	}
-	web := g.container("alice", alice, "web")
+	web := g.details("alice", alice, "web")
 	if web.Host != "member2" || !strings.HasPrefix(web.IPv4, "10.200.2.") {
 		t.Fatalf("web: %+v", web)
 	}
@@ -104,7 +104,7 @@ func TestClusterPlacement(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "start", "web"); r.code != 0 {
 		t.Fatalf("start after move: %+v", r)
 	}
-	moved := g.container("alice", alice, "web")
+	moved := g.details("alice", alice, "web")
 	if moved.Host != "member1" || !strings.HasPrefix(moved.IPv4, "10.200.1.") || moved.hostPort(8080) != web.hostPort(8080) {
 		t.Fatalf("after the move: %+v (before %+v)", moved, web)
 	}
@@ -124,7 +124,7 @@ func TestClusterMemberAway(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "launch", "far", "--host", "member2"); r.code != 0 {
 		t.Fatalf("launch far: %+v", r)
 	}
-	far := g.container("alice", alice, "far")
+	far := g.details("alice", alice, "far")
 	waitFor(t, "far's rule", 10*time.Second, func() bool { return strings.Contains(g.natRules(), "alice/far:ssh") })
 	t.Cleanup(func() { lxcOut("start", "labcluster-m2", "--project", "labcluster") })
 	if out, err := lxcAll("stop", "labcluster-m2", "--project", "labcluster", "--force"); err != nil {
@@ -164,7 +164,7 @@ func TestClusterMemberAway(t *testing.T) {
 	if !strings.Contains(g.natRules(), "alice/far:ssh") {
 		t.Fatalf("far's rule was dropped while member2 was away:\n%s", g.natRules())
 	}
-	if c := g.container("alice", alice, "far"); c.hostPort(22) != far.hostPort(22) {
+	if c := g.details("alice", alice, "far"); c.hostPort(22) != far.hostPort(22) {
 		t.Fatalf("far's port changed: %+v", c)
 	}
 
@@ -175,7 +175,7 @@ func TestClusterMemberAway(t *testing.T) {
 	// event connection with target cluster member"): look again.
 	waitFor(t, "far running again", 90*time.Second, func() bool {
 		r := g.sshKey("alice", alice, "", "details", "far", "--json")
-		var c clusterContainer
+		var c container
 		return r.code == 0 && json.Unmarshal([]byte(r.out), &c) == nil && c.State == "running"
 	})
 	serveHTTP(t, prefix+"alice", "far", "far-again")
@@ -183,7 +183,7 @@ func TestClusterMemberAway(t *testing.T) {
 	waitFor(t, "port add after the member came back", 20*time.Second, func() bool {
 		return g.sshKey("alice", alice, "", "port", "add", "far", "8080").code == 0
 	})
-	back := g.container("alice", alice, "far")
+	back := g.details("alice", alice, "far")
 	waitFor(t, "far reachable again", 20*time.Second, func() bool {
 		return strings.Contains(httpGet(t, hostAddr, back.hostPort(8080)), "far-again")
 	})

@@ -13,6 +13,9 @@ import (
 	"time"
 )
 
+// Fixtures: the lab (bridges, client namespace, nested cluster) and the
+// gateways the tests start on it, each with projects and chains of its own.
+
 // labNet is a lab bridge that the network tests run on.
 type labNet struct {
 	name   string // the LXD network
@@ -81,6 +84,8 @@ func labGW(t *testing.T, env ...string) (*gw, string) {
 	return g, g.prefix
 }
 
+// The lab's fixed addresses (scripts/lab.sh) and the first host port the
+// tests' gateways publish.
 const (
 	hostAddr  = "10.177.0.1" // the host, as the client namespace sees it
 	clientNS  = "lxcgate-client"
@@ -176,6 +181,7 @@ func needCluster(t *testing.T) clusterLab {
 	return c
 }
 
+// openDB opens the gateway's database beside it, as a second writer would.
 func openDB(t *testing.T, g *gw) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(g.dir, "data", "lxcgate.db")+"?_pragma=busy_timeout(5000)")
@@ -186,6 +192,8 @@ func openDB(t *testing.T, g *gw) *sql.DB {
 	return db
 }
 
+// waitFor polls ok every 100 ms and fails the test if it is not true within
+// the time given.
 func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -197,9 +205,9 @@ func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
 	}
 }
 
-// isoWaitIPv4 waits for user's container to run with an address and
+// waitIPv4 waits for user's container to run with an address and
 // returns the address.
-func (g *gw) isoWaitIPv4(user, key, name string) string {
+func (g *gw) waitIPv4(user, key, name string) string {
 	g.t.Helper()
 	ip := ""
 	waitFor(g.t, name+" has an address", 30*time.Second, func() bool {

@@ -1,6 +1,3 @@
-// Package e2e drives the real lxcgate binary with the real OpenSSH client
-// (and, where a test needs it, the real LXD lab). Every test starts its own
-// gateway on a free loopback port with a temporary data directory.
 package e2e
 
 import (
@@ -23,8 +20,14 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 )
 
+// The gateway harness: TestMain builds the binary; gw is one gateway with
+// its data directory, port, prefixes and log, started as 'lxcgate serve'.
+
+// binary is the lxcgate that TestMain built for this run.
 var binary string
 
+// TestMain builds the binary (with the failpoint tag) and, after the run,
+// checks that no test left chains behind.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "lxcgate-e2e-")
 	if err != nil {
@@ -56,6 +59,7 @@ func TestMain(m *testing.M) {
 // chains. The pid keeps two e2e runs on one host apart.
 var gwSeq atomic.Int64
 
+// gwID is a gateway's own number: this run's pid and a sequence.
 func gwID() string { return fmt.Sprintf("%05d%03d", os.Getpid()%100000, gwSeq.Add(1)%1000) }
 
 // usedChains holds the chain prefix of every gateway this run started.
@@ -134,6 +138,7 @@ type gw struct {
 	cleanup   bool   // its chains and projects are removed at the end
 }
 
+// freePort is a loopback TCP port that was free a moment ago.
 func freePort(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -198,6 +203,7 @@ func (g *gw) lxcgate(stdin string, args ...string) (string, string, error) {
 	return out.String(), errw.String(), err
 }
 
+// mustLxcgate is lxcgate that fails the test when the command fails.
 func (g *gw) mustLxcgate(stdin string, args ...string) string {
 	g.t.Helper()
 	out, errw, err := g.lxcgate(stdin, args...)
@@ -236,6 +242,7 @@ func (g *gw) newKey(name string) string {
 	return path
 }
 
+// start runs the gateway with serve's extra args and waits until it listens.
 func (g *gw) start(args ...string) {
 	g.t.Helper()
 	g.run(exec.Command(binary, g.serveArgs(args...)...))
@@ -299,12 +306,14 @@ func (g *gw) run(cmd *exec.Cmd) {
 // logWriter collects the gateway's output for failure reports.
 type logWriter struct{ g *gw }
 
+// Write appends p to the gateway's log.
 func (w *logWriter) Write(p []byte) (int, error) {
 	w.g.logMu.Lock()
 	defer w.g.logMu.Unlock()
 	return w.g.log.Write(p)
 }
 
+// logs is the gateway's output so far.
 func (g *gw) logs() string {
 	g.logMu.Lock()
 	defer g.logMu.Unlock()

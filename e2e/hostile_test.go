@@ -52,7 +52,7 @@ func testContainerCannotSteerAddresses(t *testing.T, n labNet) {
 	}
 	var leased, bobIP string
 	waitFor(t, "both have addresses", 20*time.Second, func() bool {
-		leased, bobIP = g.detailsJSON("alice", alice, "box").IPv4, g.detailsJSON("bob", bob, "box").IPv4
+		leased, bobIP = g.details("alice", alice, "box").IPv4, g.details("bob", bob, "box").IPv4
 		return strings.HasPrefix(leased, n.subnet) && strings.HasPrefix(bobIP, n.subnet)
 	})
 	cfg := lxc(t, "config", "show", "--expanded", "box", "--project", prefix+"alice")
@@ -66,7 +66,7 @@ func testContainerCannotSteerAddresses(t *testing.T, n labNet) {
 		}
 		// What LXD reads inside now says claim; the gateway must not care.
 		time.Sleep(1500 * time.Millisecond) // past a periodic reconcile
-		if got := g.detailsJSON("alice", alice, "box").IPv4; got != leased {
+		if got := g.details("alice", alice, "box").IPv4; got != leased {
 			t.Fatalf("claimed %s: details says %q, want the lease %s", claim, got, leased)
 		}
 		for _, l := range strings.Split(g.natRules(), "\n") {
@@ -87,7 +87,7 @@ func testContainerCannotSteerAddresses(t *testing.T, n labNet) {
 		t.Fatal("the host's service was reached")
 	default:
 	}
-	if got := g.detailsJSON("bob", bob, "box").IPv4; got != bobIP {
+	if got := g.details("bob", bob, "box").IPv4; got != bobIP {
 		t.Fatalf("bob's address changed: %s -> %s", bobIP, got)
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"testing"
 )
 
+// Isolation against hostile input: snapshot names and sizes (see
+// isolation_test.go for the isolation tests' rules).
+
 // TestIsolationSnapshotNames: snapshot names that could escape the
 // container's own snapshots are refused in one line naming the rule.
 func TestIsolationSnapshotNames(t *testing.T) {
@@ -14,10 +17,10 @@ func TestIsolationSnapshotNames(t *testing.T) {
 	alice := g.addUser("alice", "alice-password", false)
 	g.start()
 	project := prefix + "alice"
-	if r := g.isoRun("alice", alice, "", "launch", "sbox"); r.code != 0 {
+	if r := g.runWords("alice", alice, "", "launch", "sbox"); r.code != 0 {
 		t.Fatalf("launch: %+v", r)
 	}
-	if r := g.isoRun("alice", alice, "", "snapshot", "sbox", "s0"); r.code != 0 {
+	if r := g.runWords("alice", alice, "", "snapshot", "sbox", "s0"); r.code != 0 {
 		t.Fatalf("snapshot: %+v", r)
 	}
 	state := func() string {
@@ -28,11 +31,11 @@ func TestIsolationSnapshotNames(t *testing.T) {
 			Created string `json:"created"`
 			Pinned  bool   `json:"pinned"`
 		}
-		r := g.isoRun("alice", alice, "", "snapshots", "sbox", "--json")
+		r := g.runWords("alice", alice, "", "snapshots", "sbox", "--json")
 		if err := json.Unmarshal([]byte(r.out), &snaps); err != nil {
 			t.Fatalf("snapshots --json: %v %+v", err, r)
 		}
-		return fmt.Sprintf("%s\nsnapshots:%s\n%+v", list, isoSnapshotsSection(t, project, "sbox"), snaps)
+		return fmt.Sprintf("%s\nsnapshots:%s\n%+v", list, lxdSnapshots(t, project, "sbox"), snaps)
 	}
 	before := state()
 	long, huge := strings.Repeat("a", 64), strings.Repeat("s", 5000)
@@ -61,11 +64,11 @@ func TestIsolationSnapshotNames(t *testing.T) {
 		{"clone", "sbox", huge, "newbox"},
 	} {
 		shown := fmt.Sprintf("%.80q", args)
-		r := g.isoRun("alice", alice, "", args...)
+		r := g.runWords("alice", alice, "", args...)
 		if r.code != 1 && r.code != 2 {
 			t.Errorf("%s: exit %d, want 1 or 2: %.300q", shown, r.code, r.out+r.err)
 		}
-		if r.out != "" || !isoOneLine(r.err) || !strings.Contains(r.err, "snapshot name") {
+		if r.out != "" || !oneLine(r.err) || !strings.Contains(r.err, "snapshot name") {
 			t.Errorf("%s: want one line naming the snapshot-name rule, got stdout %.200q stderr %.300q", shown, r.out, r.err)
 		}
 		if after := state(); after != before {
@@ -85,7 +88,7 @@ func TestIsolationOverflow(t *testing.T) {
 	alice := g.addUser("alice", "alice-password", false)
 	g.start()
 	project := prefix + "alice"
-	if r := g.isoRun("alice", alice, "", "create", "keep"); r.code != 0 {
+	if r := g.runWords("alice", alice, "", "create", "keep"); r.code != 0 {
 		t.Fatalf("create keep: %+v", r)
 	}
 	names := func() string {
@@ -137,11 +140,11 @@ func TestIsolationOverflow(t *testing.T) {
 		if len(args) > 12 {
 			shown = fmt.Sprintf("%q ... (%d words)", args[:6], len(args))
 		}
-		r := g.isoRun("alice", alice, "", args...)
+		r := g.runWords("alice", alice, "", args...)
 		if r.code != 1 && r.code != 2 {
 			t.Errorf("%s: exit %d, want 1 or 2: %.300q", shown, r.code, r.out+r.err)
 		}
-		if r.out != "" || !isoOneLine(r.err) {
+		if r.out != "" || !oneLine(r.err) {
 			t.Errorf("%s: want one line, got stdout %.200q stderr %.300q", shown, r.out, r.err)
 		}
 		lxdAfter, listAfter, quotaAfter := strings.Join(lxdNames(t, project), ","), names(), quota()
@@ -149,7 +152,7 @@ func TestIsolationOverflow(t *testing.T) {
 			t.Errorf("%s changed something: LXD %q -> %q, list %q -> %q, quota use changed: %v", shown,
 				lxdBefore, lxdAfter, listBefore, listAfter, quotaAfter != quotaBefore)
 			// Back to the start, so that the next case is judged alone.
-			g.isoRun("alice", alice, "", "delete", "x", "--yes", "--force")
+			g.runWords("alice", alice, "", "delete", "x", "--yes", "--force")
 			lxcOut("delete", "--force", "--project", project, "x")
 		}
 	}

@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// Isolation of ssh -W/-J (see isolation_test.go for the isolation tests'
+// rules).
+
 // TestIsolationJump: ssh -W and -J through the gateway reach only the
 // caller's own running containers, by name, on 22 or a published port;
 // every other destination is refused, audited and never dialled.
@@ -19,38 +22,38 @@ func testIsolationJump(t *testing.T, n labNet) {
 	alice := g.addUser("alice", "alice-password", false)
 	bob := g.addUser("bob", "bob-password", false)
 	g.start()
-	if r := g.isoRun("alice", alice, "", "launch", "jbox"); r.code != 0 {
+	if r := g.runWords("alice", alice, "", "launch", "jbox"); r.code != 0 {
 		t.Fatalf("alice launch: %+v", r)
 	}
-	if r := g.isoRun("bob", bob, "", "launch", "jbob"); r.code != 0 {
+	if r := g.runWords("bob", bob, "", "launch", "jbob"); r.code != 0 {
 		t.Fatalf("bob launch: %+v", r)
 	}
-	if r := g.isoRun("alice", alice, "", "port", "add", "jbox", "8001"); r.code != 0 {
+	if r := g.runWords("alice", alice, "", "port", "add", "jbox", "8001"); r.code != 0 {
 		t.Fatalf("port add: %+v", r)
 	}
-	aliceIP, bobIP := g.isoWaitIPv4("alice", alice, "jbox"), g.isoWaitIPv4("bob", bob, "jbob")
-	isoServe(t, prefix+"alice", "jbox", 22, "alice-22")
-	isoServe(t, prefix+"alice", "jbox", 8000, "alice-8000")
-	isoServe(t, prefix+"alice", "jbox", 8001, "alice-8001")
-	isoServe(t, prefix+"bob", "jbob", 22, "bob-22")
+	aliceIP, bobIP := g.waitIPv4("alice", alice, "jbox"), g.waitIPv4("bob", bob, "jbob")
+	serveBanner(t, prefix+"alice", "jbox", 22, "alice-22")
+	serveBanner(t, prefix+"alice", "jbox", 8000, "alice-8000")
+	serveBanner(t, prefix+"alice", "jbox", 8001, "alice-8001")
+	serveBanner(t, prefix+"bob", "jbob", 22, "bob-22")
 
 	// Host-side listeners: any byte of theirs, or any connection to them,
 	// means the gateway dialled a refused destination.
-	var listeners []*isoListener
-	lo := isoListen(t, "127.0.0.1:0")
+	var listeners []*hostListener
+	lo := listenHost(t, "127.0.0.1:0")
 	listeners = append(listeners, lo)
 	_, lport, _ := net.SplitHostPort(lo.addr)
-	bridge := isoListen(t, n.gw+":8000")
+	bridge := listenHost(t, n.gw+":8000")
 	if bridge == nil {
-		bridge = isoListen(t, n.gw+":0")
+		bridge = listenHost(t, n.gw+":0")
 	}
 	_, bport, _ := net.SplitHostPort(bridge.addr)
 	listeners = append(listeners, bridge)
-	client := isoListen(t, "10.177.0.1:0")
+	client := listenHost(t, "10.177.0.1:0")
 	listeners = append(listeners, client)
 	_, cport, _ := net.SplitHostPort(client.addr)
 	lport6 := ""
-	if l6 := isoListen(t, "[::1]:0"); l6 != nil {
+	if l6 := listenHost(t, "[::1]:0"); l6 != nil {
 		listeners = append(listeners, l6)
 		_, lport6, _ = net.SplitHostPort(l6.addr)
 	}

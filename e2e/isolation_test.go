@@ -30,23 +30,23 @@ func TestIsolationCommands(t *testing.T) {
 		label   = "alweb"     // alice's published port on box
 	)
 
-	if r := g.isoRun("alice", alice, "", "launch", box); r.code != 0 {
+	if r := g.runWords("alice", alice, "", "launch", box); r.code != 0 {
 		t.Fatalf("alice launch: %+v", r)
 	}
-	ip := g.isoWaitIPv4("alice", alice, box)
+	ip := g.waitIPv4("alice", alice, box)
 	for _, args := range [][]string{{"snapshot", box, snap, "--keep"}, {"port", "add", box, "8000", "--name", label}, {"key", box, "--mine"}} {
-		if r := g.isoRun("alice", alice, "", args...); r.code != 0 {
+		if r := g.runWords("alice", alice, "", args...); r.code != 0 {
 			t.Fatalf("alice %v: %+v", args, r)
 		}
 	}
 	var keys []struct {
 		Fingerprint string `json:"fingerprint"`
 	}
-	if r := g.isoRun("alice", alice, "", "key", box, "--list", "--json"); json.Unmarshal([]byte(r.out), &keys) != nil || len(keys) == 0 {
+	if r := g.runWords("alice", alice, "", "key", box, "--list", "--json"); json.Unmarshal([]byte(r.out), &keys) != nil || len(keys) == 0 {
 		t.Fatalf("alice key --list --json: %+v", r)
 	}
 	fp := keys[0].Fingerprint
-	lxdBefore, gwBefore := isoLXDState(t, project, box), g.isoGatewayState("alice", alice, box)
+	lxdBefore, gwBefore := lxdContainerState(t, project, box), g.gatewayState("alice", alice, box)
 	// What must never show up in bob's answers.
 	secrets := []string{"alice", ip, snap, label, fp}
 
@@ -80,7 +80,7 @@ func TestIsolationCommands(t *testing.T) {
 	// create and launch take a new name: bob making his own "box" is tested below.
 	special := map[string]bool{"create": true, "launch": true}
 
-	help := g.isoRun("bob", bob, "", "help")
+	help := g.runWords("bob", bob, "", "help")
 	if help.code != 0 {
 		t.Fatalf("bob help: %+v", help)
 	}
@@ -122,18 +122,18 @@ func TestIsolationCommands(t *testing.T) {
 	// that bob gets one answer for both, a failure, and nothing of alice's.
 	same := func(args []string, stdin, name, analog string) {
 		t.Helper()
-		got := g.isoRun("bob", bob, stdin, fill(args, name)...)
-		want := g.isoRun("bob", bob, stdin, fill(args, analog)...)
+		got := g.runWords("bob", bob, stdin, fill(args, name)...)
+		want := g.runWords("bob", bob, stdin, fill(args, analog)...)
 		shown := fmt.Sprintf("bob %q", fill(args, name))
-		if got.code == 0 || got.code != want.code || isoNormalise(got.out, name) != isoNormalise(want.out, analog) ||
-			isoNormalise(got.err, name) != isoNormalise(want.err, analog) {
+		if got.code == 0 || got.code != want.code || normaliseName(got.out, name) != normaliseName(want.out, analog) ||
+			normaliseName(got.err, name) != normaliseName(want.err, analog) {
 			t.Errorf("%s: answer differs from a missing container's:\n  got  %d %q %q\n  want %d %q %q", shown,
 				got.code, got.out, got.err, want.code, want.out, want.err)
 		}
 		// Bob's own words may be echoed; nothing else of alice's may show.
 		rest := got.out + got.err
 		for _, w := range fill(args, name) {
-			rest = isoNormalise(rest, w)
+			rest = normaliseName(rest, w)
 		}
 		for _, s := range secrets {
 			if s != "" && strings.Contains(rest, s) {
@@ -207,18 +207,18 @@ func TestIsolationCommands(t *testing.T) {
 		}
 	}
 	t.Logf("%d commands by bob against alice's box and name tricks, each beside a missing name; %d constant tricks", len(jobs), len(constants)*len(trickCmds))
-	isoParallel(len(jobs), 6, func(i int) {
+	parallel(len(jobs), 6, func(i int) {
 		j := jobs[i]
 		same(j.args, j.stdin, j.name, j.analog)
 	})
-	isoParallel(len(constants)*len(trickCmds), 6, func(i int) {
+	parallel(len(constants)*len(trickCmds), 6, func(i int) {
 		c, v := constants[i/len(trickCmds)], trickCmds[i%len(trickCmds)]
-		r := g.isoRun("bob", bob, v.stdin, fill(v.args, c)...)
+		r := g.runWords("bob", bob, v.stdin, fill(v.args, c)...)
 		shown := fmt.Sprintf("bob %q", fill(v.args, c))
 		if r.code != 1 && r.code != 2 {
 			t.Errorf("%s: exit %d, want 1 or 2: %+v", shown, r.code, r)
 		}
-		rest := isoNormalise(r.out+r.err, c)
+		rest := normaliseName(r.out+r.err, c)
 		for _, s := range secrets {
 			if strings.Contains(rest, s) {
 				t.Errorf("%s: the answer reveals %q: %q", shown, s, r.out+r.err)
@@ -230,7 +230,7 @@ func TestIsolationCommands(t *testing.T) {
 	for _, pre := range []string{"details ", "delete --yes --force "} {
 		got := runCmd(t, pre+box+"\x00\nexit\n", "ssh", g.sshArgs("bob", "-T", "-i", bob, "-o", "BatchMode=yes")...)
 		want := runCmd(t, pre+missing+"\x00\nexit\n", "ssh", g.sshArgs("bob", "-T", "-i", bob, "-o", "BatchMode=yes")...)
-		if isoNormalise(got.out+got.err, box) != isoNormalise(want.out+want.err, missing) || got.code != want.code {
+		if normaliseName(got.out+got.err, box) != normaliseName(want.out+want.err, missing) || got.code != want.code {
 			t.Errorf("bob script %q<NUL>: %+v, for a missing name %+v", pre+box, got, want)
 		}
 	}
@@ -261,7 +261,7 @@ func TestIsolationCommands(t *testing.T) {
 
 	// bob's views of the lab never show alice's container.
 	for _, args := range [][]string{{"list"}, {"list", "--json"}, {"list", "--all"}, {"gpus"}, {"gpus", "--json"}, {"sshconfig"}} {
-		r := g.isoRun("bob", bob, "", args...)
+		r := g.runWords("bob", bob, "", args...)
 		for _, s := range append([]string{box, ip}, secrets...) {
 			if strings.Contains(r.out+r.err, s) {
 				t.Errorf("bob %v reveals %q: %+v", args, s, r)
@@ -274,10 +274,10 @@ func TestIsolationCommands(t *testing.T) {
 
 	check := func(when string) {
 		t.Helper()
-		if after := isoLXDState(t, project, box); after != lxdBefore {
+		if after := lxdContainerState(t, project, box); after != lxdBefore {
 			t.Errorf("%s: alice's box changed in LXD:\nbefore:\n%s\nafter:\n%s", when, lxdBefore, after)
 		}
-		if after := g.isoGatewayState("alice", alice, box); after != gwBefore {
+		if after := g.gatewayState("alice", alice, box); after != gwBefore {
 			t.Errorf("%s: alice's box changed in the gateway:\nbefore:\n%s\nafter:\n%s", when, gwBefore, after)
 		}
 		out, _ := lxcAll("list", box, "--project", project, "--format", "csv", "-c", "s")
@@ -293,7 +293,7 @@ func TestIsolationCommands(t *testing.T) {
 	// create and launch: bob may have a "box" of his own, which is his,
 	// and deleting it leaves alice's alone.
 	for _, verb := range []string{"create", "launch"} {
-		if r := g.isoRun("bob", bob, "", verb, box); r.code != 0 {
+		if r := g.runWords("bob", bob, "", verb, box); r.code != 0 {
 			t.Errorf("bob %s %s: %+v", verb, box, r)
 			continue
 		}
@@ -303,7 +303,7 @@ func TestIsolationCommands(t *testing.T) {
 		if got := lxdNames(t, bobProject); strings.Join(got, ",") != box {
 			t.Errorf("bob's project after %s: %v", verb, got)
 		}
-		if r := g.isoRun("bob", bob, "", "delete", box, "--yes", "--force"); r.code != 0 {
+		if r := g.runWords("bob", bob, "", "delete", box, "--yes", "--force"); r.code != 0 {
 			t.Errorf("bob delete his own %s: %+v", box, r)
 		}
 		check("after bob's " + verb + " and delete of his own box")

@@ -25,12 +25,12 @@ func TestLeaseRunsOut(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "launch", "box", "--lease", "4s"); r.code != 0 {
 		t.Fatalf("launch: %+v", r)
 	}
-	l := g.leased("alice", alice, "box")
+	l := g.details("alice", alice, "box")
 	if l.Expires == nil || time.Until(*l.Expires) > 5*time.Second || l.Expires.Location() != time.UTC {
 		t.Fatalf("expires: %+v", l)
 	}
 	waitFor(t, "the lease to stop box", 20*time.Second, func() bool {
-		l = g.leased("alice", alice, "box")
+		l = g.details("alice", alice, "box")
 		return l.State == "stopped" && l.Reason == "expired"
 	})
 	if r := g.sshKey("alice", alice, "", "list"); !strings.Contains(r.out, "EXPIRES") || !strings.Contains(r.out, "expired") {
@@ -60,7 +60,7 @@ func TestLeaseRunsOut(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "start", "box"); r.code != 0 {
 		t.Fatalf("start after renew: %+v", r)
 	}
-	if l := g.leased("alice", alice, "box"); l.State != "running" || l.Reason != "" || time.Until(*l.Expires) < 59*time.Minute {
+	if l := g.details("alice", alice, "box"); l.State != "running" || l.Reason != "" || time.Until(*l.Expires) < 59*time.Minute {
 		t.Fatalf("after renew: %+v", l)
 	}
 	// An admin may clear it, a user may not use the admin's command.
@@ -70,7 +70,7 @@ func TestLeaseRunsOut(t *testing.T) {
 	if r := g.sshKey("boss", admin, "", "lease", "box", "none", "--user", "alice"); r.code != 0 {
 		t.Fatalf("admin lease none: %+v", r)
 	}
-	if l := g.leased("alice", alice, "box"); l.Expires != nil {
+	if l := g.details("alice", alice, "box"); l.Expires != nil {
 		t.Fatalf("lease none: %+v", l)
 	}
 }
@@ -92,7 +92,7 @@ func TestDeadlinePassedWhileDown(t *testing.T) {
 	}
 	g.start()
 	waitFor(t, "box stopped at start", 15*time.Second, func() bool {
-		l := g.leased("alice", alice, "box")
+		l := g.details("alice", alice, "box")
 		return l.State == "stopped" && l.Reason == "expired"
 	})
 }
@@ -125,7 +125,7 @@ func TestIdleStop(t *testing.T) {
 			t.Fatalf("port add: %+v", r)
 		}
 	}
-	var web clusterContainer
+	var web container
 	json.Unmarshal([]byte(g.sshKey("alice", alice, "", "details", "web", "--json").out), &web)
 	// An ssh -J session held open to jump:9000 for the whole test, once
 	// nc listens there.
@@ -152,7 +152,7 @@ func TestIdleStop(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]string{"busy": "running", "idle": "stopped", "web": "running", "jump": "running"} {
-		l := g.leased("alice", alice, name)
+		l := g.details("alice", alice, name)
 		if l.State != want {
 			t.Errorf("%s is %s, want %s (%+v)", name, l.State, want, l)
 		}
@@ -166,7 +166,7 @@ func TestIdleStop(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "start", "idle"); r.code != 0 {
 		t.Fatalf("start after an idle stop: %+v", r)
 	}
-	if l := g.leased("alice", alice, "idle"); l.Reason != "" {
+	if l := g.details("alice", alice, "idle"); l.Reason != "" {
 		t.Fatalf("the reason stays after a start: %+v", l)
 	}
 }

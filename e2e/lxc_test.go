@@ -109,9 +109,9 @@ func lxdState(t *testing.T, g *gw, name string) string {
 	return st
 }
 
-// isoSnapshotsSection is the snapshot table of 'lxc info' (empty when the
+// lxdSnapshots is the snapshot table of 'lxc info' (empty when the
 // instance has none).
-func isoSnapshotsSection(t *testing.T, project, name string) string {
+func lxdSnapshots(t *testing.T, project, name string) string {
 	t.Helper()
 	out, err := lxcAll("info", name, "--project", project)
 	if err != nil {
@@ -121,14 +121,14 @@ func isoSnapshotsSection(t *testing.T, project, name string) string {
 	return snaps
 }
 
-// isoLXDState is what LXD holds for user's container: instances and states
+// lxdContainerState is what LXD holds for user's container: instances and states
 // of the project, the snapshot table, the configuration without volatile
 // keys (autosnap lands there), and the files setpass and key would change.
-func isoLXDState(t *testing.T, project, name string) string {
+func lxdContainerState(t *testing.T, project, name string) string {
 	t.Helper()
 	var b strings.Builder
 	list, _ := lxcAll("list", "--project", project, "--format", "csv", "-c", "ns")
-	fmt.Fprintf(&b, "instances:\n%s\nsnapshots:%s\n", list, isoSnapshotsSection(t, project, name))
+	fmt.Fprintf(&b, "instances:\n%s\nsnapshots:%s\n", list, lxdSnapshots(t, project, name))
 	cfg, _ := lxcAll("config", "show", name, "--project", project)
 	for _, l := range strings.Split(cfg, "\n") {
 		if !strings.Contains(l, "volatile.") {

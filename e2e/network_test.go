@@ -12,6 +12,9 @@ import (
 	"testing"
 )
 
+// The host's network as the tests see it: iptables rules, the client
+// namespace, host listeners, servers inside containers and ssh -J configs.
+
 // testChainRE matches the chains of tests' own gateways (portsGW): the
 // dispatch chain, its blocks of DNAT rules, the FORWARD chain.
 var testChainRE = regexp.MustCompile(`E2E[0-9]+-(DNAT|FWD|D[0-9]+)\b`)
@@ -118,20 +121,21 @@ Host *
 	return path
 }
 
-// isoListener accepts on addr, writes a banner and counts connections: a
+// hostListener accepts on addr, writes a banner and counts connections: a
 // refused destination must never be dialled.
-type isoListener struct {
+type hostListener struct {
 	addr     string
 	accepted atomic.Int32
 }
 
-func isoListen(t *testing.T, addr string) *isoListener {
+// listenHost listens on addr (nil if it cannot) and counts what it accepts.
+func listenHost(t *testing.T, addr string) *hostListener {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil
 	}
-	l := &isoListener{addr: ln.Addr().String()}
+	l := &hostListener{addr: ln.Addr().String()}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -147,9 +151,9 @@ func isoListen(t *testing.T, addr string) *isoListener {
 	return l
 }
 
-// isoServe runs a busybox nc server in a container that answers every
+// serveBanner runs a busybox nc server in a container that answers every
 // connection to port with banner.
-func isoServe(t *testing.T, project, name string, port int, banner string) {
+func serveBanner(t *testing.T, project, name string, port int, banner string) {
 	t.Helper()
 	script := fmt.Sprintf("setsid nc -ll -p %d -e echo %s </dev/null >/dev/null 2>&1 &", port, banner)
 	if out, err := lxcExec(project, name, script); err != nil {

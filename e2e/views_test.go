@@ -11,15 +11,37 @@ import (
 	"time"
 )
 
+// Views: what the gateway's JSON output and 'lxcgate doctor --json' say,
+// as the tests read them. One type per shape the gateway writes.
+
+// container is one container as 'list --json', 'details --json' and the
+// web API's GET /api/v1/containers write it (containers.Container): the
+// fields the tests read.
 type container struct {
-	Name  string   `json:"name"`
-	Owner string   `json:"owner"`
-	State string   `json:"state"`
-	IPv4  string   `json:"ipv4"`
-	Ports []any    `json:"ports"`
-	GPUs  []string `json:"gpus"`
+	Name      string   `json:"name"`
+	Owner     string   `json:"owner"`
+	State     string   `json:"state"`
+	IPv4      string   `json:"ipv4"`
+	GPUs      []string `json:"gpus"`
+	Ports     []port   `json:"ports"`
+	Host      string   `json:"host"`      // cluster member; "" on one host
+	Placement string   `json:"placement"` // why a new one went to its member
+	// Expires is when its lease runs out; nil without a lease.
+	Expires *time.Time `json:"expires"`
+	Reason  string     `json:"reason"` // why the gateway stopped it
 }
 
+// hostPort is the host port published for containerPort, or 0.
+func (c container) hostPort(containerPort int) int {
+	for _, p := range c.Ports {
+		if p.ContainerPort == containerPort {
+			return p.HostPort
+		}
+	}
+	return 0
+}
+
+// listJSON is 'list --json' as user.
 func (g *gw) listJSON(user, key string) []container {
 	g.t.Helper()
 	r := g.sshKey(user, key, "", "list", "--json")
@@ -33,77 +55,27 @@ func (g *gw) listJSON(user, key string) []container {
 	return cs
 }
 
-// detailsJSON returns a container's details as its owner sees them.
-func (g *gw) detailsJSON(user, key, name string) container {
+// details is 'details NAME --json' as user: a container as its owner sees it.
+func (g *gw) details(user, key, name string) container {
 	g.t.Helper()
 	r := g.sshKey(user, key, "", "details", name, "--json")
 	var c container
-	if r.code != 0 || json.Unmarshal([]byte(r.out), &c) != nil {
-		g.t.Fatalf("details %s: %+v", name, r)
-	}
-	return c
-}
-
-type clusterContainer struct {
-	Name      string `json:"name"`
-	State     string `json:"state"`
-	IPv4      string `json:"ipv4"`
-	Host      string `json:"host"`
-	Placement string `json:"placement"`
-	Ports     []port `json:"ports"`
-}
-
-func (g *gw) container(user, key, name string) clusterContainer {
-	g.t.Helper()
-	r := g.sshKey(user, key, "", "details", name, "--json")
-	var c clusterContainer
-	if err := json.Unmarshal([]byte(r.out), &c); err != nil {
+	if err := json.Unmarshal([]byte(r.out), &c); r.code != 0 || err != nil {
 		g.t.Fatalf("details %s --json: %v %+v", name, err, r)
 	}
 	return c
 }
 
-func (c clusterContainer) hostPort(containerPort int) int {
-	for _, p := range c.Ports {
-		if p.ContainerPort == containerPort {
-			return p.HostPort
-		}
-	}
-	return 0
-}
-
-type leased struct {
-	Name    string     `json:"name"`
-	State   string     `json:"state"`
-	Expires *time.Time `json:"expires"`
-	Reason  string     `json:"reason"`
-}
-
-func (g *gw) leased(user, key, name string) leased {
-	g.t.Helper()
-	r := g.sshKey(user, key, "", "details", name, "--json")
-	var l leased
-	if err := json.Unmarshal([]byte(r.out), &l); err != nil {
-		g.t.Fatalf("details %s --json: %v %+v", name, err, r)
-	}
-	return l
-}
-
-type listed struct {
-	Name  string `json:"name"`
-	Owner string `json:"owner"`
-	Ports []port `json:"ports"`
-}
-
-// containersOf is 'list --json' with each container's ports, by name.
-func (g *gw) containersOf(user, key string) map[string]listed {
+// containersOf is 'list --json' with each container's ports from 'ports
+// NAME --json', by name.
+func (g *gw) containersOf(user, key string) map[string]container {
 	g.t.Helper()
 	r := g.sshKey(user, key, "", "list", "--json")
-	var cs []listed
+	var cs []container
 	if err := json.Unmarshal([]byte(r.out), &cs); err != nil {
 		g.t.Fatalf("list --json: %v %+v", err, r)
 	}
-	out := map[string]listed{}
+	out := map[string]container{}
 	for _, c := range cs {
 		pr := g.sshKey(user, key, "", "ports", c.Name, "--json")
 		c.Ports = nil
@@ -115,12 +87,14 @@ func (g *gw) containersOf(user, key string) map[string]listed {
 	return out
 }
 
+// port is one published port as 'ports NAME --json' writes it.
 type port struct {
 	Service       string `json:"service"`
 	ContainerPort int    `json:"container_port"`
 	HostPort      int    `json:"host_port"`
 }
 
+// sshPort is the host port published for a container's ssh.
 func (g *gw) sshPort(user, key, name string) int {
 	g.t.Helper()
 	r := g.sshKey(user, key, "", "ports", name, "--json")
@@ -137,22 +111,24 @@ func (g *gw) sshPort(user, key, name string) int {
 	return 0
 }
 
-// isoGatewayState is what the gateway tells the owner about a container.
-func (g *gw) isoGatewayState(user, key, name string) string {
+// gatewayState is what the gateway tells the owner about a container.
+func (g *gw) gatewayState(user, key, name string) string {
 	g.t.Helper()
 	var b strings.Builder
 	for _, args := range [][]string{{"list", "--json"}, {"ports", name, "--json"}, {"snapshots", name, "--json"}, {"details", name, "--json"}} {
-		r := g.isoRun(user, key, "", args...)
+		r := g.runWords(user, key, "", args...)
 		fmt.Fprintf(&b, "%v => %d\n%s%s", args, r.code, r.out, r.err)
 	}
 	// A snapshot's size grows as the running container writes: left out.
 	return regexp.MustCompile(`"size": -?\d+`).ReplaceAllString(b.String(), `"size": _`)
 }
 
+// doctorReport is what 'lxcgate doctor --json' prints.
 type doctorReport struct {
 	Checks []struct{ Name, Status, Detail string } `json:"checks"`
 }
 
+// status is a check's status and detail, or "", "" if the report lacks it.
 func (r doctorReport) status(name string) (string, string) {
 	for _, c := range r.Checks {
 		if c.Name == name {

@@ -9,6 +9,8 @@ import (
 	"time"
 )
 
+// Clients of the gateway's web listener: API requests and the browser.
+
 // api sends a request to the web listener with a bearer token.
 func api(t *testing.T, method, url, token, body string) (int, string) {
 	t.Helper()
@@ -36,6 +38,7 @@ func lastLine(r result) string {
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
+// chromiumPath finds a Chromium to drive, or skips (fails in CI) without one.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
 	for _, p := range []string{"chromium", "chromium-browser", "google-chrome"} {

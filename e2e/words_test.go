@@ -6,37 +6,41 @@ import (
 	"sync"
 )
 
-// isoQuote quotes one word for the gateway's command line (POSIX single
+// Command lines for the gateway's shell, quoted word by word so that any
+// byte reaches the command as typed, and the checks the isolation tests
+// make on the answers.
+
+// quoteWord quotes one word for the gateway's command line (POSIX single
 // quotes, which internal/argv understands), so that any byte but NUL
 // reaches the command as typed.
-func isoQuote(s string) string {
+func quoteWord(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// isoLine joins words into one quoted command line.
-func isoLine(words ...string) string {
+// quoteLine joins words into one quoted command line.
+func quoteLine(words ...string) string {
 	q := make([]string, len(words))
 	for i, w := range words {
-		q[i] = isoQuote(w)
+		q[i] = quoteWord(w)
 	}
 	return strings.Join(q, " ")
 }
 
-// isoRun runs one command line as user, every word quoted.
-func (g *gw) isoRun(user, key, stdin string, words ...string) result {
+// runWords runs one command line as user, every word quoted.
+func (g *gw) runWords(user, key, stdin string, words ...string) result {
 	g.t.Helper()
-	return g.sshKey(user, key, stdin, isoLine(words...))
+	return g.sshKey(user, key, stdin, quoteLine(words...))
 }
 
-// isoOneLine reports whether s is exactly one non-empty line.
-func isoOneLine(s string) bool {
+// oneLine reports whether s is exactly one non-empty line.
+func oneLine(s string) bool {
 	s = strings.TrimSuffix(s, "\n")
 	return s != "" && !strings.Contains(s, "\n")
 }
 
-// isoNormalise replaces the name a command was given (raw, and as %q
+// normaliseName replaces the name a command was given (raw, and as %q
 // writes it) by NAME, so that answers for two names can be compared.
-func isoNormalise(s, name string) string {
+func normaliseName(s, name string) string {
 	if name == "" {
 		return s
 	}
@@ -45,8 +49,8 @@ func isoNormalise(s, name string) string {
 	return strings.ReplaceAll(s, name, "NAME")
 }
 
-// isoParallel runs f(i) for i in [0, n) with at most limit at once.
-func isoParallel(n, limit int, f func(i int)) {
+// parallel runs f(i) for i in [0, n) with at most limit at once.
+func parallel(n, limit int, f func(i int)) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, limit)
 	for i := 0; i < n; i++ {
