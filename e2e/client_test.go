@@ -4,17 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	gossh "golang.org/x/crypto/ssh"
 )
 
-// Clients of a running gateway: OpenSSH with a key or a password, and an
-// interactive session on a PTY.
+// Clients of a running gateway's SSH side: OpenSSH with a key or a password,
+// an interactive session on a PTY, raw TCP and the Go SSH client.
 
 // sshArgs are the OpenSSH options every test uses: no user config, no agent,
 // strict host key checking against the gateway's own key.
@@ -146,4 +150,60 @@ func (t *tty) wait() int {
 		t.t.Fatalf("ssh did not end; screen:\n%s", t.screen())
 		return -1
 	}
+}
+
+// exitCode is a host command's exit status (0 when err is nil).
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// dialIdle opens n TCP connections from local to the gateway and sends
+// nothing; it returns them, and how many the gateway closed at once.
+func dialIdle(t *testing.T, g *gw, local string, n int) ([]net.Conn, int) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+	conns := make([]net.Conn, 0, n)
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for i := 0; i < n; i++ {
+		c, err := d.Dial("tcp", "127.0.0.1:"+g.port)
+		if err != nil {
+			t.Fatalf("idle connection %d: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	// A kept connection hears the server's version line; a refused one
+	// reads end-of-file.
+	refused := 0
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		if n, err := c.Read(make([]byte, 64)); n == 0 && errors.Is(err, io.EOF) {
+			refused++
+		}
+	}
+	return conns, refused
+}
+
+// loadSigner reads a private key file for the Go SSH client.
+func loadSigner(t *testing.T, path string) gossh.Signer {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := gossh.ParsePrivateKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

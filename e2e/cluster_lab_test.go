@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -141,21 +140,5 @@ func TestClusterLab(t *testing.T) {
 	if out, err := lxcAll("--project", first.OuterProject, "exec", first.OuterInstance, "--",
 		"lxc", "image", "info", conf.Containers.DefaultImage); err != nil {
 		t.Errorf("the cluster lacks the default image %q: %v\n%s", conf.Containers.DefaultImage, err, out)
-	}
-}
-
-func getJSON(t *testing.T, client *http.Client, url string, v any) {
-	t.Helper()
-	resp, err := client.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s\n%s", url, resp.Status, body)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		t.Fatalf("GET %s: %v\n%s", url, err, body)
 	}
 }

@@ -14,8 +14,8 @@
 //     cmd/lxcgate) on the LXD fake, with no lab.
 //
 // Where things are: harness_test.go (building and starting gateways),
-// client_test.go (ssh and terminals), webclient_test.go (the web API and
-// the browser), fixtures_test.go (the lab and the gateways on it),
+// client_test.go (ssh and terminals), webclient_test.go (HTTP
+// clients and the browser), fixtures_test.go (the lab and the gateways on it),
 // lxc_test.go (the one way to run lxc), views_test.go (the gateway's JSON
 // as the tests read it), network_test.go (iptables, the client namespace,
 // listeners), words_test.go (quoted command lines); the other files hold

@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -351,16 +349,4 @@ expect eof
 	if _, errw, err := g.lxcgate("", "user", "add", "dave"); err == nil || !strings.Contains(errw, "--password-stdin") {
 		t.Fatalf("user add without a terminal: %v %s", err, errw)
 	}
-}
-
-// exitCode is a host command's exit status (0 when err is nil).
-func exitCode(err error) int {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode()
-	}
-	if err != nil {
-		return -1
-	}
-	return 0
 }

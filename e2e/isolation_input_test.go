@@ -26,11 +26,7 @@ func TestIsolationSnapshotNames(t *testing.T) {
 	state := func() string {
 		list, _ := lxcAll("list", "--project", project, "--format", "csv", "-c", "ns")
 		// A snapshot's size grows as the running container writes: left out.
-		var snaps []struct {
-			Name    string `json:"name"`
-			Created string `json:"created"`
-			Pinned  bool   `json:"pinned"`
-		}
+		var snaps []snapshot
 		r := g.runWords("alice", alice, "", "snapshots", "sbox", "--json")
 		if err := json.Unmarshal([]byte(r.out), &snaps); err != nil {
 			t.Fatalf("snapshots --json: %v %+v", err, r)

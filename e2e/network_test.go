@@ -160,3 +160,16 @@ func serveBanner(t *testing.T, project, name string, port int, banner string) {
 		t.Fatalf("nc in %s: %v %s", name, err, out)
 	}
 }
+
+// firstForwardJump names the first chain FORWARD jumps to that is a
+// gateway's accept chain (NAME-FWD).
+func firstForwardJump(t *testing.T) string {
+	t.Helper()
+	out, _ := exec.Command("iptables", "-S", "FORWARD").Output()
+	for _, l := range strings.Split(string(out), "\n") {
+		if _, target, ok := strings.Cut(l, " -j "); ok && strings.HasSuffix(strings.Fields(target)[0], "-FWD") {
+			return strings.Fields(target)[0]
+		}
+	}
+	return ""
+}

@@ -56,10 +56,7 @@ func TestSnapshots(t *testing.T) {
 			t.Fatalf("snapshot %s: %+v", n, r)
 		}
 	}
-	var snaps []struct {
-		Name   string `json:"name"`
-		Pinned bool   `json:"pinned"`
-	}
+	var snaps []snapshot
 	json.Unmarshal([]byte(g.sshKey("alice", alice, "", "snapshots", "box", "--json").out), &snaps)
 	var names []string
 	for _, s := range snaps {

@@ -87,6 +87,14 @@ func (g *gw) containersOf(user, key string) map[string]container {
 	return out
 }
 
+// snapshot is one snapshot as 'snapshots NAME --json' writes it, without
+// its size, which grows as the running container writes.
+type snapshot struct {
+	Name    string `json:"name"`
+	Created string `json:"created"`
+	Pinned  bool   `json:"pinned"`
+}
+
 // port is one published port as 'ports NAME --json' writes it.
 type port struct {
 	Service       string `json:"service"`

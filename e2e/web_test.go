@@ -1,16 +1,12 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/chromedp/chromedp"
 )
 
 // Scenario: a script signs in with a token made over SSH and sees what
@@ -79,35 +75,6 @@ func TestWebAPI(t *testing.T) {
 	if !strings.Contains(audit, "GET /api/v1/containers") {
 		t.Fatalf("the API request is not audited:\n%s", audit)
 	}
-}
-
-// browserPage opens a sign-in link in a headless chromium of its own
-// (its own cookies), continues, and returns the page's HTML and a
-// screenshot of it at the given width.
-func browserPage(t *testing.T, link string, width int) (string, []byte) {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(width, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#continue")),
-		chromedp.Click(chromedp.CSS("#continue")), chromedp.WaitVisible(chromedp.CSS("#mine-h")))
-	if err != nil {
-		t.Fatalf("browser at %s: %v", link, err)
-	}
-	html, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
-	if err != nil {
-		t.Fatalf("page HTML: %v", err)
-	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	return html, png
 }
 
 // Scenario: alice and bob each sign in with the link 'web' printed, in a
