@@ -133,19 +133,26 @@ func apiFrom(t *testing.T, url, token, forwardedFor string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// browser starts a headless Chromium of its own (its own cookies), with
+// the extra options after the usual ones; its context ends after 60 s, or
+// when done is called, which also ends the browser.
+func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) (ctx context.Context, done func()) {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox,
+		chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
+	return ctx, func() { cancel(); cancelBrowser(); cancelAlloc() }
+}
+
 // browserPage opens a sign-in link in a headless chromium of its own
 // (its own cookies), continues, and returns the page's HTML and a
 // screenshot of it at the given width.
 func browserPage(t *testing.T, link string, width int) (string, []byte) {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(width, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx, done := browser(t, chromedp.WindowSize(width, 900))
+	defer done()
 	err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#continue")),
 		chromedp.Click(chromedp.CSS("#continue")), chromedp.WaitVisible(chromedp.CSS("#mine-h")))
 	if err != nil {
