@@ -18,46 +18,107 @@ import (
 // bob against alice's container, answers exactly as for a name that does
 // not exist, and changes nothing; so do name tricks.
 func TestIsolationCommands(t *testing.T) {
-	g, prefix := labGW(t)
-	alice := g.addUser("alice", "alice-password", false)
-	bob := g.addUser("bob", "bob-password", false)
-	g.start()
-	project, bobProject := prefix+"alice", prefix+"bob"
-	const (
-		box     = "box"       // alice's
-		missing = "fox"       // nobody's: same length and shape as box
-		snap    = "alicesnap" // alice's snapshot of box
-		label   = "alweb"     // alice's published port on box
-	)
+	c := newIsolationCase(t)
+	variants := nameVariants(c.fp)
+	c.checkHelpCovers(variants)
 
-	if r := g.runWords("alice", alice, "", "launch", box); r.code != 0 {
+	var jobs []probe
+	for _, vs := range variants {
+		for _, v := range vs {
+			jobs = append(jobs, probe{args: v.args, stdin: v.stdin, name: aliceBox, analog: missingBox})
+		}
+	}
+	// Name tricks, each as a function of the name so that the same trick
+	// on a missing name is the oracle.
+	trickCmds := trickCommands()
+	for _, tr := range nameTricks(c.project) {
+		for _, v := range trickCmds {
+			jobs = append(jobs, probe{args: v.args, stdin: v.stdin, name: tr(aliceBox), analog: tr(missingBox)})
+		}
+	}
+	// Tricks that do not contain the name: no oracle, but the same rules.
+	constants := []string{".", "..", "/", "*", "%", "_", c.project, c.prefix + "bob", "../" + c.project, "alice", "-", "--"}
+	t.Logf("%d commands by bob against alice's box and name tricks, each beside a missing name; %d constant tricks", len(jobs), len(constants)*len(trickCmds))
+	parallel(len(jobs), 6, func(i int) { c.same(jobs[i]) })
+	parallel(len(constants)*len(trickCmds), 6, func(i int) {
+		c.refusedConstant(constants[i/len(trickCmds)], trickCmds[i%len(trickCmds)])
+	})
+
+	c.probeNUL()
+	c.probeTerminal()
+	c.probeViews()
+	c.checkUnchanged("after bob's commands")
+	if got := lxdNames(t, c.bobProject); len(got) != 0 {
+		t.Errorf("bob's LXD project holds %v", got)
+	}
+	c.bobsOwnBox()
+}
+
+// The names TestIsolationCommands uses.
+const (
+	aliceBox    = "box"                                // alice's
+	missingBox  = "fox"                                // nobody's: same length and shape as box
+	aliceSnap   = "alicesnap"                          // alice's snapshot of box
+	aliceLabel  = "alweb"                              // alice's published port on box
+	bobPassword = "bob-sets-this-1\nbob-sets-this-1\n" // what bob's setpass types, twice
+)
+
+// isolationCase is alice's box, with a snapshot, a published port and a
+// key, and bob who probes it; the state before bob's probes.
+type isolationCase struct {
+	t                   *testing.T
+	g                   *gw
+	alice, bob          string // their key files
+	prefix              string
+	project, bobProject string
+	ip, fp              string // the box's address, its key's fingerprint
+	secrets             []string
+	lxdBefore, gwBefore string
+}
+
+// newIsolationCase starts a lab gateway with alice and bob and sets up
+// alice's box.
+func newIsolationCase(t *testing.T) *isolationCase {
+	g, prefix := labGW(t)
+	c := &isolationCase{t: t, g: g, prefix: prefix, project: prefix + "alice", bobProject: prefix + "bob"}
+	c.alice = g.addUser("alice", "alice-password", false)
+	c.bob = g.addUser("bob", "bob-password", false)
+	g.start()
+
+	if r := g.runWords("alice", c.alice, "", "launch", aliceBox); r.code != 0 {
 		t.Fatalf("alice launch: %+v", r)
 	}
-	ip := g.waitIPv4("alice", alice, box)
-	for _, args := range [][]string{{"snapshot", box, snap, "--keep"}, {"port", "add", box, "8000", "--name", label}, {"key", box, "--mine"}} {
-		if r := g.runWords("alice", alice, "", args...); r.code != 0 {
+	c.ip = g.waitIPv4("alice", c.alice, aliceBox)
+	for _, args := range [][]string{{"snapshot", aliceBox, aliceSnap, "--keep"}, {"port", "add", aliceBox, "8000", "--name", aliceLabel}, {"key", aliceBox, "--mine"}} {
+		if r := g.runWords("alice", c.alice, "", args...); r.code != 0 {
 			t.Fatalf("alice %v: %+v", args, r)
 		}
 	}
 	var keys []struct {
 		Fingerprint string `json:"fingerprint"`
 	}
-	if r := g.runWords("alice", alice, "", "key", box, "--list", "--json"); json.Unmarshal([]byte(r.out), &keys) != nil || len(keys) == 0 {
+	if r := g.runWords("alice", c.alice, "", "key", aliceBox, "--list", "--json"); json.Unmarshal([]byte(r.out), &keys) != nil || len(keys) == 0 {
 		t.Fatalf("alice key --list --json: %+v", r)
 	}
-	fp := keys[0].Fingerprint
-	lxdBefore, gwBefore := lxdContainerState(t, project, box), g.gatewayState("alice", alice, box)
+	c.fp = keys[0].Fingerprint
+	c.lxdBefore, c.gwBefore = lxdContainerState(t, c.project, aliceBox), g.gatewayState("alice", c.alice, aliceBox)
 	// What must never show up in bob's answers.
-	secrets := []string{"alice", ip, snap, label, fp}
+	c.secrets = []string{"alice", c.ip, aliceSnap, aliceLabel, c.fp}
+	return c
+}
 
-	// Every command that takes NAME, from bob's own help.
-	type variant struct {
-		args  []string // "N" stands for the container name
-		stdin string
-	}
+// variant is a command line; "N" in args stands for the container name.
+type variant struct {
+	args  []string
+	stdin string
+}
+
+// nameVariants is every command that takes NAME, by verb, in the ways it
+// can be called; fp is the fingerprint of alice's key in box.
+func nameVariants(fp string) map[string][]variant {
+	snap, label, pw := aliceSnap, aliceLabel, bobPassword
 	V := func(stdin string, args ...string) variant { return variant{args, stdin} }
-	pw := "bob-sets-this-1\nbob-sets-this-1\n"
-	variants := map[string][]variant{
+	return map[string][]variant{
 		"start":   {V("", "start", "N")},
 		"stop":    {V("", "stop", "N"), V("", "stop", "N", "--force")},
 		"restart": {V("", "restart", "N")},
@@ -77,10 +138,18 @@ func TestIsolationCommands(t *testing.T) {
 		"setpass": {V("", "setpass", "N"), V(pw, "setpass", "N", "--stdin"), V(pw, "setpass", "N", "--user", "root", "--stdin")},
 		"renew":   {V("", "renew", "N"), V("", "renew", "N", "1h"), V("", "renew", "N", "7d")},
 	}
-	// create and launch take a new name: bob making his own "box" is tested below.
+}
+
+// checkHelpCovers checks that every command taking NAME in bob's own help
+// has its variants.
+func (c *isolationCase) checkHelpCovers(variants map[string][]variant) {
+	t := c.t
+	t.Helper()
+	// create and launch take a new name: bob making his own "box" is tested
+	// by bobsOwnBox.
 	special := map[string]bool{"create": true, "launch": true}
 
-	help := g.runWords("bob", bob, "", "help")
+	help := c.g.runWords("bob", c.bob, "", "help")
 	if help.code != 0 {
 		t.Fatalf("bob help: %+v", help)
 	}
@@ -107,55 +176,74 @@ func TestIsolationCommands(t *testing.T) {
 	if listed < len(variants) {
 		t.Errorf("bob's help lists %d commands taking NAME, fewer than the %d covered; help was:\n%s", listed, len(variants), help.out)
 	}
+}
 
-	fill := func(args []string, name string) []string {
-		out := make([]string, len(args))
-		for i, a := range args {
-			if a == "N" {
-				a = name
-			}
-			out[i] = a
+// fill puts name where args say "N".
+func fill(args []string, name string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "N" {
+			a = name
 		}
-		return out
+		out[i] = a
 	}
-	// same runs words with name and with the missing analog, and checks
-	// that bob gets one answer for both, a failure, and nothing of alice's.
-	same := func(args []string, stdin, name, analog string) {
-		t.Helper()
-		got := g.runWords("bob", bob, stdin, fill(args, name)...)
-		want := g.runWords("bob", bob, stdin, fill(args, analog)...)
-		shown := fmt.Sprintf("bob %q", fill(args, name))
-		if got.code == 0 || got.code != want.code || normaliseName(got.out, name) != normaliseName(want.out, analog) ||
-			normaliseName(got.err, name) != normaliseName(want.err, analog) {
-			t.Errorf("%s: answer differs from a missing container's:\n  got  %d %q %q\n  want %d %q %q", shown,
-				got.code, got.out, got.err, want.code, want.out, want.err)
-		}
-		// Bob's own words may be echoed; nothing else of alice's may show.
-		rest := got.out + got.err
-		for _, w := range fill(args, name) {
-			rest = normaliseName(rest, w)
-		}
-		for _, s := range secrets {
-			if s != "" && strings.Contains(rest, s) {
-				t.Errorf("%s: the answer reveals %q: %q", shown, s, got.out+got.err)
-			}
-		}
-	}
+	return out
+}
 
-	type job struct {
-		args         []string
-		stdin        string
-		name, analog string
+// probe is a command line bob runs with name and with its missing analog.
+type probe struct {
+	args         []string
+	stdin        string
+	name, analog string
+}
+
+// same runs a probe with name and with the missing analog, and checks
+// that bob gets one answer for both, a failure, and nothing of alice's.
+func (c *isolationCase) same(p probe) {
+	t, g := c.t, c.g
+	t.Helper()
+	args, stdin, name, analog := p.args, p.stdin, p.name, p.analog
+	got := g.runWords("bob", c.bob, stdin, fill(args, name)...)
+	want := g.runWords("bob", c.bob, stdin, fill(args, analog)...)
+	shown := fmt.Sprintf("bob %q", fill(args, name))
+	if got.code == 0 || got.code != want.code || normaliseName(got.out, name) != normaliseName(want.out, analog) ||
+		normaliseName(got.err, name) != normaliseName(want.err, analog) {
+		t.Errorf("%s: answer differs from a missing container's:\n  got  %d %q %q\n  want %d %q %q", shown,
+			got.code, got.out, got.err, want.code, want.out, want.err)
 	}
-	var jobs []job
-	for _, vs := range variants {
-		for _, v := range vs {
-			jobs = append(jobs, job{args: v.args, stdin: v.stdin, name: box, analog: missing})
+	// Bob's own words may be echoed; nothing else of alice's may show.
+	rest := got.out + got.err
+	for _, w := range fill(args, name) {
+		rest = normaliseName(rest, w)
+	}
+	for _, s := range c.secrets {
+		if s != "" && strings.Contains(rest, s) {
+			t.Errorf("%s: the answer reveals %q: %q", shown, s, got.out+got.err)
 		}
 	}
+}
 
-	// Name tricks, each as a function of the name so that the same trick
-	// on a missing name is the oracle.
+// refusedConstant runs v with a name that holds no container name: it
+// must fail as a usage or a plain error and reveal nothing of alice's.
+func (c *isolationCase) refusedConstant(name string, v variant) {
+	t := c.t
+	r := c.g.runWords("bob", c.bob, v.stdin, fill(v.args, name)...)
+	shown := fmt.Sprintf("bob %q", fill(v.args, name))
+	if r.code != 1 && r.code != 2 {
+		t.Errorf("%s: exit %d, want 1 or 2: %+v", shown, r.code, r)
+	}
+	rest := normaliseName(r.out+r.err, name)
+	for _, s := range c.secrets {
+		if strings.Contains(rest, s) {
+			t.Errorf("%s: the answer reveals %q: %q", shown, s, r.out+r.err)
+		}
+	}
+}
+
+// nameTricks are ways to write a name that must not reach another
+// project's, user's or snapshot's container.
+func nameTricks(project string) []func(b string) string {
+	snap := aliceSnap
 	fullwidth := func(s string) string {
 		var b strings.Builder
 		for _, r := range s {
@@ -163,7 +251,7 @@ func TestIsolationCommands(t *testing.T) {
 		}
 		return b.String()
 	}
-	tricks := []func(b string) string{
+	return []func(b string) string{
 		strings.ToUpper,
 		func(b string) string { return strings.ToUpper(b[:1]) + b[1:] },
 		func(b string) string { return strings.ReplaceAll(b, "o", "о") }, // Cyrillic о
@@ -194,54 +282,41 @@ func TestIsolationCommands(t *testing.T) {
 		func(b string) string { return b + strings.Repeat("x", 10000) },
 		func(b string) string { return strings.Repeat(b, 40) },
 	}
-	// Tricks that do not contain the name: no oracle, but the same rules.
-	constants := []string{".", "..", "/", "*", "%", "_", project, prefix + "bob", "../" + project, "alice", "-", "--"}
-	trickCmds := []variant{
+}
+
+// trickCommands are the commands the name tricks are tried with.
+func trickCommands() []variant {
+	snap, label, pw := aliceSnap, aliceLabel, bobPassword
+	V := func(stdin string, args ...string) variant { return variant{args, stdin} }
+	return []variant{
 		V("", "details", "--json", "--", "N"), V("", "stop", "--force", "--", "N"), V("", "delete", "--yes", "--force", "--", "N"),
 		V("", "snapshot", "--", "N"), V("", "snapshots", "--", "N"), V("", "restore", "--yes", "--", "N", snap), V("", "clone", "--", "N", snap, "mine"),
 		V("", "port", "del", "--", "N", label), V("", "key", "--list", "--", "N"), V("", "autosnap", "--", "N", "off"), V(pw, "setpass", "--stdin", "--", "N"),
 	}
-	for _, tr := range tricks {
-		for _, v := range trickCmds {
-			jobs = append(jobs, job{args: v.args, stdin: v.stdin, name: tr(box), analog: tr(missing)})
-		}
-	}
-	t.Logf("%d commands by bob against alice's box and name tricks, each beside a missing name; %d constant tricks", len(jobs), len(constants)*len(trickCmds))
-	parallel(len(jobs), 6, func(i int) {
-		j := jobs[i]
-		same(j.args, j.stdin, j.name, j.analog)
-	})
-	parallel(len(constants)*len(trickCmds), 6, func(i int) {
-		c, v := constants[i/len(trickCmds)], trickCmds[i%len(trickCmds)]
-		r := g.runWords("bob", bob, v.stdin, fill(v.args, c)...)
-		shown := fmt.Sprintf("bob %q", fill(v.args, c))
-		if r.code != 1 && r.code != 2 {
-			t.Errorf("%s: exit %d, want 1 or 2: %+v", shown, r.code, r)
-		}
-		rest := normaliseName(r.out+r.err, c)
-		for _, s := range secrets {
-			if strings.Contains(rest, s) {
-				t.Errorf("%s: the answer reveals %q: %q", shown, s, r.out+r.err)
-			}
-		}
-	})
+}
 
-	// A NUL byte cannot travel in an exec request; a piped script carries it.
+// probeNUL: a NUL byte cannot travel in an exec request; a piped script
+// carries it.
+func (c *isolationCase) probeNUL() {
+	t, g, box, missing := c.t, c.g, aliceBox, missingBox
 	for _, pre := range []string{"details ", "delete --yes --force "} {
-		got := runCmd(t, pre+box+"\x00\nexit\n", "ssh", g.sshArgs("bob", "-T", "-i", bob, "-o", "BatchMode=yes")...)
-		want := runCmd(t, pre+missing+"\x00\nexit\n", "ssh", g.sshArgs("bob", "-T", "-i", bob, "-o", "BatchMode=yes")...)
+		got := runCmd(t, pre+box+"\x00\nexit\n", "ssh", g.sshArgs("bob", "-T", "-i", c.bob, "-o", "BatchMode=yes")...)
+		want := runCmd(t, pre+missing+"\x00\nexit\n", "ssh", g.sshArgs("bob", "-T", "-i", c.bob, "-o", "BatchMode=yes")...)
 		if normaliseName(got.out+got.err, box) != normaliseName(want.out+want.err, missing) || got.code != want.code {
 			t.Errorf("bob script %q<NUL>: %+v, for a missing name %+v", pre+box, got, want)
 		}
 	}
+}
 
-	// On a terminal: delete asks nothing before "no such container", and
-	// a confirmed restore of alice's box still finds nothing.
-	tt := g.tty("bob", "-i", bob, "-o", "BatchMode=yes")
+// probeTerminal: on a terminal, delete asks nothing before "no such
+// container", and a confirmed restore of alice's box still finds nothing.
+func (c *isolationCase) probeTerminal() {
+	t, box := c.t, aliceBox
+	tt := c.g.tty("bob", "-i", c.bob, "-o", "BatchMode=yes")
 	tt.expect("> ")
 	tt.send("delete " + box + "\r")
 	tt.expect(`no such container "` + box + `"`)
-	tt.send("restore " + box + " " + snap + "\r")
+	tt.send("restore " + box + " " + aliceSnap + "\r")
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(tt.screen(), "Type its name") && strings.Count(tt.screen(), "no such container") < 2 {
 		if time.Now().After(deadline) {
@@ -255,60 +330,65 @@ func TestIsolationCommands(t *testing.T) {
 	waitFor(t, "restore refused on a terminal", 10*time.Second, func() bool { return strings.Count(tt.screen(), "no such container") >= 2 })
 	tt.send("exit\r")
 	tt.wait()
-	if strings.Contains(tt.screen(), ip) || strings.Contains(tt.screen(), "Restored") {
+	if strings.Contains(tt.screen(), c.ip) || strings.Contains(tt.screen(), "Restored") {
 		t.Errorf("bob's terminal shows alice's box:\n%s", tt.screen())
 	}
+}
 
-	// bob's views of the lab never show alice's container.
+// probeViews: bob's views of the lab never show alice's container.
+func (c *isolationCase) probeViews() {
+	t := c.t
 	for _, args := range [][]string{{"list"}, {"list", "--json"}, {"list", "--all"}, {"gpus"}, {"gpus", "--json"}, {"sshconfig"}} {
-		r := g.runWords("bob", bob, "", args...)
-		for _, s := range append([]string{box, ip}, secrets...) {
+		r := c.g.runWords("bob", c.bob, "", args...)
+		for _, s := range append([]string{aliceBox, c.ip}, c.secrets...) {
 			if strings.Contains(r.out+r.err, s) {
 				t.Errorf("bob %v reveals %q: %+v", args, s, r)
 			}
 		}
 	}
-	if cs := g.listJSON("bob", bob); len(cs) != 0 {
+	if cs := c.g.listJSON("bob", c.bob); len(cs) != 0 {
 		t.Errorf("bob's list --json: %+v", cs)
 	}
+}
 
-	check := func(when string) {
-		t.Helper()
-		if after := lxdContainerState(t, project, box); after != lxdBefore {
-			t.Errorf("%s: alice's box changed in LXD:\nbefore:\n%s\nafter:\n%s", when, lxdBefore, after)
-		}
-		if after := g.gatewayState("alice", alice, box); after != gwBefore {
-			t.Errorf("%s: alice's box changed in the gateway:\nbefore:\n%s\nafter:\n%s", when, gwBefore, after)
-		}
-		out, _ := lxcAll("list", box, "--project", project, "--format", "csv", "-c", "s")
-		if strings.TrimSpace(out) != "RUNNING" {
-			t.Errorf("%s: alice's box is %q", when, out)
-		}
+// checkUnchanged checks that alice's box is as it was, in LXD and in the
+// gateway, and still running.
+func (c *isolationCase) checkUnchanged(when string) {
+	t, box := c.t, aliceBox
+	t.Helper()
+	if after := lxdContainerState(t, c.project, box); after != c.lxdBefore {
+		t.Errorf("%s: alice's box changed in LXD:\nbefore:\n%s\nafter:\n%s", when, c.lxdBefore, after)
 	}
-	check("after bob's commands")
-	if got := lxdNames(t, bobProject); len(got) != 0 {
-		t.Errorf("bob's LXD project holds %v", got)
+	if after := c.g.gatewayState("alice", c.alice, box); after != c.gwBefore {
+		t.Errorf("%s: alice's box changed in the gateway:\nbefore:\n%s\nafter:\n%s", when, c.gwBefore, after)
 	}
+	out, _ := lxcAll("list", box, "--project", c.project, "--format", "csv", "-c", "s")
+	if strings.TrimSpace(out) != "RUNNING" {
+		t.Errorf("%s: alice's box is %q", when, out)
+	}
+}
 
-	// create and launch: bob may have a "box" of his own, which is his,
-	// and deleting it leaves alice's alone.
+// bobsOwnBox: create and launch: bob may have a "box" of his own, which
+// is his, and deleting it leaves alice's alone.
+func (c *isolationCase) bobsOwnBox() {
+	t, g, box := c.t, c.g, aliceBox
 	for _, verb := range []string{"create", "launch"} {
-		if r := g.runWords("bob", bob, "", verb, box); r.code != 0 {
+		if r := g.runWords("bob", c.bob, "", verb, box); r.code != 0 {
 			t.Errorf("bob %s %s: %+v", verb, box, r)
 			continue
 		}
-		if cs := g.listJSON("bob", bob); len(cs) != 1 || cs[0].Owner != "bob" || cs[0].Name != box || cs[0].IPv4 == ip {
+		if cs := g.listJSON("bob", c.bob); len(cs) != 1 || cs[0].Owner != "bob" || cs[0].Name != box || cs[0].IPv4 == c.ip {
 			t.Errorf("bob after %s: %+v", verb, cs)
 		}
-		if got := lxdNames(t, bobProject); strings.Join(got, ",") != box {
+		if got := lxdNames(t, c.bobProject); strings.Join(got, ",") != box {
 			t.Errorf("bob's project after %s: %v", verb, got)
 		}
-		if r := g.runWords("bob", bob, "", "delete", box, "--yes", "--force"); r.code != 0 {
+		if r := g.runWords("bob", c.bob, "", "delete", box, "--yes", "--force"); r.code != 0 {
 			t.Errorf("bob delete his own %s: %+v", box, r)
 		}
-		check("after bob's " + verb + " and delete of his own box")
+		c.checkUnchanged("after bob's " + verb + " and delete of his own box")
 	}
-	if got := lxdNames(t, bobProject); len(got) != 0 {
+	if got := lxdNames(t, c.bobProject); len(got) != 0 {
 		t.Errorf("bob's LXD project holds %v at the end", got)
 	}
 }
