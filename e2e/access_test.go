@@ -9,33 +9,6 @@ import (
 	"time"
 )
 
-// jumpConfig writes an ssh_config with the gateway as "gw" and the
-// containers as plain names, so that the stock client's -J is tested as is.
-func (g *gw) jumpConfig(user, gwKey, boxKey string) string {
-	g.t.Helper()
-	cfg := fmt.Sprintf(`Host gw
-  HostName 127.0.0.1
-  Port %s
-  User %s
-  IdentityFile %s
-  UserKnownHostsFile %s
-  StrictHostKeyChecking yes
-Host *
-  IdentitiesOnly yes
-  IdentityAgent none
-  BatchMode yes
-  LogLevel ERROR
-  ConnectTimeout 5
-  User ubuntu
-  IdentityFile %s
-  StrictHostKeyChecking no
-  UserKnownHostsFile /dev/null
-`, g.port, user, gwKey, g.known, boxKey)
-	path := filepath.Join(g.dir, "ssh_config_"+user)
-	os.WriteFile(path, []byte(cfg), 0o600)
-	return path
-}
-
 func TestContainerAccess(t *testing.T) {
 	g, _ := portsGW(t)
 	alice := g.addUser("alice", "alice-password", false)

@@ -7,63 +7,15 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/BurntSushi/toml"
 )
-
-// clusterLab is what "scripts/lab.sh cluster status --json" prints.
-type clusterLab struct {
-	Config  string `json:"config"`
-	Members []struct {
-		Name          string `json:"name"`
-		Address       string `json:"address"`
-		OuterProject  string `json:"outer_project"`
-		OuterInstance string `json:"outer_instance"`
-	} `json:"members"`
-}
-
-// needCluster fails in CI, and skips elsewhere, when the lab's LXD cluster is
-// not up; otherwise it returns the cluster's description.
-func needCluster(t *testing.T) clusterLab {
-	t.Helper()
-	need(t, "lxc")
-	var stderr bytes.Buffer
-	status := func() ([]byte, error) {
-		stderr.Reset()
-		cmd := exec.Command("../scripts/lab.sh", "cluster", "status", "--json")
-		cmd.Stderr = &stderr
-		return cmd.Output()
-	}
-	out, err := status()
-	if err != nil && os.Getenv("CI") == "true" {
-		// Something on the host may have dropped a piece (a route goes
-		// when lxdbr0 restarts): 'cluster up' puts back what is missing,
-		// in about a second on a running cluster.
-		if up, uerr := exec.Command("../scripts/lab.sh", "cluster", "up").CombinedOutput(); uerr != nil {
-			t.Logf("cluster up: %v\n%s", uerr, up)
-		}
-		out, err = status()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("the lab cluster is not up (run scripts/lab.sh cluster up): %v\n%s%s", err, out, stderr.Bytes())
-		}
-		t.Skipf("the lab cluster is not up (run scripts/lab.sh cluster up): %v\n%s", err, out)
-	}
-	var c clusterLab
-	if err := json.Unmarshal(out, &c); err != nil {
-		t.Fatalf("cluster status --json: %v\n%s", err, out)
-	}
-	return c
-}
 
 // TestClusterLab checks what cluster tests stand on: three members online in
 // the nested cluster, each answering on its address with the pinned cluster
@@ -154,8 +106,8 @@ func TestClusterLab(t *testing.T) {
 
 	// The nested cluster's own view, through the lxc CLI inside member1.
 	first := c.Members[0]
-	out, err := exec.Command("lxc", "--project", first.OuterProject, "exec", first.OuterInstance, "--",
-		"lxc", "query", "/1.0/cluster/members?recursion=1").CombinedOutput()
+	out, err := lxcAll("--project", first.OuterProject, "exec", first.OuterInstance, "--",
+		"lxc", "query", "/1.0/cluster/members?recursion=1")
 	if err != nil {
 		t.Fatalf("lxc cluster members: %v\n%s", err, out)
 	}
@@ -165,7 +117,7 @@ func TestClusterLab(t *testing.T) {
 		Groups     []string          `json:"groups"`
 		Config     map[string]string `json:"config"`
 	}
-	if err := json.Unmarshal(out, &members); err != nil {
+	if err := json.Unmarshal([]byte(out), &members); err != nil {
 		t.Fatalf("cluster members: %v\n%s", err, out)
 	}
 	online, gpus := map[string]bool{}, 0
@@ -185,24 +137,8 @@ func TestClusterLab(t *testing.T) {
 	if gpus == 0 {
 		t.Errorf("no member in group gpu with user.lxcgate.gpus:\n%s", out)
 	}
-	if out, err := exec.Command("lxc", "--project", first.OuterProject, "exec", first.OuterInstance, "--",
-		"lxc", "image", "info", conf.Containers.DefaultImage).CombinedOutput(); err != nil {
+	if out, err := lxcAll("--project", first.OuterProject, "exec", first.OuterInstance, "--",
+		"lxc", "image", "info", conf.Containers.DefaultImage); err != nil {
 		t.Errorf("the cluster lacks the default image %q: %v\n%s", conf.Containers.DefaultImage, err, out)
-	}
-}
-
-func getJSON(t *testing.T, client *http.Client, url string, v any) {
-	t.Helper()
-	resp, err := client.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s\n%s", url, resp.Status, body)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		t.Fatalf("GET %s: %v\n%s", url, err, body)
 	}
 }

@@ -2,105 +2,10 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 )
-
-// clusterGW is a gateway on the lab's LXD cluster, with projects, chains
-// and a port range of the test's own; alice and bob are users, admin an
-// admin. Cleanup deletes the test's projects on the cluster.
-func clusterGW(t *testing.T, first int) (*gw, map[string]string, string) {
-	t.Helper()
-	c := needCluster(t)
-	n := time.Now().UnixNano() % 1e6
-	prefix, chains := fmt.Sprintf("e2ec%d-", n), fmt.Sprintf("E2EC%d", n)
-	g := newGW(t, "LXCGATE_CONFIG="+c.Config, "LXCGATE_CONTAINERS_PROJECT_PREFIX="+prefix,
-		"LXCGATE_PORTS_CHAIN_PREFIX="+chains, fmt.Sprintf("LXCGATE_PORTS_RANGE=%d-%d", first, first+49),
-		"LXCGATE_PORTS_PUBLIC_ADDRESS="+hostAddr, "LXCGATE_PORTS_RECONCILE_INTERVAL=2s")
-	g.chains = chains
-	keys := map[string]string{
-		"alice": g.addUser("alice", "alice-password", false),
-		"bob":   g.addUser("bob", "bob-password", false),
-		"admin": g.addUser("boss", "boss-password", true),
-	}
-	t.Cleanup(func() {
-		g.lxcgate("", "portmap", "flush")
-		removeClusterProjects(prefix)
-	})
-	g.start()
-	return g, keys, prefix
-}
-
-// nested runs the nested cluster's lxc through member1.
-func nested(args ...string) (string, error) {
-	out, err := exec.Command("lxc", append([]string{"exec", "labcluster-m1", "--project", "labcluster", "--", "lxc"}, args...)...).CombinedOutput()
-	return string(out), err
-}
-
-func removeClusterProjects(prefix string) {
-	out, _ := nested("project", "list", "--format", "csv")
-	for _, line := range strings.Split(out, "\n") {
-		name, _, _ := strings.Cut(line, ",")
-		name = strings.TrimSuffix(name, " (current)")
-		if !strings.HasPrefix(name, prefix) {
-			continue
-		}
-		ls, _ := nested("list", "--project", name, "--format", "csv", "-c", "n")
-		for _, in := range strings.Fields(ls) {
-			nested("delete", "--force", "--project", name, in)
-		}
-		nested("project", "delete", name)
-	}
-}
-
-// serveHTTP starts busybox's httpd on 8080 in a nested container.
-func serveHTTP(t *testing.T, project, name, body string) {
-	t.Helper()
-	out, err := nested("exec", name, "--project", project, "--", "sh", "-c",
-		"mkdir -p /www && echo "+body+" > /www/index.html && httpd -p 8080 -h /www")
-	if err != nil {
-		t.Fatalf("httpd in %s: %v %s", name, err, out)
-	}
-}
-
-// httpGet fetches / on addr:port from the client namespace.
-func httpGet(t *testing.T, addr string, port int) string {
-	t.Helper()
-	r := runCmd(t, "", "ip", "netns", "exec", clientNS, "timeout", "5", "bash", "-c",
-		fmt.Sprintf("exec 3<>/dev/tcp/%s/%d; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3", addr, port))
-	return r.out
-}
-
-type clusterContainer struct {
-	Name      string `json:"name"`
-	State     string `json:"state"`
-	IPv4      string `json:"ipv4"`
-	Host      string `json:"host"`
-	Placement string `json:"placement"`
-	Ports     []port `json:"ports"`
-}
-
-func (g *gw) container(user, key, name string) clusterContainer {
-	g.t.Helper()
-	r := g.sshKey(user, key, "", "details", name, "--json")
-	var c clusterContainer
-	if err := json.Unmarshal([]byte(r.out), &c); err != nil {
-		g.t.Fatalf("details %s --json: %v %+v", name, err, r)
-	}
-	return c
-}
-
-func (c clusterContainer) hostPort(containerPort int) int {
-	for _, p := range c.Ports {
-		if p.ContainerPort == containerPort {
-			return p.HostPort
-		}
-	}
-	return 0
-}
 
 // Scenario: alice and bob share a 3-member cluster. alice launches on the
 // member she names and reaches it over its published port and by ssh -W;
@@ -128,7 +33,7 @@ func TestClusterPlacement(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "port", "add", "web", "8080"); r.code != 0 {
 		t.Fatalf("port add: %+v", r)
 	}
-	web := g.container("alice", alice, "web")
+	web := g.details("alice", alice, "web")
 	if web.Host != "member2" || !strings.HasPrefix(web.IPv4, "10.200.2.") {
 		t.Fatalf("web: %+v", web)
 	}
@@ -199,7 +104,7 @@ func TestClusterPlacement(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "start", "web"); r.code != 0 {
 		t.Fatalf("start after move: %+v", r)
 	}
-	moved := g.container("alice", alice, "web")
+	moved := g.details("alice", alice, "web")
 	if moved.Host != "member1" || !strings.HasPrefix(moved.IPv4, "10.200.1.") || moved.hostPort(8080) != web.hostPort(8080) {
 		t.Fatalf("after the move: %+v (before %+v)", moved, web)
 	}
@@ -219,10 +124,10 @@ func TestClusterMemberAway(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "launch", "far", "--host", "member2"); r.code != 0 {
 		t.Fatalf("launch far: %+v", r)
 	}
-	far := g.container("alice", alice, "far")
+	far := g.details("alice", alice, "far")
 	waitFor(t, "far's rule", 10*time.Second, func() bool { return strings.Contains(g.natRules(), "alice/far:ssh") })
-	t.Cleanup(func() { exec.Command("lxc", "start", "labcluster-m2", "--project", "labcluster").Run() })
-	if out, err := exec.Command("lxc", "stop", "labcluster-m2", "--project", "labcluster", "--force").CombinedOutput(); err != nil {
+	t.Cleanup(func() { lxcOut("start", "labcluster-m2", "--project", "labcluster") })
+	if out, err := lxcAll("stop", "labcluster-m2", "--project", "labcluster", "--force"); err != nil {
 		t.Fatalf("stop member2: %v %s", err, out)
 	}
 	waitFor(t, "far unreachable", 30*time.Second, func() bool {
@@ -259,18 +164,18 @@ func TestClusterMemberAway(t *testing.T) {
 	if !strings.Contains(g.natRules(), "alice/far:ssh") {
 		t.Fatalf("far's rule was dropped while member2 was away:\n%s", g.natRules())
 	}
-	if c := g.container("alice", alice, "far"); c.hostPort(22) != far.hostPort(22) {
+	if c := g.details("alice", alice, "far"); c.hostPort(22) != far.hostPort(22) {
 		t.Fatalf("far's port changed: %+v", c)
 	}
 
-	if out, err := exec.Command("lxc", "start", "labcluster-m2", "--project", "labcluster").CombinedOutput(); err != nil {
+	if out, err := lxcAll("start", "labcluster-m2", "--project", "labcluster"); err != nil {
 		t.Fatalf("start member2: %v %s", err, out)
 	}
 	// While the member rejoins, LXD may refuse a forwarded call ("Missing
 	// event connection with target cluster member"): look again.
 	waitFor(t, "far running again", 90*time.Second, func() bool {
 		r := g.sshKey("alice", alice, "", "details", "far", "--json")
-		var c clusterContainer
+		var c container
 		return r.code == 0 && json.Unmarshal([]byte(r.out), &c) == nil && c.State == "running"
 	})
 	serveHTTP(t, prefix+"alice", "far", "far-again")
@@ -278,7 +183,7 @@ func TestClusterMemberAway(t *testing.T) {
 	waitFor(t, "port add after the member came back", 20*time.Second, func() bool {
 		return g.sshKey("alice", alice, "", "port", "add", "far", "8080").code == 0
 	})
-	back := g.container("alice", alice, "far")
+	back := g.details("alice", alice, "far")
 	waitFor(t, "far reachable again", 20*time.Second, func() bool {
 		return strings.Contains(httpGet(t, hostAddr, back.hostPort(8080)), "far-again")
 	})

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"os/exec"
 	"regexp"
@@ -12,86 +11,6 @@ import (
 	"testing"
 	"time"
 )
-
-// labGW starts a gateway on the lab with small busybox containers. Its
-// LXD projects carry the prefix of its own newGW gives it, so that tests
-// never see each other's containers; everything under the prefix is
-// removed at the end.
-func labGW(t *testing.T, env ...string) (*gw, string) {
-	t.Helper()
-	needLab(t)
-	env = append([]string{
-		"LXCGATE_CONTAINERS_DEFAULT_IMAGE=lxcgate-busybox",
-		"LXCGATE_CONTAINERS_MEMORY=256MiB", "LXCGATE_CONTAINERS_DISK=1GiB", "LXCGATE_CONTAINERS_CPU=1",
-	}, env...)
-	g := newGW(t, env...)
-	t.Cleanup(func() { removeProjects(g.prefix) })
-	return g, g.prefix
-}
-
-func removeProjects(prefix string) {
-	// An LXD operation the gateway started may still be running when the
-	// test ends (a cancelled launch's unpack): try again for a while.
-	for attempt := 0; attempt < 10; attempt++ {
-		left := 0
-		out, _ := exec.Command("lxc", "project", "list", "--format", "csv").Output()
-		for _, line := range strings.Split(string(out), "\n") {
-			name, _, _ := strings.Cut(line, ",")
-			p := strings.Fields(strings.TrimSuffix(name, " (current)"))
-			if len(p) == 0 || !strings.HasPrefix(p[0], prefix) {
-				continue
-			}
-			names, _ := exec.Command("lxc", "list", "--project", p[0], "--format", "csv", "-c", "n").Output()
-			for _, n := range strings.Fields(string(names)) {
-				exec.Command("lxc", "delete", "--force", "--project", p[0], n).Run()
-			}
-			if exec.Command("lxc", "project", "delete", p[0]).Run() != nil {
-				left++
-			}
-		}
-		if left == 0 {
-			return
-		}
-		time.Sleep(time.Second)
-	}
-}
-
-// lxdNames lists the instances LXD holds in a project.
-func lxdNames(t *testing.T, project string) []string {
-	t.Helper()
-	out, err := exec.Command("lxc", "list", "--project", project, "--format", "csv", "-c", "n").CombinedOutput()
-	if err != nil {
-		if strings.Contains(string(out), "not found") {
-			return nil
-		}
-		t.Fatalf("lxc list %s: %v %s", project, err, out)
-	}
-	names := strings.Fields(string(out))
-	sort.Strings(names)
-	return names
-}
-
-type container struct {
-	Name  string   `json:"name"`
-	Owner string   `json:"owner"`
-	State string   `json:"state"`
-	IPv4  string   `json:"ipv4"`
-	Ports []any    `json:"ports"`
-	GPUs  []string `json:"gpus"`
-}
-
-func (g *gw) listJSON(user, key string) []container {
-	g.t.Helper()
-	r := g.sshKey(user, key, "", "list", "--json")
-	if r.code != 0 {
-		g.t.Fatalf("list --json: %+v", r)
-	}
-	var cs []container
-	if err := json.Unmarshal([]byte(r.out), &cs); err != nil {
-		g.t.Fatalf("list --json: %v\n%s", err, r.out)
-	}
-	return cs
-}
 
 func TestContainerLifecycle(t *testing.T) {
 	g, prefix := labGW(t)
@@ -314,7 +233,7 @@ func TestGPUProfile(t *testing.T) {
 		"LXCGATE_GPU_DRIVER_CAPABILITIES=compute,utility")
 	alice := g.addUser("alice", "alice-password", false)
 	g.start()
-	t.Cleanup(func() { exec.Command("lxc", "profile", "delete", profile).Run() })
+	t.Cleanup(func() { lxcOut("profile", "delete", profile) })
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(g.logs(), "reconciled") {
 		if time.Now().After(deadline) {
@@ -322,12 +241,12 @@ func TestGPUProfile(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	out, err := exec.Command("lxc", "profile", "show", profile).CombinedOutput()
+	out, err := lxcAll("profile", "show", profile)
 	if err != nil {
 		t.Fatalf("profile: %v %s", err, out)
 	}
 	for _, want := range []string{"nvidia.runtime: \"true\"", "nvidia.driver.capabilities: compute,utility", "gputype: physical", "type: gpu"} {
-		if !strings.Contains(string(out), want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("profile lacks %q:\n%s", want, out)
 		}
 	}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os/exec"
 	"sort"
 	"strings"
 	"syscall"
@@ -116,8 +115,8 @@ func checkSettled(t *testing.T, g *gw, project, step string) {
 		out, _, err := g.lxcgate("", "portmap", "status")
 		return err == nil && strings.Contains(out, "in sync")
 	})
-	out, _ := exec.Command("lxc", "list", "--project", project, "--format", "csv", "-c", "ns").Output()
-	running := strings.Count(string(out), "RUNNING")
+	out, _ := lxcOut("list", "--project", project, "--format", "csv", "-c", "ns")
+	running := strings.Count(out, "RUNNING")
 	if dnat := strings.Count(g.natRules(), "alice/"); dnat < running {
 		t.Fatalf("after %s: %d running containers, %d rules:\n%s", step, running, dnat, g.natRules())
 	}
@@ -137,7 +136,7 @@ func TestStartedBehindTheGatewaysBack(t *testing.T) {
 	}
 	// DHCP four seconds after boot: the start-up reconcile sees it running
 	// without an address.
-	push := exec.Command("lxc", "file", "push", "-", "box/sbin/init", "--project", prefix+"alice", "--mode", "0755")
+	push := lxcCmd("file", "push", "-", "box/sbin/init", "--project", prefix+"alice", "--mode", "0755")
 	push.Stdin = strings.NewReader("#!/bin/sh\ntrap 'exit 0' PWR TERM INT\nexport PATH=/bin\nip link set lo up\n" +
 		"sleep 4\nudhcpc -b -q -i eth0 -s /etc/udhcpc.script >/dev/null 2>&1 &\nwhile :; do sleep 3600 & wait $!; done\n")
 	if out, err := push.CombinedOutput(); err != nil {
@@ -153,8 +152,8 @@ func TestStartedBehindTheGatewaysBack(t *testing.T) {
 	}
 	var leased time.Time
 	waitFor(t, "a lease for box", 30*time.Second, func() bool {
-		out, _ := exec.Command("lxc", "network", "list-leases", "lxdbr0", "--project", prefix+"alice", "--format", "csv").Output()
-		if strings.Contains(string(out), "10.166.") && leased.IsZero() {
+		out, _ := lxcOut("network", "list-leases", "lxdbr0", "--project", prefix+"alice", "--format", "csv")
+		if strings.Contains(out, "10.166.") && leased.IsZero() {
 			leased = time.Now()
 		}
 		return !leased.IsZero()

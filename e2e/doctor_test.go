@@ -1,45 +1,14 @@
 package e2e
 
 import (
-	"encoding/json"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
-
-type doctorReport struct {
-	Checks []struct{ Name, Status, Detail string } `json:"checks"`
-}
-
-func (r doctorReport) status(name string) (string, string) {
-	for _, c := range r.Checks {
-		if c.Name == name {
-			return c.Status, c.Detail
-		}
-	}
-	return "", ""
-}
-
-// doctor runs 'lxcgate doctor --json' with extra environment and returns
-// the report and the exit status.
-func (g *gw) doctor(env ...string) (doctorReport, int, string) {
-	g.t.Helper()
-	cmd := exec.Command(binary, "--data", filepath.Join(g.dir, "data"), "doctor", "--json")
-	cmd.Env = append(append(os.Environ(), g.envVars...), env...)
-	var errb strings.Builder
-	cmd.Stderr = &errb
-	out, _ := cmd.Output()
-	var r doctorReport
-	if err := json.Unmarshal(out, &r); err != nil {
-		g.t.Fatalf("doctor --json: %v\n%s\n%s", err, out, errb.String())
-	}
-	return r, cmd.ProcessState.ExitCode(), errb.String()
-}
 
 // Scenario: the admin runs doctor on the lab while the gateway serves:
 // every check names a real fact of this host; then on a host that is not

@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"database/sql"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -150,16 +147,6 @@ func TestRefusedForwardingAndSubsystems(t *testing.T) {
 	if !strings.Contains(g.logs(), "refused session request") || !strings.Contains(g.logs(), "type=env") {
 		t.Fatalf("env refusal not logged:\n%s", g.logs())
 	}
-}
-
-func openDB(t *testing.T, g *gw) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(g.dir, "data", "lxcgate.db")+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }
 
 func TestAuditHoldsNoSecrets(t *testing.T) {
@@ -362,16 +349,4 @@ expect eof
 	if _, errw, err := g.lxcgate("", "user", "add", "dave"); err == nil || !strings.Contains(errw, "--password-stdin") {
 		t.Fatalf("user add without a terminal: %v %s", err, errw)
 	}
-}
-
-// exitCode is a host command's exit status (0 when err is nil).
-func exitCode(err error) int {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode()
-	}
-	if err != nil {
-		return -1
-	}
-	return 0
 }

@@ -1,53 +1,11 @@
 package e2e
 
 import (
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// gpuDevices is what `lxc config show --expanded` says of an instance's
-// GPU devices: the lines of each device of type gpu.
-func gpuDevices(t *testing.T, project, name string) string {
-	t.Helper()
-	out := lxc(t, "config", "show", name, "--expanded", "--project", project)
-	_, devs, _ := strings.Cut(out, "\ndevices:\n")
-	var gpus []string
-	var dev []string // the device being read: its name, then its keys
-	flush := func() {
-		if slices.Contains(dev, "type: gpu") {
-			gpus = append(gpus, strings.Join(dev, " "))
-		}
-		dev = nil
-	}
-	for _, line := range strings.Split(devs, "\n") {
-		switch {
-		case strings.HasPrefix(line, "    "):
-			dev = append(dev, strings.TrimSpace(line))
-		case strings.HasPrefix(line, "  "):
-			flush()
-			dev = []string{strings.TrimSpace(line)}
-		default:
-			flush()
-			return strings.Join(gpus, "; ")
-		}
-	}
-	flush()
-	return strings.Join(gpus, "; ")
-}
-
-// addGPU gives a stopped instance a GPU device behind the gateway's back,
-// as an admin with lxc could (the lab has no GPU: LXD checks it only at
-// start).
-func addGPU(t *testing.T, project, name string) {
-	t.Helper()
-	lxc(t, "config", "device", "add", name, "gpu0", "gpu", "pci=0000:01:00.0", "--project", project)
-	if got := gpuDevices(t, project, name); !strings.Contains(got, "0000:01:00.0") {
-		t.Fatalf("the device did not take: %q", got)
-	}
-}
 
 // Scenario (issue 19, item 1): LXD's copy keeps every device of the
 // source snapshot that the request does not override, and a restore

@@ -1,17 +1,11 @@
-// Package e2e drives the real lxcgate binary with the real OpenSSH client
-// (and, where a test needs it, the real LXD lab). Every test starts its own
-// gateway on a free loopback port with a temporary data directory.
 package e2e
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -26,8 +20,14 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 )
 
+// The gateway harness: TestMain builds the binary; gw is one gateway with
+// its data directory, port, prefixes and log, started as 'lxcgate serve'.
+
+// binary is the lxcgate that TestMain built for this run.
 var binary string
 
+// TestMain builds the binary (with the failpoint tag) and, after the run,
+// checks that no test left chains behind.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "lxcgate-e2e-")
 	if err != nil {
@@ -59,6 +59,7 @@ func TestMain(m *testing.M) {
 // chains. The pid keeps two e2e runs on one host apart.
 var gwSeq atomic.Int64
 
+// gwID is a gateway's own number: this run's pid and a sequence.
 func gwID() string { return fmt.Sprintf("%05d%03d", os.Getpid()%100000, gwSeq.Add(1)%1000) }
 
 // usedChains holds the chain prefix of every gateway this run started.
@@ -137,6 +138,7 @@ type gw struct {
 	cleanup   bool   // its chains and projects are removed at the end
 }
 
+// freePort is a loopback TCP port that was free a moment ago.
 func freePort(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -185,7 +187,7 @@ func (g *gw) cleanUp() {
 			g.t.Errorf("removing the gateway's chains: %v", err)
 		}
 		if _, err := exec.LookPath("lxc"); err == nil {
-			removeProjects(g.prefix)
+			removeProjects(lxcOut, g.prefix)
 		}
 	})
 }
@@ -201,6 +203,7 @@ func (g *gw) lxcgate(stdin string, args ...string) (string, string, error) {
 	return out.String(), errw.String(), err
 }
 
+// mustLxcgate is lxcgate that fails the test when the command fails.
 func (g *gw) mustLxcgate(stdin string, args ...string) string {
 	g.t.Helper()
 	out, errw, err := g.lxcgate(stdin, args...)
@@ -239,6 +242,7 @@ func (g *gw) newKey(name string) string {
 	return path
 }
 
+// start runs the gateway with serve's extra args and waits until it listens.
 func (g *gw) start(args ...string) {
 	g.t.Helper()
 	g.run(exec.Command(binary, g.serveArgs(args...)...))
@@ -302,141 +306,18 @@ func (g *gw) run(cmd *exec.Cmd) {
 // logWriter collects the gateway's output for failure reports.
 type logWriter struct{ g *gw }
 
+// Write appends p to the gateway's log.
 func (w *logWriter) Write(p []byte) (int, error) {
 	w.g.logMu.Lock()
 	defer w.g.logMu.Unlock()
 	return w.g.log.Write(p)
 }
 
+// logs is the gateway's output so far.
 func (g *gw) logs() string {
 	g.logMu.Lock()
 	defer g.logMu.Unlock()
 	return g.log.String()
-}
-
-// sshArgs are the OpenSSH options every test uses: no user config, no agent,
-// strict host key checking against the gateway's own key.
-func (g *gw) sshArgs(user string, opts ...string) []string {
-	base := []string{"-F", "/dev/null", "-p", g.port,
-		"-o", "UserKnownHostsFile=" + g.known, "-o", "StrictHostKeyChecking=yes",
-		"-o", "IdentityAgent=none", "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR",
-		"-o", "ConnectTimeout=10"}
-	base = append(base, opts...)
-	return append(base, user+"@127.0.0.1")
-}
-
-type result struct {
-	out, err string
-	code     int
-}
-
-func runCmd(t *testing.T, stdin string, name string, args ...string) result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errw bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errw
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return result{out.String(), errw.String(), code}
-}
-
-// sshKey runs a command with key authentication.
-func (g *gw) sshKey(user, key, stdin string, command ...string) result {
-	g.t.Helper()
-	args := g.sshArgs(user, "-i", key, "-o", "BatchMode=yes", "-o", "PreferredAuthentications=publickey")
-	return runCmd(g.t, stdin, "ssh", append(args, command...)...)
-}
-
-// sshPassword runs a command with password authentication through sshpass.
-func (g *gw) sshPassword(user, password, method string, command ...string) result {
-	g.t.Helper()
-	args := append([]string{"-p", password, "ssh"}, g.sshArgs(user, "-o", "PreferredAuthentications="+method,
-		"-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1")...)
-	return runCmd(g.t, "", "sshpass", append(args, command...)...)
-}
-
-// tty is an interactive session: ssh -tt gives the gateway a PTY while the
-// test writes keystrokes and reads the screen through pipes.
-type tty struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	mu    sync.Mutex
-	out   bytes.Buffer
-	done  chan error
-	start time.Time
-}
-
-func (g *gw) tty(user string, auth ...string) *tty {
-	g.t.Helper()
-	args := g.sshArgs(user, append([]string{"-tt"}, auth...)...)
-	cmd := exec.Command("ssh", args...)
-	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=", "TERM=xterm")
-	in, _ := cmd.StdinPipe()
-	t := &tty{t: g.t, cmd: cmd, in: in, done: make(chan error, 1), start: time.Now()}
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	go func() {
-		r := bufio.NewReader(pr)
-		buf := make([]byte, 4096)
-		for {
-			n, err := r.Read(buf)
-			t.mu.Lock()
-			t.out.Write(buf[:n])
-			t.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	if err := cmd.Start(); err != nil {
-		g.t.Fatal(err)
-	}
-	go func() { err := cmd.Wait(); pw.Close(); t.done <- err }()
-	g.t.Cleanup(func() { cmd.Process.Kill() })
-	return t
-}
-
-func (t *tty) screen() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.out.String()
-}
-
-func (t *tty) send(s string) { io.WriteString(t.in, s) }
-
-func (t *tty) expect(s string) {
-	t.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(t.screen(), s) {
-		if time.Now().After(deadline) {
-			t.t.Fatalf("waiting for %q on the terminal; screen:\n%s", s, t.screen())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func (t *tty) wait() int {
-	t.t.Helper()
-	select {
-	case err := <-t.done:
-		if ee, ok := err.(*exec.ExitError); ok {
-			return ee.ExitCode()
-		}
-		return 0
-	case <-time.After(10 * time.Second):
-		t.t.Fatalf("ssh did not end; screen:\n%s", t.screen())
-		return -1
-	}
 }
 
 // signal sends sig to the gateway.

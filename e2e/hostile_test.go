@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"os/exec"
@@ -9,17 +8,6 @@ import (
 	"testing"
 	"time"
 )
-
-// detailsJSON returns a container's details as its owner sees them.
-func (g *gw) detailsJSON(user, key, name string) container {
-	g.t.Helper()
-	r := g.sshKey(user, key, "", "details", name, "--json")
-	var c container
-	if r.code != 0 || json.Unmarshal([]byte(r.out), &c) != nil {
-		g.t.Fatalf("details %s: %+v", name, r)
-	}
-	return c
-}
 
 // Scenario: root in alice's container moves eth0 to a host address (and
 // then to bob's container's address), hoping the gateway will publish and
@@ -64,7 +52,7 @@ func testContainerCannotSteerAddresses(t *testing.T, n labNet) {
 	}
 	var leased, bobIP string
 	waitFor(t, "both have addresses", 20*time.Second, func() bool {
-		leased, bobIP = g.detailsJSON("alice", alice, "box").IPv4, g.detailsJSON("bob", bob, "box").IPv4
+		leased, bobIP = g.details("alice", alice, "box").IPv4, g.details("bob", bob, "box").IPv4
 		return strings.HasPrefix(leased, n.subnet) && strings.HasPrefix(bobIP, n.subnet)
 	})
 	cfg := lxc(t, "config", "show", "--expanded", "box", "--project", prefix+"alice")
@@ -72,14 +60,13 @@ func testContainerCannotSteerAddresses(t *testing.T, n labNet) {
 		t.Fatalf("the NIC is not filtered:\n%s", cfg)
 	}
 	for _, claim := range []string{hostAddr, bobIP, n.gw} {
-		out, err := exec.Command("lxc", "exec", "box", "--project", prefix+"alice", "--", "sh", "-c",
-			"ip addr flush dev eth0 && ip addr add "+claim+"/32 dev eth0 && ip -4 addr show eth0").CombinedOutput()
-		if err != nil || !strings.Contains(string(out), claim) {
+		out, err := lxcExec(prefix+"alice", "box", "ip addr flush dev eth0 && ip addr add "+claim+"/32 dev eth0 && ip -4 addr show eth0")
+		if err != nil || !strings.Contains(out, claim) {
 			t.Fatalf("claiming %s inside the container: %v %s", claim, err, out)
 		}
 		// What LXD reads inside now says claim; the gateway must not care.
 		time.Sleep(1500 * time.Millisecond) // past a periodic reconcile
-		if got := g.detailsJSON("alice", alice, "box").IPv4; got != leased {
+		if got := g.details("alice", alice, "box").IPv4; got != leased {
 			t.Fatalf("claimed %s: details says %q, want the lease %s", claim, got, leased)
 		}
 		for _, l := range strings.Split(g.natRules(), "\n") {
@@ -100,7 +87,7 @@ func testContainerCannotSteerAddresses(t *testing.T, n labNet) {
 		t.Fatal("the host's service was reached")
 	default:
 	}
-	if got := g.detailsJSON("bob", bob, "box").IPv4; got != bobIP {
+	if got := g.details("bob", bob, "box").IPv4; got != bobIP {
 		t.Fatalf("bob's address changed: %s -> %s", bobIP, got)
 	}
 }
@@ -119,7 +106,7 @@ func TestContainerFileTraps(t *testing.T) {
 	project := prefix + "alice"
 	sh := func(script string) {
 		t.Helper()
-		if out, err := exec.Command("lxc", "exec", "box", "--project", project, "--", "sh", "-c", script).CombinedOutput(); err != nil {
+		if out, err := lxcExec(project, "box", script); err != nil {
 			t.Fatalf("%s: %v %s", script, err, out)
 		}
 	}

@@ -2,58 +2,12 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
-
-// labNet is a lab bridge that the network tests run on.
-type labNet struct {
-	name   string // the LXD network
-	gw     string // the bridge's own IPv4 address
-	subnet string // how its hosts' IPv4 addresses begin
-	env    []string
-}
-
-// labNets: lxdbr0, IPv4 only, which the default profile's NIC joins, and
-// lxdbr6 with IPv6 on, as LXD makes its default bridge, where LXD lists an
-// IPv4 and an IPv6 lease for each instance (containers.network puts the
-// test gateway's containers there).
-var labNets = []labNet{
-	{name: "lxdbr0", gw: "10.166.0.1", subnet: "10.166.0."},
-	{name: "lxdbr6", gw: "10.167.0.1", subnet: "10.167.0.", env: []string{"LXCGATE_CONTAINERS_NETWORK=lxdbr6"}},
-}
-
-// onLabNets runs f once per lab bridge, as a subtest named after it.
-func onLabNets(t *testing.T, f func(t *testing.T, n labNet)) {
-	for _, n := range labNets {
-		t.Run(n.name, func(t *testing.T) { f(t, n) })
-	}
-}
-
-// needLab fails in CI, and skips elsewhere, when the LXD lab is not up.
-func needLab(t *testing.T) {
-	t.Helper()
-	need(t, "lxc", "ip")
-	if out, err := exec.Command("../scripts/lab.sh", "status").CombinedOutput(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("the lab is not up (run scripts/lab.sh up):\n%s", out)
-		}
-		t.Skipf("the lab is not up (run scripts/lab.sh up):\n%s", out)
-	}
-}
-
-func lxc(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command("lxc", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("lxc %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
 
 // TestLab checks what later tests stand on: bridges without NAT, both
 // images launching with an address, named after the instance, with lxcfs
@@ -95,7 +49,7 @@ func labName(kind string) string {
 func labBusybox(t *testing.T, n labNet) {
 	name := labName("bb")
 	lxc(t, "launch", "lxcgate-busybox", name, "--network", n.name, "-c", "limits.memory=256MiB")
-	t.Cleanup(func() { exec.Command("lxc", "delete", "--force", name).Run() })
+	t.Cleanup(func() { lxcOut("delete", "--force", name) })
 	addr := ""
 	waitFor(t, name+" has an address on "+n.name, 20*time.Second, func() bool {
 		addr = strings.TrimSpace(lxc(t, "list", name, "-c", "4", "--format", "csv"))
@@ -132,13 +86,13 @@ func labBusybox(t *testing.T, n labNet) {
 func labDebian(t *testing.T) {
 	name := labName("deb")
 	lxc(t, "launch", "lxcgate-debian", name, "-c", "limits.memory=512MiB")
-	t.Cleanup(func() { exec.Command("lxc", "delete", "--force", name).Run() })
+	t.Cleanup(func() { lxcOut("delete", "--force", name) })
 	if got := strings.TrimSpace(lxc(t, "exec", name, "--", "cat", "/etc/hostname")); got != name {
 		t.Fatalf("/etc/hostname = %q, want %q (the image's hostname template)", got, name)
 	}
 	waitFor(t, "systemd up in "+name, 30*time.Second, func() bool {
-		out, _ := exec.Command("lxc", "exec", name, "--", "systemctl", "is-system-running").Output()
-		s := strings.TrimSpace(string(out))
+		out, _ := lxcOut("exec", name, "--", "systemctl", "is-system-running")
+		s := strings.TrimSpace(out)
 		return s == "running" || s == "degraded"
 	})
 	if got := strings.TrimSpace(lxc(t, "exec", name, "--", "hostname")); got != name {
@@ -159,15 +113,15 @@ const demoProject = "lxcgate-alice"
 // at the end only what it made. A real demo's leftovers are kept as found.
 func plantDemo(t *testing.T) {
 	t.Helper()
-	if exec.Command("lxc", "project", "show", demoProject).Run() != nil {
+	if _, err := lxcOut("project", "show", demoProject); err != nil {
 		lxc(t, "project", "create", demoProject, "-c", "features.images=false", "-c", "features.profiles=false",
 			"-c", "features.storage.volumes=false")
-		t.Cleanup(func() { exec.Command("lxc", "project", "delete", demoProject).Run() })
+		t.Cleanup(func() { lxcOut("project", "delete", demoProject) })
 	}
-	if exec.Command("lxc", "info", "box", "--project", demoProject).Run() != nil {
+	if _, err := lxcOut("info", "box", "--project", demoProject); err != nil {
 		lxc(t, "init", "lxcgate-busybox", "box", "--project", demoProject, "-c", "user.lxcgate.image=lxcgate-busybox",
 			"-c", "user.lxcgate.port.ssh=20000", "-c", "user.lxcgate.cport.ssh=22")
-		t.Cleanup(func() { exec.Command("lxc", "delete", "--force", "box", "--project", demoProject).Run() })
+		t.Cleanup(func() { lxcOut("delete", "--force", "box", "--project", demoProject) })
 	}
 	if exec.Command("iptables", "-t", "nat", "-S", "LXCGATE-DNAT").Run() != nil {
 		for _, args := range [][]string{
@@ -236,20 +190,4 @@ func TestDemoLeftoversUntouched(t *testing.T) {
 	if after := demoState(t); after != before {
 		t.Fatalf("the demo's leftovers changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-}
-
-// subnet is how addresses on the bridge of g's containers begin.
-func (g *gw) subnet() string {
-	network := labNets[0].name
-	for _, e := range g.envVars {
-		if v, ok := strings.CutPrefix(e, "LXCGATE_CONTAINERS_NETWORK="); ok {
-			network = v
-		}
-	}
-	for _, n := range labNets {
-		if n.name == network {
-			return n.subnet
-		}
-	}
-	return labNets[0].subnet
 }

@@ -9,23 +9,6 @@ import (
 	"time"
 )
 
-type leased struct {
-	Name    string     `json:"name"`
-	State   string     `json:"state"`
-	Expires *time.Time `json:"expires"`
-	Reason  string     `json:"reason"`
-}
-
-func (g *gw) leased(user, key, name string) leased {
-	g.t.Helper()
-	r := g.sshKey(user, key, "", "details", name, "--json")
-	var l leased
-	if err := json.Unmarshal([]byte(r.out), &l); err != nil {
-		g.t.Fatalf("details %s --json: %v %+v", name, err, r)
-	}
-	return l
-}
-
 // Scenario: alice launches with a short lease. When it runs out the
 // container is stopped (kept), list says so, start refuses with a hint to
 // renew, the gateway's own audit row says why, and her next login's banner
@@ -42,12 +25,12 @@ func TestLeaseRunsOut(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "launch", "box", "--lease", "4s"); r.code != 0 {
 		t.Fatalf("launch: %+v", r)
 	}
-	l := g.leased("alice", alice, "box")
+	l := g.details("alice", alice, "box")
 	if l.Expires == nil || time.Until(*l.Expires) > 5*time.Second || l.Expires.Location() != time.UTC {
 		t.Fatalf("expires: %+v", l)
 	}
 	waitFor(t, "the lease to stop box", 20*time.Second, func() bool {
-		l = g.leased("alice", alice, "box")
+		l = g.details("alice", alice, "box")
 		return l.State == "stopped" && l.Reason == "expired"
 	})
 	if r := g.sshKey("alice", alice, "", "list"); !strings.Contains(r.out, "EXPIRES") || !strings.Contains(r.out, "expired") {
@@ -77,7 +60,7 @@ func TestLeaseRunsOut(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "start", "box"); r.code != 0 {
 		t.Fatalf("start after renew: %+v", r)
 	}
-	if l := g.leased("alice", alice, "box"); l.State != "running" || l.Reason != "" || time.Until(*l.Expires) < 59*time.Minute {
+	if l := g.details("alice", alice, "box"); l.State != "running" || l.Reason != "" || time.Until(*l.Expires) < 59*time.Minute {
 		t.Fatalf("after renew: %+v", l)
 	}
 	// An admin may clear it, a user may not use the admin's command.
@@ -87,7 +70,7 @@ func TestLeaseRunsOut(t *testing.T) {
 	if r := g.sshKey("boss", admin, "", "lease", "box", "none", "--user", "alice"); r.code != 0 {
 		t.Fatalf("admin lease none: %+v", r)
 	}
-	if l := g.leased("alice", alice, "box"); l.Expires != nil {
+	if l := g.details("alice", alice, "box"); l.Expires != nil {
 		t.Fatalf("lease none: %+v", l)
 	}
 }
@@ -109,26 +92,9 @@ func TestDeadlinePassedWhileDown(t *testing.T) {
 	}
 	g.start()
 	waitFor(t, "box stopped at start", 15*time.Second, func() bool {
-		l := g.leased("alice", alice, "box")
+		l := g.details("alice", alice, "box")
 		return l.State == "stopped" && l.Reason == "expired"
 	})
-}
-
-// lxdState is the container's state as LXD itself says it.
-func lxdState(t *testing.T, g *gw, name string) string {
-	t.Helper()
-	prefix := ""
-	for _, e := range g.envVars {
-		if v, ok := strings.CutPrefix(e, "LXCGATE_CONTAINERS_PROJECT_PREFIX="); ok {
-			prefix = v
-		}
-	}
-	out, err := exec.Command("lxc", "list", "--project", prefix+"alice", "--format", "csv", "-c", "ns", name).Output()
-	if err != nil {
-		t.Fatalf("lxc list: %v", err)
-	}
-	_, st, _ := strings.Cut(strings.TrimSpace(string(out)), ",")
-	return st
 }
 
 // Scenario: with idle stop on, a container running a busy loop stays, an
@@ -144,28 +110,28 @@ func TestIdleStop(t *testing.T) {
 		}
 	}
 	project := prefix + "alice"
-	lxcExec := func(name, script string) {
+	mustExec := func(name, script string) {
 		t.Helper()
-		if out, err := exec.Command("lxc", "exec", name, "--project", project, "--", "sh", "-c", script).CombinedOutput(); err != nil {
+		if out, err := lxcExec(project, name, script); err != nil {
 			t.Fatalf("%s: %v %s", name, err, out)
 		}
 	}
-	lxcExec("busy", "setsid sh -c 'while :; do :; done' >/dev/null 2>&1 </dev/null &")
-	lxcExec("web", "mkdir -p /www && echo hi > /www/index.html && httpd -p 8080 -h /www")
+	mustExec("busy", "setsid sh -c 'while :; do :; done' >/dev/null 2>&1 </dev/null &")
+	mustExec("web", "mkdir -p /www && echo hi > /www/index.html && httpd -p 8080 -h /www")
 	// nc ends a connection when its own input ends: give it one that never does.
-	lxcExec("jump", "setsid sh -c 'while :; do tail -f /dev/null | nc -l -p 9000 >/dev/null; done' >/dev/null 2>&1 </dev/null &")
+	mustExec("jump", "setsid sh -c 'while :; do tail -f /dev/null | nc -l -p 9000 >/dev/null; done' >/dev/null 2>&1 </dev/null &")
 	for name, p := range map[string]string{"web": "8080", "jump": "9000"} {
 		if r := g.sshKey("alice", alice, "", "port", "add", name, p); r.code != 0 {
 			t.Fatalf("port add: %+v", r)
 		}
 	}
-	var web clusterContainer
+	var web container
 	json.Unmarshal([]byte(g.sshKey("alice", alice, "", "details", "web", "--json").out), &web)
 	// An ssh -J session held open to jump:9000 for the whole test, once
 	// nc listens there.
 	waitFor(t, "nc listening in jump", 10*time.Second, func() bool {
-		out, _ := exec.Command("lxc", "exec", "jump", "--project", project, "--", "netstat", "-ltn").Output()
-		return strings.Contains(string(out), ":9000")
+		out, _ := lxcOut("exec", "jump", "--project", project, "--", "netstat", "-ltn")
+		return strings.Contains(out, ":9000")
 	})
 	hold := exec.Command("ssh", g.sshArgs("alice", "-i", alice, "-W", "jump:9000")...)
 	stdin, _ := hold.StdinPipe()
@@ -186,7 +152,7 @@ func TestIdleStop(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]string{"busy": "running", "idle": "stopped", "web": "running", "jump": "running"} {
-		l := g.leased("alice", alice, name)
+		l := g.details("alice", alice, name)
 		if l.State != want {
 			t.Errorf("%s is %s, want %s (%+v)", name, l.State, want, l)
 		}
@@ -200,7 +166,7 @@ func TestIdleStop(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "start", "idle"); r.code != 0 {
 		t.Fatalf("start after an idle stop: %+v", r)
 	}
-	if l := g.leased("alice", alice, "idle"); l.Reason != "" {
+	if l := g.details("alice", alice, "idle"); l.Reason != "" {
 		t.Fatalf("the reason stays after a start: %+v", l)
 	}
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,32 +10,6 @@ import (
 	"testing"
 	"time"
 )
-
-type listed struct {
-	Name  string `json:"name"`
-	Owner string `json:"owner"`
-	Ports []port `json:"ports"`
-}
-
-// containersOf is 'list --json' with each container's ports, by name.
-func (g *gw) containersOf(user, key string) map[string]listed {
-	g.t.Helper()
-	r := g.sshKey(user, key, "", "list", "--json")
-	var cs []listed
-	if err := json.Unmarshal([]byte(r.out), &cs); err != nil {
-		g.t.Fatalf("list --json: %v %+v", err, r)
-	}
-	out := map[string]listed{}
-	for _, c := range cs {
-		pr := g.sshKey(user, key, "", "ports", c.Name, "--json")
-		c.Ports = nil
-		if err := json.Unmarshal([]byte(pr.out), &c.Ports); err != nil {
-			g.t.Fatalf("ports --json: %v %+v", err, pr)
-		}
-		out[c.Name] = c
-	}
-	return out
-}
 
 // The database is lost: the containers come back with their owner and
 // the same host ports, kept in LXD, and the DNAT rules match.

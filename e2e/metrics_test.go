@@ -1,38 +1,12 @@
 package e2e
 
 import (
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
-
-// scrape GETs path on the metrics listener; code 0 when nothing answers.
-func scrape(t *testing.T, addr, path string) (int, string) {
-	t.Helper()
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + addr + path)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-// sample is the value of one series ("name{labels}") in a scrape, and
-// whether it is there.
-func sample(body, series string) (float64, bool) {
-	for _, l := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(l, series+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return f, err == nil
-		}
-	}
-	return 0, false
-}
 
 // Scenario: a monitoring system scrapes a gateway in use. Logins, a
 // failed one included, commands and a launch show in the counters; the

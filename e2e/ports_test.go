@@ -1,124 +1,13 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"os/exec"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
-
-const (
-	hostAddr  = "10.177.0.1" // the host, as the client namespace sees it
-	clientNS  = "lxcgate-client"
-	portFirst = 24000
-)
-
-// testChainRE matches the chains of tests' own gateways (portsGW): the
-// dispatch chain, its blocks of DNAT rules, the FORWARD chain.
-var testChainRE = regexp.MustCompile(`E2E[0-9]+-(DNAT|FWD|D[0-9]+)\b`)
-
-// othersRules is iptables-save without lxcgate's chains and jumps and
-// without counters: what lxcgate must never touch.
-func othersRules(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("iptables-save").Output()
-	if err != nil {
-		t.Fatalf("iptables-save: %v", err)
-	}
-	var keep []string
-	for _, l := range strings.Split(string(out), "\n") {
-		// LXD's own rules for its bridge come and go with the daemon (a
-		// test restarts it); they are not lxcgate's to keep.
-		if strings.HasPrefix(l, "#") || strings.Contains(l, "LXCGATE") || testChainRE.MatchString(l) || strings.Contains(l, "generated for LXD network") {
-			continue
-		}
-		keep = append(keep, regexp.MustCompile(`\[\d+:\d+\]`).ReplaceAllString(l, ""))
-	}
-	return strings.Join(keep, "\n")
-}
-
-// portsGW is a lab gateway publishing ports to the client namespace; its
-// chains are its own (newGW), so gateways of other tests running at the
-// same time never undo each other's rules, and are removed at the end.
-func portsGW(t *testing.T, env ...string) (*gw, string) {
-	t.Helper()
-	return labGW(t, append([]string{"LXCGATE_PORTS_PUBLIC_ADDRESS=" + hostAddr,
-		fmt.Sprintf("LXCGATE_PORTS_RANGE=%d-%d", portFirst, portFirst+99), "LXCGATE_PORTS_RECONCILE_INTERVAL=1h"}, env...)...)
-}
-
-type port struct {
-	Service       string `json:"service"`
-	ContainerPort int    `json:"container_port"`
-	HostPort      int    `json:"host_port"`
-}
-
-func (g *gw) sshPort(user, key, name string) int {
-	g.t.Helper()
-	r := g.sshKey(user, key, "", "ports", name, "--json")
-	var ps []port
-	if err := json.Unmarshal([]byte(r.out), &ps); err != nil {
-		g.t.Fatalf("ports --json: %v %+v", err, r)
-	}
-	for _, p := range ps {
-		if p.Service == "ssh" && p.ContainerPort == 22 {
-			return p.HostPort
-		}
-	}
-	g.t.Fatalf("no ssh port in %+v", ps)
-	return 0
-}
-
-// fromClient runs ssh from the client namespace to a published port.
-func fromClient(t *testing.T, key string, hostPort int, cmd string) result {
-	t.Helper()
-	return runCmd(t, "", "ip", "netns", "exec", clientNS, "ssh", "-F", "/dev/null", "-p", fmt.Sprint(hostPort), "-i", key,
-		"-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-		"-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=3", "ubuntu@"+hostAddr, cmd)
-}
-
-// pushKey authorises key for ubuntu in the container, as the key command
-// of a later issue will.
-func pushKey(t *testing.T, project, name, key string) {
-	t.Helper()
-	for _, args := range [][]string{
-		{"exec", name, "--project", project, "--", "install", "-d", "-m", "700", "-o", "1000", "-g", "1000", "/home/ubuntu/.ssh"},
-		{"file", "push", key + ".pub", name + "/home/ubuntu/.ssh/authorized_keys", "--project", project, "--uid", "1000", "--gid", "1000", "--mode", "0600"},
-	} {
-		if out, err := exec.Command("lxc", args...).CombinedOutput(); err != nil {
-			t.Fatalf("lxc %v: %v %s", args, err, out)
-		}
-	}
-}
-
-func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// natRules lists the rules of the gateway's own nat chains, as iptables -S
-// prints them: the jumps of PREFIX-DNAT to the blocks of host ports, then
-// the DNAT rules in the blocks, PREFIX-D<port/64>.
-func (g *gw) natRules() string {
-	out, _ := exec.Command("iptables", "-t", "nat", "-S").CombinedOutput()
-	ours := regexp.MustCompile(`^-A ` + regexp.QuoteMeta(g.chains) + `-(DNAT|D[0-9]+) `)
-	var keep []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if ours.MatchString(l) {
-			keep = append(keep, l)
-		}
-	}
-	return strings.Join(keep, "\n") + "\n"
-}
 
 // A published port reaches the container from outside, on either bridge,
 // follows stops and starts, and goes with an lxc stop behind the gateway's
@@ -185,7 +74,7 @@ func testPublishedSSHPort(t *testing.T, n labNet) {
 	deadline := time.Now().Add(30 * time.Second)
 	for r := fromClient(t, alice, hp, "true"); r.code != 0; r = fromClient(t, alice, hp, "true") {
 		if time.Now().After(deadline) {
-			addr, _ := exec.Command("lxc", "list", "box", "--project", project, "-c", "4", "--format", "csv").Output()
+			addr, _ := lxcOut("list", "box", "--project", project, "-c", "4", "--format", "csv")
 			ct, _ := exec.Command("conntrack", "-L", "-p", "tcp", "--orig-port-dst", fmt.Sprint(hp)).CombinedOutput()
 			t.Fatalf("ssh after start: %+v\nrules:\n%s\ncontainer: %s\nconntrack:\n%s", r, g.natRules(), addr, ct)
 		}
@@ -193,7 +82,7 @@ func testPublishedSSHPort(t *testing.T, n labNet) {
 	}
 
 	// Stopped behind the gateway's back: the rule goes within 2 seconds.
-	if out, err := exec.Command("lxc", "stop", "--force", "box", "--project", project).CombinedOutput(); err != nil {
+	if out, err := lxcAll("stop", "--force", "box", "--project", project); err != nil {
 		t.Fatalf("lxc stop: %v %s", err, out)
 	}
 	stopped := time.Now()
@@ -224,8 +113,8 @@ func TestMappingsAfterCrash(t *testing.T) {
 	<-g.exited
 	// Meanwhile: a stops, b is deleted, c keeps running, someone drops one
 	// of c's rules and slips a rule of their own into lxcgate's chain.
-	exec.Command("lxc", "stop", "--force", "a", "--project", project).Run()
-	exec.Command("lxc", "delete", "--force", "b", "--project", project).Run()
+	lxcOut("stop", "--force", "a", "--project", project)
+	lxcOut("delete", "--force", "b", "--project", project)
 	exec.Command("iptables", "-t", "nat", "-A", g.chains+"-DNAT", "-p", "tcp", "--dport", "1", "-j", "ACCEPT").Run()
 	lines := strings.Split(strings.TrimSpace(g.natRules()), "\n")
 	for _, l := range lines {
@@ -291,17 +180,4 @@ func TestUserPorts(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "ports", "nb"); strings.Contains(r.out, "jupyter") {
 		t.Fatalf("still listed: %+v", r)
 	}
-}
-
-// firstForwardJump names the first chain FORWARD jumps to that is a
-// gateway's accept chain (NAME-FWD).
-func firstForwardJump(t *testing.T) string {
-	t.Helper()
-	out, _ := exec.Command("iptables", "-S", "FORWARD").Output()
-	for _, l := range strings.Split(string(out), "\n") {
-		if _, target, ok := strings.Cut(l, " -j "); ok && strings.HasSuffix(strings.Fields(target)[0], "-FWD") {
-			return strings.Fields(target)[0]
-		}
-	}
-	return ""
 }

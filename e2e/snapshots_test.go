@@ -2,17 +2,10 @@ package e2e
 
 import (
 	"encoding/json"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 )
-
-func lxcExec(t *testing.T, project, name, script string) (string, error) {
-	t.Helper()
-	out, err := exec.Command("lxc", "exec", name, "--project", project, "--", "sh", "-c", script).CombinedOutput()
-	return string(out), err
-}
 
 func TestSnapshots(t *testing.T) {
 	g, prefix := labGW(t, "LXCGATE_SNAPSHOTS_KEEP=2")
@@ -24,14 +17,14 @@ func TestSnapshots(t *testing.T) {
 		t.Fatalf("launch: %+v", r)
 	}
 	portsBefore := g.sshKey("alice", alice, "", "ports", "box", "--json").out
-	if _, err := lxcExec(t, project, "box", "echo kept > /root/marker"); err != nil {
+	if _, err := lxcExec(project, "box", "echo kept > /root/marker"); err != nil {
 		t.Fatal(err)
 	}
 	r := g.sshKey("alice", alice, "", "snapshot", "box", "base", "--keep")
 	if r.code != 0 || strings.TrimSpace(r.out) != "base" {
 		t.Fatalf("snapshot: %+v", r)
 	}
-	lxcExec(t, project, "box", "echo later > /root/after")
+	lxcExec(project, "box", "echo later > /root/after")
 
 	// bob sees none of it.
 	for _, args := range [][]string{{"snapshots", "box"}, {"restore", "box", "base", "--yes"}, {"clone", "box", "base", "mine"}, {"snapshot", "box"}} {
@@ -47,7 +40,7 @@ func TestSnapshots(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "restore", "box", "base", "--yes"); r.code != 0 {
 		t.Fatalf("restore: %+v", r)
 	}
-	if out, _ := lxcExec(t, project, "box", "cat /root/marker; ls /root"); !strings.Contains(out, "kept") || strings.Contains(out, "after") {
+	if out, _ := lxcExec(project, "box", "cat /root/marker; ls /root"); !strings.Contains(out, "kept") || strings.Contains(out, "after") {
 		t.Fatalf("after restore /root holds: %q", out)
 	}
 	if cs := g.listJSON("alice", alice); cs[0].State != "running" {
@@ -63,10 +56,7 @@ func TestSnapshots(t *testing.T) {
 			t.Fatalf("snapshot %s: %+v", n, r)
 		}
 	}
-	var snaps []struct {
-		Name   string `json:"name"`
-		Pinned bool   `json:"pinned"`
-	}
+	var snaps []snapshot
 	json.Unmarshal([]byte(g.sshKey("alice", alice, "", "snapshots", "box", "--json").out), &snaps)
 	var names []string
 	for _, s := range snaps {
@@ -75,8 +65,8 @@ func TestSnapshots(t *testing.T) {
 	if strings.Join(names, ",") != "base,s3,s4" || !snaps[0].Pinned {
 		t.Fatalf("after pruning: %+v", snaps)
 	}
-	out, _ := exec.Command("lxc", "info", "box", "--project", project).CombinedOutput()
-	if strings.Contains(string(out), "s1") || !strings.Contains(string(out), "s4") {
+	out, _ := lxcAll("info", "box", "--project", project)
+	if strings.Contains(out, "s1") || !strings.Contains(out, "s4") {
 		t.Fatalf("LXD's snapshots disagree:\n%s", out)
 	}
 
@@ -88,7 +78,7 @@ func TestSnapshots(t *testing.T) {
 		t.Fatalf("start clone: %+v", r)
 	}
 	waitFor(t, "the clone runs", 20*time.Second, func() bool {
-		out, err := lxcExec(t, project, "copy", "cat /root/marker")
+		out, err := lxcExec(project, "copy", "cat /root/marker")
 		return err == nil && strings.Contains(out, "kept")
 	})
 	if p := g.sshKey("alice", alice, "", "ports", "copy", "--json").out; p == portsBefore || !strings.Contains(p, "host_port") {
@@ -114,9 +104,9 @@ func TestSnapshots(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "autosnap", "box", "daily", "--expiry", "3d"); r.code != 0 {
 		t.Fatalf("autosnap: %+v", r)
 	}
-	sched, _ := exec.Command("lxc", "config", "get", "box", "snapshots.schedule", "--project", project).Output()
-	exp, _ := exec.Command("lxc", "config", "get", "box", "snapshots.expiry", "--project", project).Output()
-	if strings.TrimSpace(string(sched)) != "@daily" || strings.TrimSpace(string(exp)) != "3d" {
+	sched, _ := lxcOut("config", "get", "box", "snapshots.schedule", "--project", project)
+	exp, _ := lxcOut("config", "get", "box", "snapshots.expiry", "--project", project)
+	if strings.TrimSpace(sched) != "@daily" || strings.TrimSpace(exp) != "3d" {
 		t.Fatalf("schedule %q expiry %q", sched, exp)
 	}
 	if r := g.sshKey("alice", alice, "", "snapshot", "delete", "box", "base"); r.code != 0 {

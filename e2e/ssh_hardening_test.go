@@ -3,9 +3,6 @@ package e2e
 import (
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -59,36 +56,6 @@ func TestSSHAuditClean(t *testing.T) {
 	if r := runCmd(t, "", "ssh", args...); r.code == 0 {
 		t.Errorf("ecdh-sha2-nistp256 accepted: %+v", r)
 	}
-}
-
-// dialIdle opens n TCP connections from local to the gateway and sends
-// nothing; it returns them, and how many the gateway closed at once.
-func dialIdle(t *testing.T, g *gw, local string, n int) ([]net.Conn, int) {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
-	conns := make([]net.Conn, 0, n)
-	t.Cleanup(func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	for i := 0; i < n; i++ {
-		c, err := d.Dial("tcp", "127.0.0.1:"+g.port)
-		if err != nil {
-			t.Fatalf("idle connection %d: %v", i, err)
-		}
-		conns = append(conns, c)
-	}
-	// A kept connection hears the server's version line; a refused one
-	// reads end-of-file.
-	refused := 0
-	for _, c := range conns {
-		c.SetReadDeadline(time.Now().Add(3 * time.Second))
-		if n, err := c.Read(make([]byte, 64)); n == 0 && errors.Is(err, io.EOF) {
-			refused++
-		}
-	}
-	return conns, refused
 }
 
 // 500 idle connections from one loopback address do not keep a user on
@@ -273,19 +240,6 @@ func TestHugePreauthName(t *testing.T) {
 	if r := g.sshKey("alice", key, "", "whoami"); r.code != 0 {
 		t.Fatalf("alice after the long names: %+v", r)
 	}
-}
-
-func loadSigner(t *testing.T, path string) gossh.Signer {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := gossh.ParsePrivateKey(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // Session channels past the per-connection cap are refused, and the ones

@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"context"
-	"crypto/tls"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,21 +15,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 )
-
-// tlsServed is the serial of the certificate the listener at base
-// presents, and its Strict-Transport-Security header.
-func tlsServed(t *testing.T, base string) (int64, string) {
-	t.Helper()
-	c := http.Client{Timeout: 10 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}}
-	resp, err := c.Get(base + "/api/v1/openapi.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, resp.Body)
-	return resp.TLS.PeerCertificates[0].SerialNumber.Int64(), resp.Header.Get("Strict-Transport-Security")
-}
 
 // Scenario: the web certificate is renewed and the admin runs 'systemctl
 // reload' (SIGHUP): the gateway kept serving the old certificate until a
@@ -61,25 +43,6 @@ func TestWebTLSCertReloadOnSIGHUP(t *testing.T) {
 	if serial, _ := tlsServed(t, base); serial != 2 {
 		t.Fatalf("after a broken pair: serial %d, want the old 2", serial)
 	}
-}
-
-// apiFrom is api with an X-Forwarded-For header.
-func apiFrom(t *testing.T, url, token, forwardedFor string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if forwardedFor != "" {
-		req.Header.Set("X-Forwarded-For", forwardedFor)
-	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }
 
 // Scenario: behind a reverse proxy on the same host (trusted_proxies =
@@ -149,14 +112,8 @@ func TestWebLoginCSRFInBrowser(t *testing.T) {
 	defer evil.Close()
 	evilURL := strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx, done := browser(t)
+	defer done()
 	if err := chromedp.Do(ctx, chromedp.Navigate(evilURL)); err != nil {
 		t.Fatalf("the hostile page: %v", err)
 	}

@@ -1,55 +1,13 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/chromedp/chromedp"
 )
-
-// webGW is a lab gateway with its web listener on a loopback port of its
-// own; it returns the gateway and the listener's base URL.
-func webGW(t *testing.T, env ...string) (*gw, string) {
-	t.Helper()
-	base := "http://127.0.0.1:" + freePort(t)
-	g, _ := labGW(t, append([]string{"LXCGATE_WEB_LISTEN=" + strings.TrimPrefix(base, "http://"), "LXCGATE_WEB_PUBLIC_URL=" + base}, env...)...)
-	return g, base
-}
-
-// api sends a request to the web listener with a bearer token.
-func api(t *testing.T, method, url, token, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	c := http.Client{Timeout: 60 * time.Second}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-// lastLine is a command's last line of stdout: 'web' and 'token create'
-// print their secret there, alone.
-func lastLine(r result) string {
-	lines := strings.Split(strings.TrimSpace(r.out), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
-}
 
 // Scenario: a script signs in with a token made over SSH and sees what
 // 'list --json' sees; bob's token finds none of alice's containers; a
@@ -117,46 +75,6 @@ func TestWebAPI(t *testing.T) {
 	if !strings.Contains(audit, "GET /api/v1/containers") {
 		t.Fatalf("the API request is not audited:\n%s", audit)
 	}
-}
-
-// browserPage opens a sign-in link in a headless chromium of its own
-// (its own cookies), continues, and returns the page's HTML and a
-// screenshot of it at the given width.
-func browserPage(t *testing.T, link string, width int) (string, []byte) {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(width, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#continue")),
-		chromedp.Click(chromedp.CSS("#continue")), chromedp.WaitVisible(chromedp.CSS("#mine-h")))
-	if err != nil {
-		t.Fatalf("browser at %s: %v", link, err)
-	}
-	html, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
-	if err != nil {
-		t.Fatalf("page HTML: %v", err)
-	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	return html, png
-}
-
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	need(t, "chromium")
-	return ""
 }
 
 // Scenario: alice and bob each sign in with the link 'web' printed, in a
