@@ -87,6 +87,7 @@ type LXD interface {
 	// SetGPUs makes an instance's GPU devices exactly w's.
 	SetGPUs(ctx context.Context, project, name string, w lxd.GPUWant) (bool, error)
 	Access
+	Volumer
 	Snapshotter
 	Cluster
 }
@@ -125,6 +126,14 @@ type Config struct {
 	// LeaseDefault is a new container's lease (0: none); LeaseMax caps
 	// what a user may ask for (0: no cap).
 	LeaseDefault, LeaseMax time.Duration
+	// VolumePool is the LXD pool of users' volumes; VolumeDefaultSize and
+	// VolumeMaxSize bound their sizes (0: no cap); PersonalPath, when set,
+	// is where every container of a user gets their volume "home".
+	VolumePool                       string
+	VolumeDefaultSize, VolumeMaxSize int64
+	PersonalPath                     string
+	// Datasets are the host directories offered to containers, by name.
+	Datasets map[string]Dataset
 	// OnChange, when set, hears of a container whose state or ports
 	// changed (the port mapper follows it), before the command returns.
 	OnChange func(ref.Ref)
@@ -176,6 +185,9 @@ type CreateRequest struct {
 	Lease    time.Duration // 0: the configured default
 	Start    bool
 	Progress func(string)
+	// Volumes and Datasets are attached from the start.
+	Volumes  []VolumeMount
+	Datasets []string
 	copyOf   string // "NAME/SNAPSHOT" for a clone
 }
 
@@ -235,6 +247,8 @@ func (s *Service) Reconfigure(next Config) {
 	c.Services = maps.Clone(next.Services)
 	c.SnapshotKeep = next.SnapshotKeep
 	c.LeaseDefault, c.LeaseMax = next.LeaseDefault, next.LeaseMax
+	c.VolumeDefaultSize, c.VolumeMaxSize = next.VolumeDefaultSize, next.VolumeMaxSize
+	c.Datasets = maps.Clone(next.Datasets)
 	s.cfg.Store(&c)
 }
 

@@ -40,6 +40,8 @@ var (
 	ErrBadKey         = errors.New("invalid public key")
 	ErrLastAdmin      = errors.New("cannot remove the last enabled admin")
 	ErrOwnsContainers = errors.New("user owns containers")
+	// ErrOwnsVolumes: a user who owns volumes cannot be deleted.
+	ErrOwnsVolumes = errors.New("user owns volumes")
 )
 
 // User is a lab member known to the gateway.
@@ -169,6 +171,13 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 		}
 		if use.Containers > 0 {
 			return fmt.Errorf("%w: %s still owns %d container(s); delete them first", ErrOwnsContainers, name, use.Containers)
+		}
+		vols, _, err := s.st.Volumes.Usage(ctx, q, u.ID)
+		if err != nil {
+			return fmt.Errorf("delete user %s: %w", name, err)
+		}
+		if vols > 0 {
+			return fmt.Errorf("%w: %s still owns %d volume(s); delete them first", ErrOwnsVolumes, name, vols)
 		}
 		err = s.st.Users.Delete(ctx, q, name)
 		if errors.Is(err, store.ErrForeignKey) {

@@ -1,0 +1,179 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/mountpath"
+	"github.com/lxcgate/lxcgate/internal/store"
+)
+
+// VolumeMount asks for a volume in a new container: --volume VOL[:PATH].
+type VolumeMount struct {
+	Name     string `json:"name"`
+	Path     string `json:"path,omitempty"` // "": /mnt/NAME
+	ReadOnly bool   `json:"readonly,omitempty"`
+}
+
+// personalVolume is the volume [volumes] personal mounts in every
+// container of its owner.
+const personalVolume = "home"
+
+// planDisks decides a new container's volumes and datasets before anything
+// exists: each volume is the user's and ready, each dataset one they may
+// use whose source is on this host, no two paths overlap. A clone gets
+// none unless asked. req.Volumes come back with their paths filled in.
+func (s *Service) planDisks(ctx context.Context, user string, req *CreateRequest) (map[string]lxd.Disk, error) {
+	disks := map[string]lxd.Disk{}
+	var paths []string
+	add := func(dev string, d lxd.Disk) error {
+		for _, p := range paths {
+			if mountpath.Overlaps(p, d.Path) {
+				return fmt.Errorf("two mounts would share %s; give one another path", d.Path)
+			}
+		}
+		if _, dup := disks[dev]; dup {
+			return fmt.Errorf("%s is asked for twice", d.Source)
+		}
+		paths, disks[dev] = append(paths, d.Path), d
+		return nil
+	}
+	if err := s.planPersonal(ctx, user, req); err != nil {
+		return nil, err
+	}
+	for i, m := range req.Volumes {
+		d, err := s.volumeDisk(ctx, user, &m)
+		if err != nil {
+			return nil, err
+		}
+		req.Volumes[i] = m
+		if err := add(volumeDevice(m.Name), d); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range s.datasetsFor(user, req) {
+		d, err := s.datasetDisk(user, name)
+		if err != nil {
+			return nil, err
+		}
+		if err := add(datasetDevice(name), d); err != nil {
+			return nil, err
+		}
+	}
+	return disks, nil
+}
+
+// volumeDisk checks one --volume and returns its device.
+func (s *Service) volumeDisk(ctx context.Context, user string, m *VolumeMount) (lxd.Disk, error) {
+	v, err := s.lookupVolume(ctx, s.db, user, m.Name)
+	if err != nil {
+		return lxd.Disk{}, err
+	}
+	if m.Path == "" {
+		m.Path = "/mnt/" + m.Name
+	}
+	p, err := mountpath.Check(m.Path)
+	if err != nil {
+		return lxd.Disk{}, err
+	}
+	if v.State != store.StateReady {
+		return lxd.Disk{}, fmt.Errorf("volume %s is still being created; try again in a moment", m.Name)
+	}
+	m.Path = p
+	return lxd.Disk{Pool: s.conf().VolumePool, Source: s.volumeName(user, m.Name), Path: p, ReadOnly: m.ReadOnly}, nil
+}
+
+// datasetsFor is the datasets a new container gets: those asked for, and
+// the default ones the user may use (a default one whose source is
+// missing is left out with a log line rather than stopping every launch).
+func (s *Service) datasetsFor(user string, req *CreateRequest) []string {
+	if req.copyOf != "" {
+		return req.Datasets
+	}
+	out := append([]string(nil), req.Datasets...)
+	for name, d := range s.conf().Datasets {
+		if !d.Default || !d.mayUse(user) || contains(out, name) {
+			continue
+		}
+		if _, err := s.datasetDisk(user, name); err != nil {
+			if req.Progress != nil {
+				req.Progress("Dataset " + name + " left out: its source is missing")
+			}
+			continue
+		}
+		out = append(out, name)
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// planPersonal adds the user's personal volume when [volumes] personal is
+// set, making it with their first container.
+func (s *Service) planPersonal(ctx context.Context, user string, req *CreateRequest) error {
+	p := s.conf().PersonalPath
+	if p == "" || req.copyOf != "" {
+		return nil
+	}
+	for _, m := range req.Volumes {
+		if m.Name == personalVolume {
+			return nil
+		}
+	}
+	_, err := s.lookupVolume(ctx, s.db, user, personalVolume)
+	if errors.Is(err, ErrNoVolume) {
+		if req.Progress != nil {
+			req.Progress("Creating your volume " + personalVolume)
+		}
+		_, err = s.CreateVolume(ctx, user, personalVolume, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("your volume %s: %w", personalVolume, err)
+	}
+	req.Volumes = append(req.Volumes, VolumeMount{Name: personalVolume, Path: p})
+	return nil
+}
+
+// reserveMounts records a new container's attachments in its reservation's
+// transaction: a volume deleted since planDisks is refused here.
+func (s *Service) reserveMounts(ctx context.Context, q store.Querier, user string, id store.ContainerID, ms []VolumeMount) error {
+	for _, m := range ms {
+		v, err := s.lookupVolume(ctx, q, user, m.Name)
+		if err != nil {
+			return err
+		}
+		err = s.st.Volumes.Attach(ctx, q, store.Attachment{VolumeID: v.ID, ContainerID: id, Path: m.Path, ReadOnly: m.ReadOnly,
+			State: store.AttachReady})
+		if err != nil {
+			return fmt.Errorf("attach volume %s: %w", m.Name, err)
+		}
+	}
+	return nil
+}
+
+// dropCopiedDisks removes the volume and dataset devices a copy took over
+// from its source's snapshot: a clone gets no attachments unless asked.
+func (s *Service) dropCopiedDisks(ctx context.Context, user, name string, keep map[string]lxd.Disk) error {
+	in, err := s.lxd.Get(ctx, s.Project(user), name)
+	if err != nil {
+		return err
+	}
+	for dev := range in.Disks {
+		if _, ok := keep[dev]; ok {
+			continue
+		}
+		if err := s.lxd.RemoveDisk(ctx, s.Project(user), name, dev); err != nil {
+			return fmt.Errorf("remove the copied device %s: %w", dev, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+package containers
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/store"
+)
+
+// Every state a kill can leave is settled by the next reconcile: no
+// orphan volume, no half-attached device, no stale row.
+func TestVolumeReconcileAfterKills(t *testing.T) {
+	ctx := context.Background()
+	s, fake, _ := newVolumeService(t, nil)
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "dev", Start: true}); err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := s.st.Users.ID(ctx, s.db, "alice")
+	row := func(name, state string) store.VolumeID {
+		id, err := s.st.Volumes.Insert(ctx, s.db, store.Volume{UserID: uid, Name: name, Size: 1 << 30, State: state, Created: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	// Killed after the reservation: a row, no volume.
+	row("reserved", store.StateCreating)
+	// Killed after LXD made it: both, the row still "creating".
+	row("made", store.StateCreating)
+	_ = fake.CreateVolume(ctx, pool, "lxcgate-alice.made", 1<<30, "alice")
+	// Killed in a delete: marked, the volume still there.
+	row("deleting", store.StateDeleting)
+	_ = fake.CreateVolume(ctx, pool, "lxcgate-alice.deleting", 1<<30, "alice")
+	// Killed in a resize: the row says 2GiB, LXD still 1GiB.
+	grown := row("grown", store.StateReady)
+	_ = s.st.Volumes.SetSize(ctx, s.db, grown, 2<<30)
+	_ = fake.CreateVolume(ctx, pool, "lxcgate-alice.grown", 1<<30, "alice")
+	// Killed in an attach before the device: a row "attaching", no device.
+	half := row("half", store.StateReady)
+	_ = fake.CreateVolume(ctx, pool, "lxcgate-alice.half", 1<<30, "alice")
+	dev, _ := s.lookup(ctx, "alice", "dev")
+	_ = s.st.Volumes.Attach(ctx, s.db, store.Attachment{VolumeID: half, ContainerID: dev.ID, Path: "/half", State: store.AttachAttaching})
+	// Killed in a detach after marking: the device still there.
+	gone := row("leaving", store.StateReady)
+	_ = fake.CreateVolume(ctx, pool, "lxcgate-alice.leaving", 1<<30, "alice")
+	_ = fake.SetDisk(ctx, "lxcgate-alice", "dev", "vol.leaving", lxd.Disk{Pool: pool, Source: "lxcgate-alice.leaving", Path: "/leaving"})
+	_ = s.st.Volumes.Attach(ctx, s.db, store.Attachment{VolumeID: gone, ContainerID: dev.ID, Path: "/leaving", State: store.AttachDetaching})
+
+	if err := s.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	vs, _ := s.ListVolumes(ctx, "alice")
+	got := map[string]Volume{}
+	for _, v := range vs {
+		got[v.Name] = v
+	}
+	if len(got) != 4 || got["made"].State != "ready" || got["grown"].Size != 1<<30 || len(got["half"].Attached) != 0 || len(got["leaving"].Attached) != 0 {
+		t.Fatalf("after reconcile: %+v", vs)
+	}
+	if lv, _ := fake.Volumes(ctx, pool, ""); len(lv) != 4 {
+		t.Fatalf("LXD volumes: %+v", lv)
+	}
+	if d := fake.VolumeDevices("lxcgate-alice", "dev"); len(d) != 0 {
+		t.Fatalf("devices: %+v", d)
+	}
+}
+
+// A gateway that lost its database gets its volumes back with their owners
+// and attachments; a volume whose owner key disagrees with its name, and a
+// device naming another user's volume, are not taken.
+func TestVolumeReconcileAfterLostDatabase(t *testing.T) {
+	ctx := context.Background()
+	s, fake, _ := newVolumeService(t, nil)
+	mustVolume(t, s, "alice", "data", 0)
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "dev", Start: true, Volumes: []VolumeMount{{Name: "data", Path: "/work"}}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = fake.CreateVolume(ctx, pool, "lxcgate-bob.claimed", 1<<30, "alice")
+	_ = fake.CreateVolume(ctx, pool, "lxcgate-bob.secret", 1<<30, "bob")
+	_ = fake.SetDisk(ctx, "lxcgate-alice", "dev", "vol.secret", lxd.Disk{Pool: pool, Source: "lxcgate-bob.secret", Path: "/steal"})
+
+	s2, _, _ := newVolumeService(t, nil)
+	s2.lxd = fake
+	if err := s2.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	vs, _ := s2.ListVolumes(ctx, "alice")
+	if len(vs) != 1 || vs[0].Name != "data" || len(vs[0].Attached) != 1 || vs[0].Attached[0].Path != "/work" {
+		t.Fatalf("alice after a lost database: %+v", vs)
+	}
+	bobs, _ := s2.ListVolumes(ctx, "bob")
+	if len(bobs) != 1 || bobs[0].Name != "secret" {
+		t.Fatalf("bob's: %+v", bobs)
+	}
+	if _, ok := fake.VolumeDevices("lxcgate-alice", "dev")["vol.secret"]; ok {
+		t.Fatal("a device naming bob's volume stayed in alice's container")
+	}
+}
+
+func TestDatasets(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	s, fake, _ := newVolumeService(t, map[string]Dataset{
+		"imagenet": {Source: src, Path: "/data/imagenet", Default: true},
+		"private":  {Source: src, Path: "/data/private", Users: []string{"bob"}},
+		"missing":  {Source: src + "/nope", Path: "/data/missing"},
+	})
+	if ds := s.Datasets("alice"); len(ds) != 2 || ds[0].Name != "imagenet" || ds[1].Name != "missing" {
+		t.Fatalf("alice's datasets: %+v", ds)
+	}
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "dev"}); err != nil {
+		t.Fatal(err)
+	}
+	d := fake.VolumeDevices("lxcgate-alice", "dev")["ds.imagenet"]
+	if d.Source != src || d.Path != "/data/imagenet" || !d.ReadOnly {
+		t.Fatalf("default dataset: %+v", d)
+	}
+	for _, ds := range []string{"private", "missing", "nope", "../etc"} {
+		_, err := s.Create(ctx, "alice", CreateRequest{Name: "x", Datasets: []string{ds}})
+		if err == nil {
+			t.Errorf("dataset %s accepted", ds)
+		}
+		if ds == "missing" && !strings.Contains(err.Error(), "source is missing") {
+			t.Errorf("missing: %v", err)
+		}
+	}
+	if fake.Count() != 1 {
+		t.Fatal("a refused launch made an instance")
+	}
+	if _, err := s.Create(ctx, "bob", CreateRequest{Name: "box", Datasets: []string{"private"}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(fake.VolumeDevices("lxcgate-bob", "box")) != 2 {
+		t.Fatalf("bob's devices: %+v", fake.VolumeDevices("lxcgate-bob", "box"))
+	}
+	// A dataset's path is taken: a volume cannot go there.
+	mustVolume(t, s, "alice", "data", 0)
+	if _, err := s.AttachVolume(ctx, "alice", "data", "dev", "/data/imagenet/x", false); err == nil {
+		t.Fatal("attached under a dataset")
+	}
+	_ = os.Remove(src)
+}
+
+// With [volumes] personal, a user's first container makes their volume
+// "home", and every container of theirs gets it.
+func TestPersonalVolume(t *testing.T) {
+	ctx := context.Background()
+	s, fake, _ := newVolumeService(t, nil)
+	c := *s.conf()
+	c.PersonalPath = "/home/ubuntu/persist"
+	s.cfg.Store(&c)
+	for _, n := range []string{"one", "two"} {
+		if _, err := s.Create(ctx, "alice", CreateRequest{Name: n}); err != nil {
+			t.Fatal(err)
+		}
+		if d := fake.VolumeDevices("lxcgate-alice", n)["vol.home"]; d.Path != "/home/ubuntu/persist" {
+			t.Fatalf("%s: %+v", n, d)
+		}
+	}
+	if vs, _ := s.ListVolumes(ctx, "alice"); len(vs) != 1 || len(vs[0].Attached) != 2 {
+		t.Fatalf("volumes: %+v", vs)
+	}
+}
