@@ -209,6 +209,16 @@ func (s *Service) ImportVolume(ctx context.Context, user, name string, r io.Read
 	if err := s.lxdVolumes().SetVolumeOwner(ctx, pool, lname, user); err != nil {
 		s.log.Error("recording an imported volume's owner failed; the next reconcile does", "user", user, "volume", name, "err", err)
 	}
+	// The tarball says the size; the books take it (reconcile would).
+	if lvs, err := s.lxdVolumes().Volumes(ctx, pool, lname); err == nil {
+		for _, lv := range lvs {
+			if lv.Name == lname && lv.Size > 0 && lv.Size != size {
+				if err := s.st.Volumes.SetSize(ctx, s.db, id, lv.Size); err != nil {
+					s.log.Error("recording an imported volume's size failed; reconcile will", "user", user, "volume", name, "err", err)
+				}
+			}
+		}
+	}
 	if err := s.st.Volumes.SetState(ctx, s.db, id, store.StateReady); err != nil {
 		s.log.Error("marking an imported volume ready failed; reconcile keeps it", "user", user, "volume", name, "err", err)
 	}
