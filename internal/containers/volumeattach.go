@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/lxcgate/lxcgate/internal/failpoint"
 	"github.com/lxcgate/lxcgate/internal/lxd"
@@ -33,14 +34,14 @@ func (s *Service) AttachVolume(ctx context.Context, user, name, container, path 
 		return Attachment{}, err
 	}
 	defer release()
-	in, err := s.lxd.Get(ctx, s.Project(user), container)
+	disks, member, err := s.lxd.Disks(ctx, s.Project(user), container)
 	if err != nil {
 		return Attachment{}, fmt.Errorf("attach %s: %w", name, err)
 	}
-	if err := checkFree(in, name, path); err != nil {
+	if err := checkFree(disks, container, name, path); err != nil {
 		return Attachment{}, err
 	}
-	if err := s.sameMember(ctx, v, in); err != nil {
+	if err := s.sameMember(ctx, v, container, member); err != nil {
 		return Attachment{}, err
 	}
 	a := store.Attachment{VolumeID: v.ID, ContainerID: r.ID, Path: path, ReadOnly: readOnly, State: store.AttachAttaching}
@@ -84,13 +85,14 @@ func (s *Service) holdNested(ctx context.Context, user, name string) (_ row, _ f
 
 // checkFree refuses a path another disk of the container uses, or a
 // volume it already has.
-func checkFree(in lxd.Instance, name, path string) error {
-	if _, ok := in.Disks[volumeDevice(name)]; ok {
-		return fmt.Errorf("volume %s is already attached to %s", name, in.Name)
+func checkFree(disks map[string]lxd.Disk, container, name, path string) error {
+	if _, ok := disks[volumeDevice(name)]; ok {
+		return fmt.Errorf("volume %s is already attached to %s", name, container)
 	}
-	for _, d := range in.Disks {
+	for dev, d := range disks {
 		if mountpath.Overlaps(d.Path, path) {
-			return fmt.Errorf("%s already has %s mounted at %s; pick another path", in.Name, d.Source, d.Path)
+			what := strings.TrimPrefix(strings.TrimPrefix(dev, "vol."), "ds.")
+			return fmt.Errorf("%s already has %s mounted at %s; pick another path", container, what, d.Path)
 		}
 	}
 	return nil
@@ -98,8 +100,8 @@ func checkFree(in lxd.Instance, name, path string) error {
 
 // sameMember refuses to attach across cluster members: a volume on a
 // member-local pool lives on one.
-func (s *Service) sameMember(ctx context.Context, v store.Volume, in lxd.Instance) error {
-	if in.Location == "" {
+func (s *Service) sameMember(ctx context.Context, v store.Volume, container, member string) error {
+	if member == "" {
 		return nil
 	}
 	vs, err := s.lxdVolumes().Volumes(ctx, s.conf().VolumePool, s.volumeName(v.Owner, v.Name))
@@ -107,8 +109,8 @@ func (s *Service) sameMember(ctx context.Context, v store.Volume, in lxd.Instanc
 		return err
 	}
 	for _, lv := range vs {
-		if lv.Name == s.volumeName(v.Owner, v.Name) && lv.Location != "" && lv.Location != in.Location {
-			return fmt.Errorf("volume %s is on %s and %s on %s: a volume attaches only on its own member", v.Name, lv.Location, in.Name, in.Location)
+		if lv.Name == s.volumeName(v.Owner, v.Name) && lv.Location != "" && lv.Location != member {
+			return fmt.Errorf("volume %s is on %s and %s on %s: a volume attaches only on its own member", v.Name, lv.Location, container, member)
 		}
 	}
 	return nil

@@ -33,6 +33,8 @@ type Volumer interface {
 	ResizeVolume(ctx context.Context, pool, name string, size int64) error
 	SetVolumeOwner(ctx context.Context, pool, name, owner string) error
 	DeleteVolume(ctx context.Context, pool, name string) error
+	// Disks reads an instance's volume and dataset devices and its member.
+	Disks(ctx context.Context, project, name string) (map[string]lxd.Disk, string, error)
 	SetDisk(ctx context.Context, project, name, device string, d lxd.Disk) error
 	RemoveDisk(ctx context.Context, project, name, device string) error
 	VolumeData

@@ -167,6 +167,31 @@ func (c *Client) DeleteVolume(ctx context.Context, pool, name string) error {
 	return c.check("delete volume "+name, srv.DeleteStoragePoolVolume(pool, "custom", name))
 }
 
+// Disks reads an instance's own disk devices (but the root disk) and its
+// cluster member, without its state: cheaper than Get.
+func (c *Client) Disks(ctx context.Context, project, name string) (map[string]Disk, string, error) {
+	defer c.timed("get")()
+	srv, err := c.project(project)
+	if err != nil {
+		return nil, "", err
+	}
+	in, _, err := srv.GetInstance(name)
+	if err != nil {
+		return nil, "", c.check("get "+name, err)
+	}
+	out := map[string]Disk{}
+	for dev, d := range in.Devices {
+		if disk, ok := DiskOf(d); ok {
+			out[dev] = disk
+		}
+	}
+	loc := in.Location
+	if loc == "none" {
+		loc = ""
+	}
+	return out, loc, nil
+}
+
 // SetDisk adds (or replaces) a disk device of an instance, live where it
 // runs.
 func (c *Client) SetDisk(ctx context.Context, project, name, device string, d Disk) error {

@@ -320,6 +320,21 @@ func (f *Fake) ImportVolume(_ context.Context, pool, name string, r io.Reader) e
 	return nil
 }
 
+// Disks reads an instance's own disk devices and its member.
+func (f *Fake) Disks(_ context.Context, project, name string) (map[string]lxd.Disk, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, err := f.get(project, name)
+	if err != nil {
+		return nil, "", err
+	}
+	out := maps.Clone(in.Disks)
+	if out == nil {
+		out = map[string]lxd.Disk{}
+	}
+	return out, in.Location, nil
+}
+
 // VolumeDevices lists an instance's disk devices, for tests.
 func (f *Fake) VolumeDevices(project, name string) map[string]lxd.Disk {
 	f.mu.Lock()
