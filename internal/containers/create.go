@@ -119,6 +119,9 @@ func (s *Service) plan(ctx context.Context, user string, req *CreateRequest) (pl
 	// A copy starts only once its GPU devices fit its books (finishCopy).
 	p.spec = lxd.Spec{Name: req.Name, Image: req.Image, CPU: req.CPU, Memory: req.Memory, Disk: req.Disk,
 		Start: req.Start && req.copyOf == "", CopyOf: req.copyOf}
+	if err := s.placeByVolumes(ctx, user, req); err != nil {
+		return p, err
+	}
 	if p.placed, err = s.place(ctx, user, *req); err != nil {
 		return p, err
 	}

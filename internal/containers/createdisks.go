@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/mountpath"
@@ -63,6 +64,40 @@ func (s *Service) planDisks(ctx context.Context, user string, req *CreateRequest
 		}
 	}
 	return disks, nil
+}
+
+// placeByVolumes sends a new container to the member its volumes live on
+// (a member-local pool keeps a volume on one member), and says so;
+// volumes on two members, or a --host elsewhere, are refused.
+func (s *Service) placeByVolumes(ctx context.Context, user string, req *CreateRequest) error {
+	if len(req.Volumes) == 0 || req.copyOf != "" {
+		return nil
+	}
+	if ms, err := s.lxd.Members(ctx); err != nil || ms == nil {
+		return err
+	}
+	lvs, err := s.lxdVolumes().Volumes(ctx, s.conf().VolumePool, s.volumeName(user, ""))
+	if err != nil {
+		return err
+	}
+	where := map[string]string{}
+	for _, lv := range lvs {
+		where[lv.Name] = lv.Location
+	}
+	for _, m := range req.Volumes {
+		loc := where[s.volumeName(user, m.Name)]
+		switch {
+		case loc == "" || loc == req.Host:
+		case req.Host == "":
+			req.Host = loc
+			if req.Progress != nil {
+				req.Progress(fmt.Sprintf("Placing it on %s, where volume %s lives", loc, m.Name))
+			}
+		default:
+			return fmt.Errorf("volume %s lives on %s, not %s: a volume attaches only on its own member", m.Name, loc, req.Host)
+		}
+	}
+	return nil
 }
 
 // volumeDisk checks one --volume and returns its device.
@@ -173,6 +208,48 @@ func (s *Service) dropCopiedDisks(ctx context.Context, user, name string, keep m
 		}
 		if err := s.lxd.RemoveDisk(ctx, s.Project(user), name, dev); err != nil {
 			return fmt.Errorf("remove the copied device %s: %w", dev, err)
+		}
+	}
+	return nil
+}
+
+// fitDisks holds an instance's volume and dataset devices to the books
+// after a restore brought back the devices of the snapshot's time: a
+// volume device without its attachment row goes, one whose row stands
+// comes back, and a dataset the owner may no longer use (or whose source
+// changed) goes.
+func (s *Service) fitDisks(ctx context.Context, user, name string, id store.ContainerID) error {
+	disks, _, err := s.lxd.Disks(ctx, s.Project(user), name)
+	if err != nil {
+		return err
+	}
+	as, err := s.st.Volumes.Attachments(ctx, s.db, user)
+	if err != nil {
+		return err
+	}
+	want := map[string]lxd.Disk{}
+	for _, a := range as {
+		if a.ContainerID == id && a.State != store.AttachDetaching {
+			want[volumeDevice(a.Volume)] = lxd.Disk{Pool: s.conf().VolumePool, Source: s.volumeName(user, a.Volume), Path: a.Path, ReadOnly: a.ReadOnly}
+		}
+	}
+	for dev, d := range disks {
+		if ds, ok := strings.CutPrefix(dev, "ds."); ok {
+			conf, known := s.conf().Datasets[ds]
+			if known && conf.mayUse(user) && conf.Source == d.Source {
+				continue
+			}
+		} else if w, ok := want[dev]; ok && w == d {
+			delete(want, dev)
+			continue
+		}
+		if err := s.lxd.RemoveDisk(ctx, s.Project(user), name, dev); err != nil {
+			return fmt.Errorf("remove device %s: %w", dev, err)
+		}
+	}
+	for dev, d := range want {
+		if err := s.lxd.SetDisk(ctx, s.Project(user), name, dev, d); err != nil {
+			return fmt.Errorf("put back device %s: %w", dev, err)
 		}
 	}
 	return nil

@@ -165,3 +165,63 @@ func TestPersonalVolume(t *testing.T) {
 		t.Fatalf("volumes: %+v", vs)
 	}
 }
+
+// In a cluster a launch with a volume goes to the volume's member, an
+// attach across members is refused naming them, and a container with
+// volumes does not move.
+func TestVolumesInACluster(t *testing.T) {
+	ctx := context.Background()
+	s, fake := newCluster(t)
+	c := *s.conf()
+	c.VolumePool, c.VolumeDefaultSize, c.Quota.Volumes = pool, 1<<30, 3
+	s.cfg.Store(&c)
+	mustVolume(t, s, "alice", "data", 0)
+	_ = fake.SetVolumeMember(pool, "lxcgate-alice.data", "member3")
+	var notes []string
+	ct, err := s.Create(ctx, "alice", CreateRequest{Name: "dev", Volumes: []VolumeMount{{Name: "data"}},
+		Progress: func(p string) { notes = append(notes, p) }})
+	if err != nil || ct.Host != "member3" || !strings.Contains(strings.Join(notes, "\n"), "where volume data lives") {
+		t.Fatalf("placed %+v %v %v", ct, err, notes)
+	}
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "x", Host: "member1", Volumes: []VolumeMount{{Name: "data"}}}); err == nil ||
+		!strings.Contains(err.Error(), "lives on member3, not member1") {
+		t.Fatalf("--host elsewhere: %v", err)
+	}
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "far", Host: "member1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AttachVolume(ctx, "alice", "data", "far", "", false); err == nil || !strings.Contains(err.Error(), "data is on member3 and far on member1") {
+		t.Fatalf("attach across members: %v", err)
+	}
+	if err := s.Move(ctx, "alice", "dev", "member2"); err == nil || !strings.Contains(err.Error(), "volumes or datasets attached") {
+		t.Fatalf("move with a volume: %v", err)
+	}
+}
+
+// A restore brings back the devices of the snapshot's time; the books
+// decide what stays.
+func TestRestoreFitsVolumes(t *testing.T) {
+	ctx := context.Background()
+	s, fake, _ := newVolumeService(t, nil)
+	mustVolume(t, s, "alice", "old", 0)
+	mustVolume(t, s, "alice", "new", 0)
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "dev", Start: true, Volumes: []VolumeMount{{Name: "old"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.TakeSnapshot(ctx, "alice", "dev", "s1", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DetachVolume(ctx, "alice", "old", "dev"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AttachVolume(ctx, "alice", "new", "dev", "", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Restore(ctx, "alice", "dev", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	d := fake.VolumeDevices("lxcgate-alice", "dev")
+	if _, ok := d["vol.old"]; ok || d["vol.new"].Path != "/mnt/new" || len(d) != 1 {
+		t.Fatalf("after restore: %+v", d)
+	}
+}

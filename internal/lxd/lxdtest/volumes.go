@@ -37,7 +37,24 @@ func (f *Fake) CreateVolume(_ context.Context, pool, name string, size int64, ow
 	if f.FailVolumes != nil {
 		return f.FailVolumes
 	}
-	return f.addVolume(pool, lxd.Volume{Name: name, Size: size, Owner: owner, Created: time.Now().UTC()})
+	v := lxd.Volume{Name: name, Size: size, Owner: owner, Created: time.Now().UTC()}
+	if len(f.Cluster) > 0 {
+		v.Location = f.Cluster[0].Name // a member-local pool: where the request landed
+	}
+	return f.addVolume(pool, v)
+}
+
+// SetVolumeMember moves a volume to a cluster member, as a member-local
+// pool would have it.
+func (f *Fake) SetVolumeMember(pool, name, member string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, err := f.volume(pool, name)
+	if err != nil {
+		return err
+	}
+	v.v.Location = member
+	return nil
 }
 
 func (f *Fake) addVolume(pool string, v lxd.Volume) error {
