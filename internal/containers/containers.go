@@ -233,8 +233,9 @@ func (s *Service) conf() *Config { return s.cfg.Load() }
 
 // Reconfigure applies the parts of next that may change while serving:
 // container defaults and caps, the images allowlist, the default quota,
-// the published services and snapshot keeping. The project prefix, the
-// port range, the GPU profile and sharing, and OnChange stay as they
+// the published services, snapshot keeping, volume sizes and datasets.
+// The project prefix, the port range, the GPU profile and sharing, the
+// volume pool, the personal volume's path and OnChange stay as they
 // were; they need a restart. Containers gain a newly configured service
 // at the next Reconcile.
 func (s *Service) Reconfigure(next Config) {
