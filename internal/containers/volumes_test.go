@@ -6,10 +6,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"strings"
 	"testing"
 
-	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/lxd/lxdtest"
 	"github.com/lxcgate/lxcgate/internal/store/storetest"
 	"github.com/lxcgate/lxcgate/internal/users"
@@ -364,4 +364,27 @@ func TestVolumeSnapshotsAndExport(t *testing.T) {
 	}
 }
 
-var _ = lxd.Disk{}
+// Sizes at the edge of int64 are refused by the quota, without overflow,
+// when no cap applies.
+func TestVolumeHugeSizes(t *testing.T) {
+	ctx := context.Background()
+	s, fake, _ := newVolumeService(t, nil)
+	c := *s.conf()
+	c.VolumeMaxSize = 0
+	s.cfg.Store(&c)
+	mustVolume(t, s, "alice", "data", 0)
+	for _, size := range []int64{math.MaxInt64, math.MaxInt64 - 1, 1 << 62} {
+		if _, err := s.CreateVolume(ctx, "alice", "x", size); !errors.Is(err, ErrQuota) {
+			t.Errorf("create %d: %v", size, err)
+		}
+		if err := s.ResizeVolume(ctx, "alice", "data", size); !errors.Is(err, ErrQuota) {
+			t.Errorf("resize %d: %v", size, err)
+		}
+	}
+	if _, err := s.CreateVolume(ctx, "alice", "x", -1); err == nil {
+		t.Error("a negative size")
+	}
+	if lv, _ := fake.Volumes(ctx, pool, ""); len(lv) != 1 || lv[0].Size != 1<<30 {
+		t.Fatalf("LXD: %+v", lv)
+	}
+}
