@@ -22,7 +22,7 @@ func (s *Service) AttachVolume(ctx context.Context, user, name, container, path 
 	if err != nil {
 		return Attachment{}, err
 	}
-	defer releaseVol()
+	defer releaseVol.volume()
 	if path == "" {
 		path = "/mnt/" + name
 	}
@@ -122,7 +122,7 @@ func (s *Service) DetachVolume(ctx context.Context, user, name, container string
 	if err != nil {
 		return err
 	}
-	defer releaseVol()
+	defer releaseVol.volume()
 	r, release, err := s.holdNested(ctx, user, container)
 	if err != nil {
 		return err
@@ -158,7 +158,7 @@ func (s *Service) ResizeVolume(ctx context.Context, user, name string, size int6
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer release.volume()
 	if size <= v.Size {
 		return fmt.Errorf("volume %s is %s; it can only grow (a volume never shrinks)", name, units.FormatSize(v.Size))
 	}
@@ -196,7 +196,7 @@ func (s *Service) DeleteVolume(ctx context.Context, user, name string) error {
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer release.volume()
 	if err := s.refuseAttached(ctx, v); err != nil {
 		return err
 	}

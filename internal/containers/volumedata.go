@@ -37,7 +37,7 @@ func (s *Service) SnapshotVolume(ctx context.Context, user, name, snap string, k
 	if err != nil {
 		return "", nil, err
 	}
-	defer release()
+	defer release.volume()
 	if err := s.checkSnapshotQuota(ctx, user); err != nil {
 		return "", nil, err
 	}
@@ -151,7 +151,7 @@ func (s *Service) RestoreVolume(ctx context.Context, user, name, snap string) er
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer release.volume()
 	err = s.lxdVolumes().RestoreVolume(context.WithoutCancel(ctx), s.conf().VolumePool, s.volumeName(user, name), snap)
 	switch {
 	case errors.Is(err, lxd.ErrNotFound):
@@ -165,13 +165,16 @@ func (s *Service) RestoreVolume(ctx context.Context, user, name, snap string) er
 }
 
 // ExportVolume streams a tarball of user's volume to w (LXD's backup
-// format, gzip'd), never holding it in memory.
+// format, gzip'd), never holding it in memory. The stream may take long:
+// it holds the volume (a delete or resize waits) but not the service, so
+// reconciles and other users' work go on.
 func (s *Service) ExportVolume(ctx context.Context, user, name string, w io.Writer) (int64, error) {
 	_, release, err := s.holdVolume(ctx, user, name)
 	if err != nil {
 		return 0, err
 	}
-	defer release()
+	defer release.volume()
+	release.service()
 	n, err := s.lxdVolumes().ExportVolume(ctx, s.conf().VolumePool, s.volumeName(user, name), w)
 	if err != nil {
 		return n, fmt.Errorf("export volume %s: %w", name, err)
@@ -181,18 +184,21 @@ func (s *Service) ExportVolume(ctx context.Context, user, name string, w io.Writ
 
 // ImportVolume makes user's new volume name from a tarball read from r,
 // as 'volume export' writes. It is reserved like a create (at the
-// configured default size, checked again against LXD's once made), and
-// its owner is the importer whatever the tarball says.
+// configured default size; the books then take the tarball's), and its
+// owner is the importer whatever the tarball says.
 func (s *Service) ImportVolume(ctx context.Context, user, name string, r io.Reader) (Volume, error) {
 	if err := ValidVolumeName(name); err != nil {
 		return Volume{}, err
 	}
 	size := s.conf().VolumeDefaultSize
+	// The service is held for the reservation only: the stream may take
+	// long. The volume stays held, so that a reconcile leaves its row
+	// alone (see settleVolume).
 	s.busy.RLock()
-	defer s.busy.RUnlock()
-	unlock := s.boxes.lock("volume:" + user + "/" + name)
+	unlock := s.boxes.lock(volumeKey(user, name))
 	defer unlock()
 	id, err := s.reserveVolume(ctx, user, name, size)
+	s.busy.RUnlock()
 	if err != nil {
 		return Volume{}, err
 	}

@@ -36,8 +36,15 @@ func (s *Service) reconcileVolumes(ctx context.Context) {
 	for _, r := range rows {
 		lname := s.volumeName(r.Owner, r.Name)
 		known[lname] = true
+		// A volume held is in the middle of an operation that outlives the
+		// service's hold (an import's stream): its row is not a leftover.
+		unlock, free := s.boxes.tryLock(volumeKey(r.Owner, r.Name))
+		if !free {
+			continue
+		}
 		lv, ok := inLXD[lname]
 		s.settleVolume(ctx, r, lv, ok)
+		unlock()
 	}
 	for _, lv := range lvs {
 		if !known[lv.Name] {

@@ -1,7 +1,9 @@
 package containers
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -223,5 +225,52 @@ func TestRestoreFitsVolumes(t *testing.T) {
 	d := fake.VolumeDevices("lxcgate-alice", "dev")
 	if _, ok := d["vol.old"]; ok || d["vol.new"].Path != "/mnt/new" || len(d) != 1 {
 		t.Fatalf("after restore: %+v", d)
+	}
+}
+
+// blockingReader hands out nothing until released: an import's stream in
+// flight.
+type blockingReader struct {
+	started chan struct{}
+	release chan struct{}
+	data    io.Reader
+}
+
+func (b *blockingReader) Read(p []byte) (int, error) {
+	select {
+	case <-b.started:
+	default:
+		close(b.started)
+	}
+	<-b.release
+	return b.data.Read(p)
+}
+
+// A long import holds neither the service nor a reconcile: the reconcile
+// runs meanwhile and leaves its reservation alone; another user's work
+// goes on.
+func TestImportInFlightSurvivesReconcile(t *testing.T) {
+	ctx := context.Background()
+	s, fake, _ := newVolumeService(t, nil)
+	mustVolume(t, s, "alice", "src", 0)
+	_ = fake.WriteVolume(pool, "lxcgate-alice.src", []byte("payload"))
+	var exp bytes.Buffer
+	if _, err := s.ExportVolume(ctx, "alice", "src", &exp); err != nil {
+		t.Fatal(err)
+	}
+	br := &blockingReader{started: make(chan struct{}), release: make(chan struct{}), data: &exp}
+	done := make(chan error, 1)
+	go func() { _, err := s.ImportVolume(ctx, "alice", "copy", br); done <- err }()
+	<-br.started
+	if err := s.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustVolume(t, s, "bob", "other", 0)
+	close(br.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.GetVolume(ctx, "alice", "copy"); err != nil || v.State != "ready" {
+		t.Fatalf("after the import: %+v %v", v, err)
 	}
 }

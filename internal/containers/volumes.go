@@ -114,12 +114,31 @@ func (s *Service) lookupVolume(ctx context.Context, q store.Querier, user, name 
 	return v, nil
 }
 
-// holdVolume looks up user's ready volume and holds it for one operation.
-func (s *Service) holdVolume(ctx context.Context, user, name string) (_ store.Volume, _ func(), err error) {
+// volumeKey is a volume's key among the per-object locks.
+func volumeKey(user, name string) string { return "volume:" + user + "/" + name }
+
+// held releases a volume's hold: service() lets the service go early (for
+// a long stream), volume() ends it.
+type held struct {
+	svc, vol func()
+	once     bool
+}
+
+func (h *held) service() {
+	if !h.once {
+		h.once = true
+		h.svc()
+	}
+}
+
+func (h *held) volume() { h.service(); h.vol() }
+
+// holdVolume looks up user's ready volume and holds it, and the service
+// shared, for one operation; release.volume() must be called.
+func (s *Service) holdVolume(ctx context.Context, user, name string) (_ store.Volume, _ *held, err error) {
 	s.busy.RLock()
-	unlock := s.boxes.lock("volume:" + user + "/" + name)
-	release := func() { unlock(); s.busy.RUnlock() }
-	defer releaseUnless(&err, release)
+	h := &held{svc: s.busy.RUnlock, vol: s.boxes.lock(volumeKey(user, name))}
+	defer releaseUnless(&err, h.volume)
 	v, err := s.lookupVolume(ctx, s.db, user, name)
 	if err == nil && v.State == store.StateCreating {
 		err = fmt.Errorf("volume %s is still being created; try again in a moment", name)
@@ -127,7 +146,7 @@ func (s *Service) holdVolume(ctx context.Context, user, name string) (_ store.Vo
 	if err != nil {
 		return store.Volume{}, nil, err
 	}
-	return v, release, nil
+	return v, h, nil
 }
 
 // CreateVolume makes a volume of user's: reserved under the quota in one
@@ -143,7 +162,7 @@ func (s *Service) CreateVolume(ctx context.Context, user, name string, size int6
 	}
 	s.busy.RLock()
 	defer s.busy.RUnlock()
-	unlock := s.boxes.lock("volume:" + user + "/" + name)
+	unlock := s.boxes.lock(volumeKey(user, name))
 	defer unlock()
 	id, err := s.reserveVolume(ctx, user, name, size)
 	if err != nil {
