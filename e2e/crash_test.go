@@ -51,11 +51,41 @@ func TestKilledAtEveryStep(t *testing.T) {
 	// An export for the import's steps.
 	run("volume", "create", "src")
 	tarball := g.sshKey("alice", alice, "", "volume", "export", "src").out
-	for _, tc := range []struct {
-		failpoint string
-		setup     [][]string
-		cmd       []string
-	}{
+	for _, tc := range crashSteps() {
+		for _, s := range tc.setup {
+			run(s...)
+		}
+		restart(tc.failpoint)
+		stdin := ""
+		if tc.cmd[0] == "volume" && tc.cmd[1] == "import" {
+			stdin = tarball
+		}
+		r := g.sshKey("alice", alice, stdin, tc.cmd...)
+		select {
+		case <-g.exited:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: the gateway did not stop at its failpoint: %+v", tc.failpoint, r)
+		}
+		g.cmd = nil
+		restart("")
+		checkSettled(t, g, project, tc.failpoint)
+		checkVolumesSettled(t, g, prefix, tc.failpoint)
+	}
+	if after := othersRules(t); after != before {
+		t.Fatal("rules outside lxcgate's chains changed")
+	}
+}
+
+// crashStep is a command killed at a failpoint, after its setup commands.
+type crashStep struct {
+	failpoint string
+	setup     [][]string
+	cmd       []string
+}
+
+// crashSteps are the steps TestKilledAtEveryStep kills the gateway at.
+func crashSteps() []crashStep {
+	return []crashStep{
 		{"create:reserved", nil, []string{"launch", "c1"}},
 		{"create:made", nil, []string{"launch", "c2"}},
 		{"stop:done", [][]string{{"launch", "c3"}}, []string{"stop", "c3", "--force"}},
@@ -82,28 +112,6 @@ func TestKilledAtEveryStep(t *testing.T) {
 		{"volume-import:made", nil, []string{"volume", "import", "v8"}},
 		{"create:made", [][]string{{"volume", "create", "v9"}}, []string{"launch", "c15", "--volume", "v9"}},
 		{"delete:gone", [][]string{{"launch", "c16", "--volume", "v9:/w2"}}, []string{"delete", "c16", "--force", "--yes"}},
-	} {
-		for _, s := range tc.setup {
-			run(s...)
-		}
-		restart(tc.failpoint)
-		stdin := ""
-		if tc.cmd[0] == "volume" && tc.cmd[1] == "import" {
-			stdin = tarball
-		}
-		r := g.sshKey("alice", alice, stdin, tc.cmd...)
-		select {
-		case <-g.exited:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("%s: the gateway did not stop at its failpoint: %+v", tc.failpoint, r)
-		}
-		g.cmd = nil
-		restart("")
-		checkSettled(t, g, project, tc.failpoint)
-		checkVolumesSettled(t, g, prefix, tc.failpoint)
-	}
-	if after := othersRules(t); after != before {
-		t.Fatal("rules outside lxcgate's chains changed")
 	}
 }
 

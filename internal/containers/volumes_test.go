@@ -80,18 +80,7 @@ func TestVolumeLifecycle(t *testing.T) {
 	if err := s.DeleteVolume(ctx, "alice", "data"); !errors.Is(err, ErrAttached) || !strings.Contains(err.Error(), "dev at /mnt/data") {
 		t.Fatalf("delete while attached: %v", err)
 	}
-	if err := s.ResizeVolume(ctx, "alice", "data", 512<<20); err == nil || !strings.Contains(err.Error(), "only grow") {
-		t.Fatalf("shrink: %v", err)
-	}
-	if err := s.ResizeVolume(ctx, "alice", "data", 8<<30); err == nil || !strings.Contains(err.Error(), "at most 4GiB") {
-		t.Fatalf("past the cap: %v", err)
-	}
-	if err := s.ResizeVolume(ctx, "alice", "data", 2<<30); err != nil {
-		t.Fatal(err)
-	}
-	if lv, _ := fake.Volumes(ctx, pool, ""); lv[0].Size != 2<<30 {
-		t.Fatalf("resized in LXD: %+v", lv)
-	}
+	checkResize(t, s, fake)
 	if err := s.DetachVolume(ctx, "alice", "data", "dev"); err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +95,25 @@ func TestVolumeLifecycle(t *testing.T) {
 	}
 	if lv, _ := fake.Volumes(ctx, pool, ""); len(lv) != 0 {
 		t.Fatalf("left in LXD: %+v", lv)
+	}
+}
+
+// checkResize grows alice's 1GiB "data" to 2GiB after refusing to shrink
+// it or to pass the cap.
+func checkResize(t *testing.T, s *Service, fake *lxdtest.Fake) {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.ResizeVolume(ctx, "alice", "data", 512<<20); err == nil || !strings.Contains(err.Error(), "only grow") {
+		t.Fatalf("shrink: %v", err)
+	}
+	if err := s.ResizeVolume(ctx, "alice", "data", 8<<30); err == nil || !strings.Contains(err.Error(), "at most 4GiB") {
+		t.Fatalf("past the cap: %v", err)
+	}
+	if err := s.ResizeVolume(ctx, "alice", "data", 2<<30); err != nil {
+		t.Fatal(err)
+	}
+	if lv, _ := fake.Volumes(ctx, pool, ""); lv[0].Size != 2<<30 {
+		t.Fatalf("resized in LXD: %+v", lv)
 	}
 }
 

@@ -41,6 +41,26 @@ func TestVolumes(t *testing.T) {
 	if err := st.Volumes.DeleteReservation(ctx, db, id); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a ready volume is no reservation: %v", err)
 	}
+	checkAttachments(t, db, alice, id)
+	_ = st.Volumes.Pin(ctx, db, id, "s1")
+	if err := st.Volumes.Delete(ctx, db, id); err != nil {
+		t.Fatal(err)
+	}
+	if pins, _ := st.Volumes.Pins(ctx, db, id); len(pins) != 0 {
+		t.Fatalf("pins outlived the volume: %v", pins)
+	}
+	// A user who owns a volume cannot be deleted.
+	if err := st.Users.Delete(ctx, db, "bob"); !errors.Is(err, store.ErrForeignKey) {
+		t.Fatalf("user with a volume: %v", err)
+	}
+}
+
+// checkAttachments attaches alice's volume id to a new container "dev":
+// once only, no delete of the volume meanwhile, and the attachment goes
+// with the container's row.
+func checkAttachments(t *testing.T, db store.Querier, alice store.UserID, id store.VolumeID) {
+	t.Helper()
+	ctx := context.Background()
 	c := addContainer(t, db, alice, "dev")
 	a := store.Attachment{VolumeID: id, ContainerID: c, Path: "/mnt/data", State: store.AttachReady}
 	if err := st.Volumes.Attach(ctx, db, a); err != nil {
@@ -64,16 +84,5 @@ func TestVolumes(t *testing.T) {
 	}
 	if as, _ := st.Volumes.Attachments(ctx, db, ""); len(as) != 0 {
 		t.Fatalf("after the container: %+v", as)
-	}
-	_ = st.Volumes.Pin(ctx, db, id, "s1")
-	if err := st.Volumes.Delete(ctx, db, id); err != nil {
-		t.Fatal(err)
-	}
-	if pins, _ := st.Volumes.Pins(ctx, db, id); len(pins) != 0 {
-		t.Fatalf("pins outlived the volume: %v", pins)
-	}
-	// A user who owns a volume cannot be deleted.
-	if err := st.Users.Delete(ctx, db, "bob"); !errors.Is(err, store.ErrForeignKey) {
-		t.Fatalf("user with a volume: %v", err)
 	}
 }

@@ -40,8 +40,6 @@ var (
 	ErrBadKey         = errors.New("invalid public key")
 	ErrLastAdmin      = errors.New("cannot remove the last enabled admin")
 	ErrOwnsContainers = errors.New("user owns containers")
-	// ErrOwnsVolumes: a user who owns volumes cannot be deleted.
-	ErrOwnsVolumes = errors.New("user owns volumes")
 )
 
 // User is a lab member known to the gateway.
@@ -165,19 +163,8 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
-		use, err := s.st.Containers.Usage(ctx, q, u.ID)
-		if err != nil {
-			return fmt.Errorf("delete user %s: %w", name, err)
-		}
-		if use.Containers > 0 {
-			return fmt.Errorf("%w: %s still owns %d container(s); delete them first", ErrOwnsContainers, name, use.Containers)
-		}
-		vols, _, err := s.st.Volumes.Usage(ctx, q, u.ID)
-		if err != nil {
-			return fmt.Errorf("delete user %s: %w", name, err)
-		}
-		if vols > 0 {
-			return fmt.Errorf("%w: %s still owns %d volume(s); delete them first", ErrOwnsVolumes, name, vols)
+		if err := s.ownsNothing(ctx, q, u.ID, name); err != nil {
+			return err
 		}
 		err = s.st.Users.Delete(ctx, q, name)
 		if errors.Is(err, store.ErrForeignKey) {
