@@ -6,8 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // lxdVolumes lists the custom volumes of the default pool whose names
@@ -244,5 +247,48 @@ func TestVolumeQuotaAndTenancy(t *testing.T) {
 	}
 	if r := g.must("alice", alice, "", "volume", "snapshots", "data"); !strings.Contains(r.out, "s1") {
 		t.Fatalf("snapshots: %+v", r)
+	}
+}
+
+// The database is lost: the volumes come back with their owners, sizes
+// and attachments, read from LXD (names, owner keys and devices).
+func TestVolumeLostDatabase(t *testing.T) {
+	g, _ := volumeGW(t)
+	alice := g.addUser("alice", "alice-password", false)
+	g.start()
+	g.must("alice", alice, "", "volume", "create", "data", "--size", "100MiB")
+	g.must("alice", alice, "", "volume", "create", "spare")
+	g.must("alice", alice, "", "launch", "box", "--volume", "data:/work")
+	before := g.must("alice", alice, "", "volumes", "--json").out
+
+	g.signal(syscall.SIGTERM)
+	<-g.exited
+	data := filepath.Join(g.dir, "data")
+	for _, f := range []string{"lxcgate.db", "lxcgate.db-wal", "lxcgate.db-shm"} {
+		if err := os.Remove(filepath.Join(data, f)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	g.mustLxcgate("alice-password\n", "user", "add", "alice", "--password-stdin")
+	pub, _ := os.ReadFile(alice + ".pub")
+	g.mustLxcgate(string(pub), "user", "key", "add", "alice")
+	known := g.known
+	g.start()
+	g.known = known
+	waitFor(t, "the start-up reconcile", 30*time.Second, func() bool { return strings.Contains(g.logs(), "port mappings reconciled") })
+	type vol struct {
+		Name     string `json:"name"`
+		Owner    string `json:"owner"`
+		Size     int64  `json:"size"`
+		Attached []struct {
+			Container string `json:"container"`
+			Path      string `json:"path"`
+		} `json:"attached"`
+	}
+	var was, is []vol
+	json.Unmarshal([]byte(before), &was)
+	json.Unmarshal([]byte(g.must("alice", alice, "", "volumes", "--json").out), &is)
+	if len(is) != 2 || !reflect.DeepEqual(was, is) {
+		t.Fatalf("after the database was lost: %+v, want %+v", is, was)
 	}
 }
