@@ -10,6 +10,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/failpoint"
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/store"
+	"github.com/lxcgate/lxcgate/internal/units"
 )
 
 // VolumeData is what volume snapshots, export and import need of LXD.
@@ -215,18 +216,70 @@ func (s *Service) ImportVolume(ctx context.Context, user, name string, r io.Read
 	if err := s.lxdVolumes().SetVolumeOwner(ctx, pool, lname, user); err != nil {
 		s.log.Error("recording an imported volume's owner failed; the next reconcile does", "user", user, "volume", name, "err", err)
 	}
-	// The tarball says the size; the books take it (reconcile would).
-	if lvs, err := s.lxdVolumes().Volumes(ctx, pool, lname); err == nil {
-		for _, lv := range lvs {
-			if lv.Name == lname && lv.Size > 0 && lv.Size != size {
-				if err := s.st.Volumes.SetSize(ctx, s.db, id, lv.Size); err != nil {
-					s.log.Error("recording an imported volume's size failed; reconcile will", "user", user, "volume", name, "err", err)
-				}
-			}
-		}
+	if err := s.fitImported(ctx, user, name, id, size); err != nil {
+		return Volume{}, err
 	}
 	if err := s.st.Volumes.SetState(ctx, s.db, id, store.StateReady); err != nil {
 		s.log.Error("marking an imported volume ready failed; reconcile keeps it", "user", user, "volume", name, "err", err)
 	}
 	return s.GetVolume(ctx, user, name)
+}
+
+// fitImported holds an imported volume to the books: one whose tarball
+// set no size gets the size reserved; a larger one must fit the disk
+// quota (or it is deleted again); a smaller one gives the rest back.
+func (s *Service) fitImported(ctx context.Context, user, name string, id store.VolumeID, reserved int64) error {
+	pool, lname := s.conf().VolumePool, s.volumeName(user, name)
+	lvs, err := s.lxdVolumes().Volumes(ctx, pool, lname)
+	if err != nil {
+		return fmt.Errorf("import volume %s: %w", name, err)
+	}
+	var size int64
+	for _, lv := range lvs {
+		if lv.Name == lname {
+			size = lv.Size
+		}
+	}
+	switch {
+	case size == 0:
+		if err := s.lxdVolumes().ResizeVolume(ctx, pool, lname, reserved); err != nil {
+			return s.undoImport(ctx, user, name, id, fmt.Errorf("import volume %s: setting its size: %w", name, err))
+		}
+		return nil
+	case size == reserved:
+		return nil
+	}
+	err = store.Tx(ctx, s.db, func(q store.Querier) error {
+		uid, err := s.userID(ctx, q, user)
+		if err != nil {
+			return err
+		}
+		quota, use, err := s.quotaOf(ctx, q, uid)
+		if err != nil {
+			return err
+		}
+		if size > reserved {
+			if err := checkVolumeQuota(quota, use, 0, size-reserved); err != nil {
+				return err
+			}
+		}
+		return s.st.Volumes.SetSize(ctx, q, id, size)
+	})
+	if err != nil {
+		return s.undoImport(ctx, user, name, id, fmt.Errorf("import volume %s (%s): %w", name, units.FormatSize(size), err))
+	}
+	return nil
+}
+
+// undoImport deletes an imported volume the books cannot take, and its
+// reservation; a failure is left to reconcile.
+func (s *Service) undoImport(ctx context.Context, user, name string, id store.VolumeID, cause error) error {
+	if err := s.lxdVolumes().DeleteVolume(ctx, s.conf().VolumePool, s.volumeName(user, name)); err != nil && !errors.Is(err, lxd.ErrNotFound) {
+		s.log.Error("deleting a refused import failed; reconcile keeps it", "user", user, "volume", name, "err", err)
+		return cause
+	}
+	if err := s.st.Volumes.DeleteReservation(ctx, s.db, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Error("dropping a refused import's reservation failed; reconcile will", "user", user, "volume", name, "err", err)
+	}
+	return fmt.Errorf("%w; nothing was kept", cause)
 }

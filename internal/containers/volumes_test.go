@@ -396,3 +396,42 @@ func TestVolumeHugeSizes(t *testing.T) {
 		t.Fatalf("LXD: %+v", lv)
 	}
 }
+
+// An import takes its tarball's size under the disk quota: one too large
+// is refused and nothing kept; one with no size gets the size reserved.
+func TestImportSizeAndQuota(t *testing.T) {
+	ctx := context.Background()
+	s, fake, _ := newVolumeService(t, nil)
+	mustVolume(t, s, "alice", "big", 4<<30)
+	var exp bytes.Buffer
+	if _, err := s.ExportVolume(ctx, "alice", "big", &exp); err != nil {
+		t.Fatal(err)
+	}
+	mustVolume(t, s, "bob", "a", 4<<30)
+	mustVolume(t, s, "bob", "b", 3<<30)
+	_, err := s.ImportVolume(ctx, "bob", "copy", bytes.NewReader(exp.Bytes()))
+	if !errors.Is(err, ErrQuota) || !strings.Contains(err.Error(), "nothing was kept") {
+		t.Fatalf("import past the disk quota: %v", err)
+	}
+	if lv, _ := fake.Volumes(ctx, pool, "lxcgate-bob."); len(lv) != 2 {
+		t.Fatalf("left: %+v", lv)
+	}
+	if err := s.DeleteVolume(ctx, "bob", "b"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.ImportVolume(ctx, "bob", "copy", bytes.NewReader(exp.Bytes()))
+	if err != nil || v.Size != 4<<30 {
+		t.Fatalf("import: %+v %v", v, err)
+	}
+	if _, use, _ := s.Quota(ctx, "bob"); use.Disk != 8<<30 {
+		t.Fatalf("bob's disk: %d", use.Disk)
+	}
+	// A tarball without a size (the fake's header says 0) gets the default.
+	noSize := []byte("lxdtest-volume-backup size=0\nraw")
+	if v, err := s.ImportVolume(ctx, "alice", "raw", bytes.NewReader(noSize)); err != nil || v.Size != 1<<30 {
+		t.Fatalf("import without a size: %+v %v", v, err)
+	}
+	if lv, _ := fake.Volumes(ctx, pool, "lxcgate-alice.raw"); lv[0].Size != 1<<30 || lv[0].Owner != "alice" {
+		t.Fatalf("in LXD: %+v", lv)
+	}
+}

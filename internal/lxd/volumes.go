@@ -126,13 +126,15 @@ func (c *Client) ResizeVolume(ctx context.Context, pool, name string, size int64
 	return c.updateVolume(pool, name, func(put *api.StorageVolumePut) { put.Config["size"] = bytesStr(size) })
 }
 
-// SetVolumeOwner records a volume's owner (an imported one carries what
-// its tarball said; only the gateway's word counts).
+// SetVolumeOwner records a volume's owner and keeps of its config only
+// its size and its driver's block settings: an imported one carries what
+// its tarball said (another owner, a snapshot schedule, security.*), and
+// only the gateway's word counts.
 func (c *Client) SetVolumeOwner(ctx context.Context, pool, name, owner string) error {
 	defer c.timed("volume-configure")()
 	return c.updateVolume(pool, name, func(put *api.StorageVolumePut) {
 		for k := range put.Config {
-			if strings.HasPrefix(k, KeyPrefix) {
+			if k != "size" && !strings.HasPrefix(k, "block.") {
 				delete(put.Config, k)
 			}
 		}

@@ -290,9 +290,9 @@ func (f *Fake) RestoreVolume(_ context.Context, pool, name, snap string) error {
 	return nil
 }
 
-// exportHeader starts the fake's export format: a header line, then the
-// data.
-const exportHeader = "lxdtest-volume-backup\n"
+// exportHeader starts the fake's export format: a header line with the
+// volume's size (as a backup's index carries its config), then the data.
+const exportHeader = "lxdtest-volume-backup size="
 
 // ExportVolume writes the fake's backup of a volume.
 func (f *Fake) ExportVolume(_ context.Context, pool, name string, w io.Writer) (int64, error) {
@@ -300,7 +300,7 @@ func (f *Fake) ExportVolume(_ context.Context, pool, name string, w io.Writer) (
 	v, err := f.volume(pool, name)
 	var data []byte
 	if err == nil {
-		data = append([]byte(exportHeader), v.data...)
+		data = append([]byte(fmt.Sprintf("%s%d\n", exportHeader, v.v.Size)), v.data...)
 	}
 	f.mu.Unlock()
 	if err != nil {
@@ -315,7 +315,8 @@ func (f *Fake) ExportVolume(_ context.Context, pool, name string, w io.Writer) (
 func (f *Fake) ImportVolume(_ context.Context, pool, name string, r io.Reader) error {
 	br := bufio.NewReader(r)
 	head, err := br.ReadString('\n')
-	if err != nil || head != exportHeader {
+	var size int64
+	if n, _ := fmt.Sscanf(strings.TrimPrefix(head, exportHeader), "%d\n", &size); err != nil || !strings.HasPrefix(head, exportHeader) || n != 1 {
 		return errors.New("import volume " + name + ": LXD failed; the error was logged for the admin")
 	}
 	data, err := io.ReadAll(br)
@@ -330,7 +331,7 @@ func (f *Fake) ImportVolume(_ context.Context, pool, name string, r io.Reader) e
 	if f.FailVolumes != nil {
 		return f.FailVolumes
 	}
-	if err := f.addVolume(pool, lxd.Volume{Name: name, Owner: "imported-claim", Created: time.Now().UTC()}); err != nil {
+	if err := f.addVolume(pool, lxd.Volume{Name: name, Size: size, Owner: "imported-claim", Created: time.Now().UTC()}); err != nil {
 		return err
 	}
 	f.Vols[f.volumeKey(pool, name)].data = data
