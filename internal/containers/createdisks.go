@@ -120,13 +120,11 @@ func (s *Service) volumeDisk(ctx context.Context, user string, m *VolumeMount) (
 	return lxd.Disk{Pool: s.conf().VolumePool, Source: s.volumeName(user, m.Name), Path: p, ReadOnly: m.ReadOnly}, nil
 }
 
-// datasetsFor is the datasets a new container gets: those asked for, and
-// the default ones the user may use (a default one whose source is
-// missing is left out with a log line rather than stopping every launch).
+// datasetsFor is the datasets a new container (a clone too) gets: those
+// asked for, and the default ones the user may use (a default one whose
+// source is missing is left out, said in the progress, rather than
+// stopping every launch).
 func (s *Service) datasetsFor(user string, req *CreateRequest) []string {
-	if req.copyOf != "" {
-		return req.Datasets
-	}
 	out := append([]string(nil), req.Datasets...)
 	for name, d := range s.conf().Datasets {
 		if !d.Default || !d.mayUse(user) || contains(out, name) {

@@ -274,3 +274,25 @@ func TestImportInFlightSurvivesReconcile(t *testing.T) {
 		t.Fatalf("after the import: %+v %v", v, err)
 	}
 }
+
+// A clone gets the default datasets, as every new container does, but
+// none of its source's volumes.
+func TestCloneGetsDefaultDatasets(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	s, fake, _ := newVolumeService(t, map[string]Dataset{"imagenet": {Source: src, Path: "/data/imagenet", Default: true}})
+	mustVolume(t, s, "alice", "data", 0)
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "dev", Volumes: []VolumeMount{{Name: "data"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.TakeSnapshot(ctx, "alice", "dev", "s1", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Clone(ctx, "alice", "dev", "s1", "copy", ""); err != nil {
+		t.Fatal(err)
+	}
+	d := fake.VolumeDevices("lxcgate-alice", "copy")
+	if _, ok := d["vol.data"]; ok || d["ds.imagenet"].Path != "/data/imagenet" || len(d) != 1 {
+		t.Fatalf("clone's devices: %+v", d)
+	}
+}
