@@ -275,7 +275,10 @@ func TestVolumeLostDatabase(t *testing.T) {
 	known := g.known
 	g.start()
 	g.known = known
-	waitFor(t, "the start-up reconcile", 30*time.Second, func() bool { return strings.Contains(g.logs(), "port mappings reconciled") })
+	// The log holds both runs: the second start's reconcile is the second line.
+	waitFor(t, "the start-up reconcile", 30*time.Second, func() bool {
+		return strings.Count(g.logs(), "containers reconciled with LXD") >= 2
+	})
 	type vol struct {
 		Name     string `json:"name"`
 		Owner    string `json:"owner"`
