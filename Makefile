@@ -31,6 +31,7 @@ bench:
 	bench/containers.sh
 	bench/portmap.sh
 	bench/snapshots.sh
+	bench/volumes.sh
 	bench/cluster.sh
 	bench/reach.sh
 	bench/flow.sh

@@ -17,7 +17,9 @@ import (
 func TestKilledAtEveryStep(t *testing.T) {
 	before := othersRules(t)
 	g, prefix := portsGW(t, "LXCGATE_QUOTA_CONTAINERS=20", "LXCGATE_QUOTA_CPU=40", "LXCGATE_QUOTA_MEMORY=16GiB",
-		"LXCGATE_QUOTA_SNAPSHOTS=40", "LXCGATE_PORTS_RECONCILE_INTERVAL=1h")
+		"LXCGATE_QUOTA_SNAPSHOTS=40", "LXCGATE_PORTS_RECONCILE_INTERVAL=1h",
+		"LXCGATE_QUOTA_VOLUMES=20", "LXCGATE_QUOTA_DISK=100GiB", "LXCGATE_VOLUMES_DEFAULT_SIZE=32MiB")
+	t.Cleanup(func() { removeProjects(prefix); removeVolumes(prefix) })
 	alice := g.addUser("alice", "alice-password", false)
 	project := prefix + "alice"
 	base := g.envVars
@@ -45,11 +47,44 @@ func TestKilledAtEveryStep(t *testing.T) {
 		})
 	}
 	restart("")
-	for _, tc := range []struct {
-		failpoint string
-		setup     [][]string
-		cmd       []string
-	}{
+	// An export for the import's steps.
+	run("volume", "create", "src")
+	tarball := g.sshKey("alice", alice, "", "volume", "export", "src").out
+	for _, tc := range crashSteps() {
+		for _, s := range tc.setup {
+			run(s...)
+		}
+		restart(tc.failpoint)
+		stdin := ""
+		if tc.cmd[0] == "volume" && tc.cmd[1] == "import" {
+			stdin = tarball
+		}
+		r := g.sshKey("alice", alice, stdin, tc.cmd...)
+		select {
+		case <-g.exited:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: the gateway did not stop at its failpoint: %+v", tc.failpoint, r)
+		}
+		g.cmd = nil
+		restart("")
+		checkSettled(t, g, project, tc.failpoint)
+		checkVolumesSettled(t, g, prefix, tc.failpoint)
+	}
+	if after := othersRules(t); after != before {
+		t.Fatal("rules outside lxcgate's chains changed")
+	}
+}
+
+// crashStep is a command killed at a failpoint, after its setup commands.
+type crashStep struct {
+	failpoint string
+	setup     [][]string
+	cmd       []string
+}
+
+// crashSteps are the steps TestKilledAtEveryStep kills the gateway at.
+func crashSteps() []crashStep {
+	return []crashStep{
 		{"create:reserved", nil, []string{"launch", "c1"}},
 		{"create:made", nil, []string{"launch", "c2"}},
 		{"stop:done", [][]string{{"launch", "c3"}}, []string{"stop", "c3", "--force"}},
@@ -62,23 +97,74 @@ func TestKilledAtEveryStep(t *testing.T) {
 		{"restore:restored", [][]string{{"launch", "c10"}, {"snapshot", "c10", "s0"}}, []string{"restore", "c10", "s0", "--yes"}},
 		{"create:made", [][]string{{"create", "c11"}, {"snapshot", "c11", "s0"}}, []string{"clone", "c11", "s0", "c12"}},
 		{"port:reserved", [][]string{{"launch", "c13"}}, []string{"port", "add", "c13", "8080"}},
-	} {
-		for _, s := range tc.setup {
-			run(s...)
-		}
-		restart(tc.failpoint)
-		r := g.sshKey("alice", alice, "", tc.cmd...)
-		select {
-		case <-g.exited:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("%s: the gateway did not stop at its failpoint: %+v", tc.failpoint, r)
-		}
-		g.cmd = nil
-		restart("")
-		checkSettled(t, g, project, tc.failpoint)
+		{"volume:reserved", nil, []string{"volume", "create", "v1"}},
+		{"volume:made", nil, []string{"volume", "create", "v2"}},
+		{"volume-attach:recorded", [][]string{{"volume", "create", "v3"}, {"launch", "c14"}}, []string{"volume", "attach", "v3", "c14"}},
+		{"volume-attach:made", [][]string{{"volume", "create", "v4"}}, []string{"volume", "attach", "v4", "c14"}},
+		{"volume-detach:marked", nil, []string{"volume", "detach", "v4", "c14"}},
+		{"volume-detach:removed", [][]string{{"volume", "attach", "v4", "c14", "/v4"}}, []string{"volume", "detach", "v4", "c14"}},
+		{"volume-resize:reserved", nil, []string{"volume", "resize", "v4", "48MiB"}},
+		{"volume-snapshot:taken", nil, []string{"volume", "snapshot", "v4", "s1", "--keep"}},
+		{"volume-delete:marked", [][]string{{"volume", "create", "v5"}}, []string{"volume", "delete", "v5", "--yes"}},
+		{"volume-delete:gone", [][]string{{"volume", "create", "v6"}}, []string{"volume", "delete", "v6", "--yes"}},
+		{"volume-import:reserved", nil, []string{"volume", "import", "v7"}},
+		{"volume-import:made", nil, []string{"volume", "import", "v8"}},
+		{"create:made", [][]string{{"volume", "create", "v9"}}, []string{"launch", "c15", "--volume", "v9"}},
+		{"delete:gone", [][]string{{"launch", "c16", "--volume", "v9:/w2"}}, []string{"delete", "c16", "--force", "--yes"}},
 	}
-	if after := othersRules(t); after != before {
-		t.Fatal("rules outside lxcgate's chains changed")
+}
+
+// checkVolumesSettled compares the gateway's volume rows with LXD's
+// volumes, and its attachment rows with the instances' volume devices:
+// nothing half-made, half-attached or left over.
+func checkVolumesSettled(t *testing.T, g *gw, prefix, step string) {
+	t.Helper()
+	db := openDB(t, g)
+	var rows []string
+	rs, err := db.Query(`SELECT v.name, v.state FROM volumes v JOIN users u ON u.id = v.user_id WHERE u.name = 'alice' ORDER BY v.name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rs.Next() {
+		var name, state string
+		rs.Scan(&name, &state)
+		if state != "ready" {
+			t.Errorf("after %s: volume %s left in state %q", step, name, state)
+		}
+		rows = append(rows, prefix+"alice."+name)
+	}
+	rs.Close()
+	lxdHas := lxdVolumes(t, prefix)
+	sort.Strings(lxdHas)
+	if strings.Join(rows, ",") != strings.Join(lxdHas, ",") {
+		t.Fatalf("after %s: volume rows %v, LXD %v", step, rows, lxdHas)
+	}
+	want := map[string]bool{}
+	as, err := db.Query(`SELECT c.name, v.name, a.state FROM volume_attachments a JOIN volumes v ON v.id = a.volume_id
+		JOIN containers c ON c.id = a.container_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for as.Next() {
+		var c, v, state string
+		as.Scan(&c, &v, &state)
+		if state != "ready" {
+			t.Errorf("after %s: attachment of %s to %s left %q", step, v, c, state)
+		}
+		want[c+"/vol."+v] = true
+	}
+	as.Close()
+	for _, c := range lxdNames(t, prefix+"alice") {
+		out := lxc(t, "config", "device", "list", c, "--project", prefix+"alice")
+		for _, dev := range strings.Fields(out) {
+			if strings.HasPrefix(dev, "vol.") && !want[c+"/"+dev] {
+				t.Errorf("after %s: %s has device %s without its row", step, c, dev)
+			}
+			delete(want, c+"/"+dev)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("after %s: attachment rows without their devices: %v", step, want)
 	}
 }
 

@@ -17,6 +17,7 @@ const (
 	String             // --image IMG
 	Int                // --cpu N
 	Size               // --memory SIZE (512MiB, 4GiB)
+	List               // repeatable: --volume A --volume B
 )
 
 // Flag declares one flag of a command: its spellings, value, help and gate.
@@ -95,6 +96,11 @@ func (v Values) Int(name string) int { return int(*v.get(name).(*intValue)) }
 // Size is a Size flag's value in bytes.
 func (v Values) Size(name string) int64 { return int64(*v.get(name).(*sizeValue)) }
 
+// List is a List flag's values, in the order given.
+func (v Values) List(name string) []string {
+	return append([]string(nil), v.get(name).(*listValue).s...)
+}
+
 // Changed reports whether the flag was given.
 func (v Values) Changed(name string) bool {
 	v.get(name)
@@ -134,6 +140,8 @@ func DefineFlags(fs *pflag.FlagSet, flags []Flag) Values {
 			n, _ := units.ParseSize(f.Default)
 			s := sizeValue(n)
 			val = &s
+		case List:
+			val = &listValue{}
 		default:
 			val = &stringValue{s: f.Default, choices: f.Values}
 		}

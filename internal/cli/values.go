@@ -68,6 +68,13 @@ func (v *stringValue) Set(s string) error {
 func (v *stringValue) String() string { return v.s }
 func (v *stringValue) Type() string   { return "string" }
 
+// listValue gathers every use of a repeatable flag.
+type listValue struct{ s []string }
+
+func (v *listValue) Set(s string) error { v.s = append(v.s, s); return nil }
+func (v *listValue) String() string     { return strings.Join(v.s, ",") }
+func (v *listValue) Type() string       { return "list" }
+
 // OrList writes "a, b or c".
 func OrList(words []string) string {
 	if len(words) < 2 {

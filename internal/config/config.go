@@ -43,6 +43,9 @@ type Config struct {
 	Leases     Leases     `toml:"leases"`
 	Idle       Idle       `toml:"idle"`
 	Web        Web        `toml:"web"`
+	Volumes    Volumes    `toml:"volumes"`
+	// Datasets are host directories offered to containers, by name.
+	Datasets map[string]Dataset `toml:"datasets"`
 }
 
 // Web configures the status page and JSON API listener. Without TLS it is
@@ -150,12 +153,13 @@ type Quota struct {
 	GPUs       int  `toml:"gpus"`
 	Ports      int  `toml:"ports"` // ports a user may add to each container
 	Snapshots  int  `toml:"snapshots"`
+	Volumes    int  `toml:"volumes"` // volumes at most; their sizes count towards disk
 }
 
 // Limits is the default quota as the container service takes it.
 func (q Quota) Limits() quota.Quota {
 	return quota.Quota{Containers: q.Containers, CPU: q.CPU, Memory: int64(q.Memory), Disk: int64(q.Disk), GPUs: q.GPUs,
-		Ports: q.Ports, Snapshots: q.Snapshots}
+		Ports: q.Ports, Snapshots: q.Snapshots, Volumes: q.Volumes}
 }
 
 // GPU configures the GPU profile lxcgate keeps in LXD.
@@ -240,11 +244,13 @@ func Default() Config {
 			ProjectPrefix: "lxcgate-", NAT: true,
 			MaxCPU: 128, MaxMemory: Size(1 << 40), MaxDisk: Size(16 << 40), ExecTimeout: Duration(30 * time.Second),
 		},
-		Quota:     Quota{Containers: 3, CPU: 8, Memory: Size(16 << 30), Disk: Size(50 << 30), GPUs: 1, Ports: 3, Snapshots: 20},
+		Quota:     Quota{Containers: 3, CPU: 8, Memory: Size(16 << 30), Disk: Size(50 << 30), GPUs: 1, Ports: 3, Snapshots: 20, Volumes: 5},
 		GPU:       GPU{Profile: "lxcgate-nvidia"},
 		Snapshots: Snapshots{Keep: 5},
 		Audit:     Audit{Retention: Age(180 * 24 * time.Hour), MaxRows: 1_000_000},
 		Web:       Web{TrustedProxies: []string{}},
+		Volumes:   Volumes{Pool: "default", DefaultSize: Size(10 << 30), MaxSize: Size(1 << 40)},
+		Datasets:  map[string]Dataset{},
 		Idle:      Idle{CPUPercent: 2},
 		Ports: Ports{Range: "20000-29999", Services: map[string]int{"ssh": 22}, Addresses: []string{},
 			ReconcileInterval: Duration(30 * time.Second), ChainPrefix: "LXCGATE"},

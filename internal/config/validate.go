@@ -14,7 +14,7 @@ import (
 // Validate checks the whole configuration and returns the first problem as
 // one line naming the key.
 func (c *Config) Validate() error {
-	for _, check := range []func() error{c.validateServer, c.validateLXD, c.validateContainers, c.validatePorts, c.validateLog, c.validateLeases} {
+	for _, check := range []func() error{c.validateServer, c.validateLXD, c.validateContainers, c.validatePorts, c.validateLog, c.validateLeases, c.validateVolumes} {
 		if err := check(); err != nil {
 			return err
 		}

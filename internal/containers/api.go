@@ -2,6 +2,7 @@ package containers
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
@@ -52,6 +53,22 @@ type API interface {
 	Restore(ctx context.Context, user, name, snap string) error
 	Clone(ctx context.Context, user, name, snap, newName, host string) (Container, error)
 	AutoSnap(ctx context.Context, user, name, every, expiry string) error
+
+	// Volumes (each user's, outliving containers) and the lab's datasets.
+	CreateVolume(ctx context.Context, user, name string, size int64) (Volume, error)
+	ListVolumes(ctx context.Context, user string) ([]Volume, error)
+	GetVolume(ctx context.Context, user, name string) (Volume, error)
+	VolumeNames(ctx context.Context, user string) []string
+	AttachVolume(ctx context.Context, user, name, container, path string, readOnly bool) (Attachment, error)
+	DetachVolume(ctx context.Context, user, name, container string) error
+	ResizeVolume(ctx context.Context, user, name string, size int64) error
+	DeleteVolume(ctx context.Context, user, name string) error
+	SnapshotVolume(ctx context.Context, user, name, snap string, keep bool) (string, []string, error)
+	VolumeSnapshots(ctx context.Context, user, name string) ([]SnapshotInfo, error)
+	RestoreVolume(ctx context.Context, user, name, snap string) error
+	ExportVolume(ctx context.Context, user, name string, w io.Writer) (int64, error)
+	ImportVolume(ctx context.Context, user, name string, r io.Reader) (Volume, error)
+	Datasets(user string) []DatasetInfo
 }
 
 var _ API = (*Service)(nil)

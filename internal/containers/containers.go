@@ -87,6 +87,7 @@ type LXD interface {
 	// SetGPUs makes an instance's GPU devices exactly w's.
 	SetGPUs(ctx context.Context, project, name string, w lxd.GPUWant) (bool, error)
 	Access
+	Volumer
 	Snapshotter
 	Cluster
 }
@@ -125,6 +126,14 @@ type Config struct {
 	// LeaseDefault is a new container's lease (0: none); LeaseMax caps
 	// what a user may ask for (0: no cap).
 	LeaseDefault, LeaseMax time.Duration
+	// VolumePool is the LXD pool of users' volumes; VolumeDefaultSize and
+	// VolumeMaxSize bound their sizes (0: no cap); PersonalPath, when set,
+	// is where every container of a user gets their volume "home".
+	VolumePool                       string
+	VolumeDefaultSize, VolumeMaxSize int64
+	PersonalPath                     string
+	// Datasets are the host directories offered to containers, by name.
+	Datasets map[string]Dataset
 	// OnChange, when set, hears of a container whose state or ports
 	// changed (the port mapper follows it), before the command returns.
 	OnChange func(ref.Ref)
@@ -176,6 +185,9 @@ type CreateRequest struct {
 	Lease    time.Duration // 0: the configured default
 	Start    bool
 	Progress func(string)
+	// Volumes and Datasets are attached from the start.
+	Volumes  []VolumeMount
+	Datasets []string
 	copyOf   string // "NAME/SNAPSHOT" for a clone
 }
 
@@ -221,8 +233,9 @@ func (s *Service) conf() *Config { return s.cfg.Load() }
 
 // Reconfigure applies the parts of next that may change while serving:
 // container defaults and caps, the images allowlist, the default quota,
-// the published services and snapshot keeping. The project prefix, the
-// port range, the GPU profile and sharing, and OnChange stay as they
+// the published services, snapshot keeping, volume sizes and datasets.
+// The project prefix, the port range, the GPU profile and sharing, the
+// volume pool, the personal volume's path and OnChange stay as they
 // were; they need a restart. Containers gain a newly configured service
 // at the next Reconcile.
 func (s *Service) Reconfigure(next Config) {
@@ -235,6 +248,8 @@ func (s *Service) Reconfigure(next Config) {
 	c.Services = maps.Clone(next.Services)
 	c.SnapshotKeep = next.SnapshotKeep
 	c.LeaseDefault, c.LeaseMax = next.LeaseDefault, next.LeaseMax
+	c.VolumeDefaultSize, c.VolumeMaxSize = next.VolumeDefaultSize, next.VolumeMaxSize
+	c.Datasets = maps.Clone(next.Datasets)
 	s.cfg.Store(&c)
 }
 

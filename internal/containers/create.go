@@ -55,7 +55,7 @@ func (s *Service) Create(ctx context.Context, user string, req CreateRequest) (C
 	}
 	failpoint.Hit("create:made")
 	if req.copyOf != "" {
-		if err := s.finishCopy(ctx, user, req, p.placed.gpus, spec.Config); err != nil {
+		if err := s.finishCopy(ctx, user, req, p.placed.gpus, spec.Config, spec.Disks); err != nil {
 			return Container{}, s.undoCopy(ctx, user, req, res.id, err)
 		}
 	}
@@ -119,7 +119,13 @@ func (s *Service) plan(ctx context.Context, user string, req *CreateRequest) (pl
 	// A copy starts only once its GPU devices fit its books (finishCopy).
 	p.spec = lxd.Spec{Name: req.Name, Image: req.Image, CPU: req.CPU, Memory: req.Memory, Disk: req.Disk,
 		Start: req.Start && req.copyOf == "", CopyOf: req.copyOf}
+	if err := s.placeByVolumes(ctx, user, req); err != nil {
+		return p, err
+	}
 	if p.placed, err = s.place(ctx, user, *req); err != nil {
+		return p, err
+	}
+	if p.spec.Disks, err = s.planDisks(ctx, user, req); err != nil {
 		return p, err
 	}
 	gpus, n, err := s.pickGPUs(req.GPU, p.placed.gpus, p.placed.Host, &p.spec)
@@ -138,14 +144,17 @@ func (s *Service) plan(ctx context.Context, user string, req *CreateRequest) (pl
 }
 
 // finishCopy fits a fresh copy's GPU devices to what it was booked (LXD's
-// copy keeps its source's) and drops the port keys it took over beyond
-// its own, then starts it if asked.
-func (s *Service) finishCopy(ctx context.Context, user string, req CreateRequest, host []lxd.GPU, ownKeys map[string]string) error {
+// copy keeps its source's) and drops the port keys and the volume and
+// dataset devices it took over beyond its own, then starts it if asked.
+func (s *Service) finishCopy(ctx context.Context, user string, req CreateRequest, host []lxd.GPU, ownKeys map[string]string, disks map[string]lxd.Disk) error {
 	ctx = context.WithoutCancel(ctx)
 	if err := s.fitCopy(ctx, user, req, host); err != nil {
 		return err
 	}
 	s.dropCopiedPortKeys(ctx, user, req.Name, ownKeys)
+	if err := s.dropCopiedDisks(ctx, user, req.Name, disks); err != nil {
+		return err
+	}
 	if req.Start {
 		if err := s.lxd.Start(ctx, s.Project(user), req.Name); err != nil {
 			return fmt.Errorf("start %s: %w", req.Name, err)

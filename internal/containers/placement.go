@@ -357,6 +357,8 @@ func (s *Service) movable(ctx context.Context, project, name, host string, r row
 		return nil, lxd.Instance{}, fmt.Errorf("%s is already on %s", name, host)
 	case r.GPUs != "":
 		return nil, lxd.Instance{}, fmt.Errorf("%s holds GPUs of %s; GPUs stay with their member, so it cannot move", name, in.Location)
+	case len(in.Disks) > 0:
+		return nil, lxd.Instance{}, fmt.Errorf("%s has volumes or datasets attached; detach them first, as they stay on their member", name)
 	}
 	return ms, in, nil
 }

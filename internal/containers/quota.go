@@ -73,6 +73,9 @@ func (s *Service) reserve(ctx context.Context, user string, req CreateRequest, h
 		if err != nil {
 			return fmt.Errorf("reserve %s: %w", req.Name, err)
 		}
+		if err := s.reserveMounts(ctx, q, user, id, req.Volumes); err != nil {
+			return err
+		}
 		// Host ports are reserved with the container and kept for its life.
 		if err := s.ensurePorts(ctx, q, id); err != nil {
 			return fmt.Errorf("create %s: %w", req.Name, err)
@@ -153,7 +156,13 @@ func (s *Service) quotaOf(ctx context.Context, q store.Querier, uid store.UserID
 	if err != nil {
 		return quota, Usage{}, err
 	}
-	return quota, Usage{Containers: u.Containers, CPU: u.CPU, Memory: u.Memory, Disk: u.Disk, GPUs: u.GPUs}, nil
+	vols, size, err := s.st.Volumes.Usage(ctx, q, uid)
+	if err != nil {
+		return quota, Usage{}, err
+	}
+	// Volume sizes count towards disk, beside the root disks.
+	return quota, Usage{Containers: u.Containers, CPU: u.CPU, Memory: u.Memory, Disk: satAdd(u.Disk, size), GPUs: u.GPUs,
+		Volumes: vols}, nil
 }
 
 // limits is a user's quota: their own values over the configured defaults.

@@ -70,6 +70,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	}
 	s.reconcilePortKeys(ctx, ins)
 	s.reconcileAddresses(ctx, ins)
+	s.reconcileVolumes(ctx)
 	return nil
 }
 

@@ -252,6 +252,11 @@ func (s *Service) afterRestore(ctx context.Context, user, name string, running b
 		if err := s.fitGPUsOf(ctx, user, name); err != nil {
 			return fmt.Errorf("restored, but fitting its GPU devices to what it holds failed, so it stays stopped: %w; restore it again", err)
 		}
+		if r, err := s.lookup(ctx, user, name); err == nil {
+			if err := s.fitDisks(ctx, user, name, r.ID); err != nil {
+				return fmt.Errorf("restored, but fitting its volumes to what is attached failed, so it stays stopped: %w; restore it again", err)
+			}
+		}
 	}
 	if running {
 		if err := s.lxd.Start(ctx, s.Project(user), name); err != nil && restoreErr == nil {

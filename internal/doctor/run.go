@@ -23,6 +23,8 @@ type Env struct {
 	// Mounts is the LXD host's mount table (/proc/self/mounts) when LXD
 	// runs on this host; empty (a remote LXD): lxcfs is not checked.
 	Mounts string
+	// Datasets are the configured datasets' host sources, by name.
+	Datasets map[string]string
 }
 
 // probedPorts is how many ports from the range's start are bind-probed:
@@ -61,5 +63,8 @@ func Run(ctx context.Context, e Env) Report {
 	add(CheckPortRange(e.PortFirst, e.PortLast, probedPorts, e.InUse))
 	add(CheckPerms(e.DataDir, e.DBFile))
 	add(CheckHostKey(e.HostKey))
+	for _, c := range CheckDatasets(e.Datasets) {
+		add(c)
+	}
 	return r
 }

@@ -46,7 +46,19 @@ func ContainerConfig(cfg config.Config, onChange func(ref.Ref)) containers.Confi
 		MaxCPU: c.Containers.MaxCPU, MaxMemory: int64(c.Containers.MaxMemory), MaxDisk: int64(c.Containers.MaxDisk),
 		SharedGPUs: c.GPU.Shared, OnChange: onChange, Quota: c.Quota.Limits(),
 		LeaseDefault: c.Leases.Default.D(), LeaseMax: c.Leases.Max.D(),
+		VolumePool: c.Volumes.Pool, VolumeDefaultSize: int64(c.Volumes.DefaultSize), VolumeMaxSize: int64(c.Volumes.MaxSize),
+		PersonalPath: c.Volumes.Personal, Datasets: datasetsOf(c),
 	}
+}
+
+// datasetsOf is the configured datasets as the container service takes
+// them.
+func datasetsOf(c config.Config) map[string]containers.Dataset {
+	out := map[string]containers.Dataset{}
+	for name, d := range c.Datasets {
+		out[name] = containers.Dataset{Source: d.Source, Path: d.Path, Writable: d.Writable(), Default: d.Default, Users: d.Users}
+	}
+	return out
 }
 
 func sweepConfig(cfg config.Config) sweep.Config {

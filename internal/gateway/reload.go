@@ -20,6 +20,7 @@ var liveKeys = []string{
 	"containers.default_image", "containers.images", "containers.cpu", "containers.memory", "containers.disk",
 	"containers.max_cpu", "containers.max_memory", "containers.max_disk",
 	"quota.", "ports.services", "snapshots.keep", "leases.", "idle.",
+	"volumes.default_size", "volumes.max_size", "datasets",
 }
 
 func isLive(key string) bool {
@@ -34,7 +35,8 @@ func isLive(key string) bool {
 // Reload applies next, a configuration read again (SIGHUP, systemctl
 // reload). What can change while serving applies at once (log level,
 // limits, container defaults and caps, the images allowlist, default
-// quotas, published services, snapshot keeping, leases, idle stops);
+// quotas, published services, snapshot keeping, leases, idle stops,
+// volume sizes and datasets);
 // every other change is named as needing a restart and left as it was. A
 // configuration that does not validate changes nothing and is returned.
 // Either way the gateway keeps serving.
@@ -100,7 +102,7 @@ func (g *Gateway) apply(applied []string) {
 		g.throttle.SetLimits(throttleLimits(c))
 		users.SetMaxConcurrentHashes(c.Auth.MaxConcurrentHashes)
 	}
-	if touched("containers.", "quota.", "ports.services", "snapshots.", "leases.") {
+	if touched("containers.", "quota.", "ports.services", "snapshots.", "leases.", "volumes.", "datasets") {
 		g.eng.cs.Reconfigure(ContainerConfig(c, nil))
 	}
 	if touched("idle.") {

@@ -51,3 +51,26 @@ func TestReloadAppliesOnlyLiveKeys(t *testing.T) {
 		t.Fatalf("left: %v", changedKeys(cfg, next))
 	}
 }
+
+// Volume sizes and datasets apply at a reload; the pool and the personal
+// volume's path need a restart.
+func TestReloadVolumeKeys(t *testing.T) {
+	cfg := config.Default()
+	next := cfg
+	next.Volumes.DefaultSize *= 2
+	next.Volumes.Pool = "other"
+	next.Volumes.Personal = "/home/ubuntu/persist"
+	next.Datasets = map[string]config.Dataset{"imagenet": {Source: "/srv/imagenet", Path: "/data/imagenet"}}
+	var applied, restart []string
+	for _, k := range changedKeys(cfg, next) {
+		if isLive(k) {
+			applied = append(applied, k)
+		} else {
+			restart = append(restart, k)
+		}
+	}
+	if !reflect.DeepEqual(applied, []string{"datasets", "volumes.default_size"}) ||
+		!reflect.DeepEqual(restart, []string{"volumes.personal", "volumes.pool"}) {
+		t.Fatalf("applied %v, restart %v", applied, restart)
+	}
+}

@@ -42,6 +42,9 @@ type Instance struct {
 	// Config holds the instance's own "user.lxcgate." keys (host ports,
 	// see PortKey), which outlive lxcgate's database.
 	Config map[string]string
+	// Disks are its own disk devices but the root disk (volumes and
+	// datasets), by device name.
+	Disks map[string]Disk
 
 	nic nic // the NIC whose host-side address IPv4 is
 }
@@ -68,6 +71,9 @@ type Spec struct {
 	// Routed, when set, replaces the profile's eth0 with a routed NIC of
 	// this IPv4 address (a cluster member's subnet, see Member.Subnet).
 	Routed string
+	// Disks are disk devices to create it with (volumes, datasets), by
+	// device name.
+	Disks map[string]Disk
 }
 
 // KeyPrefix starts every config key lxcgate keeps on an instance.
@@ -174,6 +180,9 @@ func devicesFor(spec Spec, prof profile) map[string]map[string]string {
 	}
 	for dev, id := range spec.GPUs {
 		devices[dev] = GPUDevice(id)
+	}
+	for dev, d := range spec.Disks {
+		devices[dev] = d.Device()
 	}
 	return devices
 }
@@ -340,6 +349,14 @@ func convert(in *api.InstanceFull) Instance {
 		}
 	}
 	sort.Strings(out.GPUs)
+	for name, d := range in.Devices {
+		if disk, ok := DiskOf(d); ok {
+			if out.Disks == nil {
+				out.Disks = map[string]Disk{}
+			}
+			out.Disks[name] = disk
+		}
+	}
 	// The address is not read from in.State: see addresses.go.
 	out.nic = primaryNIC(devs, cfg)
 	out.Routed = out.nic.routed

@@ -31,6 +31,8 @@ var (
 	ErrImageNotFound  = errors.New("no such image")
 	ErrProjectMissing = errors.New("no such project")
 	ErrNoFile         = errors.New("no such file or directory in the container")
+	// ErrInUse: LXD refuses to delete a volume an instance uses.
+	ErrInUse = errors.New("volume is in use")
 	// ErrDNSName: LXD refuses two running instances of one name on a bridge
 	// that publishes DNS records, even in different projects.
 	ErrDNSName = errors.New("another user's running container has this name on the shared bridge; " +
@@ -179,6 +181,8 @@ func (c *Client) check(what string, err error) error {
 		return fmt.Errorf("%s: %w", what, ErrNotRunning)
 	case strings.Contains(msg, "must be stopped") || strings.Contains(msg, "is running"):
 		return fmt.Errorf("%s: %w", what, ErrRunning)
+	case strings.Contains(msg, "still in use") || strings.Contains(msg, "is in use"):
+		return fmt.Errorf("%s: %w", what, ErrInUse)
 	case strings.Contains(msg, "Reached maximum") || strings.Contains(msg, "limit"):
 		c.log.Warn(what, "err", err)
 		return fmt.Errorf("%s: %w", what, ErrLimit)

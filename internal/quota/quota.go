@@ -12,7 +12,8 @@ import (
 	"github.com/lxcgate/lxcgate/internal/units"
 )
 
-// Quota is a user's limits, totals over all their containers; as a use
+// Quota is a user's limits, totals over all their containers and volumes
+// (disk counts both); as a use
 // (what the containers take now) Ports, Snapshots and Hosts stay zero.
 type Quota struct {
 	Containers int   `json:"containers"`
@@ -22,6 +23,8 @@ type Quota struct {
 	GPUs       int   `json:"gpus"`
 	Ports      int   `json:"ports"` // ports a user may add to each container
 	Snapshots  int   `json:"snapshots"`
+	// Volumes counts the user's volumes; their sizes count towards Disk.
+	Volumes int `json:"volumes"`
 	// Hosts is the cluster group the user's containers may be placed in;
 	// "" is any member. Not a sum: a use leaves it empty.
 	Hosts string `json:"hosts,omitempty"`
@@ -30,9 +33,9 @@ type Quota struct {
 // Change sets the given (non-nil) fields of a quota. It is also a user's
 // row of the quotas table, where nil takes the configured default.
 type Change struct {
-	Containers, CPU, GPUs, Ports, Snapshots *int
-	Memory, Disk                            *int64
-	Hosts                                   *string // a cluster group; "" any member
+	Containers, CPU, GPUs, Ports, Snapshots, Volumes *int
+	Memory, Disk                                     *int64
+	Hosts                                            *string // a cluster group; "" any member
 }
 
 // Kind is what a field holds.
@@ -74,6 +77,8 @@ var Fields = []Field{
 		func(q *Quota) *int { return &q.Ports }, func(c *Change) **int { return &c.Ports }),
 	count("snapshots", "snapshots over all containers", false, "at most",
 		func(q *Quota) *int { return &q.Snapshots }, func(c *Change) **int { return &c.Snapshots }),
+	count("volumes", "volumes at most (their sizes count towards disk)", true, "",
+		func(q *Quota) *int { return &q.Volumes }, func(c *Change) **int { return &c.Volumes }),
 	{Name: "hosts", Kind: Group, Help: "the cluster group containers go to (all: any member)"},
 }
 
@@ -163,7 +168,7 @@ func (c Change) Over(q Quota) Quota {
 }
 
 // printed is the summary's order, which is older than the flags'.
-var printed = []string{"containers", "cpu", "memory", "disk", "gpus", "snapshots", "ports"}
+var printed = []string{"containers", "cpu", "memory", "disk", "gpus", "snapshots", "ports", "volumes"}
 
 // ByName is the field named name; ok is false when there is none.
 func ByName(name string) (Field, bool) {

@@ -8,10 +8,11 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
-// The summary is byte for byte what 'quota' has always printed.
+// The summary is what 'quota' has always printed, with the volumes line
+// (issue 21) before the cluster group.
 func TestPrint(t *testing.T) {
-	q := Quota{Containers: 3, CPU: 8, Memory: 16 << 30, Disk: 50 << 30, GPUs: 1, Ports: 3, Snapshots: 20, Hosts: "a100"}
-	use := Quota{Containers: 1, CPU: 2, Memory: 1 << 30, Disk: 10 << 30}
+	q := Quota{Containers: 3, CPU: 8, Memory: 16 << 30, Disk: 50 << 30, GPUs: 1, Ports: 3, Snapshots: 20, Volumes: 5, Hosts: "a100"}
+	use := Quota{Containers: 1, CPU: 2, Memory: 1 << 30, Disk: 10 << 30, Volumes: 1}
 	var b bytes.Buffer
 	if err := Print(&b, "alice", q, use); err != nil {
 		t.Fatal(err)
@@ -24,6 +25,7 @@ func TestPrint(t *testing.T) {
   gpus        0 / 1
   snapshots   20 at most
   ports       3 added per container at most
+  volumes     1 / 5
   hosts       cluster group a100
 `
 	if b.String() != want {

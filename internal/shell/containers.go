@@ -29,6 +29,7 @@ var createFlags = []cli.Flag{
 	{Name: "gpu", Kind: cli.String, Arg: "all|LIST", Help: "all GPUs, or those listed (ids, UUIDs or PCI addresses from 'gpus', comma-separated)"},
 	hostFlag,
 	{Name: "lease", Kind: cli.String, Arg: "DUR", Help: "stop it after this long, e.g. 12h or 7d ('renew' extends it; default: the gateway's)"},
+	volumeFlags[0], volumeFlags[1],
 }
 
 // hostFlag places a new container on a cluster member.
@@ -205,7 +206,8 @@ func runCreate(c *Ctx, args []string, start bool) error {
 		return err
 	}
 	req := containers.CreateRequest{Name: args[0], Image: c.Flags.String("image"), CPU: c.Flags.Int("cpu"), Lease: lease,
-		Memory: c.Flags.Size("memory"), Disk: c.Flags.Size("disk"), GPU: c.Flags.String("gpu"), Host: c.Flags.String("host"), Start: start}
+		Memory: c.Flags.Size("memory"), Disk: c.Flags.Size("disk"), GPU: c.Flags.String("gpu"), Host: c.Flags.String("host"), Start: start,
+		Volumes: mountsOf(c), Datasets: c.Flags.List("dataset")}
 	p := c.progress()
 	req.Progress = p.line // its first line comes once every check has passed
 	ct, err := c.containers().Create(c.Context(), c.User.Name, req)

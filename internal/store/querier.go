@@ -29,6 +29,9 @@ type UserID int64
 // ContainerID is a row id of the containers table.
 type ContainerID int64
 
+// VolumeID is a row id of the volumes table.
+type VolumeID int64
+
 // Store gathers one small interface per table. The methods hold no state:
 // every one takes the Querier to run on.
 type Store struct {
@@ -45,6 +48,7 @@ type Store struct {
 	APITokens     APITokens
 	GPUHistory    GPUHistory
 	Routed        RoutedAddresses
+	Volumes       Volumes
 }
 
 // New returns the SQLite implementation of every table.
@@ -63,6 +67,7 @@ func New() *Store {
 		APITokens:     apiTokenTable{},
 		GPUHistory:    gpuHistoryTable{},
 		Routed:        routedTable{},
+		Volumes:       volumeTable{},
 	}
 }
 

@@ -42,10 +42,11 @@ func TestQuotas(t *testing.T) {
 		set  store.Quota
 		want []any
 	}{
-		{store.Quota{Containers: num(3), Memory: i64(1 << 30)}, []any{int64(3), nil, int64(1 << 30), nil, nil, nil, nil}},
-		{store.Quota{CPU: num(4), Snapshots: num(0)}, []any{int64(3), int64(4), int64(1 << 30), nil, nil, nil, int64(0)}},
-		{store.Quota{Containers: num(5), Disk: i64(7), GPUs: num(1), Ports: num(2)}, []any{int64(5), int64(4), int64(1 << 30), int64(7), int64(1), int64(2), int64(0)}},
-		{store.Quota{}, []any{int64(5), int64(4), int64(1 << 30), int64(7), int64(1), int64(2), int64(0)}},
+		{store.Quota{Containers: num(3), Memory: i64(1 << 30)}, []any{int64(3), nil, int64(1 << 30), nil, nil, nil, nil, nil}},
+		{store.Quota{CPU: num(4), Snapshots: num(0)}, []any{int64(3), int64(4), int64(1 << 30), nil, nil, nil, int64(0), nil}},
+		{store.Quota{Containers: num(5), Disk: i64(7), GPUs: num(1), Ports: num(2), Volumes: num(4)},
+			[]any{int64(5), int64(4), int64(1 << 30), int64(7), int64(1), int64(2), int64(0), int64(4)}},
+		{store.Quota{}, []any{int64(5), int64(4), int64(1 << 30), int64(7), int64(1), int64(2), int64(0), int64(4)}},
 	} {
 		if err := st.Quotas.Set(ctx, db, alice, tc.set); err != nil {
 			t.Fatal(err)

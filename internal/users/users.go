@@ -163,12 +163,8 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
-		use, err := s.st.Containers.Usage(ctx, q, u.ID)
-		if err != nil {
-			return fmt.Errorf("delete user %s: %w", name, err)
-		}
-		if use.Containers > 0 {
-			return fmt.Errorf("%w: %s still owns %d container(s); delete them first", ErrOwnsContainers, name, use.Containers)
+		if err := s.ownsNothing(ctx, q, u.ID, name); err != nil {
+			return err
 		}
 		err = s.st.Users.Delete(ctx, q, name)
 		if errors.Is(err, store.ErrForeignKey) {

@@ -10,6 +10,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/containers"
+	"github.com/lxcgate/lxcgate/internal/mountpath"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
@@ -24,6 +25,7 @@ func (s *Server) apiRoutes() {
 	api("GET /api/v1/containers/{name}/snapshots", s.apiSnapshots)
 	api("GET /api/v1/gpus", s.apiGPUs)
 	api("GET /api/v1/quota", s.apiQuota)
+	s.volumeRoutes(api)
 	s.mux.Handle("GET /api/v1/openapi.json", s.open(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := files.ReadFile("openapi.json")
 		w.Header().Set("Content-Type", "application/json")
@@ -82,12 +84,13 @@ func statusOf(err error) int {
 	switch {
 	case errors.As(err, &ue):
 		return http.StatusBadRequest
-	case errors.Is(err, containers.ErrNoSuch), errors.Is(err, containers.ErrNoSnapshot):
+	case errors.Is(err, containers.ErrNoSuch), errors.Is(err, containers.ErrNoSnapshot), errors.Is(err, containers.ErrNoVolume),
+		errors.Is(err, containers.ErrNoDataset):
 		return http.StatusNotFound
 	case errors.Is(err, containers.ErrQuota):
 		return http.StatusForbidden
 	case errors.Is(err, containers.ErrBadName), errors.Is(err, containers.ErrNoImage), errors.Is(err, containers.ErrNoGPU),
-		errors.Is(err, containers.ErrNoHost):
+		errors.Is(err, containers.ErrNoHost), errors.Is(err, containers.ErrBadVolumeName), errors.Is(err, mountpath.ErrBadPath):
 		return http.StatusBadRequest
 	case errors.Is(err, containers.ErrExists), errors.Is(err, containers.ErrGPUHeld), errors.Is(err, containers.ErrStopped),
 		errors.Is(err, containers.ErrBusy):

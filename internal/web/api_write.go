@@ -56,6 +56,10 @@ type createBody struct {
 	// Wait, with start, answers once the container has its address (at
 	// most containers.DefaultLaunchWait), as the shell's launch does.
 	Wait bool `json:"wait"`
+	// Volumes and Datasets are attached from the start: [{"name":
+	// "data", "path": "/work", "readonly": false}], ["imagenet"].
+	Volumes  []containers.VolumeMount `json:"volumes"`
+	Datasets []string                 `json:"datasets"`
 }
 
 func (s *Server) apiCreate(w http.ResponseWriter, r *http.Request, c caller) string {
@@ -76,7 +80,8 @@ func (s *Server) apiCreate(w http.ResponseWriter, r *http.Request, c caller) str
 		return s.fail(w, badRequest("%v", err))
 	}
 	ct, err := s.o.Service.Create(r.Context(), c.user.Name, containers.CreateRequest{Name: b.Name, Image: b.Image, CPU: cpu,
-		Memory: int64(b.Memory), Disk: int64(b.Disk), GPU: b.GPU, Host: b.Host, Start: b.Start, Lease: lease})
+		Memory: int64(b.Memory), Disk: int64(b.Disk), GPU: b.GPU, Host: b.Host, Start: b.Start, Lease: lease,
+		Volumes: b.Volumes, Datasets: b.Datasets})
 	if err != nil {
 		return s.fail(w, err)
 	}

@@ -101,6 +101,10 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request, c caller) string 
 		s.errorPage(w, r, refuse(http.StatusServiceUnavailable, "Your containers cannot be listed now: "+err.Error()))
 		return err.Error()
 	}
+	vols, verr := s.o.Service.ListVolumes(ctx, c.user.Name)
+	if verr != nil {
+		s.log.Warn("page: volumes unknown", "user", c.user.Name, "err", verr)
+	}
 	q, use, err := s.o.Service.Quota(ctx, c.user.Name)
 	if err != nil {
 		s.log.Warn("page: quota unknown", "user", c.user.Name, "err", err)
@@ -109,6 +113,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request, c caller) string 
 		"Title": "Lab", "Host": s.o.Host, "User": c.user, "CSRF": c.csrf(), "Session": c.method == "session",
 		"GPUs": containers.ViewGPUs(gs, c.user.Name, c.user.IsAdmin()), "Chart": s.chart(ctx, gs, now),
 		"Mine": s.boxes(mine), "Quota": q, "Usage": use, "QuotaKnown": err == nil, "Now": now,
+		"Volumes": vols,
 	}
 	if c.user.IsAdmin() {
 		data["Everyone"] = s.everyone(ctx, c.user.Name)

@@ -70,8 +70,10 @@ func newLab(t *testing.T, opts ...func(*web.Options)) *lab {
 	log := slog.New(slog.NewTextHandler(l.log, nil))
 	l.cs = containers.New(db, l.fake, containers.Config{
 		DefaultImage: "lxcgate-busybox", CPU: 1, Memory: 256 << 20, Disk: 1 << 30, Prefix: "lxcgate-",
-		GPU: lxd.GPUProfile{Name: "lxcgate-nvidia"}, Quota: containers.Quota{Containers: 2, CPU: 4, Memory: 1 << 30, Disk: 10 << 30, GPUs: 1, Ports: 2, Snapshots: 3},
+		GPU: lxd.GPUProfile{Name: "lxcgate-nvidia"}, Quota: containers.Quota{Containers: 2, CPU: 4, Memory: 1 << 30, Disk: 10 << 30, GPUs: 1, Ports: 2, Snapshots: 3, Volumes: 2},
 		Services: map[string]int{"ssh": 22}, PortFirst: 42000, PortLast: 42999,
+		VolumePool: "default", VolumeDefaultSize: 1 << 30, VolumeMaxSize: 4 << 30,
+		Datasets: map[string]containers.Dataset{"imagenet": {Source: t.TempDir(), Path: "/data/imagenet"}},
 	}, log)
 	if err := l.cs.Prepare(ctx); err != nil {
 		t.Fatal(err)

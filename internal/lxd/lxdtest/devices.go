@@ -58,6 +58,15 @@ func (f *Fake) setDevices(in *lxd.Instance, d devices) {
 		in.GPUs = append(in.GPUs, id)
 	}
 	sort.Strings(in.GPUs)
+	in.Disks = nil
+	for name, dev := range d.own {
+		if disk, ok := lxd.DiskOf(dev); ok {
+			if in.Disks == nil {
+				in.Disks = map[string]lxd.Disk{}
+			}
+			in.Disks[name] = disk
+		}
+	}
 }
 
 // createDevices are a new instance's devices: its source snapshot's own
@@ -72,6 +81,9 @@ func (f *Fake) createDevices(project string, spec lxd.Spec) devices {
 	d.profiles = append([]string{"default"}, spec.Profiles...)
 	for dev, id := range spec.GPUs {
 		d.own[dev] = lxd.GPUDevice(id)
+	}
+	for dev, disk := range spec.Disks {
+		d.own[dev] = disk.Device()
 	}
 	return d
 }

@@ -45,6 +45,11 @@ type Fake struct {
 	GPUWrites []string
 	FailGPUs  error
 
+	// Vols holds custom volumes by pool/name; FailVolumes, when set, makes
+	// CreateVolume and ImportVolume fail.
+	Vols        map[string]*volume
+	FailVolumes error
+
 	devs     map[string]devices // by project/name
 	snapDevs map[string]devices // by project/name/snapshot
 }

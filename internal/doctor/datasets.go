@@ -1,0 +1,32 @@
+package doctor
+
+import (
+	"fmt"
+	"os"
+	"sort"
+)
+
+// CheckDatasets says, for each configured dataset (name -> host source),
+// whether its source exists: a launch asking for a missing one is refused.
+func CheckDatasets(sources map[string]string) []Check {
+	names := make([]string, 0, len(sources))
+	for n := range sources {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []Check
+	for _, n := range names {
+		c := Check{Name: "dataset " + n}
+		fi, err := os.Stat(sources[n])
+		switch {
+		case err != nil:
+			c.Status, c.Detail = Fail, fmt.Sprintf("source %s is missing: launches asking for %s are refused", sources[n], n)
+		case !fi.IsDir():
+			c.Status, c.Detail = Fail, fmt.Sprintf("source %s is not a directory", sources[n])
+		default:
+			c.Status, c.Detail = OK, sources[n]
+		}
+		out = append(out, c)
+	}
+	return out
+}
