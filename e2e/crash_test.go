@@ -19,7 +19,7 @@ func TestKilledAtEveryStep(t *testing.T) {
 	g, prefix := portsGW(t, "LXCGATE_QUOTA_CONTAINERS=20", "LXCGATE_QUOTA_CPU=40", "LXCGATE_QUOTA_MEMORY=16GiB",
 		"LXCGATE_QUOTA_SNAPSHOTS=40", "LXCGATE_PORTS_RECONCILE_INTERVAL=1h",
 		"LXCGATE_QUOTA_VOLUMES=20", "LXCGATE_QUOTA_DISK=100GiB", "LXCGATE_VOLUMES_DEFAULT_SIZE=32MiB")
-	t.Cleanup(func() { removeProjects(prefix); removeVolumes(prefix) })
+	t.Cleanup(func() { removeProjects(lxcOut, prefix); removeVolumes(prefix) })
 	alice := g.addUser("alice", "alice-password", false)
 	project := prefix + "alice"
 	base := g.envVars

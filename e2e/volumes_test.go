@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -17,12 +16,12 @@ import (
 // start with prefix: a gateway's volumes are PREFIX + owner + "." + name.
 func lxdVolumes(t *testing.T, prefix string) []string {
 	t.Helper()
-	out, err := exec.Command("lxc", "query", "/1.0/storage-pools/default/volumes/custom").Output()
+	out, err := lxcOut("query", "/1.0/storage-pools/default/volumes/custom")
 	if err != nil {
 		t.Fatalf("listing volumes: %v", err)
 	}
 	var urls []string
-	json.Unmarshal(out, &urls)
+	json.Unmarshal([]byte(out), &urls)
 	var names []string
 	for _, u := range urls {
 		if n := u[strings.LastIndex(u, "/")+1:]; strings.HasPrefix(n, prefix) {
@@ -36,12 +35,12 @@ func lxdVolumes(t *testing.T, prefix string) []string {
 // own gateway makes such names. Containers go first (removeProjects), as
 // LXD refuses to delete a volume in use.
 func removeVolumes(prefix string) {
-	out, _ := exec.Command("lxc", "query", "/1.0/storage-pools/default/volumes/custom").Output()
+	out, _ := lxcOut("query", "/1.0/storage-pools/default/volumes/custom")
 	var urls []string
-	json.Unmarshal(out, &urls)
+	json.Unmarshal([]byte(out), &urls)
 	for _, u := range urls {
 		if n := u[strings.LastIndex(u, "/")+1:]; strings.HasPrefix(n, prefix) {
-			exec.Command("lxc", "storage", "volume", "delete", "default", n).Run()
+			lxcAll("storage", "volume", "delete", "default", n)
 		}
 	}
 }
@@ -51,7 +50,7 @@ func removeVolumes(prefix string) {
 func volumeGW(t *testing.T, env ...string) (*gw, string) {
 	t.Helper()
 	g, prefix := labGW(t, append([]string{"LXCGATE_VOLUMES_DEFAULT_SIZE=64MiB", "LXCGATE_VOLUMES_MAX_SIZE=256MiB"}, env...)...)
-	t.Cleanup(func() { removeProjects(prefix); removeVolumes(prefix) })
+	t.Cleanup(func() { removeProjects(lxcOut, prefix); removeVolumes(prefix) })
 	return g, prefix
 }
 
@@ -82,11 +81,11 @@ func TestVolumeOutlivesContainer(t *testing.T) {
 	}
 	g.must("alice", alice, "", "launch", "one", "--volume", "data:/work")
 	script := "mkdir /work/u && chown 1000:1000 /work/u"
-	if out, err := lxcExec(t, project, "one", script); err != nil {
+	if out, err := lxcExec(project, "one", script); err != nil {
 		t.Fatalf("%v %s", err, out)
 	}
-	if out, err := exec.Command("lxc", "exec", "one", "--project", project, "--user", "1000", "--group", "1000", "--",
-		"sh", "-c", "echo results > /work/u/file").CombinedOutput(); err != nil {
+	if out, err := lxcAll("exec", "one", "--project", project, "--user", "1000", "--group", "1000", "--",
+		"sh", "-c", "echo results > /work/u/file"); err != nil {
 		t.Fatalf("writing as uid 1000: %v %s", err, out)
 	}
 	if r := g.sshKey("alice", alice, "", "volume", "delete", "data", "--yes"); r.code == 0 || !strings.Contains(r.err, "attached to one at /work") {
@@ -99,17 +98,17 @@ func TestVolumeOutlivesContainer(t *testing.T) {
 	g.must("alice", alice, "", "launch", "two")
 	// Live: attached to a running container, it is mounted at once.
 	g.must("alice", alice, "", "volume", "attach", "data", "two", "/srv/data")
-	out, err := lxcExec(t, project, "two", "cat /srv/data/u/file; stat -c %u:%g /srv/data/u/file")
+	out, err := lxcExec(project, "two", "cat /srv/data/u/file; stat -c %u:%g /srv/data/u/file")
 	if err != nil || out != "results\n1000:1000\n" {
 		t.Fatalf("in the new container: %q %v", out, err)
 	}
 	g.must("alice", alice, "", "volume", "detach", "data", "two")
-	if out, _ := lxcExec(t, project, "two", "ls /srv/data 2>&1; grep -c ' /srv/data ' /proc/mounts"); strings.Contains(out, "u\n") {
+	if out, _ := lxcExec(project, "two", "ls /srv/data 2>&1; grep -c ' /srv/data ' /proc/mounts"); strings.Contains(out, "u\n") {
 		t.Fatalf("still mounted after detach: %q", out)
 	}
 	// Read-only attach: root in the container cannot write.
 	g.must("alice", alice, "", "volume", "attach", "data", "two", "--readonly")
-	if out, err := lxcExec(t, project, "two", "touch /mnt/data/x"); err == nil {
+	if out, err := lxcExec(project, "two", "touch /mnt/data/x"); err == nil {
 		t.Fatalf("wrote to a read-only volume: %s", out)
 	}
 	g.must("alice", alice, "", "volume", "detach", "data", "two")
@@ -128,7 +127,7 @@ func TestVolumeExportImport(t *testing.T) {
 	g.start()
 	g.must("alice", alice, "", "volume", "create", "data")
 	g.must("alice", alice, "", "launch", "one", "--volume", "data")
-	sum, err := lxcExec(t, prefix+"alice", "one", "dd if=/dev/urandom of=/mnt/data/blob bs=64k count=16 2>/dev/null && sha256sum /mnt/data/blob | cut -d' ' -f1")
+	sum, err := lxcExec(prefix+"alice", "one", "dd if=/dev/urandom of=/mnt/data/blob bs=64k count=16 2>/dev/null && sha256sum /mnt/data/blob | cut -d' ' -f1")
 	if err != nil {
 		t.Fatalf("%v %s", err, sum)
 	}
@@ -145,7 +144,7 @@ func TestVolumeExportImport(t *testing.T) {
 		t.Fatalf("imported volume's owner: %q", owner)
 	}
 	g.must("bob", bob, "", "launch", "box", "--volume", "copy:/in")
-	got, _ := lxcExec(t, prefix+"bob", "box", "sha256sum /in/blob | cut -d' ' -f1")
+	got, _ := lxcExec(prefix+"bob", "box", "sha256sum /in/blob | cut -d' ' -f1")
 	if got != sum {
 		t.Fatalf("round trip: %q, want %q", got, sum)
 	}
@@ -182,12 +181,12 @@ func TestVolumeDatasets(t *testing.T) {
 		t.Fatalf("a refused launch made %v", got)
 	}
 	g.must("alice", alice, "", "launch", "one", "--dataset", "shared")
-	read := exec.Command("lxc", "exec", "one", "--project", prefix+"alice", "--user", "1000", "--group", "1000", "--", "cat", "/data/shared/labels.txt")
+	read := lxcCmd("exec", "one", "--project", prefix+"alice", "--user", "1000", "--group", "1000", "--", "cat", "/data/shared/labels.txt")
 	if out, err := read.CombinedOutput(); err != nil || string(out) != "cat,dog\n" {
 		t.Fatalf("reading as uid 1000: %q %v", out, err)
 	}
 	for _, uid := range []string{"1000", "0"} {
-		w := exec.Command("lxc", "exec", "one", "--project", prefix+"alice", "--user", uid, "--", "sh", "-c", "echo x > /data/shared/new")
+		w := lxcCmd("exec", "one", "--project", prefix+"alice", "--user", uid, "--", "sh", "-c", "echo x > /data/shared/new")
 		if out, err := w.CombinedOutput(); err == nil {
 			t.Fatalf("uid %s wrote to the dataset: %s", uid, out)
 		}
