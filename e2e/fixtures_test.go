@@ -111,16 +111,17 @@ func webGW(t *testing.T, env ...string) (*gw, string) {
 }
 
 // clusterGW is a gateway on the lab's LXD cluster, with projects, chains
-// and a port range of the test's own; alice and bob are users, admin an
-// admin. Cleanup deletes the test's projects on the cluster.
-func clusterGW(t *testing.T, first int) (*gw, map[string]string, string) {
+// and a port range of the test's own (env adds to its environment, the
+// last word winning); alice and bob are users, admin an admin. Cleanup
+// deletes the test's projects on the cluster.
+func clusterGW(t *testing.T, first int, env ...string) (*gw, map[string]string, string) {
 	t.Helper()
 	c := needCluster(t)
 	n := time.Now().UnixNano() % 1e6
 	prefix, chains := fmt.Sprintf("e2ec%d-", n), fmt.Sprintf("E2EC%d", n)
-	g := newGW(t, "LXCGATE_CONFIG="+c.Config, "LXCGATE_CONTAINERS_PROJECT_PREFIX="+prefix,
-		"LXCGATE_PORTS_CHAIN_PREFIX="+chains, fmt.Sprintf("LXCGATE_PORTS_RANGE=%d-%d", first, first+49),
-		"LXCGATE_PORTS_PUBLIC_ADDRESS="+hostAddr, "LXCGATE_PORTS_RECONCILE_INTERVAL=2s")
+	g := newGW(t, append([]string{"LXCGATE_CONFIG=" + c.Config, "LXCGATE_CONTAINERS_PROJECT_PREFIX=" + prefix,
+		"LXCGATE_PORTS_CHAIN_PREFIX=" + chains, fmt.Sprintf("LXCGATE_PORTS_RANGE=%d-%d", first, first+49),
+		"LXCGATE_PORTS_PUBLIC_ADDRESS=" + hostAddr, "LXCGATE_PORTS_RECONCILE_INTERVAL=2s"}, env...)...)
 	g.chains = chains
 	keys := map[string]string{
 		"alice": g.addUser("alice", "alice-password", false),

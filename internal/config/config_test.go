@@ -87,6 +87,9 @@ func TestValidate(t *testing.T) {
 		func(c *Config) { c.Web.TrustedProxies = []string{"10.0.0.0/33"} },
 		func(c *Config) { c.Web.TrustedProxies = []string{"proxy.lan"} },
 		func(c *Config) { c.Audit.MaxRows = -1 },
+		func(c *Config) {
+			c.Datasets = map[string]Dataset{"imagenet": {Source: "/srv/in", Path: "/data/in", Members: []string{"member1", "../m2"}}}
+		},
 	} {
 		c := Default()
 		mut(&c)

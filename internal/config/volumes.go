@@ -30,10 +30,17 @@ type Dataset struct {
 	ReadOnly *bool    `toml:"readonly"`
 	Default  bool     `toml:"default"` // attached to every new container
 	Users    []string `toml:"users"`   // who may use it; empty: everyone
+	// Members are the cluster members where the source exists (the gateway
+	// cannot look on another member); empty: every member. Ignored on a
+	// single host.
+	Members []string `toml:"members"`
 }
 
 // Writable is the dataset's mode: read-only unless readonly = false.
 func (d Dataset) Writable() bool { return d.ReadOnly != nil && !*d.ReadOnly }
+
+// memberNameRE is what an LXD cluster member's name may be.
+var memberNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,61}[a-zA-Z0-9])?$`)
 
 var datasetNameRE = regexp.MustCompile(`^[a-zA-Z]([a-zA-Z0-9-]{0,46}[a-zA-Z0-9])?$`)
 
@@ -82,6 +89,11 @@ func (c *Config) validateDataset(name string, d Dataset) error {
 	for _, u := range d.Users {
 		if !validUserName(u) {
 			return fmt.Errorf("datasets.%s.users: %q is not a user name", name, u)
+		}
+	}
+	for _, m := range d.Members {
+		if !memberNameRE.MatchString(m) {
+			return fmt.Errorf("datasets.%s.members: %q is not a cluster member name", name, m)
 		}
 	}
 	for other, o := range c.Datasets {

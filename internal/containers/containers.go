@@ -189,6 +189,7 @@ type CreateRequest struct {
 	Volumes  []VolumeMount
 	Datasets []string
 	copyOf   string // "NAME/SNAPSHOT" for a clone
+	hostFrom string // the volume that chose Host, when one did
 }
 
 // Service manages containers. What must be one step in the database (a

@@ -125,7 +125,7 @@ func (s *Service) plan(ctx context.Context, user string, req *CreateRequest) (pl
 	if p.placed, err = s.place(ctx, user, *req); err != nil {
 		return p, err
 	}
-	if p.spec.Disks, err = s.planDisks(ctx, user, req); err != nil {
+	if p.spec.Disks, err = s.planDisks(ctx, user, p.placed.Host, req); err != nil {
 		return p, err
 	}
 	gpus, n, err := s.pickGPUs(req.GPU, p.placed.gpus, p.placed.Host, &p.spec)

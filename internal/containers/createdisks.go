@@ -24,9 +24,10 @@ const personalVolume = "home"
 
 // planDisks decides a new container's volumes and datasets before anything
 // exists: each volume is the user's and ready, each dataset one they may
-// use whose source is on this host, no two paths overlap. A clone gets
+// use whose source is on the container's member (host; "" on a single
+// host), no two paths overlap. A clone gets
 // none unless asked. req.Volumes come back with their paths filled in.
-func (s *Service) planDisks(ctx context.Context, user string, req *CreateRequest) (map[string]lxd.Disk, error) {
+func (s *Service) planDisks(ctx context.Context, user, host string, req *CreateRequest) (map[string]lxd.Disk, error) {
 	disks := map[string]lxd.Disk{}
 	var paths []string
 	add := func(dev string, d lxd.Disk) error {
@@ -54,8 +55,8 @@ func (s *Service) planDisks(ctx context.Context, user string, req *CreateRequest
 			return nil, err
 		}
 	}
-	for _, name := range s.datasetsFor(user, req) {
-		d, err := s.datasetDisk(user, name)
+	for _, name := range s.datasetsFor(user, host, req) {
+		d, err := s.datasetDisk(user, name, host)
 		if err != nil {
 			return nil, err
 		}
@@ -67,8 +68,9 @@ func (s *Service) planDisks(ctx context.Context, user string, req *CreateRequest
 }
 
 // placeByVolumes sends a new container to the member its volumes live on
-// (a member-local pool keeps a volume on one member), and says so;
-// volumes on two members, or a --host elsewhere, are refused.
+// (a member-local pool keeps a volume on one member); the placement's
+// reason says so. Volumes on two members, or a --host elsewhere, are
+// refused.
 func (s *Service) placeByVolumes(ctx context.Context, user string, req *CreateRequest) error {
 	if len(req.Volumes) == 0 || req.copyOf != "" {
 		return nil
@@ -89,10 +91,7 @@ func (s *Service) placeByVolumes(ctx context.Context, user string, req *CreateRe
 		switch {
 		case loc == "" || loc == req.Host:
 		case req.Host == "":
-			req.Host = loc
-			if req.Progress != nil {
-				req.Progress(fmt.Sprintf("Placing it on %s, where volume %s lives", loc, m.Name))
-			}
+			req.Host, req.hostFrom = loc, m.Name
 		default:
 			return fmt.Errorf("volume %s lives on %s, not %s: a volume attaches only on its own member", m.Name, loc, req.Host)
 		}
@@ -122,17 +121,21 @@ func (s *Service) volumeDisk(ctx context.Context, user string, m *VolumeMount) (
 
 // datasetsFor is the datasets a new container (a clone too) gets: those
 // asked for, and the default ones the user may use (a default one whose
-// source is missing is left out, said in the progress, rather than
-// stopping every launch).
-func (s *Service) datasetsFor(user string, req *CreateRequest) []string {
+// source is missing, or that is not on the container's member, is left
+// out, said in the progress, rather than stopping every launch).
+func (s *Service) datasetsFor(user, host string, req *CreateRequest) []string {
 	out := append([]string(nil), req.Datasets...)
 	for name, d := range s.conf().Datasets {
 		if !d.Default || !d.mayUse(user) || contains(out, name) {
 			continue
 		}
-		if _, err := s.datasetDisk(user, name); err != nil {
+		if _, err := s.datasetDisk(user, name, host); err != nil {
 			if req.Progress != nil {
-				req.Progress("Dataset " + name + " left out: its source is missing")
+				why := "its source is missing"
+				if host != "" && len(d.Members) > 0 {
+					why = "it is not on " + host
+				}
+				req.Progress("Dataset " + name + " left out: " + why)
 			}
 			continue
 		}

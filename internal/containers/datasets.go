@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
 )
@@ -21,6 +22,9 @@ type Dataset struct {
 	Writable bool     `json:"writable"`
 	Default  bool     `json:"default"`
 	Users    []string `json:"users"` // empty: everyone
+	// Members are the cluster members the source is on (empty: every
+	// one); the admin's, not shown to users. Unused on a single host.
+	Members []string `json:"-"`
 }
 
 // DatasetInfo is a dataset as 'datasets' lists it.
@@ -51,11 +55,19 @@ func (s *Service) Datasets(user string) []DatasetInfo {
 }
 
 // datasetDisk checks that user may use dataset name and that its source
-// exists on this host, and returns its device.
-func (s *Service) datasetDisk(user, name string) (lxd.Disk, error) {
+// exists, and returns its device. On cluster member host, a dataset
+// with members is taken at the admin's word (the gateway cannot look on
+// another member); otherwise the source is looked for on this host.
+func (s *Service) datasetDisk(user, name, host string) (lxd.Disk, error) {
 	d, ok := s.conf().Datasets[name]
 	if !ok || !d.mayUse(user) {
 		return lxd.Disk{}, fmt.Errorf("%w %q; 'datasets' lists those you may use", ErrNoDataset, name)
+	}
+	if host != "" && len(d.Members) > 0 {
+		if !slices.Contains(d.Members, host) {
+			return lxd.Disk{}, fmt.Errorf("dataset %s is only on %s, not on %s", name, strings.Join(d.Members, ", "), host)
+		}
+		return lxd.Disk{Source: d.Source, Path: d.Path, ReadOnly: !d.Writable}, nil
 	}
 	if fi, err := os.Stat(d.Source); err != nil || !fi.IsDir() {
 		s.log.Error("a dataset's source is missing", "dataset", name, "source", d.Source, "err", err)

@@ -72,7 +72,8 @@ func (c candidate) freeMemory() uint64 {
 
 // place chooses the member for a new container: the one asked for
 // (--host), else for GPUs the one with enough free, else the one with the
-// most free memory, then CPUs; always within the user's cluster group.
+// most free memory, then CPUs; always within the user's cluster group
+// and on the members its datasets are on.
 // On a single host it only reads the host's GPUs when they are asked for.
 func (s *Service) place(ctx context.Context, user string, req CreateRequest) (Placement, error) {
 	ms, err := s.lxd.Members(ctx)
@@ -93,10 +94,18 @@ func (s *Service) place(ctx context.Context, user string, req CreateRequest) (Pl
 	if err != nil {
 		return Placement{}, err
 	}
-	if req.Host != "" {
-		return s.placeOn(ctx, ms, req.Host, group)
+	on, err := s.datasetPlaces(user, req, ms, group)
+	if err != nil {
+		return Placement{}, err
 	}
-	cands, err := s.candidates(ctx, ms, group)
+	if req.Host != "" {
+		p, err := s.placeOn(ctx, ms, req.Host, group)
+		if req.hostFrom != "" {
+			p.Reason = "where volume " + req.hostFrom + " lives"
+		}
+		return p, err
+	}
+	cands, err := s.candidates(ctx, on, group)
 	if err != nil {
 		return Placement{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 )
 
 // CheckDatasets says, for each configured dataset (name -> host source),
@@ -27,6 +28,27 @@ func CheckDatasets(sources map[string]string) []Check {
 			c.Status, c.Detail = OK, sources[n]
 		}
 		out = append(out, c)
+	}
+	return out
+}
+
+// ClusterDatasets lists, for each configured dataset, the cluster members
+// its source is on, as the admin said ([datasets.NAME] members): the
+// gateway cannot look on another member, and placement trusts the list.
+func ClusterDatasets(sources map[string]string, members map[string][]string) []Check {
+	names := make([]string, 0, len(sources))
+	for n := range sources {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]Check, 0, len(names))
+	for _, n := range names {
+		on := "every member"
+		if ms := members[n]; len(ms) > 0 {
+			on = "members " + strings.Join(ms, ", ")
+		}
+		out = append(out, Check{Name: "dataset " + n, Status: OK,
+			Detail: fmt.Sprintf("%s on %s (as configured: the gateway cannot look on a member)", sources[n], on)})
 	}
 	return out
 }

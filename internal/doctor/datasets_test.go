@@ -15,3 +15,12 @@ func TestCheckDatasets(t *testing.T) {
 		t.Fatalf("%+v", cs)
 	}
 }
+
+func TestClusterDatasets(t *testing.T) {
+	cs := ClusterDatasets(map[string]string{"b": "/srv/b", "a": "/nowhere/a"}, map[string][]string{"a": {"member1", "member3"}})
+	if len(cs) != 2 || cs[0].Name != "dataset a" || cs[0].Status != OK ||
+		cs[0].Detail != "/nowhere/a on members member1, member3 (as configured: the gateway cannot look on a member)" ||
+		cs[1].Detail != "/srv/b on every member (as configured: the gateway cannot look on a member)" {
+		t.Fatalf("%+v", cs)
+	}
+}

@@ -25,6 +25,9 @@ type Env struct {
 	Mounts string
 	// Datasets are the configured datasets' host sources, by name.
 	Datasets map[string]string
+	// DatasetMembers are, by name, the cluster members each dataset's
+	// source is on (none: every member); read only in a cluster.
+	DatasetMembers map[string][]string
 }
 
 // probedPorts is how many ports from the range's start are bind-probed:
@@ -40,11 +43,13 @@ func Run(ctx context.Context, e Env) Report {
 	defer cancel()
 	h, err := e.LXD.Host(lctx)
 	add(CheckLXD(h, err))
+	clustered := false
 	if h.Version != "" {
 		add(CheckPoolDriver(h.Pool, h.PoolDriver))
 		// In a cluster the gateway reaches containers through each
 		// member's routed subnet, not through a bridge of its own.
 		if ms, err := e.LXD.Members(lctx); err == nil && ms != nil {
+			clustered = true
 			add(CheckMemberRoutes(ctx, e.Runner, ms))
 		} else {
 			add(CheckBridge(h, e.NAT))
@@ -63,7 +68,11 @@ func Run(ctx context.Context, e Env) Report {
 	add(CheckPortRange(e.PortFirst, e.PortLast, probedPorts, e.InUse))
 	add(CheckPerms(e.DataDir, e.DBFile))
 	add(CheckHostKey(e.HostKey))
-	for _, c := range CheckDatasets(e.Datasets) {
+	ds := CheckDatasets(e.Datasets)
+	if clustered {
+		ds = ClusterDatasets(e.Datasets, e.DatasetMembers)
+	}
+	for _, c := range ds {
 		add(c)
 	}
 	return r

@@ -36,9 +36,9 @@ func doctorEnv(cfg config.Config, lx *lxd.Client) doctor.Env {
 		DataDir: cfg.Data, DBFile: filepath.Join(cfg.Data, "lxcgate.db"),
 		HostKey: filepath.Join(cfg.Data, "ssh_host_ed25519_key"),
 	}
-	e.Datasets = map[string]string{}
+	e.Datasets, e.DatasetMembers = map[string]string{}, map[string][]string{}
 	for name, d := range cfg.Datasets {
-		e.Datasets[name] = d.Source
+		e.Datasets[name], e.DatasetMembers[name] = d.Source, d.Members
 	}
 	if cfg.LXD.URL == "" { // LXD on this host: its lxcfs is ours to see
 		e.Mounts = "/proc/self/mounts"

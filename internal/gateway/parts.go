@@ -56,7 +56,7 @@ func ContainerConfig(cfg config.Config, onChange func(ref.Ref)) containers.Confi
 func datasetsOf(c config.Config) map[string]containers.Dataset {
 	out := map[string]containers.Dataset{}
 	for name, d := range c.Datasets {
-		out[name] = containers.Dataset{Source: d.Source, Path: d.Path, Writable: d.Writable(), Default: d.Default, Users: d.Users}
+		out[name] = containers.Dataset{Source: d.Source, Path: d.Path, Writable: d.Writable(), Default: d.Default, Users: d.Users, Members: d.Members}
 	}
 	return out
 }
