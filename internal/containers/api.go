@@ -56,6 +56,7 @@ type API interface {
 
 	// Volumes (each user's, outliving containers) and the lab's datasets.
 	CreateVolume(ctx context.Context, user, name string, size int64) (Volume, error)
+	CreateVolumeOn(ctx context.Context, user, name, host string, size int64) (Volume, error)
 	ListVolumes(ctx context.Context, user string) ([]Volume, error)
 	GetVolume(ctx context.Context, user, name string) (Volume, error)
 	VolumeNames(ctx context.Context, user string) []string

@@ -42,7 +42,7 @@ func (s *Service) planDisks(ctx context.Context, user, host string, req *CreateR
 		paths, disks[dev] = append(paths, d.Path), d
 		return nil
 	}
-	if err := s.planPersonal(ctx, user, req); err != nil {
+	if err := s.planPersonal(ctx, user, host, req); err != nil {
 		return nil, err
 	}
 	for i, m := range req.Volumes {
@@ -154,8 +154,8 @@ func contains(list []string, s string) bool {
 }
 
 // planPersonal adds the user's personal volume when [volumes] personal is
-// set, making it with their first container.
-func (s *Service) planPersonal(ctx context.Context, user string, req *CreateRequest) error {
+// set, making it with their first container, on its member (host).
+func (s *Service) planPersonal(ctx context.Context, user, host string, req *CreateRequest) error {
 	p := s.conf().PersonalPath
 	if p == "" || req.copyOf != "" {
 		return nil
@@ -170,7 +170,7 @@ func (s *Service) planPersonal(ctx context.Context, user string, req *CreateRequ
 		if req.Progress != nil {
 			req.Progress("Creating your volume " + personalVolume)
 		}
-		_, err = s.CreateVolume(ctx, user, personalVolume, 0)
+		_, err = s.CreateVolumeOn(ctx, user, personalVolume, host, 0)
 	}
 	if err != nil {
 		return fmt.Errorf("your volume %s: %w", personalVolume, err)

@@ -133,3 +133,42 @@ func TestDatasetMembersIgnoredOnOneHost(t *testing.T) {
 		t.Fatalf("missing source: %v", err)
 	}
 }
+
+// In a cluster a new volume goes where a container of its owner would
+// (member2: the most free memory; member3 for a user held to group gpu),
+// or on the member asked for, checked as --host is.
+func TestVolumeMember(t *testing.T) {
+	ctx := context.Background()
+	s, fake := clusterWithDatasets(t)
+	v, err := s.CreateVolumeOn(ctx, "alice", "a", "", 0)
+	if err != nil || v.Host != "member2" {
+		t.Fatalf("placed %+v %v", v, err)
+	}
+	if v, err := s.CreateVolumeOn(ctx, "alice", "b", "member1", 0); err != nil || v.Host != "member1" {
+		t.Fatalf("--host member1: %+v %v", v, err)
+	}
+	lvs, _ := fake.Volumes(ctx, pool, "lxcgate-alice.")
+	if len(lvs) != 2 || lvs[0].Location != "member2" || lvs[1].Location != "member1" {
+		t.Fatalf("LXD has %+v", lvs)
+	}
+	g := "gpu"
+	if _, err := s.SetQuota(ctx, "bob", QuotaChange{Hosts: &g}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.CreateVolumeOn(ctx, "bob", "c", "", 0); err != nil || v.Host != "member3" {
+		t.Fatalf("bob held to group gpu: %+v %v", v, err)
+	}
+	for _, host := range []string{"member1", "nosuch", "member1; rm"} {
+		if _, err := s.CreateVolumeOn(ctx, "bob", "d", host, 0); err == nil {
+			t.Errorf("--host %q taken", host)
+		}
+	}
+	if vs, _ := s.ListVolumes(ctx, "bob"); len(vs) != 1 {
+		t.Fatalf("a refused create left %+v", vs)
+	}
+	// Then a launch with the volume follows it, and says so.
+	ct, err := s.Create(ctx, "bob", CreateRequest{Name: "x", Volumes: []VolumeMount{{Name: "c"}}})
+	if err != nil || ct.Host != "member3" || ct.Placement != "where volume c lives" {
+		t.Fatalf("launch with the volume: %+v %v", ct, err)
+	}
+}

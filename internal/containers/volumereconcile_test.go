@@ -33,22 +33,22 @@ func TestVolumeReconcileAfterKills(t *testing.T) {
 	row("reserved", store.StateCreating)
 	// Killed after LXD made it: both, the row still "creating".
 	row("made", store.StateCreating)
-	_ = fake.CreateVolume(ctx, pool, "lxcgate-alice.made", 1<<30, "alice")
+	_ = fake.CreateVolume(ctx, pool, "lxcgate-alice.made", 1<<30, "alice", "")
 	// Killed in a delete: marked, the volume still there.
 	row("deleting", store.StateDeleting)
-	_ = fake.CreateVolume(ctx, pool, "lxcgate-alice.deleting", 1<<30, "alice")
+	_ = fake.CreateVolume(ctx, pool, "lxcgate-alice.deleting", 1<<30, "alice", "")
 	// Killed in a resize: the row says 2GiB, LXD still 1GiB.
 	grown := row("grown", store.StateReady)
 	_ = s.st.Volumes.SetSize(ctx, s.db, grown, 2<<30)
-	_ = fake.CreateVolume(ctx, pool, "lxcgate-alice.grown", 1<<30, "alice")
+	_ = fake.CreateVolume(ctx, pool, "lxcgate-alice.grown", 1<<30, "alice", "")
 	// Killed in an attach before the device: a row "attaching", no device.
 	half := row("half", store.StateReady)
-	_ = fake.CreateVolume(ctx, pool, "lxcgate-alice.half", 1<<30, "alice")
+	_ = fake.CreateVolume(ctx, pool, "lxcgate-alice.half", 1<<30, "alice", "")
 	dev, _ := s.lookup(ctx, "alice", "dev")
 	_ = s.st.Volumes.Attach(ctx, s.db, store.Attachment{VolumeID: half, ContainerID: dev.ID, Path: "/half", State: store.AttachAttaching})
 	// Killed in a detach after marking: the device still there.
 	gone := row("leaving", store.StateReady)
-	_ = fake.CreateVolume(ctx, pool, "lxcgate-alice.leaving", 1<<30, "alice")
+	_ = fake.CreateVolume(ctx, pool, "lxcgate-alice.leaving", 1<<30, "alice", "")
 	_ = fake.SetDisk(ctx, "lxcgate-alice", "dev", "vol.leaving", lxd.Disk{Pool: pool, Source: "lxcgate-alice.leaving", Path: "/leaving"})
 	_ = s.st.Volumes.Attach(ctx, s.db, store.Attachment{VolumeID: gone, ContainerID: dev.ID, Path: "/leaving", State: store.AttachDetaching})
 
@@ -81,8 +81,8 @@ func TestVolumeReconcileAfterLostDatabase(t *testing.T) {
 	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "dev", Start: true, Volumes: []VolumeMount{{Name: "data", Path: "/work"}}}); err != nil {
 		t.Fatal(err)
 	}
-	_ = fake.CreateVolume(ctx, pool, "lxcgate-bob.claimed", 1<<30, "alice")
-	_ = fake.CreateVolume(ctx, pool, "lxcgate-bob.secret", 1<<30, "bob")
+	_ = fake.CreateVolume(ctx, pool, "lxcgate-bob.claimed", 1<<30, "alice", "")
+	_ = fake.CreateVolume(ctx, pool, "lxcgate-bob.secret", 1<<30, "bob", "")
 	_ = fake.SetDisk(ctx, "lxcgate-alice", "dev", "vol.secret", lxd.Disk{Pool: pool, Source: "lxcgate-bob.secret", Path: "/steal"})
 
 	s2, _, _ := newVolumeService(t, nil)

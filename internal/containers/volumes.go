@@ -27,7 +27,7 @@ var (
 // Volumer is what volumes need of LXD; lxd.Client and lxdtest.Fake
 // satisfy it.
 type Volumer interface {
-	CreateVolume(ctx context.Context, pool, name string, size int64, owner string) error
+	CreateVolume(ctx context.Context, pool, name string, size int64, owner, target string) error
 	Volumes(ctx context.Context, pool, prefix string) ([]lxd.Volume, error)
 	VolumeUsed(ctx context.Context, pool, name string) (int64, error)
 	ResizeVolume(ctx context.Context, pool, name string, size int64) error
@@ -51,6 +51,9 @@ type Volume struct {
 	Created time.Time `json:"created"`
 	// Attached lists where it is attached, by container.
 	Attached []Attachment `json:"attached"`
+	// Host is the cluster member it was made on; only 'volume create'
+	// fills it in (empty on a single host).
+	Host string `json:"host,omitempty"`
 }
 
 // Attachment is one container a volume is attached to.
@@ -149,15 +152,25 @@ func (s *Service) holdVolume(ctx context.Context, user, name string) (_ store.Vo
 	return v, h, nil
 }
 
-// CreateVolume makes a volume of user's: reserved under the quota in one
-// transaction, then made in LXD, then marked ready. size 0 takes the
-// configured default.
+// CreateVolume makes a volume of user's where placement chooses.
 func (s *Service) CreateVolume(ctx context.Context, user, name string, size int64) (Volume, error) {
+	return s.CreateVolumeOn(ctx, user, name, "", size)
+}
+
+// CreateVolumeOn makes a volume of user's: reserved under the quota in
+// one transaction, then made in LXD, then marked ready. size 0 takes the
+// configured default. In a cluster it goes on member host ("": the
+// member a container of the user's would go to); on a single host, host
+// must be "".
+func (s *Service) CreateVolumeOn(ctx context.Context, user, name, host string, size int64) (Volume, error) {
 	if err := ValidVolumeName(name); err != nil {
 		return Volume{}, err
 	}
 	size, err := s.volumeSize(size)
 	if err != nil {
+		return Volume{}, err
+	}
+	if host, err = s.volumeMember(ctx, user, host); err != nil {
 		return Volume{}, err
 	}
 	s.busy.RLock()
@@ -169,7 +182,7 @@ func (s *Service) CreateVolume(ctx context.Context, user, name string, size int6
 		return Volume{}, err
 	}
 	failpoint.Hit("volume:reserved")
-	err = s.lxdVolumes().CreateVolume(ctx, s.conf().VolumePool, s.volumeName(user, name), size, user)
+	err = s.lxdVolumes().CreateVolume(ctx, s.conf().VolumePool, s.volumeName(user, name), size, user, host)
 	if err != nil {
 		if derr := s.st.Volumes.DeleteReservation(context.WithoutCancel(ctx), s.db, id); derr != nil && !errors.Is(derr, store.ErrNotFound) {
 			s.log.Error("dropping a volume reservation failed; reconcile will", "user", user, "volume", name, "err", derr)
@@ -183,7 +196,7 @@ func (s *Service) CreateVolume(ctx context.Context, user, name string, size int6
 	if err := s.st.Volumes.SetState(context.WithoutCancel(ctx), s.db, id, store.StateReady); err != nil {
 		s.log.Error("marking a volume ready failed; the next reconcile keeps it", "user", user, "volume", name, "err", err)
 	}
-	return Volume{Name: name, Owner: user, Size: size, Used: -1, State: "ready", Created: time.Now().UTC(), Attached: []Attachment{}}, nil
+	return Volume{Name: name, Owner: user, Size: size, Used: -1, State: "ready", Created: time.Now().UTC(), Attached: []Attachment{}, Host: host}, nil
 }
 
 // volumeSize applies the default and the cap to a requested size.

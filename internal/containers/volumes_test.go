@@ -435,3 +435,14 @@ func TestImportSizeAndQuota(t *testing.T) {
 		t.Fatalf("in LXD: %+v", lv)
 	}
 }
+
+// On a single host a volume has no member, and --host is refused.
+func TestVolumeHostOnOneHost(t *testing.T) {
+	s, _, _ := newVolumeService(t, nil)
+	if v, err := s.CreateVolumeOn(context.Background(), "alice", "a", "", 0); err != nil || v.Host != "" {
+		t.Fatalf("%+v %v", v, err)
+	}
+	if _, err := s.CreateVolumeOn(context.Background(), "alice", "b", "member1", 0); err == nil || !strings.Contains(err.Error(), "not a cluster") {
+		t.Fatalf("--host on one host: %v", err)
+	}
+}

@@ -61,12 +61,16 @@ func DiskOf(dev map[string]string) (Disk, bool) {
 func (c *Client) volumes() (lxdclient.InstanceServer, error) { return c.project(volumeProject) }
 
 // CreateVolume makes a filesystem custom volume of size bytes carrying
-// its owner.
-func (c *Client) CreateVolume(ctx context.Context, pool, name string, size int64, owner string) error {
+// its owner, on cluster member target of a member-local pool ("": where
+// the request lands, or no member).
+func (c *Client) CreateVolume(ctx context.Context, pool, name string, size int64, owner, target string) error {
 	defer c.timed("volume-create")()
 	srv, err := c.volumes()
 	if err != nil {
 		return err
+	}
+	if target != "" {
+		srv = srv.UseTarget(target)
 	}
 	cfg := map[string]string{OwnerKey: owner}
 	if size > 0 {

@@ -25,7 +25,8 @@ func volumeCmds() []*Command {
 			Summary: "manage your volumes, storage that outlives containers (create, list, attach, ...)",
 			Subs: []*Command{
 				{Name: "create", Args: "NAME", MinArgs: 1, MaxArgs: 1, Run: runVolumeCreate,
-					Flags: []cli.Flag{{Name: "size", Kind: cli.Size, Help: "its size, e.g. 50GiB (default: the gateway's)"}}},
+					Flags: []cli.Flag{{Name: "size", Kind: cli.Size, Help: "its size, e.g. 50GiB (default: the gateway's)"},
+						{Name: "host", Kind: cli.String, Arg: "MEMBER", Help: "the cluster member to make it on (default: the gateway chooses)"}}},
 				{Name: "list", Run: runVolumeList, Flags: cli.FormatFlags},
 				{Name: "attach", Args: "NAME CONTAINER [PATH]", MinArgs: 2, MaxArgs: 3, Run: runVolumeAttach, Complete: volCt,
 					Flags: []cli.Flag{{Name: "readonly", Help: "attach it read-only"}}},
@@ -75,11 +76,15 @@ func runVolumeCreate(c *Ctx, args []string) error {
 	if c.Flags.Size("size") < 0 {
 		return cli.Usagef("--size must be positive")
 	}
-	v, err := c.containers().CreateVolume(c.Context(), c.User.Name, args[0], c.Flags.Size("size"))
+	v, err := c.containers().CreateVolumeOn(c.Context(), c.User.Name, args[0], c.Flags.String("host"), c.Flags.Size("size"))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.Err, "Created volume %s (%s); 'volume attach %s CONTAINER' attaches it.\n", v.Name, units.FormatSize(v.Size), v.Name)
+	on := ""
+	if v.Host != "" {
+		on = " on " + v.Host
+	}
+	fmt.Fprintf(c.Err, "Created volume %s (%s)%s; 'volume attach %s CONTAINER' attaches it.\n", v.Name, units.FormatSize(v.Size), on, v.Name)
 	return nil
 }
 

@@ -42,6 +42,7 @@ func (s *Server) apiVolumes(w http.ResponseWriter, r *http.Request, c caller) st
 type volumeBody struct {
 	Name string `json:"name"`
 	Size size   `json:"size"` // left out: the gateway's default
+	Host string `json:"host"` // in a cluster, the member; left out: the gateway chooses
 }
 
 func (s *Server) apiVolumeCreate(w http.ResponseWriter, r *http.Request, c caller) string {
@@ -50,7 +51,7 @@ func (s *Server) apiVolumeCreate(w http.ResponseWriter, r *http.Request, c calle
 		writeError(w, status, err.Error())
 		return err.Error()
 	}
-	v, err := s.o.Service.CreateVolume(r.Context(), c.user.Name, b.Name, int64(b.Size))
+	v, err := s.o.Service.CreateVolumeOn(r.Context(), c.user.Name, b.Name, b.Host, int64(b.Size))
 	if err != nil {
 		return s.fail(w, err)
 	}

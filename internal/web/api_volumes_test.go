@@ -14,6 +14,7 @@ func TestAPIVolumes(t *testing.T) {
 	l.want("POST", "/api/v1/volumes", alice, `{"name":"data"}`, 409, `already`)
 	l.want("POST", "/api/v1/volumes", alice, `{"name":"bad_name"}`, 400, `invalid volume name`)
 	l.want("POST", "/api/v1/volumes", alice, `{"name":"x","size":"1TiB"}`, 409, `at most 4GiB`)
+	l.want("POST", "/api/v1/volumes", alice, `{"name":"y","host":"member1"}`, 409, `not a cluster`)
 	l.want("POST", "/api/v1/containers", alice, `{"name":"dev","start":true,"volumes":[{"name":"data","path":"/work"}],"datasets":["imagenet"]}`,
 		201, `"name": "dev"`)
 	l.want("GET", "/api/v1/volumes", alice, "", 200, `"path": "/work"`)

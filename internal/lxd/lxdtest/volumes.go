@@ -28,7 +28,9 @@ type volume struct {
 func (f *Fake) volumeKey(pool, name string) string { return pool + "/" + name }
 
 // CreateVolume makes a custom volume; ErrExists when the name is taken.
-func (f *Fake) CreateVolume(_ context.Context, pool, name string, size int64, owner string) error {
+// In a cluster it lives on target, or where the request landed (the
+// first member).
+func (f *Fake) CreateVolume(_ context.Context, pool, name string, size int64, owner, target string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.up(); err != nil {
@@ -40,6 +42,9 @@ func (f *Fake) CreateVolume(_ context.Context, pool, name string, size int64, ow
 	v := lxd.Volume{Name: name, Size: size, Owner: owner, Created: time.Now().UTC()}
 	if len(f.Cluster) > 0 {
 		v.Location = f.Cluster[0].Name // a member-local pool: where the request landed
+		if target != "" {
+			v.Location = target
+		}
 	}
 	return f.addVolume(pool, v)
 }
