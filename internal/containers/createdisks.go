@@ -70,9 +70,16 @@ func (s *Service) planDisks(ctx context.Context, user, host string, req *CreateR
 // placeByVolumes sends a new container to the member its volumes live on
 // (a member-local pool keeps a volume on one member); the placement's
 // reason says so. Volumes on two members, or a --host elsewhere, are
-// refused.
+// refused. The personal volume counts once it exists.
 func (s *Service) placeByVolumes(ctx context.Context, user string, req *CreateRequest) error {
-	if len(req.Volumes) == 0 || req.copyOf != "" {
+	names := make([]string, 0, len(req.Volumes)+1)
+	for _, m := range req.Volumes {
+		names = append(names, m.Name)
+	}
+	if s.conf().PersonalPath != "" && !contains(names, personalVolume) {
+		names = append(names, personalVolume)
+	}
+	if len(names) == 0 || req.copyOf != "" {
 		return nil
 	}
 	if ms, err := s.lxd.Members(ctx); err != nil || ms == nil {
@@ -86,14 +93,14 @@ func (s *Service) placeByVolumes(ctx context.Context, user string, req *CreateRe
 	for _, lv := range lvs {
 		where[lv.Name] = lv.Location
 	}
-	for _, m := range req.Volumes {
-		loc := where[s.volumeName(user, m.Name)]
+	for _, name := range names {
+		loc := where[s.volumeName(user, name)]
 		switch {
 		case loc == "" || loc == req.Host:
 		case req.Host == "":
-			req.Host, req.hostFrom = loc, m.Name
+			req.Host, req.hostFrom = loc, name
 		default:
-			return fmt.Errorf("volume %s lives on %s, not %s: a volume attaches only on its own member", m.Name, loc, req.Host)
+			return fmt.Errorf("volume %s lives on %s, not %s: a volume attaches only on its own member", name, loc, req.Host)
 		}
 	}
 	return nil

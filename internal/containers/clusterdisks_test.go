@@ -172,3 +172,27 @@ func TestVolumeMember(t *testing.T) {
 		t.Fatalf("launch with the volume: %+v %v", ct, err)
 	}
 }
+
+// In a cluster the personal volume is made on the first container's
+// member, and later containers follow it there.
+func TestPersonalVolumeInACluster(t *testing.T) {
+	ctx := context.Background()
+	s, fake := clusterWithDatasets(t)
+	c := *s.conf()
+	c.PersonalPath, c.Datasets = "/home/ubuntu/persist", nil
+	s.cfg.Store(&c)
+	if ct, err := s.Create(ctx, "alice", CreateRequest{Name: "one", Host: "member1"}); err != nil || ct.Host != "member1" {
+		t.Fatalf("first: %+v %v", ct, err)
+	}
+	if lvs, _ := fake.Volumes(ctx, pool, "lxcgate-alice."); len(lvs) != 1 || lvs[0].Location != "member1" {
+		t.Fatalf("home: %+v", lvs)
+	}
+	ct, err := s.Create(ctx, "alice", CreateRequest{Name: "two"})
+	if err != nil || ct.Host != "member1" || ct.Placement != "where volume home lives" {
+		t.Fatalf("second: %+v %v", ct, err)
+	}
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "three", Host: "member2"}); err == nil ||
+		!strings.Contains(err.Error(), "volume home lives on member1, not member2") {
+		t.Fatalf("--host away from home: %v", err)
+	}
+}
