@@ -46,7 +46,10 @@ func TestLostDatabase(t *testing.T) {
 	known := g.known
 	g.start()
 	g.known = known
-	waitFor(t, "the start-up reconcile", 30*time.Second, func() bool { return strings.Contains(g.logs(), "port mappings reconciled") })
+	// The log holds both runs: wait for the second run's first reconcile,
+	// which comes after the adoption (the first run's line matched at once,
+	// and 'list' raced the adoption).
+	waitFor(t, "the start-up reconcile", 30*time.Second, func() bool { return strings.Count(g.logs(), "port mappings reconciled") >= 2 })
 
 	after := g.containersOf("alice", alice)
 	for n, c := range before {
