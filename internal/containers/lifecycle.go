@@ -246,21 +246,14 @@ func (s *Service) List(ctx context.Context, user string, all bool) ([]Container,
 // them is logged and completes nothing.
 func (s *Service) Names(ctx context.Context, user string) []string {
 	rs, err := s.rows(ctx, user)
-	return readyNames(s, "container", user, rs, err, func(r row) (string, string) { return r.Name, r.State })
-}
-
-// readyNames is the names of the ready ones of xs (of gives a name and a
-// state), for completion of containers and volumes alike; err, a failure
-// to read them, is logged and completes nothing.
-func readyNames[T any](s *Service, what, user string, xs []T, err error, of func(T) (string, string)) []string {
 	if err != nil {
-		s.log.Error(what+" names for completion", "user", user, "err", err)
+		s.log.Error("container names for completion", "user", user, "err", err)
 		return nil
 	}
 	var out []string
-	for _, x := range xs {
-		if name, state := of(x); state == store.StateReady {
-			out = append(out, name)
+	for _, r := range rs {
+		if r.State == store.StateReady {
+			out = append(out, r.Name)
 		}
 	}
 	return out

@@ -315,5 +315,15 @@ func (s *Service) volumeOf(ctx context.Context, v store.Volume, as []store.Attac
 // VolumeNames lists user's ready volume names, for completion.
 func (s *Service) VolumeNames(ctx context.Context, user string) []string {
 	vs, err := s.st.Volumes.List(ctx, s.db, user)
-	return readyNames(s, "volume", user, vs, err, func(v store.Volume) (string, string) { return v.Name, v.State })
+	if err != nil {
+		s.log.Error("volume names for completion", "user", user, "err", err)
+		return nil
+	}
+	var out []string
+	for _, v := range vs {
+		if v.State == store.StateReady {
+			out = append(out, v.Name)
+		}
+	}
+	return out
 }
