@@ -372,22 +372,6 @@ func parseBytes(s string) int64 {
 // SetConfig sets (or, with "", removes) config keys of a container.
 func (c *Client) SetConfig(ctx context.Context, project, name string, kv map[string]string) error {
 	defer c.timed("configure")()
-	return c.configure(ctx, project, name, func(put *api.InstancePut) bool {
-		for k, v := range kv {
-			if v == "" {
-				delete(put.Config, k)
-			} else {
-				put.Config[k] = v
-			}
-		}
-		return true
-	})
-}
-
-// configure reads an instance, lets edit change its writable part and
-// writes it back against the read's etag, so that a concurrent change is
-// not lost; edit returning false leaves the instance as it is.
-func (c *Client) configure(ctx context.Context, project, name string, edit func(*api.InstancePut) bool) error {
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -397,8 +381,12 @@ func (c *Client) configure(ctx context.Context, project, name string, edit func(
 		return c.check("configure "+name, err)
 	}
 	put := in.Writable()
-	if !edit(&put) {
-		return nil
+	for k, v := range kv {
+		if v == "" {
+			delete(put.Config, k)
+		} else {
+			put.Config[k] = v
+		}
 	}
 	op, err := srv.UpdateInstance(name, put, etag)
 	if err != nil {

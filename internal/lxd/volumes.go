@@ -222,10 +222,24 @@ func (c *Client) RemoveDisk(ctx context.Context, project, name, device string) e
 }
 
 func (c *Client) editDevices(ctx context.Context, project, name string, edit func(map[string]map[string]string) bool) error {
-	return c.configure(ctx, project, name, func(put *api.InstancePut) bool {
-		if put.Devices == nil {
-			put.Devices = map[string]map[string]string{}
-		}
-		return edit(put.Devices)
-	})
+	srv, err := c.project(project)
+	if err != nil {
+		return err
+	}
+	in, etag, err := srv.GetInstance(name)
+	if err != nil {
+		return c.check("configure "+name, err)
+	}
+	put := in.Writable()
+	if put.Devices == nil {
+		put.Devices = map[string]map[string]string{}
+	}
+	if !edit(put.Devices) {
+		return nil
+	}
+	op, err := srv.UpdateInstance(name, put, etag)
+	if err != nil {
+		return c.check("configure "+name, err)
+	}
+	return c.check("configure "+name, wait(ctx, op, nil))
 }
