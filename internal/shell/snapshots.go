@@ -55,36 +55,25 @@ func runSnapshot(c *Ctx, args []string) error {
 	if len(args) > 2 {
 		return cli.Usagef("too many arguments")
 	}
+	want := ""
+	if len(args) == 2 {
+		want = args[1]
+	}
 	keep := c.Flags.Bool("keep")
-	name, pruned, err := sn.TakeSnapshot(c.Context(), c.User.Name, args[0], snapshotArg(args), keep)
+	name, pruned, err := sn.TakeSnapshot(c.Context(), c.User.Name, args[0], want, keep)
 	if err != nil {
 		return err
 	}
-	reportSnapshot(c, name, args[0], keep, pruned)
-	return nil
-}
-
-// snapshotArg is the snapshot name the user gave after NAME, if any.
-func snapshotArg(args []string) string {
-	if len(args) == 2 {
-		return args[1]
-	}
-	return ""
-}
-
-// reportSnapshot prints a snapshot just taken of what (a container's name
-// or "volume NAME"): its name on stdout, for scripts, and the pin and what
-// was pruned on stderr. Containers and volumes print it alike.
-func reportSnapshot(c *Ctx, snap, what string, keep bool, pruned []string) {
-	fmt.Fprintln(c.Out, snap)
+	fmt.Fprintln(c.Out, name)
 	pin := ""
 	if keep {
 		pin = " (pinned)"
 	}
-	fmt.Fprintf(c.Err, "Took snapshot %s of %s%s.\n", snap, what, pin)
+	fmt.Fprintf(c.Err, "Took snapshot %s of %s%s.\n", name, args[0], pin)
 	if len(pruned) > 0 {
 		fmt.Fprintf(c.Err, "Pruned the oldest: %s.\n", strings.Join(pruned, ", "))
 	}
+	return nil
 }
 
 func runSnapshots(c *Ctx, args []string) error {
@@ -95,39 +84,22 @@ func runSnapshots(c *Ctx, args []string) error {
 	for i := range list {
 		list[i].Created = list[i].Created.UTC()
 	}
-	empty := fmt.Sprintf("%s has no snapshots; 'snapshot %s' takes one.", args[0], args[0])
-	return printSnapshots(c, list, empty, true)
-}
-
-// printSnapshots emits a snapshot list, or prints it as a table (with a
-// SIZE column when sizes), or empty on stderr when there are none.
-// Containers and volumes list their snapshots alike.
-func printSnapshots(c *Ctx, list []containers.SnapshotInfo, empty string, sizes bool) error {
 	return c.Emit(list, func() error {
 		if len(list) == 0 {
-			fmt.Fprintln(c.Err, empty)
+			fmt.Fprintf(c.Err, "%s has no snapshots; 'snapshot %s' takes one.\n", args[0], args[0])
 			return nil
 		}
 		tw := c.Table()
-		head := "NAME\tCREATED\tPINNED"
-		if sizes {
-			head += "\tSIZE"
-		}
-		fmt.Fprintln(tw, head)
+		fmt.Fprintln(tw, "NAME\tCREATED\tPINNED\tSIZE")
 		for _, s := range list {
-			pinned := "-"
+			pinned, size := "-", "-"
 			if s.Pinned {
 				pinned = "yes"
 			}
-			row := s.Name + "\t" + cli.TableTime(s.Created.UTC()) + "\t" + pinned
-			if sizes {
-				size := "-"
-				if s.Size >= 0 {
-					size = units.FormatSize(s.Size)
-				}
-				row += "\t" + size
+			if s.Size >= 0 {
+				size = units.FormatSize(s.Size)
 			}
-			fmt.Fprintln(tw, row)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, cli.TableTime(s.Created), pinned, size)
 		}
 		return tw.Flush()
 	})

@@ -167,12 +167,24 @@ func runVolumeDelete(c *Ctx, args []string) error {
 }
 
 func runVolumeSnapshot(c *Ctx, args []string) error {
+	want := ""
+	if len(args) == 2 {
+		want = args[1]
+	}
 	keep := c.Flags.Bool("keep")
-	snap, pruned, err := c.containers().SnapshotVolume(c.Context(), c.User.Name, args[0], snapshotArg(args), keep)
+	snap, pruned, err := c.containers().SnapshotVolume(c.Context(), c.User.Name, args[0], want, keep)
 	if err != nil {
 		return err
 	}
-	reportSnapshot(c, snap, "volume "+args[0], keep, pruned)
+	fmt.Fprintln(c.Out, snap)
+	pin := ""
+	if keep {
+		pin = " (pinned)"
+	}
+	fmt.Fprintf(c.Err, "Took snapshot %s of volume %s%s.\n", snap, args[0], pin)
+	if len(pruned) > 0 {
+		fmt.Fprintf(c.Err, "Pruned the oldest: %s.\n", strings.Join(pruned, ", "))
+	}
 	return nil
 }
 
@@ -181,8 +193,22 @@ func runVolumeSnapshots(c *Ctx, args []string) error {
 	if err != nil {
 		return err
 	}
-	empty := fmt.Sprintf("Volume %s has no snapshots; 'volume snapshot %s' takes one.", args[0], args[0])
-	return printSnapshots(c, list, empty, false)
+	return c.Emit(list, func() error {
+		if len(list) == 0 {
+			fmt.Fprintf(c.Err, "Volume %s has no snapshots; 'volume snapshot %s' takes one.\n", args[0], args[0])
+			return nil
+		}
+		tw := c.Table()
+		fmt.Fprintln(tw, "NAME\tCREATED\tPINNED")
+		for _, s := range list {
+			pinned := "-"
+			if s.Pinned {
+				pinned = "yes"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, cli.TableTime(s.Created.UTC()), pinned)
+		}
+		return tw.Flush()
+	})
 }
 
 func runVolumeRestore(c *Ctx, args []string) error {
