@@ -49,8 +49,10 @@ func checkSnapName(snap string) error {
 // by the time, pinned with keep; then prunes the oldest unpinned snapshots
 // beyond the configured history. It returns the name and what was pruned.
 func (s *Service) TakeSnapshot(ctx context.Context, user, name, snap string, keep bool) (string, []string, error) {
-	snap, err := snapName(snap)
-	if err != nil {
+	if snap == "" {
+		snap = "snap-" + time.Now().UTC().Format("20060102-150405")
+	}
+	if err := checkSnapName(snap); err != nil {
 		return "", nil, err
 	}
 	sn := Snapshotter(s.lxd)
@@ -108,9 +110,20 @@ func (s *Service) prune(ctx context.Context, sn Snapshotter, r row, user, name s
 	if err != nil {
 		return nil, err
 	}
-	return pruneUnpinned(list, s.conf().SnapshotKeep, func(snap string) error {
-		return sn.DeleteSnapshot(ctx, s.Project(user), name, snap)
-	})
+	var unpinned []SnapshotInfo
+	for _, si := range list {
+		if !si.Pinned {
+			unpinned = append(unpinned, si)
+		}
+	}
+	var pruned []string
+	for i := 0; i < len(unpinned)-s.conf().SnapshotKeep; i++ {
+		if err := sn.DeleteSnapshot(ctx, s.Project(user), name, unpinned[i].Name); err != nil {
+			return pruned, fmt.Errorf("prune %s: %w", unpinned[i].Name, err)
+		}
+		pruned = append(pruned, unpinned[i].Name)
+	}
+	return pruned, nil
 }
 
 func (s *Service) snapshotInfo(ctx context.Context, sn Snapshotter, r row, user, name string) ([]SnapshotInfo, error) {
@@ -122,10 +135,18 @@ func (s *Service) snapshotInfo(ctx context.Context, sn Snapshotter, r row, user,
 	if err != nil {
 		return nil, fmt.Errorf("pins of %s: %w", name, err)
 	}
+	pins := map[string]bool{}
+	for _, n := range pinned {
+		pins[n] = true
+	}
+	out := []SnapshotInfo{}
+	for _, sp := range snaps {
+		out = append(out, SnapshotInfo{Name: sp.Name, Created: sp.Created, Pinned: pins[sp.Name], Size: sp.Size})
+		delete(pins, sp.Name)
+	}
 	// A pin whose snapshot went (lxc delete, expiry) must not pin a later
 	// snapshot of the same name.
-	out, stales := withPins(snaps, pinned)
-	for _, stale := range stales {
+	for stale := range pins {
 		if err := s.st.Pins.Delete(ctx, s.db, r.ID, stale); err != nil {
 			// Harmless until a snapshot of that name is taken again.
 			s.log.Error("dropping a pin whose snapshot is gone failed", "user", user, "name", name, "snapshot", stale, "err", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/lxcgate/lxcgate/internal/failpoint"
 	"github.com/lxcgate/lxcgate/internal/lxd"
@@ -27,8 +28,10 @@ type VolumeData interface {
 // configured history: the container snapshots' rules. Volume snapshots
 // count towards the snapshots quota beside the containers'.
 func (s *Service) SnapshotVolume(ctx context.Context, user, name, snap string, keep bool) (string, []string, error) {
-	snap, err := snapName(snap)
-	if err != nil {
+	if snap == "" {
+		snap = "snap-" + time.Now().UTC().Format("20060102-150405")
+	}
+	if err := checkSnapName(snap); err != nil {
 		return "", nil, err
 	}
 	v, release, err := s.holdVolume(ctx, user, name)
@@ -57,10 +60,20 @@ func (s *Service) SnapshotVolume(ctx context.Context, user, name, snap string, k
 	if err != nil {
 		return snap, nil, err
 	}
-	pruned, err := pruneUnpinned(list, s.conf().SnapshotKeep, func(old string) error {
-		return s.lxdVolumes().DeleteVolumeSnapshot(ctx, pool, lname, old)
-	})
-	return snap, pruned, err
+	var unpinned []SnapshotInfo
+	for _, si := range list {
+		if !si.Pinned {
+			unpinned = append(unpinned, si)
+		}
+	}
+	var pruned []string
+	for i := 0; i < len(unpinned)-s.conf().SnapshotKeep; i++ {
+		if err := s.lxdVolumes().DeleteVolumeSnapshot(ctx, pool, lname, unpinned[i].Name); err != nil {
+			return snap, pruned, fmt.Errorf("prune %s: %w", unpinned[i].Name, err)
+		}
+		pruned = append(pruned, unpinned[i].Name)
+	}
+	return snap, pruned, nil
 }
 
 // checkSnapshotQuota counts every snapshot of the user's containers and
@@ -103,8 +116,16 @@ func (s *Service) volumeSnapshotInfo(ctx context.Context, v store.Volume) ([]Sna
 	if err != nil {
 		return nil, fmt.Errorf("pins of volume %s: %w", v.Name, err)
 	}
-	out, stales := withPins(snaps, pinned)
-	for _, stale := range stales { // a pin must not outlive its snapshot
+	pins := map[string]bool{}
+	for _, n := range pinned {
+		pins[n] = true
+	}
+	out := []SnapshotInfo{}
+	for _, sp := range snaps {
+		out = append(out, SnapshotInfo{Name: sp.Name, Created: sp.Created, Pinned: pins[sp.Name], Size: sp.Size})
+		delete(pins, sp.Name)
+	}
+	for stale := range pins { // a pin must not outlive its snapshot
 		if err := s.st.Volumes.Unpin(ctx, s.db, v.ID, stale); err != nil {
 			s.log.Error("dropping a stale volume pin failed", "user", v.Owner, "volume", v.Name, "snapshot", stale, "err", err)
 		}
