@@ -52,10 +52,14 @@ func (f *Fake) CreateVolume(_ context.Context, pool, name string, size int64, ow
 // SetVolumeMember moves a volume to a cluster member, as a member-local
 // pool would have it.
 func (f *Fake) SetVolumeMember(pool, name, member string) error {
-	return f.withVolume(pool, name, func(v *volume) error {
-		v.v.Location = member
-		return nil
-	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, err := f.volume(pool, name)
+	if err != nil {
+		return err
+	}
+	v.v.Location = member
+	return nil
 }
 
 func (f *Fake) addVolume(pool string, v lxd.Volume) error {
@@ -79,18 +83,6 @@ func (f *Fake) volume(pool, name string) (*volume, error) {
 		return nil, fmt.Errorf("volume %s: %w", name, lxd.ErrNotFound)
 	}
 	return v, nil
-}
-
-// withVolume runs fn on the volume under f.mu; a missing volume (or a
-// stopped LXD) is the error, as every volume call has it.
-func (f *Fake) withVolume(pool, name string, fn func(*volume) error) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	v, err := f.volume(pool, name)
-	if err != nil {
-		return err
-	}
-	return fn(v)
 }
 
 // usedBy counts the instances with a disk device of the volume, as LXD's
@@ -129,39 +121,51 @@ func (f *Fake) Volumes(_ context.Context, pool, prefix string) ([]lxd.Volume, er
 
 // VolumeUsed is the size of the volume's data.
 func (f *Fake) VolumeUsed(_ context.Context, pool, name string) (int64, error) {
-	used := int64(-1)
-	err := f.withVolume(pool, name, func(v *volume) error {
-		used = int64(len(v.data))
-		return nil
-	})
-	return used, err
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, err := f.volume(pool, name)
+	if err != nil {
+		return -1, err
+	}
+	return int64(len(v.data)), nil
 }
 
 // ResizeVolume sets the size.
 func (f *Fake) ResizeVolume(_ context.Context, pool, name string, size int64) error {
-	return f.withVolume(pool, name, func(v *volume) error {
-		v.v.Size = size
-		return nil
-	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, err := f.volume(pool, name)
+	if err != nil {
+		return err
+	}
+	v.v.Size = size
+	return nil
 }
 
 // SetVolumeOwner records the owner.
 func (f *Fake) SetVolumeOwner(_ context.Context, pool, name, owner string) error {
-	return f.withVolume(pool, name, func(v *volume) error {
-		v.v.Owner = owner
-		return nil
-	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, err := f.volume(pool, name)
+	if err != nil {
+		return err
+	}
+	v.v.Owner = owner
+	return nil
 }
 
 // DeleteVolume deletes a volume no instance uses, as LXD refuses otherwise.
 func (f *Fake) DeleteVolume(_ context.Context, pool, name string) error {
-	return f.withVolume(pool, name, func(*volume) error {
-		if f.usedBy(pool, name) > 0 {
-			return fmt.Errorf("delete volume %s: %w", name, lxd.ErrInUse)
-		}
-		delete(f.Vols, f.volumeKey(pool, name))
-		return nil
-	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.volume(pool, name); err != nil {
+		return err
+	}
+	if f.usedBy(pool, name) > 0 {
+		return fmt.Errorf("delete volume %s: %w", name, lxd.ErrInUse)
+	}
+	delete(f.Vols, f.volumeKey(pool, name))
+	return nil
 }
 
 // SetDisk adds or replaces a disk device; a volume it names must exist,
@@ -205,72 +209,90 @@ func (f *Fake) RemoveDisk(_ context.Context, project, name, device string) error
 
 // WriteVolume replaces a volume's data, as a container writing into it.
 func (f *Fake) WriteVolume(pool, name string, data []byte) error {
-	return f.withVolume(pool, name, func(v *volume) error {
-		v.data = bytes.Clone(data)
-		return nil
-	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, err := f.volume(pool, name)
+	if err != nil {
+		return err
+	}
+	v.data = bytes.Clone(data)
+	return nil
 }
 
 // VolumeData is a volume's data.
 func (f *Fake) VolumeData(pool, name string) ([]byte, error) {
-	var data []byte
-	err := f.withVolume(pool, name, func(v *volume) error {
-		data = bytes.Clone(v.data)
-		return nil
-	})
-	return data, err
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, err := f.volume(pool, name)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(v.data), nil
 }
 
 // SnapshotVolume keeps the volume's data under snap.
 func (f *Fake) SnapshotVolume(_ context.Context, pool, name, snap string) error {
-	return f.withVolume(pool, name, func(v *volume) error {
-		if _, ok := v.saved[snap]; ok {
-			return fmt.Errorf("snapshot %s: %w", snap, lxd.ErrExists)
-		}
-		at := time.Unix(1_700_000_000+int64(len(v.snaps)), 0)
-		if n := len(v.snaps); n > 0 && !v.snaps[n-1].Created.Before(at) {
-			at = v.snaps[n-1].Created.Add(time.Second)
-		}
-		v.snaps = append(v.snaps, lxd.Snapshot{Name: snap, Created: at, Size: -1})
-		v.saved[snap] = bytes.Clone(v.data)
-		return nil
-	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, err := f.volume(pool, name)
+	if err != nil {
+		return err
+	}
+	if _, ok := v.saved[snap]; ok {
+		return fmt.Errorf("snapshot %s: %w", snap, lxd.ErrExists)
+	}
+	at := time.Unix(1_700_000_000+int64(len(v.snaps)), 0)
+	if n := len(v.snaps); n > 0 && !v.snaps[n-1].Created.Before(at) {
+		at = v.snaps[n-1].Created.Add(time.Second)
+	}
+	v.snaps = append(v.snaps, lxd.Snapshot{Name: snap, Created: at, Size: -1})
+	v.saved[snap] = bytes.Clone(v.data)
+	return nil
 }
 
 // VolumeSnapshots lists a volume's snapshots, oldest first.
 func (f *Fake) VolumeSnapshots(_ context.Context, pool, name string) ([]lxd.Snapshot, error) {
-	var out []lxd.Snapshot
-	err := f.withVolume(pool, name, func(v *volume) error {
-		out = append([]lxd.Snapshot{}, v.snaps...)
-		return nil
-	})
-	return out, err
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, err := f.volume(pool, name)
+	if err != nil {
+		return nil, err
+	}
+	return append([]lxd.Snapshot{}, v.snaps...), nil
 }
 
 // DeleteVolumeSnapshot deletes one snapshot.
 func (f *Fake) DeleteVolumeSnapshot(_ context.Context, pool, name, snap string) error {
-	return f.withVolume(pool, name, func(v *volume) error {
-		for i, s := range v.snaps {
-			if s.Name == snap {
-				v.snaps = append(v.snaps[:i], v.snaps[i+1:]...)
-				delete(v.saved, snap)
-				return nil
-			}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, err := f.volume(pool, name)
+	if err != nil {
+		return err
+	}
+	for i, s := range v.snaps {
+		if s.Name == snap {
+			v.snaps = append(v.snaps[:i], v.snaps[i+1:]...)
+			delete(v.saved, snap)
+			return nil
 		}
-		return fmt.Errorf("snapshot %s: %w", snap, lxd.ErrNotFound)
-	})
+	}
+	return fmt.Errorf("snapshot %s: %w", snap, lxd.ErrNotFound)
 }
 
 // RestoreVolume brings back a snapshot's data.
 func (f *Fake) RestoreVolume(_ context.Context, pool, name, snap string) error {
-	return f.withVolume(pool, name, func(v *volume) error {
-		data, ok := v.saved[snap]
-		if !ok {
-			return fmt.Errorf("snapshot %s: %w", snap, lxd.ErrNotFound)
-		}
-		v.data = bytes.Clone(data)
-		return nil
-	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, err := f.volume(pool, name)
+	if err != nil {
+		return err
+	}
+	data, ok := v.saved[snap]
+	if !ok {
+		return fmt.Errorf("snapshot %s: %w", snap, lxd.ErrNotFound)
+	}
+	v.data = bytes.Clone(data)
+	return nil
 }
 
 // exportHeader starts the fake's export format: a header line with the
@@ -279,11 +301,13 @@ const exportHeader = "lxdtest-volume-backup size="
 
 // ExportVolume writes the fake's backup of a volume.
 func (f *Fake) ExportVolume(_ context.Context, pool, name string, w io.Writer) (int64, error) {
+	f.mu.Lock()
+	v, err := f.volume(pool, name)
 	var data []byte
-	err := f.withVolume(pool, name, func(v *volume) error {
+	if err == nil {
 		data = append([]byte(fmt.Sprintf("%s%d\n", exportHeader, v.v.Size)), v.data...)
-		return nil
-	})
+	}
+	f.mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
