@@ -205,7 +205,15 @@ func (s *Service) ImportVolume(ctx context.Context, user, name string, r io.Read
 	}
 	failpoint.Hit("volume-import:reserved")
 	pool, lname := s.conf().VolumePool, s.volumeName(user, name)
+	var capped *cappedReader
+	if c := s.importCap(ctx, user, size); c > 0 {
+		capped = &cappedReader{r: r, left: c, max: c}
+		r = capped
+	}
 	if err := s.lxdVolumes().ImportVolume(ctx, pool, lname, r); err != nil {
+		if capped != nil && capped.left < 0 {
+			err = capped.tooLarge() // LXD's client reports a failed upload in its own words
+		}
 		if derr := s.st.Volumes.DeleteReservation(context.WithoutCancel(ctx), s.db, id); derr != nil && !errors.Is(derr, store.ErrNotFound) {
 			s.log.Error("dropping an import's reservation failed; reconcile will", "user", user, "volume", name, "err", derr)
 		}

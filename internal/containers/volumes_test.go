@@ -446,3 +446,34 @@ func TestVolumeHostOnOneHost(t *testing.T) {
 		t.Fatalf("--host on one host: %v", err)
 	}
 }
+
+// A hostile import streams more than any volume of theirs could hold: the
+// stream is capped at the largest volume the caller may keep, and a read
+// past the cap fails with a quota error.
+func TestImportStreamIsCapped(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newVolumeService(t, nil)
+	mustVolume(t, s, "bob", "a", 4<<30)
+	// bob's 10 GiB disk holds 4 GiB and the import's 1 GiB reservation:
+	// room 6 GiB, but max_size is 4 GiB.
+	if got, want := s.importCap(ctx, "bob", 1<<30), int64(4<<30+(4<<30)/64+1<<20); got != want {
+		t.Fatalf("bob's cap: %d, want %d", got, want)
+	}
+	mustVolume(t, s, "bob", "b", 4<<30)
+	if got, want := s.importCap(ctx, "bob", 1<<30), int64(3<<30+(3<<30)/64+1<<20); got != want {
+		t.Fatalf("bob's cap with 8 GiB used: %d, want %d", got, want)
+	}
+	c := &cappedReader{r: zeroes{}, left: 1 << 20, max: 1 << 20}
+	n, err := io.Copy(io.Discard, c)
+	if !errors.Is(err, ErrQuota) || !strings.Contains(err.Error(), "the most you may import") || n > 1<<20+1 {
+		t.Fatalf("endless stream: %d bytes, %v", n, err)
+	}
+}
+
+// zeroes is an endless stream of zero bytes.
+type zeroes struct{}
+
+func (zeroes) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
