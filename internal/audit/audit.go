@@ -22,6 +22,9 @@ const (
 	KindAuto = "auto"
 	KindWeb  = "web" // a request for a page of the web listener
 	KindAPI  = "api" // a request of the JSON API
+	// KindSession is a session into a container (alice+box): kind,
+	// container, user inside, bytes, duration and exit status, never content.
+	KindSession = "session"
 )
 
 // Event is one audit record.

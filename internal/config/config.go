@@ -42,6 +42,7 @@ type Config struct {
 	Metrics    Metrics    `toml:"metrics"`
 	Leases     Leases     `toml:"leases"`
 	Idle       Idle       `toml:"idle"`
+	Access     Access     `toml:"access"`
 	Web        Web        `toml:"web"`
 	Volumes    Volumes    `toml:"volumes"`
 	// Datasets are host directories offered to containers, by name.
@@ -82,6 +83,16 @@ type Idle struct {
 	StopAfter  Duration `toml:"stop_after"`  // 0: off
 	CPUPercent float64  `toml:"cpu_percent"` // of one CPU
 	OnlyGPU    bool     `toml:"only_gpu"`
+}
+
+// Access configures logins straight into containers (ssh alice+box@gw).
+type Access struct {
+	// ContainerUser is who such a login runs as inside ("alice+box+root"
+	// picks another).
+	ContainerUser string `toml:"container_user"`
+	// StartOnLogin starts a stopped container on such a login, within its
+	// lease and the user's quota, instead of refusing it.
+	StartOnLogin bool `toml:"start_on_login"`
 }
 
 // Snapshots configures snapshot history.
@@ -252,6 +263,7 @@ func Default() Config {
 		Volumes:   Volumes{Pool: "default", DefaultSize: Size(10 << 30), MaxSize: Size(1 << 40)},
 		Datasets:  map[string]Dataset{},
 		Idle:      Idle{CPUPercent: 2},
+		Access:    Access{ContainerUser: "ubuntu"},
 		Ports: Ports{Range: "20000-29999", Services: map[string]int{"ssh": 22}, Addresses: []string{},
 			ReconcileInterval: Duration(30 * time.Second), ChainPrefix: "LXCGATE"},
 	}

@@ -22,7 +22,9 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// validateLeases checks [leases] and [idle].
+var containerUserRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+
+// validateLeases checks [leases], [idle] and [access].
 func (c *Config) validateLeases() error {
 	switch {
 	case c.Leases.Max > 0 && c.Leases.Default > c.Leases.Max:
@@ -31,6 +33,8 @@ func (c *Config) validateLeases() error {
 		return errors.New("idle.stop_after must be 0s (off) or positive")
 	case c.Idle.CPUPercent <= 0 || c.Idle.CPUPercent > 100:
 		return fmt.Errorf("idle.cpu_percent %g: give a share of one CPU between 0 and 100", c.Idle.CPUPercent)
+	case !containerUserRE.MatchString(c.Access.ContainerUser):
+		return fmt.Errorf("access.container_user %q: give a user name of the containers, such as ubuntu", c.Access.ContainerUser)
 	}
 	return nil
 }

@@ -27,6 +27,9 @@ type Access interface {
 	WriteFile(ctx context.Context, project, name, path string, data []byte, uid, gid int64, mode int) error
 	Mkdir(ctx context.Context, project, name, path string, uid, gid int64, mode int) error
 	Exec(ctx context.Context, project, name string, argv []string, stdin []byte) (int, string, error)
+	// Spawn runs a process that streams (a session's shell, command, SFTP
+	// server or relay) until it exits.
+	Spawn(ctx context.Context, project, name string, p lxd.Process) (int, error)
 }
 
 var loginRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
@@ -36,6 +39,7 @@ type account struct {
 	login    string
 	uid, gid int64
 	home     string
+	shell    string
 }
 
 // running holds user's container and checks that it runs: the file API
@@ -91,7 +95,11 @@ func (s *Service) lookupAccount(ctx context.Context, a Access, user, name, login
 			if err1 != nil || err2 != nil || f[5] == "" {
 				break
 			}
-			return account{login: login, uid: uid, gid: gid, home: f[5]}, nil
+			shell := f[6]
+			if !strings.HasPrefix(shell, "/") {
+				shell = "/bin/sh"
+			}
+			return account{login: login, uid: uid, gid: gid, home: f[5], shell: shell}, nil
 		}
 	}
 	return account{}, fmt.Errorf("%s has no user %q; pass --user with one that exists", name, login)

@@ -134,6 +134,11 @@ type Config struct {
 	PersonalPath                     string
 	// Datasets are the host directories offered to containers, by name.
 	Datasets map[string]Dataset
+	// ContainerUser is who a login into a container runs as when the login
+	// names no one (alice+box); StartOnLogin starts a stopped container
+	// on such a login instead of refusing it.
+	ContainerUser string
+	StartOnLogin  bool
 	// OnChange, when set, hears of a container whose state or ports
 	// changed (the port mapper follows it), before the command returns.
 	OnChange func(ref.Ref)
@@ -214,7 +219,8 @@ type Service struct {
 	// so that a reconcile never mistakes a create in flight for a leftover.
 	busy sync.RWMutex
 
-	inv inventory // what the last full reconcile saw, for monitoring
+	inv  inventory   // what the last full reconcile saw, for monitoring
+	open openEntries // sessions open into containers (alice+box)
 
 	// checked, when set, runs in the reservation's transaction between the
 	// checks and the insert: tests widen the window a race would need.

@@ -146,6 +146,16 @@ type SweepItem struct {
 	IPv4       string
 	CPUTime    time.Duration // CPU time used since it started
 	StopReason string        // the gateway's own stop, if any
+	Sessions   int           // sessions open into it through the gateway (alice+box)
+}
+
+// autoStopNotice is the line sessions into a container get when the
+// gateway stops it.
+func autoStopNotice(name, reason string) string {
+	if reason == ReasonExpired {
+		return fmt.Sprintf("lxcgate: %s is being stopped: its lease ran out ('renew %s' to extend it)", name, name)
+	}
+	return fmt.Sprintf("lxcgate: %s is being stopped: %s", name, reason)
 }
 
 // SweepItems lists every ready container with what the sweeper needs, in
@@ -170,7 +180,7 @@ func (s *Service) SweepItems(ctx context.Context) ([]SweepItem, error) {
 			continue
 		}
 		it := SweepItem{Ref: ref.Ref{Owner: r.Owner, Name: r.Name}, Running: ins[i].Running, LeaseUntil: r.LeaseUntil,
-			IPv4: ins[i].IPv4, CPUTime: ins[i].CPUTime, StopReason: r.StopReason}
+			IPv4: ins[i].IPv4, CPUTime: ins[i].CPUTime, StopReason: r.StopReason, Sessions: s.open.count(ref.Ref{Owner: r.Owner, Name: r.Name})}
 		if r.GPUs != "" {
 			it.GPUs = strings.Split(r.GPUs, ",")
 		}
@@ -195,6 +205,7 @@ func (s *Service) AutoStop(ctx context.Context, r ref.Ref, reason string) error 
 	if reason, err = s.markStopped(ctx, r, reason); err != nil {
 		return err
 	}
+	s.open.end(r, autoStopNotice(r.Name, reason))
 	err = s.lxd.Stop(ctx, s.Project(r.Owner), r.Name, false)
 	if err != nil && !errors.Is(err, lxd.ErrNotRunning) {
 		return fmt.Errorf("stop %s (%s): %w", r, reason, err)

@@ -59,6 +59,7 @@ func (g *Gateway) build() error {
 		MaxSessionsPerUser:       limits.MaxSessionsPerUser,
 		MaxConnections:           limits.MaxConnections,
 		Jump:                     g.eng.cs,
+		Rooms:                    g.eng.cs,
 		MaxUnauthPerAddress:      limits.MaxUnauthPerAddress,
 		MaxConnectionsPerAddress: limits.MaxConnectionsPerAddress,
 		MaxChannelsPerConnection: limits.MaxChannelsPerConnection,

@@ -48,6 +48,7 @@ func ContainerConfig(cfg config.Config, onChange func(ref.Ref)) containers.Confi
 		LeaseDefault: c.Leases.Default.D(), LeaseMax: c.Leases.Max.D(),
 		VolumePool: c.Volumes.Pool, VolumeDefaultSize: int64(c.Volumes.DefaultSize), VolumeMaxSize: int64(c.Volumes.MaxSize),
 		PersonalPath: c.Volumes.Personal, Datasets: datasetsOf(c),
+		ContainerUser: c.Access.ContainerUser, StartOnLogin: c.Access.StartOnLogin,
 	}
 }
 

@@ -17,6 +17,7 @@ var (
 	_ shell.KeyStore      = (*users.Store)(nil)
 	_ shell.Authenticator = (*auth.Authenticator)(nil)
 	_ server.Jumper       = (*containers.Service)(nil)
+	_ server.Rooms        = (*containers.Service)(nil)
 	_ portmap.Source      = (*containers.Service)(nil)
 	_ portmap.Backend     = (*portmap.IPTables)(nil)
 	_ auth.Store          = (*users.Store)(nil)

@@ -22,6 +22,8 @@ type Metrics struct {
 	logins    *prometheus.CounterVec
 	commands  *prometheus.CounterVec
 	sessions  prometheus.Gauge
+	inside    *prometheus.CounterVec // sessions into containers, by kind
+	insideIO  *prometheus.CounterVec // their bytes, by direction
 	lxdOps    *prometheus.HistogramVec
 	reconcile prometheus.Histogram
 
@@ -46,6 +48,12 @@ func New() *Metrics {
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "lxcgate_sessions_open", Help: "SSH sessions open now.",
 		}),
+		inside: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lxcgate_container_sessions_total", Help: "Sessions into containers (USER+CONTAINER logins) ended, by kind.",
+		}, []string{"kind"}),
+		insideIO: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lxcgate_container_session_bytes_total", Help: "Bytes of sessions into containers, by direction (in: from clients).",
+		}, []string{"direction"}),
 		lxdOps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "lxcgate_lxd_operation_seconds", Help: "Time LXD calls took, by operation.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
@@ -58,7 +66,7 @@ func New() *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.logins, m.commands, m.sessions, m.lxdOps, m.reconcile,
+		m.logins, m.commands, m.sessions, m.inside, m.insideIO, m.lxdOps, m.reconcile,
 		&stateCollector{m: m},
 	)
 	return m
@@ -72,6 +80,7 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 var (
 	loginMethods = set("password", "publickey", "keyboard-interactive", "none")
 	loginResults = set("ok", "fail", "locked")
+	insideKinds  = set("shell", "exec", "sftp", "forward")
 	cmdResults   = set("ok", "fail", "usage", "refused", "unknown")
 	// Command names are the command table's words; the shell sends
 	// "unknown" for anything else, and this guards the shape regardless.
@@ -104,6 +113,13 @@ func (m *Metrics) SessionOpened() { m.sessions.Inc() }
 
 // SessionClosed: see SessionOpened.
 func (m *Metrics) SessionClosed() { m.sessions.Dec() }
+
+// ContainerSession counts one ended session into a container and its bytes.
+func (m *Metrics) ContainerSession(kind string, in, out int64) {
+	m.inside.WithLabelValues(bounded(kind, insideKinds)).Inc()
+	m.insideIO.WithLabelValues("in").Add(float64(in))
+	m.insideIO.WithLabelValues("out").Add(float64(out))
+}
 
 // Command counts one shell command by its table name.
 func (m *Metrics) Command(name, result string) {

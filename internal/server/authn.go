@@ -95,7 +95,8 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 // accepts, and notes the key's user on the connection.
 func (s *Server) publicKeyCallback(ctx ssh.Context, st *connState) func(gossh.ConnMetadata, gossh.PublicKey) (*gossh.Permissions, error) {
 	return func(meta gossh.ConnMetadata, key gossh.PublicKey) (*gossh.Permissions, error) {
-		u, err := s.opt.Auth.Key(ctx, meta.User(), key)
+		account, _ := splitLogin(meta.User())
+		u, err := s.opt.Auth.Key(ctx, account, key)
 		if err != nil {
 			if !errors.Is(err, users.ErrAuth) && !errors.Is(err, users.ErrDisabled) {
 				// Not a refused key: the store failed, and the client is told no.
@@ -119,8 +120,10 @@ func (s *Server) loginSucceeded(ctx ssh.Context, st *connState, meta gossh.ConnM
 	st.authDone.Store(true)
 	s.addrs.Authenticated(st.slot)
 	if s.opt.Lobby == "" || meta.User() != s.opt.Lobby {
-		// Lobby connections belong to no account until login.
-		s.live.add(meta.User(), st)
+		// Lobby connections belong to no account until login; a login
+		// into a container (alice+box) belongs to its account.
+		account, _ := splitLogin(meta.User())
+		s.live.add(account, st)
 	}
 	// Written with the session's first rows, or within
 	// milliseconds: a session syncs the trail before it ends.
@@ -191,7 +194,8 @@ func (s *Server) checkPassword(ctx ssh.Context, password, method string) bool {
 		return true
 	}
 	st.lastErr = nil
-	u, err := s.opt.Auth.Password(ctx, ctx.User(), password, st.remote)
+	account, _ := splitLogin(ctx.User())
+	u, err := s.opt.Auth.Password(ctx, account, password, st.remote)
 	if err != nil {
 		st.lastErr = err
 		if !errors.Is(err, users.ErrAuth) && !errors.Is(err, auth.ErrLocked) {
@@ -212,7 +216,8 @@ func (s *Server) identityOf(ctx context.Context, sctx ssh.Context) (Identity, er
 	}
 	ext := conn.Permissions.Extensions
 	name, method := ext[extUser], ext[extMethod]
-	if name == "" || name != conn.User() {
+	account, target := splitLogin(conn.User())
+	if name == "" || name != account {
 		return Identity{}, errors.New("connection carries no identity")
 	}
 	if ext[extLobby] == "1" {
@@ -223,7 +228,7 @@ func (s *Server) identityOf(ctx context.Context, sctx ssh.Context) (Identity, er
 	// read (freshLogin).
 	if r := stateOf(sctx).keyUser.Load(); r != nil && method == "publickey" && r.user.Name == name &&
 		time.Since(r.at) < freshLogin {
-		return Identity{User: r.user, Method: method}, nil
+		return Identity{User: r.user, Method: method, Target: target}, nil
 	}
 	u, err := s.opt.Auth.User(ctx, name)
 	if err != nil {
@@ -232,5 +237,5 @@ func (s *Server) identityOf(ctx context.Context, sctx ssh.Context) (Identity, er
 	if u.Disabled {
 		return Identity{}, users.ErrDisabled
 	}
-	return Identity{User: u, Method: method}, nil
+	return Identity{User: u, Method: method, Target: target}, nil
 }

@@ -47,6 +47,9 @@ func (s *Server) directTCPIP(_ *ssh.Server, conn *gossh.ServerConn, ch gossh.New
 	case err != nil:
 		refuse("no identity")
 		return
+	case id.Target != nil:
+		s.forwardInto(ctx, ch, id, req, dest, refuse, release)
+		return
 	case id.Lobby || s.opt.Jump == nil:
 		refuse("forwarding is not allowed here")
 		return
@@ -87,9 +90,15 @@ func (s *Server) dialJump(ctx context.Context, user string, req directTCPIPReque
 	return up.(*net.TCPConn), ""
 }
 
+// halfCloser is a TCP connection, or a relay that stands for one.
+type halfCloser interface {
+	io.ReadWriter
+	CloseWrite() error
+}
+
 // splice copies both ways until both directions end, passing each EOF on
 // as a half-close.
-func splice(channel gossh.Channel, up *net.TCPConn) {
+func splice(channel gossh.Channel, up halfCloser) {
 	done := make(chan struct{}, 2)
 	go func() { io.Copy(up, channel); up.CloseWrite(); done <- struct{}{} }()
 	go func() { io.Copy(channel, up); channel.CloseWrite(); done <- struct{}{} }()

@@ -79,3 +79,5 @@ func TestMetricsHooks(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func (m *countMetrics) ContainerSession(string, int64, int64) {}

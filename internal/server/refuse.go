@@ -1,7 +1,9 @@
 package server
 
 import (
+	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/gliderlabs/ssh"
 	"github.com/lxcgate/lxcgate/internal/audit"
@@ -40,17 +42,51 @@ func (f filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) 
 		return ch, reqs, err
 	}
 	out := make(chan *gossh.Request)
+	_, target := splitLogin(f.ctx.User())
 	go func() {
 		defer close(out)
 		for req := range reqs {
-			if sessionRequests[req.Type] {
+			switch {
+			case sessionRequests[req.Type]:
 				out <- req
-				continue
+			case target != nil && intoContainer(req):
+				out <- req
+			default:
+				f.s.refuseRequest(f.ctx, "session request", req)
+				if msg := refusedNotice[req.Type]; msg != "" && target != nil {
+					// OpenSSH says nothing of these refusals by itself.
+					fmt.Fprintf(ch.Stderr(), "lxcgate: %s\r\n", msg)
+				}
 			}
-			f.s.refuseRequest(f.ctx, "session request", req)
 		}
 	}()
 	return ch, out, nil
+}
+
+// intoContainer says which requests beyond sessionRequests a session into
+// a container serves: the sftp subsystem and the locale's variables.
+func intoContainer(req *gossh.Request) bool {
+	switch req.Type {
+	case "subsystem":
+		var p struct{ Name string }
+		return gossh.Unmarshal(req.Payload, &p) == nil && p.Name == "sftp"
+	case "env":
+		var kv struct{ Name, Value string }
+		return gossh.Unmarshal(req.Payload, &kv) == nil && localeVar(kv.Name)
+	}
+	return false
+}
+
+// localeVar is a variable a client may pass into a container (SendEnv).
+func localeVar(name string) bool {
+	return name == "LANG" || name == "LANGUAGE" || (strings.HasPrefix(name, "LC_") && len(name) <= 24)
+}
+
+// refusedNotice is the line a session into a container gets for a
+// forwarding it asked for and cannot have.
+var refusedNotice = map[string]string{
+	"auth-agent-req@openssh.com": "agent forwarding is not available through the gateway",
+	"x11-req":                    "X11 forwarding is not available through the gateway",
 }
 
 // refuseChannel refuses every channel type but "session": direct-tcpip

@@ -34,6 +34,7 @@ type Options struct {
 
 	Lobby              string // lobby account name; "" when disabled
 	Jump               Jumper // resolves ssh -J targets; nil refuses them all
+	Rooms              Rooms  // logins into containers (alice+box); nil refuses them
 	HandshakeTimeout   time.Duration
 	IdleTimeout        time.Duration
 	MaxSessions        int
@@ -63,6 +64,9 @@ type Metrics interface {
 	Login(method, result string)
 	SessionOpened()
 	SessionClosed()
+	// ContainerSession counts an ended session into a container (kind:
+	// shell, exec, sftp, forward) and its bytes each way.
+	ContainerSession(kind string, in, out int64)
 }
 
 // noMetrics stands in when Options.Metrics is nil.
@@ -71,6 +75,8 @@ type noMetrics struct{}
 func (noMetrics) Login(string, string) {}
 func (noMetrics) SessionOpened()       {}
 func (noMetrics) SessionClosed()       {}
+
+func (noMetrics) ContainerSession(string, int64, int64) {}
 
 // Defaults for the zero values of Options' limits.
 const (
@@ -146,9 +152,10 @@ func New(opt Options) *Server {
 
 		// Only "session" channels are served, with only shell, exec,
 		// pty-req, window-change, signal and break requests, and
-		// "direct-tcpip" to the caller's own containers (ssh -J). Everything
-		// else (other forwarding both ways, unix sockets, agent, X11, env,
-		// subsystems such as sftp) is refused and logged. The forwarding
+		// "direct-tcpip" to the caller's own containers (ssh -J). A login
+		// into a container (alice+box) adds the sftp subsystem and the
+		// locale's env requests. Everything else (other forwarding both
+		// ways, unix sockets, agent, X11) is refused and logged. The forwarding
 		// callbacks of gliderlabs are left unset, so that nothing can be
 		// forwarded even if a handler were added by mistake.
 		ChannelHandlers: map[string]ssh.ChannelHandler{
@@ -159,7 +166,11 @@ func New(opt Options) *Server {
 		RequestHandlers: map[string]ssh.RequestHandler{
 			"default": s.refuseGlobal,
 		},
-		SubsystemHandlers: nil,
+		// sftp only on a login into a container (alice+box): the
+		// session filter refuses every subsystem request elsewhere.
+		SubsystemHandlers: map[string]ssh.SubsystemHandler{
+			"sftp": ssh.SubsystemHandler(chain(s.recoverPanics, s.logSession, s.identify, s.limitSessions)(s.sftp)),
+		},
 	}
 	return s
 }
@@ -224,6 +235,9 @@ type Identity struct {
 	User   users.User
 	Method string
 	Lobby  bool
+	// Target is where a login alice+box goes: the sessions run inside
+	// that container, not in the gateway's shell. nil for a plain login.
+	Target *Target
 }
 
 // accept caps connections, in total and per source, and starts the

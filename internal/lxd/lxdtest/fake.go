@@ -29,6 +29,10 @@ type Fake struct {
 	// the commands run, with their stdin.
 	Files map[string][]byte
 	Execs []string
+	// Spawns records the streaming processes run; Program, when set, is
+	// what they do (by default, cat).
+	Spawns  []Spawned
+	Program Program
 	// Snaps holds snapshots by project/name, oldest first.
 	Snaps map[string][]lxd.Snapshot
 	// Secured lists the instances SecureNIC was called for.
