@@ -37,8 +37,8 @@ DEBIAN_IMAGE=lxcgate-debian
 BUSYBOX_IMAGE=lxcgate-busybox
 # In each image's description: a change imports the image again (and, for
 # busybox, rebuilds the cached rootfs). Build 3: hostname and hosts templates.
-DEBIAN_VERSION="lab build 3"
-BUSYBOX_VERSION="lab build 3"
+DEBIAN_VERSION="lab build 4"
+BUSYBOX_VERSION="lab build 4"
 MIRROR=${LXCGATE_LAB_MIRROR:-http://deb.debian.org/debian}
 PACKAGES=(lxd lxd-client lxcfs dnsmasq-base iptables btrfs-progs debootstrap busybox-static openssh-client sshpass iproute2 expect ssh-audit systemd chromium)
 
@@ -189,12 +189,12 @@ EOF
 
 build_debian() {
 	local dir=$CACHE/debian
-	if [ ! -f "$dir/rootfs.tar.gz" ]; then
+	if [ ! -f "$dir/rootfs.tar.gz" ] || [ "$(cat "$dir/version" 2>/dev/null)" != "$DEBIAN_VERSION" ]; then
 		say "building $DEBIAN_IMAGE with debootstrap (about a minute)"
 		rm -rf "$dir" && mkdir -p "$dir/meta"
 		local root=$dir/rootfs
 		debootstrap --variant=minbase \
-			--include=openssh-server,iproute2,ifupdown,isc-dhcp-client,sudo,systemd-sysv,passwd \
+			--include=openssh-server,openssh-sftp-server,rsync,busybox,iproute2,ifupdown,isc-dhcp-client,sudo,systemd-sysv,passwd \
 			bookworm "$root" "$MIRROR" >"$dir/debootstrap.log" 2>&1 || die "debootstrap failed; see $dir/debootstrap.log"
 		printf 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n' >"$root/etc/network/interfaces"
 		chroot "$root" useradd -m -s /bin/bash -G sudo ubuntu
@@ -203,6 +203,7 @@ build_debian() {
 		rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
 		tar -C "$root" --numeric-owner -czf "$dir/rootfs.tar.gz.tmp" . && mv "$dir/rootfs.tar.gz.tmp" "$dir/rootfs.tar.gz"
 		rm -rf "$root"
+		echo "$DEBIAN_VERSION" >"$dir/version"
 	fi
 	write_metadata "$dir/meta" "Debian 12 with sshd and user ubuntu (lxcgate $DEBIAN_VERSION)" debian bookworm
 }
@@ -246,6 +247,7 @@ EOF
 		printf 'root:x:0:0:root:/root:/bin/sh\nubuntu:x:1000:1000::/home/ubuntu:/bin/sh\n' >"$root/etc/passwd"
 		printf 'root:x:0:\nubuntu:x:1000:\n' >"$root/etc/group"
 		mkdir -p "$root/home/ubuntu" && chown 1000:1000 "$root/home/ubuntu"
+		chmod 1777 "$root/tmp"
 		tar -C "$root" --numeric-owner -czf "$dir/rootfs.tar.gz.tmp" . && mv "$dir/rootfs.tar.gz.tmp" "$dir/rootfs.tar.gz"
 		rm -rf "$root"
 		echo "$BUSYBOX_VERSION" >"$dir/version"

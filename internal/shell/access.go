@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/lxcgate/lxcgate/internal/cli"
@@ -182,7 +184,7 @@ type SSHHost struct {
 	HostName     string `json:"hostname"`
 	Port         int    `json:"port,omitempty"`
 	User         string `json:"user"`
-	IdentityFile string `json:"identity_file"`
+	IdentityFile string `json:"identity_file,omitempty"` // "" for the direct block: the gateway key
 	ProxyJump    string `json:"proxy_jump,omitempty"`
 }
 
@@ -199,14 +201,20 @@ func runSSHConfig(c *Ctx, _ []string) error {
 	return c.Emit(hosts, func() error { return writeSSHConfig(c.Out, hosts) })
 }
 
-// sshHosts are a container's ~/.ssh/config blocks: through its published
-// ssh port, and through the gateway (ProxyJump).
+// sshHosts are a container's ~/.ssh/config blocks: first straight in
+// through the gateway with the gateway key (alice+box, no container key
+// or sshd needed), then through its published ssh port, and through the
+// gateway to its sshd (ProxyJump).
 func (sh *Shell) sshHosts(user string, ct containers.Container) []SSHHost {
 	var out []SSHHost
+	host, port, _ := net.SplitHostPort(sh.gateway)
+	if p, err := strconv.Atoi(port); err == nil && host != "" {
+		out = append(out, SSHHost{Container: ct.Name, Host: ct.Name, HostName: host, Port: p, User: user + "+" + ct.Name})
+	}
 	key := "~/.ssh/lxcgate-" + ct.Name
 	for _, p := range ct.Ports {
 		if p.ContainerPort == 22 {
-			out = append(out, SSHHost{Container: ct.Name, Host: ct.Name, HostName: sh.public, Port: p.HostPort, User: "ubuntu", IdentityFile: key})
+			out = append(out, SSHHost{Container: ct.Name, Host: ct.Name + "-port", HostName: sh.public, Port: p.HostPort, User: "ubuntu", IdentityFile: key})
 		}
 	}
 	jump := user + "@" + sh.gateway
@@ -226,7 +234,10 @@ func writeSSHConfig(w io.Writer, hosts []SSHHost) error {
 		if h.Port != 0 {
 			fmt.Fprintf(w, "    Port %d\n", h.Port)
 		}
-		fmt.Fprintf(w, "    User %s\n    IdentityFile %s\n", h.User, h.IdentityFile)
+		fmt.Fprintf(w, "    User %s\n", h.User)
+		if h.IdentityFile != "" {
+			fmt.Fprintf(w, "    IdentityFile %s\n", h.IdentityFile)
+		}
 		if h.ProxyJump != "" {
 			fmt.Fprintf(w, "    ProxyJump %s\n", h.ProxyJump)
 		}

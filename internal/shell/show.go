@@ -157,7 +157,8 @@ func (c *Ctx) writeDetails(ct containers.Container) error {
 		return err
 	}
 	if c.sh.gateway != "" {
-		fmt.Fprintf(c.Out, "\n# ~/.ssh/config (a key from 'key %s' in ~/.ssh/lxcgate-%s)\n", ct.Name, ct.Name)
+		fmt.Fprintf(c.Out, "\n# ~/.ssh/config: 'ssh %s' (and scp, sftp, rsync, VS Code) goes in with your gateway key;\n"+
+			"# the -port and -via-gw blocks reach its sshd with a key from 'key %s' in ~/.ssh/lxcgate-%s\n", ct.Name, ct.Name, ct.Name)
 		writeSSHConfig(c.Out, c.sh.sshHosts(c.User.Name, ct))
 	}
 	if ct.State != "running" && len(ct.Ports) > 0 {

@@ -236,8 +236,8 @@ func (s *Sweeper) idleFor(cfg Config, st *tracked, it containers.SweepItem, now 
 	case !it.Running || cfg.IdleAfter <= 0 || (cfg.OnlyGPU && len(it.GPUs) == 0):
 		st.active = now
 		return "", false
-	case cpu >= cfg.CPUPercent, s.traffic(conns[it.IPv4]), gpuBusy(it.GPUs, util, cfg.CPUPercent):
-		s.log.Debug("in use", "owner", it.Ref.Owner, "name", it.Ref.Name, "cpu_percent", cpu, "connections", len(conns[it.IPv4]))
+	case it.Sessions > 0, cpu >= cfg.CPUPercent, s.traffic(conns[it.IPv4]), gpuBusy(it.GPUs, util, cfg.CPUPercent):
+		s.log.Debug("in use", "owner", it.Ref.Owner, "name", it.Ref.Name, "cpu_percent", cpu, "connections", len(conns[it.IPv4]), "sessions", it.Sessions)
 		st.active = now
 		return "", false
 	}
@@ -245,7 +245,7 @@ func (s *Sweeper) idleFor(cfg Config, st *tracked, it containers.SweepItem, now 
 	if idle < cfg.IdleAfter {
 		return "", false
 	}
-	why := fmt.Sprintf("idle for %s (CPU under %g%%, no connection through the gateway", idle.Round(time.Second), cfg.CPUPercent)
+	why := fmt.Sprintf("idle for %s (CPU under %g%%, no connection or session through the gateway", idle.Round(time.Second), cfg.CPUPercent)
 	if ms := containers.GPUMembers(it.GPUs); len(ms) > 0 {
 		why += "; GPU activity unknown on " + strings.Join(ms, ",")
 	}

@@ -344,3 +344,30 @@ func TestMemberGPUActivityUnknown(t *testing.T) {
 		t.Fatalf("without nvidia-smi stopped %v, want only idle (local stays busy: its use is unknown)", src.stopped)
 	}
 }
+
+// A session open into a container (alice+box@gw) is use, though it makes
+// no connection to the container's address and may use no CPU.
+func TestOpenSessionKeepsAlive(t *testing.T) {
+	ctx := context.Background()
+	src := &fakeSource{}
+	s, c, _ := newSweeper(src, fakeConns{}, nil, Config{IdleAfter: time.Minute, CPUPercent: 2})
+	in, out := item("inside", true), item("alone", true)
+	in.Sessions = 1
+	src.items = []containers.SweepItem{in, out}
+	for i := 0; i < 8; i++ {
+		s.Pass(ctx)
+		c.mono = c.mono.Add(10 * time.Second)
+	}
+	if len(src.stopped) != 1 || src.stopped[0] != "alone:idle" {
+		t.Fatalf("stopped %v, want only alone", src.stopped)
+	}
+	// The session ends: from then on, the idle time counts.
+	src.items[0].Sessions = 0
+	for i := 0; i < 8; i++ {
+		s.Pass(ctx)
+		c.mono = c.mono.Add(10 * time.Second)
+	}
+	if len(src.stopped) != 2 || src.stopped[1] != "inside:idle" {
+		t.Fatalf("stopped %v, want inside after its session", src.stopped)
+	}
+}
