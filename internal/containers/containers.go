@@ -257,6 +257,7 @@ func (s *Service) Reconfigure(next Config) {
 	c.LeaseDefault, c.LeaseMax = next.LeaseDefault, next.LeaseMax
 	c.VolumeDefaultSize, c.VolumeMaxSize = next.VolumeDefaultSize, next.VolumeMaxSize
 	c.Datasets = maps.Clone(next.Datasets)
+	c.ContainerUser, c.StartOnLogin = next.ContainerUser, next.StartOnLogin
 	s.cfg.Store(&c)
 }
 

@@ -20,7 +20,7 @@ var liveKeys = []string{
 	"containers.default_image", "containers.images", "containers.cpu", "containers.memory", "containers.disk",
 	"containers.max_cpu", "containers.max_memory", "containers.max_disk",
 	"quota.", "ports.services", "snapshots.keep", "leases.", "idle.",
-	"volumes.default_size", "volumes.max_size", "datasets",
+	"volumes.default_size", "volumes.max_size", "datasets", "access.",
 }
 
 func isLive(key string) bool {
@@ -102,7 +102,7 @@ func (g *Gateway) apply(applied []string) {
 		g.throttle.SetLimits(throttleLimits(c))
 		users.SetMaxConcurrentHashes(c.Auth.MaxConcurrentHashes)
 	}
-	if touched("containers.", "quota.", "ports.services", "snapshots.", "leases.", "volumes.", "datasets") {
+	if touched("containers.", "quota.", "ports.services", "snapshots.", "leases.", "volumes.", "datasets", "access.") {
 		g.eng.cs.Reconfigure(ContainerConfig(c, nil))
 	}
 	if touched("idle.") {

@@ -88,3 +88,17 @@ func Shell(ctx context.Context, p lxd.Process) int {
 	}
 	return code
 }
+
+// SetProgram sets what spawned processes do from now on.
+func (f *Fake) SetProgram(p Program) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Program = p
+}
+
+// SpawnCount is how many processes were spawned.
+func (f *Fake) SpawnCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.Spawns)
+}
