@@ -64,6 +64,7 @@ func (g *Gateway) build() error {
 		MaxChannelsPerConnection: limits.MaxChannelsPerConnection,
 		Accounts:                 g.users,
 		Metrics:                  g.metrics,
+		Invite:                   server.InviteOptions{Store: g.users, Throttle: g.throttle, Gateway: PublicSSH(cfg)},
 	})
 	return nil
 }

@@ -102,6 +102,10 @@ type slot struct{ name string }
 // whether a command was given, not by whether a PTY was asked for.
 func (s *Server) dispatch(sess ssh.Session) {
 	id := identity(sess)
+	if id.Invite {
+		s.invite(sess) // invite.go
+		return
+	}
 	ptyReq, winCh, isPty := sess.Pty()
 	sio := shell.IO{
 		Stdin: sess, Stdout: sess, Stderr: sess.Stderr(),

@@ -54,6 +54,9 @@ type Options struct {
 
 	// Metrics hears of logins and sessions; nil counts nothing.
 	Metrics Metrics
+
+	// Invite turns on the invite login (invite.go); its zero value leaves it off.
+	Invite InviteOptions
 }
 
 // Metrics is what the server reports: counts only, never a name. method
@@ -224,6 +227,7 @@ type Identity struct {
 	User   users.User
 	Method string
 	Lobby  bool
+	Invite bool // the invite login (invite.go); Lobby is set too
 }
 
 // accept caps connections, in total and per source, and starts the
