@@ -22,9 +22,13 @@ func (a *app) userCmd() *cobra.Command {
 	return group("user", "manage the gateway's users",
 		a.userVerb(&cobra.Command{Use: "add NAME", Short: "add a user (prompts for the password on a terminal)",
 			Long: "Without --password-stdin, asks for the password twice on a terminal, without echo.\n" +
-				"NAME: 1-32 lowercase letters, digits, '_' or '-', starting with a letter or '_'.",
-			Args: exactArgs(1, "lxcgate user add NAME [--admin] [--password-stdin]")},
-			cli.Flag{Name: "admin", Help: "give the user the admin role"}, passwordStdinFlag),
+				"With --key KEY or --key-stdin, makes a key-only user with those keys and no password\n" +
+				"(password logins are refused until 'lxcgate user passwd NAME').\n" +
+				"NAME: 1-32 lowercase letters, digits, '_' or '-', starting with a letter or '_'; not 'invite'.",
+			Args: exactArgs(1, "lxcgate user add NAME [--admin] [--password-stdin | --key KEY | --key-stdin]")},
+			cli.Flag{Name: "admin", Help: "give the user the admin role"}, passwordStdinFlag,
+			cli.Flag{Name: "key", Kind: cli.String, Arg: "KEY", Help: "make a key-only user with this authorized_keys line"},
+			cli.Flag{Name: "key-stdin", Help: "make a key-only user with the authorized_keys lines read from stdin"}),
 		a.userVerb(&cobra.Command{Use: "list", Short: "list users", Args: noArgs("lxcgate user list [--format FORMAT] [--json]"),
 			Long: "Name, role, status, whether a password is set, number of keys and when each user was added (UTC)."},
 			cli.FormatFlags...),
@@ -38,6 +42,14 @@ func (a *app) userCmd() *cobra.Command {
 			Long: "Lets the user log in again."}),
 		a.userVerb(&cobra.Command{Use: "role NAME admin|user", Short: "give a user the admin or the user role", Args: roleArgs,
 			Long: "Changes the role at once, open sessions included; the last enabled admin keeps theirs."}),
+		a.userVerb(&cobra.Command{Use: "invite NAME", Short: "print a one-time code with which NAME registers their key",
+			Long: "Prints a one-time code and the command the member runs with it:\n" +
+				"  ssh -p PORT invite@GATEWAY CODE < ~/.ssh/id_ed25519.pub\n" +
+				"which registers their public key for NAME. A NAME that is no user yet is made key-only\n" +
+				"(no password). A new invite replaces NAME's earlier unspent ones. Codes are kept hashed.",
+			Args: exactArgs(1, "lxcgate user invite NAME [--expires DURATION] [--json]")},
+			append([]cli.Flag{{Name: "expires", Kind: cli.String, Arg: "DURATION", Default: "24h", Help: "how long the code works (up to 30d)"}},
+				cli.FormatFlags...)...),
 		group("key", "manage a user's gateway keys",
 			a.userVerb(&cobra.Command{Use: "add NAME", Short: "add authorized_keys lines read from stdin", Args: exactArgs(1, "lxcgate user key add NAME"),
 				Long: "Reads one or more authorized_keys lines (at most 1 MiB) from stdin; a key belongs to one user only."}),

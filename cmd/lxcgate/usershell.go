@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/lxcgate/lxcgate/internal/gateway"
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
@@ -21,7 +22,8 @@ import (
 // Cobra has checked the arguments and flags, and help is the host's own.
 func (a *app) runShellUser(c *cobra.Command, args []string) error {
 	return a.withUsers(func(ctx context.Context, _ *sql.DB, st *users.Store) error {
-		sh := shell.New(shell.Options{Admin: st, Log: slog.New(slog.DiscardHandler), Host: "localhost"})
+		sh := shell.New(shell.Options{Admin: st, Log: slog.New(slog.DiscardHandler), Host: "localhost",
+			Gateway: gateway.PublicSSH(a.cfg)})
 		sio := shell.IO{Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr, Method: "host"}
 		return sh.Exec(ctx, sio, shell.HostAdmin, shell.Host{AskSecrets: a.askSecrets}, userWords(c, args))
 	})

@@ -65,6 +65,7 @@ func (g *Gateway) build() error {
 		MaxChannelsPerConnection: limits.MaxChannelsPerConnection,
 		Accounts:                 g.users,
 		Metrics:                  g.metrics,
+		Invite:                   server.InviteOptions{Store: g.users, Throttle: g.throttle, Gateway: PublicSSH(cfg)},
 	})
 	return nil
 }
@@ -91,10 +92,17 @@ func (g *Gateway) prepareUsers(ctx context.Context) (string, error) {
 	if err := g.bootstrapAdmin(ctx); err != nil {
 		return "", err
 	}
+	if _, err := g.users.Get(ctx, users.InviteAccount); err == nil {
+		// Made before the name was reserved: the invite login now has it.
+		g.log.Warn("a user is named like the invite login and cannot log in; rename them", "user", users.InviteAccount)
+	}
 	if !g.cfg.Lobby.Enabled {
 		return "", nil
 	}
 	lobby := g.cfg.Lobby.Name
+	if lobby == users.InviteAccount {
+		return "", fmt.Errorf("lobby.name %q is reserved for invite codes; pick another name", lobby)
+	}
 	if _, err := g.users.Get(ctx, lobby); err == nil {
 		return "", fmt.Errorf("lobby.name %q is also a user's name; rename the lobby or the user", lobby)
 	}

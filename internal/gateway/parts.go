@@ -74,6 +74,13 @@ func publicAddress(cfg config.Config) string {
 	return cfg.Hostname
 }
 
+// PublicSSH is the "host:port" users reach the gateway's SSH at: the
+// public address with the listener's port.
+func PublicSSH(cfg config.Config) string {
+	_, port, _ := net.SplitHostPort(cfg.SSH.Listen)
+	return net.JoinHostPort(publicAddress(cfg), port)
+}
+
 // webBaseURL is where users reach the web listener: web.public_url, or
 // one made from the listen address (the hostname for a wildcard one).
 func webBaseURL(cfg config.Config) string {

@@ -78,6 +78,9 @@ func (s *Server) serverConfig(ctx ssh.Context) *gossh.ServerConfig {
 			return lobbyPermissions(s.opt.Lobby, "none"), nil
 		}
 	}
+	if s.opt.Invite.Store != nil {
+		s.allowInviteNone(cfg) // invite.go
+	}
 	cfg.AuthLogCallback = func(meta gossh.ConnMetadata, method string, err error) {
 		if err == nil {
 			s.loginSucceeded(ctx, st, meta, method)
@@ -119,7 +122,7 @@ func (s *Server) loginSucceeded(ctx ssh.Context, st *connState, meta gossh.ConnM
 	s.opt.Metrics.Login(method, "ok")
 	st.authDone.Store(true)
 	s.addrs.Authenticated(st.slot)
-	if s.opt.Lobby == "" || meta.User() != s.opt.Lobby {
+	if (s.opt.Lobby == "" || meta.User() != s.opt.Lobby) && !s.isInvite(meta.User()) {
 		// Lobby connections belong to no account until login; a login
 		// into a container (alice+box) belongs to its account.
 		account, _ := splitLogin(meta.User())
@@ -219,6 +222,9 @@ func (s *Server) identityOf(ctx context.Context, sctx ssh.Context) (Identity, er
 	account, target := splitLogin(conn.User())
 	if name == "" || name != account {
 		return Identity{}, errors.New("connection carries no identity")
+	}
+	if ext[extInvite] == "1" {
+		return inviteIdentity(name), nil // invite.go
 	}
 	if ext[extLobby] == "1" {
 		return Identity{User: users.User{Name: name, Role: users.RoleUser}, Method: method, Lobby: true}, nil

@@ -102,6 +102,10 @@ type slot struct{ name string }
 // whether a command was given, not by whether a PTY was asked for.
 func (s *Server) dispatch(sess ssh.Session) {
 	id := identity(sess)
+	if id.Invite {
+		s.invite(sess) // invite.go
+		return
+	}
 	if id.Target != nil {
 		code := s.direct(sess, id)
 		s.opt.Audit.Sync()

@@ -55,6 +55,9 @@ type Options struct {
 
 	// Metrics hears of logins and sessions; nil counts nothing.
 	Metrics Metrics
+
+	// Invite turns on the invite login (invite.go); its zero value leaves it off.
+	Invite InviteOptions
 }
 
 // Metrics is what the server reports: counts only, never a name. method
@@ -235,6 +238,7 @@ type Identity struct {
 	User   users.User
 	Method string
 	Lobby  bool
+	Invite bool // the invite login (invite.go); Lobby is set too
 	// Target is where a login alice+box goes: the sessions run inside
 	// that container, not in the gateway's shell. nil for a plain login.
 	Target *Target

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/users"
@@ -25,6 +26,8 @@ type UserAdmin interface {
 	AddKeys(ctx context.Context, name string, authorizedKeys []byte) ([]users.Key, error)
 	Keys(ctx context.Context, name string) ([]users.Key, error)
 	DeleteKey(ctx context.Context, name, fingerprint string) error
+	AddWithKeys(ctx context.Context, name string, role users.Role, authorizedKeys []byte) (users.User, error)
+	Invite(ctx context.Context, name string, ttl time.Duration) (users.Invitation, error)
 }
 
 var _ UserAdmin = (*users.Store)(nil)
@@ -36,14 +39,16 @@ var passwordStdinFlag = cli.Flag{Name: "password-stdin", Help: "with add and pas
 func userVerbs() []*Command {
 	name := completeUsers
 	return []*Command{
-		{Name: "add", Args: "NAME", MinArgs: 1, MaxArgs: 1, Run: runUserAdd,
-			Flags: []cli.Flag{{Name: "admin", Help: "with add: give the user the admin role"}, passwordStdinFlag}},
+		{Name: "add", Args: "NAME", MinArgs: 1, MaxArgs: -1, Run: runUserAdd,
+			Flags: []cli.Flag{{Name: "admin", Help: "with add: give the user the admin role"}, passwordStdinFlag, keyFlag, keyStdinFlag}},
 		{Name: "list", Flags: cli.FormatFlags, Run: runUserList},
 		{Name: "del", Args: "NAME", MinArgs: 1, MaxArgs: 1, Run: runUserDel, Complete: name},
 		{Name: "disable", Args: "NAME", MinArgs: 1, MaxArgs: 1, Run: runUserEnable(true), Complete: name},
 		{Name: "enable", Args: "NAME", MinArgs: 1, MaxArgs: 1, Run: runUserEnable(false), Complete: name},
 		{Name: "passwd", Args: "NAME", MinArgs: 1, MaxArgs: 1, Flags: []cli.Flag{passwordStdinFlag}, Run: runUserPasswd, Complete: name},
 		{Name: "role", Args: "NAME admin|user", MinArgs: 2, MaxArgs: 2, Run: runUserRole, Complete: completeRole},
+		{Name: "invite", Args: "NAME", MinArgs: 1, MaxArgs: 1, Run: runUserInvite, Complete: name,
+			Flags: []cli.Flag{expiresFlag}},
 		{Name: "key", Subs: []*Command{
 			{Name: "add", Args: "NAME [KEY]", MinArgs: 1, MaxArgs: -1, Run: runUserKeyAdd, Complete: name},
 			// list takes --format and --json too, declared by 'user list'.
@@ -55,11 +60,15 @@ func userVerbs() []*Command {
 
 func userCmds() []*Command {
 	cmd := &Command{Name: "user", Args: "VERB [ARGS]", MinArgs: 1, MaxArgs: -1, Admin: true,
-		Summary: "manage the gateway's users (add, list, del, disable, enable, passwd, role, key)", Subs: userVerbs()}
+		Summary: "manage the gateway's users (add, list, del, disable, enable, passwd, role, invite, key)", Subs: userVerbs()}
 	cmd.Help = cmd.verbList() +
 		"Passwords are asked twice without echo on a terminal (ssh -t), or read from the\n" +
 		"first line of stdin with --password-stdin. 'user key add NAME' without KEY reads\n" +
-		"authorized_keys lines from stdin. The last enabled admin cannot be demoted, disabled\n" +
+		"authorized_keys lines from stdin. 'user add NAME --key KEY' (or --key-stdin) makes a\n" +
+		"key-only user: no password is asked, and password logins are refused until 'user passwd'.\n" +
+		"'user invite NAME' prints a one-time code (24h unless --expires) and the command with\n" +
+		"which the member registers their own key; NAME is made key-only if new.\n" +
+		"The last enabled admin cannot be demoted, disabled\n" +
 		"or deleted, nor can a user who owns containers be deleted."
 	return []*Command{cmd}
 }
@@ -87,19 +96,25 @@ func completeRole(c *Ctx, args []string) []string {
 
 func runUserAdd(c *Ctx, args []string) error {
 	ua, name := c.sh.admin, args[0]
-	if err := users.ValidName(name); err != nil {
+	if err := users.CheckNewName(name); err != nil {
 		return fmt.Errorf("user add: %w", err)
 	}
 	if _, err := ua.Get(c.Context(), name); err == nil {
 		return fmt.Errorf("user add: %s exists; nothing changed", name)
 	}
-	pw, err := c.adminPassword("user add")
-	if err != nil {
-		return err
-	}
 	role := users.RoleUser
 	if c.Flags.Bool("admin") {
 		role = users.RoleAdmin
+	}
+	if c.Flags.Changed("key") || c.Flags.Bool("key-stdin") {
+		return addWithKey(c, name, role, args[1:])
+	}
+	if len(args) > 1 {
+		return cli.Usagef("user add: too many arguments")
+	}
+	pw, err := c.adminPassword("user add")
+	if err != nil {
+		return err
 	}
 	u, err := ua.Add(c.Context(), name, role, pw)
 	return c.done(wrapUser("add", err), "Added %s (%s).", u.Name, u.Role)

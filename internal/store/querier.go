@@ -49,6 +49,7 @@ type Store struct {
 	GPUHistory    GPUHistory
 	Routed        RoutedAddresses
 	Volumes       Volumes
+	Invites       Invites
 }
 
 // New returns the SQLite implementation of every table.
@@ -68,6 +69,7 @@ func New() *Store {
 		GPUHistory:    gpuHistoryTable{},
 		Routed:        routedTable{},
 		Volumes:       volumeTable{},
+		Invites:       inviteTable{},
 	}
 }
 

@@ -109,7 +109,7 @@ func userErr(err error, doing, name string) error {
 
 // Add creates a user. An empty password leaves the user key-only.
 func (s *Store) Add(ctx context.Context, name string, role Role, password string) (User, error) {
-	if err := ValidName(name); err != nil {
+	if err := CheckNewName(name); err != nil {
 		return User{}, err
 	}
 	if role != RoleUser && role != RoleAdmin {
@@ -338,6 +338,9 @@ func ParseAuthorizedKeys(data []byte) ([]gossh.PublicKey, []string, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
+		if strings.HasPrefix(line, "-----BEGIN") {
+			return nil, nil, fmt.Errorf("%w on line %d: that is a private key; keep it secret and give the public key (the .pub file)", ErrBadKey, n)
+		}
 		key, comment, options, _, err := gossh.ParseAuthorizedKey([]byte(line))
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w on line %d: expected 'TYPE BASE64 [COMMENT]' as in a .pub file", ErrBadKey, n)
@@ -381,7 +384,7 @@ func (s *Store) AddKeys(ctx context.Context, name string, authorizedKeys []byte)
 // AddWithKeys creates a key-only user and their keys in one transaction,
 // so that a failure leaves no account that nobody can log in to.
 func (s *Store) AddWithKeys(ctx context.Context, name string, role Role, authorizedKeys []byte) (User, error) {
-	if err := ValidName(name); err != nil {
+	if err := CheckNewName(name); err != nil {
 		return User{}, err
 	}
 	keys, comments, err := ParseAuthorizedKeys(authorizedKeys)
