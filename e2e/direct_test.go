@@ -126,7 +126,7 @@ exit [lindex $result 3]
 		t.Fatalf("pty session: %v\n%s", err, out)
 	}
 	// The exit status of a signal: the command ends when the client goes.
-	lsleep := exec.Command("ssh", g.sshArgs("alice+box", "-i", alice, "-o", "BatchMode=yes", "sleep 300")...)
+	lsleep := exec.Command("ssh", append(g.sshArgs("alice+box", "-i", alice, "-o", "BatchMode=yes"), "sleep 300")...)
 	lsleep.Start()
 	waitFor(t, "sleep to run in box", 10*time.Second, func() bool {
 		return strings.Contains(g.direct("alice+box", alice, "", "ps -eo args").out, "sleep 300")
@@ -138,11 +138,29 @@ exit [lindex $result 3]
 	})
 	// The audit has one row per session, with the command's first word
 	// only, the container, the user inside and the exit status.
-	a := g.sshKey("alice", alice, "", "audit", "--json")
-	if !strings.Contains(a.out, "box as ubuntu: exec id;") || !strings.Contains(a.out, "exit 3") ||
-		!strings.Contains(a.out, "box as ubuntu: shell;") || strings.Contains(a.out, "to-stderr") {
-		t.Fatalf("audit: %+v", a)
+	a := sessionRows(t, g)
+	if !strings.Contains(a, "exec box as ubuntu: exec id; ") || !strings.Contains(a, "exit 3") ||
+		!strings.Contains(a, "shell box as ubuntu: shell; ") || strings.Contains(a, "to-stderr") {
+		t.Fatalf("audit:\n%s", a)
 	}
+}
+
+// sessionRows are the audit's rows of sessions into containers, and its
+// refusals, a line each: method, then detail.
+func sessionRows(t *testing.T, g *gw) string {
+	t.Helper()
+	rows, err := openDB(t, g).Query(`SELECT method, detail FROM audit WHERE kind IN ('session', 'refusal') ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var m, d string
+		rows.Scan(&m, &d)
+		fmt.Fprintf(&b, "%s %s\n", m, d)
+	}
+	return b.String()
 }
 
 // Files: sftp, scp in both modes and rsync, round trips owned by the
@@ -292,13 +310,31 @@ func TestDirectForwards(t *testing.T) {
 		t.Error("bob reached alice's box")
 	}
 	// -R and agent forwarding: refused, with a message.
-	r := g.direct("alice+box", alice, "", "-R", "127.0.0.1:0:127.0.0.1:22", "-o", "ForwardAgent=yes", "echo", "in")
-	if r.code != 0 || r.out != "in\n" || !strings.Contains(r.err, "remote port forwarding failed") || !strings.Contains(r.err, "agent forwarding is not available") {
-		t.Fatalf("-R and -A: %+v", r)
+	r := runCmd(t, "", "ssh", append(g.sshArgs("alice+box", "-i", alice, "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes",
+		"-R", "127.0.0.1:0:127.0.0.1:22"), "echo", "in")...)
+	if r.code == 0 || !strings.Contains(r.err, "remote port forwarding failed") {
+		t.Fatalf("-R: %+v", r)
 	}
-	a := g.sshKey("alice", alice, "", "audit", "--json")
-	if !strings.Contains(a.out, "box as ubuntu: forward localhost:8080") || !strings.Contains(a.out, "forwards reach only the container itself") {
-		t.Fatalf("audit: %+v", a)
+	agent := filepath.Join(g.dir, "agent.sock")
+	ag := exec.Command("ssh-agent", "-D", "-a", agent)
+	if err := ag.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { ag.Process.Kill(); ag.Wait() }()
+	waitFor(t, "ssh-agent", 5*time.Second, func() bool { _, err := os.Stat(agent); return err == nil })
+	args := g.sshArgs("alice+box", "-i", alice, "-o", "BatchMode=yes", "-o", "ForwardAgent=yes")
+	for i, a := range args {
+		if a == "IdentityAgent=none" {
+			args[i] = "IdentityAgent=" + agent
+		}
+	}
+	r = runCmd(t, "", "ssh", append(args, "echo", "in")...)
+	if r.code != 0 || r.out != "in\n" || !strings.Contains(r.err, "agent forwarding is not available") {
+		t.Fatalf("-A: %+v", r)
+	}
+	if a := sessionRows(t, g); !strings.Contains(a, "forward box as ubuntu: forward localhost:8080; ") ||
+		!strings.Contains(a, "forwards reach only the container itself") {
+		t.Fatalf("audit:\n%s", a)
 	}
 }
 
@@ -324,7 +360,7 @@ func socks5Through(t *testing.T, g *gw, login, key, host string, port int) (net.
 func TestDirectVSCodeSequence(t *testing.T) {
 	g, alice, _ := directGW(t)
 	dport := freePort(t)
-	args := g.sshArgs("alice+box", "-T", "-D", "127.0.0.1:"+dport, "-i", alice, "-o", "BatchMode=yes", "bash")
+	args := append(g.sshArgs("alice+box", "-T", "-D", "127.0.0.1:"+dport, "-i", alice, "-o", "BatchMode=yes"), "bash")
 	cmd := exec.Command("ssh", args...)
 	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
 	stdin, _ := cmd.StdinPipe()
@@ -394,7 +430,7 @@ func TestDirectRefusals(t *testing.T) {
 		t.Errorf("a missing container user: %+v", r)
 	}
 	// A disabled user's session ends within a second.
-	long := exec.Command("ssh", g.sshArgs("bob+bbox", "-i", bob, "-o", "BatchMode=yes", "sleep 120")...)
+	long := exec.Command("ssh", append(g.sshArgs("bob+bbox", "-i", bob, "-o", "BatchMode=yes"), "sleep 120")...)
 	long.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
 	long.Start()
 	done := make(chan error, 1)
@@ -430,11 +466,14 @@ func TestDirectStartIdleAndLease(t *testing.T) {
 	g, _ := labGW(t, "LXCGATE_ACCESS_START_ON_LOGIN=true", "LXCGATE_IDLE_STOP_AFTER=6s", "LXCGATE_PORTS_RECONCILE_INTERVAL=1s")
 	alice := g.addUser("alice", "alice-password", false)
 	g.start()
-	for _, args := range [][]string{{"launch", "idle"}, {"launch", "short", "--lease", "25s"}} {
+	for _, args := range [][]string{{"launch", "short", "--lease", "15s"}, {"launch", "idle"}} {
 		if r := g.sshKey("alice", alice, "", args...); r.code != 0 {
 			t.Fatalf("%v: %+v", args, r)
 		}
 	}
+	// A session into short outlives its lease, which ends it.
+	leased := make(chan result, 1)
+	go func() { leased <- g.direct("alice+short", alice, "", "sleep 120") }()
 	if r := g.sshKey("alice", alice, "", "stop", "idle"); r.code != 0 {
 		t.Fatalf("stop: %+v", r)
 	}
@@ -442,7 +481,7 @@ func TestDirectStartIdleAndLease(t *testing.T) {
 		t.Fatalf("start_on_login: %+v", r)
 	}
 	// A session open for longer than the idle time keeps it running.
-	hold := exec.Command("ssh", g.sshArgs("alice+idle", "-i", alice, "-o", "BatchMode=yes", "sleep 14")...)
+	hold := exec.Command("ssh", append(g.sshArgs("alice+idle", "-i", alice, "-o", "BatchMode=yes"), "sleep 14")...)
 	hold.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
 	if err := hold.Run(); err != nil {
 		t.Fatalf("the session into idle ended early: %v", err)
@@ -454,7 +493,12 @@ func TestDirectStartIdleAndLease(t *testing.T) {
 		return g.details("alice", alice, "idle").State == "stopped"
 	})
 	// The lease runs out under an open session: it ends, with a notice.
-	r := g.direct("alice+short", alice, "", "sleep 120")
+	var r result
+	select {
+	case r = <-leased:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the session into short outlived its lease by a minute")
+	}
 	if r.code == 0 || !strings.Contains(r.err, "lxcgate: short is being stopped: its lease ran out") {
 		t.Fatalf("lease under a session: %+v", r)
 	}
@@ -470,7 +514,7 @@ func TestDirectSlowReader(t *testing.T) {
 	g, alice, _ := directGW(t)
 	for _, cmdline := range []string{"cat /dev/zero", "cat /dev/zero >&2"} {
 		before, _ := g.rss()
-		cmd := exec.Command("ssh", g.sshArgs("alice+box", "-i", alice, "-o", "BatchMode=yes", cmdline)...)
+		cmd := exec.Command("ssh", append(g.sshArgs("alice+box", "-i", alice, "-o", "BatchMode=yes"), cmdline)...)
 		cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
 		pr, pw := io.Pipe() // never read: the client's buffers fill, then the window
 		cmd.Stdout, cmd.Stderr = pw, pw

@@ -76,7 +76,9 @@ func (s *Service) Enter(ctx context.Context, user, name, login string) (*Entry, 
 		return nil, errorf(ErrStopped, name, "%s is stopped; 'ssh gw start %s' first", name, name)
 	}
 	if !in.Running {
-		if err := s.Start(ctx, user, name); err != nil {
+		if err := s.Start(ctx, user, name); errors.Is(err, ErrExpired) {
+			return nil, fmt.Errorf("%w; 'ssh gw renew %s' first", err, name)
+		} else if err != nil {
 			return nil, err
 		}
 		if in, err = s.lxd.Get(ctx, s.Project(user), name); err != nil {

@@ -42,7 +42,11 @@ func splitLogin(raw string) (string, *Target) {
 		return raw, nil
 	}
 	t := &Target{}
-	t.Container, t.Login, _ = strings.Cut(rest, "+")
+	var second bool
+	t.Container, t.Login, second = strings.Cut(rest, "+")
+	if second && t.Login == "" {
+		t.Login = "+" // "alice+box+" names no one: refused like any bad name
+	}
 	return account, t
 }
 
