@@ -219,8 +219,9 @@ type Service struct {
 	// so that a reconcile never mistakes a create in flight for a leftover.
 	busy sync.RWMutex
 
-	inv  inventory   // what the last full reconcile saw, for monitoring
-	open openEntries // sessions open into containers (alice+box)
+	inv      inventory    // what the last full reconcile saw, for monitoring
+	open     openEntries  // sessions open into containers (alice+box)
+	accounts accountCache // their users, as the containers' /etc/passwd said
 
 	// checked, when set, runs in the reservation's transaction between the
 	// checks and the insert: tests widen the window a race would need.

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/ref"
@@ -85,7 +86,9 @@ func (s *Service) Enter(ctx context.Context, user, name, login string) (*Entry, 
 			return nil, err
 		}
 	}
-	acct, err := s.lookupAccount(ctx, s.lxd, user, name, login)
+	acct, err := s.accounts.get(user+"/"+name+"/"+login, func() (account, error) {
+		return s.lookupAccount(ctx, s.lxd, user, name, login)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -272,4 +275,40 @@ func (h *holdOpen) Read(p []byte) (int, error) {
 		<-h.ctx.Done()
 	}
 	return n, err
+}
+
+// accountTTL is how long a login into a container reuses the account it
+// read from the container's /etc/passwd: a VS Code window opens a dozen
+// forwards at once, and each read is an exec in the container.
+const accountTTL = 10 * time.Second
+
+// accountCache holds recent account lookups, by owner/container/login.
+type accountCache struct {
+	mu sync.Mutex
+	m  map[string]cachedAccount
+}
+
+type cachedAccount struct {
+	acct account
+	at   time.Time
+}
+
+func (c *accountCache) get(key string, read func() (account, error)) (account, error) {
+	c.mu.Lock()
+	if e, ok := c.m[key]; ok && time.Since(e.at) < accountTTL {
+		c.mu.Unlock()
+		return e.acct, nil
+	}
+	c.mu.Unlock()
+	a, err := read()
+	if err != nil {
+		return a, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= 4096 {
+		c.m = map[string]cachedAccount{} // bounded: a flood of names starts over
+	}
+	c.m[key] = cachedAccount{a, time.Now()}
+	return a, nil
 }
