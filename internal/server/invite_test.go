@@ -20,11 +20,9 @@ import (
 func inviteGateway(t *testing.T, perAddress int) *gateway {
 	t.Helper()
 	th := throttle.New(throttle.Limits{PerAccount: 100, PerAddress: perAddress, Window: time.Minute, Lockout: time.Minute})
-	var g *gateway
-	g = startGateway(t, func(o *Options) {
+	return startGateway(t, func(o *Options) {
 		o.Invite = InviteOptions{Store: o.Accounts, Throttle: th, Gateway: "gw.example:2222"}
 	})
-	return g
 }
 
 // redeemAs runs the invite login's exec with code and stdin; the client

@@ -28,7 +28,7 @@ func (f *Fake) Spawn(ctx context.Context, project, name string, p lxd.Process) (
 	f.mu.Lock()
 	in, err := f.get(project, name)
 	if err == nil && !in.Running {
-		err = errors.New("Instance is not running")
+		err = errors.New("instance is not running")
 	}
 	if err != nil {
 		f.mu.Unlock()
