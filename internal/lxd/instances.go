@@ -101,6 +101,45 @@ func (c *Client) Create(ctx context.Context, project string, spec Spec, progress
 	if err != nil {
 		return err
 	}
+	for attempt := 1; ; attempt++ {
+		err = c.createOnce(ctx, srv, project, spec, prof, progress)
+		if err == nil || attempt == 3 || ctx.Err() != nil || !storageRace(err) {
+			return err
+		}
+		// LXD 5.0.2 on btrfs fails now and then when creates of one image
+		// run at once ("readdirent ...: bad file descriptor", "Failed to
+		// handle idmapped storage"): nothing is left of the attempt, and
+		// the next one passes.
+		c.log.Warn("LXD failed a create in a known storage race; trying again", "project", project, "name", spec.Name, "attempt", attempt, "err", err)
+		if derr := c.Delete(context.WithoutCancel(ctx), project, spec.Name, true); derr != nil && !errors.Is(derr, ErrNotFound) {
+			return err
+		}
+		time.Sleep(time.Duration(attempt) * 300 * time.Millisecond)
+	}
+}
+
+// storageRace is one of the transient failures of LXD's storage that a
+// new attempt gets past.
+func storageRace(err error) bool {
+	var race raceError
+	return errors.As(err, &race)
+}
+
+// raceError keeps the checked error of a storage race and its raw text.
+type raceError struct{ error }
+
+func (e raceError) Unwrap() error { return e.error }
+
+func raced(raw, checked error) error {
+	msg := raw.Error()
+	if strings.Contains(msg, "bad file descriptor") || strings.Contains(msg, "Failed to handle idmapped storage") {
+		return raceError{checked}
+	}
+	return checked
+}
+
+// createOnce is one attempt of Create.
+func (c *Client) createOnce(ctx context.Context, srv lxdclient.InstanceServer, project string, spec Spec, prof profile, progress func(string)) error {
 	op, err := srv.CreateInstance(createRequest(spec, prof))
 	if err != nil {
 		return c.check("create "+spec.Name, err)
@@ -110,7 +149,7 @@ func (c *Client) Create(ctx context.Context, project string, spec Spec, progress
 			c.undoCancelledCreate(ctx, op, project, spec.Name)
 			return ctx.Err()
 		}
-		return c.check("create "+spec.Name, err)
+		return raced(err, c.check("create "+spec.Name, err))
 	}
 	if !spec.Start {
 		return nil
@@ -118,7 +157,7 @@ func (c *Client) Create(ctx context.Context, project string, spec Spec, progress
 	if progress != nil {
 		progress("Starting")
 	}
-	if err := c.setState(ctx, srv, spec.Name, "start", false); err != nil {
+	if err := c.startRaw(ctx, srv, spec.Name); err != nil {
 		// Undo the create: a launch that failed leaves nothing behind.
 		if derr := c.Delete(context.WithoutCancel(ctx), project, spec.Name, true); derr != nil {
 			c.log.Error("undo create failed", "project", project, "name", spec.Name, "err", derr)
@@ -126,6 +165,18 @@ func (c *Client) Create(ctx context.Context, project string, spec Spec, progress
 		return err
 	}
 	return nil
+}
+
+// startRaw is setState's start, telling a storage race apart.
+func (c *Client) startRaw(ctx context.Context, srv lxdclient.InstanceServer, name string) error {
+	op, err := srv.UpdateInstanceState(name, api.InstanceStatePut{Action: "start", Timeout: -1}, "")
+	if err == nil {
+		err = wait(ctx, op, nil)
+	}
+	if err != nil && ctx.Err() == nil {
+		return raced(err, c.check("start "+name, err))
+	}
+	return c.check("start "+name, err)
 }
 
 // createRequest is the instance LXD creates for spec: the default profile

@@ -2,8 +2,12 @@ package lxd
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -48,6 +52,10 @@ const hangupGrace = 3 * time.Second
 // Spawn runs p in a container until it exits, and returns its exit status.
 // When ctx ends first (the client went), the process gets SIGHUP, and
 // SIGKILL hangupGrace later.
+//
+// The streams go through websockets of its own rather than the LXD
+// client's: those write 4 KiB frames, a system call each on both sides,
+// which made an upload cost LXD more CPU than the transfer itself.
 func (c *Client) Spawn(ctx context.Context, project, name string, p Process) (int, error) {
 	srv, err := c.project(project)
 	if err != nil {
@@ -58,20 +66,19 @@ func (c *Client) Spawn(ctx context.Context, project, name string, p Process) (in
 	if p.TTY != nil {
 		req.Width, req.Height = p.TTY.Width, p.TTY.Height
 	}
-	ctl := make(chan *websocket.Conn, 1)
-	done := make(chan bool)
-	args := &lxdclient.InstanceExecArgs{Stdin: p.Stdin, Stdout: p.Stdout, Stderr: p.Stderr, DataDone: done,
-		Control: func(conn *websocket.Conn) { ctl <- conn }}
-	if p.TTY != nil {
-		args.Stderr = nil
-	}
-	op, err := srv.ExecInstance(name, req, args)
+	op, _, err := srv.RawOperation("POST", "/instances/"+url.PathEscape(name)+"/exec", req, "")
 	if err != nil {
 		return -1, c.check("exec in "+name, err)
 	}
+	streams, err := c.attach(srv, op, p)
+	if err != nil {
+		_ = op.Cancel()
+		return -1, fmt.Errorf("exec in %s: %w", name, err)
+	}
+	defer streams.close()
 	stop := make(chan struct{})
 	defer close(stop)
-	go control(ctx, ctl, p.Control, stop)
+	go control(ctx, streams.control, p.Control, stop)
 	if err := op.Wait(); err != nil {
 		// LXD fails the operation of a process that exits 126 or 127
 		// ("Permission denied", "Command not found"): for a session that
@@ -87,7 +94,7 @@ func (c *Client) Spawn(ctx context.Context, project, name string, p Process) (in
 	// The exit status is known; what the process wrote last may still be
 	// on its way through the websockets.
 	select {
-	case <-done:
+	case <-streams.out:
 	case <-time.After(5 * time.Second):
 	}
 	code := -1
@@ -97,15 +104,209 @@ func (c *Client) Spawn(ctx context.Context, project, name string, p Process) (in
 	return code, nil
 }
 
-// control is the one writer of an exec's control websocket: it passes
-// window changes and signals on, and hangs the process up when ctx ends.
-func control(ctx context.Context, ctl <-chan *websocket.Conn, in <-chan Control, stop <-chan struct{}) {
-	var conn *websocket.Conn
-	select {
-	case conn = <-ctl:
-	case <-stop:
+// streams are a spawned process's websockets.
+type streams struct {
+	control *websocket.Conn
+	conns   []*websocket.Conn
+	out     chan struct{} // closed when every output stream has ended
+}
+
+func (s *streams) close() {
+	for _, c := range append(s.conns, s.control) {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// attach connects the operation's websockets and starts copying: stdin
+// to "0", "1" to stdout, "2" to stderr (a terminal has "0" alone, both
+// ways).
+func (c *Client) attach(srv lxdclient.InstanceServer, op lxdclient.Operation, p Process) (*streams, error) {
+	fds := map[string]string{}
+	if m, ok := op.Get().Metadata["fds"].(map[string]any); ok {
+		for k, v := range m {
+			if s, ok := v.(string); ok {
+				fds[k] = s
+			}
+		}
+	}
+	s := &streams{out: make(chan struct{})}
+	dial := func(fd string) (*websocket.Conn, error) {
+		conn, err := dialOperation(srv, op.Get().ID, fds[fd])
+		if err == nil {
+			s.conns = append(s.conns, conn)
+		}
+		return conn, err
+	}
+	var err error
+	if s.control, err = dialOperation(srv, op.Get().ID, fds[api.SecretNameControl]); err != nil {
+		return nil, err
+	}
+	go drain(s.control)
+	var outs sync.WaitGroup
+	if p.TTY != nil {
+		conn, err := dial("0")
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		// LXD ends the operation once the stream is closed: the output's end
+		// closes it, as the input's end (a terminal's ends with the session)
+		// may never come.
+		outs.Add(1)
+		go pump(p.Stdin, conn)
+		go func() { sink(conn, p.Stdout); conn.Close(); outs.Done() }()
+	} else {
+		in, err1 := dial("0")
+		out, err2 := dial("1")
+		errw, err3 := dial("2")
+		if err := firstErr(err1, err2, err3); err != nil {
+			s.close()
+			return nil, err
+		}
+		// Each stream is closed at its end, as LXD waits for that; stdin
+		// too once the output has ended (the process is gone), or a client
+		// that never closes its input would hold the exit status back.
+		go func() { pump(p.Stdin, in); in.Close() }()
+		go drain(in)
+		outs.Add(2)
+		go func() { sink(out, p.Stdout); out.Close(); outs.Done() }()
+		go func() { sink(errw, orDiscard(p.Stderr)); errw.Close(); outs.Done() }()
+		go func() { <-s.out; in.Close() }()
+	}
+	go func() { outs.Wait(); close(s.out) }()
+	return s, nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// streamBuffers are the copy buffers of every stream: a transfer moves a
+// few SSH packets per websocket message, and idle sessions hold none.
+var streamBuffers = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+
+// wsWriteBuffers back the websockets' frames while a message is written.
+var wsWriteBuffers = &sync.Pool{}
+
+// dialOperation connects to one of an operation's websockets with frames
+// as large as the messages (the LXD client's dialer would cut them at 4
+// KiB), through the client's own transport: the unix socket, or TLS with
+// its certificates.
+func dialOperation(srv lxdclient.InstanceServer, id, secret string) (*websocket.Conn, error) {
+	hc, err := srv.GetHTTPClient()
+	if err != nil {
+		return nil, err
+	}
+	var tr *http.Transport
+	switch t := hc.Transport.(type) {
+	case *http.Transport:
+		tr = t
+	case lxdclient.HTTPTransporter:
+		tr = t.Transport()
+	default:
+		return nil, fmt.Errorf("unexpected LXD transport %T", hc.Transport)
+	}
+	info, err := srv.GetConnectionInfo()
+	if err != nil {
+		return nil, err
+	}
+	base, err := url.Parse(info.URL)
+	if err != nil {
+		return nil, err
+	}
+	scheme := "ws"
+	if base.Scheme == "https" {
+		scheme = "wss"
+	}
+	d := websocket.Dialer{NetDialContext: tr.DialContext, TLSClientConfig: tr.TLSClientConfig, Proxy: tr.Proxy,
+		HandshakeTimeout: 10 * time.Second, WriteBufferSize: 128 << 10, WriteBufferPool: wsWriteBuffers}
+	u := fmt.Sprintf("%s://%s/1.0/operations/%s/websocket?secret=%s", scheme, base.Host, url.PathEscape(id), url.QueryEscape(secret))
+	conn, resp, err := d.Dial(u, http.Header{"User-Agent": {"lxcgate"}})
+	if err != nil {
+		if resp != nil {
+			err = fmt.Errorf("%w (HTTP %s)", err, resp.Status)
+		}
+		return nil, fmt.Errorf("attach to the process: %w", err)
+	}
+	return conn, nil
+}
+
+// pump copies r to the websocket, a message per read, and ends the stream
+// with LXD's barrier (an empty text message) at r's end.
+func pump(r io.Reader, conn *websocket.Conn) {
+	if r == nil {
+		_ = conn.WriteMessage(websocket.TextMessage, nil)
 		return
 	}
+	bp := streamBuffers.Get().(*[]byte)
+	defer streamBuffers.Put(bp)
+	buf := *bp
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if werr := conn.WriteMessage(websocket.BinaryMessage, buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			_ = conn.WriteMessage(websocket.TextMessage, nil)
+			return
+		}
+	}
+}
+
+// sink copies the websocket's binary messages to w until LXD's barrier,
+// a close or an error.
+func sink(conn *websocket.Conn, w io.Writer) {
+	bp := streamBuffers.Get().(*[]byte)
+	defer streamBuffers.Put(bp)
+	buf := *bp
+	for {
+		mt, r, err := conn.NextReader()
+		if err != nil || mt != websocket.BinaryMessage {
+			return
+		}
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				if _, werr := w.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
+}
+
+// drain reads what LXD sends on a stream nobody reads (pings, the close),
+// so that the connection sees them.
+func drain(conn *websocket.Conn) {
+	for {
+		if _, _, err := conn.NextReader(); err != nil {
+			return
+		}
+	}
+}
+
+// control is the one writer of an exec's control websocket: it passes
+// window changes and signals on, and hangs the process up when ctx ends.
+func control(ctx context.Context, conn *websocket.Conn, in <-chan Control, stop <-chan struct{}) {
 	send := func(m api.InstanceExecControl) bool {
 		conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		return conn.WriteJSON(m) == nil
