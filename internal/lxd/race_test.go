@@ -11,8 +11,8 @@ func TestStorageRace(t *testing.T) {
 	checked := errors.New("create box: LXD failed; the error was logged for the admin")
 	for raw, want := range map[string]bool{
 		"Failed creating instance from image: readdirent /var/lib/lxd/x: bad file descriptor": true,
-		"Failed to handle idmapped storage: Failed to change ownership of /x/rootfs/bin/tail":  true,
-		"Failed creating instance from image: no space left on device":                         false,
+		"Failed to handle idmapped storage: Failed to change ownership of /x/rootfs/bin/tail": true,
+		"Failed creating instance from image: no space left on device":                        false,
 		"Image not found": false,
 	} {
 		err := raced(errors.New(raw), checked)
