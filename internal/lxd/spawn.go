@@ -195,9 +195,14 @@ func orDiscard(w io.Writer) io.Writer {
 	return w
 }
 
-// streamBuffers are the copy buffers of every stream: a transfer moves a
-// few SSH packets per websocket message, and idle sessions hold none.
+// streamBuffers are the buffers the output streams copy a message
+// through, taken only while one arrives: an idle session holds none.
 var streamBuffers = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+
+// pumpBuffer is an input stream's buffer, held while it waits for the
+// client: one SSH packet, so a bulk upload sends one message per packet
+// or more, and an idle session holds little.
+const pumpBuffer = 32 << 10
 
 // wsWriteBuffers back the websockets' frames while a message is written.
 var wsWriteBuffers = &sync.Pool{}
@@ -252,9 +257,7 @@ func pump(r io.Reader, conn *websocket.Conn) {
 		_ = conn.WriteMessage(websocket.TextMessage, nil)
 		return
 	}
-	bp := streamBuffers.Get().(*[]byte)
-	defer streamBuffers.Put(bp)
-	buf := *bp
+	buf := make([]byte, pumpBuffer)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
@@ -272,24 +275,31 @@ func pump(r io.Reader, conn *websocket.Conn) {
 // sink copies the websocket's binary messages to w until LXD's barrier,
 // a close or an error.
 func sink(conn *websocket.Conn, w io.Writer) {
-	bp := streamBuffers.Get().(*[]byte)
-	defer streamBuffers.Put(bp)
-	buf := *bp
 	for {
 		mt, r, err := conn.NextReader()
 		if err != nil || mt != websocket.BinaryMessage {
 			return
 		}
-		for {
-			n, err := r.Read(buf)
-			if n > 0 {
-				if _, werr := w.Write(buf[:n]); werr != nil {
-					return
-				}
+		if !copyMessage(w, r) {
+			return
+		}
+	}
+}
+
+// copyMessage copies one message to w; false when w failed.
+func copyMessage(w io.Writer, r io.Reader) bool {
+	bp := streamBuffers.Get().(*[]byte)
+	defer streamBuffers.Put(bp)
+	buf := *bp
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return false
 			}
-			if err != nil {
-				break
-			}
+		}
+		if err != nil {
+			return true
 		}
 	}
 }
