@@ -73,11 +73,34 @@ func directGW(t *testing.T, env ...string) (*gw, string, string) {
 	return g, alice, bob
 }
 
+// The tests of logins into containers share one gateway and its two
+// containers (launching a Debian container is the slow part); Refusals
+// goes last, as it stops box and disables bob.
+func TestDirect(t *testing.T) {
+	g, alice, bob := directGW(t)
+	parent := t
+	for _, c := range []struct {
+		name string
+		run  func(*testing.T, *gw, string, string)
+	}{
+		{"ShellAndExec", directShellAndExec}, {"Files", directFiles}, {"Forwards", directForwards},
+		{"VSCodeSequence", directVSCodeSequence}, {"SlowReader", directSlowReader}, {"Refusals", directRefusals},
+	} {
+		ok := t.Run(c.name, func(t *testing.T) {
+			g.t = t // the gateway's helpers fail, and clean up after, this subtest
+			defer func() { g.t = parent }()
+			c.run(t, g, alice, bob)
+		})
+		if !ok {
+			return
+		}
+	}
+}
+
 // A command runs through the container user's shell with stdout, stderr
 // and the exit status apart; alice+box+root picks root; a shell with a PTY
 // follows resizes and passes Ctrl-C; none of it needs the image's sshd.
-func TestDirectShellAndExec(t *testing.T) {
-	g, alice, bob := directGW(t)
+func directShellAndExec(t *testing.T, g *gw, alice, bob string) {
 	r := g.direct("alice+box", alice, "", "id -un; pwd; echo to-stderr >&2; exit 3")
 	if r.code != 3 || r.out != "ubuntu\n/home/ubuntu\n" || r.err != "to-stderr\n" {
 		t.Fatalf("exec: %+v", r)
@@ -165,8 +188,7 @@ func sessionRows(t *testing.T, g *gw) string {
 
 // Files: sftp, scp in both modes and rsync, round trips owned by the
 // container user; an image without sftp-server says so in one line.
-func TestDirectFiles(t *testing.T) {
-	g, alice, bob := directGW(t)
+func directFiles(t *testing.T, g *gw, alice, bob string) {
 	src := randomFile(t, g.dir, "payload", 3<<20)
 	back := filepath.Join(g.dir, "back")
 	port := []string{"-P", g.port}
@@ -262,8 +284,7 @@ func (g *gw) startForward(login, key string, opts ...string) {
 
 // -L and -D reach a service bound to the container's loopback only; other
 // destinations, -R and agent forwarding are refused.
-func TestDirectForwards(t *testing.T) {
-	g, alice, bob := directGW(t)
+func directForwards(t *testing.T, g *gw, alice, bob string) {
 	if r := g.direct("alice+box", alice, "", "mkdir -p www && echo hello-from-box > www/index.html && setsid busybox httpd -p 127.0.0.1:8080 -h www"); r.code != 0 {
 		t.Fatalf("httpd: %+v", r)
 	}
@@ -357,8 +378,7 @@ func socks5Through(t *testing.T, g *gw, login, key, host string, port int) (net.
 // stdin that starts a server on the container's 127.0.0.1 and prints its
 // port, then connections through the SOCKS proxy while the session stays
 // open; closing stdin ends it with status 0.
-func TestDirectVSCodeSequence(t *testing.T) {
-	g, alice, _ := directGW(t)
+func directVSCodeSequence(t *testing.T, g *gw, alice, bob string) {
 	dport := freePort(t)
 	args := append(g.sshArgs("alice+box", "-T", "-D", "127.0.0.1:"+dport, "-i", alice, "-o", "BatchMode=yes"), "bash")
 	cmd := exec.Command("ssh", args...)
@@ -408,8 +428,7 @@ echo "exitCode==0=="
 // Stopped containers are refused with the way out; every name trick gets
 // the one answer of a container that does not exist; a disabled user's
 // session ends within a second.
-func TestDirectRefusals(t *testing.T) {
-	g, alice, bob := directGW(t)
+func directRefusals(t *testing.T, g *gw, alice, bob string) {
 	none := g.direct("alice+nosuch", alice, "", "true")
 	if none.code == 0 || none.err != "lxcgate: you have no container by that name; 'list' shows yours\n" {
 		t.Fatalf("no such container: %+v", none)
@@ -466,14 +485,15 @@ func TestDirectStartIdleAndLease(t *testing.T) {
 	g, _ := labGW(t, "LXCGATE_ACCESS_START_ON_LOGIN=true", "LXCGATE_IDLE_STOP_AFTER=6s", "LXCGATE_PORTS_RECONCILE_INTERVAL=1s")
 	alice := g.addUser("alice", "alice-password", false)
 	g.start()
-	for _, args := range [][]string{{"launch", "short", "--lease", "15s"}, {"launch", "idle"}} {
-		if r := g.sshKey("alice", alice, "", args...); r.code != 0 {
-			t.Fatalf("%v: %+v", args, r)
-		}
+	if r := g.sshKey("alice", alice, "", "launch", "short", "--lease", "20s"); r.code != 0 {
+		t.Fatalf("launch short: %+v", r)
 	}
 	// A session into short outlives its lease, which ends it.
 	leased := make(chan result, 1)
 	go func() { leased <- g.direct("alice+short", alice, "", "sleep 120") }()
+	if r := g.sshKey("alice", alice, "", "launch", "idle"); r.code != 0 {
+		t.Fatalf("launch idle: %+v", r)
+	}
 	if r := g.sshKey("alice", alice, "", "stop", "idle"); r.code != 0 {
 		t.Fatalf("stop: %+v", r)
 	}
@@ -510,8 +530,7 @@ func TestDirectStartIdleAndLease(t *testing.T) {
 
 // A client that stops reading does not grow the gateway, whether the
 // container floods stdout or stderr.
-func TestDirectSlowReader(t *testing.T) {
-	g, alice, _ := directGW(t)
+func directSlowReader(t *testing.T, g *gw, alice, bob string) {
 	for _, cmdline := range []string{"cat /dev/zero", "cat /dev/zero >&2"} {
 		before, _ := g.rss()
 		cmd := exec.Command("ssh", append(g.sshArgs("alice+box", "-i", alice, "-o", "BatchMode=yes"), cmdline)...)

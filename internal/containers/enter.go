@@ -280,35 +280,43 @@ func (h *holdOpen) Read(p []byte) (int, error) {
 // accountTTL is how long a login into a container reuses the account it
 // read from the container's /etc/passwd: a VS Code window opens a dozen
 // forwards at once, and each read is an exec in the container.
-const accountTTL = 10 * time.Second
+const accountTTL = time.Minute
 
-// accountCache holds recent account lookups, by owner/container/login.
+// accountCache holds recent account lookups, by owner/container/login;
+// logins that arrive together share one read.
 type accountCache struct {
 	mu sync.Mutex
-	m  map[string]cachedAccount
+	m  map[string]*cachedAccount
 }
 
 type cachedAccount struct {
+	done chan struct{} // closed when acct and err are set
 	acct account
+	err  error
 	at   time.Time
 }
 
 func (c *accountCache) get(key string, read func() (account, error)) (account, error) {
 	c.mu.Lock()
-	if e, ok := c.m[key]; ok && time.Since(e.at) < accountTTL {
+	e, ok := c.m[key]
+	if ok && (e.at.IsZero() || time.Since(e.at) < accountTTL) {
 		c.mu.Unlock()
-		return e.acct, nil
+		<-e.done
+		return e.acct, e.err
+	}
+	if c.m == nil || len(c.m) >= 4096 {
+		c.m = map[string]*cachedAccount{} // bounded: a flood of names starts over
+	}
+	e = &cachedAccount{done: make(chan struct{})}
+	c.m[key] = e
+	c.mu.Unlock()
+	e.acct, e.err = read()
+	c.mu.Lock()
+	e.at = time.Now()
+	if e.err != nil {
+		delete(c.m, key) // a failure is not remembered
 	}
 	c.mu.Unlock()
-	a, err := read()
-	if err != nil {
-		return a, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= 4096 {
-		c.m = map[string]cachedAccount{} // bounded: a flood of names starts over
-	}
-	c.m[key] = cachedAccount{a, time.Now()}
-	return a, nil
+	close(e.done)
+	return e.acct, e.err
 }

@@ -66,20 +66,29 @@ func (c *Client) Spawn(ctx context.Context, project, name string, p Process) (in
 	if p.TTY != nil {
 		req.Width, req.Height = p.TTY.Width, p.TTY.Height
 	}
-	op, _, err := srv.RawOperation("POST", "/instances/"+url.PathEscape(name)+"/exec", req, "")
+	op, streams, err := c.start(srv, name, req, p)
 	if err != nil {
-		return -1, c.check("exec in "+name, err)
-	}
-	streams, err := c.attach(srv, op, p)
-	if err != nil {
-		_ = op.Cancel()
-		return -1, fmt.Errorf("exec in %s: %w", name, err)
+		return -1, err
 	}
 	defer streams.close()
 	stop := make(chan struct{})
 	defer close(stop)
 	go control(ctx, streams.control, p.Control, stop)
-	if err := op.Wait(); err != nil {
+	opDone := make(chan error, 1)
+	go func() { opDone <- op.Wait() }()
+	select {
+	case err = <-opDone:
+	case <-ctx.Done():
+		// Hung up, then killed: an LXD that still says nothing after that
+		// must not hold the session's goroutines for good.
+		select {
+		case err = <-opDone:
+		case <-time.After(hangupGrace + 10*time.Second):
+			c.log.Warn("exec did not end after its hangup", "project", project, "name", name, "argv0", p.Argv[0])
+			return -1, ctx.Err()
+		}
+	}
+	if err != nil {
 		// LXD fails the operation of a process that exits 126 or 127
 		// ("Permission denied", "Command not found"): for a session that
 		// is its exit status (a shell's "command not found"), not an error.
@@ -102,6 +111,30 @@ func (c *Client) Spawn(ctx context.Context, project, name string, p Process) (in
 		code = int(v)
 	}
 	return code, nil
+}
+
+// maxStarts is how many execs the gateway starts at once: LXD 5.0.2 on a
+// small host fails a burst of a hundred (database transaction and socket
+// timeouts, "lxc exec" alone included), while starts in a queue all pass.
+const maxStarts = 12
+
+var starts = make(chan struct{}, maxStarts)
+
+// start creates the exec operation and attaches its streams, at most
+// maxStarts at a time.
+func (c *Client) start(srv lxdclient.InstanceServer, name string, req api.InstanceExecPost, p Process) (lxdclient.Operation, *streams, error) {
+	starts <- struct{}{}
+	defer func() { <-starts }()
+	op, _, err := srv.RawOperation("POST", "/instances/"+url.PathEscape(name)+"/exec", req, "")
+	if err != nil {
+		return nil, nil, c.check("exec in "+name, err)
+	}
+	s, err := c.attach(srv, op, p)
+	if err != nil {
+		_ = op.Cancel()
+		return nil, nil, fmt.Errorf("exec in %s: %w", name, err)
+	}
+	return op, s, nil
 }
 
 // streams are a spawned process's websockets.
