@@ -41,7 +41,6 @@ go build -o "$tmp/directload" ./bench/directload
 "$tmp/directload" setup -data "$tmp/gw" -users 10 # before the gateway opens its database
 gw_start
 pid=$(pgrep -f "^$tmp/lxcgate --data $tmp/gw serve")
-lxd_pid=$(pgrep -of -- '--logfile /var/log/lxd-lab.log' || pgrep -ox lxd)
 cl() { ip netns exec lxcgate-client "$@"; }
 
 mux launch box --image "$IMAGE" >/dev/null 2>&1
@@ -85,10 +84,11 @@ cssh port true && cssh direct true && cssh -J gw ubuntu@box true
 
 # CPU use, in clock ticks (1/100 s): a process's own, a container's
 # (cpuacct, ns), the whole machine's busy time.
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+lxd_pid() { pgrep -of -- '--logfile /var/log/lxd-lab.log' || pgrep -ox lxd; } # looked up each time: the lab may restart it
 ct_ticks() { echo $(($(cat "/sys/fs/cgroup/cpuacct/lxc.payload.${prefix}bench_box/cpuacct.usage") / 10000000)); }
 busy() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
-probes() { echo "$(ticks "$pid") $(ticks "$lxd_pid") $(ct_ticks) $(busy)"; }
+probes() { echo "$(ticks "$pid") $(ticks "$(lxd_pid)") $(ct_ticks) $(busy)"; }
 rss() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$pid/status"; }
 
 # xfer PATH DIR: one SIZE transfer with OpenSSH's sftp, timed, with the
@@ -154,7 +154,7 @@ target() { awk -v l="$1" -v v="$2" -v op="$3" -v t="$4" 'BEGIN {ok = (op == ">="
 # gateway: what LXD itself gives on this machine. lxc passes SIGTERM on to
 # the process inside, so one that hangs is killed after 60 s.
 lxc_burst() {
-	local i
+	local i pids=()
 	for i in $(seq 0 $((SESSIONS - 1))); do
 		(
 			t0=$(date +%s%N)
@@ -162,8 +162,9 @@ lxc_burst() {
 			t1=$(date +%s%N)
 			if [ "$out" = ok ]; then echo $(((t1 - t0) / 1000)) >>"$tmp/lxc.burst"; else echo "$out" >>"$tmp/lxc.fail"; fi
 		) &
+		pids+=($!)
 	done
-	wait
+	wait "${pids[@]}" # not the gateway
 	local n
 	n=$(wc -l <"$tmp/lxc.burst" 2>/dev/null || echo 0)
 	sort -n "$tmp/lxc.burst" | awk -v s="$SESSIONS" -v n="$n" '{a[NR]=$1} END {
