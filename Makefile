@@ -36,3 +36,4 @@ bench:
 	bench/reach.sh
 	bench/flow.sh
 	bench/web.sh
+	bench/direct.sh

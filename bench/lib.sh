@@ -1,7 +1,8 @@
 # lib.sh: what the gateway benchmarks share; sourced, not run. It starts a
 # gateway on loopback with a user "bench", a multiplexed OpenSSH master for
 # it, and cleans up every LXD project under $prefix on exit.
-#   needs: $prefix set; call gw_start after exporting LXCGATE_* settings.
+#   needs: $prefix set; call gw_start after exporting LXCGATE_* settings
+#   (and gw_host, the address it listens on: 127.0.0.1 unless set).
 [ "$(id -u)" = 0 ] || { echo "$0: run as root" >&2; exit 1; }
 scripts/lab.sh status >/dev/null || { echo "$0: the lab is down; run scripts/lab.sh up" >&2; exit 1; }
 
@@ -25,19 +26,19 @@ gw_start() {
 	port=$(free_port)
 	echo 'bench-password' | "$tmp/lxcgate" --data "$tmp/gw" user add bench --password-stdin 2>/dev/null
 	"$tmp/lxcgate" --data "$tmp/gw" user key add bench <"$tmp/key.pub" 2>/dev/null
-	LXCGATE_LOG_LEVEL=warn "$tmp/lxcgate" --data "$tmp/gw" serve --listen "127.0.0.1:$port" 2>"$tmp/gw.log" &
+	LXCGATE_LOG_LEVEL=warn "$tmp/lxcgate" --data "$tmp/gw" serve --listen "${gw_host:=127.0.0.1}:$port" 2>"$tmp/gw.log" &
 	sleep 1
 	sshopts=(-F /dev/null -p "$port" -i "$tmp/key" -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes
 		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
-	ssh "${sshopts[@]}" -o ControlMaster=yes -o ControlPath="$tmp/cm" -o ControlPersist=600 -fN bench@127.0.0.1
+	ssh "${sshopts[@]}" -o ControlMaster=yes -o ControlPath="$tmp/cm" -o ControlPersist=600 -fN "bench@$gw_host"
 }
 # The same project settings the gateway uses, for lxc.
 lxc_project() {
 	lxc project create "$1" -c features.images=false -c features.profiles=false \
 		-c features.storage.volumes=false >/dev/null
 }
-mux() { ssh "${sshopts[@]}" -o ControlPath="$tmp/cm" bench@127.0.0.1 "$@"; }
-cold() { ssh "${sshopts[@]}" -o ControlPath=none bench@127.0.0.1 "$@"; }
+mux() { ssh "${sshopts[@]}" -o ControlPath="$tmp/cm" "bench@$gw_host" "$@"; }
+cold() { ssh "${sshopts[@]}" -o ControlPath=none "bench@$gw_host" "$@"; }
 
 # time_it FILE CMD...: run CMD, append its wall time in microseconds to FILE.
 time_it() {
