@@ -2,11 +2,13 @@ package lxd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -74,21 +76,13 @@ func (c *Client) Spawn(ctx context.Context, project, name string, p Process) (in
 	stop := make(chan struct{})
 	defer close(stop)
 	go control(ctx, streams.control, p.Control, stop)
-	opDone := make(chan error, 1)
-	go func() { opDone <- op.Wait() }()
-	select {
-	case err = <-opDone:
-	case <-ctx.Done():
-		// Hung up, then killed: an LXD that still says nothing after that
-		// must not hold the session's goroutines for good.
-		select {
-		case err = <-opDone:
-		case <-time.After(hangupGrace + 10*time.Second):
-			c.log.Warn("exec did not end after its hangup", "project", project, "name", name, "argv0", p.Argv[0])
-			return -1, ctx.Err()
-		}
-	}
+	final, err := waitOperation(ctx, srv, op.Get().ID)
 	if err != nil {
+		c.log.Warn("exec did not end", "project", project, "name", name, "argv0", p.Argv[0], "err", err)
+		return -1, fmt.Errorf("exec in %s: %w", name, err)
+	}
+	if final.Err != "" {
+		err = errors.New(final.Err)
 		// LXD fails the operation of a process that exits 126 or 127
 		// ("Permission denied", "Command not found"): for a session that
 		// is its exit status (a shell's "command not found"), not an error.
@@ -107,10 +101,39 @@ func (c *Client) Spawn(ctx context.Context, project, name string, p Process) (in
 	case <-time.After(5 * time.Second):
 	}
 	code := -1
-	if v, ok := op.Get().Metadata["return"].(float64); ok {
+	if v, ok := final.Metadata["return"].(float64); ok {
 		code = int(v)
 	}
 	return code, nil
+}
+
+// waitOperation waits for an operation's end through LXD's long poll
+// (GET /operations/ID/wait), not the client's event stream: a burst of
+// execs loses events, and with them the end of sessions whose output had
+// long arrived. Once ctx ends (the process hung up, then killed), an LXD
+// that still reports nothing gets hangupGrace and 10 s more.
+func waitOperation(ctx context.Context, srv lxdclient.InstanceServer, id string) (*api.Operation, error) {
+	var giveUp <-chan time.Time
+	for failures := 0; ; {
+		op, _, err := srv.GetOperationWait(id, 2)
+		switch {
+		case err == nil && op.StatusCode.IsFinal():
+			return op, nil
+		case err != nil && !strings.Contains(strings.ToLower(err.Error()), "timed out"):
+			if failures++; failures >= 5 {
+				return nil, err
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if giveUp == nil && ctx.Err() != nil {
+			giveUp = time.After(hangupGrace + 10*time.Second)
+		}
+		select {
+		case <-giveUp:
+			return nil, errors.New("LXD reported no end after the hangup")
+		default:
+		}
+	}
 }
 
 // maxStarts is how many execs the gateway starts at once: LXD 5.0.2 on a
