@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"io"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // Scenario: alice's container is on another member of the cluster than the
@@ -26,18 +23,7 @@ func TestClusterDirectLogin(t *testing.T) {
 	}
 	lport := freePort(t)
 	g.startForward("alice+web", alice, "-L", "127.0.0.1:"+lport+":127.0.0.1:8080")
-	var body string
-	waitFor(t, "-L to a container on member3", 15*time.Second, func() bool {
-		resp, err := http.Get("http://127.0.0.1:" + lport + "/")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		body = string(b)
-		return true
-	})
-	if body != "on-member3\n" {
+	if body := getLocal(t, "-L to a container on member3", lport); body != "on-member3\n" {
 		t.Fatalf("-L: %q", body)
 	}
 	if r := g.direct("bob+web", bob, "", "true"); r.code == 0 || !strings.Contains(r.err, "no container by that name") {

@@ -235,6 +235,24 @@ func directFiles(t *testing.T, g *gw, alice, bob string) {
 	}
 }
 
+// getLocal GETs / from a local port (an ssh -L) once it answers, and
+// returns the body.
+func getLocal(t *testing.T, what, port string) string {
+	t.Helper()
+	var body string
+	waitFor(t, what, 15*time.Second, func() bool {
+		resp, err := http.Get("http://127.0.0.1:" + port + "/")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return true
+	})
+	return body
+}
+
 // socks5 connects through a SOCKS5 proxy (ssh -D) to host:port.
 func socks5(proxy, host string, port int) (net.Conn, error) {
 	c, err := net.DialTimeout("tcp", proxy, 5*time.Second)
@@ -290,18 +308,7 @@ func directForwards(t *testing.T, g *gw, alice, bob string) {
 	}
 	lport, dport := freePort(t), freePort(t)
 	g.startForward("alice+box", alice, "-L", "127.0.0.1:"+lport+":localhost:8080", "-D", "127.0.0.1:"+dport)
-	var body string
-	waitFor(t, "-L to the container's loopback", 15*time.Second, func() bool {
-		resp, err := http.Get("http://127.0.0.1:" + lport + "/")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		body = string(b)
-		return true
-	})
-	if body != "hello-from-box\n" {
+	if body := getLocal(t, "-L to the container's loopback", lport); body != "hello-from-box\n" {
 		t.Fatalf("-L: %q", body)
 	}
 	for _, host := range []string{"127.0.0.1", "localhost"} {
