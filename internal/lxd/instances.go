@@ -132,7 +132,8 @@ func (e raceError) Unwrap() error { return e.error }
 
 func raced(raw, checked error) error {
 	msg := raw.Error()
-	if strings.Contains(msg, "bad file descriptor") || strings.Contains(msg, "Failed to handle idmapped storage") {
+	if strings.Contains(msg, "bad file descriptor") || strings.Contains(msg, "Failed to handle idmapped storage") ||
+		strings.Contains(msg, "Failed creating instance from image: readdirent") {
 		return raceError{checked}
 	}
 	return checked

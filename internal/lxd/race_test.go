@@ -14,6 +14,7 @@ func TestStorageRace(t *testing.T) {
 		"Failed to handle idmapped storage: Failed to change ownership of /x/rootfs/bin/tail": true,
 		"Failed creating instance from image: no space left on device":                        false,
 		"Image not found": false,
+		"Failed creating instance from image: readdirent /x/rootfs/usr/share/doc/y: not a directory": true,
 	} {
 		err := raced(errors.New(raw), checked)
 		if storageRace(err) != want || err.Error() != checked.Error() || !errors.Is(err, checked) {
