@@ -111,11 +111,8 @@ func (e *Entry) Close() {
 	})
 }
 
-// Ending is closed when the gateway stops the container under the session
-// (its lease ran out); Notice then says why.
-func (e *Entry) Ending() <-chan struct{} { return e.ctx.Done() }
-
-// Notice is the line for the session's user once Ending is closed.
+// Notice is the line for the session's user once the gateway stopped the
+// container under the session (its lease ran out); "" until then.
 func (e *Entry) Notice() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -283,7 +280,9 @@ func (h *holdOpen) Read(p []byte) (int, error) {
 const accountTTL = time.Minute
 
 // accountCache holds recent account lookups, by owner/container/login;
-// logins that arrive together share one read.
+// logins that arrive together share one read. A change of the container
+// through the gateway (start, stop, delete, a new launch of the name)
+// forgets its accounts.
 type accountCache struct {
 	mu sync.Mutex
 	m  map[string]*cachedAccount
@@ -319,4 +318,16 @@ func (c *accountCache) get(key string, read func() (account, error)) (account, e
 	c.mu.Unlock()
 	close(e.done)
 	return e.acct, e.err
+}
+
+// drop forgets the accounts of user's container name.
+func (c *accountCache) drop(user, name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prefix := user + "/" + name + "/"
+	for k := range c.m {
+		if strings.HasPrefix(k, prefix) {
+			delete(c.m, k)
+		}
+	}
 }

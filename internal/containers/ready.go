@@ -54,6 +54,7 @@ func (s *Service) Observe(project, name, _ string) {
 // address that arrives between the two is then either in the mapper's read
 // or seen by the watch.
 func (s *Service) changed(user, name string) {
+	s.accounts.drop(user, name)
 	onChange := s.conf().OnChange
 	if onChange == nil {
 		return

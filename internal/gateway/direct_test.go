@@ -290,3 +290,32 @@ func TestDirectSessionsEnd(t *testing.T) {
 type blockingReader struct{}
 
 func (blockingReader) Read([]byte) (int, error) { select {} }
+
+// The container user is read once a minute at most, and again as soon as
+// the container changes through the gateway (a restart, a new launch).
+func TestDirectAccountFollowsTheContainer(t *testing.T) {
+	g := directGW(t, nil)
+	uid := func() uint32 {
+		t.Helper()
+		if _, _, code := sshtest.Run(t, dialAs(t, g, "alice+box", "alice-password"), "exit 0"); code != 0 {
+			t.Fatalf("exec: %d", code)
+		}
+		return g.Fake.Spawns[len(g.Fake.Spawns)-1].Process.UID
+	}
+	if u := uid(); u != 1000 {
+		t.Fatalf("uid %d", u)
+	}
+	passwd := []byte("ubuntu:x:1500:1500::/home/ubuntu:/bin/bash\n")
+	if err := g.Fake.WriteFile(context.Background(), "lxcgate-alice", "box", "/etc/passwd", passwd, 0, 0, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if u := uid(); u != 1000 {
+		t.Fatalf("uid %d: the account was read again at once", u)
+	}
+	if _, _, code := runSSH(t, g, "alice", "alice-password", "restart box"); code != 0 {
+		t.Fatal("restart")
+	}
+	if u := uid(); u != 1500 {
+		t.Fatalf("uid %d after a restart, want the new 1500", u)
+	}
+}

@@ -137,10 +137,8 @@ func (s *Server) runIn(sess ssh.Session, id Identity, e *containers.Entry, run c
 	if run.Kind == containers.KindExec {
 		what += " " + commandWord(run.Command)
 	}
-	s.opt.Audit.Record(sess.Context(), audit.Event{Kind: audit.KindSession, User: id.User.Name, Remote: sess.RemoteAddr().String(),
-		Method: run.Kind, OK: code == 0, Detail: fmt.Sprintf("%s as %s: %s; %d B in, %d B out, %s, exit %d",
-			e.Ref.Name, e.Login, what, in.Load(), out.Load(), time.Since(start).Round(time.Millisecond), code)})
-	s.opt.Metrics.ContainerSession(run.Kind, in.Load(), out.Load())
+	s.recordSession(sess.Context(), id, e, run.Kind, fmt.Sprintf("%s; %d B in, %d B out, %s, exit %d",
+		what, in.Load(), out.Load(), time.Since(start).Round(time.Millisecond), code), code == 0, in.Load(), out.Load())
 	return code
 }
 
@@ -271,10 +269,16 @@ func (s *Server) forwardInto(ctx ssh.Context, ch gossh.NewChannel, id Identity, 
 	if n := e.Notice(); n != "" {
 		s.log.Info("forward ended by the container's stop", "user", id.User.Name, "container", e.Ref.Name)
 	}
+	s.recordSession(ctx, id, e, containers.KindForward, fmt.Sprintf("forward %s; %d B in, %d B out, %s",
+		dest, in.Load(), out.Load(), time.Since(start).Round(time.Millisecond)), true, in.Load(), out.Load())
+}
+
+// recordSession writes a session's one audit row (never its content) and
+// counts it.
+func (s *Server) recordSession(ctx ssh.Context, id Identity, e *containers.Entry, kind, what string, ok bool, in, out int64) {
 	s.opt.Audit.Record(ctx, audit.Event{Kind: audit.KindSession, User: id.User.Name, Remote: ctx.RemoteAddr().String(),
-		Method: containers.KindForward, OK: true, Detail: fmt.Sprintf("%s as %s: forward %s; %d B in, %d B out, %s",
-			e.Ref.Name, e.Login, dest, in.Load(), out.Load(), time.Since(start).Round(time.Millisecond))})
-	s.opt.Metrics.ContainerSession(containers.KindForward, in.Load(), out.Load())
+		Method: kind, OK: ok, Detail: fmt.Sprintf("%s as %s: %s", e.Ref.Name, e.Login, what)})
+	s.opt.Metrics.ContainerSession(kind, in, out)
 }
 
 // countChannel counts a forwarded channel's bytes: in from the client,
