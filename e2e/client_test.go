@@ -37,10 +37,11 @@ type result struct {
 	code     int
 }
 
-// runCmd runs a client command with no ssh agent and a 30 s limit.
+// runCmd runs a client command with no ssh agent and a 60 s limit (a
+// loaded CI machine's LXD has taken 30 s for one storage call).
 func runCmd(t *testing.T, stdin string, name string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
@@ -53,6 +54,9 @@ func runCmd(t *testing.T, stdin string, name string, args ...string) result {
 		code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatalf("%s: %v", name, err)
+	}
+	if ctx.Err() != nil {
+		errw.WriteString("[test: killed after 60 s]")
 	}
 	return result{out.String(), errw.String(), code}
 }

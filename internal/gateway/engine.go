@@ -48,7 +48,7 @@ func (g *Gateway) newEngine() (*engine, error) {
 			return nil, err
 		}
 		lx.ExecTimeout = cfg.Containers.ExecTimeout.D()
-		lx.Observe = met.LXDOperation
+		lx.Observe = observeLXD(met.LXDOperation, g.log)
 		e.lx, e.client = lx, lx
 	}
 	// The mapper follows the service's changes, and the service is the
@@ -115,6 +115,22 @@ func (e *engine) start(cfg engineConfig) {
 			})
 		}
 	}()
+}
+
+// observeLXD counts each LXD call and logs one that took long for its
+// kind, so that a command which hung has its cause in the log.
+func observeLXD(count func(string, time.Duration), log *slog.Logger) func(string, time.Duration) {
+	return func(op string, d time.Duration) {
+		count(op, d)
+		limit := 10 * time.Second
+		switch op {
+		case "create", "exec", "start", "copy", "move", "restore", "volume-export", "volume-import", "delete":
+			limit = 2 * time.Minute // image unpacks, copies and commands take their time
+		}
+		if d > limit {
+			log.Warn("LXD answered slowly", "op", op, "took", d.Round(time.Millisecond))
+		}
+	}
 }
 
 // engineConfig is what start reads of the configuration.
