@@ -151,7 +151,11 @@ type Quota = quota.Quota
 type Port struct {
 	Service       string `json:"service"`
 	ContainerPort int    `json:"container_port"`
-	HostPort      int    `json:"host_port"`
+	HostPort      int    `json:"host_port"` // 0 for a web app
+	// Web marks a web app: served through the gateway's apps listener
+	// at URL, on no host port.
+	Web bool   `json:"web,omitempty"`
+	URL string `json:"url,omitempty"`
 }
 
 // Container is what list and details show. The JSON keys are stable.

@@ -22,6 +22,8 @@ func (c Container) InUTC() Container {
 // Reach is a ready command or URL for a published port on the host public.
 func (p Port) Reach(public string) string {
 	switch {
+	case p.Web:
+		return p.URL
 	case p.ContainerPort == 22 || p.Service == "ssh":
 		return fmt.Sprintf("ssh -p %d ubuntu@%s", p.HostPort, public)
 	case p.Service == "https" || p.ContainerPort == 443:
