@@ -3,8 +3,10 @@ package web
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"time"
@@ -24,6 +26,22 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	},
 	"dict2": func(q containers.Quota, u containers.Usage) map[string]any { return map[string]any{"Q": q, "U": u} },
 	"bar":   func(used, limit any) template.HTML { return quotaBar(toInt64(used), toInt64(limit)) },
+	// dict makes a sub-template's dot of key, value pairs: a container
+	// and what its forms need.
+	"dict": func(kv ...any) (map[string]any, error) {
+		if len(kv)%2 != 0 {
+			return nil, fmt.Errorf("dict takes key, value pairs")
+		}
+		m := make(map[string]any, len(kv)/2)
+		for i := 0; i < len(kv); i += 2 {
+			k, ok := kv[i].(string)
+			if !ok {
+				return nil, fmt.Errorf("dict: key %v is not a string", kv[i])
+			}
+			m[k] = kv[i+1]
+		}
+		return m, nil
+	},
 }).ParseFS(files, "templates/*.html"))
 
 func (s *Server) pageRoutes() {
@@ -31,6 +49,9 @@ func (s *Server) pageRoutes() {
 	page("GET /{$}", s.index)
 	page("GET /containers/{name}", s.containerPage)
 	page("POST /signout", s.signout)
+	for verb, a := range s.actions() {
+		page("POST /containers/{name}/"+verb, s.act(verb, a))
+	}
 	s.mux.HandleFunc("GET /signin", s.signinPage)
 	s.mux.HandleFunc("POST /signin", s.signin)
 	s.mux.Handle("GET /favicon.ico", s.open(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })))
@@ -63,7 +84,14 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, data any
 // box is a container as the page shows it.
 type box struct {
 	containers.Container
-	Reach []reach
+	Reach []reach // published ports
+	Apps  []app   // web apps, served through the gateway
+}
+
+// app is a link to one of a container's web apps.
+type app struct {
+	Label string
+	Href  string // gateway-relative: /apps/OWNER/NAME/LABEL
 }
 
 type reach struct {
@@ -75,6 +103,11 @@ type reach struct {
 func (s *Server) boxOf(ct containers.Container) box {
 	b := box{Container: ct.InUTC()}
 	for _, p := range ct.Ports {
+		if p.Web {
+			b.Apps = append(b.Apps, app{p.Service, "/apps/" + url.PathEscape(ct.Owner) + "/" + url.PathEscape(ct.Name) + "/" +
+				url.PathEscape(p.Service)})
+			continue
+		}
 		b.Reach = append(b.Reach, reach{p.Service, p.ContainerPort, p.Reach(s.o.Public)})
 	}
 	return b
@@ -90,6 +123,11 @@ type owner struct {
 }
 
 func (s *Server) index(w http.ResponseWriter, r *http.Request, c caller) string {
+	return s.indexPage(w, r, c, http.StatusOK, s.takeFlash(w, r))
+}
+
+// indexPage draws the list with status and a flash message (nil: none).
+func (s *Server) indexPage(w http.ResponseWriter, r *http.Request, c caller, status int, f *flash) string {
 	ctx := r.Context()
 	now := s.o.Now()
 	gs, err := s.o.Service.GPUs(ctx)
@@ -113,12 +151,12 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request, c caller) string 
 		"Title": "Lab", "Host": s.o.Host, "User": c.user, "CSRF": c.csrf(), "Session": c.method == "session",
 		"GPUs": containers.ViewGPUs(gs, c.user.Name, c.user.IsAdmin()), "Chart": s.chart(ctx, gs, now),
 		"Mine": s.boxes(mine), "Quota": q, "Usage": use, "QuotaKnown": err == nil, "Now": now,
-		"Volumes": vols,
+		"Volumes": vols, "Flash": f,
 	}
 	if c.user.IsAdmin() {
 		data["Everyone"] = s.everyone(ctx, c.user.Name)
 	}
-	s.render(w, http.StatusOK, "index.html", data)
+	s.render(w, status, "index.html", data)
 	return ""
 }
 
@@ -169,21 +207,28 @@ func (s *Server) everyone(ctx context.Context, admin string) []owner {
 
 func (s *Server) containerPage(w http.ResponseWriter, r *http.Request, c caller) string {
 	n, err := name(r)
-	if err == nil {
-		var ct containers.Container
-		if ct, err = s.o.Service.Get(r.Context(), c.user.Name, n); err == nil {
-			snaps, serr := s.o.Service.Snapshots(r.Context(), c.user.Name, n)
-			if serr != nil {
-				s.log.Warn("page: snapshots unknown", "user", c.user.Name, "name", n, "err", serr)
-			}
-			s.render(w, http.StatusOK, "container.html", map[string]any{"Title": n, "Host": s.o.Host, "User": c.user,
-				"CSRF": c.csrf(), "Session": c.method == "session", "Box": s.boxOf(ct), "Snapshots": snaps})
-			return ""
-		}
+	if err != nil {
+		s.errorPage(w, r, refuse(http.StatusNotFound, err.Error()))
+		return err.Error()
 	}
-	status := statusOf(err)
-	s.errorPage(w, r, refuse(status, err.Error()))
-	return err.Error()
+	return s.showContainer(w, r, c, n, http.StatusOK, s.takeFlash(w, r))
+}
+
+// showContainer draws the caller's container n with status and a flash
+// message (nil: none); one the caller does not have is the error page.
+func (s *Server) showContainer(w http.ResponseWriter, r *http.Request, c caller, n string, status int, f *flash) string {
+	ct, err := s.o.Service.Get(r.Context(), c.user.Name, n)
+	if err != nil {
+		s.errorPage(w, r, refuse(statusOf(err), err.Error()))
+		return err.Error()
+	}
+	snaps, serr := s.o.Service.Snapshots(r.Context(), c.user.Name, n)
+	if serr != nil {
+		s.log.Warn("page: snapshots unknown", "user", c.user.Name, "name", n, "err", serr)
+	}
+	s.render(w, status, "container.html", map[string]any{"Title": n, "Host": s.o.Host, "User": c.user,
+		"CSRF": c.csrf(), "Session": c.method == "session", "Box": s.boxOf(ct), "Snapshots": snaps, "Flash": f})
+	return ""
 }
 
 // quotaBar is a horizontal bar of used against limit, as inline SVG (the
