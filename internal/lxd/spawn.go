@@ -81,6 +81,13 @@ func (c *Client) Spawn(ctx context.Context, project, name string, p Process) (in
 		c.log.Warn("exec did not end", "project", project, "name", name, "argv0", p.Argv[0], "err", err)
 		return -1, fmt.Errorf("exec in %s: %w", name, err)
 	}
+	// The end is known; what the process wrote last (a shell's "not
+	// found" line before its 127 included) may still be on its way
+	// through the websockets.
+	select {
+	case <-streams.out:
+	case <-time.After(5 * time.Second):
+	}
 	if final.Err != "" {
 		err = errors.New(final.Err)
 		// LXD fails the operation of a process that exits 126 or 127
@@ -93,12 +100,6 @@ func (c *Client) Spawn(ctx context.Context, project, name string, p Process) (in
 			return 126, nil
 		}
 		return -1, c.check("exec in "+name, err)
-	}
-	// The exit status is known; what the process wrote last may still be
-	// on its way through the websockets.
-	select {
-	case <-streams.out:
-	case <-time.After(5 * time.Second):
 	}
 	code := -1
 	if v, ok := final.Metadata["return"].(float64); ok {
