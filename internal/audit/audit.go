@@ -25,6 +25,9 @@ const (
 	// KindSession is a session into a container (alice+box): kind,
 	// container, user inside, bytes, duration and exit status, never content.
 	KindSession = "session"
+	// KindApp is a web app session through the apps listener: user,
+	// container, app, requests, bytes and duration, never URLs or bodies.
+	KindApp = "app"
 )
 
 // Event is one audit record.

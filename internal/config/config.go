@@ -59,6 +59,22 @@ type Web struct {
 	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
 	// X-Forwarded-For names the client; empty: the socket's peer is.
 	TrustedProxies []string `toml:"trusted_proxies"`
+	// Web apps in containers (port add --web, [ports.web]) are served
+	// behind the sign-in: with AppsDomain, each on its own origin
+	// LABEL--NAME--USER.AppsDomain (a wildcard DNS name and certificate);
+	// otherwise under /USER/NAME/LABEL/ on AppsListen, a second listener
+	// so that apps never share the gateway page's origin. Both empty: off.
+	AppsDomain string `toml:"apps_domain"`
+	AppsListen string `toml:"apps_listen"` // "HOST:PORT"; empty with apps_domain: the web listener serves them too
+	// AppsPublicURL is where browsers reach the apps listener
+	// ("https://gw.lab.example:8443"); default: web.public_url's scheme
+	// and host with apps_listen's port.
+	AppsPublicURL string   `toml:"apps_public_url"`
+	AppsMaxBody   Size     `toml:"apps_max_body"` // largest request body (uploads)
+	AppsTimeout   Duration `toml:"apps_timeout"`  // an app's answer to a request must begin within this
+	// AppsPerUser bounds one user's requests under way (WebSockets
+	// included) through the apps listener.
+	AppsPerUser int `toml:"apps_per_user"`
 }
 
 // Metrics configures the monitoring listener (/metrics, /healthz, /readyz).
@@ -105,6 +121,7 @@ type Ports struct {
 	PublicAddress     string         `toml:"public_address"` // shown to users; default: hostname
 	Range             string         `toml:"range"`          // host ports, "FIRST-LAST"
 	Services          map[string]int `toml:"services"`       // published for every container
+	Web               map[string]int `toml:"web"`            // web apps of every container: label -> port
 	Addresses         []string       `toml:"addresses"`      // match only these host addresses; empty: any local one
 	ReconcileInterval Duration       `toml:"reconcile_interval"`
 	ChainPrefix       string         `toml:"chain_prefix"` // lxcgate's chains: PREFIX-DNAT, PREFIX-FWD
@@ -259,7 +276,7 @@ func Default() Config {
 		GPU:       GPU{Profile: "lxcgate-nvidia"},
 		Snapshots: Snapshots{Keep: 5},
 		Audit:     Audit{Retention: Age(180 * 24 * time.Hour), MaxRows: 1_000_000},
-		Web:       Web{TrustedProxies: []string{}},
+		Web:       Web{TrustedProxies: []string{}, AppsMaxBody: Size(1 << 30), AppsTimeout: Duration(time.Minute), AppsPerUser: 256},
 		Volumes:   Volumes{Pool: "default", DefaultSize: Size(10 << 30), MaxSize: Size(1 << 40)},
 		Datasets:  map[string]Dataset{},
 		Idle:      Idle{CPUPercent: 2},

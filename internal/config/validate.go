@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"strings"
 
 	"github.com/lxcgate/lxcgate/internal/units"
 )
@@ -135,8 +136,49 @@ func (c *Config) validateWeb() error {
 	if _, err := ParsePrefixes(w.TrustedProxies); err != nil {
 		return fmt.Errorf("web.trusted_proxies: %w", err)
 	}
+	return c.validateApps()
+}
+
+var appsDomainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+
+// validateApps checks where web apps are served.
+func (c *Config) validateApps() error {
+	w := c.Web
+	if w.AppsListen != "" {
+		if _, port, err := net.SplitHostPort(w.AppsListen); err != nil || port == "" {
+			return fmt.Errorf("web.apps_listen %q: want HOST:PORT or :PORT, or empty for off", w.AppsListen)
+		}
+	}
+	if w.AppsDomain != "" && !appsDomainRE.MatchString(w.AppsDomain) {
+		return fmt.Errorf("web.apps_domain %q: want a lower-case DNS name such as apps.gw.example", w.AppsDomain)
+	}
+	if w.AppsDomain != "" && w.AppsListen == "" && w.Listen == "" {
+		return errors.New("web.apps_domain needs web.listen or web.apps_listen to serve the apps on")
+	}
+	if w.AppsPublicURL != "" {
+		u, err := url.Parse(w.AppsPublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return fmt.Errorf("web.apps_public_url %q: want http(s)://HOST[:PORT]", w.AppsPublicURL)
+		}
+	}
+	if w.AppsMaxBody < 0 || w.AppsTimeout <= 0 || w.AppsPerUser < 1 {
+		return errors.New("web.apps_max_body must be 0 or more, web.apps_timeout and web.apps_per_user more than 0")
+	}
+	if (w.AppsListen != "" || w.AppsDomain != "") && w.Listen == "" {
+		return errors.New("web apps need web.listen: browsers sign in there")
+	}
+	for label, port := range c.Ports.Web {
+		if !appLabelRE.MatchString(label) || strings.Contains(label, "--") || port < 1 || port > 65535 {
+			return fmt.Errorf("ports.web: %s = %d: labels are lower-case words with single '-', ports 1-65535", label, port)
+		}
+		if _, dup := c.Ports.Services[label]; dup {
+			return fmt.Errorf("ports.web: %s is also in ports.services; a label names one of them", label)
+		}
+	}
 	return nil
 }
+
+var appLabelRE = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$`)
 
 // ParsePrefixes parses CIDRs ("10.0.0.0/8") and single addresses (a /32
 // or /128), as web.trusted_proxies lists them.

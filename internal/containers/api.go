@@ -37,6 +37,7 @@ type API interface {
 
 	// Published ports.
 	PortAdd(ctx context.Context, user, name string, containerPort int, label string) (Port, error)
+	AddWebApp(ctx context.Context, user, name string, containerPort int, label string) (Port, error)
 	PortDel(ctx context.Context, user, name, label string) error
 
 	// Reaching into containers: keys and passwords of the users inside.

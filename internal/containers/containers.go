@@ -116,8 +116,12 @@ type Config struct {
 	GPU          lxd.GPUProfile
 	Quota        Quota          // default per-user quota
 	Services     map[string]int // published for every container: name -> container port
-	SnapshotKeep int            // unpinned snapshots kept per container
-	PortFirst    int            // host port range
+	WebApps      map[string]int // web apps of every container: label -> container port
+	// AppURL is where a web app is reached (the apps listener's address
+	// for it); nil: web apps are off.
+	AppURL       func(owner, name, label string) string
+	SnapshotKeep int // unpinned snapshots kept per container
+	PortFirst    int // host port range
 	PortLast     int
 	// The most one create may ask for; zero: no cap.
 	MaxCPU             int
@@ -225,6 +229,7 @@ type Service struct {
 
 	inv      inventory    // what the last full reconcile saw, for monitoring
 	open     openEntries  // sessions open into containers (alice+box)
+	appUse   appUse       // web app requests by container, for the idle stop
 	accounts accountCache // their users, as the containers' /etc/passwd said
 
 	// checked, when set, runs in the reservation's transaction between the
@@ -258,6 +263,7 @@ func (s *Service) Reconfigure(next Config) {
 	c.MaxCPU, c.MaxMemory, c.MaxDisk = next.MaxCPU, next.MaxMemory, next.MaxDisk
 	c.Quota = next.Quota
 	c.Services = maps.Clone(next.Services)
+	c.WebApps = maps.Clone(next.WebApps)
 	c.SnapshotKeep = next.SnapshotKeep
 	c.LeaseDefault, c.LeaseMax = next.LeaseDefault, next.LeaseMax
 	c.VolumeDefaultSize, c.VolumeMaxSize = next.VolumeDefaultSize, next.VolumeMaxSize

@@ -213,7 +213,7 @@ func (s *Service) created(ctx context.Context, user string, req CreateRequest, i
 		return c
 	}
 	if ps[id] != nil {
-		c.Ports = ps[id]
+		c.Ports = s.withURLs(user, req.Name, ps[id])
 	}
 	return c
 }

@@ -180,7 +180,7 @@ func (s *Service) SweepItems(ctx context.Context) ([]SweepItem, error) {
 			continue
 		}
 		it := SweepItem{Ref: ref.Ref{Owner: r.Owner, Name: r.Name}, Running: ins[i].Running, LeaseUntil: r.LeaseUntil,
-			IPv4: ins[i].IPv4, CPUTime: ins[i].CPUTime, StopReason: r.StopReason, Sessions: s.open.count(ref.Ref{Owner: r.Owner, Name: r.Name})}
+			IPv4: ins[i].IPv4, CPUTime: ins[i].CPUTime, StopReason: r.StopReason, Sessions: s.open.count(ref.Ref{Owner: r.Owner, Name: r.Name}) + s.appUse.active(ref.Ref{Owner: r.Owner, Name: r.Name})}
 		if r.GPUs != "" {
 			it.GPUs = strings.Split(r.GPUs, ",")
 		}

@@ -200,7 +200,7 @@ func (s *Service) Get(ctx context.Context, user, name string) (Container, error)
 		return Container{}, err
 	}
 	if ports[r.ID] != nil {
-		c.Ports = ports[r.ID]
+		c.Ports = s.withURLs(r.Owner, r.Name, ports[r.ID])
 	}
 	return c, nil
 }
@@ -235,7 +235,7 @@ func (s *Service) List(ctx context.Context, user string, all bool) ([]Container,
 		in, ok := byKey[s.Project(r.Owner)+"/"+r.Name]
 		c := merge(r, in, ok)
 		if ports[r.ID] != nil {
-			c.Ports = ports[r.ID]
+			c.Ports = s.withURLs(r.Owner, r.Name, ports[r.ID])
 		}
 		out = append(out, c)
 	}

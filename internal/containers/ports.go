@@ -24,6 +24,11 @@ func (s *Service) services() []Port {
 	for name, p := range s.conf().Services {
 		out = append(out, Port{Service: name, ContainerPort: p})
 	}
+	for name, p := range s.conf().WebApps {
+		if _, dup := s.conf().Services[name]; !dup {
+			out = append(out, Port{Service: name, ContainerPort: p, Web: true})
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Service < out[j].Service })
 	return out
 }
@@ -74,7 +79,14 @@ func (s *Service) ensurePorts(ctx context.Context, q store.Querier, id store.Con
 		have[p.Service] = true
 	}
 	for _, p := range s.services() {
-		if !have[p.Service] {
+		switch {
+		case have[p.Service]:
+		case p.Web:
+			err := s.st.Ports.Insert(ctx, q, store.Port{ContainerID: id, Service: p.Service, ContainerPort: p.ContainerPort, Web: true})
+			if err != nil {
+				return fmt.Errorf("web app %s: %w", p.Service, err)
+			}
+		default:
 			if _, err := s.allocPort(ctx, q, id, p, false); err != nil {
 				return err
 			}
@@ -91,7 +103,7 @@ func (s *Service) portsOf(ctx context.Context, ids ...store.ContainerID) (map[st
 		return nil, fmt.Errorf("read ports: %w", err)
 	}
 	for _, p := range ps {
-		out[p.ContainerID] = append(out[p.ContainerID], Port{Service: p.Service, ContainerPort: p.ContainerPort, HostPort: p.HostPort})
+		out[p.ContainerID] = append(out[p.ContainerID], Port{Service: p.Service, ContainerPort: p.ContainerPort, HostPort: p.HostPort, Web: p.Web})
 	}
 	return out, nil
 }
@@ -175,6 +187,9 @@ func (s *Service) mappings(ctx context.Context, rs []row, ins []lxd.Instance) (m
 			continue
 		}
 		for _, p := range ports[r.ID] {
+			if p.Web {
+				continue // served by the apps listener, not DNAT
+			}
 			out = append(out, mapping.Mapping{Owner: r.Owner, Name: r.Name, Service: p.Service, HostPort: p.HostPort,
 				IP: in.IPv4, ContainerPort: p.ContainerPort})
 		}
@@ -187,6 +202,19 @@ var labelRE = nameRE
 
 // PortAdd publishes another port of user's container under label.
 func (s *Service) PortAdd(ctx context.Context, user, name string, containerPort int, label string) (Port, error) {
+	return s.portAdd(ctx, user, name, containerPort, label, false)
+}
+
+// AddWebApp publishes a port of user's container as a web app: served
+// through the apps listener behind the lab's sign-in, on no host port.
+func (s *Service) AddWebApp(ctx context.Context, user, name string, containerPort int, label string) (Port, error) {
+	if s.conf().AppURL == nil {
+		return Port{}, errors.New("web apps are off on this gateway: an admin sets [web] apps_listen or apps_domain")
+	}
+	return s.portAdd(ctx, user, name, containerPort, label, true)
+}
+
+func (s *Service) portAdd(ctx context.Context, user, name string, containerPort int, label string, web bool) (Port, error) {
 	if containerPort < 1 || containerPort > 65535 {
 		return Port{}, fmt.Errorf("container port %d: use 1-65535", containerPort)
 	}
@@ -196,12 +224,15 @@ func (s *Service) PortAdd(ctx context.Context, user, name string, containerPort 
 	if !labelRE.MatchString(label) {
 		return Port{}, fmt.Errorf("label %q: use letters, digits and '-', starting with a letter", label)
 	}
+	if web && !ValidAppLabel(label) {
+		return Port{}, fmt.Errorf("label %q: a web app's label is lower-case letters, digits and single '-' (it is part of a host name), at most 32", label)
+	}
 	r, release, err := s.hold(ctx, user, name)
 	if err != nil {
 		return Port{}, err
 	}
 	defer release()
-	p := Port{Service: label, ContainerPort: containerPort}
+	p := Port{Service: label, ContainerPort: containerPort, Web: web}
 	err = store.Tx(ctx, s.db, func(q store.Querier) error {
 		ps, err := s.st.Ports.List(ctx, q, r.ID)
 		if err != nil {
@@ -224,6 +255,9 @@ func (s *Service) PortAdd(ctx context.Context, user, name string, containerPort 
 			return fmt.Errorf("%w: added ports would be %d, your limit per container is %d; 'port del' one first",
 				ErrQuota, added+1, quota.Ports)
 		}
+		if web {
+			return s.st.Ports.Insert(ctx, q, store.Port{ContainerID: r.ID, Service: label, ContainerPort: containerPort, UserAdded: true, Web: true})
+		}
 		p.HostPort, err = s.allocPort(ctx, q, r.ID, p, true)
 		return err
 	})
@@ -231,10 +265,9 @@ func (s *Service) PortAdd(ctx context.Context, user, name string, containerPort 
 		return Port{}, err
 	}
 	failpoint.Hit("port:reserved")
-	s.keepPortKeys(ctx, user, name, map[string]string{lxd.PortKey(label): strconv.Itoa(p.HostPort),
-		lxd.ContainerPortKey(label): strconv.Itoa(containerPort)})
+	s.keepPortKeys(ctx, user, name, portKeys([]Port{p}))
 	s.changed(user, name)
-	return p, nil
+	return s.withURL(user, name, p), nil
 }
 
 // PortDel withdraws a port the user added.
@@ -271,6 +304,9 @@ func portKeys(ps []Port) map[string]string {
 	kv := map[string]string{}
 	for _, p := range ps {
 		kv[lxd.PortKey(p.Service)] = strconv.Itoa(p.HostPort)
+		if p.Web {
+			kv[lxd.PortKey(p.Service)] = webKey
+		}
 		kv[lxd.ContainerPortKey(p.Service)] = strconv.Itoa(p.ContainerPort)
 	}
 	return kv

@@ -171,8 +171,22 @@ func (s *Service) adoptPorts(ctx context.Context, q store.Querier, id store.Cont
 	sort.Strings(services)
 	var kept []int
 	for _, svc := range services {
-		hp, err1 := strconv.Atoi(in.Config[lxd.PortKey(svc)])
 		cp, err2 := strconv.Atoi(in.Config[lxd.ContainerPortKey(svc)])
+		if in.Config[lxd.PortKey(svc)] == webKey {
+			wconf, configured := s.conf().WebApps[svc]
+			if configured {
+				cp, err2 = wconf, nil
+			}
+			if err2 != nil || cp < 1 || cp > 65535 {
+				s.log.Warn("reconcile: a kept web app could not be taken back", "owner", owner, "name", in.Name, "service", svc)
+				continue
+			}
+			if err := s.st.Ports.Insert(ctx, q, store.Port{ContainerID: id, Service: svc, ContainerPort: cp, UserAdded: !configured, Web: true}); err != nil {
+				return nil, fmt.Errorf("take back web app %s: %w", svc, err)
+			}
+			continue
+		}
+		hp, err1 := strconv.Atoi(in.Config[lxd.PortKey(svc)])
 		conf, configured := s.conf().Services[svc]
 		if err2 != nil && configured {
 			cp, err2 = conf, nil

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"github.com/lxcgate/lxcgate/internal/apps"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -80,9 +81,18 @@ func (g *Gateway) buildWeb() shell.Web {
 	wa := webauth.New(g.db, webBaseURL(cfg))
 	pub, _ := url.Parse(cfg.Web.PublicURL)
 	proxies, _ := config.ParsePrefixes(cfg.Web.TrustedProxies) // validated
-	g.site = web.New(web.Options{Service: g.eng.cs, Users: g.users, Auth: wa, Audit: g.audit, Log: g.log, Host: cfg.Hostname,
-		Public: publicAddress(cfg), Secure: cfg.Web.TLSCert != "" || (pub != nil && pub.Scheme == "https"),
-		PublicURL: cfg.Web.PublicURL, TrustedProxies: proxies, Throttle: g.throttle})
+	secure := cfg.Web.TLSCert != "" || (pub != nil && pub.Scheme == "https")
+	opts := web.Options{Service: g.eng.cs, Users: g.users, Auth: wa, Audit: g.audit, Log: g.log, Host: cfg.Hostname,
+		Public: publicAddress(cfg), Secure: secure,
+		PublicURL: cfg.Web.PublicURL, TrustedProxies: proxies, Throttle: g.throttle}
+	if base := appsBaseURL(cfg); base != nil {
+		g.apps = apps.New(apps.Options{Domain: cfg.Web.AppsDomain, Public: base, Gateway: webBaseURL(cfg),
+			Secure: secure || base.Scheme == "https", MaxBody: int64(cfg.Web.AppsMaxBody), Timeout: cfg.Web.AppsTimeout.D(),
+			PerUser: cfg.Web.AppsPerUser, Resolve: g.eng.cs, Session: wa, Users: g.users, Audit: g.audit, Log: g.log})
+		g.onClose(g.apps.Close)
+		opts.Apps = g.apps
+	}
+	g.site = web.New(opts)
 	return wa
 }
 

@@ -8,6 +8,7 @@ package gateway
 import (
 	"context"
 	"database/sql"
+	"github.com/lxcgate/lxcgate/internal/apps"
 	"io"
 	"log/slog"
 	"net"
@@ -73,7 +74,8 @@ type Gateway struct {
 	audit    *audit.Log
 	metrics  *metrics.Metrics
 	eng      *engine
-	site     *web.Server // nil when the web listener is off
+	site     *web.Server  // nil when the web listener is off
+	apps     *apps.Server // nil when web apps are off
 	shell    *shell.Shell
 	srv      *server.Server
 
@@ -136,7 +138,7 @@ func (g *Gateway) Containers() *containers.Service { return g.eng.cs }
 
 // Addrs are the addresses a running gateway listens on; Web and Metrics
 // are nil when off.
-type Addrs struct{ SSH, Web, Metrics net.Addr }
+type Addrs struct{ SSH, Web, Metrics, Apps net.Addr }
 
 // Ready is closed once Run listens on every address.
 func (g *Gateway) Ready() <-chan struct{} { return g.ready }

@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"net"
+	"net/url"
 
+	"github.com/lxcgate/lxcgate/internal/apps"
 	"github.com/lxcgate/lxcgate/internal/config"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/lxd"
@@ -49,7 +51,18 @@ func ContainerConfig(cfg config.Config, onChange func(ref.Ref)) containers.Confi
 		VolumePool: c.Volumes.Pool, VolumeDefaultSize: int64(c.Volumes.DefaultSize), VolumeMaxSize: int64(c.Volumes.MaxSize),
 		PersonalPath: c.Volumes.Personal, Datasets: datasetsOf(c),
 		ContainerUser: c.Access.ContainerUser, StartOnLogin: c.Access.StartOnLogin,
+		WebApps: c.Ports.Web, AppURL: appURL(c),
 	}
+}
+
+// appURL is where a web app is reached; nil when web apps are off.
+func appURL(cfg config.Config) func(owner, name, label string) string {
+	base := appsBaseURL(cfg)
+	if base == nil {
+		return nil
+	}
+	domain := cfg.Web.AppsDomain
+	return func(owner, name, label string) string { return apps.URL(domain, base, owner, name, label) }
 }
 
 // datasetsOf is the configured datasets as the container service takes
@@ -96,4 +109,34 @@ func webBaseURL(cfg config.Config) string {
 		scheme = "https"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// appsBaseURL is where browsers reach the web apps' listener, nil when
+// web apps are off: web.apps_public_url, or the web page's scheme and
+// host with apps_listen's port; under apps_domain, that domain is the
+// host.
+func appsBaseURL(cfg config.Config) *url.URL {
+	w := cfg.Web
+	if w.Listen == "" || (w.AppsListen == "" && w.AppsDomain == "") {
+		return nil
+	}
+	if w.AppsPublicURL != "" {
+		u, _ := url.Parse(w.AppsPublicURL) // validated
+		u.Path = ""
+		return u
+	}
+	u, _ := url.Parse(webBaseURL(cfg)) // validated
+	u.Path = ""
+	host, port := u.Hostname(), u.Port()
+	if w.AppsListen != "" {
+		_, port, _ = net.SplitHostPort(w.AppsListen)
+	}
+	if w.AppsDomain != "" {
+		host = w.AppsDomain
+	}
+	u.Host = host
+	if port != "" && !(u.Scheme == "https" && port == "443") && !(u.Scheme == "http" && port == "80") {
+		u.Host = net.JoinHostPort(host, port)
+	}
+	return u
 }

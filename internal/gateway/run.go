@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -85,7 +87,40 @@ func (g *Gateway) serveHTTP() error {
 		log.Info("web listening", "addr", addr.String(), "url", webBaseURL(g.cfg), "tls", g.cfg.Web.TLSCert != "")
 		g.onClose(shutdown(hs, log, "web"))
 	}
+	if g.apps != nil && g.cfg.Web.AppsListen != "" {
+		log := g.log.With("component", "apps")
+		hs, addr, err := g.listenApps()
+		if err != nil {
+			return err
+		}
+		g.setAddr(func(a *Addrs) { a.Apps = addr })
+		log.Info("apps listening", "addr", addr.String(), "url", appsBaseURL(g.cfg).String(), "domain", g.cfg.Web.AppsDomain)
+		g.onClose(shutdown(hs, log, "apps"))
+	}
 	return nil
+}
+
+// listenApps opens the web apps' own listener (web.apps_listen), with the
+// web listener's certificate when it has one. Its read deadline covers
+// headers only: uploads and WebSockets last as long as they last, under
+// the per-user bound.
+func (g *Gateway) listenApps() (*http.Server, net.Addr, error) {
+	hs := &http.Server{Handler: g.apps, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
+	ln, err := net.Listen("tcp", g.cfg.Web.AppsListen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("apps: listen on %s: %w", g.cfg.Web.AppsListen, err)
+	}
+	if g.cfg.Web.TLSCert != "" {
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: g.site.Certificate}
+		ln = tls.NewListener(ln, hs.TLSConfig)
+	}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("apps listener stopped", "err", err)
+		}
+	}()
+	return hs, ln.Addr(), nil
 }
 
 func (g *Gateway) setAddr(f func(*Addrs)) {

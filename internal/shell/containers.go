@@ -94,14 +94,17 @@ func portCmds() []*Command {
 		{Name: "port", Args: "add|del NAME CONTAINER_PORT|LABEL", MinArgs: 3, MaxArgs: 3, Summary: "publish or withdraw a port",
 			Subs: []*Command{
 				{Name: "add", Args: "NAME CONTAINER_PORT", MinArgs: 2, MaxArgs: 2, Run: runPortAdd, Complete: name,
-					Flags: []cli.Flag{{Name: "name", Kind: cli.String, Arg: "LABEL", Help: "the label of a port added (default portN)"}}},
+					Flags: []cli.Flag{{Name: "name", Kind: cli.String, Arg: "LABEL", Help: "the label of a port added (default portN)"},
+						{Name: "web", Help: "serve it as a web app behind the lab's sign-in, on no host port"}}},
 				{Name: "del", Args: "NAME LABEL|CONTAINER_PORT", MinArgs: 2, MaxArgs: 2, Run: runPortDel, Complete: name},
 			},
-			NoVerb: cli.Usagef("use 'port add NAME CONTAINER_PORT [--name LABEL]' or 'port del NAME LABEL|CONTAINER_PORT'"),
-			Help: "port add NAME CONTAINER_PORT [--name LABEL], port del NAME LABEL|CONTAINER_PORT.\n" +
+			NoVerb: cli.Usagef("use 'port add NAME CONTAINER_PORT [--web] [--name LABEL]' or 'port del NAME LABEL|CONTAINER_PORT'"),
+			Help: "port add NAME CONTAINER_PORT [--web] [--name LABEL], port del NAME LABEL|CONTAINER_PORT.\n" +
 				"port add dev 8888 --name jupyter publishes port 8888 of dev on a host port of its own,\n" +
 				"kept for dev's lifetime; port del dev jupyter (or port del dev 8888) withdraws it. Ports the\n" +
-				"gateway publishes for every container (such as ssh) stay."},
+				"gateway publishes for every container (such as ssh) stay.\n" +
+				"port add dev 8888 --web --name jupyter serves it as a web app instead: over the gateway's\n" +
+				"HTTPS, signed in with 'web', for you alone, on no host port; 'ports dev' shows its URL."},
 		{Name: "hosts", Summary: "list the cluster's members (--host takes them)", Flags: cli.FormatFlags, Run: runHosts,
 			Help: "Each member's state, cluster groups, free memory, CPUs and free GPUs, as placement weighs them."},
 		{Name: "gpus", Summary: "list the host's GPUs and who holds them", Flags: cli.FormatFlags, Run: runGPUs,

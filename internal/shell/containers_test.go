@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,9 @@ func newContainerShell(t *testing.T) (*Shell, *lxdtest.Fake) {
 		DefaultImage: "lxcgate-busybox", CPU: 1, Memory: 256 << 20, Disk: 1 << 30, Prefix: "lxcgate-",
 		GPU: lxd.GPUProfile{Name: "lxcgate-nvidia"}, Quota: containers.Quota{Containers: 2, CPU: 4, Memory: 1 << 30, Disk: 10 << 30, GPUs: 1, Ports: 2},
 		Services: map[string]int{"ssh": 22}, PortFirst: 42000, PortLast: 42999,
+		AppURL: func(owner, name, label string) string {
+			return "https://gpu1.example.org:8444/" + owner + "/" + name + "/" + label + "/"
+		},
 	}, log)
 	sh, _, _ := newShellWith(Options{Services: cs, Keys: us, Public: "gpu1.example.org", Gateway: "gpu1.example.org:2222"})
 	return sh, fake
@@ -166,6 +170,8 @@ func TestPortDelByNumber(t *testing.T) {
 		{"port del dev 8888", 0, "Withdrew 8888 from dev."},
 		{"port del dev 22", 1, "cannot be removed"},
 		{"port frob dev 22", 2, "use 'port add"},
+		{"port add dev 8888 --web --name jupyter", 0, "as web app jupyter for you alone (sign in with 'web'): https://gpu1.example.org:8444/alice/dev/jupyter/"},
+		{"port add dev 8889 --web --name Bad", 1, "lower-case"},
 	} {
 		if code, _, errw := exec(sh, alice, false, tc.line, ""); code != tc.code || !strings.Contains(errw, tc.err) {
 			t.Errorf("%s: %d %q; want %d %q", tc.line, code, errw, tc.code, tc.err)
@@ -173,6 +179,18 @@ func TestPortDelByNumber(t *testing.T) {
 	}
 	if code, _, errw := exec(sh, bob, false, "port del dev 6379", ""); code != 1 || !strings.Contains(errw, `no such container "dev"`) {
 		t.Errorf("bob: %d %q", code, errw)
+	}
+	if _, out, _ := exec(sh, alice, false, "ports dev", ""); !regexp.MustCompile(`jupyter +8888 +web +https://gpu1.example.org:8444/alice/dev/jupyter/`).MatchString(out) {
+		t.Errorf("ports: %q", out)
+	}
+	if _, out, _ := exec(sh, alice, false, "details dev", ""); !strings.Contains(out, "web app -> 8888   https://gpu1.example.org:8444/alice/dev/jupyter/") {
+		t.Errorf("details: %q", out)
+	}
+	if code, _, errw := exec(sh, bob, false, "port add dev 8888 --web", ""); code != 1 || !strings.Contains(errw, `no such container "dev"`) {
+		t.Errorf("bob: %d %q", code, errw)
+	}
+	if code, _, errw := exec(sh, alice, false, "port del dev jupyter", ""); code != 0 || !strings.Contains(errw, "Withdrew jupyter") {
+		t.Errorf("withdraw the app: %d %q", code, errw)
 	}
 }
 

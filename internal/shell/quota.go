@@ -16,6 +16,14 @@ func runPortAdd(c *Ctx, args []string) error {
 	if err != nil {
 		return cli.Usagef("CONTAINER_PORT must be a number, not %q", what)
 	}
+	if c.Flags.Bool("web") {
+		p, err := c.containers().AddWebApp(c.Context(), c.User.Name, name, cport, c.Flags.String("name"))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Err, "Serving %s port %d as web app %s for you alone (sign in with 'web'): %s\n", name, p.ContainerPort, p.Service, p.URL)
+		return nil
+	}
 	p, err := c.containers().PortAdd(c.Context(), c.User.Name, name, cport, c.Flags.String("name"))
 	if err != nil {
 		return err

@@ -151,6 +151,10 @@ func (c *Ctx) writeDetails(ct containers.Container) error {
 		row("ports", "none published")
 	}
 	for _, p := range ct.Ports {
+		if p.Web {
+			row(p.Service, fmt.Sprintf("web app -> %d   %s", p.ContainerPort, p.URL))
+			continue
+		}
 		row(p.Service, fmt.Sprintf("%d -> %d   %s", p.HostPort, p.ContainerPort, c.sh.reach(p)))
 	}
 	if err := tw.Flush(); err != nil {
@@ -179,7 +183,11 @@ func runPorts(c *Ctx, args []string) error {
 		tw := c.Table()
 		fmt.Fprintln(tw, "SERVICE\tCONTAINER\tHOST\tREACH")
 		for _, p := range ct.Ports {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", p.Service, p.ContainerPort, p.HostPort, c.sh.reach(p))
+			host := strconv.Itoa(p.HostPort)
+			if p.Web {
+				host = "web"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", p.Service, p.ContainerPort, host, c.sh.reach(p))
 		}
 		return tw.Flush()
 	})

@@ -11,8 +11,9 @@ type Port struct {
 	ContainerID   ContainerID
 	Service       string
 	ContainerPort int
-	HostPort      int
+	HostPort      int  // 0 for a web app
 	UserAdded     bool // false: a configured service every container gets
+	Web           bool // served through the apps listener, on no host port
 }
 
 // Ports is the ports table. A host port belongs to one container at most
@@ -39,13 +40,17 @@ var _ Ports = (*portTable)(nil)
 const maxInList = 500
 
 func (portTable) Insert(ctx context.Context, q Querier, p Port) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO ports (container_id, service, container_port, host_port, user_added)
-		VALUES (?, ?, ?, ?, ?)`, p.ContainerID, p.Service, p.ContainerPort, p.HostPort, p.UserAdded)
+	var host any
+	if !p.Web {
+		host = p.HostPort
+	}
+	_, err := q.ExecContext(ctx, `INSERT INTO ports (container_id, service, container_port, host_port, user_added, web)
+		VALUES (?, ?, ?, ?, ?, ?)`, p.ContainerID, p.Service, p.ContainerPort, host, p.UserAdded, p.Web)
 	return mapErr(err)
 }
 
 func (portTable) HostPorts(ctx context.Context, q Querier) (map[int]bool, error) {
-	rows, err := q.QueryContext(ctx, `SELECT host_port FROM ports`)
+	rows, err := q.QueryContext(ctx, `SELECT host_port FROM ports WHERE host_port IS NOT NULL`)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -66,7 +71,7 @@ func (portTable) List(ctx context.Context, q Querier, ids ...ContainerID) ([]Por
 		return nil, nil
 	}
 	want := map[ContainerID]bool{}
-	query := `SELECT container_id, service, container_port, host_port, user_added FROM ports`
+	query := `SELECT container_id, service, container_port, coalesce(host_port, 0), user_added, web FROM ports`
 	var args []any
 	for _, id := range ids {
 		want[id] = true
@@ -85,7 +90,7 @@ func (portTable) List(ctx context.Context, q Querier, ids ...ContainerID) ([]Por
 	var out []Port
 	for rows.Next() {
 		var p Port
-		if err := rows.Scan(&p.ContainerID, &p.Service, &p.ContainerPort, &p.HostPort, &p.UserAdded); err != nil {
+		if err := rows.Scan(&p.ContainerID, &p.Service, &p.ContainerPort, &p.HostPort, &p.UserAdded, &p.Web); err != nil {
 			return nil, mapErr(err)
 		}
 		if want[p.ContainerID] {

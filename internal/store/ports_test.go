@@ -26,6 +26,10 @@ func TestPorts(t *testing.T) {
 		{store.Port{ContainerID: dev, Service: "ssh", ContainerPort: 2222, HostPort: 20003}, store.ErrUnique},
 		{store.Port{ContainerID: 99, Service: "ssh", ContainerPort: 22, HostPort: 20004}, store.ErrForeignKey},
 		{store.Port{ContainerID: box, Service: "bad", ContainerPort: 0, HostPort: 20005}, store.ErrConstraint},
+		// Web apps take no host port, any number of them.
+		{store.Port{ContainerID: dev, Service: "jupyter", ContainerPort: 8888, UserAdded: true, Web: true}, nil},
+		{store.Port{ContainerID: box, Service: "jupyter", ContainerPort: 8888, Web: true}, nil},
+		{store.Port{ContainerID: box, Service: "jupyter", ContainerPort: 8889, Web: true}, store.ErrUnique},
 	} {
 		if err := st.Ports.Insert(ctx, db, tc.p); !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
 			t.Errorf("insert %+v: %v, want %v", tc.p, err, tc.want)
@@ -36,7 +40,7 @@ func TestPorts(t *testing.T) {
 		t.Fatalf("host ports: %v %v", used, err)
 	}
 	ps, err := st.Ports.List(ctx, db, dev)
-	if err != nil || fmt.Sprint(ps) != fmt.Sprintf("[{%d app 5000 20001 true} {%d ssh 22 20000 false}]", dev, dev) {
+	if err != nil || fmt.Sprint(ps) != fmt.Sprintf("[{%d app 5000 20001 true false} {%d jupyter 8888 0 true true} {%d ssh 22 20000 false false}]", dev, dev, dev) {
 		t.Fatalf("list dev: %v %v", ps, err)
 	}
 	if ps, err := st.Ports.List(ctx, db); err != nil || len(ps) != 0 {
@@ -47,7 +51,7 @@ func TestPorts(t *testing.T) {
 	for i := 0; i < 600; i++ {
 		many = append(many, store.ContainerID(1000+i))
 	}
-	if ps, err := st.Ports.List(ctx, db, many...); err != nil || len(ps) != 1 || ps[0].ContainerID != box {
+	if ps, err := st.Ports.List(ctx, db, many...); err != nil || len(ps) != 2 || ps[0].ContainerID != box {
 		t.Fatalf("list of many: %v %v", ps, err)
 	}
 	if err := st.Ports.DeleteAdded(ctx, db, dev, "ssh"); !errors.Is(err, store.ErrNotFound) {

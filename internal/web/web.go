@@ -69,6 +69,8 @@ type Options struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client; from any other peer the header is ignored.
 	TrustedProxies []netip.Prefix
+	// Apps serves web apps in containers; nil: off.
+	Apps Apps
 	// Throttle counts failed credentials per source address; the SSH
 	// server's, so that one budget covers both doors. Nil: the listener
 	// keeps its own.
@@ -129,12 +131,19 @@ func New(o Options) *Server {
 	s.mux.Handle("GET /static/", s.open(http.StripPrefix("/static/", http.FileServerFS(static))))
 	s.pageRoutes()
 	s.apiRoutes()
+	s.appRoutes()
 	return s
 }
 
 // ServeHTTP serves one request: security headers first, then the route,
 // audited.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.o.Apps != nil && s.o.Apps.Owns(r.Host) {
+		// An app's own origin (web.apps_domain): its pages, its headers.
+		r.RemoteAddr = s.clientAddr(r)
+		s.o.Apps.ServeHTTP(w, r)
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -179,6 +188,12 @@ func (s *Server) Listen(addr, cert, key string) (*http.Server, net.Addr, error) 
 		}
 	}()
 	return hs, ln.Addr(), nil
+}
+
+// Certificate is the TLS pair in use, for another listener that serves
+// the same names (web.apps_listen).
+func (s *Server) Certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return s.cert.Load(), nil
 }
 
 // ReloadCert reads the certificate and key files given to Listen again
