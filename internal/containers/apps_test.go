@@ -20,7 +20,9 @@ func newAppService(t *testing.T) (*Service, interface {
 	s, fake := newPortService(t, 41500, 41560)
 	s.conf().Quota.Ports = 2
 	s.conf().WebApps = map[string]int{"tensorboard": 6006}
-	s.conf().AppURL = func(owner, name, label string) string { return "https://apps.test/" + owner + "/" + name + "/" + label + "/" }
+	s.conf().AppURL = func(owner, name, label string) string {
+		return "https://apps.test/" + owner + "/" + name + "/" + label + "/"
+	}
 	return s, fake
 }
 
