@@ -231,9 +231,10 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 		ExpectContinueTimeout: time.Second,
 	}
 	return &httputil.ReverseProxy{
-		Transport:     tr,
-		FlushInterval: -1, // server-sent events and chunked streams as they come
-		BufferPool:    bufferPool{},
+		Transport: tr,
+		// FlushInterval 0: the proxy flushes server-sent events and bodies
+		// of unknown length as they come, and a known length once.
+		BufferPool: bufferPool{},
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			p := pr.In.Context().Value(addrKey{}).(proxied)
 			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", p.addr
