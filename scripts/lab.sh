@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # lab.sh: brings up (and takes down) the real lab lxcgate is tested against:
 # lxcfs, an LXD daemon with a btrfs pool, a bridge without NAT (and a second
-# one with IPv6, as LXD makes its default bridge), two images, and a client
+# one with IPv6, as LXD makes its default bridge), three images, and a client
 # host in a network namespace. Idempotent: every step checks first.
 #
 #   scripts/lab.sh up       install packages, start LXD, create what is missing
@@ -35,10 +35,15 @@ HOST_ADDR=10.177.0.1
 CLIENT_ADDR=10.177.0.2
 DEBIAN_IMAGE=lxcgate-debian
 BUSYBOX_IMAGE=lxcgate-busybox
+JUPYTER_IMAGE=lxcgate-jupyter
 # In each image's description: a change imports the image again (and, for
 # busybox, rebuilds the cached rootfs). Build 3: hostname and hosts templates.
 DEBIAN_VERSION="lab build 4"
 BUSYBOX_VERSION="lab build 4"
+JUPYTER_VERSION="lab build 1"
+# Debian's own Jupyter on top of the Debian image (their Depends only):
+# "jupyter notebook" as ubuntu serves the UI and starts python3 kernels.
+JUPYTER_PACKAGES=(jupyter-notebook python3-ipykernel)
 MIRROR=${LXCGATE_LAB_MIRROR:-http://deb.debian.org/debian}
 PACKAGES=(lxd lxd-client lxcfs dnsmasq-base iptables btrfs-progs debootstrap busybox-static openssh-client sshpass iproute2 expect ssh-audit systemd chromium)
 
@@ -187,25 +192,46 @@ EOF
 	tar -C "$1" -czf "$1/../meta.tar.gz" metadata.yaml templates
 }
 
-build_debian() {
-	local dir=$CACHE/debian
-	if [ ! -f "$dir/rootfs.tar.gz" ] || [ "$(cat "$dir/version" 2>/dev/null)" != "$DEBIAN_VERSION" ]; then
-		say "building $DEBIAN_IMAGE with debootstrap (about a minute)"
-		rm -rf "$dir" && mkdir -p "$dir/meta"
-		local root=$dir/rootfs
-		debootstrap --variant=minbase \
-			--include=openssh-server,openssh-sftp-server,rsync,busybox,iproute2,ifupdown,isc-dhcp-client,sudo,systemd-sysv,passwd \
-			bookworm "$root" "$MIRROR" >"$dir/debootstrap.log" 2>&1 || die "debootstrap failed; see $dir/debootstrap.log"
-		printf 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n' >"$root/etc/network/interfaces"
-		chroot "$root" useradd -m -s /bin/bash -G sudo ubuntu
-		# Debian's ssh.service runs "sshd -t" first, so host keys must exist in the image.
-		chroot "$root" ssh-keygen -A >/dev/null
-		rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
-		tar -C "$root" --numeric-owner -czf "$dir/rootfs.tar.gz.tmp" . && mv "$dir/rootfs.tar.gz.tmp" "$dir/rootfs.tar.gz"
-		rm -rf "$root"
-		echo "$DEBIAN_VERSION" >"$dir/version"
+# build_debian_rootfs DIR ALIAS VERSION [PACKAGE...]: DIR/rootfs.tar.gz, the
+# lab's Debian 12 (sshd, user ubuntu, host keys) plus the PACKAGEs, rebuilt
+# only when DIR/version is not VERSION. The PACKAGEs are installed with apt
+# in the new system rather than by debootstrap's --include, whose resolver
+# drops virtual dependencies (Jupyter's python3-argon2 needs the
+# cffi backend only through one).
+build_debian_rootfs() {
+	local dir=$1 alias=$2 version=$3
+	shift 3
+	if [ -f "$dir/rootfs.tar.gz" ] && [ "$(cat "$dir/version" 2>/dev/null)" = "$version" ]; then return; fi
+	say "building $alias with debootstrap (about a minute${1:+, then apt for $*})"
+	rm -rf "$dir" && mkdir -p "$dir/meta"
+	local root=$dir/rootfs
+	debootstrap --variant=minbase \
+		--include=openssh-server,openssh-sftp-server,rsync,busybox,iproute2,ifupdown,isc-dhcp-client,sudo,systemd-sysv,passwd \
+		bookworm "$root" "$MIRROR" >"$dir/debootstrap.log" 2>&1 || die "debootstrap failed; see $dir/debootstrap.log"
+	if [ $# -gt 0 ]; then
+		{ chroot "$root" apt-get update -q &&
+			DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -q --no-install-recommends "$@"; } \
+			>>"$dir/debootstrap.log" 2>&1 || die "installing $* failed; see $dir/debootstrap.log"
+		chroot "$root" apt-get clean
 	fi
-	write_metadata "$dir/meta" "Debian 12 with sshd and user ubuntu (lxcgate $DEBIAN_VERSION)" debian bookworm
+	printf 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n' >"$root/etc/network/interfaces"
+	chroot "$root" useradd -m -s /bin/bash -G sudo ubuntu
+	# Debian's ssh.service runs "sshd -t" first, so host keys must exist in the image.
+	chroot "$root" ssh-keygen -A >/dev/null
+	rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
+	tar -C "$root" --numeric-owner -czf "$dir/rootfs.tar.gz.tmp" . && mv "$dir/rootfs.tar.gz.tmp" "$dir/rootfs.tar.gz"
+	rm -rf "$root"
+	echo "$version" >"$dir/version"
+}
+
+build_debian() {
+	build_debian_rootfs "$CACHE/debian" "$DEBIAN_IMAGE" "$DEBIAN_VERSION"
+	write_metadata "$CACHE/debian/meta" "Debian 12 with sshd and user ubuntu (lxcgate $DEBIAN_VERSION)" debian bookworm
+}
+
+build_jupyter() {
+	build_debian_rootfs "$CACHE/jupyter" "$JUPYTER_IMAGE" "$JUPYTER_VERSION" "${JUPYTER_PACKAGES[@]}"
+	write_metadata "$CACHE/jupyter/meta" "Debian 12 with sshd, user ubuntu and Jupyter Notebook (lxcgate $JUPYTER_VERSION)" debian bookworm
 }
 
 build_busybox() {
@@ -302,8 +328,13 @@ setup_images() {
 		build_busybox
 		import_image "$BUSYBOX_IMAGE" "$CACHE/busybox"
 	fi
+	if ! image_current "$JUPYTER_IMAGE" "$JUPYTER_VERSION"; then
+		build_jupyter
+		import_image "$JUPYTER_IMAGE" "$CACHE/jupyter"
+	fi
 	warm_image "$DEBIAN_IMAGE"
 	warm_image "$BUSYBOX_IMAGE"
+	warm_image "$JUPYTER_IMAGE"
 }
 
 # warm_image ALIAS: makes one instance from the image and deletes it, so
@@ -355,7 +386,7 @@ up() {
 	setup_profile
 	setup_images
 	setup_netns
-	say "ready: bridges $BRIDGE ($BRIDGE_ADDR, no NAT) and $BRIDGE6 ($BRIDGE6_ADDR and $BRIDGE6_ADDR6, no NAT), lxcfs, images $DEBIAN_IMAGE and $BUSYBOX_IMAGE, client $NETNS at $CLIENT_ADDR -> host $HOST_ADDR"
+	say "ready: bridges $BRIDGE ($BRIDGE_ADDR, no NAT) and $BRIDGE6 ($BRIDGE6_ADDR and $BRIDGE6_ADDR6, no NAT), lxcfs, images $DEBIAN_IMAGE, $BUSYBOX_IMAGE and $JUPYTER_IMAGE, client $NETNS at $CLIENT_ADDR -> host $HOST_ADDR"
 }
 
 down() {
@@ -366,7 +397,7 @@ down() {
 	if was_made netns; then ip netns del "$NETNS" 2>/dev/null || true; fi
 	if was_made ip_forward; then sysctl -qw net.ipv4.ip_forward=0; fi
 	if lxd_running; then
-		for img in "$DEBIAN_IMAGE" "$BUSYBOX_IMAGE"; do
+		for img in "$DEBIAN_IMAGE" "$BUSYBOX_IMAGE" "$JUPYTER_IMAGE"; do
 			if was_made "image:$img"; then lxc image delete "$img" 2>/dev/null || true; fi
 		done
 		local old
@@ -394,7 +425,7 @@ status() {
 	check pool "lxc storage show $POOL"
 	check bridge "lxc network show $BRIDGE"
 	check bridge6 "lxc network show $BRIDGE6"
-	check images "image_current $DEBIAN_IMAGE '$DEBIAN_VERSION' && image_current $BUSYBOX_IMAGE '$BUSYBOX_VERSION'"
+	check images "image_current $DEBIAN_IMAGE '$DEBIAN_VERSION' && image_current $BUSYBOX_IMAGE '$BUSYBOX_VERSION' && image_current $JUPYTER_IMAGE '$JUPYTER_VERSION'"
 	check client "ip netns exec $NETNS ip addr show $VETH_CLIENT"
 	return $ok
 }
