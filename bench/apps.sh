@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 N=${1:-2000}
 WS=${2:-1000}
 prefix="bapps$$-"
+gw_host=127.0.0.1
 . bench/lib.sh
 web=$(free_port)
 apps=$(free_port)
@@ -28,7 +29,7 @@ CGO_ENABLED=0 go build -o "$tmp/webapp" ./e2e/testdata/webapp
 go build -o "$tmp/appload" ./bench/appload
 gw_start
 pid=$(pgrep -f "^$tmp/lxcgate --data $tmp/gw serve")
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # two sockets per WebSocket, and the gateway two more
 
 mux launch box >/dev/null 2>&1
 project=${prefix}bench

@@ -120,7 +120,7 @@ func TestJupyterThroughGateway(t *testing.T) {
 	if dir := os.Getenv("LXCGATE_E2E_SCREENSHOT"); dir != "" {
 		err := chromedp.Do(ctx, chromedp.Navigate(appURL+"notebooks/demo.ipynb"), chromedp.WaitVisible(chromedp.CSS("#notebook-container")),
 			chromedp.Sleep(2*time.Second))
-		if png, perr := chromedp.Run(ctx, chromedp.FullScreenshot(90)); err == nil && perr == nil {
+		if png, perr := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil && perr == nil {
 			os.WriteFile(dir+"/jupyter-through-gateway.png", png, 0o644)
 		}
 	}
