@@ -49,36 +49,32 @@ func run(link, app, direct, path string, pid, n, nws int) error {
 	}
 	plain := &http.Client{}
 	fmt.Printf("%-28s %10s %10s %8s\n", "", "direct", "gateway", "ratio")
-	for round := 0; round < 2; round++ { // the first warms both paths
-		d, err := getP50(plain, direct+path, n)
-		if err != nil {
-			return fmt.Errorf("direct GET: %w", err)
-		}
-		g, err := getP50(c, app+path, n)
-		if err != nil {
-			return fmt.Errorf("gateway GET: %w", err)
-		}
-		if round == 1 {
-			fmt.Printf("%-28s %8.0fus %8.0fus %8.2fx\n", "GET p50", us(d), us(g), float64(g)/float64(d))
-		}
+	// The two ways take turns, 50 at a time, so that both meet the same
+	// moments of a busy machine; the first turns warm both.
+	d, g, err := interleave(n, func() error { return get(plain, direct+path) }, func() error { return get(c, app+path) })
+	if err != nil {
+		return fmt.Errorf("GET: %w", err)
 	}
+	fmt.Printf("%-28s %8.0fus %8.0fus %8.2fx\n", "GET p50", us(d), us(g), float64(g)/float64(d))
 	if nws == 0 {
 		return nil // GETs only (an app without the echo endpoint)
 	}
 	cookie := cookieHeader(c, app)
-	for round := 0; round < 2; round++ {
-		d, err := wsP50(direct+"ws", "", n)
-		if err != nil {
-			return fmt.Errorf("direct websocket: %w", err)
-		}
-		g, err := wsP50(app+"ws", cookie, n)
-		if err != nil {
-			return fmt.Errorf("gateway websocket: %w", err)
-		}
-		if round == 1 {
-			fmt.Printf("%-28s %8.0fus %8.0fus %8.2fx\n", "WebSocket echo p50", us(d), us(g), float64(g)/float64(d))
-		}
+	dws, err := dialWS(direct+"ws", "")
+	if err != nil {
+		return fmt.Errorf("direct websocket: %w", err)
 	}
+	defer dws.Close()
+	gws, err := dialWS(app+"ws", cookie)
+	if err != nil {
+		return fmt.Errorf("gateway websocket: %w", err)
+	}
+	defer gws.Close()
+	d, g, err = interleave(n, func() error { return echo(dws) }, func() error { return echo(gws) })
+	if err != nil {
+		return fmt.Errorf("websocket echo: %w", err)
+	}
+	fmt.Printf("%-28s %8.0fus %8.0fus %8.2fx\n", "WebSocket echo p50", us(d), us(g), float64(g)/float64(d))
 	before, err := benchkit.RSS(pid)
 	if err != nil {
 		return err
@@ -154,49 +150,66 @@ func cookieHeader(c *http.Client, app string) string {
 	return strings.Join(parts, "; ")
 }
 
-func getP50(c *http.Client, u string, n int) (time.Duration, error) {
-	ds := make([]time.Duration, 0, n)
-	for i := 0; i < n; i++ {
-		t0 := time.Now()
-		resp, err := c.Get(u)
-		if err != nil {
-			return 0, err
+// interleave runs a and b n times each, in turns of 50 after 200 of
+// each to warm up, and returns the median time of each.
+func interleave(n int, a, b func() error) (time.Duration, time.Duration, error) {
+	var da, db []time.Duration
+	for _, f := range []func() error{a, b} {
+		for i := 0; i < 200; i++ {
+			if err := f(); err != nil {
+				return 0, 0, err
+			}
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return 0, fmt.Errorf("%s: %s", u, resp.Status)
-		}
-		ds = append(ds, time.Since(t0))
 	}
-	slices.Sort(ds)
-	return ds[len(ds)/2], nil
+	for len(da) < n {
+		for _, side := range []struct {
+			f  func() error
+			ds *[]time.Duration
+		}{{a, &da}, {b, &db}} {
+			for i := 0; i < 50; i++ {
+				t0 := time.Now()
+				if err := side.f(); err != nil {
+					return 0, 0, err
+				}
+				*side.ds = append(*side.ds, time.Since(t0))
+			}
+		}
+	}
+	slices.Sort(da)
+	slices.Sort(db)
+	return da[len(da)/2], db[len(db)/2], nil
+}
+
+func get(c *http.Client, u string) error {
+	resp, err := c.Get(u)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s: %s", u, resp.Status)
+	}
+	return nil
 }
 
 func wsURL(u string) string { return "ws" + strings.TrimPrefix(u, "http") }
 
-func wsP50(u, cookie string, n int) (time.Duration, error) {
+func dialWS(u, cookie string) (*websocket.Conn, error) {
 	h := http.Header{}
 	if cookie != "" {
 		h.Set("Cookie", cookie)
 	}
 	ws, _, err := websocket.DefaultDialer.Dial(wsURL(u), h)
-	if err != nil {
-		return 0, err
+	return ws, err
+}
+
+var message = []byte(strings.Repeat("x", 64))
+
+func echo(ws *websocket.Conn) error {
+	if err := ws.WriteMessage(websocket.TextMessage, message); err != nil {
+		return err
 	}
-	defer ws.Close()
-	ds := make([]time.Duration, 0, n)
-	msg := []byte(strings.Repeat("x", 64))
-	for i := 0; i < n; i++ {
-		t0 := time.Now()
-		if err := ws.WriteMessage(websocket.TextMessage, msg); err != nil {
-			return 0, err
-		}
-		if _, _, err := ws.ReadMessage(); err != nil {
-			return 0, err
-		}
-		ds = append(ds, time.Since(t0))
-	}
-	slices.Sort(ds)
-	return ds[len(ds)/2], nil
+	_, _, err := ws.ReadMessage()
+	return err
 }

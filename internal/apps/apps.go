@@ -97,10 +97,11 @@ const (
 // Server is the apps' handler. Create it with New; Close flushes the
 // audit rows of sessions still open.
 type Server struct {
-	o      Options
-	log    *slog.Logger
-	proxy  *httputil.ReverseProxy
-	refuse *throttle.Sampler // log lines of refusals, per address
+	o         Options
+	log       *slog.Logger
+	proxy     *httputil.ReverseProxy
+	transport *transport
+	refuse    *throttle.Sampler // log lines of refusals, per address
 
 	mu       sync.Mutex
 	tokens   map[string]token
@@ -153,6 +154,7 @@ func New(o Options) *Server {
 func (s *Server) Close() {
 	s.closed.Do(func() {
 		close(s.stop)
+		s.transport.CloseIdle()
 		s.stats.flush(time.Time{})
 	})
 }

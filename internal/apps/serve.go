@@ -222,14 +222,8 @@ func (s *Server) leave(user string) {
 // the request, X-Forwarded-* set, and the app's cookies kept to its own
 // origin (and, under paths, its own prefix).
 func (s *Server) newProxy() *httputil.ReverseProxy {
-	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ResponseHeaderTimeout: s.o.Timeout,
-		MaxIdleConnsPerHost:   32,
-		IdleConnTimeout:       90 * time.Second,
-		DisableCompression:    true,
-		ExpectContinueTimeout: time.Second,
-	}
+	tr := newTransport(s.o.Timeout)
+	s.transport = tr
 	return &httputil.ReverseProxy{
 		Transport: tr,
 		// FlushInterval 0: the proxy flushes server-sent events and bodies

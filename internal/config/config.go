@@ -281,7 +281,7 @@ func Default() Config {
 		Datasets:  map[string]Dataset{},
 		Idle:      Idle{CPUPercent: 2},
 		Access:    Access{ContainerUser: "ubuntu"},
-		Ports: Ports{Range: "20000-29999", Services: map[string]int{"ssh": 22}, Addresses: []string{},
+		Ports: Ports{Range: "20000-29999", Services: map[string]int{"ssh": 22}, Web: map[string]int{}, Addresses: []string{},
 			ReconcileInterval: Duration(30 * time.Second), ChainPrefix: "LXCGATE"},
 	}
 }
