@@ -153,7 +153,7 @@ func runCell(t *testing.T, ws *websocket.Conn, code string) string {
 	t.Helper()
 	id := fmt.Sprint(time.Now().UnixNano())
 	msg := map[string]any{
-		"header": map[string]any{"msg_id": id, "username": "e2e", "session": "e2e", "msg_type": "execute_request", "version": "5.3"},
+		"header":        map[string]any{"msg_id": id, "username": "e2e", "session": "e2e", "msg_type": "execute_request", "version": "5.3"},
 		"parent_header": map[string]any{}, "metadata": map[string]any{}, "channel": "shell", "buffers": []any{},
 		"content": map[string]any{"code": code, "silent": false, "store_history": false, "user_expressions": map[string]any{},
 			"allow_stdin": false, "stop_on_error": true},
