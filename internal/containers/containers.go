@@ -194,6 +194,7 @@ type CreateRequest struct {
 	Memory   int64
 	Disk     int64
 	GPU      string        // "", "all", or a comma list of ids, UUIDs or PCI addresses
+	GPUs     int           // any this many GPUs, whichever are free (instead of GPU)
 	Host     string        // the cluster member to create on; "" lets placement choose
 	Lease    time.Duration // 0: the configured default
 	Start    bool

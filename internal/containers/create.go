@@ -106,6 +106,9 @@ func (s *Service) plan(ctx context.Context, user string, req *CreateRequest) (pl
 	if err := s.checkCaps(*req); err != nil {
 		return p, err
 	}
+	if err := checkGPUCount(*req); err != nil {
+		return p, err
+	}
 	if req.copyOf == "" {
 		if err := s.checkImage(req.Image); err != nil {
 			return p, err
@@ -127,6 +130,11 @@ func (s *Service) plan(ctx context.Context, user string, req *CreateRequest) (pl
 	}
 	if p.spec.Disks, err = s.planDisks(ctx, user, p.placed.Host, req); err != nil {
 		return p, err
+	}
+	if req.GPUs > 0 {
+		if req.GPU, err = s.anyGPUs(ctx, req.GPUs, p.placed.gpus, p.placed.Host); err != nil {
+			return p, err
+		}
 	}
 	gpus, n, err := s.pickGPUs(req.GPU, p.placed.gpus, p.placed.Host, &p.spec)
 	if err != nil {

@@ -2,6 +2,7 @@ package containers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -97,6 +98,56 @@ func (s *Service) pickGPUs(want string, host []lxd.GPU, member string, spec *lxd
 		spec.GPUs[dev] = id
 	}
 	return keys, len(keys), nil
+}
+
+// maxGPUs bounds --gpus: more than any host has, and a typo's 1000 is
+// refused at once.
+const maxGPUs = 64
+
+// checkGPUCount checks --gpus against --gpu.
+func checkGPUCount(req CreateRequest) error {
+	switch {
+	case req.GPUs == 0:
+		return nil
+	case req.GPU != "":
+		return errors.New("--gpu names GPUs and --gpus counts them: give one of the two")
+	case req.GPUs < 0 || req.GPUs > maxGPUs:
+		return fmt.Errorf("--gpus %d: ask for 1 to %d GPUs", req.GPUs, maxGPUs)
+	}
+	return nil
+}
+
+// anyGPUs picks n GPUs of host (the chosen member's) that nobody holds,
+// in the host's order, as the comma list --gpu takes. With shared GPUs,
+// those held by the fewest containers.
+func (s *Service) anyGPUs(ctx context.Context, n int, host []lxd.GPU, member string) (string, error) {
+	where := "this host"
+	if member != "" {
+		where = member
+	}
+	if len(host) == 0 {
+		return "", fmt.Errorf("%s has no GPUs; create the container without --gpus", where)
+	}
+	if n > len(host) {
+		return "", fmt.Errorf("--gpus %d: %s has %d GPUs", n, where, len(host))
+	}
+	held, err := s.held(ctx, s.db, host)
+	if err != nil {
+		return "", err
+	}
+	order := slices.Clone(host)
+	slices.SortStableFunc(order, func(a, b lxd.GPU) int { return len(held[gpuKey(a)]) - len(held[gpuKey(b)]) })
+	var keys []string
+	for _, g := range order {
+		if len(keys) == n || (len(held[gpuKey(g)]) > 0 && !s.conf().SharedGPUs) {
+			break
+		}
+		keys = append(keys, gpuKey(g))
+	}
+	if len(keys) < n {
+		return "", errorf(ErrGPUHeld, "", "%d GPUs asked, %d free on %s now; see 'gpus'", n, len(keys), where)
+	}
+	return strings.Join(keys, ","), nil
 }
 
 // gpuDevice names the device that passes one GPU, and what it names it by.

@@ -84,7 +84,7 @@ func (s *Service) place(ctx context.Context, user string, req CreateRequest) (Pl
 		if req.Host != "" {
 			return Placement{}, errors.New("this gateway's LXD is not a cluster; leave out --host")
 		}
-		if req.GPU == "" {
+		if req.GPU == "" && req.GPUs == 0 {
 			return Placement{}, nil
 		}
 		host, err := s.lxd.GPUs(ctx)
@@ -108,6 +108,9 @@ func (s *Service) place(ctx context.Context, user string, req CreateRequest) (Pl
 	cands, err := s.candidates(ctx, on, group)
 	if err != nil {
 		return Placement{}, err
+	}
+	if req.GPUs > 0 {
+		return chooseForGPUs(cands, req.GPUs)
 	}
 	if req.GPU != "" {
 		return chooseForGPUs(cands, gpuDemand(req.GPU))

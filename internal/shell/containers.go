@@ -27,6 +27,7 @@ var createFlags = []cli.Flag{
 	{Name: "memory", Kind: cli.Size, Help: "memory, e.g. 512MiB or 4GiB"},
 	{Name: "disk", Kind: cli.Size, Help: "root disk, e.g. 20GiB"},
 	{Name: "gpu", Kind: cli.String, Arg: "all|LIST", Help: "all GPUs, or those listed (ids, UUIDs or PCI addresses from 'gpus', comma-separated)"},
+	{Name: "gpus", Kind: cli.Int, Arg: "N", Help: "any N GPUs, whichever are free (instead of --gpu)"},
 	hostFlag,
 	{Name: "lease", Kind: cli.String, Arg: "DUR", Help: "stop it after this long, e.g. 12h or 7d ('renew' extends it; default: the gateway's)"},
 	volumeFlags[0], volumeFlags[1],
@@ -209,7 +210,7 @@ func runCreate(c *Ctx, args []string, start bool) error {
 		return err
 	}
 	req := containers.CreateRequest{Name: args[0], Image: c.Flags.String("image"), CPU: c.Flags.Int("cpu"), Lease: lease,
-		Memory: c.Flags.Size("memory"), Disk: c.Flags.Size("disk"), GPU: c.Flags.String("gpu"), Host: c.Flags.String("host"), Start: start,
+		Memory: c.Flags.Size("memory"), Disk: c.Flags.Size("disk"), GPU: c.Flags.String("gpu"), GPUs: c.Flags.Int("gpus"), Host: c.Flags.String("host"), Start: start,
 		Volumes: mountsOf(c), Datasets: c.Flags.List("dataset")}
 	p := c.progress()
 	req.Progress = p.line // its first line comes once every check has passed

@@ -50,6 +50,7 @@ type createBody struct {
 	Memory size   `json:"memory"`
 	Disk   size   `json:"disk"`
 	GPU    string `json:"gpu"`
+	GPUs   int    `json:"gpus"` // any this many, whichever are free
 	Host   string `json:"host"`
 	Start  bool   `json:"start"` // launch: create and start
 	Lease  string `json:"lease"` // "12h", "7d"; "": the default
@@ -80,7 +81,7 @@ func (s *Server) apiCreate(w http.ResponseWriter, r *http.Request, c caller) str
 		return s.fail(w, badRequest("%v", err))
 	}
 	ct, err := s.o.Service.Create(r.Context(), c.user.Name, containers.CreateRequest{Name: b.Name, Image: b.Image, CPU: cpu,
-		Memory: int64(b.Memory), Disk: int64(b.Disk), GPU: b.GPU, Host: b.Host, Start: b.Start, Lease: lease,
+		Memory: int64(b.Memory), Disk: int64(b.Disk), GPU: b.GPU, GPUs: b.GPUs, Host: b.Host, Start: b.Start, Lease: lease,
 		Volumes: b.Volumes, Datasets: b.Datasets})
 	if err != nil {
 		return s.fail(w, err)
