@@ -196,6 +196,14 @@ type GPU struct {
 	NvidiaRuntime      bool   `toml:"nvidia_runtime"`
 	DriverCapabilities string `toml:"driver_capabilities"`
 	Shared             bool   `toml:"shared"` // let several containers hold one GPU
+	// The queue of launches waiting for GPUs (launch --queue): the user
+	// with the fewest GPU-hours booked over FairshareWindow goes first; a
+	// request waiting longer than StarvationAfter goes before all and
+	// keeps freed GPUs until it starts; while anyone waits, a holder's
+	// renew is capped at RenewWhileWaiting. "" turns each off.
+	FairshareWindow   Span `toml:"fairshare_window"`
+	StarvationAfter   Span `toml:"starvation_after"`
+	RenewWhileWaiting Span `toml:"renew_while_waiting"`
 }
 
 // SSH configures the embedded SSH server.
@@ -273,7 +281,7 @@ func Default() Config {
 			MaxCPU: 128, MaxMemory: Size(1 << 40), MaxDisk: Size(16 << 40), ExecTimeout: Duration(30 * time.Second),
 		},
 		Quota:     Quota{Containers: 3, CPU: 8, Memory: Size(16 << 30), Disk: Size(50 << 30), GPUs: 1, Ports: 3, Snapshots: 20, Volumes: 5},
-		GPU:       GPU{Profile: "lxcgate-nvidia"},
+		GPU:       GPU{Profile: "lxcgate-nvidia", FairshareWindow: Span(7 * 24 * time.Hour), StarvationAfter: Span(6 * time.Hour), RenewWhileWaiting: Span(2 * time.Hour)},
 		Snapshots: Snapshots{Keep: 5},
 		Audit:     Audit{Retention: Age(180 * 24 * time.Hour), MaxRows: 1_000_000},
 		Web:       Web{TrustedProxies: []string{}, AppsMaxBody: Size(1 << 30), AppsTimeout: Duration(time.Minute), AppsPerUser: 256},

@@ -38,6 +38,11 @@ type API interface {
 	// Published ports.
 	PortAdd(ctx context.Context, user, name string, containerPort int, label string) (Port, error)
 	AddWebApp(ctx context.Context, user, name string, containerPort int, label string) (Port, error)
+	LaunchOrQueue(ctx context.Context, user string, req CreateRequest) (Container, QueuedLaunch, error)
+	Queue(ctx context.Context, viewer string, all bool) ([]QueuedLaunch, error)
+	QueueState(ctx context.Context, user, name string) (QueuedLaunch, error)
+	CancelQueued(ctx context.Context, user, name string) error
+	Told(ctx context.Context, user string)
 	PortDel(ctx context.Context, user, name, label string) error
 
 	// Reaching into containers: keys and passwords of the users inside.

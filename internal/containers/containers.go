@@ -143,6 +143,9 @@ type Config struct {
 	// on such a login instead of refusing it.
 	ContainerUser string
 	StartOnLogin  bool
+	// The GPU queue: the fair-share window, when a request counts as
+	// starved, and the cap on renewals while anyone waits.
+	FairshareWindow, StarvationAfter, RenewWhileWaiting time.Duration
 	// OnChange, when set, hears of a container whose state or ports
 	// changed (the port mapper follows it), before the command returns.
 	OnChange func(ref.Ref)
@@ -231,6 +234,7 @@ type Service struct {
 	inv      inventory    // what the last full reconcile saw, for monitoring
 	open     openEntries  // sessions open into containers (alice+box)
 	appUse   appUse       // web app requests by container, for the idle stop
+	queueState
 	accounts accountCache // their users, as the containers' /etc/passwd said
 
 	// checked, when set, runs in the reservation's transaction between the
@@ -241,6 +245,7 @@ type Service struct {
 // New returns a Service.
 func New(db *sql.DB, l LXD, cfg Config, log *slog.Logger) *Service {
 	s := &Service{db: db, st: store.New(), lxd: l, log: log.With("component", "containers")}
+	s.queueKick = make(chan struct{}, 1)
 	s.cfg.Store(&cfg)
 	return s
 }
@@ -265,6 +270,7 @@ func (s *Service) Reconfigure(next Config) {
 	c.Quota = next.Quota
 	c.Services = maps.Clone(next.Services)
 	c.WebApps = maps.Clone(next.WebApps)
+	c.FairshareWindow, c.StarvationAfter, c.RenewWhileWaiting = next.FairshareWindow, next.StarvationAfter, next.RenewWhileWaiting
 	c.SnapshotKeep = next.SnapshotKeep
 	c.LeaseDefault, c.LeaseMax = next.LeaseDefault, next.LeaseMax
 	c.VolumeDefaultSize, c.VolumeMaxSize = next.VolumeDefaultSize, next.VolumeMaxSize

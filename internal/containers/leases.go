@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,7 +78,25 @@ func (s *Service) Renew(ctx context.Context, user, name string, d time.Duration)
 	if err != nil {
 		return time.Time{}, err
 	}
+	if limit := s.conf().RenewWhileWaiting; limit > 0 && d > limit && s.holdsGPUs(ctx, user, name) && s.anyoneWaits(ctx) {
+		d = limit // others wait for GPUs: a holder renews for a while only
+	}
 	return s.setLease(ctx, user, name, time.Now().Add(d))
+}
+
+// holdsGPUs reports whether user's container name holds GPUs.
+func (s *Service) holdsGPUs(ctx context.Context, user, name string) bool {
+	r, err := s.lookup(ctx, user, name)
+	return err == nil && r.GPUs != ""
+}
+
+// anyoneWaits reports whether a launch waits in the GPU queue.
+func (s *Service) anyoneWaits(ctx context.Context) bool {
+	es, err := s.st.Queue.List(ctx, s.db)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(es, func(e store.QueueEntry) bool { return e.State == store.QueueWaiting })
 }
 
 // SetLease sets any container's lease (admins): until zero removes it. No
@@ -259,8 +278,9 @@ func (s *Service) markStopped(ctx context.Context, r ref.Ref, reason string) (st
 // Notice is a line of the login banner.
 type Notice struct {
 	Name   string    `json:"name"`
-	Reason string    `json:"reason"` // idle, expired, or "expires" for a lease running out soon
+	Reason string    `json:"reason"` // idle, expired, "expires" for a lease running out soon, queue-started, queue-failed
 	At     time.Time `json:"at"`
+	Detail string    `json:"detail,omitempty"` // why a queued launch failed
 }
 
 // Notices lists user's containers whose lease runs out within soon, and
@@ -271,7 +291,10 @@ func (s *Service) Notices(ctx context.Context, user string, since time.Time, soo
 		return nil, err
 	}
 	now := time.Now()
-	var out []Notice
+	out, err := s.queueNotices(ctx, user)
+	if err != nil {
+		return nil, err
+	}
 	for _, r := range rs {
 		switch {
 		case r.State != store.StateReady:

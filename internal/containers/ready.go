@@ -55,6 +55,7 @@ func (s *Service) Observe(project, name, _ string) {
 // or seen by the watch.
 func (s *Service) changed(user, name string) {
 	s.accounts.drop(user, name)
+	s.KickQueue() // GPUs may have been freed
 	onChange := s.conf().OnChange
 	if onChange == nil {
 		return

@@ -109,6 +109,7 @@ func (e *engine) start(cfg engineConfig) {
 		go e.mapper.Run(ctx, cfg.every)
 		go e.sweeper.Run(ctx, cfg.every)
 		go checkGPUs(ctx, e.log, e.cs, cfg.every)
+		go e.cs.RunQueue(ctx, queueEvery)
 		if w, ok := e.lx.(watcher); ok {
 			w.Watch(ctx, func(project, name, action string) {
 				go e.cs.Observe(project, name, action) // the event stream must not wait on LXD or iptables
@@ -132,6 +133,10 @@ func observeLXD(count func(string, time.Duration), log *slog.Logger) func(string
 		}
 	}
 }
+
+// queueEvery is how often the GPU queue is looked at besides the kicks
+// of freed GPUs (a stop behind the gateway's back is seen this late).
+const queueEvery = 5 * time.Second
 
 // engineConfig is what start reads of the configuration.
 type engineConfig struct {

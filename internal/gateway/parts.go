@@ -3,6 +3,7 @@ package gateway
 import (
 	"net"
 	"net/url"
+	"time"
 
 	"github.com/lxcgate/lxcgate/internal/apps"
 	"github.com/lxcgate/lxcgate/internal/config"
@@ -52,6 +53,8 @@ func ContainerConfig(cfg config.Config, onChange func(ref.Ref)) containers.Confi
 		PersonalPath: c.Volumes.Personal, Datasets: datasetsOf(c),
 		ContainerUser: c.Access.ContainerUser, StartOnLogin: c.Access.StartOnLogin,
 		WebApps: c.Ports.Web, AppURL: appURL(c),
+		FairshareWindow: time.Duration(c.GPU.FairshareWindow), StarvationAfter: time.Duration(c.GPU.StarvationAfter),
+		RenewWhileWaiting: time.Duration(c.GPU.RenewWhileWaiting),
 	}
 }
 

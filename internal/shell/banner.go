@@ -29,9 +29,16 @@ func (s *Session) banner(w io.Writer) {
 		return
 	}
 	fmt.Fprintln(w, "Your containers:")
+	told := false
 	for _, n := range ns {
 		at := n.At.UTC().Format("2006-01-02 15:04 UTC")
 		switch n.Reason {
+		case containers.NoticeQueueStarted:
+			fmt.Fprintf(w, "  %s, queued for GPUs, was launched at %s ('details %s')\n", n.Name, at, n.Name)
+			told = true
+		case containers.NoticeQueueFailed:
+			fmt.Fprintf(w, "  %s, queued for GPUs, could not be launched at %s: %s\n", n.Name, at, n.Detail)
+			told = true
 		case containers.ReasonIdle:
 			fmt.Fprintf(w, "  %s was stopped at %s: idle ('start %s' runs it again)\n", n.Name, at, n.Name)
 		case containers.ReasonExpired:
@@ -39,5 +46,8 @@ func (s *Session) banner(w io.Writer) {
 		default:
 			fmt.Fprintf(w, "  %s: its lease runs out at %s ('renew %s' extends it)\n", n.Name, at, n.Name)
 		}
+	}
+	if told {
+		s.sh.cs.Told(s.ctx, s.user.Name) // said once, at a terminal
 	}
 }

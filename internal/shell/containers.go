@@ -2,6 +2,7 @@ package shell
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -28,6 +29,8 @@ var createFlags = []cli.Flag{
 	{Name: "disk", Kind: cli.Size, Help: "root disk, e.g. 20GiB"},
 	{Name: "gpu", Kind: cli.String, Arg: "all|LIST", Help: "all GPUs, or those listed (ids, UUIDs or PCI addresses from 'gpus', comma-separated)"},
 	{Name: "gpus", Kind: cli.Int, Arg: "N", Help: "any N GPUs, whichever are free (instead of --gpu)"},
+	{Name: "queue", Help: "when the GPUs are not free, wait in the queue and return at once ('queue' shows it)"},
+	{Name: "wait", Help: "when the GPUs are not free, wait in the queue here until it starts (Ctrl-C leaves it queued)"},
 	hostFlag,
 	{Name: "lease", Kind: cli.String, Arg: "DUR", Help: "stop it after this long, e.g. 12h or 7d ('renew' extends it; default: the gateway's)"},
 	volumeFlags[0], volumeFlags[1],
@@ -214,8 +217,25 @@ func runCreate(c *Ctx, args []string, start bool) error {
 		Volumes: mountsOf(c), Datasets: c.Flags.List("dataset")}
 	p := c.progress()
 	req.Progress = p.line // its first line comes once every check has passed
-	ct, err := c.containers().Create(c.Context(), c.User.Name, req)
-	p.done()
+	var ct containers.Container
+	if c.Flags.Bool("queue") || c.Flags.Bool("wait") {
+		var q containers.QueuedLaunch
+		ct, q, err = c.containers().LaunchOrQueue(c.Context(), c.User.Name, req)
+		p.done()
+		if errors.Is(err, containers.ErrQueued) {
+			fmt.Fprintf(c.Err, "Queued %s for %s: %s in line (see 'queue')\n", req.Name, gpuCount(q.GPUs), containers.Ordinal(q.Position))
+			if !c.Flags.Bool("wait") {
+				return nil
+			}
+			if ct, err = c.waitInQueue(req.Name); err != nil {
+				return err
+			}
+			start = true
+		}
+	} else {
+		ct, err = c.containers().Create(c.Context(), c.User.Name, req)
+		p.done()
+	}
 	if err != nil {
 		return err
 	}

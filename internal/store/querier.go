@@ -50,6 +50,7 @@ type Store struct {
 	Routed        RoutedAddresses
 	Volumes       Volumes
 	Invites       Invites
+	Queue         Queue
 }
 
 // New returns the SQLite implementation of every table.
@@ -70,6 +71,7 @@ func New() *Store {
 		Routed:        routedTable{},
 		Volumes:       volumeTable{},
 		Invites:       inviteTable{},
+		Queue:         queueTable{},
 	}
 }
 

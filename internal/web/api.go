@@ -24,6 +24,7 @@ func (s *Server) apiRoutes() {
 	api("POST /api/v1/containers/{name}/{verb}", s.apiAct)
 	api("GET /api/v1/containers/{name}/snapshots", s.apiSnapshots)
 	api("GET /api/v1/gpus", s.apiGPUs)
+	api("GET /api/v1/queue", s.apiQueue)
 	api("GET /api/v1/quota", s.apiQuota)
 	s.volumeRoutes(api)
 	s.mux.Handle("GET /api/v1/openapi.json", s.open(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -238,4 +239,22 @@ func (s *Server) apiDelete(w http.ResponseWriter, r *http.Request, c caller) str
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return "deleted " + n
+}
+
+// apiQueue is 'queue --json' (admins: ?all=1 names everyone's).
+func (s *Server) apiQueue(w http.ResponseWriter, r *http.Request, c caller) string {
+	all, err := queryBool(r, "all")
+	if err != nil {
+		return s.fail(w, err)
+	}
+	if all && !c.user.IsAdmin() {
+		writeError(w, http.StatusForbidden, "all=1 is for admins")
+		return "all refused"
+	}
+	list, err := s.o.Service.Queue(r.Context(), c.user.Name, all)
+	if err != nil {
+		return s.fail(w, err)
+	}
+	writeJSON(w, http.StatusOK, list)
+	return ""
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -57,6 +58,9 @@ type createBody struct {
 	// Wait, with start, answers once the container has its address (at
 	// most containers.DefaultLaunchWait), as the shell's launch does.
 	Wait bool `json:"wait"`
+	// Queue, when the GPUs are not free, puts the launch in the queue:
+	// 202 and the queue entry.
+	Queue bool `json:"queue"`
 	// Volumes and Datasets are attached from the start: [{"name":
 	// "data", "path": "/work", "readonly": false}], ["imagenet"].
 	Volumes  []containers.VolumeMount `json:"volumes"`
@@ -80,9 +84,21 @@ func (s *Server) apiCreate(w http.ResponseWriter, r *http.Request, c caller) str
 	if err != nil {
 		return s.fail(w, badRequest("%v", err))
 	}
-	ct, err := s.o.Service.Create(r.Context(), c.user.Name, containers.CreateRequest{Name: b.Name, Image: b.Image, CPU: cpu,
+	req := containers.CreateRequest{Name: b.Name, Image: b.Image, CPU: cpu,
 		Memory: int64(b.Memory), Disk: int64(b.Disk), GPU: b.GPU, GPUs: b.GPUs, Host: b.Host, Start: b.Start, Lease: lease,
-		Volumes: b.Volumes, Datasets: b.Datasets})
+		Volumes: b.Volumes, Datasets: b.Datasets}
+	var ct containers.Container
+	if b.Queue {
+		req.Start = true // a queued launch starts when its GPUs free up
+		var q containers.QueuedLaunch
+		ct, q, err = s.o.Service.LaunchOrQueue(r.Context(), c.user.Name, req)
+		if errors.Is(err, containers.ErrQueued) {
+			writeJSON(w, http.StatusAccepted, q)
+			return fmt.Sprintf("queued %s for %d GPUs, %s in line", b.Name, q.GPUs, containers.Ordinal(q.Position))
+		}
+	} else {
+		ct, err = s.o.Service.Create(r.Context(), c.user.Name, req)
+	}
 	if err != nil {
 		return s.fail(w, err)
 	}
