@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -228,4 +230,74 @@ func TestAppsThroughGateway(t *testing.T) {
 func mustParse(s string) *url.URL {
 	u, _ := url.Parse(s)
 	return u
+}
+
+// Scenario: with web.apps_domain, each app is on its own origin served by
+// the web listener: alice's browser signs in to hers through the page's
+// link; bob's cookie, valid on his own app's origin, sent with a Host
+// header naming alice's app, is 404; the gateway's own page is
+// untouched.
+func TestAppsOnTheirOwnOrigins(t *testing.T) {
+	g, base := webGW(t, "LXCGATE_WEB_APPS_DOMAIN=apps.test", "LXCGATE_WEB_APPS_TIMEOUT=3s")
+	alice := g.addUser("alice", "alice-password", false)
+	bob := g.addUser("bob", "bob-password", false)
+	g.start()
+	for _, u := range []struct{ name, key string }{{"alice", alice}, {"bob", bob}} {
+		g.must(u.name, u.key, "", "launch", "box")
+		runWebapp(t, g.prefix+u.name, "box")
+		r := g.must(u.name, u.key, "", "port", "add", "box", "8080", "--web", "--name", "web")
+		if want := "http://web--box--" + u.name + ".apps.test:" + strings.TrimPrefix(base, "http://127.0.0.1:") + "/"; !strings.Contains(r.err, want) {
+			t.Fatalf("port add --web: %+v, want %s", r, want)
+		}
+	}
+	// Every host name reaches the gateway's listener, as a wildcard DNS
+	// name would.
+	toGateway := func(c *http.Client) {
+		addr := strings.TrimPrefix(base, "http://")
+		c.Transport = &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}}
+	}
+	ac := webSession(t, g, base, "alice", alice)
+	toGateway(ac)
+	appURL := strings.Replace(base, "127.0.0.1", "web--box--alice.apps.test", 1) + "/"
+	code, body, _ := fetch(t, ac, base+"/apps/alice/box/web/?next=/deep/path")
+	if code != 200 || !strings.Contains(body, `"path":"/deep/path"`) || !strings.Contains(body, `"host":"web--box--alice.apps.test`) {
+		t.Fatalf("alice's app on its origin: %d %s", code, body)
+	}
+	if c := ac.Jar.Cookies(mustParse(appURL)); len(c) == 0 {
+		t.Fatal("no cookie on the app's origin")
+	}
+	bc := webSession(t, g, base, "bob", bob)
+	toGateway(bc)
+	fetch(t, bc, base+"/apps/bob/box/web/")
+	bobURL := strings.Replace(appURL, "--alice.", "--bob.", 1)
+	var bobCookie string
+	for _, c := range bc.Jar.Cookies(mustParse(bobURL)) {
+		if c.Name == "lxcgate_app" {
+			bobCookie = c.Name + "=" + c.Value
+		}
+	}
+	if bobCookie == "" {
+		t.Fatal("bob has no app cookie")
+	}
+	plain := &http.Client{}
+	toGateway(plain)
+	for _, host := range []string{"web--box--alice.apps.test", "WEB--BOX--ALICE.apps.test", "web--box--bob--alice.apps.test", "web--box--alice.apps.test.evil"} {
+		req, _ := http.NewRequest("GET", bobURL, nil)
+		req.Host = host
+		req.Header.Set("Cookie", bobCookie)
+		resp, err := plain.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound && !(strings.HasSuffix(host, ".evil") && resp.StatusCode != 200) {
+			t.Errorf("bob's cookie with Host %s: %d", host, resp.StatusCode)
+		}
+	}
+	// The page itself is the gateway's, with its own headers.
+	if _, _, resp := fetch(t, ac, base+"/"); !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Fatalf("the gateway page lost its headers: %v", resp.Header)
+	}
 }

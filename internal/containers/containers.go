@@ -231,9 +231,9 @@ type Service struct {
 	// so that a reconcile never mistakes a create in flight for a leftover.
 	busy sync.RWMutex
 
-	inv      inventory    // what the last full reconcile saw, for monitoring
-	open     openEntries  // sessions open into containers (alice+box)
-	appUse   appUse       // web app requests by container, for the idle stop
+	inv    inventory   // what the last full reconcile saw, for monitoring
+	open   openEntries // sessions open into containers (alice+box)
+	appUse appUse      // web app requests by container, for the idle stop
 	queueState
 	accounts accountCache // their users, as the containers' /etc/passwd said
 
