@@ -2,7 +2,6 @@ package containers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -110,9 +109,9 @@ func checkGPUCount(req CreateRequest) error {
 	case req.GPUs == 0:
 		return nil
 	case req.GPU != "":
-		return errors.New("--gpu names GPUs and --gpus counts them: give one of the two")
+		return errorf(ErrNoGPU, "", "--gpu names GPUs and --gpus counts them: give one of the two")
 	case req.GPUs < 0 || req.GPUs > maxGPUs:
-		return fmt.Errorf("--gpus %d: ask for 1 to %d GPUs", req.GPUs, maxGPUs)
+		return errorf(ErrNoGPU, "", "--gpus %d: ask for 1 to %d GPUs", req.GPUs, maxGPUs)
 	}
 	return nil
 }
@@ -129,7 +128,7 @@ func (s *Service) anyGPUs(ctx context.Context, n int, host []lxd.GPU, member str
 		return "", fmt.Errorf("%s has no GPUs; create the container without --gpus", where)
 	}
 	if n > len(host) {
-		return "", fmt.Errorf("--gpus %d: %s has %d GPUs", n, where, len(host))
+		return "", errorf(ErrNoGPU, "", "--gpus %d: %s has %d GPUs", n, where, len(host))
 	}
 	held, err := s.held(ctx, s.db, host)
 	if err != nil {

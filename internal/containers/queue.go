@@ -61,7 +61,7 @@ var ErrQueued = errors.New("queued")
 // in the queue: then the entry and ErrQueued are returned.
 func (s *Service) LaunchOrQueue(ctx context.Context, user string, req CreateRequest) (Container, QueuedLaunch, error) {
 	if req.GPU == "" && req.GPUs == 0 {
-		return Container{}, QueuedLaunch{}, errors.New("--queue waits for GPUs: give --gpus N or --gpu LIST")
+		return Container{}, QueuedLaunch{}, errorf(ErrNoGPU, "", "--queue waits for GPUs: give --gpus N or --gpu LIST")
 	}
 	if q, err := s.waitingNamed(ctx, user, req.Name); err == nil {
 		return Container{}, q, fmt.Errorf("%s is already queued (%s); 'queue cancel %s' withdraws it", req.Name, ordinal(q.Position), req.Name)
@@ -98,7 +98,7 @@ func (s *Service) enqueue(ctx context.Context, user string, req CreateRequest) (
 		}
 	}
 	if most := s.mostGPUs(ctx); n > most {
-		return QueuedLaunch{}, fmt.Errorf("%d GPUs: no host has that many (the most is %d); it would wait for ever", n, most)
+		return QueuedLaunch{}, errorf(ErrNoGPU, "", "%d GPUs: no host has that many (the most is %d); it would wait for ever", n, most)
 	}
 	quota, err := s.limitsOf(ctx, user)
 	if err != nil {

@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// queueView is 'queue --json' as the tests read it.
+type queueView struct {
+	Position int    `json:"position"`
+	User     string `json:"user"`
+	Name     string `json:"name"`
+	GPUs     int    `json:"gpus"`
+	State    string `json:"state"`
+}
+
+func (g *gw) queue(user, key string) []queueView {
+	g.t.Helper()
+	r := g.must(user, key, "", "queue", "--json")
+	var out []queueView
+	if err := json.Unmarshal([]byte(r.out), &out); err != nil {
+		g.t.Fatalf("queue --json: %v\n%s", err, r.out)
+	}
+	return out
+}
+
+// Scenario, on the nested cluster (member3 has two simulated GPUs): alice
+// holds both; bob queues one with --queue and carol waits for one with
+// --wait, in line in that order; bob sees carol's entry without her name.
+// alice deletes hers: bob's and carol's launches start within seconds,
+// carol's session returns as a launch does, and bob's next login says it
+// started. Then the gateway is killed with dave's request queued and
+// started again: the request is still there and starts when GPUs free.
+func TestClusterGPUQueue(t *testing.T) {
+	g, keys, _ := clusterGW(t, 31400, "LXCGATE_QUOTA_GPUS=2", "LXCGATE_CONTAINERS_DEFAULT_IMAGE=lxcgate-busybox")
+	alice, bob := keys["alice"], keys["bob"]
+	carol := g.addUser("carol", "carol-password", false)
+	dave := g.addUser("dave", "dave-password", false)
+
+	r := g.must("alice", alice, "", "launch", "big", "--gpus", "2")
+	if !strings.Contains(r.err, "Placed on member3") {
+		t.Fatalf("alice's launch: %+v", r)
+	}
+	r = g.must("bob", bob, "", "launch", "b1", "--gpus", "1", "--queue")
+	if !strings.Contains(r.err, "Queued b1 for 1 GPU: 1st in line (see 'queue')") {
+		t.Fatalf("bob queues: %+v", r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	wait := exec.CommandContext(ctx, "ssh", append(g.sshArgs("carol", "-i", carol, "-o", "BatchMode=yes"), "launch", "c1", "--gpus", "1", "--wait")...)
+	var waitOut, waitErr strings.Builder
+	wait.Stdout, wait.Stderr = &waitOut, &waitErr
+	if err := wait.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "carol's request in line", 20*time.Second, func() bool { return len(g.queue("bob", bob)) == 2 })
+	q := g.queue("bob", bob)
+	if q[0].User != "bob" || q[0].Name != "b1" || q[1].User != "(another user)" || q[1].Name != "" || q[1].GPUs != 1 {
+		t.Fatalf("bob's view of the queue: %+v", q)
+	}
+	if r := g.must("boss", keys["admin"], "", "queue", "--all", "--json"); !strings.Contains(r.out, `"name": "c1"`) {
+		t.Fatalf("the admin's view: %s", r.out)
+	}
+	if r := g.sshKey("alice", alice, "", "queue", "cancel", "b1"); r.code == 0 {
+		t.Fatalf("alice cancels bob's request: %+v", r)
+	}
+
+	g.must("alice", alice, "", "delete", "big", "--yes")
+	freed := time.Now()
+	waitFor(t, "bob's queued launch running", 30*time.Second, func() bool {
+		cs := g.listJSON("bob", bob)
+		return len(cs) == 1 && cs[0].State == "running"
+	})
+	t.Logf("bob's container ran %v after alice's GPUs were free", time.Since(freed).Round(100*time.Millisecond))
+	if err := wait.Wait(); err != nil {
+		t.Fatalf("carol's --wait: %v\n%s%s", err, waitOut.String(), waitErr.String())
+	}
+	if !strings.Contains(waitErr.String(), "Queued c1 for 1 GPU: 2nd in line") || !strings.Contains(waitErr.String(), "Launched c1") {
+		t.Fatalf("carol's --wait said: %s", waitErr.String())
+	}
+	if q := g.queue("bob", bob); len(q) != 0 {
+		t.Fatalf("left in line: %+v", q)
+	}
+	// bob's next terminal login says his queued launch started.
+	tt := g.tty("bob", "-i", bob, "-o", "BatchMode=yes")
+	tt.expect("b1, queued for GPUs, was launched at")
+	tt.send("exit\r")
+
+	// dave queues for both GPUs; the gateway is killed and comes back.
+	g.must("dave", dave, "", "launch", "d2", "--gpus", "2", "--queue")
+	g.signal(syscall.SIGKILL)
+	<-g.exited
+	g.start()
+	if q := g.queue("dave", dave); len(q) != 1 || q[0].Name != "d2" || q[0].GPUs != 2 {
+		t.Fatalf("after the kill: %+v", q)
+	}
+	g.must("bob", bob, "", "delete", "b1", "--yes")
+	g.must("carol", carol, "", "delete", "c1", "--yes")
+	waitFor(t, "dave's queued launch", 30*time.Second, func() bool {
+		cs := g.listJSON("dave", dave)
+		return len(cs) == 1 && len(cs[0].GPUs) == 2
+	})
+}
