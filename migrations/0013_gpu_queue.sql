@@ -20,3 +20,18 @@ CREATE TABLE gpu_queue (
 CREATE UNIQUE INDEX gpu_queue_name ON gpu_queue (user_id, name) WHERE state IN ('waiting', 'starting');
 CREATE INDEX gpu_queue_state ON gpu_queue (state, created_at);
 CREATE INDEX gpu_assignments_since ON gpu_assignments (since_at);
+
+-- What each user's containers used, per UTC day, summed by the sweep:
+-- time running, CPU time (LXD's CPU counters) and GPU time busy (samples
+-- at or over [idle] gpu_percent where nvidia-smi runs). GPU-hours booked
+-- come from gpu_assignments. Owners are names, as in the audit trail. A
+-- row a user and day: a year of a lab is a few thousand rows.
+CREATE TABLE usage_days (
+    owner       TEXT    NOT NULL,
+    day         INTEGER NOT NULL, -- unix seconds at the day's start (UTC)
+    running_s   REAL    NOT NULL DEFAULT 0,
+    cpu_s       REAL    NOT NULL DEFAULT 0,
+    gpu_busy_s  REAL    NOT NULL DEFAULT 0,
+    PRIMARY KEY (owner, day)
+) WITHOUT ROWID;
+CREATE INDEX usage_days_day ON usage_days (day);

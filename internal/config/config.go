@@ -98,6 +98,7 @@ type Leases struct {
 type Idle struct {
 	StopAfter  Duration `toml:"stop_after"`  // 0: off
 	CPUPercent float64  `toml:"cpu_percent"` // of one CPU
+	GPUPercent float64  `toml:"gpu_percent"` // a GPU at or over this counts as busy in 'usage'
 	OnlyGPU    bool     `toml:"only_gpu"`
 }
 
@@ -287,7 +288,7 @@ func Default() Config {
 		Web:       Web{TrustedProxies: []string{}, AppsMaxBody: Size(1 << 30), AppsTimeout: Duration(time.Minute), AppsPerUser: 256},
 		Volumes:   Volumes{Pool: "default", DefaultSize: Size(10 << 30), MaxSize: Size(1 << 40)},
 		Datasets:  map[string]Dataset{},
-		Idle:      Idle{CPUPercent: 2},
+		Idle:      Idle{CPUPercent: 2, GPUPercent: 5},
 		Access:    Access{ContainerUser: "ubuntu"},
 		Ports: Ports{Range: "20000-29999", Services: map[string]int{"ssh": 22}, Web: map[string]int{}, Addresses: []string{},
 			ReconcileInterval: Duration(30 * time.Second), ChainPrefix: "LXCGATE"},

@@ -43,6 +43,7 @@ type API interface {
 	QueueState(ctx context.Context, user, name string) (QueuedLaunch, error)
 	CancelQueued(ctx context.Context, user, name string) error
 	Told(ctx context.Context, user string)
+	Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error)
 	PortDel(ctx context.Context, user, name, label string) error
 
 	// Reaching into containers: keys and passwords of the users inside.

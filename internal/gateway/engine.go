@@ -205,3 +205,6 @@ func checkGPUs(ctx context.Context, log *slog.Logger, cs *containers.Service, ev
 		}
 	})
 }
+
+// The sweep records usage through the container service.
+var _ sweep.UsageRecorder = (*containers.Service)(nil)

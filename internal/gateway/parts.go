@@ -79,7 +79,8 @@ func datasetsOf(c config.Config) map[string]containers.Dataset {
 }
 
 func sweepConfig(cfg config.Config) sweep.Config {
-	return sweep.Config{IdleAfter: cfg.Idle.StopAfter.D(), CPUPercent: cfg.Idle.CPUPercent, OnlyGPU: cfg.Idle.OnlyGPU}
+	return sweep.Config{IdleAfter: cfg.Idle.StopAfter.D(), CPUPercent: cfg.Idle.CPUPercent, OnlyGPU: cfg.Idle.OnlyGPU,
+		GPUPercent: cfg.Idle.GPUPercent}
 }
 
 // publicAddress is where users reach the published ports.

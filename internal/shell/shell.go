@@ -99,7 +99,7 @@ func New(o Options) *Shell {
 	sh.cmds = own[:1] // help first
 	if o.Services != nil {
 		sh.cs = o.Services
-		for _, group := range [][]*Command{containerCmds(), snapshotCmds(), volumeCmds(), portCmds(), queueCmds(), accessCmds(), quotaCmds()} {
+		for _, group := range [][]*Command{containerCmds(), snapshotCmds(), volumeCmds(), portCmds(), queueCmds(), usageCmds(), accessCmds(), quotaCmds()} {
 			sh.cmds = append(sh.cmds, group...)
 		}
 	}

@@ -51,6 +51,7 @@ type Store struct {
 	Volumes       Volumes
 	Invites       Invites
 	Queue         Queue
+	UsageDays     UsageDays
 }
 
 // New returns the SQLite implementation of every table.
@@ -72,6 +73,7 @@ func New() *Store {
 		Volumes:       volumeTable{},
 		Invites:       inviteTable{},
 		Queue:         queueTable{},
+		UsageDays:     usageTable{},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,7 +29,18 @@ type Config struct {
 	IdleAfter  time.Duration // 0: no idle stop
 	CPUPercent float64       // below this share of one CPU counts as idle
 	OnlyGPU    bool          // idle stop only for containers holding GPUs
+	GPUPercent float64       // at or over this utilisation a GPU counts as busy, for usage
 }
+
+// UsageRecorder takes what each user's containers used over a pass
+// (containers.Service); a Source that is one gets the samples.
+type UsageRecorder interface {
+	RecordUsage(ctx context.Context, at time.Time, used map[string]containers.Used)
+}
+
+// maxUsageSpan caps the time one pass accounts for: after a stall (or
+// before the first pass saw a container) nothing is guessed.
+const maxUsageSpan = 10 * time.Minute
 
 // Source lists the containers and stops them.
 type Source interface {
@@ -91,9 +103,11 @@ type tracked struct {
 	base      time.Duration
 	remaining time.Duration
 
-	cpu    time.Duration // CPU time at cpuAt
-	cpuAt  time.Duration
-	active time.Duration // the last pass that saw it in use (or start)
+	cpu   time.Duration // CPU time at cpuAt
+	cpuAt time.Duration
+	// What the last pass accounted for: its time and the CPU time then.
+	usageAt, usageCPU time.Duration
+	active            time.Duration // the last pass that saw it in use (or start)
 }
 
 // New returns a Sweeper; gpus may be nil.
@@ -139,17 +153,21 @@ func (s *Sweeper) Pass(ctx context.Context) (Result, error) {
 	var util map[string]float64
 	if cfg.IdleAfter > 0 {
 		conns, util = s.activity(ctx, &cfg, items)
+	} else if s.gpus != nil && holdsGPUs(items) {
+		util, _ = s.gpus.Utilization(ctx) // for usage only
 	}
 	now, wall := s.mono(), s.wall()
+	used := map[string]containers.Used{}
 	seen := make(map[ref.Ref]bool, len(items))
 	var res Result
 	for _, it := range items {
 		seen[it.Ref] = true
 		st := s.track[it.Ref]
 		if st == nil {
-			st = &tracked{active: now, cpuAt: now, cpu: it.CPUTime}
+			st = &tracked{active: now, cpuAt: now, cpu: it.CPUTime, usageAt: now, usageCPU: it.CPUTime}
 			s.track[it.Ref] = st
 		}
+		s.account(used, st, it, now, util, cfg.GPUPercent)
 		if why, stop := s.leaseOver(st, it, now, wall); stop {
 			if s.stop(ctx, it.Ref, containers.ReasonExpired, why) {
 				res.Expired++
@@ -171,7 +189,39 @@ func (s *Sweeper) Pass(ctx context.Context) (Result, error) {
 	if conns != nil {
 		s.rememberFlows(conns)
 	}
+	if rec, ok := s.src.(UsageRecorder); ok && len(used) > 0 {
+		rec.RecordUsage(ctx, wall, used)
+	}
 	return res, nil
+}
+
+// account adds what a container used since the last pass to its owner's:
+// the time it ran, its CPU time, and the time its GPUs were busy (where
+// their use is known).
+func (s *Sweeper) account(used map[string]containers.Used, st *tracked, it containers.SweepItem, now time.Duration, util map[string]float64, gpuPercent float64) {
+	span, cpu := now-st.usageAt, it.CPUTime-st.usageCPU
+	st.usageAt, st.usageCPU = now, it.CPUTime
+	if !it.Running || span <= 0 || span > maxUsageSpan {
+		return
+	}
+	if cpu < 0 {
+		cpu = it.CPUTime // restarted since: its counter began again
+	}
+	u := used[it.Ref.Owner]
+	u.Running += span
+	u.CPU += cpu
+	if len(it.GPUs) > 0 && util != nil && gpuBusy(it.GPUs, util, gpuPercent) {
+		u.GPUBusy += span * time.Duration(gpuCount(it.GPUs, util))
+	}
+	used[it.Ref.Owner] = u
+}
+
+// gpuCount is how many GPUs keys stand for: "all" is every local one.
+func gpuCount(keys []string, util map[string]float64) int {
+	if slices.Contains(keys, "all") {
+		return max(1, len(util))
+	}
+	return len(keys)
 }
 
 // activity reads the containers' connections and, when any holds a GPU, the

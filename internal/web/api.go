@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/lxcgate/lxcgate/internal/audit"
 	"github.com/lxcgate/lxcgate/internal/cli"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/mountpath"
+	"github.com/lxcgate/lxcgate/internal/units"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
 
@@ -25,6 +27,7 @@ func (s *Server) apiRoutes() {
 	api("GET /api/v1/containers/{name}/snapshots", s.apiSnapshots)
 	api("GET /api/v1/gpus", s.apiGPUs)
 	api("GET /api/v1/queue", s.apiQueue)
+	api("GET /api/v1/usage", s.apiUsage)
 	api("GET /api/v1/quota", s.apiQuota)
 	s.volumeRoutes(api)
 	s.mux.Handle("GET /api/v1/openapi.json", s.open(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -256,5 +259,37 @@ func (s *Server) apiQueue(w http.ResponseWriter, r *http.Request, c caller) stri
 		return s.fail(w, err)
 	}
 	writeJSON(w, http.StatusOK, list)
+	return ""
+}
+
+// apiUsage is 'usage --json': ?since=30d, ?by=day|week|month; admins:
+// ?user=NAME or ?all=1.
+func (s *Server) apiUsage(w http.ResponseWriter, r *http.Request, c caller) string {
+	all, err := queryBool(r, "all")
+	if err != nil {
+		return s.fail(w, err)
+	}
+	q := r.URL.Query()
+	user := c.user.Name
+	switch {
+	case (all || q.Get("user") != "") && !c.user.IsAdmin():
+		writeError(w, http.StatusForbidden, "user= and all=1 are for admins")
+		return "refused"
+	case all:
+		user = ""
+	case q.Get("user") != "":
+		user = q.Get("user")
+	}
+	since := 30 * 24 * time.Hour
+	if v := q.Get("since"); v != "" {
+		if since, err = units.ParseAge(v); err != nil || since <= 0 {
+			return s.fail(w, badRequest("since=%q: give a span such as 30d or 12h", v))
+		}
+	}
+	rows, err := s.o.Service.Usage(r.Context(), containers.UsageQuery{User: user, Since: since, By: q.Get("by")})
+	if err != nil {
+		return s.fail(w, badRequest("%v", err))
+	}
+	writeJSON(w, http.StatusOK, rows)
 	return ""
 }
