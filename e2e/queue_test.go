@@ -70,7 +70,7 @@ func TestClusterGPUQueue(t *testing.T) {
 		t.Fatalf("alice cancels bob's request: %+v", r)
 	}
 
-	g.must("alice", alice, "", "delete", "big", "--yes")
+	g.must("alice", alice, "", "delete", "big", "--yes", "--force")
 	freed := time.Now()
 	waitFor(t, "bob's queued launch running", 30*time.Second, func() bool {
 		cs := g.listJSON("bob", bob)
@@ -99,8 +99,8 @@ func TestClusterGPUQueue(t *testing.T) {
 	if q := g.queue("dave", dave); len(q) != 1 || q[0].Name != "d2" || q[0].GPUs != 2 {
 		t.Fatalf("after the kill: %+v", q)
 	}
-	g.must("bob", bob, "", "delete", "b1", "--yes")
-	g.must("carol", carol, "", "delete", "c1", "--yes")
+	g.must("bob", bob, "", "delete", "b1", "--yes", "--force")
+	g.must("carol", carol, "", "delete", "c1", "--yes", "--force")
 	waitFor(t, "dave's queued launch", 30*time.Second, func() bool {
 		cs := g.listJSON("dave", dave)
 		return len(cs) == 1 && len(cs[0].GPUs) == 2
