@@ -35,3 +35,30 @@ CREATE TABLE usage_days (
     PRIMARY KEY (owner, day)
 ) WITHOUT ROWID;
 CREATE INDEX usage_days_day ON usage_days (day);
+
+-- Notices (a lease running out, an idle stop coming, a queued launch
+-- started) wait here until delivered to the webhook or by email, retried
+-- with backoff: a restart or a dead mail server loses none. dedupe makes
+-- a notice once-only (the 1h warning of one lease). Addresses are the
+-- users' own, set with 'email ADDR'.
+CREATE TABLE user_emails (
+    user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    address TEXT    NOT NULL
+);
+
+CREATE TABLE outbox (
+    id         INTEGER PRIMARY KEY,
+    owner      TEXT    NOT NULL,
+    kind       TEXT    NOT NULL,
+    dedupe     TEXT,
+    channel    TEXT    NOT NULL CHECK (channel IN ('webhook', 'email')),
+    target     TEXT    NOT NULL DEFAULT '',
+    text       TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    next_at    INTEGER NOT NULL,
+    sent_at    INTEGER,
+    last_error TEXT    NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX outbox_dedupe ON outbox (dedupe, channel) WHERE dedupe IS NOT NULL;
+CREATE INDEX outbox_due ON outbox (next_at) WHERE sent_at IS NULL;

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/lxcgate/lxcgate/internal/gateway"
+	"github.com/lxcgate/lxcgate/internal/notify"
 	"github.com/lxcgate/lxcgate/internal/shell"
 	"github.com/lxcgate/lxcgate/internal/users"
 )
@@ -21,9 +22,10 @@ import (
 // the built-in host admin: the same checks, work and messages as over SSH.
 // Cobra has checked the arguments and flags, and help is the host's own.
 func (a *app) runShellUser(c *cobra.Command, args []string) error {
-	return a.withUsers(func(ctx context.Context, _ *sql.DB, st *users.Store) error {
-		sh := shell.New(shell.Options{Admin: st, Log: slog.New(slog.DiscardHandler), Host: "localhost",
-			Gateway: gateway.PublicSSH(a.cfg)})
+	return a.withUsers(func(ctx context.Context, db *sql.DB, st *users.Store) error {
+		log := slog.New(slog.DiscardHandler)
+		sh := shell.New(shell.Options{Admin: st, Log: log, Host: "localhost",
+			Gateway: gateway.PublicSSH(a.cfg), Notices: notify.New(db, notify.Config{}, log)})
 		sio := shell.IO{Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr, Method: "host"}
 		return sh.Exec(ctx, sio, shell.HostAdmin, shell.Host{AskSecrets: a.askSecrets}, userWords(c, args))
 	})

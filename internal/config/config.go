@@ -17,6 +17,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/lxcgate/lxcgate/internal/quota"
+	"github.com/lxcgate/lxcgate/internal/units"
 )
 
 // Config is the whole configuration. Field tags name the TOML keys; the
@@ -45,6 +46,7 @@ type Config struct {
 	Access     Access     `toml:"access"`
 	Web        Web        `toml:"web"`
 	Volumes    Volumes    `toml:"volumes"`
+	Notify     Notify     `toml:"notify"`
 	// Datasets are host directories offered to containers, by name.
 	Datasets map[string]Dataset `toml:"datasets"`
 }
@@ -75,6 +77,44 @@ type Web struct {
 	// AppsPerUser bounds one user's requests under way (WebSockets
 	// included) through the apps listener.
 	AppsPerUser int `toml:"apps_per_user"`
+}
+
+// Notify configures the notices to members beyond the login banner.
+type Notify struct {
+	// Webhook receives a POST of JSON with a "text" field (Slack and
+	// Mattermost take it as is); "" for none. It is a secret: never logged.
+	Webhook string `toml:"webhook"`
+	// LeaseWarning is how long before a lease runs out members are told,
+	// comma-separated ("24h,1h"); IdleWarning, before an idle stop.
+	LeaseWarning string     `toml:"lease_warning"`
+	IdleWarning  Duration   `toml:"idle_warning"`
+	SMTP         NotifySMTP `toml:"smtp"`
+}
+
+// NotifySMTP is the mail server notices go through to members' addresses.
+type NotifySMTP struct {
+	Host         string `toml:"host"` // "" for no email
+	Port         int    `toml:"port"`
+	From         string `toml:"from"`
+	StartTLS     bool   `toml:"starttls"`      // refuse a server without STARTTLS
+	User         string `toml:"user"`          // "" for no authentication
+	PasswordFile string `toml:"password_file"` // the password, alone in a file
+}
+
+// LeaseWarnings parses lease_warning.
+func (n Notify) LeaseWarnings() ([]time.Duration, error) {
+	var out []time.Duration
+	for _, f := range strings.Split(n.LeaseWarning, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		d, err := units.ParseAge(f)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("notify.lease_warning %q: give spans such as \"24h,1h\"", n.LeaseWarning)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // Metrics configures the monitoring listener (/metrics, /healthz, /readyz).
@@ -289,6 +329,7 @@ func Default() Config {
 		Volumes:   Volumes{Pool: "default", DefaultSize: Size(10 << 30), MaxSize: Size(1 << 40)},
 		Datasets:  map[string]Dataset{},
 		Idle:      Idle{CPUPercent: 2, GPUPercent: 5},
+		Notify:    Notify{LeaseWarning: "24h,1h", IdleWarning: Duration(30 * time.Minute), SMTP: NotifySMTP{Port: 587, StartTLS: true}},
 		Access:    Access{ContainerUser: "ubuntu"},
 		Ports: Ports{Range: "20000-29999", Services: map[string]int{"ssh": 22}, Web: map[string]int{}, Addresses: []string{},
 			ReconcileInterval: Duration(30 * time.Second), ChainPrefix: "LXCGATE"},

@@ -15,7 +15,7 @@ import (
 // Validate checks the whole configuration and returns the first problem as
 // one line naming the key.
 func (c *Config) Validate() error {
-	for _, check := range []func() error{c.validateServer, c.validateLXD, c.validateContainers, c.validatePorts, c.validateLog, c.validateLeases, c.validateVolumes} {
+	for _, check := range []func() error{c.validateServer, c.validateLXD, c.validateContainers, c.validatePorts, c.validateLog, c.validateLeases, c.validateVolumes, c.validateNotify} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -282,4 +282,35 @@ func validUserName(s string) bool {
 		}
 	}
 	return true
+}
+
+// validateNotify checks [notify]: a webhook URL, the warnings, and a mail
+// server with a sender and a readable password file.
+func (c *Config) validateNotify() error {
+	n := c.Notify
+	if n.Webhook != "" {
+		u, err := url.Parse(n.Webhook)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errors.New("notify.webhook: want an http(s) URL")
+		}
+	}
+	if _, err := n.LeaseWarnings(); err != nil {
+		return err
+	}
+	if n.IdleWarning < 0 {
+		return errors.New("notify.idle_warning must be 0s (off) or positive")
+	}
+	s := n.SMTP
+	if s.Host == "" {
+		return nil
+	}
+	switch {
+	case s.Port < 1 || s.Port > 65535:
+		return fmt.Errorf("notify.smtp.port %d: use 1-65535", s.Port)
+	case s.From == "" || strings.ContainsAny(s.From, "\r\n"):
+		return errors.New("notify.smtp.from: give the sender's address, e.g. lxcgate@lab.example")
+	case s.User != "" && s.PasswordFile == "":
+		return errors.New("notify.smtp.user needs notify.smtp.password_file")
+	}
+	return nil
 }

@@ -235,7 +235,8 @@ type Service struct {
 	open   openEntries // sessions open into containers (alice+box)
 	appUse appUse      // web app requests by container, for the idle stop
 	queueState
-	accounts accountCache // their users, as the containers' /etc/passwd said
+	notify   func(ctx context.Context, user, kind, dedupe, text string) // SetNotify's; may be nil
+	accounts accountCache                                               // their users, as the containers' /etc/passwd said
 
 	// checked, when set, runs in the reservation's transaction between the
 	// checks and the insert: tests widen the window a race would need.

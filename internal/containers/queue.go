@@ -488,6 +488,15 @@ func (s *Service) endQueued(ctx context.Context, e store.QueueEntry, state, deta
 	if err := s.st.Queue.SetState(context.WithoutCancel(ctx), s.db, e.ID, state, detail, time.Now()); err != nil {
 		s.log.Error("queue: recording the end of a request failed", "user", e.User, "name", e.Name, "err", err)
 	}
+	notify := s.notify
+	if notify == nil {
+		return
+	}
+	text := fmt.Sprintf("lxcgate: %s, queued for %d GPUs, was launched ('ssh GATEWAY details %s')", e.Name, e.GPUs, e.Name)
+	if state == store.QueueFailed {
+		text = fmt.Sprintf("lxcgate: %s, queued for %d GPUs, could not be launched: %s", e.Name, e.GPUs, detail)
+	}
+	notify(ctx, e.User, "queue", fmt.Sprintf("queue:%d", e.ID), text)
 }
 
 // queueNotices are user's queued launches that started or failed and of
@@ -553,4 +562,10 @@ func Ordinal(n int) string { return ordinal(n) }
 type queueState struct {
 	queueMu   sync.Mutex    // one dispatcher, cancel and recovery at a time
 	queueKick chan struct{} // KickQueue's
+}
+
+// SetNotify makes queued launches' ends reach their owners beyond the
+// login banner.
+func (s *Service) SetNotify(n func(ctx context.Context, user, kind, dedupe, text string)) {
+	s.notify = n
 }

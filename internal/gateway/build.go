@@ -49,7 +49,7 @@ func (g *Gateway) build() error {
 	g.shell = shell.New(shell.Options{Auth: authn, Audit: g.audit.Soon(), Log: g.log, Host: cfg.Hostname,
 		Services: g.eng.cs, Keys: g.users, Admin: g.users, AuditLog: g.audit,
 		Public: publicAddress(cfg), Gateway: net.JoinHostPort(publicAddress(cfg), listenPort),
-		Metrics: g.metrics, Web: wa})
+		Metrics: g.metrics, Web: wa, Notices: g.eng.notifier})
 	limits := serverLimits(cfg)
 	g.srv = server.New(server.Options{
 		HostKey: hostKey, Auth: authn, Shell: g.shell, Audit: g.audit, Log: g.log,

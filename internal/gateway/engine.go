@@ -9,6 +9,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/doctor"
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/metrics"
+	"github.com/lxcgate/lxcgate/internal/notify"
 	"github.com/lxcgate/lxcgate/internal/portmap"
 	"github.com/lxcgate/lxcgate/internal/ref"
 	"github.com/lxcgate/lxcgate/internal/sweep"
@@ -25,6 +26,8 @@ type engine struct {
 	cs      *containers.Service
 	mapper  *portmap.Mapper
 	sweeper *sweep.Sweeper
+	// notifier delivers notices to members (webhook, email).
+	notifier *notify.Notifier
 }
 
 // watcher is an LXD that reports its events (the real client does).
@@ -65,6 +68,9 @@ func (g *Gateway) newEngine() (*engine, error) {
 	e.mapper = portmap.New(backend, e.cs, g.log)
 	e.mapper.OnSync(met.Reconciled)
 	e.sweeper = sweep.New(e.cs, orConns(g.deps.Conns), orGPUUse(g.deps.GPUUse), g.audit, g.log, sweepConfig(cfg))
+	e.notifier = notify.New(g.db, notifyConfig(cfg, g.log), g.log)
+	e.sweeper.SetNotify(e.notifier.Notify)
+	e.cs.SetNotify(e.notifier.Notify)
 	ping := func(context.Context) error { return nil }
 	if p, ok := e.lx.(pinger); ok {
 		ping = p.Ping
@@ -110,6 +116,7 @@ func (e *engine) start(cfg engineConfig) {
 		go e.sweeper.Run(ctx, cfg.every)
 		go checkGPUs(ctx, e.log, e.cs, cfg.every)
 		go e.cs.RunQueue(ctx, queueEvery)
+		go e.notifier.Run(ctx, queueEvery)
 		if w, ok := e.lx.(watcher); ok {
 			w.Watch(ctx, func(project, name, action string) {
 				go e.cs.Observe(project, name, action) // the event stream must not wait on LXD or iptables

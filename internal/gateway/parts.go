@@ -1,14 +1,18 @@
 package gateway
 
 import (
+	"log/slog"
 	"net"
 	"net/url"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/apps"
 	"github.com/lxcgate/lxcgate/internal/config"
 	"github.com/lxcgate/lxcgate/internal/containers"
 	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/notify"
 	"github.com/lxcgate/lxcgate/internal/ref"
 	"github.com/lxcgate/lxcgate/internal/server"
 	"github.com/lxcgate/lxcgate/internal/sweep"
@@ -79,8 +83,9 @@ func datasetsOf(c config.Config) map[string]containers.Dataset {
 }
 
 func sweepConfig(cfg config.Config) sweep.Config {
+	warnings, _ := cfg.Notify.LeaseWarnings() // validated
 	return sweep.Config{IdleAfter: cfg.Idle.StopAfter.D(), CPUPercent: cfg.Idle.CPUPercent, OnlyGPU: cfg.Idle.OnlyGPU,
-		GPUPercent: cfg.Idle.GPUPercent}
+		GPUPercent: cfg.Idle.GPUPercent, LeaseWarnings: warnings, IdleWarning: cfg.Notify.IdleWarning.D()}
 }
 
 // publicAddress is where users reach the published ports.
@@ -143,4 +148,22 @@ func appsBaseURL(cfg config.Config) *url.URL {
 		u.Host = net.JoinHostPort(host, port)
 	}
 	return u
+}
+
+// notifyConfig is where notices go; the mail password is read from its
+// file here (at start and reload), and a file that does not read turns
+// email off with a warning rather than stopping the gateway.
+func notifyConfig(cfg config.Config, log *slog.Logger) notify.Config {
+	n := cfg.Notify
+	c := notify.Config{Webhook: n.Webhook, SMTP: notify.SMTP{Host: n.SMTP.Host, Port: n.SMTP.Port, From: n.SMTP.From,
+		StartTLS: n.SMTP.StartTLS, User: n.SMTP.User}}
+	if n.SMTP.Host != "" && n.SMTP.PasswordFile != "" {
+		b, err := os.ReadFile(n.SMTP.PasswordFile)
+		if err != nil {
+			log.Warn("notify.smtp.password_file does not read; no email notices", "err", err)
+			c.SMTP.Host = ""
+		}
+		c.SMTP.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	return c
 }

@@ -19,8 +19,9 @@ var liveKeys = []string{
 	"auth.max_failures", "auth.max_failures_per_address", "auth.failure_window", "auth.lockout", "auth.max_concurrent_hashes",
 	"containers.default_image", "containers.images", "containers.cpu", "containers.memory", "containers.disk",
 	"containers.max_cpu", "containers.max_memory", "containers.max_disk",
-	"quota.", "ports.services", "snapshots.keep", "leases.", "idle.",
+	"quota.", "ports.services", "ports.web", "snapshots.keep", "leases.", "idle.",
 	"volumes.default_size", "volumes.max_size", "datasets", "access.",
+	"gpu.fairshare_window", "gpu.starvation_after", "gpu.renew_while_waiting", "notify.",
 }
 
 func isLive(key string) bool {
@@ -102,13 +103,16 @@ func (g *Gateway) apply(applied []string) {
 		g.throttle.SetLimits(throttleLimits(c))
 		users.SetMaxConcurrentHashes(c.Auth.MaxConcurrentHashes)
 	}
-	if touched("containers.", "quota.", "ports.services", "snapshots.", "leases.", "volumes.", "datasets", "access.") {
+	if touched("containers.", "quota.", "ports.services", "ports.web", "snapshots.", "leases.", "volumes.", "datasets", "access.", "gpu.") {
 		g.eng.cs.Reconfigure(ContainerConfig(c, nil))
 	}
-	if touched("idle.") {
+	if touched("idle.", "notify.") {
 		g.eng.sweeper.SetConfig(sweepConfig(c))
 	}
-	if touched("ports.services") {
+	if touched("notify.") {
+		g.eng.notifier.SetConfig(notifyConfig(c, g.log))
+	}
+	if touched("ports.services", "ports.web") {
 		go g.eng.resync()
 	}
 }

@@ -49,6 +49,7 @@ func userVerbs() []*Command {
 		{Name: "role", Args: "NAME admin|user", MinArgs: 2, MaxArgs: 2, Run: runUserRole, Complete: completeRole},
 		{Name: "invite", Args: "NAME", MinArgs: 1, MaxArgs: 1, Run: runUserInvite, Complete: name,
 			Flags: []cli.Flag{expiresFlag}},
+		{Name: "email", Args: "NAME ADDR|-", MinArgs: 2, MaxArgs: 2, Run: runUserEmail, Complete: name},
 		{Name: "key", Subs: []*Command{
 			{Name: "add", Args: "NAME [KEY]", MinArgs: 1, MaxArgs: -1, Run: runUserKeyAdd, Complete: name},
 			// list takes --format and --json too, declared by 'user list'.
@@ -60,7 +61,7 @@ func userVerbs() []*Command {
 
 func userCmds() []*Command {
 	cmd := &Command{Name: "user", Args: "VERB [ARGS]", MinArgs: 1, MaxArgs: -1, Admin: true,
-		Summary: "manage the gateway's users (add, list, del, disable, enable, passwd, role, invite, key)", Subs: userVerbs()}
+		Summary: "manage the gateway's users (add, list, del, disable, enable, passwd, role, invite, email, key)", Subs: userVerbs()}
 	cmd.Help = cmd.verbList() +
 		"Passwords are asked twice without echo on a terminal (ssh -t), or read from the\n" +
 		"first line of stdin with --password-stdin. 'user key add NAME' without KEY reads\n" +

@@ -53,6 +53,15 @@ type Options struct {
 	Metrics Metrics
 	// Web gives the web and token commands; nil leaves them out.
 	Web Web
+	// Notices keeps members' notice addresses (email, user email); nil
+	// leaves email out.
+	Notices Notices
+}
+
+// Notices keeps the addresses notices are mailed to (notify.Notifier).
+type Notices interface {
+	SetEmail(ctx context.Context, user, address string) error
+	Email(ctx context.Context, user string) (string, error)
 }
 
 // Metrics hears of each command line's outcome: the command's name in the
@@ -83,6 +92,7 @@ type Shell struct {
 	launchWait time.Duration
 	metrics    Metrics
 	web        Web
+	notices    Notices
 }
 
 // New returns a Shell with its whole command table, in the order help
@@ -90,7 +100,7 @@ type Shell struct {
 func New(o Options) *Shell {
 	sh := &Shell{Auth: o.Auth, Audit: o.Audit, Log: o.Log.With("component", "shell"), Host: o.Host,
 		Draining: make(chan struct{}), keys: o.Keys, admin: o.Admin, auditLog: o.AuditLog, public: o.Public, gateway: o.Gateway, launchWait: o.LaunchWait,
-		metrics: o.Metrics, web: o.Web}
+		metrics: o.Metrics, web: o.Web, notices: o.Notices}
 	sh.drained, sh.endDrained = context.WithCancel(context.Background())
 	if sh.launchWait == 0 {
 		sh.launchWait = DefaultLaunchWait
@@ -105,6 +115,9 @@ func New(o Options) *Shell {
 	}
 	if o.Web != nil {
 		sh.cmds = append(sh.cmds, webCmds()...)
+	}
+	if o.Notices != nil && o.Services != nil {
+		sh.cmds = append(sh.cmds, emailCmds()...)
 	}
 	if o.Admin != nil {
 		sh.cmds = append(sh.cmds, userCmds()...)

@@ -52,6 +52,7 @@ type Store struct {
 	Invites       Invites
 	Queue         Queue
 	UsageDays     UsageDays
+	Outbox        Outbox
 }
 
 // New returns the SQLite implementation of every table.
@@ -74,6 +75,7 @@ func New() *Store {
 		Invites:       inviteTable{},
 		Queue:         queueTable{},
 		UsageDays:     usageTable{},
+		Outbox:        outboxTable{},
 	}
 }
 

@@ -30,6 +30,22 @@ type Config struct {
 	CPUPercent float64       // below this share of one CPU counts as idle
 	OnlyGPU    bool          // idle stop only for containers holding GPUs
 	GPUPercent float64       // at or over this utilisation a GPU counts as busy, for usage
+	// Notices: this long before a lease runs out (each), and before an
+	// idle stop.
+	LeaseWarnings []time.Duration
+	IdleWarning   time.Duration
+}
+
+// Notify tells a member something (notify.Notifier's); once per dedupe key.
+type Notify func(ctx context.Context, user, kind, dedupe, text string)
+
+// SetNotify makes the sweeper tell members of stops and what comes.
+func (s *Sweeper) SetNotify(n Notify) { s.notify = n }
+
+func (s *Sweeper) tell(ctx context.Context, user, kind, dedupe, text string) {
+	if s.notify != nil {
+		s.notify(ctx, user, kind, dedupe, text)
+	}
 }
 
 // UsageRecorder takes what each user's containers used over a pass
@@ -89,6 +105,8 @@ type Sweeper struct {
 	// a deadline into time left.
 	mono func() time.Duration
 	wall func() time.Time
+
+	notify Notify // may be nil
 
 	mu    sync.Mutex // one pass at a time
 	track map[ref.Ref]*tracked
@@ -174,6 +192,7 @@ func (s *Sweeper) Pass(ctx context.Context) (Result, error) {
 			}
 			continue
 		}
+		s.warnLease(ctx, cfg, it, wall)
 		if why, stop := s.idleFor(cfg, st, it, now, conns, util); stop {
 			if s.stop(ctx, it.Ref, containers.ReasonIdle, why) {
 				res.Idle++
@@ -293,6 +312,13 @@ func (s *Sweeper) idleFor(cfg Config, st *tracked, it containers.SweepItem, now 
 	}
 	idle := now - st.active
 	if idle < cfg.IdleAfter {
+		if cfg.IdleWarning > 0 && cfg.IdleAfter-idle <= cfg.IdleWarning {
+			// Once per idle spell: the key is when it began (to the minute).
+			began := s.wall().Add(-idle).Truncate(time.Minute).Unix()
+			s.tell(context.Background(), it.Ref.Owner, "idle", fmt.Sprintf("idle:%s:%d", it.Ref, began),
+				fmt.Sprintf("lxcgate: %s has been idle for %s and stops in %s unless used", it.Ref.Name,
+					idle.Round(time.Minute), (cfg.IdleAfter-idle).Round(time.Minute)))
+		}
 		return "", false
 	}
 	why := fmt.Sprintf("idle for %s (CPU under %g%%, no connection or session through the gateway", idle.Round(time.Second), cfg.CPUPercent)
@@ -361,7 +387,31 @@ func (s *Sweeper) stop(ctx context.Context, r ref.Ref, reason, why string) bool 
 		detail += " => " + err.Error()
 	} else {
 		s.log.Info("stopped", "owner", r.Owner, "name", r.Name, "reason", reason, "why", why)
+		what := "its lease ran out ('renew " + r.Name + "', then 'start " + r.Name + "')"
+		if reason == containers.ReasonIdle {
+			what = "it was " + why + " ('start " + r.Name + "' runs it again)"
+		}
+		s.tell(ctx, r.Owner, "stopped", "", fmt.Sprintf("lxcgate: %s was stopped by the gateway: %s", r.Name, what))
 	}
 	s.rec.Record(ctx, audit.Event{Kind: audit.KindAuto, User: r.Owner, Method: "gateway", Detail: detail, OK: err == nil})
 	return err == nil
+}
+
+// warnLease tells a member, once per threshold and lease, that a running
+// container's lease runs out soon.
+func (s *Sweeper) warnLease(ctx context.Context, cfg Config, it containers.SweepItem, wall time.Time) {
+	if !it.Running || it.LeaseUntil.IsZero() {
+		return
+	}
+	left := it.LeaseUntil.Sub(wall)
+	ws := slices.Clone(cfg.LeaseWarnings)
+	slices.Sort(ws) // the nearest threshold first: 1h before 24h
+	for _, w := range ws {
+		if left > 0 && left <= w {
+			s.tell(ctx, it.Ref.Owner, "lease", fmt.Sprintf("lease:%s:%d:%s", it.Ref, it.LeaseUntil.Unix(), w),
+				fmt.Sprintf("lxcgate: the lease of %s runs out at %s, in %s ('renew %s' extends it)", it.Ref.Name,
+					it.LeaseUntil.UTC().Format("2006-01-02 15:04 UTC"), left.Round(time.Minute), it.Ref.Name))
+			return // the nearest threshold only
+		}
+	}
 }
