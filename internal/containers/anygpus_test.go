@@ -70,3 +70,21 @@ func TestAnyGPUsOnACluster(t *testing.T) {
 		t.Fatalf("none free: %v", err)
 	}
 }
+
+// 'gpus' shows each local GPU's use where nvidia-smi tells it.
+func TestGPUStats(t *testing.T) {
+	ctx := context.Background()
+	s, fake, _ := newService(t)
+	fake.HostGPUs = []lxd.GPU{{ID: "0", PCI: "0000:07:00.0"}, {ID: "1", PCI: "0000:0f:00.0"}}
+	s.SetGPUStats(func(context.Context) (map[string]GPUStat, error) {
+		return map[string]GPUStat{"0000:07:00.0": {Util: 87, MemUsed: 30 << 30, MemTotal: 40 << 30}, "0000:0f:00.0": {Util: -1}}, nil
+	})
+	gs, err := s.GPUs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := ViewGPUs(gs, "alice", false)
+	if vs[0].Util == nil || *vs[0].Util != 87 || vs[0].MemTotal != 40<<30 || vs[1].Util != nil {
+		t.Fatalf("views: %+v", vs)
+	}
+}

@@ -236,6 +236,7 @@ type Service struct {
 	appUse appUse      // web app requests by container, for the idle stop
 	queueState
 	notify   func(ctx context.Context, user, kind, dedupe, text string) // SetNotify's; may be nil
+	gpuStats func(ctx context.Context) (map[string]GPUStat, error)      // SetGPUStats's: the local GPUs' use; may be nil
 	accounts accountCache                                               // their users, as the containers' /etc/passwd said
 
 	// checked, when set, runs in the reservation's transaction between the

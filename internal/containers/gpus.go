@@ -206,6 +206,18 @@ func (s *Service) gpusFree(ctx context.Context, q store.Querier, host []lxd.GPU,
 type GPUInfo struct {
 	lxd.GPU
 	Holders []string `json:"holders"`
+	Stat    *GPUStat `json:"-"` // nil where nvidia-smi does not tell
+}
+
+// GPUStat is what nvidia-smi tells of one of the host's own GPUs.
+type GPUStat struct {
+	Util              float64 // percent; -1 unknown (MIG)
+	MemUsed, MemTotal int64
+}
+
+// SetGPUStats lets 'gpus' show each local GPU's use, keyed by PCI address.
+func (s *Service) SetGPUStats(f func(ctx context.Context) (map[string]GPUStat, error)) {
+	s.gpuStats = f
 }
 
 // GPUs lists the host's GPUs and who holds each ("all" holders hold every one).
@@ -218,13 +230,23 @@ func (s *Service) GPUs(ctx context.Context) ([]GPUInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	var stats map[string]GPUStat
+	if s.gpuStats != nil {
+		if stats, err = s.gpuStats(ctx); err != nil {
+			s.log.Warn("GPU use unknown", "err", err)
+		}
+	}
 	out := make([]GPUInfo, 0, len(host))
 	for _, g := range host {
 		h := held[gpuKey(g)]
 		if h == nil {
 			h = []string{}
 		}
-		out = append(out, GPUInfo{GPU: g, Holders: h})
+		info := GPUInfo{GPU: g, Holders: h}
+		if st, ok := stats[strings.ToLower(g.PCI)]; ok && g.Host == "" && g.PCI != "" {
+			info.Stat = &st
+		}
+		out = append(out, info)
 	}
 	return out, nil
 }

@@ -42,6 +42,10 @@ type GPUView struct {
 	UUID    string   `json:"uuid"`
 	Holders []string `json:"holders"`
 	Host    string   `json:"host,omitempty"` // its cluster member
+	// Where nvidia-smi runs: utilisation (percent) and memory (bytes).
+	Util     *float64 `json:"utilization,omitempty"`
+	MemUsed  int64    `json:"memory_used,omitempty"`
+	MemTotal int64    `json:"memory_total,omitempty"`
 }
 
 // AnotherUser stands for a holder the viewer may not see.
@@ -63,7 +67,15 @@ func ViewGPUs(gs []GPUInfo, viewer string, admin bool) []GPUView {
 		if g.Host != "" {
 			id = g.Host + "/" + g.ID
 		}
-		out = append(out, GPUView{id, g.Vendor, g.Model, g.PCI, g.UUID, holders, g.Host})
+		v := GPUView{ID: id, Vendor: g.Vendor, Model: g.Model, PCI: g.PCI, UUID: g.UUID, Holders: holders, Host: g.Host}
+		if g.Stat != nil {
+			if g.Stat.Util >= 0 {
+				u := g.Stat.Util
+				v.Util = &u
+			}
+			v.MemUsed, v.MemTotal = g.Stat.MemUsed, g.Stat.MemTotal
+		}
+		out = append(out, v)
 	}
 	return out
 }

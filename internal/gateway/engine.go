@@ -10,6 +10,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/lxd"
 	"github.com/lxcgate/lxcgate/internal/metrics"
 	"github.com/lxcgate/lxcgate/internal/notify"
+	"github.com/lxcgate/lxcgate/internal/nvsmi"
 	"github.com/lxcgate/lxcgate/internal/portmap"
 	"github.com/lxcgate/lxcgate/internal/ref"
 	"github.com/lxcgate/lxcgate/internal/sweep"
@@ -71,6 +72,9 @@ func (g *Gateway) newEngine() (*engine, error) {
 	e.notifier = notify.New(g.db, notifyConfig(cfg, g.log), g.log)
 	e.sweeper.SetNotify(e.notifier.Notify)
 	e.cs.SetNotify(e.notifier.Notify)
+	if g.deps.GPUUse == nil {
+		e.cs.SetGPUStats(gpuStats)
+	}
 	ping := func(context.Context) error { return nil }
 	if p, ok := e.lx.(pinger); ok {
 		ping = p.Ping
@@ -215,3 +219,16 @@ func checkGPUs(ctx context.Context, log *slog.Logger, cs *containers.Service, ev
 
 // The sweep records usage through the container service.
 var _ sweep.UsageRecorder = (*containers.Service)(nil)
+
+// gpuStats is what nvidia-smi tells of the host's GPUs, for 'gpus'.
+func gpuStats(ctx context.Context) (map[string]containers.GPUStat, error) {
+	gs, err := nvsmi.Query(ctx, nil)
+	if err != nil || gs == nil {
+		return nil, err
+	}
+	out := map[string]containers.GPUStat{}
+	for _, g := range gs {
+		out[g.PCI] = containers.GPUStat{Util: g.Util, MemUsed: g.MemUsed, MemTotal: g.MemTotal}
+	}
+	return out, nil
+}

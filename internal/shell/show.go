@@ -205,9 +205,17 @@ func runGPUs(c *Ctx, _ []string) error {
 			return nil
 		}
 		tw := c.Table()
-		fmt.Fprintln(tw, "ID\tVENDOR\tMODEL\tPCI\tUUID\tHELD BY")
+		fmt.Fprintln(tw, "ID\tVENDOR\tMODEL\tPCI\tUUID\tUSE\tMEMORY\tHELD BY")
 		for _, g := range out {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", dash(g.ID), g.Vendor, g.Model, dash(g.PCI), dash(g.UUID), dash(strings.Join(g.Holders, ",")))
+			use, mem := "-", "-"
+			if g.Util != nil {
+				use = fmt.Sprintf("%.0f%%", *g.Util)
+			}
+			if g.MemTotal > 0 {
+				mem = units.FormatSize(g.MemUsed) + " / " + units.FormatSize(g.MemTotal)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(g.ID), g.Vendor, g.Model, dash(g.PCI), dash(g.UUID), use, mem,
+				dash(strings.Join(g.Holders, ",")))
 		}
 		return tw.Flush()
 	})

@@ -2,14 +2,12 @@ package sweep
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/ti-mo/conntrack"
+
+	"github.com/lxcgate/lxcgate/internal/nvsmi"
 )
 
 // Conntrack lists the host's tracked TCP connections by the address that
@@ -47,48 +45,23 @@ func (Conntrack) Connections(context.Context) (map[string][]Flow, error) {
 // NvidiaSMI reads GPU utilization with nvidia-smi where it is installed.
 type NvidiaSMI struct {
 	// Run runs a command and returns its output; nil runs it for real.
-	Run func(ctx context.Context, name string, args ...string) ([]byte, error)
+	Run nvsmi.Run
 }
 
-// Utilization returns nil, nil when nvidia-smi is not installed.
+// Utilization returns each local GPU's utilisation by PCI address; a GPU
+// that reports none (split into MIG devices) counts as fully used, so
+// never idle. nil, nil where nvidia-smi is not installed.
 func (n NvidiaSMI) Utilization(ctx context.Context) (map[string]float64, error) {
-	run := n.Run
-	if run == nil {
-		if _, err := exec.LookPath("nvidia-smi"); err != nil {
-			return nil, nil
-		}
-		run = func(ctx context.Context, name string, args ...string) ([]byte, error) {
-			return exec.CommandContext(ctx, name, args...).Output()
-		}
+	gs, err := nvsmi.Query(ctx, n.Run)
+	if err != nil || gs == nil {
+		return nil, err
 	}
-	out, err := run(ctx, "nvidia-smi", "--query-gpu=pci.bus_id,utilization.gpu", "--format=csv,noheader,nounits")
-	if err != nil {
-		return nil, fmt.Errorf("nvidia-smi: %w", err)
-	}
-	return parseSMI(string(out))
-}
-
-// parseSMI reads "00000000:01:00.0, 87" lines; nvidia-smi writes the PCI
-// domain with eight digits, LXD with four.
-func parseSMI(out string) (map[string]float64, error) {
 	util := map[string]float64{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
+	for _, g := range gs {
+		util[g.PCI] = g.Util
+		if g.Util < 0 {
+			util[g.PCI] = 100
 		}
-		bus, pct, ok := strings.Cut(line, ",")
-		if !ok {
-			return nil, errors.New("nvidia-smi: unexpected output: " + line)
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(pct), 64)
-		if err != nil {
-			v = 100 // "[N/A]": not known, so not idle
-		}
-		bus = strings.ToLower(strings.TrimSpace(bus))
-		if dom, rest, ok := strings.Cut(bus, ":"); ok && len(dom) == 8 {
-			bus = dom[4:] + ":" + rest
-		}
-		util[bus] = v
 	}
 	return util, nil
 }

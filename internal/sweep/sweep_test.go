@@ -193,17 +193,17 @@ func TestUnknownConnectionsStopNothing(t *testing.T) {
 	}
 }
 
-func TestParseSMI(t *testing.T) {
-	u, err := parseSMI("00000000:01:00.0, 87\n00000000:81:00.0, [N/A]\n")
-	if err != nil || u["0000:01:00.0"] != 87 || u["0000:81:00.0"] != 100 {
+// The utilisation of each local GPU, by PCI address as LXD writes it; a
+// GPU split into MIG devices reports none, and counts as busy.
+func TestNvidiaSMIUtilization(t *testing.T) {
+	out := "0, NVIDIA A100, GPU-1, 00000000:01:00.0, 87, 100, 40960\n1, NVIDIA H200, GPU-2, 00000000:81:00.0, [N/A], 45, 143771\n"
+	n := NvidiaSMI{Run: func(context.Context, string, ...string) ([]byte, error) { return []byte(out), nil }}
+	if u, err := n.Utilization(context.Background()); err != nil || u["0000:01:00.0"] != 87 || u["0000:81:00.0"] != 100 {
 		t.Fatalf("%v %v", u, err)
 	}
-	if _, err := parseSMI("garbage"); err == nil {
+	bad := NvidiaSMI{Run: func(context.Context, string, ...string) ([]byte, error) { return []byte("garbage"), nil }}
+	if _, err := bad.Utilization(context.Background()); err == nil {
 		t.Fatal("garbage parsed")
-	}
-	n := NvidiaSMI{Run: func(context.Context, string, ...string) ([]byte, error) { return []byte("00000000:01:00.0, 5\n"), nil }}
-	if u, err := n.Utilization(context.Background()); err != nil || u["0000:01:00.0"] != 5 {
-		t.Fatalf("%v %v", u, err)
 	}
 }
 
