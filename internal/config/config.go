@@ -237,6 +237,9 @@ type GPU struct {
 	NvidiaRuntime      bool   `toml:"nvidia_runtime"`
 	DriverCapabilities string `toml:"driver_capabilities"`
 	Shared             bool   `toml:"shared"` // let several containers hold one GPU
+	// MIG offers the MIG devices of GPUs split into them (nvidia-smi -L)
+	// as GPUs of their own, given as LXD mig devices.
+	MIG bool `toml:"mig"`
 	// The queue of launches waiting for GPUs (launch --queue): the user
 	// with the fewest GPU-hours booked over FairshareWindow goes first; a
 	// request waiting longer than StarvationAfter goes before all and

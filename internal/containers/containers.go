@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/nvsmi"
 	"github.com/lxcgate/lxcgate/internal/quota"
 	"github.com/lxcgate/lxcgate/internal/ref"
 	"github.com/lxcgate/lxcgate/internal/store"
@@ -127,6 +128,7 @@ type Config struct {
 	MaxCPU             int
 	MaxMemory, MaxDisk int64
 	SharedGPUs         bool // several containers may hold one GPU
+	MIG                bool // GPUs split into MIG devices are offered as those devices
 	// LeaseDefault is a new container's lease (0: none); LeaseMax caps
 	// what a user may ask for (0: no cap).
 	LeaseDefault, LeaseMax time.Duration
@@ -237,6 +239,7 @@ type Service struct {
 	queueState
 	notify   func(ctx context.Context, user, kind, dedupe, text string) // SetNotify's; may be nil
 	gpuStats func(ctx context.Context) (map[string]GPUStat, error)      // SetGPUStats's: the local GPUs' use; may be nil
+	migs     func(ctx context.Context) (map[string][]nvsmi.MIG, error)  // SetMIG's: MIG devices by their GPU's PCI address
 	accounts accountCache                                               // their users, as the containers' /etc/passwd said
 
 	// checked, when set, runs in the reservation's transaction between the

@@ -136,6 +136,11 @@ func (s *Service) plan(ctx context.Context, user string, req *CreateRequest) (pl
 			return p, err
 		}
 	}
+	if req.GPU != "" && req.GPU != "all" {
+		if req.GPU, err = s.migProfiles(ctx, req.GPU, p.placed.gpus); err != nil {
+			return p, err
+		}
+	}
 	gpus, n, err := s.pickGPUs(req.GPU, p.placed.gpus, p.placed.Host, &p.spec)
 	if err != nil {
 		return p, err

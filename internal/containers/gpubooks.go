@@ -64,6 +64,9 @@ func booksOf(r row, host []lxd.GPU) books {
 			continue
 		}
 		b.ids = append(b.ids, g.PCI, g.ID)
+		if g.MIG != "" {
+			b.ids = append(b.ids, g.UUID)
+		}
 		if !g.Simulated {
 			dev, id := gpuDevice(*g)
 			b.devices[dev] = id

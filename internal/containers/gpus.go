@@ -3,10 +3,12 @@ package containers
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/nvsmi"
 	"github.com/lxcgate/lxcgate/internal/store"
 )
 
@@ -38,6 +40,9 @@ func findGPU(host []lxd.GPU, tok string) *lxd.GPU {
 // gpuKey is how a GPU is recorded: its PCI address, else its id; in a
 // cluster prefixed by its member ("member3/0000:01:00.0").
 func gpuKey(g lxd.GPU) string {
+	if g.MIG != "" {
+		return g.UUID // a MIG device: its UUID, the same whatever the parent's state
+	}
 	k := g.ID
 	if g.PCI != "" {
 		k = strings.ToLower(g.PCI)
@@ -151,6 +156,10 @@ func (s *Service) anyGPUs(ctx context.Context, n int, host []lxd.GPU, member str
 
 // gpuDevice names the device that passes one GPU, and what it names it by.
 func gpuDevice(g lxd.GPU) (dev, id string) {
+	if g.MIG != "" {
+		u := strings.ToLower(strings.TrimPrefix(g.UUID, "MIG-"))
+		return "gpu-mig-" + u[:min(len(u), 13)], lxd.MIGDeviceID(g.UUID, g.Parent)
+	}
 	if g.PCI == "" {
 		return "gpu" + g.ID, g.ID
 	}
@@ -259,7 +268,7 @@ func (s *Service) allGPUs(ctx context.Context) ([]lxd.GPU, error) {
 		if err != nil {
 			return nil, err
 		}
-		return s.lxd.GPUs(ctx)
+		return s.hostGPUs(ctx)
 	}
 	var out []lxd.GPU
 	for _, m := range ms {
@@ -273,4 +282,70 @@ func (s *Service) allGPUs(ctx context.Context) ([]lxd.GPU, error) {
 		out = append(out, memberGPUs(m, res)...)
 	}
 	return out, nil
+}
+
+// SetMIG lets [gpu] mig split GPUs into their MIG devices: f lists each
+// GPU's by its PCI address (nvidia-smi -L).
+func (s *Service) SetMIG(f func(ctx context.Context) (map[string][]nvsmi.MIG, error)) { s.migs = f }
+
+// hostGPUs are the single host's GPUs as containers get them: with [gpu]
+// mig, a GPU split into MIG devices is those devices (each allocatable
+// alone, given as an LXD mig device), the others whole.
+func (s *Service) hostGPUs(ctx context.Context) ([]lxd.GPU, error) {
+	gs, err := s.lxd.GPUs(ctx)
+	if err != nil || !s.conf().MIG || s.migs == nil {
+		return gs, err
+	}
+	migs, err := s.migs(ctx)
+	if err != nil {
+		s.log.Warn("MIG devices unknown; GPUs are offered whole", "err", err)
+		return gs, nil
+	}
+	var out []lxd.GPU
+	for _, g := range gs {
+		ms := migs[strings.ToLower(g.PCI)]
+		if len(ms) == 0 {
+			out = append(out, g)
+			continue
+		}
+		for _, m := range ms {
+			out = append(out, lxd.GPU{ID: g.ID + "/" + m.Profile + "/" + m.UUID, Vendor: g.Vendor, Model: g.Model + " MIG " + m.Profile,
+				UUID: m.UUID, MIG: m.Profile, Parent: g.PCI})
+		}
+	}
+	return out, nil
+}
+
+var migProfileRE = regexp.MustCompile(`^\d+g\.\d+gb$`)
+
+// migProfiles turns the MIG profiles in a --gpu list ("1g.18gb") into
+// free MIG devices of that profile; the rest stays as given.
+func (s *Service) migProfiles(ctx context.Context, want string, host []lxd.GPU) (string, error) {
+	toks := strings.Split(want, ",")
+	var held map[string][]string
+	taken := map[string]bool{}
+	for i, tok := range toks {
+		tok = strings.TrimSpace(tok)
+		if !migProfileRE.MatchString(tok) {
+			continue
+		}
+		if held == nil {
+			var err error
+			if held, err = s.held(ctx, s.db, host); err != nil {
+				return "", err
+			}
+		}
+		found := false
+		for _, g := range host {
+			k := gpuKey(g)
+			if g.MIG == tok && !taken[k] && (len(held[k]) == 0 || s.conf().SharedGPUs) {
+				toks[i], taken[k], found = g.UUID, true, true
+				break
+			}
+		}
+		if !found {
+			return "", errorf(ErrGPUHeld, "", "no free MIG device of profile %s; see 'gpus'", tok)
+		}
+	}
+	return strings.Join(toks, ","), nil
 }

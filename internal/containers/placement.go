@@ -87,7 +87,7 @@ func (s *Service) place(ctx context.Context, user string, req CreateRequest) (Pl
 		if req.GPU == "" && req.GPUs == 0 {
 			return Placement{}, nil
 		}
-		host, err := s.lxd.GPUs(ctx)
+		host, err := s.hostGPUs(ctx)
 		return Placement{gpus: host}, err
 	}
 	group, err := s.groupOf(ctx, user)

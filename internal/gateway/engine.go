@@ -74,6 +74,7 @@ func (g *Gateway) newEngine() (*engine, error) {
 	e.cs.SetNotify(e.notifier.Notify)
 	if g.deps.GPUUse == nil {
 		e.cs.SetGPUStats(gpuStats)
+		e.cs.SetMIG(migDevices)
 	}
 	ping := func(context.Context) error { return nil }
 	if p, ok := e.lx.(pinger); ok {
@@ -229,6 +230,21 @@ func gpuStats(ctx context.Context) (map[string]containers.GPUStat, error) {
 	out := map[string]containers.GPUStat{}
 	for _, g := range gs {
 		out[g.PCI] = containers.GPUStat{Util: g.Util, MemUsed: g.MemUsed, MemTotal: g.MemTotal}
+	}
+	return out, nil
+}
+
+// migDevices are the host's MIG devices by their GPU's PCI address.
+func migDevices(ctx context.Context) (map[string][]nvsmi.MIG, error) {
+	gs, err := nvsmi.Read(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]nvsmi.MIG{}
+	for _, g := range gs {
+		if len(g.MIG) > 0 {
+			out[g.PCI] = g.MIG
+		}
 	}
 	return out, nil
 }

@@ -51,7 +51,7 @@ func ContainerConfig(cfg config.Config, onChange func(ref.Ref)) containers.Confi
 		SnapshotKeep: c.Snapshots.Keep,
 		Services:     c.Ports.Services, PortFirst: first, PortLast: last,
 		MaxCPU: c.Containers.MaxCPU, MaxMemory: int64(c.Containers.MaxMemory), MaxDisk: int64(c.Containers.MaxDisk),
-		SharedGPUs: c.GPU.Shared, OnChange: onChange, Quota: c.Quota.Limits(),
+		SharedGPUs: c.GPU.Shared, MIG: c.GPU.MIG, OnChange: onChange, Quota: c.Quota.Limits(),
 		LeaseDefault: c.Leases.Default.D(), LeaseMax: c.Leases.Max.D(),
 		VolumePool: c.Volumes.Pool, VolumeDefaultSize: int64(c.Volumes.DefaultSize), VolumeMaxSize: int64(c.Volumes.MaxSize),
 		PersonalPath: c.Volumes.Personal, Datasets: datasetsOf(c),

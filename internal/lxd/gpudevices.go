@@ -32,6 +32,10 @@ func SameGPU(a, b string) bool { return normGPU(a) == normGPU(b) }
 
 func normGPU(s string) string {
 	s = strings.ToLower(strings.TrimSpace(s))
+	if strings.HasPrefix(s, "mig-") {
+		s, _, _ = strings.Cut(s, "@") // a MIG device is its UUID
+		return s
+	}
 	if strings.Count(s, ":") == 1 {
 		s = "0000:" + s
 	}
@@ -41,6 +45,8 @@ func normGPU(s string) string {
 // GPUOf is the GPU a device names: its id, its PCI address, or AllGPUs.
 func GPUOf(d map[string]string) string {
 	switch {
+	case d["gputype"] == "mig":
+		return MIGDeviceID(d["mig.uuid"], d["pci"])
 	case d["id"] != "":
 		return d["id"]
 	case d["pci"] != "":
@@ -51,6 +57,13 @@ func GPUOf(d map[string]string) string {
 
 // GPUDevice is the device config passing one GPU (by id or PCI address).
 func GPUDevice(id string) map[string]string {
+	if uuid, parent, ok := strings.Cut(id, "@"); ok && strings.HasPrefix(strings.ToUpper(uuid), "MIG-") {
+		d := map[string]string{"type": "gpu", "gputype": "mig", "mig.uuid": uuid}
+		if parent != "" {
+			d["pci"] = parent
+		}
+		return d
+	}
 	d := map[string]string{"type": "gpu", "gputype": "physical"}
 	switch {
 	case id == AllGPUs:
@@ -140,4 +153,13 @@ func (c *Client) SetGPUs(ctx context.Context, project, name string, w GPUWant) (
 		return false, err
 	}
 	return true, nil
+}
+
+// MIGDeviceID is how a device id names a MIG device: "MIG-UUID@PARENT-PCI",
+// the UUID LXD's mig.uuid takes and the GPU it is of.
+func MIGDeviceID(uuid, parent string) string {
+	if !strings.HasPrefix(strings.ToUpper(uuid), "MIG-") {
+		uuid = "MIG-" + uuid // LXD takes it with or without the prefix
+	}
+	return uuid + "@" + parent
 }

@@ -19,6 +19,10 @@ type GPU struct {
 	// Simulated GPUs stand in for real ones (a member's user.lxcgate.gpus):
 	// placement counts them, no device is attached.
 	Simulated bool
+	// MIG is the profile of a MIG device ("1g.18gb") of a GPU split into
+	// them ([gpu] mig), UUID its "MIG-..." UUID and Parent the GPU's PCI
+	// address; "" for a whole GPU.
+	MIG, Parent string
 }
 
 // GPUs lists the host's GPUs from LXD's resources API.

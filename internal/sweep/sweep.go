@@ -345,8 +345,8 @@ func (s *Sweeper) traffic(fs []Flow) bool {
 // neither busy nor idle, and CPU and connections decide alone.
 func gpuBusy(gpus []string, util map[string]float64, threshold float64) bool {
 	for _, key := range gpus {
-		if strings.Contains(key, "/") {
-			continue // a member's: unknown
+		if strings.Contains(key, "/") || strings.HasPrefix(key, "MIG-") {
+			continue // a member's, or a MIG device (nvidia-smi reports no use of its own): unknown
 		}
 		if util == nil {
 			return true
