@@ -151,7 +151,7 @@ func (s *Server) indexPage(w http.ResponseWriter, r *http.Request, c caller, sta
 		"Title": "Lab", "Host": s.o.Host, "User": c.user, "CSRF": c.csrf(), "Session": c.method == "session",
 		"GPUs": containers.ViewGPUs(gs, c.user.Name, c.user.IsAdmin()), "Chart": s.chart(ctx, gs, now),
 		"Mine": s.boxes(mine), "Quota": q, "Usage": use, "QuotaKnown": err == nil, "Now": now,
-		"Volumes": vols, "Flash": f,
+		"Volumes": vols, "Flash": f, "UsageChart": s.usageChart(ctx, c.user.Name, c.user.IsAdmin(), now),
 	}
 	if c.user.IsAdmin() {
 		data["Everyone"] = s.everyone(ctx, c.user.Name)
