@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -42,6 +43,7 @@ func TestClusterGPUQueue(t *testing.T) {
 	carol := g.addUser("carol", "carol-password", false)
 	dave := g.addUser("dave", "dave-password", false)
 
+	bigSince := time.Now()
 	r := g.must("alice", alice, "", "launch", "big", "--gpus", "2")
 	if !strings.Contains(r.err, "Placed on member3") {
 		t.Fatalf("alice's launch: %+v", r)
@@ -72,6 +74,7 @@ func TestClusterGPUQueue(t *testing.T) {
 
 	g.must("alice", alice, "", "delete", "big", "--yes", "--force")
 	freed := time.Now()
+	held := freed.Sub(bigSince)
 	waitFor(t, "bob's queued launch running", 30*time.Second, func() bool {
 		cs := g.listJSON("bob", bob)
 		return len(cs) == 1 && cs[0].State == "running"
@@ -85,6 +88,20 @@ func TestClusterGPUQueue(t *testing.T) {
 	}
 	if q := g.queue("bob", bob); len(q) != 0 {
 		t.Fatalf("left in line: %+v", q)
+	}
+	// usage: alice booked two GPUs for as long as she held big.
+	csv := g.must("boss", keys["admin"], "", "usage", "--all", "--since", "1d", "--format", "csv").out
+	var booked float64
+	for _, line := range strings.Split(csv, "\n") {
+		if f := strings.Split(line, ","); len(f) > 3 && f[0] == "alice" {
+			booked, _ = strconv.ParseFloat(f[3], 64)
+		}
+	}
+	if want := 2 * held.Hours(); booked < want*0.5 || booked > want*1.5+0.001 {
+		t.Fatalf("alice's GPU-hours booked %.5f, want about %.5f:\n%s", booked, want, csv)
+	}
+	if r := g.sshKey("alice", alice, "", "usage", "--all"); r.code == 0 {
+		t.Fatalf("a member's usage --all: %+v", r)
 	}
 	// bob's next terminal login says his queued launch started.
 	tt := g.tty("bob", "-i", bob, "-o", "BatchMode=yes")
