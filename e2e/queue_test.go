@@ -3,9 +3,13 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,7 +42,18 @@ func (g *gw) queue(user, key string) []queueView {
 // started. Then the gateway is killed with dave's request queued and
 // started again: the request is still there and starts when GPUs free.
 func TestClusterGPUQueue(t *testing.T) {
-	g, keys, _ := clusterGW(t, 31400, "LXCGATE_QUOTA_GPUS=2", "LXCGATE_CONTAINERS_DEFAULT_IMAGE=lxcgate-busybox")
+	var mu sync.Mutex
+	var hooks []string
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]string
+		json.NewDecoder(r.Body).Decode(&m)
+		mu.Lock()
+		hooks = append(hooks, m["user"]+": "+m["text"])
+		mu.Unlock()
+	}))
+	defer rcv.Close()
+	g, keys, _ := clusterGW(t, 31400, "LXCGATE_QUOTA_GPUS=2", "LXCGATE_CONTAINERS_DEFAULT_IMAGE=lxcgate-busybox",
+		"LXCGATE_NOTIFY_WEBHOOK="+rcv.URL, "LXCGATE_GPU_RENEW_WHILE_WAITING=1h")
 	alice, bob := keys["alice"], keys["bob"]
 	carol := g.addUser("carol", "carol-password", false)
 	dave := g.addUser("dave", "dave-password", false)
@@ -71,6 +86,11 @@ func TestClusterGPUQueue(t *testing.T) {
 	if r := g.sshKey("alice", alice, "", "queue", "cancel", "b1"); r.code == 0 {
 		t.Fatalf("alice cancels bob's request: %+v", r)
 	}
+	// While others wait, alice renews her GPUs for an hour at most.
+	g.must("alice", alice, "", "renew", "big", "7d")
+	if d := g.details("alice", alice, "big"); d.Expires == nil || d.Expires.After(time.Now().Add(61*time.Minute)) {
+		t.Fatalf("renew while others wait: %+v", d.Expires)
+	}
 
 	g.must("alice", alice, "", "delete", "big", "--yes", "--force")
 	freed := time.Now()
@@ -89,6 +109,11 @@ func TestClusterGPUQueue(t *testing.T) {
 	if q := g.queue("bob", bob); len(q) != 0 {
 		t.Fatalf("left in line: %+v", q)
 	}
+	waitFor(t, "bob's notice by webhook", 15*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(hooks, "bob: lxcgate: b1, queued for 1 GPU, was launched ('ssh GATEWAY details b1')")
+	})
 	// usage: alice booked two GPUs for as long as she held big.
 	csv := g.must("boss", keys["admin"], "", "usage", "--all", "--since", "1d", "--format", "csv").out
 	var booked float64

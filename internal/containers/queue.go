@@ -492,9 +492,13 @@ func (s *Service) endQueued(ctx context.Context, e store.QueueEntry, state, deta
 	if notify == nil {
 		return
 	}
-	text := fmt.Sprintf("lxcgate: %s, queued for %d GPUs, was launched ('ssh GATEWAY details %s')", e.Name, e.GPUs, e.Name)
+	gpus := fmt.Sprintf("%d GPUs", e.GPUs)
+	if e.GPUs == 1 {
+		gpus = "1 GPU"
+	}
+	text := fmt.Sprintf("lxcgate: %s, queued for %s, was launched ('ssh GATEWAY details %s')", e.Name, gpus, e.Name)
 	if state == store.QueueFailed {
-		text = fmt.Sprintf("lxcgate: %s, queued for %d GPUs, could not be launched: %s", e.Name, e.GPUs, detail)
+		text = fmt.Sprintf("lxcgate: %s, queued for %s, could not be launched: %s", e.Name, gpus, detail)
 	}
 	notify(ctx, e.User, "queue", fmt.Sprintf("queue:%d", e.ID), text)
 }
