@@ -47,11 +47,12 @@ type queuedRequest struct {
 	Lease    time.Duration `json:"lease,omitempty"`
 	Volumes  []VolumeMount `json:"volumes,omitempty"`
 	Datasets []string      `json:"datasets,omitempty"`
+	Stopped  bool          `json:"stopped,omitempty"` // create --queue: made, not started
 }
 
 func (q queuedRequest) create() CreateRequest {
 	return CreateRequest{Name: q.Name, Image: q.Image, CPU: q.CPU, Memory: q.Memory, Disk: q.Disk, GPU: q.GPU, GPUs: q.GPUs,
-		Host: q.Host, Lease: q.Lease, Volumes: q.Volumes, Datasets: q.Datasets, Start: true}
+		Host: q.Host, Lease: q.Lease, Volumes: q.Volumes, Datasets: q.Datasets, Start: !q.Stopped}
 }
 
 // ErrQueued is what a launch that went to the queue returns beside its entry.
@@ -114,7 +115,7 @@ func (s *Service) enqueue(ctx context.Context, user string, req CreateRequest) (
 		return QueuedLaunch{}, err
 	}
 	body, err := json.Marshal(queuedRequest{Name: req.Name, Image: req.Image, CPU: req.CPU, Memory: req.Memory, Disk: req.Disk,
-		GPU: req.GPU, GPUs: req.GPUs, Host: req.Host, Lease: req.Lease, Volumes: req.Volumes, Datasets: req.Datasets})
+		GPU: req.GPU, GPUs: req.GPUs, Host: req.Host, Lease: req.Lease, Volumes: req.Volumes, Datasets: req.Datasets, Stopped: !req.Start})
 	if err != nil {
 		return QueuedLaunch{}, err
 	}

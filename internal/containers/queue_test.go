@@ -28,7 +28,15 @@ func newQueueService(t *testing.T) (*Service, context.Context) {
 	return s, ctx
 }
 
+// mustQueue queues a launch; queueAs queues req as given (a create when
+// it does not start).
 func mustQueue(t *testing.T, s *Service, user string, req CreateRequest) QueuedLaunch {
+	t.Helper()
+	req.Start = true
+	return queueAs(t, s, user, req)
+}
+
+func queueAs(t *testing.T, s *Service, user string, req CreateRequest) QueuedLaunch {
 	t.Helper()
 	_, q, err := s.LaunchOrQueue(context.Background(), user, req)
 	if !errors.Is(err, ErrQueued) {
@@ -193,5 +201,17 @@ func TestOrdinal(t *testing.T) {
 		if got := Ordinal(n); got != want {
 			t.Errorf("%d: %s", n, got)
 		}
+	}
+}
+
+// create --queue makes the container when its GPUs free up, stopped.
+func TestQueuedCreateStaysStopped(t *testing.T) {
+	s, ctx := newQueueService(t)
+	s.LaunchOrQueue(ctx, "alice", CreateRequest{Name: "all", GPUs: 2, Start: true})
+	queueAs(t, s, "bob", CreateRequest{Name: "later", GPUs: 1})
+	s.Delete(ctx, "alice", "all", true)
+	s.DispatchQueue(ctx)
+	if c, err := s.Get(ctx, "bob", "later"); err != nil || c.State != "stopped" {
+		t.Fatalf("create --queue: %+v %v", c, err)
 	}
 }

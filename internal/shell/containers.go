@@ -230,7 +230,6 @@ func runCreate(c *Ctx, args []string, start bool) error {
 			if ct, err = c.waitInQueue(req.Name); err != nil {
 				return err
 			}
-			start = true
 		}
 	} else {
 		ct, err = c.containers().Create(c.Context(), c.User.Name, req)
