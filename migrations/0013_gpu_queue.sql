@@ -39,8 +39,9 @@ CREATE INDEX usage_days_day ON usage_days (day);
 -- Notices (a lease running out, an idle stop coming, a queued launch
 -- started) wait here until delivered to the webhook or by email, retried
 -- with backoff: a restart or a dead mail server loses none. dedupe makes
--- a notice once-only (the 1h warning of one lease). Addresses are the
--- users' own, set with 'email ADDR'.
+-- a notice once-only (the 1h warning of one lease); a 'session' row is a
+-- notice written at once on the member's open sessions, kept for that.
+-- Addresses are the users' own, set with 'email ADDR'.
 CREATE TABLE user_emails (
     user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     address TEXT    NOT NULL
@@ -51,7 +52,7 @@ CREATE TABLE outbox (
     owner      TEXT    NOT NULL,
     kind       TEXT    NOT NULL,
     dedupe     TEXT,
-    channel    TEXT    NOT NULL CHECK (channel IN ('webhook', 'email')),
+    channel    TEXT    NOT NULL CHECK (channel IN ('webhook', 'email', 'session')),
     target     TEXT    NOT NULL DEFAULT '',
     text       TEXT    NOT NULL,
     created_at INTEGER NOT NULL,

@@ -50,6 +50,7 @@ func (g *Gateway) build() error {
 		Services: g.eng.cs, Keys: g.users, Admin: g.users, AuditLog: g.audit,
 		Public: publicAddress(cfg), Gateway: net.JoinHostPort(publicAddress(cfg), listenPort),
 		Metrics: g.metrics, Web: wa, Notices: g.eng.notifier})
+	g.eng.notifier.SetLive(func(user, text string) { g.shell.Tell(user, text) })
 	limits := serverLimits(cfg)
 	g.srv = server.New(server.Options{
 		HostKey: hostKey, Auth: authn, Shell: g.shell, Audit: g.audit, Log: g.log,

@@ -51,7 +51,12 @@ type Notifier struct {
 	kick chan struct{}
 	now  func() time.Time
 	send func(ctx context.Context, c SMTP, to, subject, text string) error // sendMail; tests replace it
+	live func(user, text string)                                             // SetLive's: the member's open sessions
 }
+
+// SetLive makes notices appear at once, as a line, on the member's open
+// gateway sessions (the shell's Tell); set before Run.
+func (n *Notifier) SetLive(f func(user, text string)) { n.live = f }
 
 // New returns a Notifier; Run delivers.
 func New(db *sql.DB, cfg Config, log *slog.Logger) *Notifier {
@@ -78,12 +83,29 @@ const (
 // a failure is logged.
 func (n *Notifier) Notify(ctx context.Context, user, kind, dedupe, text string) {
 	c := n.cfg.Load()
-	if c.Webhook == "" && c.SMTP.Host == "" {
+	live := n.live
+	if c.Webhook == "" && c.SMTP.Host == "" && live == nil {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
+	tellNow := false
 	err := store.Tx(ctx, n.db, func(q store.Querier) error {
 		now := n.now()
+		if live != nil {
+			// Written at once on the member's open sessions; the row keeps
+			// the dedupe key, so that a warning is said once.
+			id, err := n.st.Outbox.Add(ctx, q, store.OutboxItem{Owner: user, Kind: kind, Dedupe: dedupe, Channel: "session",
+				Text: text, Created: now})
+			if err != nil {
+				return err
+			}
+			if id != 0 {
+				tellNow = true
+				if err := n.st.Outbox.Sent(ctx, q, id, now); err != nil {
+					return err
+				}
+			}
+		}
 		if c.Webhook != "" {
 			if _, err := n.st.Outbox.Add(ctx, q, store.OutboxItem{Owner: user, Kind: kind, Dedupe: dedupe, Channel: "webhook",
 				Text: text, Created: now}); err != nil {
@@ -105,6 +127,9 @@ func (n *Notifier) Notify(ctx context.Context, user, kind, dedupe, text string) 
 	if err != nil {
 		n.log.Warn("queueing a notice failed", "user", user, "kind", kind, "err", err)
 		return
+	}
+	if tellNow {
+		live(user, text)
 	}
 	select {
 	case n.kick <- struct{}{}:

@@ -144,3 +144,22 @@ func TestSubject(t *testing.T) {
 		t.Fatalf("subject: %q", got)
 	}
 }
+
+// With no webhook or mail, a notice still reaches the member's open
+// sessions, once per dedupe key.
+func TestLiveOnce(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t)
+	users.New(db).Add(ctx, "alice", users.RoleUser, "")
+	n := New(db, Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var told []string
+	n.SetLive(func(user, text string) { told = append(told, user+": "+text) })
+	for i := 0; i < 3; i++ {
+		n.Notify(ctx, "alice", KindIdle, "idle:alice/box:1", "lxcgate: box has been idle for 3h30m and stops in 30m unless used")
+	}
+	n.Notify(ctx, "alice", KindStopped, "", "lxcgate: box was stopped by the gateway")
+	if len(told) != 2 {
+		t.Fatalf("told: %q", told)
+	}
+	n.Deliver(ctx) // nothing for the other channels
+}

@@ -1,6 +1,7 @@
 package shell
 
 import (
+	"io"
 	"strings"
 	"testing"
 
@@ -41,5 +42,31 @@ func TestQueueAndUsageCommands(t *testing.T) {
 		if code != tc.code || !strings.Contains(out, tc.out) || !strings.Contains(errw, tc.errw) {
 			t.Errorf("%s as %s: %d %q %q; want %d %q %q", tc.line, tc.user, code, out, errw, tc.code, tc.out, tc.errw)
 		}
+	}
+}
+
+// A notice reaches alice's open terminal at once, as a line, keeping what
+// she was typing; bob's session hears nothing of hers.
+func TestTellWritesOnOpenSessions(t *testing.T) {
+	sh, _, _ := newShell()
+	a := startTerminal(sh, alice, false)
+	a.waitFor(t, "alice@gpu1> ")
+	b := startTerminal(sh, bob, false)
+	b.waitFor(t, "bob@gpu1> ")
+	io.WriteString(a.in, "who")
+	a.waitFor(t, "who")
+	if n := sh.Tell("alice", "lxcgate: the lease of box runs out at 12:00 UTC, in 1h"); n != 1 {
+		t.Fatalf("told %d sessions", n)
+	}
+	a.waitFor(t, "the lease of box runs out")
+	io.WriteString(a.in, "ami\r")
+	a.waitFor(t, "alice (user)")
+	if strings.Contains(b.screen(), "lease of box") {
+		t.Fatal("bob heard alice's notice")
+	}
+	io.WriteString(a.in, "exit\r")
+	<-a.done
+	if n := sh.Tell("alice", "again"); n != 0 {
+		t.Fatalf("a closed session was told: %d", n)
 	}
 }

@@ -79,6 +79,8 @@ type Shell struct {
 	Host     string
 	Draining chan struct{} // closed when the gateway shuts down
 
+	live sessions // the interactive sessions, for Tell
+
 	drained    context.Context // done once Draining is closed: idle sessions wait on it without a goroutine
 	endDrained context.CancelFunc
 
@@ -243,6 +245,9 @@ func (s *Session) interactive(t *termConsole) int {
 	t.setCompleter(s.complete)
 	stop := s.watchDrain(t)
 	defer stop()
+	if !s.lobby {
+		defer s.sh.live.add(s.user.Name, t)()
+	}
 	status := 0
 	for !s.exited() {
 		t.setPrompt(s.prompt())

@@ -23,8 +23,9 @@ type OutboxItem struct {
 
 // Outbox is the outbox table and the users' notice addresses.
 type Outbox interface {
-	// Add queues an item; false when its dedupe key was queued before.
-	Add(ctx context.Context, q Querier, it OutboxItem) (bool, error)
+	// Add queues an item and returns its id; 0 when its dedupe key was
+	// queued before.
+	Add(ctx context.Context, q Querier, it OutboxItem) (int64, error)
 	// Due returns up to n unsent items due by now, oldest first.
 	Due(ctx context.Context, q Querier, now time.Time, n int) ([]OutboxItem, error)
 	// Sent marks an item delivered.
@@ -43,7 +44,7 @@ type outboxTable struct{}
 
 var _ Outbox = outboxTable{}
 
-func (outboxTable) Add(ctx context.Context, q Querier, it OutboxItem) (bool, error) {
+func (outboxTable) Add(ctx context.Context, q Querier, it OutboxItem) (int64, error) {
 	var dedupe any
 	if it.Dedupe != "" {
 		dedupe = it.Dedupe
@@ -52,10 +53,12 @@ func (outboxTable) Add(ctx context.Context, q Querier, it OutboxItem) (bool, err
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		it.Owner, it.Kind, dedupe, it.Channel, it.Target, it.Text, it.Created.UnixNano(), it.Created.UnixNano())
 	if err != nil {
-		return false, mapErr(err)
+		return 0, mapErr(err)
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return 0, err
+	}
+	return res.LastInsertId()
 }
 
 func (outboxTable) Due(ctx context.Context, q Querier, now time.Time, n int) ([]OutboxItem, error) {
