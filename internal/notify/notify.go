@@ -51,7 +51,7 @@ type Notifier struct {
 	kick chan struct{}
 	now  func() time.Time
 	send func(ctx context.Context, c SMTP, to, subject, text string) error // sendMail; tests replace it
-	live func(user, text string)                                             // SetLive's: the member's open sessions
+	live func(user, text string)                                           // SetLive's: the member's open sessions
 }
 
 // SetLive makes notices appear at once, as a line, on the member's open
