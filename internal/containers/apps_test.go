@@ -142,3 +142,39 @@ func TestWebAppsOff(t *testing.T) {
 		t.Fatalf("apps off: %v", err)
 	}
 }
+
+// Requests to a container's web apps count as sessions for the idle
+// stop while under way and for a minute after.
+func TestAppUseKeepsAContainerInUse(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newAppService(t)
+	if _, err := s.Create(ctx, "alice", CreateRequest{Name: "dev", Start: true}); err != nil {
+		t.Fatal(err)
+	}
+	sessions := func() int {
+		items, err := s.SweepItems(ctx)
+		if err != nil || len(items) != 1 {
+			t.Fatalf("items: %+v %v", items, err)
+		}
+		return items[0].Sessions
+	}
+	if n := sessions(); n != 0 {
+		t.Fatalf("sessions before any request: %d", n)
+	}
+	done := s.AppUse("alice", "dev")
+	if n := sessions(); n != 1 {
+		t.Fatalf("a request under way: %d", n)
+	}
+	done()
+	if n := sessions(); n != 1 {
+		t.Fatalf("a request a moment ago: %d", n)
+	}
+	s.appUse.mu.Lock()
+	for r := range s.appUse.last {
+		s.appUse.last[r] = s.appUse.last[r].Add(-2 * appRecent)
+	}
+	s.appUse.mu.Unlock()
+	if n := sessions(); n != 0 {
+		t.Fatalf("two minutes after: %d", n)
+	}
+}
