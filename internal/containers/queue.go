@@ -392,15 +392,25 @@ func (s *Service) RunQueue(ctx context.Context, every time.Duration) {
 	}
 }
 
+// queueEntries reads the queue for the dispatcher; a failure is logged,
+// and the next kick or tick tries again.
+func (s *Service) queueEntries(ctx context.Context) ([]store.QueueEntry, bool) {
+	es, err := s.st.Queue.List(ctx, s.db)
+	if err != nil {
+		s.log.Warn("queue: cannot read it", "err", err)
+		return nil, false
+	}
+	return es, true
+}
+
 // recoverQueue settles entries a killed gateway left starting: started
 // when their container exists, waiting again otherwise. Never both,
 // never lost.
 func (s *Service) recoverQueue(ctx context.Context) {
 	s.queueMu.Lock()
 	defer s.queueMu.Unlock()
-	es, err := s.st.Queue.List(ctx, s.db)
-	if err != nil {
-		s.log.Warn("queue: cannot read it", "err", err)
+	es, ok := s.queueEntries(ctx)
+	if !ok {
 		return
 	}
 	for _, e := range es {
@@ -425,9 +435,8 @@ func (s *Service) recoverQueue(ctx context.Context) {
 func (s *Service) DispatchQueue(ctx context.Context) {
 	s.queueMu.Lock()
 	defer s.queueMu.Unlock()
-	es, err := s.st.Queue.List(ctx, s.db)
-	if err != nil {
-		s.log.Warn("queue: cannot read it", "err", err)
+	es, ok := s.queueEntries(ctx)
+	if !ok {
 		return
 	}
 	var waiting []store.QueueEntry

@@ -162,13 +162,9 @@ func (s *Server) apiMe(w http.ResponseWriter, r *http.Request, c caller) string 
 }
 
 func (s *Server) apiList(w http.ResponseWriter, r *http.Request, c caller) string {
-	all, err := queryBool(r, "all")
-	if err != nil {
-		return s.fail(w, err)
-	}
-	if all && !c.user.IsAdmin() {
-		writeError(w, http.StatusForbidden, "all=1 is for admins")
-		return "all refused"
+	all, note, ok := s.adminAll(w, r, c)
+	if !ok {
+		return note
 	}
 	list, err := s.o.Service.List(r.Context(), c.user.Name, all)
 	if err != nil {
@@ -244,15 +240,25 @@ func (s *Server) apiDelete(w http.ResponseWriter, r *http.Request, c caller) str
 	return "deleted " + n
 }
 
-// apiQueue is 'queue --json' (admins: ?all=1 names everyone's).
-func (s *Server) apiQueue(w http.ResponseWriter, r *http.Request, c caller) string {
+// adminAll reads ?all=: everyone's, for admins; a member's all=1 is 403.
+// ok is false when the answer was written (note says why).
+func (s *Server) adminAll(w http.ResponseWriter, r *http.Request, c caller) (all bool, note string, ok bool) {
 	all, err := queryBool(r, "all")
 	if err != nil {
-		return s.fail(w, err)
+		return false, s.fail(w, err), false
 	}
 	if all && !c.user.IsAdmin() {
 		writeError(w, http.StatusForbidden, "all=1 is for admins")
-		return "all refused"
+		return false, "all refused", false
+	}
+	return all, "", true
+}
+
+// apiQueue is 'queue --json' (admins: ?all=1 names everyone's).
+func (s *Server) apiQueue(w http.ResponseWriter, r *http.Request, c caller) string {
+	all, note, ok := s.adminAll(w, r, c)
+	if !ok {
+		return note
 	}
 	list, err := s.o.Service.Queue(r.Context(), c.user.Name, all)
 	if err != nil {
