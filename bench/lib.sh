@@ -21,12 +21,13 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 gw_start() {
+	: "${gw_host:=127.0.0.1}" # set here: the serve line below runs in the background, in a subshell
 	go build -o "$tmp/lxcgate" ./cmd/lxcgate
 	ssh-keygen -q -t ed25519 -N '' -f "$tmp/key"
 	port=$(free_port)
 	echo 'bench-password' | "$tmp/lxcgate" --data "$tmp/gw" user add bench --password-stdin 2>/dev/null
 	"$tmp/lxcgate" --data "$tmp/gw" user key add bench <"$tmp/key.pub" 2>/dev/null
-	LXCGATE_LOG_LEVEL=warn "$tmp/lxcgate" --data "$tmp/gw" serve --listen "${gw_host:=127.0.0.1}:$port" 2>"$tmp/gw.log" &
+	LXCGATE_LOG_LEVEL=warn "$tmp/lxcgate" --data "$tmp/gw" serve --listen "$gw_host:$port" 2>"$tmp/gw.log" &
 	sleep 1
 	sshopts=(-F /dev/null -p "$port" -i "$tmp/key" -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes
 		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)

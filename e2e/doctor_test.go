@@ -30,6 +30,7 @@ func TestDoctor(t *testing.T) {
 		"lxd": "LXD 5.", "storage pool": "uses btrfs", "bridge": "ipv4.nat=false dns.mode=none",
 		"iptables backend": "nf_tables", "iptables chains": g.chains + "-", "data permissions": "private",
 		"host key": "ssh_host_ed25519_key", "host port range": "free", "lxcfs": "mounted at /var/lib/lxcfs",
+		"inotify": "fs.inotify.max_user_instances",
 	} {
 		if st, d := r.status(name); st != "ok" || !strings.Contains(d, want) {
 			t.Errorf("%s: %s %q, want ok with %q", name, st, d, want)

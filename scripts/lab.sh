@@ -375,9 +375,28 @@ setup_netns() {
 	fi
 }
 
+# raise_inotify lets many system containers run: each systemd takes inotify
+# instances, and the kernel's default (128 per user) is used up at about 20
+# Debian containers, whose PID 1 then exits ("Failed to create control
+# group inotify object: Too many open files") and LXD reports them stopped.
+# LXD's production guide gives these values; the old ones are put back by
+# "down".
+raise_inotify() {
+	local key want have
+	for pair in fs.inotify.max_user_instances=1048576 fs.inotify.max_user_watches=1048576; do
+		key=${pair%%=*} want=${pair#*=}
+		have=$(sysctl -n "$key")
+		if [ "$have" -lt "$want" ]; then
+			sysctl -qw "$key=$want"
+			grep -q "^sysctl:$key:" "$STATE/made" 2>/dev/null || made "sysctl:$key:$have"
+		fi
+	done
+}
+
 up() {
 	need_root up
 	install_packages
+	raise_inotify
 	start_lxcfs # before any container starts
 	start_lxd
 	setup_storage
@@ -396,6 +415,7 @@ down() {
 	if was_made veth; then ip link del "$VETH_HOST" 2>/dev/null || true; fi
 	if was_made netns; then ip netns del "$NETNS" 2>/dev/null || true; fi
 	if was_made ip_forward; then sysctl -qw net.ipv4.ip_forward=0; fi
+	grep '^sysctl:' "$STATE/made" 2>/dev/null | while IFS=: read -r _ key old; do sysctl -qw "$key=$old" || true; done
 	if lxd_running; then
 		for img in "$DEBIAN_IMAGE" "$BUSYBOX_IMAGE" "$JUPYTER_IMAGE"; do
 			if was_made "image:$img"; then lxc image delete "$img" 2>/dev/null || true; fi

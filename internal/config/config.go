@@ -186,6 +186,10 @@ type LXD struct {
 	ServerCert string `toml:"server_cert"` // PEM file of the server's (cluster's) certificate, pinned
 	ClientCert string `toml:"client_cert"` // PEM files; empty: DATA/lxd-client.crt and .key, made on first use
 	ClientKey  string `toml:"client_key"`
+	// MaxConcurrent bounds the heavy operations (create, start, stop,
+	// delete, snapshot, restore) in flight per LXD daemon; the others
+	// wait their turn, users in turn. 0: the host's CPUs, at least 2.
+	MaxConcurrent int `toml:"max_concurrent"`
 }
 
 // Containers configures what a new container gets.

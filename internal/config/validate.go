@@ -287,6 +287,9 @@ func validUserName(s string) bool {
 // validateNotify checks [notify]: a webhook URL, the warnings, and a mail
 // server with a sender and a readable password file.
 func (c *Config) validateNotify() error {
+	if c.LXD.MaxConcurrent < 0 {
+		return errors.New("lxd.max_concurrent must be 0 (the host's CPUs) or more")
+	}
 	n := c.Notify
 	if n.Webhook != "" {
 		u, err := url.Parse(n.Webhook)

@@ -23,6 +23,8 @@ type Env struct {
 	// Mounts is the LXD host's mount table (/proc/self/mounts) when LXD
 	// runs on this host; empty (a remote LXD): lxcfs is not checked.
 	Mounts string
+	// ProcSys is the LXD host's /proc/sys, read with Mounts.
+	ProcSys string
 	// Datasets are the configured datasets' host sources, by name.
 	Datasets map[string]string
 	// DatasetMembers are, by name, the cluster members each dataset's
@@ -55,6 +57,7 @@ func Run(ctx context.Context, e Env) Report {
 			add(CheckBridge(h, e.NAT))
 			if e.Mounts != "" {
 				add(CheckLXCFS(e.Mounts))
+				add(CheckInotify(e.ProcSys))
 			}
 		}
 		add(CheckGPUs(lctx, e.LXD, e.NvidiaRuntime, e.LookPath))

@@ -41,7 +41,7 @@ func doctorEnv(cfg config.Config, lx *lxd.Client) doctor.Env {
 		e.Datasets[name], e.DatasetMembers[name] = d.Source, d.Members
 	}
 	if cfg.LXD.URL == "" { // LXD on this host: its lxcfs is ours to see
-		e.Mounts = "/proc/self/mounts"
+		e.Mounts, e.ProcSys = "/proc/self/mounts", "/proc/sys"
 	}
 	return e
 }

@@ -52,6 +52,7 @@ func (g *Gateway) newEngine() (*engine, error) {
 			return nil, err
 		}
 		lx.ExecTimeout = cfg.Containers.ExecTimeout.D()
+		lx.SetMaxConcurrent(cfg.LXD.MaxConcurrent)
 		lx.Observe = observeLXD(met.LXDOperation, g.log)
 		e.lx, e.client = lx, lx
 	}

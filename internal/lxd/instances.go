@@ -3,6 +3,7 @@ package lxd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"sort"
 	"strconv"
@@ -90,6 +91,14 @@ func ContainerPortKey(service string) string { return KeyPrefix + "cport." + ser
 // the instance exists, it deletes it again: nothing half-made stays.
 func (c *Client) Create(ctx context.Context, project string, spec Spec, progress func(string)) error {
 	defer c.timed("create")()
+	if progress != nil {
+		ctx = WithWaitNote(ctx, progress)
+	}
+	release, err := c.admit.acquire(ctx, spec.Target, project)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", spec.Name, err)
+	}
+	defer release()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -111,7 +120,7 @@ func (c *Client) Create(ctx context.Context, project string, spec Spec, progress
 		// handle idmapped storage"): nothing is left of the attempt, and
 		// the next one passes.
 		c.log.Warn("LXD failed a create in a known storage race; trying again", "project", project, "name", spec.Name, "attempt", attempt, "err", err)
-		if derr := c.Delete(context.WithoutCancel(ctx), project, spec.Name, true); derr != nil && !errors.Is(derr, ErrNotFound) {
+		if derr := c.deleteNow(context.WithoutCancel(ctx), project, spec.Name, true); derr != nil && !errors.Is(derr, ErrNotFound) {
 			return err
 		}
 		time.Sleep(time.Duration(attempt) * 300 * time.Millisecond)
@@ -160,7 +169,7 @@ func (c *Client) createOnce(ctx context.Context, srv lxdclient.InstanceServer, p
 	}
 	if err := c.startRaw(ctx, srv, spec.Name); err != nil {
 		// Undo the create: a launch that failed leaves nothing behind.
-		if derr := c.Delete(context.WithoutCancel(ctx), project, spec.Name, true); derr != nil {
+		if derr := c.deleteNow(context.WithoutCancel(ctx), project, spec.Name, true); derr != nil {
 			c.log.Error("undo create failed", "project", project, "name", spec.Name, "err", derr)
 		}
 		return err
@@ -212,7 +221,7 @@ func (c *Client) undoCancelledCreate(ctx context.Context, op lxdclient.Operation
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	if werr := op.WaitContext(bg); werr == nil {
-		if derr := c.Delete(bg, project, name, true); derr != nil {
+		if derr := c.deleteNow(bg, project, name, true); derr != nil {
 			c.log.Error("undo cancelled create failed", "project", project, "name", name, "err", derr)
 		}
 	}
@@ -273,6 +282,11 @@ func (c *Client) Restart(ctx context.Context, project, name string) error {
 // project, timed under the action's name.
 func (c *Client) changeState(ctx context.Context, project, name, action string, force bool) error {
 	defer c.timed(action)()
+	release, err := c.admit.acquire(ctx, "", project)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", action, name, err)
+	}
+	defer release()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -283,6 +297,16 @@ func (c *Client) changeState(ctx context.Context, project, name, action string, 
 // Delete deletes a container; with force a running one is stopped first.
 func (c *Client) Delete(ctx context.Context, project, name string, force bool) error {
 	defer c.timed("delete")()
+	release, err := c.admit.acquire(ctx, "", project)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", name, err)
+	}
+	defer release()
+	return c.deleteNow(ctx, project, name, force)
+}
+
+// deleteNow is Delete within a slot its caller holds.
+func (c *Client) deleteNow(ctx context.Context, project, name string, force bool) error {
 	srv, err := c.project(project)
 	if err != nil {
 		return err

@@ -57,6 +57,7 @@ type Client struct {
 	Observe func(op string, d time.Duration)
 
 	pinging atomic.Bool // a Ping's call is in flight
+	admit   admission   // heavy operations in flight, per daemon
 
 	cluster   clusterCache
 	nets      subnets // bridges' subnets, and under its lock the NIC cache

@@ -2,6 +2,7 @@ package lxd
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -19,6 +20,11 @@ type Snapshot struct {
 // Snapshot takes a (stateless) snapshot of a running or stopped container.
 func (c *Client) Snapshot(ctx context.Context, project, name, snap string) error {
 	defer c.timed("snapshot")()
+	release, err := c.admit.acquire(ctx, "", project)
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", name, err)
+	}
+	defer release()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
@@ -74,6 +80,11 @@ func (c *Client) DeleteSnapshot(ctx context.Context, project, name, snap string)
 // Restore rolls a stopped container back to a snapshot.
 func (c *Client) Restore(ctx context.Context, project, name, snap string) error {
 	defer c.timed("restore")()
+	release, err := c.admit.acquire(ctx, "", project)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", name, err)
+	}
+	defer release()
 	srv, err := c.project(project)
 	if err != nil {
 		return err
