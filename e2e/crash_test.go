@@ -228,6 +228,9 @@ func TestStartedBehindTheGatewaysBack(t *testing.T) {
 	if out, err := push.CombinedOutput(); err != nil {
 		t.Fatalf("push init: %v %s", err, out)
 	}
+	// The first start's reconcile is done before the kill, so that the
+	// count below is of the restart's.
+	waitFor(t, "the first start-up reconcile", 10*time.Second, func() bool { return strings.Count(g.logs(), "port mappings reconciled") == 1 })
 	g.signal(syscall.SIGKILL)
 	<-g.exited
 	lxc(t, "start", "box", "--project", prefix+"alice")
