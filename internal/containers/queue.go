@@ -108,6 +108,15 @@ func (s *Service) enqueue(ctx context.Context, user string, req CreateRequest) (
 	if n > quota.GPUs {
 		return QueuedLaunch{}, fmt.Errorf("%w: %d GPUs, your limit is %d; ask an admin", ErrQuota, n, quota.GPUs)
 	}
+	// One user's requests in line are bounded by their container quota:
+	// the dispatcher tries each at every pass, and the table must not
+	// grow with names made up in a loop.
+	if waiting, err := s.waitingOf(ctx, user); err != nil {
+		return QueuedLaunch{}, err
+	} else if waiting >= max(1, quota.Containers) {
+		return QueuedLaunch{}, fmt.Errorf("%w: %d launches of yours already wait, as many as your containers limit; 'queue cancel' one first",
+			ErrQuota, waiting)
+	}
 	if req.Image == "" {
 		req.Image = s.conf().DefaultImage
 	}
@@ -158,6 +167,21 @@ func (s *Service) limitsOf(ctx context.Context, user string) (Quota, error) {
 		return Quota{}, err
 	}
 	return s.limits(ctx, s.db, uid)
+}
+
+// waitingOf counts user's entries waiting or starting.
+func (s *Service) waitingOf(ctx context.Context, user string) (int, error) {
+	es, err := s.st.Queue.List(ctx, s.db)
+	if err != nil {
+		return 0, fmt.Errorf("queue: %w", err)
+	}
+	n := 0
+	for _, e := range es {
+		if e.User == user && (e.State == store.QueueWaiting || e.State == store.QueueStarting) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // waitingNamed is user's entry of that name, waiting or starting.

@@ -215,3 +215,21 @@ func TestQueuedCreateStaysStopped(t *testing.T) {
 		t.Fatalf("create --queue: %+v %v", c, err)
 	}
 }
+
+// A member cannot fill the queue with names made up in a loop: their
+// requests in line are bounded by their containers quota.
+func TestQueueBoundedPerUser(t *testing.T) {
+	s, ctx := newQueueService(t)
+	s.LaunchOrQueue(ctx, "alice", CreateRequest{Name: "all", GPUs: 2, Start: true})
+	for i, name := range []string{"q1", "q2", "q3"} {
+		if q := mustQueue(t, s, "bob", CreateRequest{Name: name, GPUs: 1}); q.Position != i+1 {
+			t.Fatalf("%s: %+v", name, q)
+		}
+	}
+	if _, _, err := s.LaunchOrQueue(ctx, "bob", CreateRequest{Name: "q4", GPUs: 1, Start: true}); !errors.Is(err, ErrQuota) {
+		t.Fatalf("a fourth request in line: %v", err)
+	}
+	if q := mustQueue(t, s, "carol", CreateRequest{Name: "c1", GPUs: 1}); q.Position != 4 {
+		t.Fatalf("carol is not held back by bob's bound: %+v", q)
+	}
+}
