@@ -28,9 +28,37 @@ type transport struct {
 
 type backendConn struct {
 	net.Conn
-	br   *bufio.Reader
+	br   *bufio.Reader // reads through head while an answer's header is read
 	bw   *bufio.Writer
+	head *headLimit
 	used time.Time
+}
+
+// maxAnswerHeader bounds what an app may send before its body: a
+// container that sends headers without end does not grow the gateway.
+const maxAnswerHeader = 1 << 20
+
+// headLimit is the connection as the reader sees it: while armed, at
+// most left bytes come through.
+type headLimit struct {
+	net.Conn
+	armed bool
+	left  int
+}
+
+func (h *headLimit) Read(p []byte) (int, error) {
+	if !h.armed {
+		return h.Conn.Read(p)
+	}
+	if h.left <= 0 {
+		return 0, errors.New("the app's answer header is over 1 MiB")
+	}
+	if len(p) > h.left {
+		p = p[:h.left]
+	}
+	n, err := h.Conn.Read(p)
+	h.left -= n
+	return n, err
 }
 
 func newTransport(timeout time.Duration) *transport {
@@ -80,12 +108,14 @@ func (t *transport) roundTrip(c *backendConn, req *http.Request) (*http.Response
 		stop()
 		return nil, err
 	}
+	c.head.armed, c.head.left = true, maxAnswerHeader
 	resp, err := http.ReadResponse(c.br, req)
 	// 1xx answers before the real one (100 Continue, 103 Early Hints)
 	// are skipped; 101 is the real one of an upgrade.
 	for err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 		resp, err = http.ReadResponse(c.br, req)
 	}
+	c.head.armed = false
 	if !stop() {
 		return nil, req.Context().Err()
 	}
@@ -127,7 +157,8 @@ func (t *transport) get(ctx context.Context, addr string, replayable bool) (*bac
 	if err != nil {
 		return nil, false, err
 	}
-	return &backendConn{Conn: conn, br: bufio.NewReaderSize(conn, 8<<10), bw: bufio.NewWriterSize(conn, 8<<10)}, false, nil
+	head := &headLimit{Conn: conn}
+	return &backendConn{Conn: conn, br: bufio.NewReaderSize(head, 8<<10), bw: bufio.NewWriterSize(conn, 8<<10), head: head}, false, nil
 }
 
 // put keeps a connection whose last answer was read whole.

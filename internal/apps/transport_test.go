@@ -72,3 +72,33 @@ func TestTransportKeepsConnections(t *testing.T) {
 		t.Fatal("a cancelled request went through")
 	}
 }
+
+// An app that sends headers without end is cut off at 1 MiB: the
+// gateway does not read on.
+func TestTransportBoundsAnswerHeader(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.Read(make([]byte, 4096))
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		line := "X-Junk: " + strings.Repeat("a", 1000) + "\r\n"
+		for i := 0; i < 5000; i++ {
+			if _, err := io.WriteString(c, line); err != nil {
+				return
+			}
+		}
+	}()
+	tr := newTransport(5 * time.Second)
+	req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/", nil)
+	if _, err := tr.RoundTrip(req); err == nil || !strings.Contains(err.Error(), "over 1 MiB") {
+		t.Fatalf("5 MB of headers: %v", err)
+	}
+}
