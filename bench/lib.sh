@@ -9,7 +9,7 @@ scripts/lab.sh status >/dev/null || { echo "$0: the lab is down; run scripts/lab
 tmp=$(mktemp -d)
 cleanup() {
 	ssh -o ControlPath="$tmp/cm" -O exit x 2>/dev/null || true
-	kill $(jobs -p) 2>/dev/null || true
+	kill $(jobs -p) ${gw_pid:-} 2>/dev/null || true
 	wait 2>/dev/null || true
 	for p in $(lxc project list --format csv | cut -d, -f1 | sed 's/ (current)//' | grep "^$prefix" || true); do
 		for n in $(lxc list --project "$p" --format csv -c n); do lxc delete --force --project "$p" "$n" >/dev/null; done
@@ -28,6 +28,7 @@ gw_start() {
 	echo 'bench-password' | "$tmp/lxcgate" --data "$tmp/gw" user add bench --password-stdin 2>/dev/null
 	"$tmp/lxcgate" --data "$tmp/gw" user key add bench <"$tmp/key.pub" 2>/dev/null
 	LXCGATE_LOG_LEVEL=warn "$tmp/lxcgate" --data "$tmp/gw" serve --listen "$gw_host:$port" 2>"$tmp/gw.log" &
+	gw_pid=$! # by its pid: jobs -p missed it when the script ran under time and timeout
 	sleep 1
 	sshopts=(-F /dev/null -p "$port" -i "$tmp/key" -o IdentitiesOnly=yes -o IdentityAgent=none -o BatchMode=yes
 		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
