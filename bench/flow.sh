@@ -94,11 +94,17 @@ for i in $(seq "$ROUNDS"); do
 	time_it lxc.delete lxcdo delete "l$i"
 done
 
-left_rules=$(iptables-save -t nat | grep -c 'BENCHFLOW.*-j DNAT' || true)
-left_rows=$("$tmp/lxcgate" --data "$tmp/gw" portmap status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d.get("desired") or []))')
+# What the gateway holds after every user deleted: DNAT decisions (in its
+# nftables map or iptables chains, as portmap status reads them), desired
+# mappings (rows), containers in its projects.
+status=$("$tmp/lxcgate" --data "$tmp/gw" portmap status --json || true)
+left_rules=$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1]).get("actual") or []))' "$status")
+left_rows=$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1]).get("desired") or []))' "$status")
+left_cts=$(lxc list --all-projects --format csv -c n,e 2>/dev/null | grep -c ",${prefix}u" || true)
 p99() { sort -n "$tmp/$1" | awk '{a[NR]=$1} END {i=int(NR*0.99+0.999); if (i<1) i=1; printf "%.0f", a[i]/1000}'; }
 printf '%d users at once through lxcgate (all in %.1f s) against lxc one at a time (%d rounds): p99 ms\n' \
 	"$USERS" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print (b-a)/1e9}')" "$ROUNDS"
 printf '%-10s %10s %10s\n' step "lxc (1)" "lxcgate ($USERS)"
 for s in launch key ssh snapshot stop delete; do printf '%-10s %10s %10s\n' "$s" "$(p99 "lxc.$s")" "$(p99 "gw.$s")"; done
-echo "errors: 0; DNAT rules left: $left_rules; mappings desired after: $left_rows"
+echo "errors: 0; DNAT rules left: $left_rules; mappings desired after: $left_rows; containers left: $left_cts"
+[ "$left_rules$left_rows$left_cts" = 000 ] || { echo "flow.sh: the gateway left rules, rows or containers behind" >&2; exit 1; }

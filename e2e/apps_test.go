@@ -129,7 +129,7 @@ func TestAppsThroughGateway(t *testing.T) {
 		t.Fatalf("details: %+v", r)
 	}
 	// No host port, no DNAT rule for it.
-	if out, _ := exec.Command("iptables", "-w", "-t", "nat", "-S", g.chains+"-DNAT").CombinedOutput(); strings.Contains(string(out), ":8080") {
+	if out := g.natRules(); strings.Contains(out, ":8080") {
 		t.Fatalf("a DNAT rule for a web app:\n%s", out)
 	}
 

@@ -30,7 +30,7 @@ func TestDoctor(t *testing.T) {
 		"lxd": "LXD 5.", "storage pool": "uses btrfs", "bridge": "ipv4.nat=false dns.mode=none",
 		"iptables backend": "nf_tables", "iptables chains": g.chains + "-", "data permissions": "private",
 		"host key": "ssh_host_ed25519_key", "host port range": "free", "lxcfs": "mounted at /var/lib/lxcfs",
-		"inotify": "fs.inotify.max_user_instances",
+		"inotify": "fs.inotify.max_user_instances", "nftables table": "table ip " + strings.ToLower(g.chains),
 	} {
 		if st, d := r.status(name); st != "ok" || !strings.Contains(d, want) {
 			t.Errorf("%s: %s %q, want ok with %q", name, st, d, want)
@@ -46,8 +46,8 @@ func TestDoctor(t *testing.T) {
 	if st, d := r.status("lxd"); code != 1 || st != "fail" || !strings.Contains(d, "containers.lxd_socket") {
 		t.Errorf("LXD unreachable: exit %d, %s %q", code, st, d)
 	}
-	if len(r.Checks) != 9 || !strings.Contains(stderr, "checks failed") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
-		t.Errorf("want 9 checks and one line on stderr: %d, %q", len(r.Checks), stderr)
+	if len(r.Checks) != 10 || !strings.Contains(stderr, "checks failed") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("want 10 checks (the nftables table among them) and one line on stderr: %d, %q", len(r.Checks), stderr)
 	}
 
 	// The bridge configured otherwise than it is: a warning naming the

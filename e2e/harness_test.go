@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 	// Each test removes its gateways' chains; what one left behind is a
 	// bug: remove it, name it and fail, so the host ends as it began.
 	if left := leftChains(); len(left) > 0 {
-		fmt.Fprintf(os.Stderr, "e2e: the tests left these iptables chains (now removed): %s\n", strings.Join(left, " "))
+		fmt.Fprintf(os.Stderr, "e2e: the tests left these iptables chains and nftables tables (now removed): %s\n", strings.Join(left, " "))
 		code = 1
 	}
 	os.RemoveAll(dir)
@@ -78,8 +78,13 @@ func flushChains(prefix string) error {
 	return nil
 }
 
-// chainsOf lists the nat and filter chains named PREFIX-*.
+// chainsOf lists the nat and filter chains named PREFIX-*, and the
+// nftables table of that prefix.
 func chainsOf(prefix string) []string {
+	var tables []string
+	if exec.Command("nft", "list", "table", "ip", strings.ToLower(prefix)).Run() == nil {
+		tables = append(tables, "table ip "+strings.ToLower(prefix))
+	}
 	out, _ := exec.Command("iptables-save", "-t", "nat").Output()
 	filter, _ := exec.Command("iptables-save", "-t", "filter").Output()
 	var names []string
@@ -88,7 +93,7 @@ func chainsOf(prefix string) []string {
 			names = append(names, prefix+"-"+name)
 		}
 	}
-	return names
+	return append(names, tables...)
 }
 
 // leftChains finds (and removes) the chains of this run's gateways that
@@ -138,16 +143,32 @@ type gw struct {
 	cleanup   bool   // its chains and projects are removed at the end
 }
 
-// freePort is a loopback TCP port that was free a moment ago.
+// givenPorts are the ports freePort handed out in this run: the kernel may
+// offer a port again once its probe closed, and a gateway's SSH and web
+// listeners then collided.
+var givenPorts = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
+// freePort is a loopback TCP port that was free a moment ago and that no
+// other caller in this run was given.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	givenPorts.Lock()
+	defer givenPorts.Unlock()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		ln.Close()
+		if !givenPorts.m[port] {
+			givenPorts.m[port] = true
+			return port
+		}
 	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
 }
 
 // newGW prepares a data directory; start runs the gateway. The gateway

@@ -137,8 +137,8 @@ func plantDemo(t *testing.T) {
 	}
 }
 
-// demoState is what no test gateway may change: the box's configuration
-// and the LXCGATE chains' rules.
+// demoState is what no test gateway may change: the box's configuration,
+// the LXCGATE chains' rules and the table ip lxcgate.
 func demoState(t *testing.T) string {
 	t.Helper()
 	out, err := exec.Command("iptables-save").Output()
@@ -151,7 +151,8 @@ func demoState(t *testing.T) string {
 			rules = append(rules, regexp.MustCompile(`\[\d+:\d+\]`).ReplaceAllString(l, ""))
 		}
 	}
-	return lxc(t, "config", "show", "box", "--project", demoProject) + strings.Join(rules, "\n")
+	table, _ := exec.Command("nft", "list", "table", "ip", "lxcgate").CombinedOutput()
+	return lxc(t, "config", "show", "box", "--project", demoProject) + strings.Join(rules, "\n") + string(table)
 }
 
 // Scenario (issue 19): scripts/up.sh ran, alice launched box through the

@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -39,10 +41,22 @@ func othersRules(t *testing.T) string {
 	return strings.Join(keep, "\n")
 }
 
-// natRules lists the rules of the gateway's own nat chains, as iptables -S
-// prints them: the jumps of PREFIX-DNAT to the blocks of host ports, then
-// the DNAT rules in the blocks, PREFIX-D<port/64>.
+// natRules lists the gateway's DNAT decisions. On nftables (its own table,
+// read with nft -j) each element of the map comes as the iptables rule it
+// replaces, so that one set of checks reads both backends:
+// "-A TABLE:ports -p tcp --dport HP -m comment --comment C -j DNAT
+// --to-destination IP:PORT". On iptables, the rules of its nat chains as
+// iptables -S prints them: the jumps of PREFIX-DNAT to the blocks of host
+// ports, then the DNAT rules in the blocks, PREFIX-D<port/64>.
 func (g *gw) natRules() string {
+	if els, ok := nftElements(strings.ToLower(g.chains)); ok {
+		var keep []string
+		for _, e := range els {
+			keep = append(keep, fmt.Sprintf("-A %s:ports -p tcp --dport %d -m comment --comment %q -j DNAT --to-destination %s:%d",
+				strings.ToLower(g.chains), e.port, e.comment, e.ip, e.cport))
+		}
+		return strings.Join(keep, "\n") + "\n"
+	}
 	out, _ := exec.Command("iptables", "-t", "nat", "-S").CombinedOutput()
 	ours := regexp.MustCompile(`^-A ` + regexp.QuoteMeta(g.chains) + `-(DNAT|D[0-9]+) `)
 	var keep []string
@@ -52,6 +66,62 @@ func (g *gw) natRules() string {
 		}
 	}
 	return strings.Join(keep, "\n") + "\n"
+}
+
+// nftElement is one element of a gateway's map, as nft(8) reads it.
+type nftElement struct {
+	port, cport int
+	ip, comment string
+}
+
+// nftElements reads the map of table ip TABLE; false when there is no
+// such table (the gateway is on iptables, or gone).
+func nftElements(table string) ([]nftElement, bool) {
+	out, err := exec.Command("nft", "-j", "list", "map", "ip", table, "ports").Output()
+	if err != nil {
+		return nil, false
+	}
+	var doc struct {
+		Nftables []struct {
+			Map *struct {
+				Elem [][2]json.RawMessage `json:"elem"`
+			} `json:"map"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return nil, false
+	}
+	var els []nftElement
+	for _, o := range doc.Nftables {
+		if o.Map == nil {
+			continue
+		}
+		for _, kv := range o.Map.Elem {
+			var key struct {
+				Elem struct {
+					Val     int    `json:"val"`
+					Comment string `json:"comment"`
+				} `json:"elem"`
+			}
+			var val struct {
+				Concat []json.RawMessage `json:"concat"`
+			}
+			var e nftElement
+			if json.Unmarshal(kv[0], &key) == nil {
+				e.port, e.comment = key.Elem.Val, key.Elem.Comment
+			}
+			if e.port == 0 {
+				json.Unmarshal(kv[0], &e.port)
+			}
+			if json.Unmarshal(kv[1], &val) == nil && len(val.Concat) == 2 {
+				json.Unmarshal(val.Concat[0], &e.ip)
+				json.Unmarshal(val.Concat[1], &e.cport)
+			}
+			els = append(els, e)
+		}
+	}
+	sort.Slice(els, func(i, j int) bool { return els[i].port < els[j].port })
+	return els, true
 }
 
 // fromClient runs ssh from the client namespace to a published port.

@@ -94,6 +94,35 @@ func testPublishedSSHPort(t *testing.T, n labNet) {
 	}
 }
 
+// tamperMappings drops the mappings whose comment holds which and slips
+// in one of someone else's, for host port 1, in the gateway's nftables map
+// or its iptables chain.
+func tamperMappings(t *testing.T, g *gw, which string) {
+	t.Helper()
+	table := strings.ToLower(g.chains)
+	if _, ok := nftElements(table); ok {
+		sh := func(cmd string) {
+			if out, err := exec.Command("nft", cmd).CombinedOutput(); err != nil {
+				t.Fatalf("nft %s: %v %s", cmd, err, out)
+			}
+		}
+		sh("add element ip " + table + " ports { 1 : 10.0.0.1 . 1 }")
+		els, _ := nftElements(table)
+		for _, e := range els {
+			if strings.Contains(e.comment, which) {
+				sh(fmt.Sprintf("delete element ip %s ports { %d }", table, e.port))
+			}
+		}
+		return
+	}
+	exec.Command("iptables", "-t", "nat", "-A", g.chains+"-DNAT", "-p", "tcp", "--dport", "1", "-j", "ACCEPT").Run()
+	for _, l := range strings.Split(strings.TrimSpace(g.natRules()), "\n") {
+		if strings.Contains(l, which) {
+			exec.Command("sh", "-c", "iptables -t nat "+strings.Replace(l, "-A ", "-D ", 1)).Run()
+		}
+	}
+}
+
 // After SIGKILL of the gateway, changes made meanwhile and a new start, the
 // chains hold exactly what is true.
 func TestMappingsAfterCrash(t *testing.T) {
@@ -115,14 +144,7 @@ func TestMappingsAfterCrash(t *testing.T) {
 	// of c's rules and slips a rule of their own into lxcgate's chain.
 	lxcOut("stop", "--force", "a", "--project", project)
 	lxcOut("delete", "--force", "b", "--project", project)
-	exec.Command("iptables", "-t", "nat", "-A", g.chains+"-DNAT", "-p", "tcp", "--dport", "1", "-j", "ACCEPT").Run()
-	lines := strings.Split(strings.TrimSpace(g.natRules()), "\n")
-	for _, l := range lines {
-		if strings.Contains(l, "alice/c:") {
-			exec.Command("sh", "-c", "iptables -t nat "+strings.Replace(l, "-A ", "-D ", 1)).Run()
-		}
-	}
-
+	tamperMappings(t, g, "alice/c:")
 	g.start()
 	waitFor(t, "reconciled after the restart", 30*time.Second, func() bool { return strings.Count(g.logs(), "port mappings reconciled") == 2 })
 	out, errw, err := g.lxcgate("", "portmap", "status")

@@ -45,7 +45,7 @@ JUPYTER_VERSION="lab build 1"
 # "jupyter notebook" as ubuntu serves the UI and starts python3 kernels.
 JUPYTER_PACKAGES=(jupyter-notebook python3-ipykernel)
 MIRROR=${LXCGATE_LAB_MIRROR:-http://deb.debian.org/debian}
-PACKAGES=(lxd lxd-client lxcfs dnsmasq-base iptables btrfs-progs debootstrap busybox-static openssh-client sshpass iproute2 expect ssh-audit systemd chromium python3-aiosmtpd)
+PACKAGES=(lxd lxd-client lxcfs dnsmasq-base iptables nftables btrfs-progs debootstrap busybox-static openssh-client sshpass iproute2 expect ssh-audit systemd chromium python3-aiosmtpd)
 
 say() { printf 'lab: %s\n' "$*" >&2; }
 die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }

@@ -25,5 +25,7 @@ echo "== fuzzing (short)"
 FUZZTIME=${FUZZTIME:-2s} scripts/fuzz.sh
 echo "== benchmark smoke (parallel logins against a bare x/crypto server)"
 bench/logins.sh --smoke
+echo "== flow smoke (20 users launch, key, ssh, snapshot, stop and delete at once; nothing left behind)"
+bench/flow.sh 20 1
 echo "== end-to-end tests"
 go test -count=1 -timeout 30m ./e2e/...

@@ -21,8 +21,8 @@ func (a *app) portmapCmd() *cobra.Command {
 
 func (a *app) portmapFlushCmd() *cobra.Command {
 	return &cobra.Command{
-		Use: "flush", Short: "remove lxcgate's iptables chains (for an uninstall)", Args: noArgs("lxcgate portmap flush"),
-		Long: "Removes lxcgate's chains and the jumps into them; a running gateway puts them back.",
+		Use: "flush", Short: "remove lxcgate's nftables table and iptables chains (for an uninstall)", Args: noArgs("lxcgate portmap flush"),
+		Long: "Removes lxcgate's nftables table, its iptables chains and the jumps into them; a running gateway puts them back.",
 		RunE: func(*cobra.Command, []string) error {
 			backend, err := gateway.Backend(a.cfg)
 			if err != nil {
@@ -31,7 +31,7 @@ func (a *app) portmapFlushCmd() *cobra.Command {
 			if err := backend.Flush(); err != nil {
 				return err
 			}
-			fmt.Fprintln(a.stderr, "removed lxcgate's chains and the jumps into them; a running gateway puts them back")
+			fmt.Fprintln(a.stderr, "removed lxcgate's table, chains and the jumps into them; a running gateway puts them back")
 			return nil
 		},
 	}
@@ -50,7 +50,7 @@ func (a *app) portmapStatusCmd() *cobra.Command {
 	var v cli.Values
 	c := &cobra.Command{
 		Use: "status", Short: "print desired versus actual port mappings", Args: noArgs("lxcgate portmap status [--json]"),
-		Long: "Compares the mappings the database and LXD call for with lxcgate's iptables chains;\n" +
+		Long: "Compares the mappings the database and LXD call for with lxcgate's nftables map or iptables chains;\n" +
 			"exits 1 when they differ (a running gateway repairs them within ports.reconcile_interval).",
 		RunE: func(*cobra.Command, []string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -166,6 +166,7 @@ type Ports struct {
 	Addresses         []string       `toml:"addresses"`      // match only these host addresses; empty: any local one
 	ReconcileInterval Duration       `toml:"reconcile_interval"`
 	ChainPrefix       string         `toml:"chain_prefix"` // lxcgate's chains: PREFIX-DNAT, PREFIX-FWD
+	Backend           string         `toml:"backend"`      // auto, nftables or iptables
 }
 
 // PortRange returns the parsed host port range.
@@ -339,7 +340,7 @@ func Default() Config {
 		Notify:    Notify{LeaseWarning: "24h,1h", IdleWarning: Duration(30 * time.Minute), SMTP: NotifySMTP{Port: 587, StartTLS: true}},
 		Access:    Access{ContainerUser: "ubuntu"},
 		Ports: Ports{Range: "20000-29999", Services: map[string]int{"ssh": 22}, Web: map[string]int{}, Addresses: []string{},
-			ReconcileInterval: Duration(30 * time.Second), ChainPrefix: "LXCGATE"},
+			ReconcileInterval: Duration(30 * time.Second), ChainPrefix: "LXCGATE", Backend: "auto"},
 	}
 }
 

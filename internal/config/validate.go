@@ -236,6 +236,11 @@ func (c *Config) validatePorts() error {
 	if c.Snapshots.Keep < 1 {
 		return errors.New("snapshots.keep must be at least 1")
 	}
+	switch c.Ports.Backend {
+	case "", "auto", "nftables", "iptables":
+	default:
+		return fmt.Errorf("ports.backend %q: use auto, nftables or iptables", c.Ports.Backend)
+	}
 	if !chainPrefixRE.MatchString(c.Ports.ChainPrefix) {
 		return fmt.Errorf("ports.chain_prefix %q: use 1-20 capital letters, digits and '-', starting with a letter", c.Ports.ChainPrefix)
 	}

@@ -42,3 +42,31 @@ func CheckChains(ctx context.Context, r Runner, prefix string) Check {
 	c.Status, c.Detail = OK, fmt.Sprintf("chains %s* and jumps present (FORWARD policy %s)", prefix, policy)
 	return c
 }
+
+// CheckForwardChain looks for lxcgate's FORWARD accept (PREFIX-FWD and the
+// jump into it), all that stays in iptables when the DNAT is in nftables,
+// and reports the FORWARD policy.
+func CheckForwardChain(ctx context.Context, r Runner, prefix string) Check {
+	c := Check{Name: "iptables chains"}
+	out, err := r.Run(ctx, "iptables", "-S", "FORWARD")
+	if err != nil {
+		c.Status, c.Detail = Fail, fmt.Sprintf("iptables -S FORWARD: %v", err)
+		return c
+	}
+	policy, jump := "unknown", false
+	for _, l := range strings.Split(out, "\n") {
+		fs := strings.Fields(l)
+		if len(fs) == 3 && fs[0] == "-P" && fs[1] == "FORWARD" {
+			policy = fs[2]
+		}
+		if strings.HasPrefix(l, "-A FORWARD ") && strings.HasSuffix(strings.TrimSpace(l), "-j "+prefix+"FWD") {
+			jump = true
+		}
+	}
+	if !jump {
+		c.Status, c.Detail = Warn, fmt.Sprintf("chain %sFWD or its jump from FORWARD missing: a running gateway creates them (FORWARD policy %s)", prefix, policy)
+		return c
+	}
+	c.Status, c.Detail = OK, fmt.Sprintf("chain %sFWD and its jump present (FORWARD policy %s)", prefix, policy)
+	return c
+}

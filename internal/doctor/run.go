@@ -8,11 +8,14 @@ import (
 // Env is the host a report describes, and the configuration it is held
 // against.
 type Env struct {
-	LXD           LXD
-	Runner        Runner
-	LookPath      func(string) (string, error)
-	InUse         PortInUse
-	ChainPrefix   string
+	LXD         LXD
+	Runner      Runner
+	LookPath    func(string) (string, error)
+	InUse       PortInUse
+	ChainPrefix string
+	// NFTable is lxcgate's nftables table where the DNAT lives there;
+	// empty: in the iptables chains.
+	NFTable       string
 	PortFirst     int
 	PortLast      int
 	NAT           bool // the bridge should NAT containers' traffic
@@ -67,7 +70,12 @@ func Run(ctx context.Context, e Env) Report {
 		}
 	}
 	add(CheckIptablesBackend(ctx, e.Runner))
-	add(CheckChains(ctx, e.Runner, e.ChainPrefix))
+	if e.NFTable != "" {
+		add(CheckNFTable(ctx, e.Runner, e.LookPath, e.NFTable))
+		add(CheckForwardChain(ctx, e.Runner, e.ChainPrefix))
+	} else {
+		add(CheckChains(ctx, e.Runner, e.ChainPrefix))
+	}
 	add(CheckPortRange(e.PortFirst, e.PortLast, probedPorts, e.InUse))
 	add(CheckPerms(e.DataDir, e.DBFile))
 	add(CheckHostKey(e.HostKey))

@@ -11,6 +11,7 @@ import (
 	"github.com/lxcgate/lxcgate/internal/config"
 	"github.com/lxcgate/lxcgate/internal/doctor"
 	"github.com/lxcgate/lxcgate/internal/lxd"
+	"github.com/lxcgate/lxcgate/internal/portmap"
 )
 
 // Doctor runs the host checks cfg calls for ('lxcgate doctor'; serve
@@ -35,6 +36,9 @@ func doctorEnv(cfg config.Config, lx *lxd.Client) doctor.Env {
 		NAT: cfg.Containers.NAT, NvidiaRuntime: cfg.GPU.NvidiaRuntime,
 		DataDir: cfg.Data, DBFile: filepath.Join(cfg.Data, "lxcgate.db"),
 		HostKey: filepath.Join(cfg.Data, "ssh_host_ed25519_key"),
+	}
+	if usesNFTables(cfg) {
+		e.NFTable = portmap.TableName(cfg.Ports.ChainPrefix)
 	}
 	e.Datasets, e.DatasetMembers = map[string]string{}, map[string][]string{}
 	for name, d := range cfg.Datasets {

@@ -49,13 +49,25 @@ func Service(db *sql.DB, cfg config.Config, log *slog.Logger) (*containers.Servi
 	return containers.New(db, lx, ContainerConfig(cfg, nil), log), nil
 }
 
-// Backend is the iptables backend cfg describes.
-func Backend(cfg config.Config) (*portmap.IPTables, error) {
+// Backend is the port mapping backend cfg describes ([ports] backend):
+// nftables where "auto" finds it usable, else iptables.
+func Backend(cfg config.Config) (portmap.Backend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	first, last, _ := cfg.Ports.PortRange()
-	return portmap.NewIPTables(cfg.Ports.ChainPrefix, cfg.Ports.Addresses, first, last)
+	p := cfg.Ports
+	first, last, _ := p.PortRange()
+	if usesNFTables(cfg) {
+		return portmap.NewNFTables(p.ChainPrefix, p.Addresses, first, last)
+	}
+	return portmap.NewIPTables(p.ChainPrefix, p.Addresses, first, last)
+}
+
+// usesNFTables tells where cfg's DNAT lives: in lxcgate's nftables table,
+// or in its iptables chains.
+func usesNFTables(cfg config.Config) bool {
+	b := cfg.Ports.Backend
+	return b == "nftables" || (b != "iptables" && portmap.NFTablesUsable())
 }
 
 // LXDClient connects to LXD as [lxd] says: over HTTPS with the client

@@ -20,6 +20,7 @@ var (
 	_ server.Rooms        = (*containers.Service)(nil)
 	_ portmap.Source      = (*containers.Service)(nil)
 	_ portmap.Backend     = (*portmap.IPTables)(nil)
+	_ portmap.Backend     = (*portmap.NFTables)(nil)
 	_ auth.Store          = (*users.Store)(nil)
 	_ web.Users           = (*users.Store)(nil)
 	_ web.Auth            = (*webauth.Auth)(nil)

@@ -7,6 +7,10 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,14 +22,37 @@ import (
 // network namespace of their own: bench/portmap.sh makes one and sets
 // LXCGATE_BENCH_NETNS.
 func benchBackend(b *testing.B) *IPTables {
-	if os.Getenv("LXCGATE_BENCH_NETNS") == "" {
-		b.Skip("run through bench/portmap.sh, inside a network namespace")
-	}
+	needNetns(b)
 	ipt, err := NewIPTables("", nil, 20000, 59999)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return ipt
+}
+
+func needNetns(b *testing.B) {
+	if os.Getenv("LXCGATE_BENCH_NETNS") == "" {
+		b.Skip("run through bench/portmap.sh, inside a network namespace")
+	}
+}
+
+// benchNFT is the nftables backend, in the same namespace.
+func benchNFT(b *testing.B) *NFTables {
+	needNetns(b)
+	nft, err := NewNFTables("", nil, 20000, 59999)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { nft.Flush(); nft.Close() })
+	return nft
+}
+
+// backendFor is the iptables backend, or nftables' when nft.
+func backendFor(b *testing.B, nft bool) Backend {
+	if nft {
+		return benchNFT(b)
+	}
+	return benchBackend(b)
 }
 
 // lab returns n containers with three services each.
@@ -43,11 +70,13 @@ func lab(n int) []mapping.Mapping {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func BenchmarkFullReconcileFromEmpty1000x3(b *testing.B)  { fullFromEmpty(b, 1000) }
-func BenchmarkFullReconcileFromEmpty10000x3(b *testing.B) { fullFromEmpty(b, 10000) }
+func BenchmarkFullReconcileFromEmpty1000x3(b *testing.B)     { fullFromEmpty(b, 1000, false) }
+func BenchmarkFullReconcileFromEmpty10000x3(b *testing.B)    { fullFromEmpty(b, 10000, false) }
+func BenchmarkNFTFullReconcileFromEmpty1000x3(b *testing.B)  { fullFromEmpty(b, 1000, true) }
+func BenchmarkNFTFullReconcileFromEmpty10000x3(b *testing.B) { fullFromEmpty(b, 10000, true) }
 
-func fullFromEmpty(b *testing.B, n int) {
-	ipt := benchBackend(b)
+func fullFromEmpty(b *testing.B, n int, nft bool) {
+	ipt := backendFor(b, nft)
 	src := &fakeSource{m: lab(n)}
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
@@ -65,7 +94,7 @@ func fullFromEmpty(b *testing.B, n int) {
 
 // synced returns a mapper that has written src's rules into the emptied
 // chains: the starting point of the benchmarks that change one thing.
-func synced(b *testing.B, ipt *IPTables, src *fakeSource) *Mapper {
+func synced(b *testing.B, ipt Backend, src *fakeSource) *Mapper {
 	ipt.Flush()
 	m := New(ipt, src, quiet())
 	if _, err := m.Sync(context.Background()); err != nil {
@@ -74,11 +103,12 @@ func synced(b *testing.B, ipt *IPTables, src *fakeSource) *Mapper {
 	return m
 }
 
-func BenchmarkReconcileNothingToChange1000x3(b *testing.B)  { nothingToChange(b, 1000) }
-func BenchmarkReconcileNothingToChange10000x3(b *testing.B) { nothingToChange(b, 10000) }
+func BenchmarkReconcileNothingToChange1000x3(b *testing.B)     { nothingToChange(b, 1000, false) }
+func BenchmarkReconcileNothingToChange10000x3(b *testing.B)    { nothingToChange(b, 10000, false) }
+func BenchmarkNFTReconcileNothingToChange10000x3(b *testing.B) { nothingToChange(b, 10000, true) }
 
-func nothingToChange(b *testing.B, n int) {
-	ipt := benchBackend(b)
+func nothingToChange(b *testing.B, n int, nft bool) {
+	ipt := backendFor(b, nft)
 	src := &fakeSource{m: lab(n)}
 	ctx := context.Background()
 	m := synced(b, ipt, src)
@@ -95,10 +125,15 @@ func nothingToChange(b *testing.B, n int) {
 func toggle(b *testing.B, n int, start bool, perRule bool, noNetlink ...bool) {
 	ipt := benchBackend(b)
 	ipt.noNetlink = len(noNetlink) > 0 && noNetlink[0]
+	toggleOn(b, ipt, n, start, perRule)
+}
+
+func toggleOn(b *testing.B, be Backend, n int, start bool, perRule bool) {
+	ipt, _ := be.(*IPTables)
 	all := lab(n)
 	src := &fakeSource{m: all}
 	ctx := context.Background()
-	m := synced(b, ipt, src)
+	m := synced(b, be, src)
 	var rules []Rule
 	for _, mp := range all[:3] {
 		rules = append(rules, rulesOf(mp)...)
@@ -161,6 +196,53 @@ func BenchmarkUnmapStoppedContainerPerRule(b *testing.B) { toggle(b, 1000, false
 func BenchmarkMapStartedContainer10000x3(b *testing.B)   { toggle(b, 10000, true, false) }
 func BenchmarkUnmapStoppedContainer10000x3(b *testing.B) { toggle(b, 10000, false, false) }
 
+// On nftables the same is one element in a hash map, whatever n.
+func BenchmarkNFTMapStartedContainer10000x3(b *testing.B) {
+	toggleOn(b, benchNFT(b), 10000, true, false)
+}
+func BenchmarkNFTUnmapStoppedContainer10000x3(b *testing.B) {
+	toggleOn(b, benchNFT(b), 10000, false, false)
+}
+
+// BenchmarkNFTMemory10000x3 reports what a mapper that holds 10,000 x 3
+// mappings on nftables adds to the process over an empty one (after a
+// GC), with the desired state it was given.
+func BenchmarkNFTMemory10000x3(b *testing.B) {
+	nft := benchNFT(b)
+	for i := 0; i < b.N; i++ {
+		nft.Flush()
+		runtime.GC()
+		debug.FreeOSMemory()
+		empty := New(nft, &fakeSource{}, quiet())
+		if _, err := empty.Sync(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		before := rssKiB()
+		src := &fakeSource{m: lab(10000)}
+		m := New(nft, src, quiet())
+		if _, err := m.Sync(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		debug.FreeOSMemory()
+		b.ReportMetric(float64(rssKiB()-before)/1024, "MiB-rss")
+		runtime.KeepAlive(m)
+		runtime.KeepAlive(empty)
+	}
+}
+
+// rssKiB is the process's resident set.
+func rssKiB() int {
+	s, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(s), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}
+
 // Without netlink: deletions by spec through iptables-restore, as on the
 // legacy backend; the comparison for the netlink path.
 func BenchmarkUnmapStoppedContainerNoNetlink10000x3(b *testing.B) {
@@ -170,18 +252,27 @@ func BenchmarkUnmapStoppedContainerNoNetlink10000x3(b *testing.B) {
 // A reconcile after someone else committed to the ruleset (here: a chain
 // created or deleted in the filter table, untimed): it reads lxcgate's
 // chains again, over netlink or with iptables -S.
-func BenchmarkReconcileRereadChains1000x3(b *testing.B)  { reread(b, 1000, false) }
-func BenchmarkReconcileRereadChains10000x3(b *testing.B) { reread(b, 10000, false) }
+func BenchmarkReconcileRereadChains1000x3(b *testing.B)  { reread(b, 1000, false, false) }
+func BenchmarkReconcileRereadChains10000x3(b *testing.B) { reread(b, 10000, false, false) }
 func BenchmarkReconcileRereadChainsNoNetlink10000x3(b *testing.B) {
-	reread(b, 10000, true)
+	reread(b, 10000, true, false)
 }
+func BenchmarkNFTReconcileRereadMap10000x3(b *testing.B) { reread(b, 10000, false, true) }
 
-func reread(b *testing.B, n int, noNetlink bool) {
-	ipt := benchBackend(b)
-	ipt.noNetlink = noNetlink
+func reread(b *testing.B, n int, noNetlink, nft bool) {
+	var ipt unchangedBackend
+	var be Backend
+	if nft {
+		n := benchNFT(b)
+		ipt, be = n, n
+	} else {
+		i := benchBackend(b)
+		i.noNetlink = noNetlink
+		ipt, be = i, i
+	}
 	src := &fakeSource{m: lab(n)}
 	ctx := context.Background()
-	m := synced(b, ipt, src)
+	m := synced(b, be, src)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()

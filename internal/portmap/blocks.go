@@ -116,12 +116,19 @@ func (b *IPTables) Unchanged() bool {
 // commit runs one write that commits once, and keeps the generation
 // known only when that commit was the only one since it was last known.
 func (b *IPTables) commit(write func() error) error {
-	before, ok := b.generation()
-	known := ok && b.genOK && before == b.gen
+	return trackCommit(&b.gen, &b.genOK, b.generation, write)
+}
+
+// trackCommit runs write, a single commit to nf_tables, between two reads
+// of the ruleset generation: *gen stays known (*genOK) only when it was
+// known before and the write's commit was the only one in between.
+func trackCommit(gen *uint32, genOK *bool, read func() (uint32, bool), write func() error) error {
+	before, ok := read()
+	known := ok && *genOK && before == *gen
 	err := write()
-	after, ok := b.generation()
-	b.genOK = err == nil && known && ok && after == before+1
-	b.gen = after
+	after, ok := read()
+	*genOK = err == nil && known && ok && after == before+1
+	*gen = after
 	return err
 }
 

@@ -2,6 +2,7 @@ package portmap
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/lxcgate/lxcgate/internal/cli"
@@ -27,6 +28,9 @@ type jump struct {
 // alone, which DNAT to a bridge could not serve anyway.
 func (b *IPTables) jumps() []jump {
 	var js []jump
+	if b.filterOnly {
+		return []jump{{"filter", "FORWARD", []string{"-j", b.filter}}}
+	}
 	if len(b.addrs) == 0 {
 		local := []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", b.nat}
 		js = append(js, jump{"nat", "PREROUTING", local},
@@ -48,6 +52,11 @@ func (b *IPTables) Ensure() error {
 	if err := b.removeStaleJumps(); err != nil {
 		return err
 	}
+	if b.filterOnly {
+		if err := b.dropNATChains(); err != nil {
+			return err
+		}
+	}
 	if err := b.ensureForwardRule(); err != nil {
 		return err
 	}
@@ -57,6 +66,9 @@ func (b *IPTables) Ensure() error {
 // ensureChains creates lxcgate's nat and filter chains where missing.
 func (b *IPTables) ensureChains() error {
 	for _, c := range [][2]string{{"nat", b.nat}, {"filter", b.filter}} {
+		if b.filterOnly && c[0] == "nat" {
+			continue
+		}
 		ok, err := b.ipt.ChainExists(c[0], c[1])
 		if err != nil {
 			return b.fail("list chains", err)
@@ -156,9 +168,34 @@ func (b *IPTables) Flush() error {
 			}
 		}
 	}
+	if err := b.dropNATChains(); err != nil {
+		return err
+	}
+	ok, err := b.ipt.ChainExists("filter", b.filter)
+	if err != nil {
+		return b.fail("list chains", err)
+	}
+	if ok {
+		if err := b.ipt.ClearAndDeleteChain("filter", b.filter); err != nil {
+			return b.fail("delete chain "+b.filter, err)
+		}
+	}
+	return nil
+}
+
+// dropNATChains removes lxcgate's nat chains, whose jumps are gone: for an
+// uninstall, or where NFTables took their place (logged once, as the
+// migration it is).
+func (b *IPTables) dropNATChains() error {
+	if ok, err := b.ipt.ChainExists("nat", b.nat); err != nil || !ok {
+		return nil // none, or no nat table to hold them
+	}
 	chains, _, err := b.read()
 	if err != nil {
 		return err
+	}
+	if b.filterOnly {
+		slog.Info("port mappings: removing lxcgate's iptables nat chains, now in an nftables table of its own", "chains", len(chains))
 	}
 	var lines []string
 	for _, ch := range chains {
@@ -174,17 +211,6 @@ func (b *IPTables) Flush() error {
 			lines = append(lines, "-X "+ch)
 		}
 	}
-	if err := b.restore("nat", lines); err != nil {
-		return err
-	}
-	ok, err := b.ipt.ChainExists("filter", b.filter)
-	if err != nil {
-		return b.fail("list chains", err)
-	}
-	if ok {
-		if err := b.ipt.ClearAndDeleteChain("filter", b.filter); err != nil {
-			return b.fail("delete chain "+b.filter, err)
-		}
-	}
-	return nil
+	b.blocks, b.genOK = nil, false
+	return b.restore("nat", lines)
 }

@@ -22,6 +22,7 @@ type IPTables struct {
 	nat, filter string   // lxcgate's chains
 	addrs       []string // host addresses to match; empty: any local address
 	first, last int      // the host port range
+	filterOnly  bool     // only the FORWARD accept: NFTables does the DNAT
 
 	mu        sync.Mutex
 	nf        *nfConn

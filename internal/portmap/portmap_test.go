@@ -77,7 +77,7 @@ func (s *fakeSource) set(m ...mapping.Mapping) {
 func (s *fakeSource) AllMappings(context.Context) (mapping.Desired, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []mapping.Mapping
+	out := make([]mapping.Mapping, 0, len(s.m))
 	var pending []ref.Ref
 	for _, m := range s.m {
 		if m.IP == "" {

@@ -111,7 +111,7 @@ func build(outDir, version, arch string) (string, error) {
 		MTime:    time.Now().UTC().Truncate(time.Second),
 		Overridables: nfpm.Overridables{
 			Depends:    []string{"iptables", "adduser"},
-			Recommends: []string{"lxd | lxd-installer"},
+			Recommends: []string{"lxd | lxd-installer", "nftables"},
 			Contents: files.Contents{
 				{Source: bin, Destination: "/usr/bin/lxcgate", FileInfo: &files.ContentFileInfo{Mode: 0o755}},
 				{Source: toml, Destination: "/etc/lxcgate/lxcgate.toml", Type: files.TypeConfig, FileInfo: &files.ContentFileInfo{Mode: 0o644}},
