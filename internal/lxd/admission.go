@@ -8,7 +8,8 @@ import (
 )
 
 // Heavy LXD operations (create, start, stop, delete, snapshot, restore)
-// pass through an admission queue per daemon (per member in a cluster):
+// pass through an admission queue per daemon (per member in a cluster,
+// where the instance was last seen):
 // at most a bounded number run at once, and a freed slot goes to the
 // users in turn, so that one user's burst does not starve the others, and
 // fifty launches at once do not reach a small host's LXD together.

@@ -83,3 +83,19 @@ func TestAdmission(t *testing.T) {
 	r1()
 	r2()
 }
+
+// An operation on an existing container waits in the line of the member
+// it was last seen on, not in a shared one.
+func TestMemberOfLastSeen(t *testing.T) {
+	c := &Client{}
+	if got := c.memberOf("lxcgate-alice", "box"); got != "" {
+		t.Fatalf("unknown: %q", got)
+	}
+	c.cluster.last = map[string]Instance{"lxcgate-alice/box": {Name: "box", Project: "lxcgate-alice", Location: "member2"}}
+	if got := c.memberOf("lxcgate-alice", "box"); got != "member2" {
+		t.Fatalf("seen on member2: %q", got)
+	}
+	if got := c.memberOf("lxcgate-bob", "box"); got != "" {
+		t.Fatalf("bob's box: %q", got)
+	}
+}

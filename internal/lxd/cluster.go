@@ -450,3 +450,12 @@ func (cc *clusterCache) expire() {
 	cc.at = time.Time{}
 	cc.mu.Unlock()
 }
+
+// memberOf is the cluster member that held project/name when last seen,
+// whose daemon's admission queue its operations pass; "" on a single host
+// or before it was seen (LXD's own placement then).
+func (c *Client) memberOf(project, name string) string {
+	c.cluster.lastMu.Lock()
+	defer c.cluster.lastMu.Unlock()
+	return c.cluster.last[project+"/"+name].Location
+}

@@ -282,7 +282,7 @@ func (c *Client) Restart(ctx context.Context, project, name string) error {
 // project, timed under the action's name.
 func (c *Client) changeState(ctx context.Context, project, name, action string, force bool) error {
 	defer c.timed(action)()
-	release, err := c.admit.acquire(ctx, "", project)
+	release, err := c.admit.acquire(ctx, c.memberOf(project, name), project)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", action, name, err)
 	}
@@ -297,7 +297,7 @@ func (c *Client) changeState(ctx context.Context, project, name, action string, 
 // Delete deletes a container; with force a running one is stopped first.
 func (c *Client) Delete(ctx context.Context, project, name string, force bool) error {
 	defer c.timed("delete")()
-	release, err := c.admit.acquire(ctx, "", project)
+	release, err := c.admit.acquire(ctx, c.memberOf(project, name), project)
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", name, err)
 	}

@@ -20,7 +20,7 @@ type Snapshot struct {
 // Snapshot takes a (stateless) snapshot of a running or stopped container.
 func (c *Client) Snapshot(ctx context.Context, project, name, snap string) error {
 	defer c.timed("snapshot")()
-	release, err := c.admit.acquire(ctx, "", project)
+	release, err := c.admit.acquire(ctx, c.memberOf(project, name), project)
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", name, err)
 	}
@@ -80,7 +80,7 @@ func (c *Client) DeleteSnapshot(ctx context.Context, project, name, snap string)
 // Restore rolls a stopped container back to a snapshot.
 func (c *Client) Restore(ctx context.Context, project, name, snap string) error {
 	defer c.timed("restore")()
-	release, err := c.admit.acquire(ctx, "", project)
+	release, err := c.admit.acquire(ctx, c.memberOf(project, name), project)
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", name, err)
 	}
