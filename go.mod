@@ -7,6 +7,7 @@ require (
 	github.com/canonical/lxd v0.0.0-20241209155119-76da976c6ee7
 	github.com/coreos/go-iptables v0.8.0
 	github.com/gliderlabs/ssh v0.3.8
+	github.com/google/nftables v0.3.0
 	github.com/goreleaser/nfpm/v2 v2.45.2
 	github.com/gorilla/websocket v1.5.1
 	github.com/prometheus/client_golang v1.25.0
@@ -17,8 +18,6 @@ require (
 	golang.org/x/term v0.47.0
 	modernc.org/sqlite v1.61.1
 )
-
-require github.com/google/nftables v0.3.0
 
 require (
 	dario.cat/mergo v1.0.2 // indirect
