@@ -6,6 +6,8 @@
 #
 #   bench/sessions.sh [sessions flags...]    e.g. -sessions 1000 -hold 0
 #   LXCGATE_BIN=/path/to/lxcgate bench/sessions.sh   measure that build instead
+#   AFTER_LOGINS=1 bench/sessions.sh   first 5 s of parallel key logins (bench/loginload), then the shells:
+#                                      the memory of a gateway that has served a login burst
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
@@ -23,6 +25,11 @@ export LXCGATE_SSH_MAX_SESSIONS=6000 LXCGATE_SSH_MAX_SESSIONS_PER_USER=100 LXCGA
 LXCGATE_LOG_LEVEL=${LXCGATE_LOG_LEVEL:-warn} "$tmp/lxcgate" --data "$tmp/gw" serve --listen "127.0.0.1:$port" 2>"$tmp/gw.log" &
 gw_pid=$!
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+if [ -n "${AFTER_LOGINS:-}" ]; then
+	# Both "servers" are the gateway: only the load matters here.
+	"$tmp/loginload" run -bare "127.0.0.1:$port" -gw "127.0.0.1:$port" -duration 3s -rounds 1 | grep -v "^ *$" | tail -4 || true
+	echo "after the login burst: RSS $(awk '/VmRSS/ {print $2}' "/proc/$gw_pid/status") KiB"
+fi
 "$tmp/sessions" -gw "127.0.0.1:$port" -pid "$gw_pid" "$@" || {
 	echo "sessions.sh: failed; gateway log:" >&2
 	tail -20 "$tmp/gw.log" >&2
