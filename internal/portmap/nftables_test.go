@@ -292,3 +292,55 @@ func TestNFTablesElements(t *testing.T) {
 		t.Fatal("table names")
 	}
 }
+
+// TestRepairedOnForeignCommit: another tool deletes lxcgate's table, or
+// its FORWARD jump, long before the periodic pass: the commit's notice
+// brings a pass, and both are back within a second.
+func TestRepairedOnForeignCommit(t *testing.T) {
+	if !inNetns(t) {
+		return
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("needs nft")
+	}
+	b, err := NewNFTables("TW", nil, 20000, 20099)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	src := &fakeSource{}
+	src.set(mapping.Mapping{Owner: "alice", Name: "box", Service: "ssh", HostPort: 20001, IP: "10.77.0.2", ContainerPort: 22})
+	m := New(b, src, quiet())
+	if _, err := m.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go m.Run(ctx, time.Hour)
+	time.Sleep(100 * time.Millisecond) // the watch has joined the group
+	within := func(what string, ok func() bool) {
+		t.Helper()
+		for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if ok() {
+				return
+			}
+		}
+		t.Fatalf("%s: not repaired within a second", what)
+	}
+	sh(t, "nft", "delete", "table", "ip", "tw")
+	within("the table deleted", func() bool { return slices.Equal(nftComments(t, "tw"), commentsOf(src.m)) })
+	sh(t, "iptables", "-D", "FORWARD", "-j", "TW-FWD")
+	within("the FORWARD jump deleted", func() bool {
+		return strings.Contains(sh(t, "iptables", "-S", "FORWARD"), "-j TW-FWD")
+	})
+	// A rule put in front of the jump: the jump goes first again.
+	sh(t, "iptables", "-I", "FORWARD", "-j", "DROP")
+	within("a rule in front of the jump", func() bool {
+		lines := strings.Split(strings.TrimSpace(sh(t, "iptables", "-S", "FORWARD")), "\n")
+		return len(lines) > 1 && lines[1] == "-A FORWARD -j TW-FWD"
+	})
+	cancel()
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -508,19 +508,29 @@ func (m *Mapper) Follow(r ref.Ref) {
 	}
 }
 
-// Run reconciles every interval until ctx ends: the safety net behind
-// LXD's events, and the retry after iptables failed.
+// Run reconciles every interval until ctx ends, and within a moment of
+// any commit to nf_tables by anyone (see watchCommits): the safety net
+// behind LXD's events, the repair after another tool rewrote the ruleset,
+// and the retry after a write failed.
 func (m *Mapper) Run(ctx context.Context, interval time.Duration) {
-	tick.Every(ctx, interval, func() {
-		// Re-check the chains and jumps too, not only the rules.
-		m.mu.Lock()
-		m.ensured = false
-		m.mu.Unlock()
-		res, err := m.Sync(ctx)
-		if err != nil {
-			m.log.Warn("port mapping reconcile failed; will retry", "err", err)
-		} else if res.Added+res.Removed > 0 {
-			m.log.Info("port mappings repaired", "added", res.Added, "removed", res.Removed)
+	kick := make(chan struct{}, 1)
+	go func() {
+		if err := watchCommits(ctx, kick); err != nil {
+			m.log.Info("ruleset changes are not notified; the periodic pass repairs them", "every", interval, "err", err)
 		}
-	})
+	}()
+	tick.EveryOr(ctx, interval, kick, settleAfterCommit, func() { m.pass(ctx) })
+}
+
+// pass is one full reconcile that re-checks the chains or table too.
+func (m *Mapper) pass(ctx context.Context) {
+	m.mu.Lock()
+	m.ensured = false
+	m.mu.Unlock()
+	res, err := m.Sync(ctx)
+	if err != nil {
+		m.log.Warn("port mapping reconcile failed; will retry", "err", err)
+	} else if res.Added+res.Removed > 0 {
+		m.log.Info("port mappings repaired", "added", res.Added, "removed", res.Removed)
+	}
 }

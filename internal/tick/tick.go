@@ -11,6 +11,12 @@ import (
 // Every calls f after each interval until ctx ends; it does not call f at
 // once (callers that want a first pass at start call f themselves).
 func Every(ctx context.Context, interval time.Duration, f func()) {
+	EveryOr(ctx, interval, nil, 0, f)
+}
+
+// EveryOr is Every, and also calls f settle after wake fires: the wakes
+// that come while it settles are covered by that one call.
+func EveryOr(ctx context.Context, interval time.Duration, wake <-chan struct{}, settle time.Duration, f func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -18,7 +24,17 @@ func Every(ctx context.Context, interval time.Duration, f func()) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			f()
+		case <-wake:
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(settle):
+			}
+			select {
+			case <-wake:
+			default:
+			}
 		}
+		f()
 	}
 }
