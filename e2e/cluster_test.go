@@ -119,7 +119,14 @@ func TestClusterPlacement(t *testing.T) {
 // members go on as before; its rows, ports and rules stay. When the member
 // is back, its container is running and mapped again without anyone's help.
 func TestClusterMemberAway(t *testing.T) {
-	g, keys, prefix := clusterGW(t, 31200)
+	// The gateway talks to the cluster through member2 first, the member
+	// that goes away: it must move on to member1 ([lxd] url lists both).
+	c := needCluster(t)
+	addr := map[string]string{}
+	for _, m := range c.Members {
+		addr[m.Name] = "https://" + m.Address + ":8443"
+	}
+	g, keys, prefix := clusterGW(t, 31200, "LXCGATE_LXD_URL="+addr["member2"]+","+addr["member1"])
 	alice := keys["alice"]
 	if r := g.sshKey("alice", alice, "", "launch", "far", "--host", "member2"); r.code != 0 {
 		t.Fatalf("launch far: %+v", r)
@@ -166,6 +173,9 @@ func TestClusterMemberAway(t *testing.T) {
 	}
 	if c := g.details("alice", alice, "far"); c.hostPort(22) != far.hostPort(22) {
 		t.Fatalf("far's port changed: %+v", c)
+	}
+	if !strings.Contains(g.logs(), "next="+addr["member1"]) {
+		t.Fatalf("no move to member1 in the log:\n%s", g.logs())
 	}
 
 	if out, err := lxcAll("start", "labcluster-m2", "--project", "labcluster"); err != nil {

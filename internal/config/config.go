@@ -169,6 +169,18 @@ type Ports struct {
 	Backend           string         `toml:"backend"`      // auto, nftables or iptables
 }
 
+// URLs are the addresses in URL, in order: the gateway talks to the first
+// that answers and moves to the next when it stops answering.
+func (l LXD) URLs() []string {
+	var out []string
+	for _, u := range strings.Split(l.URL, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 // PortRange returns the parsed host port range.
 func (p Ports) PortRange() (int, int, error) {
 	a, b, ok := strings.Cut(p.Range, "-")
@@ -183,7 +195,7 @@ func (p Ports) PortRange() (int, int, error) {
 // LXD says how to reach LXD over HTTPS (a cluster, or a remote host);
 // with URL empty, the unix socket (containers.lxd_socket) is used.
 type LXD struct {
-	URL        string `toml:"url"`         // https://HOST:8443
+	URL        string `toml:"url"`         // https://HOST:8443, or several, comma-separated: the members to try in turn
 	ServerCert string `toml:"server_cert"` // PEM file of the server's (cluster's) certificate, pinned
 	ClientCert string `toml:"client_cert"` // PEM files; empty: DATA/lxd-client.crt and .key, made on first use
 	ClientKey  string `toml:"client_key"`

@@ -188,3 +188,24 @@ func TestQuotaKeysFollowTheTable(t *testing.T) {
 		t.Errorf("[quota] keys outside the table: %v", keys)
 	}
 }
+
+// [lxd] url takes one address or every member's, comma-separated; each
+// must be https.
+func TestLXDURLs(t *testing.T) {
+	c := Default()
+	c.LXD.URL, c.LXD.ServerCert = " https://10.0.0.1:8443, https://10.0.0.2:8443 ,", "/etc/lxcgate/cluster.crt"
+	if got := c.LXD.URLs(); len(got) != 2 || got[0] != "https://10.0.0.1:8443" || got[1] != "https://10.0.0.2:8443" {
+		t.Fatalf("URLs: %q", got)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.LXD.URL = "https://10.0.0.1:8443,http://10.0.0.2:8443"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `"http://10.0.0.2:8443"`) {
+		t.Fatalf("a plain http member: %v", err)
+	}
+	c.LXD.URL = " , "
+	if err := c.Validate(); err == nil {
+		t.Fatal("a url of commas alone")
+	}
+}

@@ -47,8 +47,13 @@ func (c *Config) validateLXD() error {
 	if l.URL == "" {
 		return nil
 	}
-	u, err := url.Parse(l.URL)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
+	for _, one := range l.URLs() {
+		u, err := url.Parse(one)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return fmt.Errorf("lxd.url %q: want https://HOST:8443, or several members' addresses separated by commas", one)
+		}
+	}
+	if len(l.URLs()) == 0 {
 		return fmt.Errorf("lxd.url %q: want https://HOST:8443", l.URL)
 	}
 	if l.ServerCert == "" {

@@ -85,7 +85,10 @@ func LXDClient(cfg config.Config, log *slog.Logger) (*lxd.Client, error) {
 
 func lxdConn(cfg config.Config) (lxd.Conn, error) {
 	c := cfg.LXD
-	conn := lxd.Conn{Socket: cfg.Containers.LXDSocket, URL: c.URL}
+	conn := lxd.Conn{Socket: cfg.Containers.LXDSocket}
+	if urls := c.URLs(); len(urls) > 0 {
+		conn.URL, conn.URLs = urls[0], urls
+	}
 	if c.URL == "" {
 		return conn, nil
 	}

@@ -46,6 +46,7 @@ type Client struct {
 
 	mu  sync.Mutex
 	srv lxdclient.InstanceServer
+	at  int // which of conn's addresses srv is (mod their number)
 
 	// ExecTimeout bounds a command run in a container; set before use.
 	ExecTimeout time.Duration
@@ -80,7 +81,8 @@ func (c *Client) server() (lxdclient.InstanceServer, error) {
 	var srv lxdclient.InstanceServer
 	var err error
 	if c.conn.remote() {
-		srv, err = connectHTTPS(c.conn.URL, c.conn)
+		urls := c.conn.addresses()
+		srv, err = connectHTTPS(urls[c.at%len(urls)], c.conn)
 	} else {
 		srv, err = lxdclient.ConnectLXDUnix(Socket(c.conn.Socket), &lxdclient.ConnectionArgs{SkipGetServer: true})
 	}
@@ -188,10 +190,17 @@ func (c *Client) check(what string, err error) error {
 		c.log.Warn(what, "err", err)
 		return fmt.Errorf("%s: %w", what, ErrLimit)
 	case isConnErr(err):
-		c.log.Warn("connection lost; will reconnect", "what", what, "err", err)
 		c.mu.Lock()
 		c.srv = nil
+		next := ""
+		if urls := c.conn.addresses(); c.conn.remote() && len(urls) > 1 {
+			// The member behind this address is gone: the next one serves
+			// the cluster as well.
+			c.at++
+			next = urls[c.at%len(urls)]
+		}
 		c.mu.Unlock()
+		c.log.Warn("connection lost; will reconnect", "what", what, "err", err, "next", next)
 		return fmt.Errorf("%s: %w", what, ErrUnavailable)
 	}
 	c.log.Error(what, "err", err)
@@ -201,9 +210,11 @@ func (c *Client) check(what string, err error) error {
 func isConnErr(err error) bool {
 	msg := err.Error()
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, syscall.ECONNRESET) || strings.Contains(msg, "connection refused") ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) ||
+		strings.Contains(msg, "connection refused") ||
 		strings.Contains(msg, "no such file or directory") || strings.Contains(msg, "EOF") ||
-		strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset")
+		strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset") ||
+		strings.Contains(msg, "no route to host") || strings.Contains(msg, "i/o timeout")
 }
 
 // wait waits for op under ctx, reporting progress lines. When ctx ends

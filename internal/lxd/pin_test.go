@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -156,5 +157,33 @@ func pinChild(t *testing.T) {
 	}
 	if !ms[0].Online {
 		fmt.Printf("member %s offline\n", ms[0].Name)
+	}
+}
+
+// The cluster's members share its certificate; with every member's address
+// in [lxd] url, a member that stops answering costs one failed call, and
+// the next call goes to the next member, pinned the same.
+func TestFailoverToTheNextMember(t *testing.T) {
+	cert := testcert.New(t, "lxd-cluster", testcert.Options{})
+	answer := func(w http.ResponseWriter, r *http.Request) { lxdJSON(w, map[string]any{"api_version": "1.0"}) }
+	dead := newTLSPeer(t, cert.Certificate, answer)
+	alive := newTLSPeer(t, cert.Certificate, answer)
+	deadURL := dead.srv.URL
+	dead.srv.Close() // the member went away: connections refused
+	client := testcert.New(t, "lxcgate-client", testcert.Options{}).Certificate
+	keyDER, _ := x509.MarshalECPrivateKey(client.PrivateKey.(*ecdsa.PrivateKey))
+	conn := Conn{ServerCert: string(cert.PEM), URL: deadURL, URLs: []string{deadURL, alive.srv.URL},
+		ClientCert: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: client.Certificate[0]})),
+		ClientKey:  string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))}
+	c := New(conn, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx := context.Background()
+	if err := c.Ping(ctx); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("the dead member: %v, want ErrUnavailable", err)
+	}
+	if err := c.Ping(ctx); err != nil {
+		t.Fatalf("the next member: %v", err)
+	}
+	if paths, _ := alive.seen(); len(paths) == 0 {
+		t.Fatal("the live member got no request")
 	}
 }

@@ -26,15 +26,24 @@ import (
 // Conn says how to reach LXD: its unix socket, or, with URL set, its
 // HTTPS API with a client certificate and the server's pinned.
 type Conn struct {
-	Socket     string // "" for the default socket (see Socket)
-	URL        string // https://HOST:8443; "" for the socket
-	ServerCert string // PEM; pinned: no other certificate is accepted
-	ClientCert string // PEM
-	ClientKey  string // PEM
+	Socket     string   // "" for the default socket (see Socket)
+	URL        string   // https://HOST:8443; "" for the socket
+	URLs       []string // URL and the other members' addresses, tried in turn when one stops answering
+	ServerCert string   // PEM; pinned: no other certificate is accepted
+	ClientCert string   // PEM
+	ClientKey  string   // PEM
 }
 
 // remote reports whether the connection is over HTTPS.
-func (c Conn) remote() bool { return c.URL != "" }
+func (c Conn) remote() bool { return c.URL != "" || len(c.URLs) > 0 }
+
+// addresses are the HTTPS addresses to try, in order.
+func (c Conn) addresses() []string {
+	if len(c.URLs) > 0 {
+		return c.URLs
+	}
+	return []string{c.URL}
+}
 
 // errNotPinned: the server showed a certificate other than the pinned one.
 var errNotPinned = errors.New("the server's certificate is not lxd.server_cert")
