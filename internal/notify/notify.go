@@ -137,12 +137,15 @@ func (n *Notifier) Notify(ctx context.Context, user, kind, dedupe, text string) 
 	}
 }
 
+// ErrBadAddress: what was given is not a plain email address.
+var ErrBadAddress = errors.New("not an email address such as alice@lab.example")
+
 // SetEmail sets user's notice address ("" clears it).
 func (n *Notifier) SetEmail(ctx context.Context, user, address string) error {
 	if address != "" {
 		a, err := mail.ParseAddress(address)
 		if err != nil || a.Name != "" || a.Address != address || strings.ContainsAny(address, "\r\n<>") {
-			return fmt.Errorf("%q is not an email address such as alice@lab.example", address)
+			return fmt.Errorf("%q is %w", address, ErrBadAddress)
 		}
 	}
 	err := n.st.Outbox.SetEmail(ctx, n.db, user, address)

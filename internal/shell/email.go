@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/lxcgate/lxcgate/internal/cli"
+	"github.com/lxcgate/lxcgate/internal/notify"
 )
 
 // emailCmds set where one's notices are mailed.
@@ -49,7 +50,10 @@ func setEmail(c *Ctx, user, addr string) error {
 		return c.done(c.sh.notices.SetEmail(c.Context(), user, ""), "Cleared %s's address.", user)
 	}
 	if err := c.sh.notices.SetEmail(c.Context(), user, addr); err != nil {
-		return cli.Usage(err)
+		if errors.Is(err, notify.ErrBadAddress) {
+			return cli.Usage(err)
+		}
+		return err
 	}
 	c.say("Notices of %s go to %s.", user, addr)
 	return nil

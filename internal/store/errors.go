@@ -32,7 +32,14 @@ type dbError struct {
 	err  error
 }
 
-func (e *dbError) Error() string   { return e.err.Error() }
+func (e *dbError) Error() string {
+	if e.kind == ErrBusy {
+		// What the one who typed the command can act on; SQLite's words
+		// ("database is locked (5) (SQLITE_BUSY)") are for the log.
+		return "the database is busy (another program holds it locked); try again in a moment"
+	}
+	return e.err.Error()
+}
 func (e *dbError) Unwrap() []error { return []error{e.kind, e.err} }
 
 // mapErr returns err matching the sentinel its SQLite code stands for, or

@@ -101,4 +101,8 @@ func TestBusyIsErrBusy(t *testing.T) {
 	if err = mapErr(err); !errors.Is(err, ErrBusy) {
 		t.Fatalf("want ErrBusy, got %v", err)
 	}
+	// What a user reads says what to do, not SQLite's code.
+	if msg := err.Error(); strings.Contains(msg, "SQLITE") || !strings.Contains(msg, "try again") {
+		t.Fatalf("the message: %q", msg)
+	}
 }
