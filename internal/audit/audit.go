@@ -6,7 +6,9 @@ package audit
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -60,7 +62,14 @@ type Log struct {
 	pending *batch     // the batch new rows join; nil when none
 	writing *batch     // the batch being written; nil when none
 	wmu     sync.Mutex // held while a batch is written: batches go in order
+	// unwritten are rows a write failed on (a full disk, a locked
+	// database), tried again first with the next batch; under wmu.
+	unwritten []store.AuditEvent
 }
+
+// maxUnwritten bounds the rows kept for another try: past it the oldest
+// go (each was logged when recorded, so the log still has them).
+const maxUnwritten = 10000
 
 // batch is rows written together; done closes once they are.
 type batch struct {
@@ -218,16 +227,38 @@ func (l *Log) insert(rows []store.AuditEvent) {
 	// Detached from any session: a dropped session must still leave its record.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if len(l.unwritten) > 0 {
+		rows = append(l.unwritten, rows...)
+		l.unwritten = nil
+	}
 	for len(rows) > 0 {
 		chunk := rows[:min(len(rows), store.AuditBatchMax)]
 		rows = rows[len(chunk):]
 		if len(chunk) > 1 && store.InsertAudit(ctx, l.hot, chunk) == nil {
 			continue
 		}
-		for _, r := range chunk {
-			if err := l.table.Insert(ctx, l.hot, r); err != nil {
-				l.log.Error("audit write failed", "err", err)
+		for i, r := range chunk {
+			err := l.table.Insert(ctx, l.hot, r)
+			if err == nil {
+				continue
 			}
+			if errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrBusy) {
+				// The next rows would fail alike: keep them all for the
+				// next batch, which comes with the next event.
+				l.keep(slices.Concat(chunk[i:], rows))
+				l.log.Error("audit write failed; the rows are kept and tried again with the next ones", "rows", len(l.unwritten), "err", err)
+				return
+			}
+			l.log.Error("audit write failed", "err", err)
 		}
 	}
+}
+
+// keep holds rows for another try, the newest maxUnwritten.
+func (l *Log) keep(rows []store.AuditEvent) {
+	if over := len(rows) - maxUnwritten; over > 0 {
+		l.log.Error("audit rows dropped after failed writes; the log has them", "rows", over)
+		rows = rows[over:]
+	}
+	l.unwritten = append([]store.AuditEvent(nil), rows...)
 }

@@ -23,6 +23,8 @@ var (
 	ErrConstraint = errors.New("constraint violated")
 	// ErrBusy: the database stayed locked beyond busy_timeout.
 	ErrBusy = errors.New("database is busy")
+	// ErrFull: the filesystem of the database is full.
+	ErrFull = errors.New("disk full")
 )
 
 // dbError keeps the driver's error, and its message, while matching the
@@ -33,10 +35,13 @@ type dbError struct {
 }
 
 func (e *dbError) Error() string {
-	if e.kind == ErrBusy {
-		// What the one who typed the command can act on; SQLite's words
-		// ("database is locked (5) (SQLITE_BUSY)") are for the log.
+	// What the one who typed the command can act on; SQLite's words
+	// ("database is locked (5) (SQLITE_BUSY)") are for the log.
+	switch e.kind {
+	case ErrBusy:
 		return "the database is busy (another program holds it locked); try again in a moment"
+	case ErrFull:
+		return "the gateway's disk is full (its data directory); an admin must free space, then try again"
 	}
 	return e.err.Error()
 }
@@ -77,6 +82,8 @@ func kindOf(err error) error {
 			return ErrConstraint
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 			return ErrBusy
+		case sqlite3.SQLITE_FULL:
+			return ErrFull
 		}
 	}
 	return nil
