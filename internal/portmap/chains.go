@@ -56,12 +56,19 @@ func (b *IPTables) Ensure() error {
 		if err := b.dropNATChains(); err != nil {
 			return err
 		}
+	} else if dropped, err := dropTable(b.prefix()); err != nil {
+		return b.fail("remove the nftables table "+TableName(b.prefix()), err)
+	} else if dropped {
+		slog.Info("port mappings: removed lxcgate's nftables table, now in iptables chains again", "table", TableName(b.prefix()))
 	}
 	if err := b.ensureForwardRule(); err != nil {
 		return err
 	}
 	return b.ensureJumps()
 }
+
+// prefix is the configured chain prefix.
+func (b *IPTables) prefix() string { return strings.TrimSuffix(b.nat, "-DNAT") }
 
 // ensureChains creates lxcgate's nat and filter chains where missing.
 func (b *IPTables) ensureChains() error {
@@ -170,6 +177,11 @@ func (b *IPTables) Flush() error {
 	}
 	if err := b.dropNATChains(); err != nil {
 		return err
+	}
+	if !b.filterOnly { // NFTables drops its own table
+		if _, err := dropTable(b.prefix()); err != nil {
+			return b.fail("remove the nftables table "+TableName(b.prefix()), err)
+		}
 	}
 	ok, err := b.ipt.ChainExists("filter", b.filter)
 	if err != nil {

@@ -557,6 +557,26 @@ func (b *NFTables) fail(what string, err error) error {
 	return fmt.Errorf("nftables: %s: %s", what, oneLine(err))
 }
 
+// dropTable deletes lxcgate's nftables table for chainPrefix, if there is
+// one: where the iptables backend follows the nftables one, the table's
+// DNAT would otherwise go on answering, stale (its chains hook the same
+// packets). No nf_tables at all is no table.
+func dropTable(chainPrefix string) (bool, error) {
+	c, err := nftables.New()
+	if err != nil {
+		return false, nil
+	}
+	name := TableName(chainPrefix)
+	if _, err := c.ListTableOfFamily(name, nftables.TableFamilyIPv4); err != nil {
+		return false, nil
+	}
+	c.DelTable(&nftables.Table{Name: name, Family: nftables.TableFamilyIPv4})
+	if err := c.Flush(); err != nil && !errors.Is(err, syscall.ENOENT) {
+		return false, err
+	}
+	return true, nil
+}
+
 // NFTablesUsable tells whether the host should use NFTables: the kernel
 // answers nf_tables over netlink and iptables, where installed, is not
 // the legacy one (whose rules lxcgate's table would then sit beside).

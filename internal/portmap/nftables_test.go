@@ -344,3 +344,62 @@ func TestRepairedOnForeignCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Back from nftables to iptables (backend = "iptables" after "auto"): the
+// table goes at the first Ensure, or its stale DNAT would still answer;
+// the mappings are in the chains and a connection goes through them.
+func TestBackToIPTables(t *testing.T) {
+	if !inNetns(t) {
+		return
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("needs nft")
+	}
+	sh(t, "ip", "link", "set", "lo", "up")
+	sh(t, "ip", "addr", "add", "10.77.0.1/32", "dev", "lo")
+	sh(t, "ip", "addr", "add", "10.77.0.2/32", "dev", "lo")
+	src := &fakeSource{}
+	src.set(mapping.Mapping{Owner: "alice", Name: "box", Service: "ssh", HostPort: 20001, IP: "10.77.0.2", ContainerPort: 8080})
+	nft, err := NewNFTables("TBACK", nil, 20000, 20099)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nft.Close()
+	if _, err := New(nft, src, quiet()).Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ipt, err := NewIPTables("TBACK", nil, 20000, 20099)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.set(mapping.Mapping{Owner: "alice", Name: "box", Service: "ssh", HostPort: 20001, IP: "10.77.0.2", ContainerPort: 8081})
+	if _, err := New(ipt, src, quiet()).Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("nft", "list", "table", "ip", "tback").CombinedOutput(); err == nil {
+		t.Fatalf("the nftables table stayed:\n%s", out)
+	}
+	ln, err := net.Listen("tcp", "10.77.0.2:8081")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			io.WriteString(c, "moved\n")
+			c.Close()
+		}
+	}()
+	c, err := net.DialTimeout("tcp", "10.77.0.1:20001", time.Second)
+	if err != nil {
+		t.Fatalf("through the chains: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if b, _ := io.ReadAll(c); strings.TrimSpace(string(b)) != "moved" {
+		t.Fatalf("through the chains: %q, want the new mapping's answer", b)
+	}
+	if err := ipt.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
