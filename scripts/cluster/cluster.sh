@@ -35,16 +35,21 @@ ms() { seq 1 "$CMEMBERS"; }
 
 # The files copied into the member image; a change rebuilds the rootfs tarball
 # (from the kept debootstrap output) and re-imports the image.
+# nftables: LXD's routed NICs set up their reverse-path filter with it.
+# iptables, netbase: what the lxcgate package depends on, for the test that
+# installs it in a member-like container (e2e TestPackageInstalled).
+MEMBER_PKGS=lxd,lxd-client,dnsmasq-base,iproute2,ifupdown,isc-dhcp-client,systemd-sysv,procps,nftables,iptables,netbase
+
+# member_files_hash names the image's content: its files and packages.
 member_files_hash() {
-	(cd "$CLUSTER_FILES" && { find . -type l -printf '%p -> %l\n'; find . -type f -exec sha256sum {} +; } | LC_ALL=C sort | sha256sum | cut -c1-16)
+	(cd "$CLUSTER_FILES" && { echo "$MEMBER_PKGS"; find . -type l -printf '%p -> %l\n'; find . -type f -exec sha256sum {} +; } | LC_ALL=C sort | sha256sum | cut -c1-16)
 }
 
 build_member() { # hash
 	local dir=$CACHE/member
 	local root=$dir/base
 	mkdir -p "$dir/meta"
-	# nftables: LXD's routed NICs set up their reverse-path filter with it.
-	local pkgs=lxd,lxd-client,dnsmasq-base,iproute2,ifupdown,isc-dhcp-client,systemd-sysv,procps,nftables
+	local pkgs=$MEMBER_PKGS
 	if [ "$(cat "$root/.complete" 2>/dev/null)" != "$pkgs" ]; then
 		say "building $CIMAGE with debootstrap (Debian 12 + LXD; about 3 minutes)"
 		rm -rf "$root" "$dir/rootfs.hash"
