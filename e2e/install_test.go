@@ -24,9 +24,9 @@ func TestPackageInstalled(t *testing.T) {
 	need(t, "dpkg-deb")
 	needCluster(t) // its member image is the system container
 	out := t.TempDir()
-	build := func(version string) string {
+	build := func(version string, tags ...string) string {
 		t.Helper()
-		mk := exec.Command("go", "run", "./tools/mkdeb", "-out", out, "-version", version)
+		mk := exec.Command("go", append([]string{"run", "./tools/mkdeb", "-out", out, "-version", version}, tags...)...)
 		mk.Dir = ".."
 		b, err := mk.CombinedOutput()
 		if err != nil {
@@ -35,6 +35,7 @@ func TestPackageInstalled(t *testing.T) {
 		return strings.TrimSpace(string(b))
 	}
 	older, newer := build("1.0.0-e2e"), build("1.0.1-e2e")
+	hangs := build("1.0.2-e2e", "-tags", "failpoint") // a reload can hang its main loop
 
 	project := "e2e" + gwID() + "-install"
 	lxc(t, "project", "create", project, "-c", "features.images=false", "-c", "features.profiles=false",
@@ -67,6 +68,7 @@ func TestPackageInstalled(t *testing.T) {
 	}
 	push(older, "/root/older.deb")
 	push(newer, "/root/newer.deb")
+	push(hangs, "/root/hangs.deb")
 	in("dpkg -i /root/older.deb")
 	in("systemctl start lxcgate")
 	pid := func() string {
@@ -138,6 +140,24 @@ func TestPackageInstalled(t *testing.T) {
 		t.Fatal("the configuration changed with the upgrade")
 	}
 	waitFor(t, "alice's login after the upgrade", 20*time.Second, func() bool { return login().code == 0 })
+
+	// The main loop hangs (a reload stuck, by the failpoint build): the
+	// watchdog pings stop, systemd kills the gateway and starts it again.
+	in("dpkg -i /root/hangs.deb")
+	in(`mkdir -p /etc/systemd/system/lxcgate.service.d && printf '[Service]\nEnvironment=LXCGATE_FAILPOINT=reload:hang\nWatchdogSec=4s\n' >/etc/systemd/system/lxcgate.service.d/hang.conf`)
+	in("systemctl daemon-reload && systemctl restart lxcgate")
+	hung := pid()
+	time.Sleep(5 * time.Second) // several watchdog periods: pings flow while the loop runs
+	if p := pid(); p != hung {
+		t.Fatalf("restarted while the loop ran: %s, then %s\n%s", hung, p, in("journalctl -u lxcgate -o cat | tail -20"))
+	}
+	in("systemctl reload lxcgate")
+	waitFor(t, "systemd's restart after the watchdog", 30*time.Second, func() bool {
+		p := pid()
+		return p != "0" && p != hung && strings.Contains(in("journalctl -u lxcgate -o cat"), "Watchdog timeout")
+	})
+	in("rm -r /etc/systemd/system/lxcgate.service.d && systemctl daemon-reload && systemctl restart lxcgate")
+	waitFor(t, "alice's login after the watchdog", 20*time.Second, func() bool { return login().code == 0 })
 
 	// The journal: structured lines, never a secret.
 	journal := in("journalctl -u lxcgate -o cat")

@@ -16,3 +16,10 @@ func Hit(name string) {
 		select {} // the signal is on its way
 	}
 }
+
+// Hang blocks for good when the armed failpoint is name: a stuck loop.
+func Hang(name string) {
+	if armed != "" && armed == name {
+		select {}
+	}
+}

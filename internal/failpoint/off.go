@@ -4,3 +4,5 @@ package failpoint
 
 // Hit does nothing without the failpoint build tag.
 func Hit(string) {}
+
+func Hang(string) {}

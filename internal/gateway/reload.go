@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"github.com/lxcgate/lxcgate/internal/failpoint"
 	"log/slog"
 	"reflect"
 	"sort"
@@ -64,6 +65,7 @@ func (g *Gateway) Reload(next config.Config) error {
 
 // reread reloads what Deps.Reread returns.
 func (g *Gateway) reread() {
+	failpoint.Hang("reload:hang") // the main loop stuck: the watchdog's test
 	next, err := g.deps.Reread()
 	if err != nil {
 		g.reloadFailed(err)

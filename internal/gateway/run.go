@@ -159,11 +159,19 @@ func (g *Gateway) serve(ctx context.Context, ln net.Listener) error {
 	}
 	sdnotify.Notify(sdnotify.Ready) // systemd Type=notify: the listener is up and served
 	close(g.ready)
-	wdCtx, wdStop := context.WithCancel(context.Background())
-	defer wdStop()
-	go sdnotify.RunWatchdog(wdCtx)
+	// The watchdog is fed from this loop, and only while the database
+	// answers: a stuck loop (a reload that hangs) or a stuck database
+	// stops the pings, and systemd restarts the gateway.
+	var wd <-chan time.Time
+	if every := sdnotify.WatchdogInterval(); every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		wd = t.C
+	}
 	for {
 		select {
+		case <-wd:
+			g.feedWatchdog()
 		case <-hups:
 			if g.deps.Reread != nil {
 				g.reread()
@@ -230,4 +238,17 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	case <-g.exited:
 		return nil
 	}
+}
+
+// feedWatchdog tells systemd the gateway lives, when its database answers
+// within a second; otherwise it says why it withholds the ping.
+func (g *Gateway) feedWatchdog() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var one int
+	if err := g.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		g.log.Warn("watchdog ping withheld: the database does not answer", "err", err)
+		return
+	}
+	sdnotify.Notify(sdnotify.Watchdog)
 }

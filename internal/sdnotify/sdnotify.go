@@ -5,13 +5,10 @@
 package sdnotify
 
 import (
-	"context"
 	"net"
 	"os"
 	"strconv"
 	"time"
-
-	"github.com/lxcgate/lxcgate/internal/tick"
 )
 
 // Messages systemd understands.
@@ -55,14 +52,4 @@ func WatchdogInterval() time.Duration {
 		return 0
 	}
 	return time.Duration(us) * time.Microsecond / 2
-}
-
-// RunWatchdog sends WATCHDOG=1 every WatchdogInterval until ctx ends; it
-// returns at once when no watchdog is asked for.
-func RunWatchdog(ctx context.Context) {
-	every := WatchdogInterval()
-	if every <= 0 {
-		return
-	}
-	tick.Every(ctx, every, func() { Notify(Watchdog) })
 }

@@ -1,7 +1,6 @@
 package sdnotify
 
 import (
-	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -96,14 +95,8 @@ func TestWatchdog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "notify")
 	c := listen(t, path)
 	t.Setenv("NOTIFY_SOCKET", path)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { RunWatchdog(ctx); close(done) }()
-	for range 2 {
-		if got := read(t, c); got != Watchdog {
-			t.Fatalf("received %q, want %q", got, Watchdog)
-		}
+	Notify(Watchdog)
+	if got := read(t, c); got != Watchdog {
+		t.Fatalf("received %q, want %q", got, Watchdog)
 	}
-	cancel()
-	<-done
 }

@@ -26,11 +26,12 @@ func main() {
 	out := flag.String("out", "dist", "the directory to write the package to")
 	version := flag.String("version", "", "the version (default: git describe --tags --always --dirty)")
 	arch := flag.String("arch", runtime.GOARCH, "the target architecture (GOARCH)")
+	tags := flag.String("tags", "", "build tags (tests only: failpoint builds a binary a test can hang or kill)")
 	flag.Parse()
 	if *version == "" {
 		*version = gitVersion()
 	}
-	path, err := build(*out, *version, *arch)
+	path, err := build(*out, *version, *arch, *tags)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mkdeb:", err)
 		os.Exit(1)
@@ -58,7 +59,7 @@ func debVersion(v string) string {
 	return strings.ReplaceAll(v, "-", "+")
 }
 
-func build(outDir, version, arch string) (string, error) {
+func build(outDir, version, arch, tags string) (string, error) {
 	tmp, err := os.MkdirTemp("", "mkdeb-")
 	if err != nil {
 		return "", err
@@ -66,7 +67,7 @@ func build(outDir, version, arch string) (string, error) {
 	defer os.RemoveAll(tmp)
 
 	bin := filepath.Join(tmp, "lxcgate")
-	gobuild := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+version, "-o", bin, "./cmd/lxcgate")
+	gobuild := exec.Command("go", "build", "-trimpath", "-tags", tags, "-ldflags", "-s -w -X main.version="+version, "-o", bin, "./cmd/lxcgate")
 	gobuild.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	gobuild.Stdout, gobuild.Stderr = os.Stderr, os.Stderr
 	if err := gobuild.Run(); err != nil {
