@@ -202,6 +202,9 @@ func (s *Service) makeInstance(ctx context.Context, user string, req CreateReque
 		return errorf(ErrQuota, req.Name, "create %s: %v (LXD project limit)", req.Name, ErrQuota)
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("create %s: cancelled; nothing was kept", req.Name)
+	case errors.Is(err, lxd.ErrUnavailable):
+		// LXD's own words already name the create; once is enough.
+		return fmt.Errorf("create %s: %w", req.Name, lxd.ErrUnavailable)
 	}
 	return fmt.Errorf("create %s: %w", req.Name, err)
 }

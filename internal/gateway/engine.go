@@ -125,6 +125,10 @@ func (e *engine) start(cfg engineConfig) {
 		go e.notifier.Run(ctx, queueEvery)
 		if w, ok := e.lx.(watcher); ok {
 			w.Watch(ctx, func(project, name, action string) {
+				if action == lxd.StreamResumed {
+					go e.catchUp() // LXD came back: what happened while it was away is unknown
+					return
+				}
 				go e.cs.Observe(project, name, action) // the event stream must not wait on LXD or iptables
 			})
 		}
@@ -155,6 +159,21 @@ const queueEvery = 5 * time.Second
 type engineConfig struct {
 	every  time.Duration // ports.reconcile_interval
 	doctor doctor.Env
+}
+
+// catchUp reconciles after LXD's event stream came back: an operation
+// LXD was killed in the middle of may have finished, half-finished or
+// not, and no event said which.
+func (e *engine) catchUp() {
+	if err := e.cs.Reconcile(e.ctx); err != nil {
+		e.log.Warn("LXD is back, but the reconcile failed; the periodic one retries", "err", err)
+		return
+	}
+	if _, err := e.mapper.Sync(e.ctx); err != nil {
+		e.log.Warn("LXD is back, but port mapping failed; the periodic one retries", "err", err)
+		return
+	}
+	e.log.Info("LXD is back: containers and port mappings reconciled")
 }
 
 // resync reconciles the containers, then the port mappings (after a

@@ -18,16 +18,27 @@ var instanceActions = map[string]bool{
 	"instance-paused": true, "instance-resumed": true,
 }
 
+// StreamResumed is the action Watch gives (with no project or name) when
+// the event stream is back after it was lost: events were missed
+// meanwhile (LXD restarted, or was killed in the middle of an operation),
+// so the caller looks at everything again.
+const StreamResumed = "stream-resumed"
+
 // Watch calls fn for every instance lifecycle event (started, stopped,
 // deleted, ...) in any project until ctx ends, reconnecting after the
-// daemon goes away. fn must not block.
+// daemon goes away (then fn hears StreamResumed). fn must not block.
 func (c *Client) Watch(ctx context.Context, fn func(project, name, action string)) {
+	lost := false
 	for delay := time.Second; ctx.Err() == nil; delay = min(delay*2, 30*time.Second) {
 		srv, err := c.server()
 		if err == nil {
 			var l *lxdclient.EventListener
 			if l, err = srv.GetEventsAllProjects(); err == nil {
 				delay = time.Second
+				if lost {
+					lost = false
+					fn("", "", StreamResumed)
+				}
 				_, _ = l.AddHandler([]string{"lifecycle"}, func(e api.Event) {
 					var lc api.EventLifecycle
 					if json.Unmarshal(e.Metadata, &lc) != nil || !instanceActions[lc.Action] {
@@ -49,6 +60,7 @@ func (c *Client) Watch(ctx context.Context, fn func(project, name, action string
 		if ctx.Err() != nil {
 			return
 		}
+		lost = true
 		c.log.Warn("event stream lost; reconnecting", "err", err, "in", delay)
 		c.mu.Lock()
 		c.srv = nil
