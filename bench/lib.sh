@@ -11,6 +11,7 @@ cleanup() {
 	ssh -o ControlPath="$tmp/cm" -O exit x 2>/dev/null || true
 	kill $(jobs -p) ${gw_pid:-} 2>/dev/null || true
 	wait 2>/dev/null || true
+	[ -x "$tmp/lxcgate" ] && "$tmp/lxcgate" --data "$tmp/gw" portmap flush >/dev/null 2>&1 || true
 	for p in $(lxc project list --format csv | cut -d, -f1 | sed 's/ (current)//' | grep "^$prefix" || true); do
 		for n in $(lxc list --project "$p" --format csv -c n); do lxc delete --force --project "$p" "$n" >/dev/null; done
 		lxc project delete "$p" >/dev/null
@@ -22,6 +23,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 gw_start() {
 	: "${gw_host:=127.0.0.1}" # set here: the serve line below runs in the background, in a subshell
+	# A table and chains of the benchmark's own: the default prefix is the
+	# demo gateway's (scripts/up.sh), which a benchmark must not rewrite.
+	export LXCGATE_PORTS_CHAIN_PREFIX=${LXCGATE_PORTS_CHAIN_PREFIX:-BENCH$$}
 	go build -o "$tmp/lxcgate" ./cmd/lxcgate
 	ssh-keygen -q -t ed25519 -N '' -f "$tmp/key"
 	port=$(free_port)

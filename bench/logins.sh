@@ -15,7 +15,7 @@ if [ "${1:-}" = --smoke ]; then
 	args=(-duration 1s -rounds 1 -users 10 -sources 8)
 fi
 tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; "$tmp/lxcgate" --data "$tmp/gw" portmap flush >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 if [ -n "${LXCGATE_BIN:-}" ]; then # another build of the gateway, e.g. an older commit's
@@ -29,6 +29,8 @@ for ((i = 0; i < ${#args[@]}; i++)); do [ "${args[i]}" = -users ] && users=${arg
 "$tmp/loginload" setup -data "$tmp/gw" -users "$users"
 
 gw_port=$(free_port)
+# Objects of its own: the default prefixes are the demo gateway's (scripts/up.sh).
+export LXCGATE_PORTS_CHAIN_PREFIX=BENCHLOGIN$$ LXCGATE_CONTAINERS_PROJECT_PREFIX=benchlogin$$-
 LXCGATE_LOG_LEVEL=${LXCGATE_LOG_LEVEL:-warn} "$tmp/lxcgate" --data "$tmp/gw" serve --listen "127.0.0.1:$gw_port" 2>"$tmp/gw.log" &
 gw_pid=$!
 "$tmp/loginload" bare -listen 127.0.0.1:0 >"$tmp/bare.addr" &

@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; "$tmp/lxcgate" --data "$tmp/gw" portmap flush >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ulimit -n "$(ulimit -Hn)" # 5000 shells: a descriptor each, on both sides
 
@@ -22,6 +22,8 @@ go build -o "$tmp/sessions" ./bench/sessions
 
 port=$(free_port)
 export LXCGATE_SSH_MAX_SESSIONS=6000 LXCGATE_SSH_MAX_SESSIONS_PER_USER=100 LXCGATE_SSH_MAX_CONNECTIONS=6000
+# Objects of its own: the default prefixes are the demo gateway's (scripts/up.sh).
+export LXCGATE_PORTS_CHAIN_PREFIX=BENCHSESS$$ LXCGATE_CONTAINERS_PROJECT_PREFIX=benchsess$$-
 LXCGATE_LOG_LEVEL=${LXCGATE_LOG_LEVEL:-warn} "$tmp/lxcgate" --data "$tmp/gw" serve --listen "127.0.0.1:$port" 2>"$tmp/gw.log" &
 gw_pid=$!
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done

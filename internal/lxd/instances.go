@@ -142,7 +142,10 @@ func (e raceError) Unwrap() error { return e.error }
 func raced(raw, checked error) error {
 	msg := raw.Error()
 	if strings.Contains(msg, "bad file descriptor") || strings.Contains(msg, "Failed to handle idmapped storage") ||
-		strings.Contains(msg, "Failed creating instance from image: readdirent") {
+		strings.Contains(msg, "Failed creating instance from image: readdirent") ||
+		// Under a burst of starts LXD's "ip link add" for the NIC's veth
+		// pair fails reading its own pipe (EAGAIN); the next start passes.
+		(strings.Contains(msg, "Failed to create the veth interfaces") && strings.Contains(msg, "resource temporarily unavailable")) {
 		return raceError{checked}
 	}
 	return checked
