@@ -519,7 +519,21 @@ func (m *Mapper) Run(ctx context.Context, interval time.Duration) {
 			m.log.Info("ruleset changes are not notified; the periodic pass repairs them", "every", interval, "err", err)
 		}
 	}()
-	tick.EveryOr(ctx, interval, kick, settleAfterCommit, func() { m.pass(ctx) })
+	tick.EveryOr(ctx, interval, kick, settleAfterCommit, func() { m.pass(ctx) }, func() { m.repair(ctx) })
+}
+
+// repair is the pass after a commit notice: most commits are lxcgate's
+// own (every start and stop), after which the ruleset generation says
+// nothing else changed, and reading every container's mappings (LXD and
+// the database) again would be waste.
+func (m *Mapper) repair(ctx context.Context) {
+	m.mu.Lock()
+	ours := m.actual != nil
+	m.mu.Unlock()
+	if u, ok := m.backend.(unchangedBackend); ok && ours && u.Unchanged() {
+		return
+	}
+	m.pass(ctx)
 }
 
 // pass is one full reconcile that re-checks the chains or table too.

@@ -11,12 +11,12 @@ import (
 // Every calls f after each interval until ctx ends; it does not call f at
 // once (callers that want a first pass at start call f themselves).
 func Every(ctx context.Context, interval time.Duration, f func()) {
-	EveryOr(ctx, interval, nil, 0, f)
+	EveryOr(ctx, interval, nil, 0, f, f)
 }
 
-// EveryOr is Every, and also calls f settle after wake fires: the wakes
-// that come while it settles are covered by that one call.
-func EveryOr(ctx context.Context, interval time.Duration, wake <-chan struct{}, settle time.Duration, f func()) {
+// EveryOr is Every, and also calls woken settle after wake fires: the
+// wakes that come while it settles are covered by that one call.
+func EveryOr(ctx context.Context, interval time.Duration, wake <-chan struct{}, settle time.Duration, f, woken func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -24,6 +24,8 @@ func EveryOr(ctx context.Context, interval time.Duration, wake <-chan struct{}, 
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			f()
+			continue
 		case <-wake:
 			select {
 			case <-ctx.Done():
@@ -35,6 +37,6 @@ func EveryOr(ctx context.Context, interval time.Duration, wake <-chan struct{}, 
 			default:
 			}
 		}
-		f()
+		woken()
 	}
 }

@@ -42,7 +42,7 @@ func TestEveryOrWakes(t *testing.T) {
 	defer cancel()
 	wake := make(chan struct{}, 1)
 	calls := make(chan time.Time, 10)
-	go EveryOr(ctx, time.Hour, wake, 20*time.Millisecond, func() { calls <- time.Now() })
+	go EveryOr(ctx, time.Hour, wake, 20*time.Millisecond, func() { t.Error("the interval's f on a wake") }, func() { calls <- time.Now() })
 	woke := time.Now()
 	wake <- struct{}{}
 	time.Sleep(5 * time.Millisecond)
